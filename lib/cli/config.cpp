@@ -1,0 +1,160 @@
+#include "cli/config.hpp"
+
+#include <fmt/format.h>
+#include <toml++/toml.h>
+#include <CLI/CLI.hpp>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include "util/errors.hpp"
+
+namespace workq::cli {
+namespace fs = std::filesystem;
+namespace {
+
+const std::vector<std::string> tool_tables = {"enqueue", "work", "queue", "dlq", "status"};
+
+std::string origin_of(const fs::path& file, const toml::node& node) {
+    return fmt::format("{}:{}", file.string(), node.source().begin.line);
+}
+
+std::optional<std::string> scalar_text(const toml::node& node) {
+    if (auto value = node.value_exact<std::string>()) return *value;
+    if (auto value = node.value_exact<int64_t>()) return std::to_string(*value);
+    if (auto value = node.value_exact<double>()) return fmt::format("{}", *value);
+    if (auto value = node.value_exact<bool>()) return *value ? "true" : "false";
+    return std::nullopt;
+}
+
+ConfigValue to_value(const fs::path& file, const std::string& where, const toml::node& node) {
+    ConfigValue value;
+    value.origin = origin_of(file, node);
+    if (const auto* array = node.as_array()) {
+        for (const auto& element : *array) {
+            auto text = scalar_text(element);
+            if (!text)
+                throw UsageError(
+                    fmt::format("{}: {}: arrays may hold only strings, numbers and booleans",
+                                value.origin, where));
+            value.items.push_back(*text);
+        }
+    } else if (auto text = scalar_text(node)) {
+        value.items.push_back(*text);
+    } else {
+        throw UsageError(fmt::format("{}: {}: expected a string, number, boolean or array",
+                                     value.origin, where));
+    }
+    return value;
+}
+
+void merge_file(Config& config, const fs::path& file) {
+    std::ifstream in(file);
+    if (!in)
+        throw UsageError(
+            fmt::format("cannot read config file {}: {}", file.string(), std::strerror(errno)));
+    std::stringstream text;
+    text << in.rdbuf();
+    toml::table root;
+    try {
+        root = toml::parse(text.str(), file.string());
+    } catch (const toml::parse_error& error) {
+        throw UsageError(fmt::format("malformed config file {} line {}: {}", file.string(),
+                                     error.source().begin.line, error.description()));
+    }
+    for (const auto& [key, node] : root) {
+        std::string name(key.str());
+        if (const auto* table = node.as_table()) {
+            for (const auto& [inner_key, inner] : *table) {
+                std::string inner_name(inner_key.str());
+                config.tables[name][inner_name] =
+                    to_value(file, fmt::format("[{}] {}", name, inner_name), inner);
+            }
+        } else {
+            config.tables[""][name] = to_value(file, name, node);
+        }
+    }
+    config.files.push_back(file);
+}
+
+}  // namespace
+
+const ConfigValue* Config::find(const std::string& table, const std::string& key) const {
+    auto t = tables.find(table);
+    if (t == tables.end()) return nullptr;
+    auto k = t->second.find(key);
+    return k == t->second.end() ? nullptr : &k->second;
+}
+
+std::vector<fs::path> config_files(const std::optional<std::string>& explicit_file) {
+    if (explicit_file) return {fs::path(*explicit_file)};
+    std::vector<fs::path> files{"/etc/workq/config.toml"};
+    if (const char* xdg = std::getenv("XDG_CONFIG_HOME"); xdg && *xdg)
+        files.push_back(fs::path(xdg) / "workq" / "config.toml");
+    else if (const char* home = std::getenv("HOME"); home && *home)
+        files.push_back(fs::path(home) / ".config" / "workq" / "config.toml");
+    return files;
+}
+
+Config load_config(const std::optional<std::string>& explicit_file) {
+    Config config;
+    for (const auto& file : config_files(explicit_file)) {
+        std::error_code ec;
+        if (!explicit_file && !fs::exists(file, ec)) continue;
+        if (explicit_file && !fs::exists(file, ec))
+            throw UsageError(fmt::format("config file {} does not exist", file.string()));
+        merge_file(config, file);
+    }
+    return config;
+}
+
+bool is_connection_key(std::string_view key) {
+    return key == "redis" || key == "password-file" || key == "namespace" || key == "config";
+}
+
+void apply_config(CLI::App& app, const Config& config, const std::string& tool,
+                  const std::function<void(const std::string&)>& warn) {
+    // Top level and [redis]: only the documented keys; other tools' tables are theirs to check.
+    for (const auto& [table, keys] : config.tables) {
+        for (const auto& [key, value] : keys) {
+            if (table.empty() && key != "namespace")
+                warn(fmt::format("unknown key '{}' at the top level of {}", key, value.origin));
+            else if (table == "redis" && key != "url" && key != "password_file")
+                warn(fmt::format("unknown key '{}' in [redis] ({})", key, value.origin));
+        }
+        if (!table.empty() && table != "redis" &&
+            std::find(tool_tables.begin(), tool_tables.end(), table) == tool_tables.end())
+            warn(fmt::format(
+                "unknown table [{}] in {}", table,
+                keys.empty() ? std::string("the config file") : keys.begin()->second.origin));
+    }
+    auto own = config.tables.find(tool);
+    if (own == config.tables.end()) return;
+    for (const auto& [key, value] : own->second) {
+        if (is_connection_key(key)) continue;
+        CLI::Option* option = app.get_option_no_throw("--" + key);
+        if (option == nullptr || key == "help" || key == "version") {
+            warn(fmt::format("unknown key '{}' in [{}] ({})", key, tool, value.origin));
+            continue;
+        }
+        if (option->count() > 0) continue;  // the command line wins
+        try {
+            if (option->get_expected_min() == 0) {  // a flag
+                const auto& text = value.items.empty() ? std::string("true") : value.items.front();
+                if (text == "false") continue;
+                if (text != "true")
+                    throw UsageError(fmt::format("{}: [{}] {} must be true or false, not '{}'",
+                                                 value.origin, tool, key, text));
+                option->add_result(std::string("true"));
+            } else {
+                for (const auto& item : value.items)
+                    option->add_result(item);
+            }
+            option->run_callback();
+        } catch (const CLI::Error& error) {
+            throw UsageError(fmt::format("{}: [{}] {}: {}", value.origin, tool, key, error.what()));
+        }
+    }
+}
+
+}  // namespace workq::cli

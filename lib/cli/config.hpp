@@ -1,0 +1,52 @@
+// The configuration file: TOML, layered as the contract says.
+//   /etc/workq/config.toml, then $XDG_CONFIG_HOME/workq/config.toml (default ~/.config) over it;
+//   --config FILE or WORKQ_CONFIG names the only file read.
+// Top level: `namespace`; table [redis]: `url`, `password_file`; one table per tool ([work],
+// [enqueue], ...) whose keys are the tool's long flags: `[work] concurrency = 4`.
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace CLI {
+class App;
+}
+
+namespace workq::cli {
+
+struct ConfigValue {
+    std::vector<std::string> items;  // one for a scalar, several for an array
+    std::string origin;              // "file:line", for messages
+};
+
+struct Config {
+    // table name ("" for the top level) -> key -> value
+    std::map<std::string, std::map<std::string, ConfigValue>> tables;
+    std::vector<std::filesystem::path> files;  // the files that were read, in order
+
+    const ConfigValue* find(const std::string& table, const std::string& key) const;
+};
+
+// Which files to read: the explicit one when given, else the layered defaults.
+std::vector<std::filesystem::path> config_files(const std::optional<std::string>& explicit_file);
+
+// Reads and merges the files. A missing default file is skipped; a missing explicit file, an
+// unreadable file or malformed TOML throws UsageError naming the file and line.
+Config load_config(const std::optional<std::string>& explicit_file);
+
+// Keys that the connection settings read themselves, because the environment ranks between
+// the command line and the file for them.
+bool is_connection_key(std::string_view key);
+
+// Gives each option of `app` that the command line left unset the value of the key of the same
+// name in table `tool` (a flag takes true/false). Keys naming no option are reported through
+// `warn` ("unknown key 'x' in [work] (file:3)"); values the option refuses throw UsageError
+// naming the file and line.
+void apply_config(CLI::App& app, const Config& config, const std::string& tool,
+                  const std::function<void(const std::string&)>& warn);
+
+}  // namespace workq::cli

@@ -1,0 +1,92 @@
+#include "cli/options.hpp"
+
+#include <fmt/format.h>
+#include <CLI/CLI.hpp>
+#include <cstdlib>
+
+#include "util/errors.hpp"
+#include "util/log.hpp"
+
+namespace workq::cli {
+
+void add_common_options(CLI::App& app, CommonOptions& options) {
+    app.set_version_flag("--version", std::string("workq ") + WORKQ_VERSION,
+                         "Print the version and exit");
+    auto* group = "Connection and output";
+    app.add_option(
+           "--redis", options.redis_url,
+           "Redis server URL: redis://[user[:password]@]host[:port][/db] or unix:///path?db=N "
+           "(env WORKQ_REDIS_URL, then config, then REDIS_URL; default: the embedded server)")
+        ->group(group);
+    app.add_option("--password-file", options.password_file,
+                   "Read the Redis password from this file (env WORKQ_REDIS_PASSWORD)")
+        ->group(group);
+    app.add_option("--namespace", options.namespace_name,
+                   "Key prefix of all of workq's keys (env WORKQ_NAMESPACE; default workq)")
+        ->group(group);
+    app.add_option("--config", options.config_file,
+                   "Read only this config file (env WORKQ_CONFIG; default /etc/workq/config.toml "
+                   "and $XDG_CONFIG_HOME/workq/config.toml)")
+        ->group(group);
+    app.add_flag("-q,--quiet", options.quiet, "Print errors only on stderr")->group(group);
+    app.add_option("--log-level", options.log_level, "debug, info, warn or error (default info)")
+        ->group(group);
+    app.add_option("--log-format", options.log_format, "human or json (default human)")
+        ->group(group);
+}
+
+void describe_tool(CLI::App& app, const std::string& footer) {
+    app.footer(footer);
+    app.get_formatter()->column_width(30);
+    app.get_formatter()->label("OPTIONS", "OPTIONS");
+}
+
+void parse_command_line(CLI::App& app, int argc, char** argv) {
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::CallForHelp&) {
+        throw HelpRequested{app.help()};
+    } catch (const CLI::CallForAllHelp&) {
+        throw HelpRequested{app.help("", CLI::AppFormatMode::All)};
+    } catch (const CLI::CallForVersion& version) {
+        throw HelpRequested{std::string(version.what()) + "\n"};
+    } catch (const CLI::ParseError& error) {
+        throw UsageError(fmt::format("{} (see {} --help)", error.what(), log::program()));
+    }
+}
+
+std::optional<std::string> explicit_config_file(const CommonOptions& options) {
+    if (!options.config_file.empty()) return options.config_file;
+    if (const char* env = std::getenv("WORKQ_CONFIG"); env && *env) return std::string(env);
+    return std::nullopt;
+}
+
+Config finish_options(CLI::App& app, CommonOptions& options, const std::string& tool) {
+    // Logging first, from the command line alone, so that config warnings honour --quiet.
+    auto setup_logging = [&] {
+        log::Level level = log::Level::info;
+        if (!log::parse_level(options.log_level, level))
+            throw UsageError(
+                fmt::format("--log-level: unknown level '{}' (use debug, info, warn or error)",
+                            options.log_level));
+        if (options.quiet) level = log::Level::error;
+        log::Format format = log::Format::human;
+        if (options.log_format == "json")
+            format = log::Format::json;
+        else if (options.log_format != "human")
+            throw UsageError(fmt::format("--log-format: unknown format '{}' (use human or json)",
+                                         options.log_format));
+        log::configure(log::program(), level, format);
+    };
+    setup_logging();
+    Config config = load_config(explicit_config_file(options));
+    std::vector<std::string> warnings;
+    apply_config(app, config, tool,
+                 [&](const std::string& warning) { warnings.push_back(warning); });
+    setup_logging();  // the file may have set log-level, quiet or log-format
+    for (const auto& warning : warnings)
+        log::warn(warning);
+    return config;
+}
+
+}  // namespace workq::cli

@@ -1,0 +1,52 @@
+// The options every tool has (CONTRACT.md sections 1 and 2), and the steps every tool takes
+// after parsing its command line: read the config file, apply it, set up logging.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "cli/config.hpp"
+
+namespace CLI {
+class App;
+}
+
+namespace workq::cli {
+
+struct CommonOptions {
+    std::string redis_url;
+    std::string password_file;
+    std::string namespace_name;
+    std::string config_file;
+    bool quiet = false;
+    std::string log_level = "info";
+    std::string log_format = "human";
+};
+
+// Adds --redis, --password-file, --namespace, --config, -q/--quiet, --log-level, --log-format,
+// --version and the help text's shared sections.
+void add_common_options(CLI::App& app, CommonOptions& options);
+
+// A CLI11 app with workq's conventions: the description, a footer (output, environment, exit
+// status, examples) and the formatter's width.
+void describe_tool(CLI::App& app, const std::string& footer);
+
+// Thrown by parse_command_line for --help and --version: the runner prints `text` on stdout and
+// exits 0.
+struct HelpRequested {
+    std::string text;
+};
+
+// app.parse() with workq's conventions: help and version become HelpRequested, any other parse
+// error a UsageError naming the flag ("--concurrency: Value abc not in range ...").
+void parse_command_line(CLI::App& app, int argc, char** argv);
+
+// After parse_command_line(): loads the config (the --config flag, then WORKQ_CONFIG, then the
+// layered defaults), applies the tool's table to options the command line left unset, and
+// configures logging. Unknown keys are warnings. Returns the config for the connection settings.
+Config finish_options(CLI::App& app, CommonOptions& options, const std::string& tool);
+
+// The explicit config file: --config, else WORKQ_CONFIG; nullopt means the layered defaults.
+std::optional<std::string> explicit_config_file(const CommonOptions& options);
+
+}  // namespace workq::cli

@@ -1,0 +1,46 @@
+#include "cli/runner.hpp"
+
+#include <fmt/format.h>
+#include <CLI/CLI.hpp>
+#include <cstdio>
+
+#include "cli/exit_codes.hpp"
+#include "cli/options.hpp"
+#include "util/errors.hpp"
+#include "util/log.hpp"
+
+namespace workq::cli {
+
+int run(std::string_view program, int argc, char** argv, ToolMain tool) {
+    log::configure(program, log::Level::info, log::Format::human);
+    try {
+        return tool(argc, argv);
+    } catch (const HelpRequested& help) {
+        // --help and --version are the data the user asked for: stdout.
+        std::fputs(help.text.c_str(), stdout);
+        return to_int(ExitCode::success);
+    } catch (const CLI::ParseError& error) {
+        log::error(fmt::format("{} (see {} --help)", error.what(), program));
+        return to_int(ExitCode::usage);
+    } catch (const UsageError& error) {
+        log::error(error.what());
+        return to_int(ExitCode::usage);
+    } catch (const RedisError& error) {
+        log::error(error.what());
+        return to_int(ExitCode::redis);
+    } catch (const FatalError& error) {
+        log::error(error.what());
+        return to_int(ExitCode::worker_fatal);
+    } catch (const Error& error) {
+        log::error(error.what());
+        return to_int(ExitCode::failed);
+    } catch (const std::exception& error) {
+        log::error(fmt::format("internal error: {}", error.what()));
+        return to_int(ExitCode::failed);
+    } catch (...) {
+        log::error("internal error");
+        return to_int(ExitCode::failed);
+    }
+}
+
+}  // namespace workq::cli

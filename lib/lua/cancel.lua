@@ -1,0 +1,34 @@
+-- cancel: a waiting or scheduled job ends cancelled at once; a running one is flagged, and its
+-- worker stops the handler at its next renewal and settles it as cancelled (a worker that
+-- vanished meanwhile leaves it to the reaper, which also honours the flag).
+-- KEYS[1] <p>meta
+-- ARGV[1] prefix   ARGV[2] result TTL ms   ARGV[3..] ids
+-- Returns one { code, state } per id: 1 cancelled; 2 flagged (running); 3 already finished
+-- (state tells which); 0 unknown in this queue.
+local p = ARGV[1]
+local ttl = tonumber(ARGV[2])
+check_version(KEYS[1], false)
+local now = now_ms()
+local out = {}
+for i = 3, #ARGV do
+    local id = ARGV[i]
+    local f = redis.call('HMGET', p .. 'job:' .. id, 'state', 'prio', 'unique')
+    local state = f[1]
+    if not state then
+        out[#out + 1] = {0, 'unknown'}
+    elseif state == 'waiting' then
+        remove_waiting(p, id, tonumber(f[2]) or 0)
+        make_cancelled(p, id, now, f[3], ttl)
+        out[#out + 1] = {1, 'cancelled'}
+    elseif state == 'scheduled' then
+        redis.call('ZREM', p .. 'scheduled', id)
+        make_cancelled(p, id, now, f[3], ttl)
+        out[#out + 1] = {1, 'cancelled'}
+    elseif state == 'running' then
+        redis.call('HSET', p .. 'job:' .. id, 'cancel', '1')
+        out[#out + 1] = {2, 'running'}
+    else
+        out[#out + 1] = {3, state}
+    end
+end
+return out

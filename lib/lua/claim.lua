@@ -1,0 +1,71 @@
+-- claim: takes up to N due jobs for one worker from its queues, in the order given (strict
+-- priority between queues); within a queue, highest priority first, then oldest first.
+-- Each claimed job gets a lease (deadline = now + lease) and a token of its own.
+-- KEYS[i]    <p_i>meta of each queue (names the slots)
+-- ARGV[1] worker id   ARGV[2] token base (unique per call)   ARGV[3] lease ms
+-- ARGV[4] max jobs    ARGV[5..] prefix of each queue, in KEYS order
+-- Returns { wait_hint_ms, job, job, ... } where wait_hint_ms is the time until the earliest
+-- scheduled job of an unpaused queue (-1: none) and each job is
+-- { queue index (1-based), id, payload, attempt, max attempts, timeout ms or '', token }.
+local worker, token_base = ARGV[1], ARGV[2]
+local lease_ms = tonumber(ARGV[3])
+local max_jobs = tonumber(ARGV[4])
+local PROMOTE_LIMIT = 1000
+local now = now_ms()
+
+local jobs = {}
+local next_due = -1
+
+local function claim_one(qi, p, id)
+    local key = p .. 'job:' .. id
+    if redis.call('TYPE', key).ok ~= 'hash' then
+        dead_corrupt(p, id, now, 'the job record was missing or not a hash when the job was claimed')
+        return
+    end
+    local f = redis.call('HMGET', key, 'state', 'payload', 'attempts', 'max', 'timeout')
+    if f[1] ~= 'waiting' then return end  -- a stale list entry: the job moved on
+    if not f[2] then
+        dead_corrupt(p, id, now, 'the job record has no payload')
+        return
+    end
+    local attempt = (tonumber(f[3]) or 0) + 1
+    local token = token_base .. '.' .. (#jobs + 1)
+    local deadline = now + lease_ms
+    redis.call('HSET', key, 'state', 'running', 'attempts', attempt, 'token', token,
+               'worker', worker, 'lease', deadline, 'started', now)
+    redis.call('HDEL', key, 'settled')
+    redis.call('ZADD', p .. 'running', deadline, id)
+    jobs[#jobs + 1] = {qi, id, f[2], attempt, tonumber(f[4]) or 1, f[5] or '', token}
+end
+
+for qi = 1, #KEYS do
+    local p = ARGV[4 + qi]
+    check_version(KEYS[qi], false)
+    if redis.call('HGET', KEYS[qi], 'paused') ~= '1' then
+        promote_due(p, now, PROMOTE_LIMIT)
+        while #jobs < max_jobs do
+            local top = redis.call('ZREVRANGE', p .. 'priorities', 0, 0)[1]
+            if not top then break end
+            local list = p .. 'waiting:' .. top
+            local id = redis.call('LPOP', list)
+            if redis.call('LLEN', list) == 0 then redis.call('ZREM', p .. 'priorities', top) end
+            if id then claim_one(qi, p, id) end
+        end
+        if redis.call('ZCARD', p .. 'priorities') > 0 then
+            -- More jobs wait than this worker takes: wake another idle worker.
+            wake(p .. 'wake')
+        else
+            -- Nothing waits: pending wake-ups are stale. Any later enqueue pushes a new one.
+            redis.call('DEL', p .. 'wake')
+        end
+        local first = redis.call('ZRANGE', p .. 'scheduled', 0, 0, 'WITHSCORES')
+        if first[2] then
+            local wait = math.max(0, tonumber(first[2]) - now)
+            if next_due < 0 or wait < next_due then next_due = wait end
+        end
+    end
+end
+
+local out = {next_due}
+for _, job in ipairs(jobs) do out[#out + 1] = job end
+return out

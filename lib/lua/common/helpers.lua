@@ -1,0 +1,187 @@
+-- workq: helpers prepended to every script of lib/lua (see cmake/embed_lua.cmake).
+--
+-- Keys of one queue share the hash tag {NS:QUEUE}; every script receives that prefix
+-- ("{NS:QUEUE}:") and builds the per-job keys from it:
+--   <p>meta            hash: version, paused, succeeded, failed, trimmed, dead_max, dead_max_age
+--   <p>priorities      zset: the priorities that have waiting jobs (member = score = priority)
+--   <p>waiting:<prio>  list: ids waiting at that priority, oldest first
+--   <p>scheduled       zset: id -> due time (ms)
+--   <p>running         zset: id -> lease deadline (ms)
+--   <p>dead            zset: id -> time of death (ms)
+--   <p>job:<id>        hash: the job record (see README, "Data model")
+--   <p>errors:<id>     list: one JSON object per failed attempt, newest last
+--   <p>unique:<key>    string: the id holding a --unique key
+--   <p>wake            list: tokens that wake idle workers blocked in BLPOP
+--   <p>done:<id>       list: pushed when a job that `workq-enqueue --wait` waits for ends
+-- All times are the server's (TIME), in milliseconds.
+
+local DATA_VERSION = 1
+local MAX_ERRORS_KEPT = 50        -- attempts' errors kept per job
+local WAKE_TOKENS_MAX = 16        -- bound on pending wake-up tokens
+
+local function now_ms()
+    local t = redis.call('TIME')
+    return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- Refuses to touch a queue written by a newer data model; records ours on first write.
+local function check_version(meta, write)
+    local v = redis.call('HGET', meta, 'version')
+    if v and tonumber(v) > DATA_VERSION then
+        error({err = 'WORKQ_VERSION ' .. v .. ' ' .. DATA_VERSION})
+    end
+    if not v and write then redis.call('HSET', meta, 'version', DATA_VERSION) end
+end
+
+local function wake(wake_key)
+    if redis.call('LLEN', wake_key) == 0 then
+        redis.call('RPUSH', wake_key, '1')
+    end
+end
+
+local function push_waiting(p, id, prio, now, at_head)
+    local list = p .. 'waiting:' .. prio
+    if at_head then redis.call('LPUSH', list, id) else redis.call('RPUSH', list, id) end
+    redis.call('ZADD', p .. 'priorities', prio, prio)
+    redis.call('HSET', p .. 'job:' .. id, 'state', 'waiting', 'ready', now)
+end
+
+-- Takes `id` out of its waiting list (O(length of that list): only for rare paths).
+local function remove_waiting(p, id, prio)
+    local list = p .. 'waiting:' .. prio
+    redis.call('LREM', list, 1, id)
+    if redis.call('LLEN', list) == 0 then redis.call('ZREM', p .. 'priorities', prio) end
+end
+
+-- Moves due scheduled jobs to the tail of their waiting list; at most `limit` per call.
+local function promote_due(p, now, limit)
+    local due = redis.call('ZRANGEBYSCORE', p .. 'scheduled', '-inf', now, 'LIMIT', 0, limit)
+    for _, id in ipairs(due) do
+        redis.call('ZREM', p .. 'scheduled', id)
+        local prio = redis.call('HGET', p .. 'job:' .. id, 'prio')
+        if prio ~= false or redis.call('EXISTS', p .. 'job:' .. id) == 1 then
+            push_waiting(p, id, tonumber(prio) or 0, now, false)
+        end
+    end
+    return #due
+end
+
+local function add_error(p, id, now, attempt, reason, text)
+    local key = p .. 'errors:' .. id
+    redis.call('RPUSH', key, cjson.encode({at = now, attempt = attempt, reason = reason, error = text}))
+    redis.call('LTRIM', key, -MAX_ERRORS_KEPT, -1)
+    redis.call('HSET', p .. 'job:' .. id, 'error', text, 'reason', reason)
+end
+
+-- Releases the job's --unique key if the job still holds it.
+local function release_unique(p, id, unique)
+    if unique and unique ~= '' then
+        local ukey = p .. 'unique:' .. unique
+        if redis.call('GET', ukey) == id then redis.call('DEL', ukey) end
+    end
+end
+
+-- Applies the dead-letter cap (count and/or age, kept in meta); counts what it trims.
+local function trim_dead(p, now)
+    local cap = redis.call('HMGET', p .. 'meta', 'dead_max', 'dead_max_age')
+    local trimmed = {}
+    local max_count = tonumber(cap[1])
+    if max_count and max_count > 0 then
+        local excess = redis.call('ZCARD', p .. 'dead') - max_count
+        if excess > 0 then
+            for _, id in ipairs(redis.call('ZRANGE', p .. 'dead', 0, excess - 1)) do trimmed[#trimmed + 1] = id end
+        end
+    end
+    local max_age = tonumber(cap[2])
+    if max_age and max_age > 0 then
+        for _, id in ipairs(redis.call('ZRANGEBYSCORE', p .. 'dead', '-inf', now - max_age, 'LIMIT', 0, 1000)) do
+            trimmed[#trimmed + 1] = id
+        end
+    end
+    local count = 0
+    for _, id in ipairs(trimmed) do
+        if redis.call('ZREM', p .. 'dead', id) == 1 then
+            redis.call('DEL', p .. 'job:' .. id, p .. 'errors:' .. id)
+            count = count + 1
+        end
+    end
+    if count > 0 then redis.call('HINCRBY', p .. 'meta', 'trimmed', count) end
+end
+
+-- Tells a `workq-enqueue --wait` blocked on <p>done:<id> that the job has ended.
+local DONE_TTL_MS = 86400000
+local function notify_final(p, id)
+    if redis.call('HGET', p .. 'job:' .. id, 'notify') == '1' then
+        redis.call('RPUSH', p .. 'done:' .. id, '1')
+        redis.call('PEXPIRE', p .. 'done:' .. id, DONE_TTL_MS)
+    end
+end
+
+local function make_dead(p, id, now, unique)
+    redis.call('HSET', p .. 'job:' .. id, 'state', 'dead', 'finished', now)
+    redis.call('ZADD', p .. 'dead', now, id)
+    release_unique(p, id, unique)
+    notify_final(p, id)
+    trim_dead(p, now)
+end
+
+-- Final states other than dead expire with the result TTL (ms; 0 or less: at once).
+local function expire_final(p, id, ttl)
+    if ttl <= 0 then
+        redis.call('DEL', p .. 'job:' .. id, p .. 'errors:' .. id)
+    else
+        redis.call('PEXPIRE', p .. 'job:' .. id, ttl)
+        redis.call('PEXPIRE', p .. 'errors:' .. id, ttl)
+    end
+end
+
+local function make_cancelled(p, id, now, unique, ttl)
+    redis.call('HSET', p .. 'job:' .. id, 'state', 'cancelled', 'finished', now)
+    redis.call('HDEL', p .. 'job:' .. id, 'cancel', 'lease')
+    release_unique(p, id, unique)
+    notify_final(p, id)
+    expire_final(p, id, ttl)
+end
+
+-- Does `token` hold job `id`? The holder is the last claimer, while it runs the job, or
+-- after its lease lapsed if nobody claimed the job since (the reaper keeps the token on
+-- the record until the next claim, release or requeue). Returns the record's fields, and
+-- 'duplicate' when this token already settled the job (a retried settle).
+local JOB_FIELDS = {'state', 'token', 'settled', 'attempts', 'max', 'prio', 'unique', 'cancel', 'worker'}
+local function holder_check(p, id, token)
+    local f = redis.call('HMGET', p .. 'job:' .. id, unpack(JOB_FIELDS))
+    local job = {state = f[1], token = f[2], settled = f[3], attempts = tonumber(f[4]) or 0,
+                 max = tonumber(f[5]) or 1, prio = tonumber(f[6]) or 0, unique = f[7],
+                 cancel = f[8], worker = f[9]}
+    if not job.state then return 'lost', job end
+    if job.settled == token then return 'duplicate', job end
+    if job.token ~= token then return 'lost', job end
+    if job.state == 'running' or job.state == 'waiting' or job.state == 'dead' then return 'held', job end
+    return 'lost', job
+end
+
+-- Takes a held job out of the structure its state puts it in (before a settle).
+local function detach_held(p, id, job)
+    if job.state == 'running' then
+        redis.call('ZREM', p .. 'running', id)
+    elseif job.state == 'waiting' then
+        remove_waiting(p, id, job.prio)
+    elseif job.state == 'dead' then
+        redis.call('ZREM', p .. 'dead', id)
+    end
+end
+
+-- A record that cannot be a job (missing, or not a hash) becomes a dead letter with a reason
+-- instead of blocking the queue; a foreign value is kept aside under <p>corrupt:<id>.
+local function dead_corrupt(p, id, now, why)
+    local key = p .. 'job:' .. id
+    local kind = redis.call('TYPE', key).ok
+    if kind ~= 'none' and kind ~= 'hash' then
+        redis.call('RENAME', key, p .. 'corrupt:' .. id)
+        why = why .. ' (the ' .. kind .. ' found there is kept as ' .. p .. 'corrupt:' .. id .. ')'
+    end
+    redis.call('HSET', key, 'state', 'dead', 'attempts', 0, 'max', 0, 'created', now)
+    add_error(p, id, now, 0, 'corrupt', why)
+    make_dead(p, id, now, nil)
+end
+

@@ -1,0 +1,22 @@
+-- complete: the holder reports success; the job becomes succeeded with its result, kept for
+-- the result TTL.
+-- KEYS[1] <p>meta
+-- ARGV[1] prefix   ARGV[2] id   ARGV[3] token   ARGV[4] result bytes   ARGV[5] result TTL ms
+-- Returns 1 succeeded; 2 already settled by this token (a retried settle: nothing changes);
+-- 0 refused: the token no longer holds the job.
+local p, id, token = ARGV[1], ARGV[2], ARGV[3]
+local verdict, job = holder_check(p, id, token)
+if verdict == 'duplicate' then return 2 end
+if verdict ~= 'held' then return 0 end
+local now = now_ms()
+-- First write frees memory (ZREM/LREM), so the settle still goes through when the server is
+-- at maxmemory: once a script has written, Redis lets it finish.
+detach_held(p, id, job)
+local key = p .. 'job:' .. id
+redis.call('HDEL', key, 'lease', 'cancel')
+redis.call('HSET', key, 'state', 'succeeded', 'result', ARGV[4], 'finished', now, 'settled', token)
+redis.call('HINCRBY', KEYS[1], 'succeeded', 1)
+release_unique(p, id, job.unique)
+notify_final(p, id)
+expire_final(p, id, tonumber(ARGV[5]))
+return 1

@@ -1,0 +1,70 @@
+-- enqueue: creates jobs, waiting or scheduled.
+-- KEYS[1] <p>meta (names the slot)
+-- ARGV[1] prefix "{NS:QUEUE}:"
+-- ARGV[2] priority   ARGV[3] max attempts   ARGV[4] timeout ms ('' = the worker's)
+-- ARGV[5] delay ms (0 = none)   ARGV[6] due time ms ('' = none; wins over the delay)
+-- ARGV[7] unique key ('' = none)   ARGV[8] 'caller' when ids are the caller's, else 'generated'
+-- ARGV[9] '1' when the caller will wait for the jobs to end (workq-enqueue --wait)
+-- ARGV[10], ARGV[11], ...: id, payload pairs
+-- Returns a flat array, two entries per job: status, id.
+--   status 1: created; 0: not created, the id printed is the existing job (a caller's id that
+--   exists in any state, or the job that holds the unique key); -1: a generated id collided
+--   (the caller retries with another id).
+local p = ARGV[1]
+check_version(KEYS[1], true)
+local now = now_ms()
+local prio = tonumber(ARGV[2])
+local max_attempts = ARGV[3]
+local timeout = ARGV[4]
+local due = nil
+if ARGV[6] ~= '' then
+    due = tonumber(ARGV[6])
+elseif tonumber(ARGV[5]) > 0 then
+    due = now + tonumber(ARGV[5])
+end
+if due and due <= now then due = nil end
+local unique = ARGV[7]
+local caller_ids = ARGV[8] == 'caller'
+local notify = ARGV[9] == '1'
+
+local out = {}
+local made_any = false
+for i = 10, #ARGV, 2 do
+    local id, payload = ARGV[i], ARGV[i + 1]
+    local key = p .. 'job:' .. id
+    local status, result_id = 1, id
+    if redis.call('EXISTS', key) == 1 then
+        status = caller_ids and 0 or -1
+    elseif unique ~= '' then
+        local holder = redis.call('GET', p .. 'unique:' .. unique)
+        if holder then
+            local state = redis.call('HGET', p .. 'job:' .. holder, 'state')
+            if state == 'waiting' or state == 'scheduled' or state == 'running' then
+                status, result_id = 0, holder
+            end
+        end
+    end
+    if status == 1 then
+        redis.call('HSET', key, 'payload', payload, 'max', max_attempts, 'attempts', 0, 'created', now)
+        if prio ~= 0 then redis.call('HSET', key, 'prio', prio) end
+        if timeout ~= '' then redis.call('HSET', key, 'timeout', timeout) end
+        if notify then redis.call('HSET', key, 'notify', '1') end
+        if unique ~= '' then
+            redis.call('HSET', key, 'unique', unique)
+            redis.call('SET', p .. 'unique:' .. unique, id)
+        end
+        if due then
+            redis.call('HSET', key, 'state', 'scheduled')
+            redis.call('ZADD', p .. 'scheduled', due, id)
+        else
+            push_waiting(p, id, prio, now, false)
+        end
+        made_any = true
+    end
+    out[#out + 1] = status
+    out[#out + 1] = result_id
+end
+-- One token is enough: a worker that claims while more jobs wait passes the wake-up on.
+-- Scheduled jobs wake waiters too, so that they shorten their wait to the new due time.
+if made_any then wake(p .. 'wake') end
+return out

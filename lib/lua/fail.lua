@@ -1,0 +1,35 @@
+-- fail: the holder reports a failed attempt (exit code, signal, timeout, bad reply). The job is
+-- retried after the delay the worker computed (backoff with jitter) while attempts remain,
+-- else it is dead; a permanent failure is dead at once; a job a user cancelled ends cancelled.
+-- KEYS[1] <p>meta
+-- ARGV[1] prefix   ARGV[2] id   ARGV[3] token   ARGV[4] error text   ARGV[5] reason
+-- ARGV[6] retry delay ms (-1: permanent, no retry)   ARGV[7] result TTL ms (for cancelled)
+-- Returns { status, state, due ms }: status 1 settled, 2 already settled by this token,
+-- 0 refused (lost lease); state 'scheduled', 'dead' or 'cancelled'; due ms for scheduled.
+local p, id, token = ARGV[1], ARGV[2], ARGV[3]
+local verdict, job = holder_check(p, id, token)
+if verdict == 'duplicate' then
+    return {2, redis.call('HGET', p .. 'job:' .. id, 'state'), 0}
+end
+if verdict ~= 'held' then return {0, job.state or 'unknown', 0} end
+local now = now_ms()
+local delay = tonumber(ARGV[6])
+detach_held(p, id, job)
+local key = p .. 'job:' .. id
+redis.call('HDEL', key, 'lease')
+redis.call('HSET', key, 'settled', token)
+redis.call('HINCRBY', KEYS[1], 'failed', 1)
+add_error(p, id, now, job.attempts, ARGV[5], ARGV[4])
+if job.cancel == '1' then
+    make_cancelled(p, id, now, job.unique, tonumber(ARGV[7]))
+    return {1, 'cancelled', 0}
+end
+if delay < 0 or job.attempts >= job.max then
+    make_dead(p, id, now, job.unique)
+    return {1, 'dead', 0}
+end
+local due = now + delay
+redis.call('HSET', key, 'state', 'scheduled')
+redis.call('ZADD', p .. 'scheduled', due, id)
+wake(p .. 'wake')
+return {1, 'scheduled', due}

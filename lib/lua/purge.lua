@@ -1,0 +1,46 @@
+-- purge: cancels waiting and/or scheduled jobs of a queue, at most `batch` per call, so that
+-- no single call blocks the server for long; the caller repeats until nothing is left.
+-- KEYS[1] <p>meta
+-- ARGV[1] prefix   ARGV[2] 'waiting', 'scheduled' or 'both'   ARGV[3] batch   ARGV[4] TTL ms
+-- Returns { cancelled in this call, 1 if more remain else 0 }.
+local p, which = ARGV[1], ARGV[2]
+local budget = tonumber(ARGV[3])
+local ttl = tonumber(ARGV[4])
+check_version(KEYS[1], false)
+local now = now_ms()
+local count = 0
+if which ~= 'scheduled' then
+    while budget > 0 do
+        local top = redis.call('ZREVRANGE', p .. 'priorities', 0, 0)[1]
+        if not top then break end
+        local list = p .. 'waiting:' .. top
+        local ids = redis.call('LRANGE', list, 0, budget - 1)
+        redis.call('LTRIM', list, #ids, -1)
+        if redis.call('LLEN', list) == 0 then redis.call('ZREM', p .. 'priorities', top) end
+        for _, id in ipairs(ids) do
+            local f = redis.call('HMGET', p .. 'job:' .. id, 'state', 'unique')
+            if f[1] == 'waiting' then
+                make_cancelled(p, id, now, f[2], ttl)
+                count = count + 1
+            end
+        end
+        budget = budget - #ids
+    end
+end
+if which ~= 'waiting' then
+    local ids = redis.call('ZRANGE', p .. 'scheduled', 0, math.max(budget, 1) - 1)
+    if budget > 0 then
+        for _, id in ipairs(ids) do
+            redis.call('ZREM', p .. 'scheduled', id)
+            local f = redis.call('HMGET', p .. 'job:' .. id, 'state', 'unique')
+            if f[1] == 'scheduled' then
+                make_cancelled(p, id, now, f[2], ttl)
+                count = count + 1
+            end
+        end
+    end
+end
+local more = 0
+if which ~= 'scheduled' and redis.call('ZCARD', p .. 'priorities') > 0 then more = 1 end
+if which ~= 'waiting' and redis.call('ZCARD', p .. 'scheduled') > 0 then more = 1 end
+return {count, more}

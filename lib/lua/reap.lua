@@ -1,0 +1,51 @@
+-- reap: takes back jobs whose lease lapsed (their worker vanished or froze) and jobs held by
+-- workers that the registry shows as lost. The lapse counts as an attempt (it was counted at
+-- claim); the job goes back to the head of its waiting list, or is dead when attempts are
+-- spent, or cancelled when a user asked for it. The token stays on the record, so that a
+-- holder that merely froze may still settle the job if nobody claimed it since.
+-- Also promotes due scheduled jobs, so that counts stay true while no worker claims.
+-- KEYS[1] <p>meta
+-- ARGV[1] prefix   ARGV[2] limit   ARGV[3] result TTL ms   ARGV[4..] ids of lost workers
+-- Returns the number of jobs taken back.
+local p = ARGV[1]
+local limit = tonumber(ARGV[2])
+local ttl = tonumber(ARGV[3])
+check_version(KEYS[1], false)
+local now = now_ms()
+promote_due(p, now, 1000)
+
+local lapsed = redis.call('ZRANGEBYSCORE', p .. 'running', '-inf', now, 'LIMIT', 0, limit)
+local lost = {}
+for i = 4, #ARGV do lost[ARGV[i]] = true end
+if #ARGV >= 4 then
+    -- Running jobs are bounded by the fleet's concurrency, so this scan stays small.
+    for _, id in ipairs(redis.call('ZRANGE', p .. 'running', 0, -1)) do
+        if lost[redis.call('HGET', p .. 'job:' .. id, 'worker')] then lapsed[#lapsed + 1] = id end
+    end
+end
+
+local count = 0
+local seen = {}
+for _, id in ipairs(lapsed) do
+    if not seen[id] and redis.call('ZREM', p .. 'running', id) == 1 then
+        seen[id] = true
+        local f = redis.call('HMGET', p .. 'job:' .. id, 'state', 'attempts', 'max', 'prio', 'unique', 'cancel', 'worker')
+        if f[1] == 'running' then
+            count = count + 1
+            local attempts, max = tonumber(f[2]) or 0, tonumber(f[3]) or 1
+            redis.call('HDEL', p .. 'job:' .. id, 'lease')
+            redis.call('HINCRBY', KEYS[1], 'failed', 1)
+            add_error(p, id, now, attempts, 'lease',
+                      'the lease lapsed: worker ' .. (f[7] or '?') .. ' stopped renewing it (killed, frozen or cut off)')
+            if f[6] == '1' then
+                make_cancelled(p, id, now, f[5], ttl)
+            elseif attempts >= max then
+                make_dead(p, id, now, f[5])
+            else
+                push_waiting(p, id, tonumber(f[4]) or 0, now, true)
+                wake(p .. 'wake')
+            end
+        end
+    end
+end
+return count

@@ -1,0 +1,38 @@
+-- stats: one queue's counts, in O(number of priorities) whatever the queue's length. Read-only.
+-- KEYS[1] <p>meta
+-- ARGV[1] prefix
+-- Returns { waiting, scheduled, running, dead, succeeded, failed, paused (0/1),
+--           oldest waiting age ms (-1: none), dead letters trimmed, data version (0: none) }.
+-- Scheduled jobs already due count as waiting (a worker promotes them when it next looks).
+local p = ARGV[1]
+local now = now_ms()
+local waiting = 0
+local oldest = -1
+for _, prio in ipairs(redis.call('ZRANGE', p .. 'priorities', 0, -1)) do
+    local list = p .. 'waiting:' .. prio
+    waiting = waiting + redis.call('LLEN', list)
+    local head = redis.call('LINDEX', list, 0)
+    if head then
+        local ready = tonumber(redis.call('HGET', p .. 'job:' .. head, 'ready'))
+        if ready and (oldest < 0 or ready < oldest) then oldest = ready end
+    end
+end
+local due = redis.call('ZCOUNT', p .. 'scheduled', '-inf', now)
+if due > 0 then
+    waiting = waiting + due
+    local first = tonumber(redis.call('ZRANGE', p .. 'scheduled', 0, 0, 'WITHSCORES')[2])
+    if first and (oldest < 0 or first < oldest) then oldest = first end
+end
+local m = redis.call('HMGET', KEYS[1], 'succeeded', 'failed', 'paused', 'trimmed', 'version')
+return {
+    waiting,
+    redis.call('ZCARD', p .. 'scheduled') - due,
+    redis.call('ZCARD', p .. 'running'),
+    redis.call('ZCARD', p .. 'dead'),
+    tonumber(m[1]) or 0,
+    tonumber(m[2]) or 0,
+    m[3] == '1' and 1 or 0,
+    oldest < 0 and -1 or math.max(0, now - oldest),
+    tonumber(m[4]) or 0,
+    tonumber(m[5]) or 0,
+}

@@ -1,0 +1,417 @@
+#include "queue/transitions.hpp"
+
+#include <fmt/format.h>
+#include <boost/json/parse.hpp>
+#include <boost/json/value.hpp>
+
+#include "queue/scripts.hpp"
+#include "util/names.hpp"
+
+namespace workq::queue {
+namespace {
+
+std::string ms(Millis value) {
+    return std::to_string(value.count());
+}
+
+ScriptCall make_call(std::string_view script_name, const QueueKeys& keys) {
+    ScriptCall call;
+    call.script = &script(script_name);
+    call.keys.push_back(keys.meta());
+    call.args.push_back(keys.prefix());
+    return call;
+}
+
+std::vector<IdOutcome> id_outcomes(const redis::Reply& reply) {
+    std::vector<IdOutcome> out;
+    const auto& items = reply.as_array();
+    for (std::size_t i = 0; i + 1 < items.size(); i += 2)
+        out.push_back({items[i].as_string(), items[i + 1].as_integer() == 1});
+    return out;
+}
+
+std::optional<long long> optional_number(const std::string& text) {
+    if (text.empty()) return std::nullopt;
+    try {
+        return std::stoll(text);
+    } catch (...) {
+        return std::nullopt;
+    }
+}
+
+}  // namespace
+
+void check_reply(const ScriptCall& call, const redis::Reply& reply) {
+    if (!reply.is_error()) return;
+    if (reply.text.starts_with("WORKQ_VERSION")) {
+        std::string found = "?", known = "?";
+        auto rest = std::string_view(reply.text).substr(14);
+        auto space = rest.find(' ');
+        found = std::string(rest.substr(0, space));
+        if (space != std::string_view::npos) known = std::string(rest.substr(space + 1));
+        throw DataVersionError(fmt::format(
+            "refusing to touch this queue: its data was written by a newer workq (data model {}; "
+            "this workq knows {}); upgrade workq",
+            found, known));
+    }
+    throw RedisError(fmt::format("the server refused script {}: {}",
+                                 call.script ? call.script->name : "?",
+                                 printable(reply.text, 300)));
+}
+
+std::string_view to_string(JobState state) {
+    switch (state) {
+        case JobState::scheduled:
+            return "scheduled";
+        case JobState::waiting:
+            return "waiting";
+        case JobState::running:
+            return "running";
+        case JobState::succeeded:
+            return "succeeded";
+        case JobState::dead:
+            return "dead";
+        case JobState::cancelled:
+            return "cancelled";
+        case JobState::unknown:
+            return "unknown";
+    }
+    return "unknown";
+}
+
+JobState parse_job_state(std::string_view text) {
+    for (auto state : {JobState::scheduled, JobState::waiting, JobState::running,
+                       JobState::succeeded, JobState::dead, JobState::cancelled})
+        if (to_string(state) == text) return state;
+    return JobState::unknown;
+}
+
+ScriptCall enqueue_call(const QueueKeys& keys, const EnqueueOptions& options,
+                        std::span<const NewJob> jobs) {
+    auto call = make_call("enqueue", keys);
+    auto& a = call.args;
+    a.reserve(8 + 2 * jobs.size());
+    a.push_back(std::to_string(options.priority));
+    a.push_back(std::to_string(options.max_attempts));
+    a.push_back(options.timeout ? ms(*options.timeout) : "");
+    a.push_back(ms(options.delay));
+    a.push_back(options.due_at_ms ? std::to_string(*options.due_at_ms) : "");
+    a.push_back(options.unique_key);
+    a.push_back(options.caller_ids ? "caller" : "generated");
+    a.push_back(options.notify ? "1" : "0");
+    for (const auto& job : jobs) {
+        a.emplace_back(job.id);
+        a.emplace_back(job.payload);
+    }
+    return call;
+}
+
+std::vector<EnqueueResult> parse_enqueue(const redis::Reply& reply) {
+    std::vector<EnqueueResult> out;
+    const auto& items = reply.as_array();
+    out.reserve(items.size() / 2);
+    for (std::size_t i = 0; i + 1 < items.size(); i += 2) {
+        auto status = items[i].as_integer();
+        out.push_back({status == 1   ? EnqueueStatus::created
+                       : status == 0 ? EnqueueStatus::existing
+                                     : EnqueueStatus::collision,
+                       items[i + 1].as_string()});
+    }
+    return out;
+}
+
+ScriptCall claim_call(std::span<const QueueKeys> queues, std::string_view worker_id,
+                      std::string_view token_base, Millis lease, std::size_t max_jobs) {
+    ScriptCall call;
+    call.script = &script("claim");
+    for (const auto& keys : queues)
+        call.keys.push_back(keys.meta());
+    call.args = {std::string(worker_id), std::string(token_base), ms(lease),
+                 std::to_string(max_jobs)};
+    for (const auto& keys : queues)
+        call.args.push_back(keys.prefix());
+    return call;
+}
+
+ClaimResult parse_claim(const redis::Reply& reply) {
+    ClaimResult result;
+    const auto& items = reply.as_array();
+    if (items.empty()) return result;
+    auto next_due = items[0].as_integer();
+    if (next_due >= 0) result.next_due = Millis(next_due);
+    for (std::size_t i = 1; i < items.size(); ++i) {
+        const auto& job = items[i];
+        ClaimedJob claimed;
+        claimed.queue_index = static_cast<std::size_t>(job.at(0).as_integer() - 1);
+        claimed.id = job.at(1).as_string();
+        claimed.payload = job.at(2).as_string();
+        claimed.attempt = job.at(3).as_integer();
+        claimed.max_attempts = job.at(4).as_integer();
+        if (auto timeout = optional_number(job.at(5).as_string()))
+            claimed.timeout = Millis(*timeout);
+        claimed.token = job.at(6).as_string();
+        result.jobs.push_back(std::move(claimed));
+    }
+    return result;
+}
+
+ScriptCall complete_call(const QueueKeys& keys, std::string_view id, std::string_view token,
+                         std::string_view result, Millis result_ttl) {
+    auto call = make_call("complete", keys);
+    call.args.insert(call.args.end(),
+                     {std::string(id), std::string(token), std::string(result), ms(result_ttl)});
+    return call;
+}
+
+Settle parse_settle(const redis::Reply& reply) {
+    auto status = reply.as_integer();
+    return status == 1 ? Settle::done : status == 2 ? Settle::duplicate : Settle::refused;
+}
+
+ScriptCall fail_call(const QueueKeys& keys, std::string_view id, std::string_view token,
+                     std::string_view error, std::string_view reason,
+                     std::optional<Millis> retry_delay, Millis result_ttl) {
+    auto call = make_call("fail", keys);
+    call.args.insert(call.args.end(),
+                     {std::string(id), std::string(token), std::string(error), std::string(reason),
+                      retry_delay ? ms(*retry_delay) : "-1", ms(result_ttl)});
+    return call;
+}
+
+FailOutcome parse_fail(const redis::Reply& reply) {
+    FailOutcome outcome;
+    outcome.settle = parse_settle(reply.at(0));
+    outcome.state = parse_job_state(reply.at(1).is_nil() ? "unknown" : reply.at(1).as_string());
+    outcome.due_ms = reply.at(2).as_integer();
+    return outcome;
+}
+
+ScriptCall release_call(const QueueKeys& keys, std::string_view id, std::string_view token,
+                        Millis result_ttl) {
+    auto call = make_call("release", keys);
+    call.args.insert(call.args.end(), {std::string(id), std::string(token), ms(result_ttl)});
+    return call;
+}
+
+ScriptCall renew_call(const QueueKeys& keys, Millis lease, std::span<const HeldJob> jobs) {
+    auto call = make_call("renew", keys);
+    call.args.push_back(ms(lease));
+    for (const auto& job : jobs) {
+        call.args.emplace_back(job.id);
+        call.args.emplace_back(job.token);
+    }
+    return call;
+}
+
+std::vector<RenewStatus> parse_renew(const redis::Reply& reply) {
+    std::vector<RenewStatus> out;
+    for (const auto& item : reply.as_array()) {
+        auto status = item.as_integer();
+        out.push_back(status == 1   ? RenewStatus::renewed
+                      : status == 2 ? RenewStatus::cancel_requested
+                                    : RenewStatus::lost);
+    }
+    return out;
+}
+
+ScriptCall reap_call(const QueueKeys& keys, std::size_t limit, Millis result_ttl,
+                     std::span<const std::string> lost_workers) {
+    auto call = make_call("reap", keys);
+    call.args.push_back(std::to_string(limit));
+    call.args.push_back(ms(result_ttl));
+    for (const auto& worker : lost_workers)
+        call.args.push_back(worker);
+    return call;
+}
+
+long long parse_count(const redis::Reply& reply) {
+    return reply.as_integer();
+}
+
+ScriptCall cancel_call(const QueueKeys& keys, Millis result_ttl, std::span<const std::string> ids) {
+    auto call = make_call("cancel", keys);
+    call.args.push_back(ms(result_ttl));
+    for (const auto& id : ids)
+        call.args.push_back(id);
+    return call;
+}
+
+std::vector<CancelResult> parse_cancel(const redis::Reply& reply) {
+    std::vector<CancelResult> out;
+    for (const auto& item : reply.as_array()) {
+        auto code = item.at(0).as_integer();
+        auto state = parse_job_state(item.at(1).as_string());
+        CancelStatus status = code == 1   ? CancelStatus::cancelled
+                              : code == 2 ? CancelStatus::flagged
+                              : code == 3 ? CancelStatus::finished
+                                          : CancelStatus::unknown;
+        out.push_back({status, state});
+    }
+    return out;
+}
+
+ScriptCall purge_call(const QueueKeys& keys, PurgeWhich which, std::size_t batch,
+                      Millis result_ttl) {
+    auto call = make_call("purge", keys);
+    call.args.push_back(which == PurgeWhich::waiting     ? "waiting"
+                        : which == PurgeWhich::scheduled ? "scheduled"
+                                                         : "both");
+    call.args.push_back(std::to_string(batch));
+    call.args.push_back(ms(result_ttl));
+    return call;
+}
+
+PurgeStep parse_purge(const redis::Reply& reply) {
+    return {reply.at(0).as_integer(), reply.at(1).as_integer() == 1};
+}
+
+ScriptCall set_paused_call(const QueueKeys& keys, bool paused) {
+    auto call = make_call("set_paused", keys);
+    call.args.push_back(paused ? "1" : "0");
+    return call;
+}
+
+ScriptCall notify_call(const QueueKeys& keys, std::span<const std::string> ids) {
+    auto call = make_call("notify", keys);
+    for (const auto& id : ids)
+        call.args.push_back(id);
+    return call;
+}
+
+namespace {
+ScriptCall dead_call(std::string_view name, const QueueKeys& keys, std::span<const std::string> ids,
+                     std::size_t oldest) {
+    auto call = make_call(name, keys);
+    if (ids.empty()) {
+        call.args.push_back("*");
+        call.args.push_back(std::to_string(oldest));
+    } else {
+        for (const auto& id : ids)
+            call.args.push_back(id);
+    }
+    return call;
+}
+}  // namespace
+
+ScriptCall dead_requeue_call(const QueueKeys& keys, std::span<const std::string> ids,
+                             std::size_t oldest) {
+    return dead_call("dead_requeue", keys, ids, oldest);
+}
+ScriptCall dead_delete_call(const QueueKeys& keys, std::span<const std::string> ids,
+                            std::size_t oldest) {
+    return dead_call("dead_delete", keys, ids, oldest);
+}
+std::vector<IdOutcome> parse_id_outcomes(const redis::Reply& reply) {
+    return id_outcomes(reply);
+}
+
+ScriptCall dead_cap_call(const QueueKeys& keys, long long max_count, Millis max_age) {
+    auto call = make_call("dead_cap", keys);
+    call.args.push_back(std::to_string(max_count));
+    call.args.push_back(ms(max_age));
+    return call;
+}
+
+ScriptCall stats_call(const QueueKeys& keys) {
+    return make_call("stats", keys);
+}
+
+QueueStats parse_stats(const redis::Reply& reply) {
+    QueueStats stats;
+    stats.waiting = reply.at(0).as_integer();
+    stats.scheduled = reply.at(1).as_integer();
+    stats.running = reply.at(2).as_integer();
+    stats.dead = reply.at(3).as_integer();
+    stats.succeeded = reply.at(4).as_integer();
+    stats.failed = reply.at(5).as_integer();
+    stats.paused = reply.at(6).as_integer() == 1;
+    if (auto age = reply.at(7).as_integer(); age >= 0) stats.oldest_waiting_age = Millis(age);
+    stats.trimmed = reply.at(8).as_integer();
+    stats.data_version = reply.at(9).as_integer();
+    return stats;
+}
+
+ScriptCall job_info_call(const QueueKeys& keys, std::string_view id, bool details) {
+    auto call = make_call("job_info", keys);
+    call.args.emplace_back(id);
+    call.args.push_back(details ? "1" : "0");
+    return call;
+}
+
+std::optional<JobInfo> parse_job_info(const redis::Reply& reply, std::string_view id,
+                                      std::string_view queue) {
+    const auto& items = reply.as_array();
+    if (items.empty()) return std::nullopt;
+    JobInfo info;
+    info.id = id;
+    info.queue = queue;
+    for (std::size_t i = 0; i + 1 < items.size(); i += 2) {
+        const auto& name = items[i].as_string();
+        const auto& value = items[i + 1];
+        if (name == "errors") {
+            for (const auto& entry : value.as_array()) {
+                AttemptError error;
+                try {
+                    auto json = boost::json::parse(entry.as_string()).as_object();
+                    if (auto* v = json.if_contains("at")) error.at_ms = v->to_number<long long>();
+                    if (auto* v = json.if_contains("attempt"))
+                        error.attempt = v->to_number<long long>();
+                    if (auto* v = json.if_contains("reason"); v && v->is_string())
+                        error.reason = v->as_string().c_str();
+                    if (auto* v = json.if_contains("error"); v && v->is_string())
+                        error.error.assign(v->as_string().data(), v->as_string().size());
+                } catch (const std::exception&) {
+                    error.error = entry.as_string();  // kept as it is: never lose an error text
+                }
+                info.errors.push_back(std::move(error));
+            }
+            continue;
+        }
+        const std::string text = value.type == redis::Reply::Type::integer
+                                     ? std::to_string(value.integer)
+                                     : value.as_string();
+        if (name == "state")
+            info.state = parse_job_state(text);
+        else if (name == "attempts")
+            info.attempts = optional_number(text).value_or(0);
+        else if (name == "max")
+            info.max_attempts = optional_number(text).value_or(0);
+        else if (name == "created")
+            info.created_ms = optional_number(text);
+        else if (name == "ready")
+            info.ready_ms = optional_number(text);
+        else if (name == "started")
+            info.started_ms = optional_number(text);
+        else if (name == "finished")
+            info.finished_ms = optional_number(text);
+        else if (name == "lease")
+            info.lease_ms = optional_number(text);
+        else if (name == "due")
+            info.due_ms = optional_number(text);
+        else if (name == "died")
+            info.died_ms = optional_number(text);
+        else if (name == "worker")
+            info.worker = text;
+        else if (name == "prio")
+            info.priority = optional_number(text).value_or(0);
+        else if (name == "timeout") {
+            if (auto t = optional_number(text)) info.timeout = Millis(*t);
+        } else if (name == "unique")
+            info.unique_key = text;
+        else if (name == "result")
+            info.result = text;
+        else if (name == "error")
+            info.error = text;
+        else if (name == "reason")
+            info.reason = text;
+        else if (name == "cancel")
+            info.cancel_requested = text == "1";
+        else if (name == "payload")
+            info.payload = text;
+        else if (name == "now")
+            info.server_now_ms = optional_number(text).value_or(0);
+    }
+    return info;
+}
+
+}  // namespace workq::queue

@@ -1,0 +1,197 @@
+// Every change of a job's state, as one call of one Lua script (lib/lua/<name>.lua).
+//
+// Each transition is a pair: a function that builds the script call, and one that reads its
+// reply. The blocking tools send calls over redis::Connection (queue/client.hpp); the worker
+// sends the same calls over its asynchronous connection. Builders never fail; parsers throw
+// RedisError when the reply has the wrong shape and DataVersionError when the queue was
+// written by a newer data model.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "queue/keys.hpp"
+#include "redis/reply.hpp"
+#include "redis/script.hpp"
+#include "util/errors.hpp"
+
+namespace workq::queue {
+
+using Millis = std::chrono::milliseconds;
+
+// The queue's data was written by a newer workq; this one refuses to touch it.
+struct DataVersionError : Error {
+    using Error::Error;
+};
+
+struct ScriptCall {
+    const redis::ScriptSource* script = nullptr;
+    std::vector<std::string> keys;
+    std::vector<std::string> args;
+};
+
+// Throws DataVersionError or RedisError when `reply` is an error reply of `call`'s script.
+void check_reply(const ScriptCall& call, const redis::Reply& reply);
+
+enum class JobState { scheduled, waiting, running, succeeded, dead, cancelled, unknown };
+std::string_view to_string(JobState state);
+JobState parse_job_state(std::string_view text);  // unknown for anything else
+
+// --- enqueue -------------------------------------------------------------------------------------
+struct EnqueueOptions {
+    long long priority = 0;
+    long long max_attempts = 10;
+    std::optional<Millis> timeout;  // nullopt: the worker's
+    Millis delay{0};
+    std::optional<long long> due_at_ms;  // absolute epoch ms; wins over delay
+    std::string unique_key;              // empty: none
+    bool caller_ids = false;             // ids are the caller's (--id): an existing one is kept
+    bool notify = false;                 // push <p>done:<id> when each job ends (--wait)
+};
+struct NewJob {
+    std::string_view id;
+    std::string_view payload;
+};
+enum class EnqueueStatus { created, existing, collision };
+struct EnqueueResult {
+    EnqueueStatus status;
+    std::string id;  // the new job's, or the existing one's
+};
+ScriptCall enqueue_call(const QueueKeys& keys, const EnqueueOptions& options,
+                        std::span<const NewJob> jobs);
+std::vector<EnqueueResult> parse_enqueue(const redis::Reply& reply);
+
+// --- claim ---------------------------------------------------------------------------------------
+struct ClaimedJob {
+    std::size_t queue_index = 0;  // into the queues given to claim_call
+    std::string id;
+    std::string payload;
+    long long attempt = 1;
+    long long max_attempts = 1;
+    std::optional<Millis> timeout;
+    std::string token;
+};
+struct ClaimResult {
+    std::optional<Millis> next_due;  // until the earliest scheduled job, if any
+    std::vector<ClaimedJob> jobs;
+};
+ScriptCall claim_call(std::span<const QueueKeys> queues, std::string_view worker_id,
+                      std::string_view token_base, Millis lease, std::size_t max_jobs);
+ClaimResult parse_claim(const redis::Reply& reply);
+
+// --- settle: complete, fail, release -------------------------------------------------------------
+enum class Settle { done, duplicate, refused };
+ScriptCall complete_call(const QueueKeys& keys, std::string_view id, std::string_view token,
+                         std::string_view result, Millis result_ttl);
+Settle parse_settle(const redis::Reply& reply);
+
+struct FailOutcome {
+    Settle settle = Settle::refused;
+    JobState state = JobState::unknown;
+    long long due_ms = 0;  // for scheduled: when it runs again (server epoch ms)
+};
+// retry_delay nullopt: a permanent failure, dead at once.
+ScriptCall fail_call(const QueueKeys& keys, std::string_view id, std::string_view token,
+                     std::string_view error, std::string_view reason,
+                     std::optional<Millis> retry_delay, Millis result_ttl);
+FailOutcome parse_fail(const redis::Reply& reply);
+
+ScriptCall release_call(const QueueKeys& keys, std::string_view id, std::string_view token,
+                        Millis result_ttl);
+// parse with parse_settle: done or refused
+
+// --- leases --------------------------------------------------------------------------------------
+enum class RenewStatus { renewed, cancel_requested, lost };
+struct HeldJob {
+    std::string_view id;
+    std::string_view token;
+};
+ScriptCall renew_call(const QueueKeys& keys, Millis lease, std::span<const HeldJob> jobs);
+std::vector<RenewStatus> parse_renew(const redis::Reply& reply);
+
+ScriptCall reap_call(const QueueKeys& keys, std::size_t limit, Millis result_ttl,
+                     std::span<const std::string> lost_workers);
+long long parse_count(const redis::Reply& reply);
+
+// --- live jobs: cancel, purge, pause -------------------------------------------------------------
+enum class CancelStatus { cancelled, flagged, finished, unknown };
+struct CancelResult {
+    CancelStatus status;
+    JobState state;
+};
+ScriptCall cancel_call(const QueueKeys& keys, Millis result_ttl, std::span<const std::string> ids);
+std::vector<CancelResult> parse_cancel(const redis::Reply& reply);
+
+enum class PurgeWhich { waiting, scheduled, both };
+struct PurgeStep {
+    long long cancelled = 0;
+    bool more = false;
+};
+ScriptCall purge_call(const QueueKeys& keys, PurgeWhich which, std::size_t batch,
+                      Millis result_ttl);
+PurgeStep parse_purge(const redis::Reply& reply);
+
+ScriptCall set_paused_call(const QueueKeys& keys, bool paused);
+
+// Asks that the end of each existing job be pushed to its done list (see enqueue --wait).
+ScriptCall notify_call(const QueueKeys& keys, std::span<const std::string> ids);
+
+// --- dead letters --------------------------------------------------------------------------------
+struct IdOutcome {
+    std::string id;
+    bool ok = false;  // requeued / deleted; false: not a dead letter of this queue
+};
+// ids empty: the `oldest` oldest dead letters.
+ScriptCall dead_requeue_call(const QueueKeys& keys, std::span<const std::string> ids,
+                             std::size_t oldest = 0);
+ScriptCall dead_delete_call(const QueueKeys& keys, std::span<const std::string> ids,
+                            std::size_t oldest = 0);
+std::vector<IdOutcome> parse_id_outcomes(const redis::Reply& reply);
+ScriptCall dead_cap_call(const QueueKeys& keys, long long max_count, Millis max_age);
+
+// --- reading -------------------------------------------------------------------------------------
+struct QueueStats {
+    long long waiting = 0, scheduled = 0, running = 0, dead = 0;
+    long long succeeded = 0, failed = 0;
+    bool paused = false;
+    std::optional<Millis> oldest_waiting_age;
+    long long trimmed = 0;
+    long long data_version = 0;
+};
+ScriptCall stats_call(const QueueKeys& keys);
+QueueStats parse_stats(const redis::Reply& reply);
+
+struct AttemptError {
+    long long at_ms = 0;
+    long long attempt = 0;
+    std::string reason;
+    std::string error;
+};
+struct JobInfo {
+    std::string id;
+    std::string queue;
+    JobState state = JobState::unknown;
+    long long attempts = 0, max_attempts = 0;
+    std::optional<long long> created_ms, ready_ms, started_ms, finished_ms, lease_ms, due_ms,
+        died_ms;
+    std::string worker;
+    long long priority = 0;
+    std::optional<Millis> timeout;
+    std::string unique_key;
+    std::optional<std::string> result;
+    std::string error, reason;
+    bool cancel_requested = false;
+    std::optional<std::string> payload;  // with details
+    std::vector<AttemptError> errors;    // with details
+    long long server_now_ms = 0;
+};
+ScriptCall job_info_call(const QueueKeys& keys, std::string_view id, bool details);
+// nullopt when the queue has no such job.
+std::optional<JobInfo> parse_job_info(const redis::Reply& reply, std::string_view id,
+                                      std::string_view queue);
+
+}  // namespace workq::queue

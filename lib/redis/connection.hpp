@@ -1,0 +1,83 @@
+// A blocking connection to one Redis server: the command-line tools' way to talk to it.
+// Commands are sent with explicit lengths (payloads may hold NUL bytes). A connection that
+// failed (timeout, reset, protocol error) is dead: every later call throws RedisError, as
+// hiredis 0.14 contexts cannot be reused after an error.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "redis/reply.hpp"
+#include "redis/url.hpp"
+
+namespace workq::redis {
+
+struct ScriptSource;  // defined with the embedded scripts
+
+struct Timeouts {
+    std::chrono::milliseconds connect{5000};
+    std::chrono::milliseconds command{5000};
+};
+
+class Connection {
+  public:
+    // Connects, authenticates and selects the database. Throws RedisError with a message that
+    // names the server (never the password) and the reason: refused, timed out, wrong password.
+    static Connection open(const Endpoint& endpoint, Timeouts timeouts = {});
+
+    Connection(Connection&&) noexcept;
+    Connection& operator=(Connection&&) noexcept;
+    ~Connection();
+
+    // Sends one command and returns its reply; an error reply is returned, not thrown.
+    // Throws RedisError when the connection fails.
+    Reply command(std::span<const std::string_view> args);
+    Reply command(std::initializer_list<std::string_view> args) {
+        return command(std::span<const std::string_view>(args.begin(), args.size()));
+    }
+    // Like command(), but an error reply throws RedisError naming the command.
+    Reply call(std::initializer_list<std::string_view> args);
+
+    // Pipelining: queue commands with append(), then read one reply per command, in order.
+    void append(std::span<const std::string_view> args);
+    void append(std::initializer_list<std::string_view> args) {
+        append(std::span<const std::string_view>(args.begin(), args.size()));
+    }
+    Reply read_reply();
+
+    // Runs an embedded script by its SHA1, loading it when the server answers NOSCRIPT.
+    // An error reply raised by the script is returned, not thrown.
+    Reply run_script(const ScriptSource& script, std::span<const std::string_view> keys,
+                     std::span<const std::string_view> args);
+
+    // Pipelined scripts: append_script() queues an EVALSHA; read_script_replies() reads them
+    // all and re-sends, in order, any that met NOSCRIPT (after a SCRIPT FLUSH or a restart).
+    void append_script(const ScriptSource& script, std::span<const std::string_view> keys,
+                       std::span<const std::string_view> args);
+    std::vector<Reply> read_script_replies();
+
+    // How long a command may take before the connection is declared dead; blocking commands
+    // (BLPOP) need more than their own timeout.
+    void set_command_timeout(std::chrono::milliseconds timeout);
+
+    const Endpoint& endpoint() const { return endpoint_; }
+
+  private:
+    struct Context;
+    struct PendingScript {
+        const ScriptSource* script;
+        std::vector<std::string> argv;  // EVALSHA sha numkeys keys... args...
+    };
+    Connection(std::unique_ptr<Context> context, Endpoint endpoint);
+    [[noreturn]] void fail(std::string_view during);
+
+    std::unique_ptr<Context> context_;
+    Endpoint endpoint_;
+    std::vector<PendingScript> pending_scripts_;
+};
+
+}  // namespace workq::redis

@@ -1,0 +1,297 @@
+#include "redis/embedded.hpp"
+
+#include <fcntl.h>
+#include <pwd.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "redis/connection.hpp"
+#include "util/errors.hpp"
+#include "util/fd.hpp"
+
+namespace workq::redis {
+namespace fs = std::filesystem;
+namespace {
+
+// How long a start may take before we give up: loading a large append-only file is the slow part.
+constexpr auto start_deadline = std::chrono::seconds(30);
+
+std::string env_or_empty(const char* name) {
+    const char* value = std::getenv(name);
+    return value ? value : "";
+}
+
+fs::path home_dir() {
+    if (auto home = env_or_empty("HOME"); !home.empty()) return home;
+    if (const passwd* entry = getpwuid(getuid()); entry && entry->pw_dir) return entry->pw_dir;
+    throw RedisError(
+        "cannot find your home directory for the embedded server: set HOME or XDG_STATE_HOME");
+}
+
+void make_private_dir(const fs::path& dir) {
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    if (ec) throw RedisError(fmt::format("cannot create {}: {}", dir.string(), ec.message()));
+    ::chmod(dir.c_str(), 0700);
+}
+
+// The socket directory must be ours alone: another local user must not be able to pre-create
+// /tmp/workq-$UID and so see or replace our socket.
+void check_socket_dir(const fs::path& dir) {
+    if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
+        throw RedisError(fmt::format("cannot create the socket directory {}: {}", dir.string(),
+                                     std::strerror(errno)));
+    struct stat info {};
+    if (::lstat(dir.c_str(), &info) != 0)
+        throw RedisError(fmt::format("cannot inspect the socket directory {}: {}", dir.string(),
+                                     std::strerror(errno)));
+    auto refuse = [&](std::string_view why) {
+        throw RedisError(
+            fmt::format("refusing the socket directory {}: {}; remove it or set XDG_RUNTIME_DIR to "
+                        "a private directory",
+                        dir.string(), why));
+    };
+    if (S_ISLNK(info.st_mode)) refuse("it is a symbolic link");
+    if (!S_ISDIR(info.st_mode)) refuse("it is not a directory");
+    if (info.st_uid != ::getuid())
+        refuse(fmt::format("it is owned by uid {}, not by you (uid {})", info.st_uid, ::getuid()));
+    if ((info.st_mode & 077) != 0)
+        refuse(fmt::format("it is open to others (mode {:o})", info.st_mode & 0777));
+}
+
+fs::path socket_dir() {
+    if (auto runtime = env_or_empty("XDG_RUNTIME_DIR");
+        !runtime.empty() && fs::is_directory(runtime))
+        return fs::path(runtime) / "workq";
+    return fs::path(fmt::format("/tmp/workq-{}", ::getuid()));
+}
+
+std::string read_first_line(const fs::path& file) {
+    std::ifstream in(file);
+    std::string line;
+    std::getline(in, line);
+    return line;
+}
+
+void write_file_atomically(const fs::path& file, const std::string& text) {
+    auto temporary = file;
+    temporary += ".tmp";
+    {
+        std::ofstream out(temporary, std::ios::trunc);
+        out << text;
+        if (!out) throw RedisError(fmt::format("cannot write {}", temporary.string()));
+    }
+    fs::rename(temporary, file);
+}
+
+// A quick "is anyone answering": connect to the socket and PING. LOADING counts as alive.
+enum class Probe { answering, loading, absent };
+Probe probe(const fs::path& socket) {
+    if (socket.empty() || socket.string().size() >= sizeof(sockaddr_un{}.sun_path))
+        return Probe::absent;
+    std::error_code ec;
+    if (!fs::exists(socket, ec)) return Probe::absent;
+    Endpoint endpoint;
+    endpoint.kind = Endpoint::Kind::unix_socket;
+    endpoint.socket_path = socket.string();
+    try {
+        auto connection = Connection::open(
+            endpoint, {std::chrono::milliseconds(1000), std::chrono::milliseconds(2000)});
+        auto reply = connection.command({"PING"});
+        if (reply.is_error() && reply.text.starts_with("LOADING")) return Probe::loading;
+        return reply.is_error() ? Probe::absent : Probe::answering;
+    } catch (const RedisError&) {
+        return Probe::absent;
+    }
+}
+
+pid_t read_pid(const fs::path& pid_file) {
+    auto text = read_first_line(pid_file);
+    char* end = nullptr;
+    long pid = std::strtol(text.c_str(), &end, 10);
+    return (pid > 1 && end && *end == '\0') ? static_cast<pid_t>(pid) : 0;
+}
+
+bool is_redis_server(pid_t pid) {
+    std::ifstream cmdline(fmt::format("/proc/{}/cmdline", pid));
+    std::string text((std::istreambuf_iterator<char>(cmdline)), std::istreambuf_iterator<char>());
+    return text.find("redis-server") != std::string::npos;
+}
+
+// A server whose socket vanished (a cleaner emptied /tmp) still owns the data directory; stop it
+// before starting another, as two servers on one append-only file would corrupt it.
+void stop_stale_server(const fs::path& pid_file) {
+    pid_t pid = read_pid(pid_file);
+    if (pid == 0 || !is_redis_server(pid)) return;
+    ::kill(pid, SIGTERM);
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (::kill(pid, 0) == 0 && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (::kill(pid, 0) == 0) ::kill(pid, SIGKILL);
+}
+
+std::string find_redis_server() {
+    if (auto explicit_path = env_or_empty("WORKQ_REDIS_SERVER"); !explicit_path.empty())
+        return explicit_path;
+    auto path = env_or_empty("PATH");
+    if (path.empty()) path = "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin";
+    std::stringstream dirs(path);
+    std::string dir;
+    while (std::getline(dirs, dir, ':')) {
+        auto candidate = fs::path(dir.empty() ? "." : dir) / "redis-server";
+        if (::access(candidate.c_str(), X_OK) == 0) return candidate.string();
+    }
+    for (const char* fallback :
+         {"/usr/bin/redis-server", "/usr/sbin/redis-server", "/usr/local/bin/redis-server"})
+        if (::access(fallback, X_OK) == 0) return fallback;
+    throw RedisError(
+        "no Redis server is configured and redis-server is not installed for the embedded default: "
+        "install it (apt-get install redis-server) or point workq at a server with --redis URL or "
+        "WORKQ_REDIS_URL");
+}
+
+std::string quote(const fs::path& path) {
+    std::string out = "\"";
+    for (char c : path.string()) {
+        if (c == '"' || c == '\\') out += '\\';
+        out += c;
+    }
+    return out + "\"";
+}
+
+void write_config(const fs::path& config, const fs::path& state, const fs::path& socket) {
+    std::string text = fmt::format(
+        "# Written by workq for its embedded default server; rewritten at every start.\n"
+        "port 0\n"
+        "unixsocket {}\n"
+        "unixsocketperm 700\n"
+        "dir {}\n"
+        "pidfile {}\n"
+        "appendonly yes\n"
+        "appendfsync everysec\n"
+        "save \"\"\n"
+        "maxmemory-policy noeviction\n"
+        "daemonize no\n"
+        "logfile \"\"\n",
+        quote(socket), quote(state), quote(state / "redis.pid"));
+    write_file_atomically(config, text);
+}
+
+// Starts redis-server fully detached: its own session, stdio to its log, no inherited fds,
+// and not our child (double fork), so `id=$(workq-enqueue q x)` returns at once.
+void spawn_detached(const std::string& server, const fs::path& config, const fs::path& log) {
+    pid_t child = ::fork();
+    if (child < 0)
+        throw RedisError(fmt::format("cannot start redis-server: fork: {}", std::strerror(errno)));
+    if (child == 0) {
+        ::setsid();
+        if (::fork() != 0) ::_exit(0);
+        int null_fd = ::open("/dev/null", O_RDONLY);
+        int log_fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+        if (null_fd < 0 || log_fd < 0) ::_exit(127);
+        ::dup2(null_fd, 0);
+        ::dup2(log_fd, 1);
+        ::dup2(log_fd, 2);
+        close_fds_from(3);
+        reset_signals_for_exec();
+        if (::chdir("/") != 0) ::_exit(127);
+        ::execl(server.c_str(), server.c_str(), config.c_str(), static_cast<char*>(nullptr));
+        ::_exit(127);
+    }
+    int status = 0;
+    ::waitpid(child, &status, 0);
+}
+
+std::string tail_of(const fs::path& log, std::size_t lines) {
+    std::ifstream in(log);
+    std::vector<std::string> all;
+    for (std::string line; std::getline(in, line);)
+        all.push_back(line);
+    std::string out;
+    for (std::size_t i = all.size() > lines ? all.size() - lines : 0; i < all.size(); ++i)
+        out += "\n  " + all[i];
+    return out;
+}
+
+class FileLock {
+  public:
+    explicit FileLock(const fs::path& file)
+        : fd_(::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600)) {
+        if (fd_.get() < 0 || ::flock(fd_.get(), LOCK_EX) != 0)
+            throw RedisError(
+                fmt::format("cannot lock {}: {}", file.string(), std::strerror(errno)));
+    }
+
+  private:
+    UniqueFd fd_;  // closing it releases the lock
+};
+
+}  // namespace
+
+fs::path embedded_state_dir() {
+    if (auto state = env_or_empty("XDG_STATE_HOME"); !state.empty())
+        return fs::path(state) / "workq";
+    return home_dir() / ".local" / "state" / "workq";
+}
+
+EmbeddedServer ensure_embedded_server() {
+    EmbeddedServer server;
+    server.state_dir = embedded_state_dir();
+    auto socket_record = server.state_dir / "socket";
+
+    // Fast path: the recorded socket answers. One connect, no lock.
+    server.socket_path = read_first_line(socket_record);
+    if (probe(server.socket_path) != Probe::absent) return server;
+
+    make_private_dir(server.state_dir);
+    FileLock lock(server.state_dir / "lock");
+    // Someone may have started it while we waited for the lock.
+    server.socket_path = read_first_line(socket_record);
+    if (probe(server.socket_path) != Probe::absent) return server;
+
+    auto dir = socket_dir();
+    check_socket_dir(dir);
+    auto socket = dir / "redis.sock";
+    if (socket.string().size() >= sizeof(sockaddr_un{}.sun_path))
+        throw RedisError(
+            fmt::format("the socket path {} is too long for a Unix socket; set XDG_RUNTIME_DIR to "
+                        "a shorter directory",
+                        socket.string()));
+    auto executable = find_redis_server();
+    stop_stale_server(server.state_dir / "redis.pid");
+    auto config = server.state_dir / "redis.conf";
+    auto log = server.state_dir / "redis.log";
+    write_config(config, server.state_dir, socket);
+    std::error_code ignored;
+    fs::remove(socket, ignored);
+    spawn_detached(executable, config, log);
+
+    auto deadline = std::chrono::steady_clock::now() + start_deadline;
+    while (probe(socket) != Probe::answering) {
+        if (std::chrono::steady_clock::now() > deadline)
+            throw RedisError(fmt::format(
+                "the embedded redis-server did not start within {}s; its log {} says:{}",
+                start_deadline.count(), log.string(), tail_of(log, 5)));
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    write_file_atomically(socket_record, socket.string() + "\n");
+    server.socket_path = socket;
+    server.started_now = true;
+    return server;
+}
+
+}  // namespace workq::redis

@@ -1,0 +1,159 @@
+#include "redis/url.hpp"
+
+#include <fmt/format.h>
+#include <charconv>
+
+#include "util/errors.hpp"
+#include "util/names.hpp"
+
+namespace workq::redis {
+namespace {
+
+constexpr int max_database =
+    1'000'000;  // Redis caps at `databases` (16 by default); the server says
+
+[[noreturn]] void refuse(std::string_view url, std::string_view why) {
+    throw UsageError(
+        fmt::format("invalid Redis URL '{}': {}", printable(mask_password(url), 200), why));
+}
+
+std::string percent_decode(std::string_view text, std::string_view url) {
+    std::string out;
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        if (text[i] != '%') {
+            out += text[i];
+            continue;
+        }
+        unsigned value = 0;
+        if (i + 2 >= text.size()) refuse(url, "truncated %-escape");
+        auto [end, ec] = std::from_chars(text.data() + i + 1, text.data() + i + 3, value, 16);
+        if (ec != std::errc{} || end != text.data() + i + 3) refuse(url, "bad %-escape");
+        out += static_cast<char>(value);
+        i += 2;
+    }
+    return out;
+}
+
+int parse_number(std::string_view text, std::string_view url, std::string_view what, int min,
+                 int max) {
+    int value = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (text.empty() || ec != std::errc{} || end != text.data() + text.size() || value < min ||
+        value > max)
+        refuse(url, fmt::format("{} '{}' is not a number from {} to {}", what, printable(text), min,
+                                max));
+    return value;
+}
+
+}  // namespace
+
+std::string mask_password(std::string_view url) {
+    auto scheme_end = url.find("://");
+    if (scheme_end == std::string_view::npos) return std::string(url);
+    auto rest_start = scheme_end + 3;
+    auto at = url.find('@', rest_start);
+    auto slash = url.find('/', rest_start);
+    if (at == std::string_view::npos || (slash != std::string_view::npos && slash < at))
+        return std::string(url);
+    auto colon = url.find(':', rest_start);
+    if (colon == std::string_view::npos || colon > at) return std::string(url);
+    return fmt::format("{}***{}", url.substr(0, colon + 1), url.substr(at));
+}
+
+bool url_has_password(std::string_view url) {
+    return mask_password(url) != url;
+}
+
+Endpoint parse_url(std::string_view url) {
+    Endpoint endpoint;
+    auto scheme_end = url.find("://");
+    if (scheme_end == std::string_view::npos)
+        refuse(url, "expected redis://host[:port][/db] or unix:///path/to.sock[?db=N]");
+    auto scheme = url.substr(0, scheme_end);
+    auto rest = url.substr(scheme_end + 3);
+
+    if (scheme == "rediss")
+        throw UsageError(fmt::format(
+            "invalid Redis URL '{}': rediss:// (TLS) is not supported yet; run a local TLS tunnel "
+            "and point workq at it (see the README, section \"TLS\")",
+            printable(mask_password(url), 200)));
+
+    if (scheme == "unix") {
+        endpoint.kind = Endpoint::Kind::unix_socket;
+        auto query = rest.find('?');
+        auto path = rest.substr(0, query);
+        if (path.empty() || path.front() != '/')
+            refuse(url, "a unix:// URL needs an absolute socket path (unix:///path/to.sock)");
+        endpoint.socket_path = percent_decode(path, url);
+        if (query != std::string_view::npos) {
+            auto params = rest.substr(query + 1);
+            while (!params.empty()) {
+                auto amp = params.find('&');
+                auto param = params.substr(0, amp);
+                auto eq = param.find('=');
+                auto key = param.substr(0, eq);
+                auto value =
+                    eq == std::string_view::npos ? std::string_view{} : param.substr(eq + 1);
+                if (key == "db")
+                    endpoint.database = parse_number(value, url, "database", 0, max_database);
+                else if (key == "password")
+                    endpoint.password = percent_decode(value, url);
+                else
+                    refuse(url, fmt::format("unknown parameter '{}'", printable(key)));
+                params =
+                    amp == std::string_view::npos ? std::string_view{} : params.substr(amp + 1);
+            }
+        }
+        return endpoint;
+    }
+
+    if (scheme != "redis")
+        refuse(url,
+               fmt::format("unknown scheme '{}' (use redis:// or unix://)", printable(scheme)));
+
+    auto at = rest.rfind('@');
+    if (at != std::string_view::npos) {
+        auto userinfo = rest.substr(0, at);
+        rest = rest.substr(at + 1);
+        auto colon = userinfo.find(':');
+        endpoint.username = percent_decode(userinfo.substr(0, colon), url);
+        if (colon != std::string_view::npos)
+            endpoint.password = percent_decode(userinfo.substr(colon + 1), url);
+    }
+    auto slash = rest.find('/');
+    auto hostport = rest.substr(0, slash);
+    if (slash != std::string_view::npos) {
+        auto db = rest.substr(slash + 1);
+        if (!db.empty()) endpoint.database = parse_number(db, url, "database", 0, max_database);
+    }
+    if (!hostport.empty() && hostport.front() == '[') {  // [::1]:6379
+        auto close = hostport.find(']');
+        if (close == std::string_view::npos) refuse(url, "unclosed '[' in the host");
+        endpoint.host = std::string(hostport.substr(1, close - 1));
+        hostport = hostport.substr(close + 1);
+        if (!hostport.empty()) {
+            if (hostport.front() != ':') refuse(url, "expected ':' after ']'");
+            endpoint.port = parse_number(hostport.substr(1), url, "port", 1, 65535);
+        }
+    } else {
+        auto colon = hostport.find(':');
+        endpoint.host = std::string(hostport.substr(0, colon));
+        if (colon != std::string_view::npos)
+            endpoint.port = parse_number(hostport.substr(colon + 1), url, "port", 1, 65535);
+    }
+    if (endpoint.host.empty()) refuse(url, "the host is missing");
+    return endpoint;
+}
+
+std::string describe(const Endpoint& endpoint) {
+    std::string user = endpoint.username.empty() ? "" : endpoint.username + "@";
+    if (endpoint.kind == Endpoint::Kind::unix_socket)
+        return endpoint.database == 0
+                   ? fmt::format("unix://{}", endpoint.socket_path)
+                   : fmt::format("unix://{}?db={}", endpoint.socket_path, endpoint.database);
+    bool ipv6 = endpoint.host.find(':') != std::string::npos;
+    return fmt::format("redis://{}{}{}{}:{}/{}", user, ipv6 ? "[" : "", endpoint.host,
+                       ipv6 ? "]" : "", endpoint.port, endpoint.database);
+}
+
+}  // namespace workq::redis

@@ -1,0 +1,49 @@
+// Diagnostics on stderr, one line per event, each starting with the program's name:
+//   workq-work: info: job succeeded job=01h... queue=mail attempt=1 duration=0.21s
+// or, with --log-format json, one JSON object per line with the same fields.
+#pragma once
+
+#include <initializer_list>
+#include <string>
+#include <string_view>
+
+namespace workq::log {
+
+enum class Level { debug = 0, info = 1, warn = 2, error = 3 };
+enum class Format { human, json };
+
+struct Field {
+    std::string_view key;
+    std::string value;
+};
+
+// Sets the program name that prefixes every line, the least severe level written, and the format.
+void configure(std::string_view program, Level level, Format format);
+void set_level(Level level);
+const std::string& program();
+bool enabled(Level level);
+
+// Parses "debug", "info", "warn"/"warning", "error"; nullopt-like false when unknown.
+bool parse_level(std::string_view text, Level& level);
+
+// Writes one line (unless the level is below the configured one). Never throws.
+void write(Level level, std::string_view message, std::initializer_list<Field> fields = {});
+
+inline void debug(std::string_view message, std::initializer_list<Field> fields = {}) {
+    if (enabled(Level::debug)) write(Level::debug, message, fields);
+}
+inline void info(std::string_view message, std::initializer_list<Field> fields = {}) {
+    write(Level::info, message, fields);
+}
+inline void warn(std::string_view message, std::initializer_list<Field> fields = {}) {
+    write(Level::warn, message, fields);
+}
+inline void error(std::string_view message, std::initializer_list<Field> fields = {}) {
+    write(Level::error, message, fields);
+}
+
+// Writes a line of a handler's stderr, tagged with its job id: "workq-work: [job-id] text".
+// Relayed output is not an event of ours, so it bypasses the level filter but not --quiet.
+void relay(std::string_view tag, std::string_view line);
+
+}  // namespace workq::log

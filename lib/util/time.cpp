@@ -1,0 +1,124 @@
+#include "util/time.hpp"
+
+#include <fmt/format.h>
+#include <charconv>
+#include <chrono>
+
+#include "util/duration.hpp"
+
+namespace workq {
+namespace {
+
+bool take_number(std::string_view& text, std::size_t digits, int& value) {
+    if (text.size() < digits) return false;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + digits, value);
+    if (ec != std::errc{} || end != text.data() + digits) return false;
+    text.remove_prefix(digits);
+    return true;
+}
+
+bool take_char(std::string_view& text, char expected) {
+    if (text.empty() || text.front() != expected) return false;
+    text.remove_prefix(1);
+    return true;
+}
+
+// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+long long days_from_civil(int y, unsigned m, unsigned d) {
+    y -= m <= 2;
+    const long long era = (y >= 0 ? y : y - 399) / 400;
+    const unsigned yoe = static_cast<unsigned>(y - era * 400);
+    const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + static_cast<long long>(doe) - 719468;
+}
+
+std::optional<long long> parse_epoch(std::string_view text) {
+    long long seconds = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), seconds);
+    if (ec != std::errc{} || end == text.data() || seconds < 0 || seconds > 100'000'000'000LL)
+        return std::nullopt;
+    std::string_view rest(end, static_cast<std::size_t>(text.data() + text.size() - end));
+    long long millis = 0;
+    if (!rest.empty()) {
+        if (rest.front() != '.' || rest.size() < 2) return std::nullopt;
+        long long scale = 100;
+        for (char c : rest.substr(1)) {
+            if (c < '0' || c > '9') return std::nullopt;
+            millis += (c - '0') * scale;
+            scale /= 10;
+        }
+    }
+    return seconds * 1000 + millis;
+}
+
+}  // namespace
+
+std::optional<long long> parse_time(std::string_view text) {
+    if (text.find('-') == std::string_view::npos) return parse_epoch(text);
+    int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
+    std::string_view t = text;
+    if (!take_number(t, 4, year) || !take_char(t, '-') || !take_number(t, 2, month) ||
+        !take_char(t, '-') || !take_number(t, 2, day))
+        return std::nullopt;
+    if (t.empty() || (t.front() != 'T' && t.front() != 't' && t.front() != ' '))
+        return std::nullopt;
+    t.remove_prefix(1);
+    if (!take_number(t, 2, hour) || !take_char(t, ':') || !take_number(t, 2, minute) ||
+        !take_char(t, ':') || !take_number(t, 2, second))
+        return std::nullopt;
+    if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60)
+        return std::nullopt;
+    long long millis = 0;
+    if (!t.empty() && t.front() == '.') {
+        t.remove_prefix(1);
+        long long scale = 100;
+        std::size_t digits = 0;
+        while (!t.empty() && t.front() >= '0' && t.front() <= '9') {
+            millis += (t.front() - '0') * scale;
+            scale /= 10;
+            t.remove_prefix(1);
+            ++digits;
+        }
+        if (digits == 0) return std::nullopt;
+    }
+    long long offset_minutes = 0;
+    if (t == "Z" || t == "z") {
+        t = {};
+    } else if (!t.empty() && (t.front() == '+' || t.front() == '-')) {
+        int sign = t.front() == '-' ? -1 : 1;
+        t.remove_prefix(1);
+        int oh = 0, om = 0;
+        if (!take_number(t, 2, oh) || !take_char(t, ':') || !take_number(t, 2, om) || !t.empty())
+            return std::nullopt;
+        offset_minutes = sign * (oh * 60 + om);
+    } else {
+        return std::nullopt;  // RFC 3339 requires a zone
+    }
+    long long days =
+        days_from_civil(year, static_cast<unsigned>(month), static_cast<unsigned>(day));
+    long long seconds = days * 86400 + hour * 3600 + minute * 60 + second - offset_minutes * 60;
+    if (seconds < 0) return std::nullopt;
+    return seconds * 1000 + millis;
+}
+
+std::string format_rfc3339(long long epoch_ms) {
+    using namespace std::chrono;
+    sys_time<milliseconds> point{milliseconds(epoch_ms)};
+    auto day_point = floor<days>(point);
+    year_month_day ymd{day_point};
+    hh_mm_ss<milliseconds> time{point - day_point};
+    return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", static_cast<int>(ymd.year()),
+                       static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
+                       time.hours().count(), time.minutes().count(), time.seconds().count(),
+                       time.subseconds().count());
+}
+
+std::string format_relative(long long epoch_ms, long long now_ms) {
+    long long delta = now_ms - epoch_ms;
+    if (delta >= 0 && delta < 1000) return "just now";
+    if (delta >= 0) return format_duration_short(Millis(delta)) + " ago";
+    return "in " + format_duration_short(Millis(-delta));
+}
+
+}  // namespace workq

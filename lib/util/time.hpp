@@ -1,0 +1,21 @@
+// Points in time as users write them and as the tools print them.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace workq {
+
+// Parses --at values: RFC 3339 ("2026-11-25T10:00:00Z", "2026-11-25T10:00:00.5+01:00",
+// a space instead of 'T' is accepted) or epoch seconds ("1764064800", "1764064800.25").
+// Returns epoch milliseconds, or nullopt when malformed.
+std::optional<long long> parse_time(std::string_view text);
+
+// Epoch milliseconds as RFC 3339 in UTC with millisecond precision: "2026-11-25T10:00:00.123Z".
+std::string format_rfc3339(long long epoch_ms);
+
+// A relative form for people: "3s ago", "in 4m12s", "just now".
+std::string format_relative(long long epoch_ms, long long now_ms);
+
+}  // namespace workq

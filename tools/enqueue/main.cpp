@@ -1,0 +1,263 @@
+// workq-enqueue [OPTIONS] QUEUE [PAYLOAD...]
+//
+// Submits jobs: each PAYLOAD argument is one job; without any, stdin is read (one job per
+// line, -0 for NUL-separated records, --whole for all of stdin as one job). Prints each job's
+// id on stdout, one per line, in input order, once the server has it.
+#include <unistd.h>
+
+#include <fmt/format.h>
+#include <CLI/CLI.hpp>
+#include <cstdio>
+
+#include "cli/exit_codes.hpp"
+#include "cli/options.hpp"
+#include "cli/runner.hpp"
+#include "cli/server.hpp"
+#include "payload_reader.hpp"
+#include "submitter.hpp"
+#include "util/bytes.hpp"
+#include "util/duration.hpp"
+#include "util/errors.hpp"
+#include "util/log.hpp"
+#include "util/names.hpp"
+#include "util/time.hpp"
+#include "waiter.hpp"
+
+namespace workq::enqueue {
+namespace {
+
+constexpr long long max_priority = 1'000'000;
+constexpr std::size_t max_unique_key = 512;
+
+constexpr const char* footer = R"(Output:
+  stdout: the id of each job, one per line, in input order, printed once the server holds the
+  job; nothing else. With --wait, stdout holds only the jobs' results (input order) and the
+  ids go to stderr.
+
+Input:
+  Each PAYLOAD argument is one job (use -- before a payload that starts with '-'). Without
+  arguments stdin is read: one job per line ('\n' is not part of the payload; empty lines are
+  skipped; a last line without '\n' is a job); -0 splits on NUL instead; --whole makes all of
+  stdin, bytes exactly, one job. Payloads are bytes: any encoding, any content.
+
+Environment:
+  WORKQ_REDIS_URL, WORKQ_REDIS_PASSWORD, WORKQ_NAMESPACE, WORKQ_CONFIG, REDIS_URL
+  Config: [enqueue] table; each key is a long option, e.g. max-attempts = 5.
+
+Exit status:
+  0    every job is enqueued (or, with --wait, every job succeeded)
+  1    with --wait: a job ended dead or cancelled
+  2    usage error: bad option, queue name, id, duration, time; a payload over the limit
+       (in a stream: the jobs before it are enqueued and their ids printed)
+  3    cannot reach or talk to Redis (every id already printed is enqueued)
+  124  --wait-timeout passed
+
+Examples:
+  workq-enqueue mail alice@example.com bob@example.com
+  find /data -name '*.csv' | workq-enqueue import
+  find /data -name '*.csv' -print0 | workq-enqueue -0 import
+  workq-enqueue --whole render < page.json
+  workq-enqueue --delay 10m --max-attempts 3 reports monthly
+  workq-enqueue --id "invoice-$N" billing "$N"          # safe to re-run after a crash
+  result=$(workq-enqueue --wait --wait-timeout 1m thumbs img.png)
+  # crontab: nightly backup, at most one pending at a time
+  0 3 * * * workq-enqueue --unique nightly backup all
+)";
+
+struct Options {
+    std::string queue;
+    std::vector<std::string> payloads;
+    long long priority = 0;
+    std::string delay;
+    std::string at;
+    long long max_attempts = 10;
+    std::string timeout;
+    std::string unique;
+    std::string id;
+    bool wait = false;
+    std::string wait_timeout;
+    bool nul = false;
+    bool whole = false;
+    std::string max_payload = "1MiB";
+};
+
+void define(CLI::App& app, Options& o) {
+    app.add_option("QUEUE", o.queue, "Queue to submit to")->required();
+    app.add_option("PAYLOAD", o.payloads, "One job per argument; without any, read stdin");
+    app.add_option("--priority", o.priority, "Higher runs first, -1000000..1000000 (default 0)");
+    app.add_option("--delay", o.delay, "Run no earlier than this from now: 30s, 5m, 1h30m");
+    app.add_option("--at", o.at, "Run no earlier than this time: RFC 3339 or epoch seconds");
+    app.add_option("--max-attempts", o.max_attempts,
+                   "Total runs before the job is dead, >= 1 (default 10)");
+    app.add_option("--timeout", o.timeout,
+                   "Per-run time limit for this job, overriding the worker's (0: none)");
+    app.add_option(
+        "--unique", o.unique,
+        "While a job with this key is scheduled, waiting or running, make no other: print its id");
+    app.add_option("--id", o.id,
+                   "Use this id; if a job with it exists in any state, make nothing, print the id");
+    app.add_flag("--wait", o.wait, "Block until the jobs end; print their results instead of ids");
+    app.add_option("--wait-timeout", o.wait_timeout,
+                   "With --wait: give up after this long (exit 124)");
+    app.add_flag("-0,--null", o.nul, "Read NUL-separated payloads from stdin");
+    app.add_flag("--whole", o.whole, "All of stdin, bytes exactly, is one job");
+    app.add_option("--max-payload", o.max_payload, "Largest payload accepted (default 1MiB)");
+}
+
+queue::EnqueueOptions validate(const Options& o, std::size_t& max_payload) {
+    check_queue_name(o.queue);
+    queue::EnqueueOptions options;
+    if (o.priority < -max_priority || o.priority > max_priority)
+        throw UsageError(
+            fmt::format("--priority: {} is out of range -1000000..1000000", o.priority));
+    options.priority = o.priority;
+    if (o.max_attempts < 1)
+        throw UsageError(fmt::format("--max-attempts: {} is less than 1", o.max_attempts));
+    options.max_attempts = o.max_attempts;
+    if (!o.delay.empty()) options.delay = parse_duration_or_throw(o.delay, "--delay");
+    if (!o.at.empty()) {
+        if (!o.delay.empty()) throw UsageError("--at and --delay cannot be used together");
+        auto at = parse_time(o.at);
+        if (!at)
+            throw UsageError(
+                fmt::format("--at: invalid time '{}' (expected RFC 3339 such as "
+                            "2026-11-25T10:00:00Z, or epoch seconds)",
+                            printable(o.at)));
+        options.due_at_ms = *at;
+    }
+    if (!o.timeout.empty()) options.timeout = parse_duration_or_throw(o.timeout, "--timeout");
+    if (!o.unique.empty()) {
+        if (o.unique.size() > max_unique_key)
+            throw UsageError(
+                fmt::format("--unique: the key is longer than {} bytes", max_unique_key));
+        options.unique_key = o.unique;
+    }
+    if (!o.id.empty()) {
+        check_job_id(o.id);
+        options.caller_ids = true;
+    }
+    if (o.nul && o.whole) throw UsageError("-0/--null and --whole cannot be used together");
+    if ((o.nul || o.whole) && !o.payloads.empty())
+        throw UsageError(fmt::format("{} reads stdin, but payloads were given as arguments",
+                                     o.nul ? "-0" : "--whole"));
+    if (!o.wait_timeout.empty() && !o.wait) throw UsageError("--wait-timeout needs --wait");
+    auto size = parse_size(o.max_payload);
+    if (!size || *size == 0)
+        throw UsageError(
+            fmt::format("--max-payload: invalid size '{}' (e.g. 1048576, 512KiB, 1MiB)",
+                        printable(o.max_payload)));
+    max_payload = *size;
+    for (std::size_t i = 0; i < o.payloads.size(); ++i)
+        if (o.payloads[i].size() > max_payload)
+            throw UsageError(
+                fmt::format("payload {} is {} bytes, over the limit of {} (--max-payload); nothing "
+                            "was enqueued",
+                            i + 1, o.payloads[i].size(), max_payload));
+    if (!o.id.empty() && o.payloads.size() > 1)
+        throw UsageError("--id names one job, but several payloads were given");
+    options.notify = o.wait;
+    return options;
+}
+
+int enqueue_main(int argc, char** argv) {
+    CLI::App app{"Submit jobs to a workq queue.", "workq-enqueue"};
+    cli::CommonOptions common;
+    Options o;
+    define(app, o);
+    cli::add_common_options(app, common);
+    cli::describe_tool(app, footer);
+    cli::parse_command_line(app, argc, argv);
+    auto config = cli::finish_options(app, common, "enqueue");
+    auto server = cli::resolve_server(common, config, "enqueue");
+
+    std::size_t max_payload = 0;
+    auto options = validate(o, max_payload);
+    std::optional<Millis> wait_timeout;
+    if (!o.wait_timeout.empty())
+        wait_timeout = parse_duration_or_throw(o.wait_timeout, "--wait-timeout");
+
+    auto connection = cli::connect(server);
+    queue::NamespaceKeys namespace_keys(server.namespace_name);
+    queue::QueueKeys keys(server.namespace_name, o.queue);
+
+    std::vector<std::string> ids;
+    auto on_id = [&](const std::string& id) {
+        if (o.wait) {
+            ids.push_back(id);
+            log::info("enqueued " + id);
+        } else {
+            std::fwrite(id.data(), 1, id.size(), stdout);
+            std::fputc('\n', stdout);
+        }
+    };
+    Submitter submitter(connection, namespace_keys, keys, options, on_id);
+
+    std::size_t read = 0;
+    try {
+        if (!o.payloads.empty()) {
+            for (auto& payload : o.payloads) {
+                ++read;
+                submitter.add(std::move(payload), o.id);
+            }
+        } else {
+            if (!o.whole && ::isatty(STDIN_FILENO))
+                log::info("reading jobs from stdin, one per line (Ctrl-D ends)");
+            PayloadReader reader(STDIN_FILENO,
+                                 o.whole ? Framing::whole
+                                 : o.nul ? Framing::nul
+                                         : Framing::lines,
+                                 max_payload);
+            std::string payload;
+            for (;;) {
+                auto status = reader.next(payload);
+                if (status == PayloadReader::Status::end) break;
+                if (status == PayloadReader::Status::too_large) {
+                    submitter.finish();
+                    std::fflush(stdout);
+                    throw UsageError(
+                        fmt::format("{} {} of stdin is over the payload limit of {} bytes "
+                                    "(--max-payload); the {} job(s) "
+                                    "before it are enqueued, nothing after it was read",
+                                    o.whole ? "input"
+                                    : o.nul ? "record"
+                                            : "line",
+                                    reader.input_number(), max_payload, submitter.acknowledged()));
+                }
+                ++read;
+                submitter.add(std::move(payload), o.id);
+                if (!o.id.empty() && read > 1)
+                    throw UsageError("--id names one job, but stdin held several");
+                std::fflush(stdout);
+            }
+        }
+        submitter.finish();
+        std::fflush(stdout);
+    } catch (const RedisError& error) {
+        std::fflush(stdout);
+        throw RedisError(fmt::format("{}; read {} job(s), enqueued {} (their ids are on stdout)",
+                                     error.what(), read, submitter.acknowledged()));
+    }
+    if (read == 0) {
+        log::info("no jobs: stdin held no payload");
+        return to_int(ExitCode::success);
+    }
+    if (!o.wait) return to_int(ExitCode::success);
+    switch (wait_for_jobs(connection, keys, ids, wait_timeout)) {
+        case WaitOutcome::all_succeeded:
+            return to_int(ExitCode::success);
+        case WaitOutcome::some_failed:
+            return to_int(ExitCode::failed);
+        case WaitOutcome::timed_out:
+            log::error(
+                fmt::format("--wait-timeout {} passed before every job ended", o.wait_timeout));
+            return to_int(ExitCode::wait_timeout);
+    }
+    return to_int(ExitCode::success);
+}
+
+}  // namespace
+}  // namespace workq::enqueue
+
+int main(int argc, char** argv) {
+    return workq::cli::run("workq-enqueue", argc, argv, workq::enqueue::enqueue_main);
+}

@@ -1,0 +1,50 @@
+// Sends jobs to the enqueue script in chunks, several chunks per round trip, and reports each
+// job's id once the server has acknowledged its chunk: an id on stdout is always enqueued.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "queue/keys.hpp"
+#include "queue/transitions.hpp"
+#include "redis/connection.hpp"
+
+namespace workq::enqueue {
+
+class Submitter {
+  public:
+    // `on_id` is called with each job's id, in input order, once it is acknowledged: the new
+    // job's id, or the existing job's for --id and --unique.
+    Submitter(redis::Connection& connection, const queue::NamespaceKeys& namespace_keys,
+              const queue::QueueKeys& keys, const queue::EnqueueOptions& options,
+              std::function<void(const std::string&)> on_id);
+
+    // Adds a job; its id is the caller's (options.caller_ids) or a new one. May send.
+    void add(std::string payload, std::string caller_id = {});
+    // Sends everything still buffered and waits for the acknowledgements.
+    void finish();
+
+    std::size_t acknowledged() const { return acknowledged_; }
+
+  private:
+    struct Pending {
+        std::string id;
+        std::string payload;
+    };
+    void close_chunk();
+    void flush_window();
+
+    redis::Connection& connection_;
+    const queue::NamespaceKeys& namespace_keys_;
+    const queue::QueueKeys& keys_;
+    queue::EnqueueOptions options_;
+    std::function<void(const std::string&)> on_id_;
+    std::vector<std::vector<Pending>> window_;  // chunks not yet acknowledged
+    std::vector<Pending> chunk_;                // the chunk being filled
+    std::size_t chunk_bytes_ = 0;
+    std::size_t acknowledged_ = 0;
+    bool queue_registered_ = false;
+};
+
+}  // namespace workq::enqueue
