@@ -1,6 +1,8 @@
 # Shared helpers for the command-line tests: a real redis-server (the one scripts/test started,
 # or one of our own), a private namespace per test, bounded waits, and domain assertions.
 
+bats_require_minimum_version 1.5.0
+
 load '/usr/lib/bats/bats-support/load'
 load '/usr/lib/bats/bats-assert/load'
 
