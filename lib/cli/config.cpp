@@ -1,9 +1,11 @@
 #include "cli/config.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <toml++/toml.h>
 #include <CLI/CLI.hpp>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -49,6 +51,12 @@ ConfigValue to_value(const fs::path& file, const std::string& where, const toml:
 }
 
 void merge_file(Config& config, const fs::path& file) {
+    // A directory opens and reads as empty: refuse it rather than read no settings silently.
+    // Pipes stay welcome (--config <(generate-config)).
+    std::error_code ec;
+    if (fs::is_directory(file, ec))
+        throw UsageError(
+            fmt::format("cannot read config file {}: it is a directory", file.string()));
     std::ifstream in(file);
     if (!in)
         throw UsageError(
@@ -140,7 +148,10 @@ void apply_config(CLI::App& app, const Config& config, const std::string& tool,
         if (option->count() > 0) continue;  // the command line wins
         try {
             if (option->get_expected_min() == 0) {  // a flag
-                const auto& text = value.items.empty() ? std::string("true") : value.items.front();
+                // One value: `burst = [true, false]` is a mistake, not the first item.
+                const auto text = value.items.size() == 1
+                                      ? value.items.front()
+                                      : fmt::format("[{}]", fmt::join(value.items, ", "));
                 if (text == "false") continue;
                 if (text != "true")
                     throw UsageError(fmt::format("{}: [{}] {} must be true or false, not '{}'",

@@ -6,6 +6,7 @@
 
 #include "cli/exit_codes.hpp"
 #include "cli/options.hpp"
+#include "cli/output.hpp"
 #include "util/errors.hpp"
 #include "util/log.hpp"
 
@@ -13,6 +14,9 @@ namespace workq::cli {
 
 int run(std::string_view program, int argc, char** argv, ToolMain tool) {
     log::configure(program, log::Level::info, log::Format::human);
+    // A server that goes away mid-write must be an error we report (exit 3), not a silent
+    // death by SIGPIPE; stdout's reader going away is handled where stdout is written.
+    ignore_sigpipe();
     try {
         return tool(argc, argv);
     } catch (const HelpRequested& help) {

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 #include <cstdlib>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -23,6 +25,9 @@ std::string first_of(const ConfigValue* value) {
 }
 
 std::string read_password_file(const std::string& file) {
+    std::error_code ec;
+    if (std::filesystem::is_directory(file, ec))
+        throw UsageError(fmt::format("cannot read password file {}: it is a directory", file));
     std::ifstream in(file);
     if (!in)
         throw UsageError(
@@ -65,7 +70,12 @@ ServerSettings resolve_server(const CommonOptions& options, const Config& config
         settings.source = "embedded";
         settings.endpoint.kind = redis::Endpoint::Kind::unix_socket;
     } else {
-        settings.endpoint = redis::parse_url(url);
+        try {
+            settings.endpoint = redis::parse_url(url);
+        } catch (const UsageError& error) {
+            // Say where the URL came from: a stray REDIS_URL set for another program, say.
+            throw UsageError(fmt::format("{}: {}", settings.source, error.what()));
+        }
     }
 
     // Password precedence: --password-file, WORKQ_REDIS_PASSWORD, the config's file, the URL.
@@ -78,6 +88,10 @@ ServerSettings resolve_server(const CommonOptions& options, const Config& config
         if (file.empty()) file = first_of(config.find("redis", "password_file"));
         if (!file.empty()) settings.endpoint.password = read_password_file(file);
     }
+
+    // The embedded server is private to the user (a 0700 socket directory) and has no password:
+    // a password meant for some configured server must not make it refuse us.
+    if (settings.embedded) settings.endpoint.password.clear();
 
     std::string ns = options.namespace_name;
     if (ns.empty()) ns = env("WORKQ_NAMESPACE");

@@ -19,7 +19,8 @@ struct ServerSettings {
     std::string source;  // where the URL came from, for `workq-status`: "--redis", ...
 };
 
-// Resolves the settings. Throws UsageError for a malformed URL, namespace or unreadable
+// Resolves the settings. Throws UsageError for a malformed URL (naming where it came from:
+// "--redis", "WORKQ_REDIS_URL", "file:line" or "REDIS_URL"), namespace, or an unreadable or empty
 // password file. Warns when a password sits on the command line.
 ServerSettings resolve_server(const CommonOptions& options, const Config& config,
                               const std::string& tool);

@@ -4,7 +4,8 @@
 -- KEYS[1] <p>meta
 -- ARGV[1] prefix   ARGV[2] result TTL ms   ARGV[3..] ids
 -- Returns one { code, state } per id: 1 cancelled; 2 flagged (running); 3 already finished
--- (state tells which); 0 unknown in this queue.
+-- (state tells which; a record that is not a hash is dead-lettered with a reason and reported
+-- as 3, 'dead'); 0 unknown in this queue.
 local p = ARGV[1]
 local ttl = tonumber(ARGV[2])
 check_version(KEYS[1], false)
@@ -12,9 +13,16 @@ local now = now_ms()
 local out = {}
 for i = 3, #ARGV do
     local id = ARGV[i]
-    local f = redis.call('HMGET', p .. 'job:' .. id, 'state', 'prio', 'unique')
+    local kind = redis.call('TYPE', p .. 'job:' .. id).ok
+    local f = {}
+    if kind == 'hash' then f = redis.call('HMGET', p .. 'job:' .. id, 'state', 'prio', 'unique') end
     local state = f[1]
-    if not state then
+    if kind ~= 'hash' and kind ~= 'none' then
+        -- not a job record: it cannot run; a stale list entry left behind is skipped by claim
+        redis.call('ZREM', p .. 'scheduled', id)
+        dead_corrupt(p, id, now, 'the job record was not a hash when the job was cancelled')
+        out[#out + 1] = {3, 'dead'}
+    elseif not state then
         out[#out + 1] = {0, 'unknown'}
     elseif state == 'waiting' then
         remove_waiting(p, id, tonumber(f[2]) or 0)

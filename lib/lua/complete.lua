@@ -5,6 +5,7 @@
 -- Returns 1 succeeded; 2 already settled by this token (a retried settle: nothing changes);
 -- 0 refused: the token no longer holds the job.
 local p, id, token = ARGV[1], ARGV[2], ARGV[3]
+check_version(KEYS[1], false)
 local verdict, job = holder_check(p, id, token)
 if verdict == 'duplicate' then return 2 end
 if verdict ~= 'held' then return 0 end

@@ -7,6 +7,7 @@
 -- Returns { status, state, due ms }: status 1 settled, 2 already settled by this token,
 -- 0 refused (lost lease); state 'scheduled', 'dead' or 'cancelled'; due ms for scheduled.
 local p, id, token = ARGV[1], ARGV[2], ARGV[3]
+check_version(KEYS[1], false)
 local verdict, job = holder_check(p, id, token)
 if verdict == 'duplicate' then
     return {2, redis.call('HGET', p .. 'job:' .. id, 'state'), 0}

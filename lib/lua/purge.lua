@@ -1,14 +1,26 @@
 -- purge: cancels waiting and/or scheduled jobs of a queue, at most `batch` per call, so that
 -- no single call blocks the server for long; the caller repeats until nothing is left.
+-- Scheduled jobs already due are waiting jobs (as stats and job_info show them): they are
+-- promoted first, so `waiting` takes them and `scheduled` leaves them.
 -- KEYS[1] <p>meta
 -- ARGV[1] prefix   ARGV[2] 'waiting', 'scheduled' or 'both'   ARGV[3] batch   ARGV[4] TTL ms
--- Returns { cancelled in this call, 1 if more remain else 0 }.
+-- Returns { cancelled in this call, 1 if more remain else 0 }. A record that is missing or not a
+-- hash is dead-lettered with a reason (not counted).
 local p, which = ARGV[1], ARGV[2]
 local budget = tonumber(ARGV[3])
 local ttl = tonumber(ARGV[4])
 check_version(KEYS[1], false)
 local now = now_ms()
+promote_due(p, now, 1000)
 local count = 0
+-- The fields purge needs; a record that is missing or not a hash becomes a dead letter.
+local function job_fields_or_dead(id)
+    if redis.call('TYPE', p .. 'job:' .. id).ok ~= 'hash' then
+        dead_corrupt(p, id, now, 'the job record was missing or not a hash when the queue was purged')
+        return {}
+    end
+    return redis.call('HMGET', p .. 'job:' .. id, 'state', 'unique')
+end
 if which ~= 'scheduled' then
     while budget > 0 do
         local top = redis.call('ZREVRANGE', p .. 'priorities', 0, 0)[1]
@@ -18,7 +30,7 @@ if which ~= 'scheduled' then
         redis.call('LTRIM', list, #ids, -1)
         if redis.call('LLEN', list) == 0 then redis.call('ZREM', p .. 'priorities', top) end
         for _, id in ipairs(ids) do
-            local f = redis.call('HMGET', p .. 'job:' .. id, 'state', 'unique')
+            local f = job_fields_or_dead(id)
             if f[1] == 'waiting' then
                 make_cancelled(p, id, now, f[2], ttl)
                 count = count + 1
@@ -32,7 +44,7 @@ if which ~= 'waiting' then
     if budget > 0 then
         for _, id in ipairs(ids) do
             redis.call('ZREM', p .. 'scheduled', id)
-            local f = redis.call('HMGET', p .. 'job:' .. id, 'state', 'unique')
+            local f = job_fields_or_dead(id)
             if f[1] == 'scheduled' then
                 make_cancelled(p, id, now, f[2], ttl)
                 count = count + 1

@@ -3,16 +3,19 @@
 -- claim); the job goes back to the head of its waiting list, or is dead when attempts are
 -- spent, or cancelled when a user asked for it. The token stays on the record, so that a
 -- holder that merely froze may still settle the job if nobody claimed it since.
--- Also promotes due scheduled jobs, so that counts stay true while no worker claims.
+-- Also promotes due scheduled jobs, so that counts stay true while no worker claims, and applies
+-- the dead-letter cap, so that dead letters age out even while none die. A running
+-- job whose record is missing or not a hash becomes a dead letter with a reason.
 -- KEYS[1] <p>meta
 -- ARGV[1] prefix   ARGV[2] limit   ARGV[3] result TTL ms   ARGV[4..] ids of lost workers
--- Returns the number of jobs taken back.
+-- Returns the number of jobs taken back (dead-lettered corrupt records included).
 local p = ARGV[1]
 local limit = tonumber(ARGV[2])
 local ttl = tonumber(ARGV[3])
 check_version(KEYS[1], false)
 local now = now_ms()
 promote_due(p, now, 1000)
+trim_dead(p, now)
 
 local lapsed = redis.call('ZRANGEBYSCORE', p .. 'running', '-inf', now, 'LIMIT', 0, limit)
 local lost = {}
@@ -20,7 +23,8 @@ for i = 4, #ARGV do lost[ARGV[i]] = true end
 if #ARGV >= 4 then
     -- Running jobs are bounded by the fleet's concurrency, so this scan stays small.
     for _, id in ipairs(redis.call('ZRANGE', p .. 'running', 0, -1)) do
-        if lost[redis.call('HGET', p .. 'job:' .. id, 'worker')] then lapsed[#lapsed + 1] = id end
+        local worker = redis.pcall('HGET', p .. 'job:' .. id, 'worker')  -- an error: corrupt
+        if type(worker) == 'string' and lost[worker] then lapsed[#lapsed + 1] = id end
     end
 end
 
@@ -29,7 +33,13 @@ local seen = {}
 for _, id in ipairs(lapsed) do
     if not seen[id] and redis.call('ZREM', p .. 'running', id) == 1 then
         seen[id] = true
-        local f = redis.call('HMGET', p .. 'job:' .. id, 'state', 'attempts', 'max', 'prio', 'unique', 'cancel', 'worker')
+        local f = {}
+        if redis.call('TYPE', p .. 'job:' .. id).ok == 'hash' then
+            f = redis.call('HMGET', p .. 'job:' .. id, 'state', 'attempts', 'max', 'prio', 'unique', 'cancel', 'worker')
+        else
+            count = count + 1
+            dead_corrupt(p, id, now, 'the job record was missing or not a hash when its lease was reaped')
+        end
         if f[1] == 'running' then
             count = count + 1
             local attempts, max = tonumber(f[2]) or 0, tonumber(f[3]) or 1

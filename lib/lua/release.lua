@@ -4,6 +4,7 @@
 -- ARGV[1] prefix   ARGV[2] id   ARGV[3] token   ARGV[4] result TTL ms (for cancelled)
 -- Returns 1 released (or cancelled, when a user asked for it); 0 refused (lost lease).
 local p, id, token = ARGV[1], ARGV[2], ARGV[3]
+check_version(KEYS[1], false)
 local verdict, job = holder_check(p, id, token)
 if verdict ~= 'held' then return 0 end
 local now = now_ms()

@@ -7,6 +7,7 @@
 -- back to waiting): renewing takes it back to running.
 local p = ARGV[1]
 local lease_ms = tonumber(ARGV[2])
+check_version(KEYS[1], false)
 local now = now_ms()
 local out = {}
 for i = 3, #ARGV, 2 do

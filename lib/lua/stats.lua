@@ -13,7 +13,8 @@ for _, prio in ipairs(redis.call('ZRANGE', p .. 'priorities', 0, -1)) do
     waiting = waiting + redis.call('LLEN', list)
     local head = redis.call('LINDEX', list, 0)
     if head then
-        local ready = tonumber(redis.call('HGET', p .. 'job:' .. head, 'ready'))
+        local ready = redis.pcall('HGET', p .. 'job:' .. head, 'ready')  -- an error: corrupt
+        ready = type(ready) == 'string' and tonumber(ready) or nil
         if ready and (oldest < 0 or ready < oldest) then oldest = ready end
     end
 end

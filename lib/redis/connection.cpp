@@ -1,6 +1,6 @@
 #include "redis/connection.hpp"
 
-#include <hiredis/hiredis.h>
+#include "redis/hiredis_reply.hpp"
 
 #include <fmt/format.h>
 
@@ -22,37 +22,6 @@ namespace {
 timeval to_timeval(std::chrono::milliseconds ms) {
     return timeval{static_cast<time_t>(ms.count() / 1000),
                    static_cast<suseconds_t>((ms.count() % 1000) * 1000)};
-}
-
-Reply convert(const redisReply* raw) {
-    Reply reply;
-    switch (raw->type) {
-        case REDIS_REPLY_STRING:
-            reply.type = Reply::Type::string;
-            reply.text.assign(raw->str, raw->len);
-            break;
-        case REDIS_REPLY_STATUS:
-            reply.type = Reply::Type::status;
-            reply.text.assign(raw->str, raw->len);
-            break;
-        case REDIS_REPLY_ERROR:
-            reply.type = Reply::Type::error;
-            reply.text.assign(raw->str, raw->len);
-            break;
-        case REDIS_REPLY_INTEGER:
-            reply.type = Reply::Type::integer;
-            reply.integer = raw->integer;
-            break;
-        case REDIS_REPLY_ARRAY:
-            reply.type = Reply::Type::array;
-            reply.elements.reserve(raw->elements);
-            for (std::size_t i = 0; i < raw->elements; ++i)
-                reply.elements.push_back(convert(raw->element[i]));
-            break;
-        default:
-            reply.type = Reply::Type::nil;
-    }
-    return reply;
 }
 
 struct ReplyDeleter {
@@ -150,7 +119,7 @@ Reply Connection::read_reply() {
     void* raw = nullptr;
     if (redisGetReply(context_->raw, &raw) != REDIS_OK || raw == nullptr) fail("reading a reply");
     RawReply owned(raw);
-    return convert(static_cast<redisReply*>(raw));
+    return detail::convert(static_cast<redisReply*>(raw));
 }
 
 Reply Connection::command(std::span<const std::string_view> args) {

@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 #include <cerrno>
 #include <chrono>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -144,9 +145,20 @@ void stop_stale_server(const fs::path& pid_file) {
     if (::kill(pid, 0) == 0) ::kill(pid, SIGKILL);
 }
 
+constexpr const char* install_hint =
+    "install it (apt-get install redis-server) or point workq at a server with --redis URL or "
+    "WORKQ_REDIS_URL";
+
 std::string find_redis_server() {
-    if (auto explicit_path = env_or_empty("WORKQ_REDIS_SERVER"); !explicit_path.empty())
+    if (auto explicit_path = env_or_empty("WORKQ_REDIS_SERVER"); !explicit_path.empty()) {
+        // Checked here, not left to exec: a typo must fail now, not after the start deadline.
+        if (::access(explicit_path.c_str(), X_OK) != 0)
+            throw RedisError(fmt::format(
+                "no Redis server is configured and WORKQ_REDIS_SERVER={} cannot be run ({}) for "
+                "the embedded default: {}",
+                explicit_path, std::strerror(errno), install_hint));
         return explicit_path;
+    }
     auto path = env_or_empty("PATH");
     if (path.empty()) path = "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin";
     std::stringstream dirs(path);
@@ -158,10 +170,10 @@ std::string find_redis_server() {
     for (const char* fallback :
          {"/usr/bin/redis-server", "/usr/sbin/redis-server", "/usr/local/bin/redis-server"})
         if (::access(fallback, X_OK) == 0) return fallback;
-    throw RedisError(
-        "no Redis server is configured and redis-server is not installed for the embedded default: "
-        "install it (apt-get install redis-server) or point workq at a server with --redis URL or "
-        "WORKQ_REDIS_URL");
+    throw RedisError(fmt::format(
+        "no Redis server is configured and redis-server is not installed for the embedded "
+        "default: {}",
+        install_hint));
 }
 
 std::string quote(const fs::path& path) {
@@ -192,28 +204,80 @@ void write_config(const fs::path& config, const fs::path& state, const fs::path&
 }
 
 // Starts redis-server fully detached: its own session, stdio to its log, no inherited fds,
-// and not our child (double fork), so `id=$(workq-enqueue q x)` returns at once.
-void spawn_detached(const std::string& server, const fs::path& config, const fs::path& log) {
+// and not our child (double fork), so `id=$(workq-enqueue q x)` returns at once. Returns the
+// server's pid. A failed exec is reported here (through a close-on-exec pipe), not discovered
+// at the start deadline.
+pid_t spawn_detached(const std::string& server, const fs::path& config, const fs::path& log) {
+    int report[2];
+    if (::pipe2(report, O_CLOEXEC) != 0)
+        throw RedisError(fmt::format("cannot start redis-server: pipe: {}", std::strerror(errno)));
+    UniqueFd report_read(report[0]);
+    UniqueFd report_write(report[1]);
     pid_t child = ::fork();
     if (child < 0)
         throw RedisError(fmt::format("cannot start redis-server: fork: {}", std::strerror(errno)));
     if (child == 0) {
         ::setsid();
-        if (::fork() != 0) ::_exit(0);
+        pid_t server_pid = ::fork();
+        if (server_pid != 0) {
+            // Tell the parent the server's pid (or the fork's error): then it can see the server
+            // die early.
+            int32_t message[2] = {static_cast<int32_t>(server_pid), server_pid < 0 ? errno : 0};
+            (void)!::write(report[1], message, sizeof message);
+            ::_exit(0);
+        }
+        auto fail = [&](int error) {
+            int32_t message[2] = {-1, error};
+            (void)!::write(report[1], message, sizeof message);
+            ::_exit(127);
+        };
         int null_fd = ::open("/dev/null", O_RDONLY);
+        if (null_fd < 0) fail(errno);
         int log_fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-        if (null_fd < 0 || log_fd < 0) ::_exit(127);
+        if (log_fd < 0) fail(errno);
         ::dup2(null_fd, 0);
         ::dup2(log_fd, 1);
         ::dup2(log_fd, 2);
-        close_fds_from(3);
+        // Keep only the report pipe (as fd 3, closed by a successful exec).
+        if (report[1] != 3) {
+            if (::dup2(report[1], 3) < 0) fail(errno);
+            report[1] = 3;
+            ::fcntl(3, F_SETFD, FD_CLOEXEC);
+        }
+        close_fds_from(4);
         reset_signals_for_exec();
-        if (::chdir("/") != 0) ::_exit(127);
+        if (::chdir("/") != 0) fail(errno);
         ::execl(server.c_str(), server.c_str(), config.c_str(), static_cast<char*>(nullptr));
-        ::_exit(127);
+        fail(errno);
     }
+    report_write.reset();
     int status = 0;
     ::waitpid(child, &status, 0);
+    // The intermediate child's message first; then the server's, if its exec failed; else EOF.
+    pid_t server_pid = -1;
+    for (;;) {
+        int32_t message[2] = {0, 0};
+        ssize_t got = ::read(report_read.get(), message, sizeof message);
+        if (got < 0 && errno == EINTR) continue;
+        if (got != static_cast<ssize_t>(sizeof message)) break;
+        if (message[0] > 0) {
+            server_pid = message[0];
+            continue;
+        }
+        throw RedisError(fmt::format("cannot start the embedded redis-server ({}): {}; {}", server,
+                                     std::strerror(message[1]), install_hint));
+    }
+    if (server_pid <= 0) throw RedisError("cannot start the embedded redis-server: fork failed");
+    return server_pid;
+}
+
+// Whether a process still runs (a zombie does not: the server exited).
+bool is_running(pid_t pid) {
+    if (::kill(pid, 0) != 0) return errno == EPERM;
+    std::ifstream stat(fmt::format("/proc/{}/stat", pid));
+    std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+    auto close = text.rfind(')');
+    return close == std::string::npos || close + 2 >= text.size() || text[close + 2] != 'Z';
 }
 
 std::string tail_of(const fs::path& log, std::size_t lines) {
@@ -224,7 +288,7 @@ std::string tail_of(const fs::path& log, std::size_t lines) {
     std::string out;
     for (std::size_t i = all.size() > lines ? all.size() - lines : 0; i < all.size(); ++i)
         out += "\n  " + all[i];
-    return out;
+    return out.empty() ? " nothing" : out;
 }
 
 class FileLock {
@@ -278,10 +342,14 @@ EmbeddedServer ensure_embedded_server() {
     write_config(config, server.state_dir, socket);
     std::error_code ignored;
     fs::remove(socket, ignored);
-    spawn_detached(executable, config, log);
+    pid_t pid = spawn_detached(executable, config, log);
 
     auto deadline = std::chrono::steady_clock::now() + start_deadline;
     while (probe(socket) != Probe::answering) {
+        if (!is_running(pid))
+            throw RedisError(
+                fmt::format("the embedded redis-server ({}) exited at start; its log {} says:{}",
+                            executable, log.string(), tail_of(log, 5)));
         if (std::chrono::steady_clock::now() > deadline)
             throw RedisError(fmt::format(
                 "the embedded redis-server did not start within {}s; its log {} says:{}",

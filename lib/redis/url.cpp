@@ -1,7 +1,10 @@
 #include "redis/url.hpp"
 
 #include <fmt/format.h>
+#include <algorithm>
 #include <charconv>
+#include <optional>
+#include <utility>
 
 #include "util/errors.hpp"
 #include "util/names.hpp"
@@ -45,23 +48,44 @@ int parse_number(std::string_view text, std::string_view url, std::string_view w
     return value;
 }
 
+// Where the password sits in `url` (offset and length), found the way parse_url reads it: in
+// a redis:// URL, between the first ':' of the userinfo and the last '@' (a password may hold
+// an unescaped '@' or '/'); in a unix:// URL, the value of the `password` parameter.
+std::optional<std::pair<std::size_t, std::size_t>> password_span(std::string_view url) {
+    auto scheme_end = url.find("://");
+    if (scheme_end == std::string_view::npos) return std::nullopt;
+    auto rest_start = scheme_end + 3;
+    if (url.substr(0, scheme_end) == "unix") {
+        auto query = url.find('?', rest_start);
+        if (query == std::string_view::npos) return std::nullopt;
+        for (auto start = query + 1; start <= url.size();) {
+            auto end = std::min(url.find('&', start), url.size());
+            constexpr std::string_view key = "password=";
+            if (url.substr(start, end - start).starts_with(key))
+                return std::pair{start + key.size(), end - start - key.size()};
+            start = end + 1;
+        }
+        return std::nullopt;
+    }
+    auto at = url.rfind('@');
+    if (at == std::string_view::npos || at < rest_start) return std::nullopt;
+    auto colon = url.find(':', rest_start);
+    if (colon == std::string_view::npos || colon > at) return std::nullopt;
+    return std::pair{colon + 1, at - colon - 1};
+}
+
 }  // namespace
 
 std::string mask_password(std::string_view url) {
-    auto scheme_end = url.find("://");
-    if (scheme_end == std::string_view::npos) return std::string(url);
-    auto rest_start = scheme_end + 3;
-    auto at = url.find('@', rest_start);
-    auto slash = url.find('/', rest_start);
-    if (at == std::string_view::npos || (slash != std::string_view::npos && slash < at))
-        return std::string(url);
-    auto colon = url.find(':', rest_start);
-    if (colon == std::string_view::npos || colon > at) return std::string(url);
-    return fmt::format("{}***{}", url.substr(0, colon + 1), url.substr(at));
+    auto span = password_span(url);
+    if (!span) return std::string(url);
+    return fmt::format("{}***{}", url.substr(0, span->first),
+                       url.substr(span->first + span->second));
 }
 
 bool url_has_password(std::string_view url) {
-    return mask_password(url) != url;
+    auto span = password_span(url);
+    return span && span->second > 0;
 }
 
 Endpoint parse_url(std::string_view url) {

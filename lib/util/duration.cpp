@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "util/errors.hpp"
+#include "util/names.hpp"
 
 namespace workq {
 namespace {
@@ -77,7 +78,7 @@ Millis parse_duration_or_throw(std::string_view text, std::string_view what) {
     if (auto parsed = parse_duration(text)) return *parsed;
     throw UsageError(fmt::format(
         "{}: invalid duration '{}' (expected e.g. 500ms, 30s, 1.5s, 5m, 2h, 1d, 1h30m or seconds)",
-        what, text));
+        what, printable(text)));
 }
 
 std::string format_duration(Millis duration) {

@@ -8,6 +8,8 @@
 #include <boost/json/string.hpp>
 #include <chrono>
 
+#include "util/time.hpp"
+
 namespace workq::log {
 namespace {
 
@@ -62,8 +64,53 @@ void append_value(std::string& out, std::string_view value) {
     out += '"';
 }
 
+// A message that holds newlines (a multi-line error from a library) keeps the promise that
+// every line of a diagnostic starts with the program's name.
+std::string continue_lines(std::string_view message, std::string_view program) {
+    std::string out;
+    for (std::size_t start = 0;;) {
+        auto end = message.find('\n', start);
+        out += message.substr(start, end - start);
+        if (end == std::string_view::npos || end + 1 == message.size()) break;
+        out += fmt::format("\n{}:   ", program);
+        start = end + 1;
+    }
+    return out;
+}
+
+// Length of the valid UTF-8 sequence at the start of `text`, or 0 if it is not one (a stray
+// continuation byte, an overlong form, a surrogate, beyond U+10FFFF, or cut short).
+std::size_t utf8_sequence(std::string_view text) {
+    auto byte = [&](std::size_t i) { return static_cast<unsigned char>(text[i]); };
+    unsigned char lead = byte(0);
+    if (lead < 0x80) return 1;
+    std::size_t length = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 0;
+    if (length == 0 || lead > 0xf4 || lead == 0xc0 || lead == 0xc1 || text.size() < length)
+        return 0;
+    for (std::size_t i = 1; i < length; ++i)
+        if ((byte(i) & 0xc0) != 0x80) return 0;
+    if ((lead == 0xe0 && byte(1) < 0xa0) || (lead == 0xed && byte(1) >= 0xa0) ||
+        (lead == 0xf0 && byte(1) < 0x90) || (lead == 0xf4 && byte(1) >= 0x90))
+        return 0;
+    return length;
+}
+
+// A JSON string literal. JSON text must be UTF-8, and messages may quote bytes that are not
+// (a handler's stderr, a payload): each invalid byte becomes U+FFFD so the line stays valid.
 std::string json_string(std::string_view text) {
-    return boost::json::serialize(boost::json::string(text));
+    std::string valid;
+    valid.reserve(text.size());
+    while (!text.empty()) {
+        std::size_t length = utf8_sequence(text);
+        if (length == 0) {
+            valid += "\xEF\xBF\xBD";
+            length = 1;
+        } else {
+            valid += text.substr(0, length);
+        }
+        text.remove_prefix(length);
+    }
+    return boost::json::serialize(boost::json::string(valid));
 }
 
 void write_all(const std::string& line) {
@@ -112,16 +159,19 @@ void write(Level level, std::string_view message, std::initializer_list<Field> f
         const auto& config = settings();
         std::string line;
         if (config.format == Format::json) {
-            auto now = std::chrono::system_clock::now();
-            line = fmt::format(
-                "{{\"ts\":\"{:%Y-%m-%dT%H:%M:%S}Z\",\"level\":\"{}\",\"program\":{},\"msg\":{}",
-                std::chrono::floor<std::chrono::milliseconds>(now), level_name(level),
-                json_string(config.program), json_string(message));
+            // UTC whatever TZ says (fmt 9 formats a time_point in local time).
+            auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                           std::chrono::system_clock::now().time_since_epoch())
+                           .count();
+            line = fmt::format("{{\"ts\":\"{}\",\"level\":\"{}\",\"program\":{},\"msg\":{}",
+                               format_rfc3339(now), level_name(level), json_string(config.program),
+                               json_string(message));
             for (const auto& field : fields)
                 line += fmt::format(",{}:{}", json_string(field.key), json_string(field.value));
             line += "}\n";
         } else {
-            line = fmt::format("{}: {}: {}", config.program, level_name(level), message);
+            line = fmt::format("{}: {}: {}", config.program, level_name(level),
+                               continue_lines(message, config.program));
             for (const auto& field : fields) {
                 line += ' ';
                 line += field.key;
@@ -137,7 +187,7 @@ void write(Level level, std::string_view message, std::initializer_list<Field> f
 }
 
 void relay(std::string_view tag, std::string_view text) {
-    if (settings().level > Level::error) return;
+    if (settings().level >= Level::error) return;  // --quiet
     try {
         const auto& config = settings();
         std::string line;

@@ -43,7 +43,8 @@ inline void error(std::string_view message, std::initializer_list<Field> fields 
 }
 
 // Writes a line of a handler's stderr, tagged with its job id: "workq-work: [job-id] text".
-// Relayed output is not an event of ours, so it bypasses the level filter but not --quiet.
+// Relayed output is not an event of ours, so it bypasses the level filter but not --quiet
+// (which is the error level: --log-level error silences it too).
 void relay(std::string_view tag, std::string_view line);
 
 }  // namespace workq::log

@@ -9,12 +9,22 @@
 namespace workq {
 namespace {
 
+// Exactly `digits` decimal digits: no sign ("T-1:00:00" is not an hour).
 bool take_number(std::string_view& text, std::size_t digits, int& value) {
     if (text.size() < digits) return false;
-    auto [end, ec] = std::from_chars(text.data(), text.data() + digits, value);
-    if (ec != std::errc{} || end != text.data() + digits) return false;
+    value = 0;
+    for (std::size_t i = 0; i < digits; ++i) {
+        if (text[i] < '0' || text[i] > '9') return false;
+        value = value * 10 + (text[i] - '0');
+    }
     text.remove_prefix(digits);
     return true;
+}
+
+int days_in_month(int year, int month) {
+    static constexpr int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    return month == 2 && leap ? 29 : days[month - 1];
 }
 
 bool take_char(std::string_view& text, char expected) {
@@ -67,7 +77,9 @@ std::optional<long long> parse_time(std::string_view text) {
     if (!take_number(t, 2, hour) || !take_char(t, ':') || !take_number(t, 2, minute) ||
         !take_char(t, ':') || !take_number(t, 2, second))
         return std::nullopt;
-    if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60)
+    // Second 60 is a leap second; it counts as the first second of the next minute.
+    if (month < 1 || month > 12 || day < 1 || day > days_in_month(year, month) || hour > 23 ||
+        minute > 59 || second > 60)
         return std::nullopt;
     long long millis = 0;
     if (!t.empty() && t.front() == '.') {
@@ -89,7 +101,8 @@ std::optional<long long> parse_time(std::string_view text) {
         int sign = t.front() == '-' ? -1 : 1;
         t.remove_prefix(1);
         int oh = 0, om = 0;
-        if (!take_number(t, 2, oh) || !take_char(t, ':') || !take_number(t, 2, om) || !t.empty())
+        if (!take_number(t, 2, oh) || !take_char(t, ':') || !take_number(t, 2, om) || !t.empty() ||
+            oh > 23 || om > 59)
             return std::nullopt;
         offset_minutes = sign * (oh * 60 + om);
     } else {

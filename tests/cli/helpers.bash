@@ -76,3 +76,97 @@ assert_raw_state() {
     actual=$(raw_job_state "$queue" "$id")
     [ "$actual" = "$expected" ] || fail "job $id in $queue is '$actual', expected '$expected'"
 }
+
+# ---- Helpers of connection.bats, config.bats, embedded.bats and enqueue.bats ----
+
+# start_redis_tcp DIR [ARGS...]: a redis-server of our own on a free TCP port of 127.0.0.1 (and
+# a socket, DIR/redis.sock). Sets REDIS_TCP_PORT; the port is also in DIR/port, the pid in
+# DIR/redis.pid. Tries a few random ports: another program may hold one.
+start_redis_tcp() {
+    local dir=$1
+    shift
+    local port attempt
+    for attempt in 1 2 3 4 5 6 7 8; do
+        port=$((20000 + RANDOM % 40000))
+        rm -f "$dir/redis.pid"
+        redis-server --port "$port" --bind 127.0.0.1 --unixsocket "$dir/redis.sock" \
+            --unixsocketperm 700 --save '' --appendonly no --daemonize yes \
+            --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" --dir "$dir" "$@"
+        # redis-server binds its TCP port before it makes its socket, and exits when it cannot.
+        if wait_until 3 test -S "$dir/redis.sock" && redis-cli -s "$dir/redis.sock" ping >/dev/null; then
+            echo "$port" >"$dir/port"
+            REDIS_TCP_PORT=$port
+            return 0
+        fi
+        stop_redis "$dir"
+        : >"$dir/redis.log"
+    done
+    echo "could not start a redis-server on a free TCP port" >&2
+    return 1
+}
+
+# redis_info_field SOCKET FIELD [REDIS-CLI ARGS...]: one field of the server's INFO.
+redis_info_field() {
+    local socket=$1 field=$2
+    shift 2
+    redis-cli -s "$socket" --no-auth-warning "$@" info all | tr -d '\r' | sed -n "s/^$field://p"
+}
+
+# job_field QUEUE ID FIELD: one field of a job's raw record on the test server.
+job_field() { rcli hget "{$WORKQ_NAMESPACE:$1}:job:$2" "$3"; }
+
+# job_exists QUEUE ID: whether the job's record is on the test server.
+job_exists() { [ "$(rcli exists "{$WORKQ_NAMESPACE:$1}:job:$2")" = 1 ]; }
+
+# job_count QUEUE: how many job records the queue has on the test server.
+job_count() { rcli --scan --pattern "{$WORKQ_NAMESPACE:$1}:job:*" | wc -l; }
+
+# raw_payload_to FILE QUEUE ID: the bytes of a job's payload, exactly, into FILE.
+raw_payload_to() {
+    local file=$1 queue=$2 id=$3
+    # Not a terminal: redis-cli prints the raw bytes and one newline of its own.
+    rcli hget "{$WORKQ_NAMESPACE:$queue}:job:$id" payload | head -c -1 >"$file"
+}
+
+# now_ms: the wall clock in milliseconds.
+now_ms() { date +%s%3N; }
+
+# embedded_test_setup: no server configured anywhere; the embedded default's state and socket
+# directories inside the test's own directory.
+embedded_test_setup() {
+    unset WORKQ_REDIS_URL REDIS_URL WORKQ_REDIS_SERVER WORKQ_REDIS_PASSWORD
+    export XDG_STATE_HOME="$BATS_TEST_TMPDIR/state"
+    export XDG_RUNTIME_DIR="$BATS_TEST_TMPDIR/run"
+    mkdir -p "$XDG_RUNTIME_DIR"
+    chmod 700 "$XDG_RUNTIME_DIR"
+}
+
+# embedded_pid_file: where the embedded server of the current environment records its pid.
+embedded_pid_file() {
+    if [ -n "${XDG_STATE_HOME:-}" ]; then
+        echo "$XDG_STATE_HOME/workq/redis.pid"
+    else
+        echo "$HOME/.local/state/workq/redis.pid"
+    fi
+}
+
+# stop_embedded PID_FILE...: stops the embedded servers the test started (by pid, and only a
+# redis-server), and waits until they are gone.
+stop_embedded() {
+    local pid_file pid
+    for pid_file in "$@"; do
+        [ -f "$pid_file" ] || continue
+        pid=$(cat "$pid_file")
+        [ -n "$pid" ] && grep -qa redis-server "/proc/$pid/cmdline" 2>/dev/null || continue
+        kill "$pid" 2>/dev/null || true
+        wait_until 10 process_gone "$pid" || kill -9 "$pid" 2>/dev/null || true
+    done
+    return 0
+}
+
+# process_gone PID: the process has exited (a zombie counts as gone).
+process_gone() {
+    local state
+    state=$(sed -n 's/^State:[[:space:]]*\([A-Z]\).*/\1/p' "/proc/$1/status" 2>/dev/null)
+    [ -z "$state" ] || [ "$state" = Z ]
+}

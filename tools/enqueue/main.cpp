@@ -7,10 +7,13 @@
 
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
+#include <charconv>
 #include <cstdio>
+#include <limits>
 
 #include "cli/exit_codes.hpp"
 #include "cli/options.hpp"
+#include "cli/output.hpp"
 #include "cli/runner.hpp"
 #include "cli/server.hpp"
 #include "payload_reader.hpp"
@@ -32,7 +35,8 @@ constexpr std::size_t max_unique_key = 512;
 constexpr const char* footer = R"(Output:
   stdout: the id of each job, one per line, in input order, printed once the server holds the
   job; nothing else. With --wait, stdout holds only the jobs' results (input order) and the
-  ids go to stderr.
+  ids go to stderr. -q/--quiet silences diagnostics only: stdout is data and keeps the ids
+  (in cron, send them to /dev/null).
 
 Input:
   Each PAYLOAD argument is one job (use -- before a payload that starts with '-'). Without
@@ -60,8 +64,8 @@ Examples:
   workq-enqueue --delay 10m --max-attempts 3 reports monthly
   workq-enqueue --id "invoice-$N" billing "$N"          # safe to re-run after a crash
   result=$(workq-enqueue --wait --wait-timeout 1m thumbs img.png)
-  # crontab: nightly backup, at most one pending at a time
-  0 3 * * * workq-enqueue --unique nightly backup all
+  # crontab: nightly backup, at most one pending at a time, silent unless it fails
+  0 3 * * * workq-enqueue -q --unique nightly backup all
 )";
 
 struct Options {
@@ -81,16 +85,74 @@ struct Options {
     std::string max_payload = "1MiB";
 };
 
+// Checks that run on a value wherever it comes from: the command line, or the [enqueue] table
+// of the config file, whose errors then name the file and line ("config.toml:3: [enqueue]
+// delay: --delay: invalid duration '5x' ...").
+CLI::Validator duration_check() {
+    return CLI::Validator(
+        [](std::string& text) -> std::string {
+            if (parse_duration(text)) return {};
+            return fmt::format(
+                "invalid duration '{}' (expected e.g. 500ms, 30s, 1.5s, 5m, 2h, 1d, 1h30m or "
+                "seconds)",
+                printable(text));
+        },
+        "DURATION");
+}
+
+CLI::Validator time_check() {
+    return CLI::Validator(
+        [](std::string& text) -> std::string {
+            if (parse_time(text)) return {};
+            return fmt::format(
+                "invalid time '{}' (expected RFC 3339 such as 2026-11-25T10:00:00Z, or epoch "
+                "seconds)",
+                printable(text));
+        },
+        "TIME");
+}
+
+CLI::Validator integer_check(long long min, long long max) {
+    return CLI::Validator(
+        [min, max](std::string& text) -> std::string {
+            long long value = 0;
+            auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+            if (ec == std::errc{} && end == text.data() + text.size() && value >= min &&
+                value <= max)
+                return {};
+            return max == std::numeric_limits<long long>::max()
+                       ? fmt::format("'{}' is not a whole number >= {}", printable(text), min)
+                       : fmt::format("'{}' is not a whole number from {} to {}", printable(text),
+                                     min, max);
+        },
+        "INT");
+}
+
+CLI::Validator size_check() {
+    return CLI::Validator(
+        [](std::string& text) -> std::string {
+            auto size = parse_size(text);
+            if (size && *size > 0) return {};
+            return fmt::format("invalid size '{}' (e.g. 1048576, 512KiB, 1MiB)", printable(text));
+        },
+        "SIZE");
+}
+
 void define(CLI::App& app, Options& o) {
     app.add_option("QUEUE", o.queue, "Queue to submit to")->required();
     app.add_option("PAYLOAD", o.payloads, "One job per argument; without any, read stdin");
-    app.add_option("--priority", o.priority, "Higher runs first, -1000000..1000000 (default 0)");
-    app.add_option("--delay", o.delay, "Run no earlier than this from now: 30s, 5m, 1h30m");
-    app.add_option("--at", o.at, "Run no earlier than this time: RFC 3339 or epoch seconds");
+    app.add_option("--priority", o.priority, "Higher runs first, -1000000..1000000 (default 0)")
+        ->check(integer_check(-max_priority, max_priority));
+    app.add_option("--delay", o.delay, "Run no earlier than this from now: 30s, 5m, 1h30m")
+        ->check(duration_check());
+    app.add_option("--at", o.at, "Run no earlier than this time: RFC 3339 or epoch seconds")
+        ->check(time_check());
     app.add_option("--max-attempts", o.max_attempts,
-                   "Total runs before the job is dead, >= 1 (default 10)");
+                   "Total runs before the job is dead, >= 1 (default 10)")
+        ->check(integer_check(1, std::numeric_limits<long long>::max()));
     app.add_option("--timeout", o.timeout,
-                   "Per-run time limit for this job, overriding the worker's (0: none)");
+                   "Per-run time limit for this job, overriding the worker's (0: none)")
+        ->check(duration_check());
     app.add_option(
         "--unique", o.unique,
         "While a job with this key is scheduled, waiting or running, make no other: print its id");
@@ -98,10 +160,12 @@ void define(CLI::App& app, Options& o) {
                    "Use this id; if a job with it exists in any state, make nothing, print the id");
     app.add_flag("--wait", o.wait, "Block until the jobs end; print their results instead of ids");
     app.add_option("--wait-timeout", o.wait_timeout,
-                   "With --wait: give up after this long (exit 124)");
+                   "With --wait: give up after this long (exit 124)")
+        ->check(duration_check());
     app.add_flag("-0,--null", o.nul, "Read NUL-separated payloads from stdin");
     app.add_flag("--whole", o.whole, "All of stdin, bytes exactly, is one job");
-    app.add_option("--max-payload", o.max_payload, "Largest payload accepted (default 1MiB)");
+    app.add_option("--max-payload", o.max_payload, "Largest payload accepted (default 1MiB)")
+        ->check(size_check());
 }
 
 queue::EnqueueOptions validate(const Options& o, std::size_t& max_payload) {
@@ -186,8 +250,8 @@ int enqueue_main(int argc, char** argv) {
             ids.push_back(id);
             log::info("enqueued " + id);
         } else {
-            std::fwrite(id.data(), 1, id.size(), stdout);
-            std::fputc('\n', stdout);
+            cli::write_stdout(id);
+            cli::write_stdout("\n");
         }
     };
     Submitter submitter(connection, namespace_keys, keys, options, on_id);
@@ -207,13 +271,18 @@ int enqueue_main(int argc, char** argv) {
                                  : o.nul ? Framing::nul
                                          : Framing::lines,
                                  max_payload);
+            // Jobs already read go to the server before we block on a slow producer.
+            reader.on_idle([&] {
+                submitter.finish();
+                cli::flush_stdout();
+            });
             std::string payload;
             for (;;) {
                 auto status = reader.next(payload);
                 if (status == PayloadReader::Status::end) break;
                 if (status == PayloadReader::Status::too_large) {
                     submitter.finish();
-                    std::fflush(stdout);
+                    cli::flush_stdout();
                     throw UsageError(
                         fmt::format("{} {} of stdin is over the payload limit of {} bytes "
                                     "(--max-payload); the {} job(s) "
@@ -227,13 +296,13 @@ int enqueue_main(int argc, char** argv) {
                 submitter.add(std::move(payload), o.id);
                 if (!o.id.empty() && read > 1)
                     throw UsageError("--id names one job, but stdin held several");
-                std::fflush(stdout);
+                cli::flush_stdout();
             }
         }
         submitter.finish();
-        std::fflush(stdout);
+        cli::flush_stdout();
     } catch (const RedisError& error) {
-        std::fflush(stdout);
+        cli::flush_stdout();
         throw RedisError(fmt::format("{}; read {} job(s), enqueued {} (their ids are on stdout)",
                                      error.what(), read, submitter.acknowledged()));
     }

@@ -1,5 +1,6 @@
 #include "payload_reader.hpp"
 
+#include <poll.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -25,6 +26,10 @@ bool PayloadReader::fill() {
         begin_ = 0;
     }
     if (end_ == buffer_.size()) buffer_.resize(buffer_.size() * 2);
+    if (idle_hook_) {
+        pollfd ready{fd_, POLLIN, 0};
+        if (::poll(&ready, 1, 0) == 0) idle_hook_();
+    }
     for (;;) {
         ssize_t got = ::read(fd_, buffer_.data() + end_, buffer_.size() - end_);
         if (got > 0) {

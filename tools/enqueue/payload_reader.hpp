@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -26,6 +27,11 @@ class PayloadReader {
     // 1-based number of the last payload's line (or NUL-record) in the input.
     std::size_t input_number() const { return record_; }
 
+    // Called when the next read would block (nothing is waiting on the descriptor), before
+    // blocking: a slow producer (`tail -f log | workq-enqueue q`) must not leave jobs that were
+    // already read sitting in a buffer until more input comes.
+    void on_idle(std::function<void()> hook) { idle_hook_ = std::move(hook); }
+
   private:
     bool fill();
 
@@ -37,6 +43,7 @@ class PayloadReader {
     bool eof_ = false;
     bool whole_done_ = false;
     std::size_t record_ = 0;
+    std::function<void()> idle_hook_;
 };
 
 }  // namespace workq::enqueue

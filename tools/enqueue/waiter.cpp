@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <map>
 
+#include "cli/output.hpp"
 #include "queue/client.hpp"
 #include "queue/transitions.hpp"
 #include "util/log.hpp"
@@ -20,11 +21,6 @@ constexpr auto longest_block = std::chrono::seconds(5);
 bool is_final(queue::JobState state) {
     return state == queue::JobState::succeeded || state == queue::JobState::dead ||
            state == queue::JobState::cancelled || state == queue::JobState::unknown;
-}
-
-void write_stdout(const std::string& bytes) {
-    std::fwrite(bytes.data(), 1, bytes.size(), stdout);
-    std::fflush(stdout);
 }
 
 }  // namespace
@@ -53,7 +49,10 @@ WaitOutcome wait_for_jobs(redis::Connection& connection, const queue::QueueKeys&
             if (found == finished.end()) break;
             const auto& info = found->second;
             if (info && info->state == queue::JobState::succeeded) {
-                if (info->result) write_stdout(*info->result);
+                if (info->result) {
+                    cli::write_stdout(*info->result);
+                    cli::flush_stdout();
+                }
             } else {
                 any_failed = true;
                 log::error(fmt::format(

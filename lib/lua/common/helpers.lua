@@ -53,19 +53,6 @@ local function remove_waiting(p, id, prio)
     if redis.call('LLEN', list) == 0 then redis.call('ZREM', p .. 'priorities', prio) end
 end
 
--- Moves due scheduled jobs to the tail of their waiting list; at most `limit` per call.
-local function promote_due(p, now, limit)
-    local due = redis.call('ZRANGEBYSCORE', p .. 'scheduled', '-inf', now, 'LIMIT', 0, limit)
-    for _, id in ipairs(due) do
-        redis.call('ZREM', p .. 'scheduled', id)
-        local prio = redis.call('HGET', p .. 'job:' .. id, 'prio')
-        if prio ~= false or redis.call('EXISTS', p .. 'job:' .. id) == 1 then
-            push_waiting(p, id, tonumber(prio) or 0, now, false)
-        end
-    end
-    return #due
-end
-
 local function add_error(p, id, now, attempt, reason, text)
     local key = p .. 'errors:' .. id
     redis.call('RPUSH', key, cjson.encode({at = now, attempt = attempt, reason = reason, error = text}))
@@ -101,7 +88,7 @@ local function trim_dead(p, now)
     local count = 0
     for _, id in ipairs(trimmed) do
         if redis.call('ZREM', p .. 'dead', id) == 1 then
-            redis.call('DEL', p .. 'job:' .. id, p .. 'errors:' .. id)
+            redis.call('DEL', p .. 'job:' .. id, p .. 'errors:' .. id, p .. 'corrupt:' .. id)
             count = count + 1
         end
     end
@@ -146,10 +133,12 @@ end
 -- Does `token` hold job `id`? The holder is the last claimer, while it runs the job, or
 -- after its lease lapsed if nobody claimed the job since (the reaper keeps the token on
 -- the record until the next claim, release or requeue). Returns the record's fields, and
--- 'duplicate' when this token already settled the job (a retried settle).
+-- 'duplicate' when this token already settled the job (a retried settle); 'lost' when the
+-- record is missing or not a hash.
 local JOB_FIELDS = {'state', 'token', 'settled', 'attempts', 'max', 'prio', 'unique', 'cancel', 'worker'}
 local function holder_check(p, id, token)
-    local f = redis.call('HMGET', p .. 'job:' .. id, unpack(JOB_FIELDS))
+    local f = redis.pcall('HMGET', p .. 'job:' .. id, unpack(JOB_FIELDS))
+    if f.err then return 'lost', {} end  -- not a hash: a corrupt record holds nobody
     local job = {state = f[1], token = f[2], settled = f[3], attempts = tonumber(f[4]) or 0,
                  max = tonumber(f[5]) or 1, prio = tonumber(f[6]) or 0, unique = f[7],
                  cancel = f[8], worker = f[9]}
@@ -185,3 +174,18 @@ local function dead_corrupt(p, id, now, why)
     make_dead(p, id, now, nil)
 end
 
+-- Moves due scheduled jobs to the tail of their waiting list; at most `limit` per call. A due
+-- job whose record is missing or not a hash cannot run: it becomes a dead letter with a reason.
+local function promote_due(p, now, limit)
+    local due = redis.call('ZRANGEBYSCORE', p .. 'scheduled', '-inf', now, 'LIMIT', 0, limit)
+    for _, id in ipairs(due) do
+        redis.call('ZREM', p .. 'scheduled', id)
+        if redis.call('TYPE', p .. 'job:' .. id).ok == 'hash' then
+            local prio = redis.call('HGET', p .. 'job:' .. id, 'prio')
+            push_waiting(p, id, tonumber(prio) or 0, now, false)
+        else
+            dead_corrupt(p, id, now, 'the job record was missing or not a hash when the job became due')
+        end
+    end
+    return #due
+end

@@ -1,0 +1,32 @@
+-- heartbeat: a worker's registration and heartbeat, in the namespace's registry. Not a change
+-- of any job's state.
+-- KEYS[1] {NS}:workers (zset id -> last heartbeat ms)   KEYS[2] {NS}:worker:<id> (hash)
+-- ARGV[1] worker id   ARGV[2] lost after ms   ARGV[3] forget after ms
+-- ARGV[4] 'stop' to unregister (a clean exit), else 'beat'
+-- ARGV[5..] field, value pairs to store (state, busy, processed, ...)
+-- Returns { server now ms, ids of lost workers... }: lost = no heartbeat for `lost after`.
+-- Entries of workers silent for `forget after` are removed.
+local id = ARGV[1]
+local lost_after, forget_after = tonumber(ARGV[2]), tonumber(ARGV[3])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if ARGV[4] == 'stop' then
+    redis.call('ZREM', KEYS[1], id)
+    redis.call('DEL', KEYS[2])
+else
+    for i = 5, #ARGV, 2 do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
+    redis.call('HSETNX', KEYS[2], 'started_at', now)
+    redis.call('HSET', KEYS[2], 'last_heartbeat', now)
+    redis.call('PEXPIRE', KEYS[2], forget_after)
+    redis.call('ZADD', KEYS[1], now, id)
+end
+local gone = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - forget_after, 'LIMIT', 0, 100)
+for _, old in ipairs(gone) do
+    redis.call('ZREM', KEYS[1], old)
+    redis.call('DEL', string.gsub(KEYS[2], '[^:]*$', '') .. old)
+end
+local out = {now}
+for _, lost in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], now - forget_after, now - lost_after, 'LIMIT', 0, 1000)) do
+    out[#out + 1] = lost
+end
+return out

@@ -1,0 +1,87 @@
+// A non-blocking connection to Redis on a Boost.Asio io_context: the worker's way to talk to
+// the server without ever stopping its event loop (signals, child exits and timers keep
+// flowing while a reply is on its way, and while the server is gone).
+//
+// Commands are pipelined: many may be in flight; each callback runs on the io_context, in
+// order, with the reply, or with nullopt when the connection failed before the reply came.
+// A failed connection stays failed (hiredis contexts are not reusable): the owner makes a new
+// one, with backoff. A command that gets no reply within its deadline fails the connection.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "redis/reply.hpp"
+#include "redis/script.hpp"
+#include "redis/url.hpp"
+
+namespace workq::redis {
+
+class AsyncConnection : public std::enable_shared_from_this<AsyncConnection> {
+  public:
+    using ReplyHandler = std::function<void(std::optional<Reply>)>;
+    using ReadyHandler = std::function<void(std::optional<std::string> error)>;
+    using LostHandler = std::function<void(const std::string& reason)>;
+
+    // Starts connecting (authenticating and selecting the database when the endpoint says
+    // so). `on_ready` is called once: with nullopt when usable, else with the reason.
+    // `on_lost` is called once if a ready connection later fails.
+    static std::shared_ptr<AsyncConnection> open(boost::asio::io_context& io,
+                                                 const Endpoint& endpoint,
+                                                 std::chrono::milliseconds connect_timeout,
+                                                 ReadyHandler on_ready, LostHandler on_lost);
+    ~AsyncConnection();
+    AsyncConnection(const AsyncConnection&) = delete;
+    AsyncConnection& operator=(const AsyncConnection&) = delete;
+
+    // Sends a command. `deadline` bounds the wait for its reply (a blocking BLPOP needs its own
+    // timeout plus a margin). On a failed connection the handler is called with nullopt, later,
+    // from the io_context, never from inside this call.
+    void command(std::vector<std::string> args, ReplyHandler handler,
+                 std::chrono::milliseconds deadline = std::chrono::seconds(10));
+
+    // Runs a script by SHA1; on NOSCRIPT (cache flushed, server restarted) sends it again as EVAL.
+    void script(const ScriptSource& script, std::span<const std::string> keys,
+                std::span<const std::string> args, ReplyHandler handler,
+                std::chrono::milliseconds deadline = std::chrono::seconds(10));
+
+    bool ready() const { return state_ == State::ready; }
+    bool failed() const { return state_ == State::failed; }
+    std::size_t in_flight() const { return sent_at_.size(); }
+
+    // Drops the connection now; pending handlers get nullopt. on_lost is not called.
+    void close();
+
+    struct Impl;  // hiredis glue, in the .cpp
+
+  private:
+    enum class State { connecting, ready, failed };
+    AsyncConnection(boost::asio::io_context& io, Endpoint endpoint);
+    void start(std::chrono::milliseconds connect_timeout);
+    void fail(const std::string& reason);
+    void watch_deadlines();
+    void send(std::vector<std::string> args, ReplyHandler handler,
+              std::chrono::milliseconds deadline);
+
+    boost::asio::io_context& io_;
+    Endpoint endpoint_;
+    std::unique_ptr<Impl> impl_;
+    State state_ = State::connecting;
+    ReadyHandler on_ready_;
+    LostHandler on_lost_;
+    boost::asio::steady_timer deadline_timer_;
+    std::deque<std::chrono::steady_clock::time_point>
+        sent_at_;  // deadline of each command in flight
+    friend struct Impl;
+};
+
+}  // namespace workq::redis

@@ -1,0 +1,239 @@
+#include "util/process.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <sstream>
+
+#include "util/errors.hpp"
+
+namespace workq {
+namespace {
+
+// Writes "<sign><number>\n" without allocating (safe between fork and exec).
+void write_group_message(int fd, char sign, pid_t group) {
+    char buffer[32];
+    int length = 0;
+    char digits[20];
+    int count = 0;
+    auto value = static_cast<unsigned long>(group);
+    do {
+        digits[count++] = static_cast<char>('0' + value % 10);
+        value /= 10;
+    } while (value > 0 && count < 20);
+    buffer[length++] = sign;
+    while (count > 0)
+        buffer[length++] = digits[--count];
+    buffer[length++] = '\n';
+    ssize_t ignored = ::write(fd, buffer, static_cast<size_t>(length));
+    (void)ignored;
+}
+
+[[noreturn]] void guard_main(int read_fd) {
+    for (int signal_number :
+         {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGTSTP, SIGTTIN, SIGTTOU, SIGPIPE, SIGUSR1, SIGUSR2})
+        ::signal(signal_number, SIG_IGN);
+    // The guard must hold nothing of the worker's: not its stdio (a `$(workq-work ...)` would
+    // wait for it), and above all not the write end of its own pipe.
+    int null_fd = ::open("/dev/null", O_RDWR);
+    if (null_fd >= 0) {
+        ::dup2(null_fd, 0);
+        ::dup2(null_fd, 1);
+        ::dup2(null_fd, 2);
+    }
+    for (int fd = 3; fd < read_fd; ++fd)
+        ::close(fd);
+    close_fds_from(read_fd + 1);
+    constexpr int max_groups = 8192;
+    static pid_t groups[max_groups];
+    int used = 0;
+    char buffer[4096];
+    char line[32];
+    int line_length = 0;
+    for (;;) {
+        ssize_t got = ::read(read_fd, buffer, sizeof buffer);
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0) break;  // the worker is gone
+        for (ssize_t i = 0; i < got; ++i) {
+            char c = buffer[i];
+            if (c != '\n') {
+                if (line_length < static_cast<int>(sizeof line) - 1) line[line_length++] = c;
+                continue;
+            }
+            line[line_length] = '\0';
+            pid_t group = static_cast<pid_t>(std::strtol(line + 1, nullptr, 10));
+            if (group > 1 && line[0] == '+' && used < max_groups) {
+                groups[used++] = group;
+            } else if (group > 1 && line[0] == '-') {
+                for (int g = 0; g < used; ++g)
+                    if (groups[g] == group) {
+                        groups[g] = groups[--used];
+                        break;
+                    }
+            }
+            line_length = 0;
+        }
+    }
+    for (int g = 0; g < used; ++g)
+        ::kill(-groups[g], SIGKILL);
+    ::_exit(0);
+}
+
+}  // namespace
+
+std::optional<std::string> find_executable(const std::string& command, std::string& problem) {
+    auto check = [&](const std::string& path) -> bool {
+        struct stat info {};
+        if (::stat(path.c_str(), &info) != 0) return false;
+        if (S_ISDIR(info.st_mode)) {
+            problem = "is a directory";
+            return false;
+        }
+        if (::access(path.c_str(), X_OK) != 0) {
+            problem = "is not executable";
+            return false;
+        }
+        return true;
+    };
+    problem = "not found";
+    if (command.empty()) {
+        problem = "is empty";
+        return std::nullopt;
+    }
+    if (command.find('/') != std::string::npos) {
+        if (check(command)) return command;
+        return std::nullopt;
+    }
+    const char* path = std::getenv("PATH");
+    std::stringstream dirs(path && *path ? path : "/usr/local/bin:/usr/bin:/bin");
+    std::string dir;
+    std::string first_problem;
+    while (std::getline(dirs, dir, ':')) {
+        auto candidate = (dir.empty() ? std::string(".") : dir) + "/" + command;
+        if (check(candidate)) return candidate;
+        if (problem != "not found" && first_problem.empty()) first_problem = problem;
+        problem = "not found";
+    }
+    problem = first_problem.empty() ? "not found on PATH" : first_problem;
+    return std::nullopt;
+}
+
+SpawnResult spawn(const SpawnRequest& request) {
+    // Everything the child needs is prepared here: after fork it may only make system calls.
+    std::vector<char*> argv;
+    for (const auto& arg : request.argv)
+        argv.push_back(const_cast<char*>(arg.c_str()));
+    argv.push_back(nullptr);
+    std::vector<char*> envp;
+    for (const auto& entry : request.env)
+        envp.push_back(const_cast<char*>(entry.c_str()));
+    envp.push_back(nullptr);
+
+    int status_pipe[2];
+    if (::pipe2(status_pipe, O_CLOEXEC) != 0)
+        throw Error(fmt::format("cannot create a pipe: {}", std::strerror(errno)));
+    UniqueFd status_read(status_pipe[0]), status_write(status_pipe[1]);
+    pid_t parent = ::getpid();
+
+    pid_t pid = ::fork();
+    if (pid < 0) throw Error(fmt::format("cannot fork: {}", std::strerror(errno)));
+    if (pid == 0) {
+        ::setpgid(0, 0);
+        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (::getppid() != parent) ::_exit(127);  // the worker died before we got here
+        if (request.guard_fd >= 0) write_group_message(request.guard_fd, '+', ::getpid());
+        int null_fd = ::open("/dev/null", O_RDWR);
+        auto place = [&](int from, int to) {
+            int source = from >= 0 ? from : null_fd;
+            if (source == to) {
+                int flags = ::fcntl(to, F_GETFD);
+                ::fcntl(to, F_SETFD, flags & ~FD_CLOEXEC);
+            } else {
+                ::dup2(source, to);
+            }
+        };
+        // dup2 order: a source fd may be 0, 1 or 2 itself, so move them above 2 first.
+        int in = request.stdin_fd >= 0 ? ::fcntl(request.stdin_fd, F_DUPFD_CLOEXEC, 3) : -1;
+        int out = request.stdout_fd >= 0 ? ::fcntl(request.stdout_fd, F_DUPFD_CLOEXEC, 3) : -1;
+        int err = request.stderr_fd >= 0 ? ::fcntl(request.stderr_fd, F_DUPFD_CLOEXEC, 3) : -1;
+        place(in, 0);
+        place(out, 1);
+        place(err, 2);
+        // Keep the status pipe (close-on-exec) to report a failed exec; close all else.
+        int keep = status_pipe[1];
+        for (int fd = 3; fd < keep; ++fd)
+            ::close(fd);
+        close_fds_from(keep + 1);
+        reset_signals_for_exec();
+        ::execve(request.executable.c_str(), argv.data(), envp.data());
+        int error = errno;
+        ssize_t ignored = ::write(keep, &error, sizeof error);
+        (void)ignored;
+        ::_exit(127);
+    }
+    status_write.reset();
+    SpawnResult result;
+    result.pid = pid;
+    int error = 0;
+    ssize_t got;
+    do {
+        got = ::read(status_read.get(), &error, sizeof error);
+    } while (got < 0 && errno == EINTR);
+    if (got == static_cast<ssize_t>(sizeof error)) result.exec_error = error;
+    return result;
+}
+
+std::string describe_wait_status(int status) {
+    if (WIFEXITED(status)) return fmt::format("exit {}", WEXITSTATUS(status));
+    if (WIFSIGNALED(status)) {
+        const char* name = sigabbrev_np(WTERMSIG(status));
+        return name ? fmt::format("signal SIG{}", name)
+                    : fmt::format("signal {}", WTERMSIG(status));
+    }
+    return fmt::format("status {}", status);
+}
+
+GroupGuard GroupGuard::start() {
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0)
+        throw Error(fmt::format("cannot create a pipe: {}", std::strerror(errno)));
+    UniqueFd read_end(fds[0]), write_end(fds[1]);
+    pid_t pid = ::fork();
+    if (pid < 0)
+        throw Error(fmt::format("cannot fork the process guard: {}", std::strerror(errno)));
+    if (pid == 0) guard_main(read_end.release());
+    return GroupGuard(pid, std::move(write_end));
+}
+
+GroupGuard::~GroupGuard() {
+    stop();
+}
+
+void GroupGuard::adopt(pid_t group) {
+    if (write_end_.valid()) write_group_message(write_end_.get(), '+', group);
+}
+
+void GroupGuard::forget(pid_t group) {
+    if (write_end_.valid()) write_group_message(write_end_.get(), '-', group);
+}
+
+void GroupGuard::stop() {
+    if (!write_end_.valid()) return;
+    write_end_.reset();
+    if (pid_ > 0) {
+        int status = 0;
+        while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+        }
+        pid_ = -1;
+    }
+}
+
+}  // namespace workq

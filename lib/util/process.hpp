@@ -1,0 +1,73 @@
+// Child processes: spawning a command in a process group of its own with a clean slate (only
+// fds 0-2, default signal dispositions, empty mask, an explicit environment), and the guard
+// that kills those process groups if the spawner dies, even by kill -9.
+#pragma once
+
+#include <sys/types.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "util/fd.hpp"
+
+namespace workq {
+
+// Resolves a command as execvp would: a name with '/' is taken as it is, else searched on
+// PATH. Returns the path, or nullopt with `problem` set ("not found", "not executable").
+std::optional<std::string> find_executable(const std::string& command, std::string& problem);
+
+struct SpawnRequest {
+    std::string executable;         // a path (see find_executable)
+    std::vector<std::string> argv;  // argv[0] included
+    std::vector<std::string> env;   // "NAME=value" entries, the whole environment
+    int stdin_fd = -1;              // duplicated onto 0 in the child; -1: /dev/null
+    int stdout_fd = -1;             // onto 1; -1: /dev/null
+    int stderr_fd = -1;             // onto 2; -1: /dev/null
+    int guard_fd = -1;              // the GroupGuard's registration fd, or -1
+};
+
+struct SpawnResult {
+    pid_t pid = -1;      // also the process group id
+    int exec_error = 0;  // errno of a failed exec (the child has exited with 127), 0 on success
+};
+
+// Forks and executes. The child leads a new process group, dies with its parent's thread
+// (PR_SET_PDEATHSIG), registers its group with the guard before exec, and keeps only fds 0-2.
+// Returns once the exec has succeeded or failed. Throws Error when fork itself fails.
+SpawnResult spawn(const SpawnRequest& request);
+
+// "exit 3", "signal SIGKILL", from a waitpid status.
+std::string describe_wait_status(int status);
+
+// One per worker: a tiny process that keeps the ids of the worker's child process groups and,
+// when the worker goes away (its pipe closes: exit, crash, kill -9), kills every group still
+// registered. Children register themselves before exec, so no window leaves a group unknown.
+class GroupGuard {
+  public:
+    // Forks the guard. Throws Error when it cannot.
+    static GroupGuard start();
+
+    GroupGuard(GroupGuard&&) noexcept = default;
+    GroupGuard& operator=(GroupGuard&&) noexcept = default;
+    ~GroupGuard();
+
+    int registration_fd() const { return write_end_.get(); }
+    pid_t pid() const { return pid_; }
+
+    // Registers a group that exists already (after the guard itself was replaced).
+    void adopt(pid_t group);
+
+    // Tells the guard that a group is gone (its leader reaped and the group killed).
+    void forget(pid_t group);
+
+    // Closes the pipe and reaps the guard (it kills whatever is still registered).
+    void stop();
+
+  private:
+    GroupGuard(pid_t pid, UniqueFd write_end) : pid_(pid), write_end_(std::move(write_end)) {}
+    pid_t pid_ = -1;
+    UniqueFd write_end_;
+};
+
+}  // namespace workq

@@ -1,0 +1,226 @@
+#!/usr/bin/env bats
+# The embedded default (CONTRACT.md §2, issue 2): with no server configured anywhere, the tools
+# start a private redis-server on a Unix socket, once, detached, and find it again from cron.
+# Every test keeps the server's state and socket inside its own directory and stops the
+# servers it started (by the pid in the state directory).
+
+load helpers
+
+setup() {
+    workq_test_setup
+    embedded_test_setup
+    PID_FILES=("$XDG_STATE_HOME/workq/redis.pid" "$BATS_TEST_TMPDIR/home/.local/state/workq/redis.pid")
+}
+
+teardown() {
+    stop_embedded "${PID_FILES[@]}"
+    # A directory a test gave away must be ours again for bats to clean it up.
+    chown -R "$(id -u)" "$BATS_TEST_TMPDIR" 2>/dev/null || true
+    workq_test_teardown
+}
+
+socket_of_embedded() { cat "$XDG_STATE_HOME/workq/socket"; }
+ecli() { redis-cli -s "$(socket_of_embedded)" "$@"; }
+redis_servers_on() { pgrep -f "redis-server.*$1" | wc -l; }
+
+@test "with nothing configured, a private redis-server starts on a Unix socket, no TCP port" {
+    run --separate-stderr workq-enqueue q hello
+    assert_success
+    local id=$output
+    [[ "$stderr" == *"started the embedded redis-server"* ]] || fail "no notice: $stderr"
+    [[ "$stderr" == *"$XDG_RUNTIME_DIR/workq/redis.sock"* ]] || fail "the socket is not named: $stderr"
+
+    # The socket in $XDG_RUNTIME_DIR/workq, a directory of ours alone.
+    assert_equal "$(socket_of_embedded)" "$XDG_RUNTIME_DIR/workq/redis.sock"
+    [ -S "$XDG_RUNTIME_DIR/workq/redis.sock" ] || fail "no socket"
+    assert_equal "$(stat -c %a "$XDG_RUNTIME_DIR/workq")" 700
+    assert_equal "$(stat -c %a "$XDG_STATE_HOME/workq")" 700
+
+    # The job is on that server.
+    assert_equal "$(ecli hget "{$WORKQ_NAMESPACE:q}:job:$id" payload)" hello
+
+    # No TCP port; append-only (everysec); noeviction; data under the state directory.
+    assert_equal "$(ecli config get port | sed -n 2p)" 0
+    assert_equal "$(ecli config get appendonly | sed -n 2p)" yes
+    assert_equal "$(ecli config get appendfsync | sed -n 2p)" everysec
+    assert_equal "$(ecli config get maxmemory-policy | sed -n 2p)" noeviction
+    assert_equal "$(ecli config get dir | sed -n 2p)" "$XDG_STATE_HOME/workq"
+    local pid
+    pid=$(cat "$XDG_STATE_HOME/workq/redis.pid")
+    if command -v ss >/dev/null; then
+        run ss -ltnpH
+        [[ "$output" != *"pid=$pid,"* ]] || fail "the server listens on TCP: $output"
+    fi
+    wait_until 5 test -n "$(ls "$XDG_STATE_HOME/workq/appendonlydir" 2>/dev/null)"
+}
+
+@test "the notice is printed only when a server is started" {
+    run --separate-stderr workq-enqueue q a
+    assert_success
+    [[ "$stderr" == *"started the embedded redis-server"* ]] || fail "no notice: $stderr"
+    run --separate-stderr workq-enqueue q b
+    assert_success
+    assert_equal "$stderr" ""
+}
+
+@test "id=\$(workq-enqueue q x) returns at once: the server is detached and holds no pipe" {
+    exec 7>"$BATS_TEST_TMPDIR/inherited"
+    local start=$(now_ms) id
+    id=$(timeout 10 workq-enqueue q x 2>"$BATS_TEST_TMPDIR/err")
+    local rc=$? took=$(($(now_ms) - start))
+    exec 7>&-
+    assert_equal "$rc" 0
+    [ -n "$id" ] || fail "no id"
+    [ "$took" -lt 5000 ] || fail "took ${took} ms"
+    # The same through a pipe whose reader waits for end of file.
+    start=$(now_ms)
+    timeout 10 workq-enqueue q y 2>/dev/null | cat >/dev/null
+    took=$(($(now_ms) - start))
+    [ "$took" -lt 5000 ] || fail "took ${took} ms"
+
+    local pid
+    pid=$(cat "$XDG_STATE_HOME/workq/redis.pid")
+    # Its own session, not our child, stdin from /dev/null, no descriptor of ours.
+    [ "$(ps -o sid= -p "$pid")" -ne "$(ps -o sid= -p $$)" ] || fail "the server is in our session"
+    [ "$(ps -o ppid= -p "$pid" | tr -d ' ')" != "$$" ] || fail "the server is our child"
+    assert_equal "$(readlink "/proc/$pid/fd/0")" /dev/null
+    run ls -l "/proc/$pid/fd"
+    [[ "$output" != *"$BATS_TEST_TMPDIR/inherited"* ]] || fail "the server holds our fd 7: $output"
+    [[ "$output" != *"$BATS_TEST_TMPDIR/err"* ]] || fail "the server holds our stderr: $output"
+}
+
+@test "two tools started at the same moment start one server" {
+    workq-enqueue q one >"$BATS_TEST_TMPDIR/out1" 2>"$BATS_TEST_TMPDIR/err1" &
+    local p1=$!
+    workq-enqueue q two >"$BATS_TEST_TMPDIR/out2" 2>"$BATS_TEST_TMPDIR/err2" &
+    local p2=$!
+    local rc1=0 rc2=0
+    wait "$p1" || rc1=$?
+    wait "$p2" || rc2=$?
+    assert_equal "$rc1 $rc2" "0 0"
+    assert_equal "$(redis_servers_on "$XDG_RUNTIME_DIR/workq/redis.sock")" 1
+    assert_equal "$(cat "$BATS_TEST_TMPDIR/err1" "$BATS_TEST_TMPDIR/err2" | grep -c 'started the embedded')" 1
+    assert_equal "$(ecli hget "{$WORKQ_NAMESPACE:q}:job:$(cat "$BATS_TEST_TMPDIR/out1")" payload)" one
+    assert_equal "$(ecli hget "{$WORKQ_NAMESPACE:q}:job:$(cat "$BATS_TEST_TMPDIR/out2")" payload)" two
+}
+
+@test "cron (no XDG_RUNTIME_DIR, no XDG_STATE_HOME, only HOME) finds the same server" {
+    export HOME="$BATS_TEST_TMPDIR/home"
+    mkdir -p "$HOME"
+    unset XDG_STATE_HOME
+    run --separate-stderr workq-enqueue q from-shell
+    assert_success
+    local first=$output
+    local pid
+    pid=$(cat "$HOME/.local/state/workq/redis.pid")
+
+    # What cron gives a job: HOME, PATH, a shell; nothing of the login session.
+    run --separate-stderr env -i HOME="$HOME" PATH="$PATH" ASAN_OPTIONS="${ASAN_OPTIONS:-}" \
+        WORKQ_NAMESPACE="$WORKQ_NAMESPACE" workq-enqueue q from-cron
+    assert_success
+    assert_equal "$stderr" ""
+    local second=$output
+    assert_equal "$(cat "$HOME/.local/state/workq/redis.pid")" "$pid"
+    assert_equal "$(redis_servers_on "$XDG_RUNTIME_DIR/workq/redis.sock")" 1
+    # It did not fall back to a socket of its own in /tmp/workq-$UID.
+    assert_equal "$(cat "$HOME/.local/state/workq/socket")" "$XDG_RUNTIME_DIR/workq/redis.sock"
+    local sock
+    sock=$(cat "$HOME/.local/state/workq/socket")
+    assert_equal "$(redis-cli -s "$sock" hget "{$WORKQ_NAMESPACE:q}:job:$first" payload)" from-shell
+    assert_equal "$(redis-cli -s "$sock" hget "{$WORKQ_NAMESPACE:q}:job:$second" payload)" from-cron
+}
+
+# refused_socket_dir WHY: the tool refuses the pre-created socket directory, names it and the
+# reason, and starts no server.
+assert_socket_dir_refused() {
+    local why=$1
+    run --separate-stderr workq-enqueue q x
+    assert_equal "$status" 3
+    assert_equal "$output" ""
+    [[ "$stderr" == *"$XDG_RUNTIME_DIR/workq"* ]] || fail "the directory is not named: $stderr"
+    [[ "$stderr" == *"$why"* ]] || fail "the reason '$why' is not given: $stderr"
+    [ ! -e "$XDG_STATE_HOME/workq/redis.pid" ] || fail "a server was started"
+    [ ! -e "$XDG_RUNTIME_DIR/workq/redis.sock" ] || fail "a socket was made in the refused directory"
+}
+
+@test "a pre-created socket directory owned by someone else is refused" {
+    mkdir -m 700 "$XDG_RUNTIME_DIR/workq"
+    chown nobody "$XDG_RUNTIME_DIR/workq"
+    assert_socket_dir_refused "owned by"
+}
+
+@test "a pre-created socket directory open to others is refused" {
+    mkdir "$XDG_RUNTIME_DIR/workq"
+    chmod 777 "$XDG_RUNTIME_DIR/workq"
+    assert_socket_dir_refused "open to others"
+    chmod 750 "$XDG_RUNTIME_DIR/workq"
+    assert_socket_dir_refused "open to others"
+}
+
+@test "a socket directory that is a symbolic link is refused, even to a private directory" {
+    mkdir -m 700 "$BATS_TEST_TMPDIR/elsewhere"
+    ln -s "$BATS_TEST_TMPDIR/elsewhere" "$XDG_RUNTIME_DIR/workq"
+    assert_socket_dir_refused "symbolic link"
+    [ ! -e "$BATS_TEST_TMPDIR/elsewhere/redis.sock" ] || fail "a socket was made through the link"
+}
+
+@test "redis-server missing or not runnable: exit 3 at once, saying how to install it or point at a server" {
+    local server
+    printf 'not a program' >"$BATS_TEST_TMPDIR/not-runnable"
+    printf 'not a program' >"$BATS_TEST_TMPDIR/bad-format"
+    chmod +x "$BATS_TEST_TMPDIR/bad-format"
+    for server in "$BATS_TEST_TMPDIR/no-such-redis-server" "$BATS_TEST_TMPDIR/not-runnable" \
+        "$BATS_TEST_TMPDIR/bad-format"; do
+        local start=$(now_ms)
+        WORKQ_REDIS_SERVER=$server run --separate-stderr timeout 20 workq-enqueue q x
+        local took=$(($(now_ms) - start))
+        assert_equal "$status" 3
+        assert_equal "$output" ""
+        [[ "$stderr" == *"apt-get install redis-server"* ]] || fail "$server: no install hint: $stderr"
+        [[ "$stderr" == *"--redis"* && "$stderr" == *WORKQ_REDIS_URL* ]] ||
+            fail "$server: no hint to point at a server: $stderr"
+        [ "$took" -lt 5000 ] || fail "$server: took ${took} ms"
+    done
+}
+
+@test "a server that exits at start is reported at once, with its log" {
+    printf '#!/bin/sh\necho "FATAL: bad things" >&2\nexit 1\n' >"$BATS_TEST_TMPDIR/dies"
+    chmod +x "$BATS_TEST_TMPDIR/dies"
+    local start=$(now_ms)
+    WORKQ_REDIS_SERVER="$BATS_TEST_TMPDIR/dies" run --separate-stderr timeout 40 workq-enqueue q x
+    local took=$(($(now_ms) - start))
+    assert_equal "$status" 3
+    [[ "$stderr" == *"FATAL: bad things"* ]] || fail "the log is not shown: $stderr"
+    [ "$took" -lt 5000 ] || fail "took ${took} ms"
+}
+
+@test "a stopped server is started again, and its jobs are still there (append-only file)" {
+    run --separate-stderr workq-enqueue q kept
+    assert_success
+    local id=$output pid
+    pid=$(cat "$XDG_STATE_HOME/workq/redis.pid")
+    kill "$pid"
+    wait_until 10 process_gone "$pid"
+
+    run --separate-stderr workq-enqueue q again
+    assert_success
+    [[ "$stderr" == *"started the embedded redis-server"* ]] || fail "no notice: $stderr"
+    [ "$(cat "$XDG_STATE_HOME/workq/redis.pid")" != "$pid" ] || fail "the same pid"
+    assert_equal "$(ecli hget "{$WORKQ_NAMESPACE:q}:job:$id" payload)" kept
+}
+
+@test "a server whose socket vanished is replaced, never run twice on one data directory" {
+    run --separate-stderr workq-enqueue q kept
+    assert_success
+    local id=$output old
+    old=$(cat "$XDG_STATE_HOME/workq/redis.pid")
+    # A /tmp cleaner removed the socket; the server still runs.
+    rm "$XDG_RUNTIME_DIR/workq/redis.sock"
+
+    run --separate-stderr workq-enqueue q again
+    assert_success
+    wait_until 10 process_gone "$old"
+    [ "$(cat "$XDG_STATE_HOME/workq/redis.pid")" != "$old" ] || fail "the same pid"
+    assert_equal "$(redis_servers_on "$XDG_RUNTIME_DIR/workq/redis.sock")" 1
+    assert_equal "$(ecli hget "{$WORKQ_NAMESPACE:q}:job:$id" payload)" kept
+}

@@ -1,0 +1,1074 @@
+// A randomized test of the queue engine against a small in-memory model of what each transition
+// should do. Thousands of mixed operations (enqueue, claim, complete, fail, release, renew, reap
+// with short leases and lost workers, cancel, requeue, delete, pause, purge) go to the server over
+// several connections; after every step the raw keys are read with plain Redis commands and
+// compared with the model: every job in exactly one state and in the structure that state puts it
+// in, the same attempts, token and holder, waiting lists in the same order, counters and unique
+// keys the same, and the count of jobs adding up.
+//
+// The seed is fixed (WORKQ_MODEL_SEED overrides it) and printed with every failure, together with
+// the step and the operation, so a failure can be replayed.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdlib>
+#include <deque>
+#include <functional>
+#include <map>
+#include <optional>
+#include <random>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "queue/transitions.hpp"
+#include "redis_fixture.hpp"
+
+namespace workq::test {
+namespace {
+
+using queue::EnqueueStatus;
+using queue::JobState;
+using queue::Settle;
+
+constexpr std::uint64_t default_seed = 20261125;
+constexpr int default_steps = 3000;
+constexpr int queue_count = 2;
+constexpr int worker_count = 3;
+constexpr int connection_count = 3;
+constexpr std::array<long long, 3> priorities_used{-1, 0, 5};
+constexpr std::array<const char*, 4> unique_keys{"u0", "u1", "u2", "u3"};
+constexpr Millis short_lease = 1ms;        // lapses at once: the next reap takes it back
+constexpr Millis long_lease = 600000ms;    // never lapses during the test
+constexpr Millis far_delay = 3600000ms;    // never due during the test
+constexpr std::size_t max_live_jobs = 60;  // keeps each step's check short
+constexpr std::size_t max_created_ids = 3000;
+
+struct ModelJob {
+    int queue = 0;
+    std::string state;  // waiting, scheduled, running, succeeded, dead, cancelled
+    long long priority = 0;
+    long long attempts = 0;
+    long long max_attempts = 1;
+    std::string token, settled, worker, unique;
+    bool cancel = false;
+    bool far = false;              // scheduled for the far future
+    std::optional<long long> due;  // scheduled: known when a fail said it
+    long long deadline = 0;        // running: learned from the server after the step
+    bool short_lease = false;
+    long long died = 0;  // dead: learned from the server after the step
+};
+
+struct ModelQueue {
+    std::map<long long, std::deque<std::string>> waiting;  // priority -> ids, head first
+    bool paused = false;
+    long long succeeded = 0, failed = 0;
+    std::map<std::string, std::string> unique;  // key -> the id its key names
+};
+
+struct Issued {
+    int queue;
+    std::string id, token;
+};
+
+bool is_live(const std::string& state) {
+    return state == "waiting" || state == "scheduled" || state == "running";
+}
+
+std::string state_name(JobState state) {
+    return std::string(queue::to_string(state));
+}
+
+class ModelRun {
+  public:
+    ModelRun(std::string ns, std::uint64_t seed) : ns_(std::move(ns)), rng_(seed) {
+        for (int i = 0; i < connection_count; ++i)
+            connections_.push_back(connect_test_server());
+        checker_.emplace(connect_test_server());
+        for (int q = 0; q < queue_count; ++q)
+            keys_.emplace_back(ns_, "mq" + std::to_string(q));
+    }
+
+    // Runs one random operation; returns its description, and in `error` what went wrong.
+    std::string step(int number, std::string& error) {
+        connection_ = number % connection_count;
+        ttl_ = chance(0.75) ? 0ms : Engine::long_ttl;
+        int roll = pick(1000);
+        if (roll < 180) return op_enqueue(error);
+        if (roll < 390) return op_claim(error);
+        if (roll < 530) return op_complete(error);
+        if (roll < 640) return op_fail(error);
+        if (roll < 690) return op_release(error);
+        if (roll < 750) return op_renew(error);
+        if (roll < 820) return op_reap(error);
+        if (roll < 880) return op_cancel(error);
+        if (roll < 930) return op_requeue(error);
+        if (roll < 955) return op_delete(error);
+        if (roll < 995) return op_pause(error);
+        return op_purge(error);
+    }
+
+    // Reads every raw key and compares it with the model; learns the times only the server
+    // knows (lease deadlines, times of death, far due times). Returns the first difference.
+    std::string check();
+
+    long long created() const { return created_; }
+    const std::map<std::string, int>& events() const { return events_; }
+
+  private:
+    // --- randomness ---
+    int pick(int n) { return std::uniform_int_distribution<int>(0, n - 1)(rng_); }
+    bool chance(double p) { return std::uniform_real_distribution<double>(0, 1)(rng_) < p; }
+    template <typename T>
+    const T& any_of(const std::vector<T>& items) {
+        return items[static_cast<std::size_t>(pick(static_cast<int>(items.size())))];
+    }
+
+    Engine engine() { return Engine(connections_[static_cast<std::size_t>(connection_)]); }
+    Raw raw() { return Raw(*checker_); }
+
+    std::vector<std::string> ids_where(int q, const std::function<bool(const ModelJob&)>& test) {
+        std::vector<std::string> out;
+        for (const auto& [id, job] : jobs_)
+            if (job.queue == q && test(job)) out.push_back(id);
+        return out;
+    }
+    std::size_t live_count() const {
+        std::size_t n = 0;
+        for (const auto& [id, job] : jobs_)
+            n += is_live(job.state) ? 1 : 0;
+        return n;
+    }
+
+    // --- the model's own transitions, mirroring lib/lua ---
+    void push_waiting(const std::string& id, bool at_head) {
+        auto& job = jobs_.at(id);
+        auto& list = queues_[static_cast<std::size_t>(job.queue)].waiting[job.priority];
+        if (at_head)
+            list.push_front(id);
+        else
+            list.push_back(id);
+        job.state = "waiting";
+    }
+    void remove_waiting(const std::string& id) {
+        auto& job = jobs_.at(id);
+        auto& list = queues_[static_cast<std::size_t>(job.queue)].waiting[job.priority];
+        list.erase(std::find(list.begin(), list.end(), id));
+    }
+    void release_unique(const std::string& id) {
+        auto& job = jobs_.at(id);
+        auto& unique = queues_[static_cast<std::size_t>(job.queue)].unique;
+        if (!job.unique.empty() && unique.count(job.unique) && unique[job.unique] == id)
+            unique.erase(job.unique);
+    }
+    void make_dead(const std::string& id) {
+        jobs_.at(id).state = "dead";
+        release_unique(id);
+        ++events_["dead"];
+    }
+    // Succeeded and cancelled records are kept for the result TTL; with a TTL of 0 they go at
+    // once, as if expired.
+    void expire_final(const std::string& id) {
+        if (ttl_ > 0ms) return;
+        jobs_.erase(id);
+        deleted_.insert(id);
+        recently_gone_.push_back(id);
+        if (recently_gone_.size() > 64) recently_gone_.pop_front();
+        ++gone_count_;
+        ++events_["expired"];
+    }
+    void make_cancelled(const std::string& id) {
+        auto& job = jobs_.at(id);
+        job.state = "cancelled";
+        job.cancel = false;
+        release_unique(id);
+        ++events_["cancelled"];
+        expire_final(id);
+    }
+    // Due scheduled jobs of queue q to the tail of their lists, oldest due first (ties by id,
+    // as a sorted set orders them).
+    void promote_due(int q) {
+        std::vector<std::pair<long long, std::string>> due;
+        for (const auto& [id, job] : jobs_)
+            if (job.queue == q && job.state == "scheduled" && !job.far)
+                due.emplace_back(*job.due, id);
+        std::sort(due.begin(), due.end());
+        for (const auto& [when, id] : due)
+            push_waiting(id, false);
+    }
+    std::string holder_check(const std::string& id, const std::string& token) {
+        auto it = jobs_.find(id);
+        if (it == jobs_.end()) return "lost";
+        const auto& job = it->second;
+        if (job.settled == token) return "duplicate";
+        if (job.token != token) return "lost";
+        if (job.state == "running" || job.state == "waiting" || job.state == "dead") return "held";
+        return "lost";
+    }
+    void detach_held(const std::string& id) {
+        auto& job = jobs_.at(id);
+        if (job.state == "waiting") remove_waiting(id);
+        // running and dead: leaving the state is enough for the model
+    }
+
+    // --- operations ---
+    std::string op_enqueue(std::string& error);
+    std::string op_claim(std::string& error);
+    bool pick_token(int& q, std::string& id, std::string& token);
+    std::string op_complete(std::string& error);
+    std::string op_fail(std::string& error);
+    std::string op_release(std::string& error);
+    std::string op_renew(std::string& error);
+    std::string op_reap(std::string& error);
+    std::string op_cancel(std::string& error);
+    std::string op_requeue(std::string& error);
+    std::string op_delete(std::string& error);
+    std::string op_pause(std::string& error);
+    std::string op_purge(std::string& error);
+    std::vector<std::string> dead_oldest(int q, std::size_t n);
+
+    std::string ns_;
+    std::mt19937_64 rng_;
+    std::vector<redis::Connection> connections_;
+    std::optional<redis::Connection> checker_;
+    std::vector<queue::QueueKeys> keys_;
+    int connection_ = 0;
+
+    std::map<std::string, ModelJob> jobs_;
+    std::set<std::string> deleted_;          // ids whose record is gone (deleted, expired)
+    std::deque<std::string> recently_gone_;  // checked to have no keys left
+    std::map<std::string, int> events_;      // how often each interesting case happened
+    Millis ttl_ = Engine::long_ttl;          // result TTL of this step's operation
+    std::array<ModelQueue, queue_count> queues_;
+    std::vector<Issued> issued_;
+    long long created_ = 0;
+    long long gone_count_ = 0;  // deletions and expiries, recreated ids included
+    long long next_id_ = 0;
+};
+
+std::string ModelRun::op_enqueue(std::string& error) {
+    int q = pick(queue_count);
+    auto& mq = queues_[static_cast<std::size_t>(q)];
+    bool caller = chance(0.25);
+    long long priority = priorities_used[static_cast<std::size_t>(pick(3))];
+    long long max_attempts = 1 + pick(3);
+    bool far = chance(0.2);
+    std::string unique = chance(0.3) ? unique_keys[static_cast<std::size_t>(pick(4))] : "";
+    std::string prefix = "q" + std::to_string(q) + "-";
+
+    // Ids of this queue that exist or existed: a caller may name them again.
+    std::vector<std::string> known;
+    for (const auto& [id, job] : jobs_)
+        if (job.queue == q) known.push_back(id);
+    for (const auto& id : deleted_)
+        if (id.starts_with(prefix)) known.push_back(id);
+
+    std::vector<std::pair<std::string, std::string>> batch;
+    int n = 1 + pick(3);
+    for (int i = 0; i < n; ++i) {
+        bool reuse = !known.empty() && (caller ? chance(0.6) : chance(0.03));
+        bool room = live_count() + batch.size() < max_live_jobs &&
+                    static_cast<std::size_t>(next_id_) < max_created_ids;
+        if (!reuse && !room) continue;
+        std::string id = reuse ? any_of(known) : prefix + std::to_string(next_id_++);
+        batch.emplace_back(id, "payload of " + id);
+    }
+    std::string what = fmt::format(
+        "enqueue q{} {} jobs prio {} max {}{}{}{}", q, batch.size(), priority, max_attempts,
+        far ? " far" : "", unique.empty() ? "" : " unique " + unique, caller ? " caller-ids" : "");
+    if (batch.empty()) return what + " (nothing)";
+
+    Options options;
+    options.priority(priority).max_attempts(max_attempts).unique_key(unique).caller_ids(caller);
+    if (far) options.delay(far_delay);
+    auto results = engine().enqueue(keys_[static_cast<std::size_t>(q)], batch, options);
+    if (results.size() != batch.size()) {
+        error = "wrong number of results";
+        return what;
+    }
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+        const auto& id = batch[i].first;
+        what += " " + id;
+        EnqueueStatus status = EnqueueStatus::created;
+        std::string result_id = id;
+        if (jobs_.count(id)) {
+            status = caller ? EnqueueStatus::existing : EnqueueStatus::collision;
+        } else if (!unique.empty() && mq.unique.count(unique)) {
+            auto holder = jobs_.find(mq.unique[unique]);
+            if (holder != jobs_.end() && is_live(holder->second.state)) {
+                status = EnqueueStatus::existing;
+                result_id = holder->first;
+            }
+        }
+        if (results[i].status != status || results[i].id != result_id) {
+            error = fmt::format("job {}: expected status {} id {}, got status {} id {}", id,
+                                static_cast<int>(status), result_id,
+                                static_cast<int>(results[i].status), results[i].id);
+            return what;
+        }
+        if (status != EnqueueStatus::created) {
+            ++events_[status == EnqueueStatus::existing ? "enqueue existing" : "enqueue collision"];
+            continue;
+        }
+        ++created_;
+        deleted_.erase(id);
+        std::erase(recently_gone_, id);
+        ModelJob job;
+        job.queue = q;
+        job.priority = priority;
+        job.max_attempts = max_attempts;
+        job.unique = unique;
+        jobs_[id] = job;
+        if (!unique.empty()) mq.unique[unique] = id;
+        if (far) {
+            jobs_[id].state = "scheduled";
+            jobs_[id].far = true;
+        } else {
+            push_waiting(id, false);
+        }
+    }
+    return what;
+}
+
+std::string ModelRun::op_claim(std::string& error) {
+    static const std::vector<std::vector<int>> orders{{0}, {1}, {0, 1}, {1, 0}};
+    const auto& order = any_of(orders);
+    std::string worker = "w" + std::to_string(pick(worker_count));
+    std::size_t max_jobs = 1 + static_cast<std::size_t>(pick(3));
+    bool short_one = chance(0.3);
+    std::vector<queue::QueueKeys> claim_keys;
+    for (int q : order)
+        claim_keys.push_back(keys_[static_cast<std::size_t>(q)]);
+    std::string what = fmt::format("claim [{}] by {} max {} lease {}", fmt::join(order, ","),
+                                   worker, max_jobs, short_one ? "short" : "long");
+    auto result =
+        engine().claim(claim_keys, worker, short_one ? short_lease : long_lease, max_jobs);
+
+    struct Expected {
+        std::size_t index;
+        std::string id;
+    };
+    std::vector<Expected> expected;
+    bool any_scheduled = false;
+    for (std::size_t i = 0; i < order.size(); ++i) {
+        int q = order[i];
+        auto& mq = queues_[static_cast<std::size_t>(q)];
+        if (mq.paused) continue;
+        promote_due(q);
+        while (expected.size() < max_jobs) {
+            auto top = std::find_if(mq.waiting.rbegin(), mq.waiting.rend(),
+                                    [](const auto& entry) { return !entry.second.empty(); });
+            if (top == mq.waiting.rend()) break;
+            expected.push_back({i, top->second.front()});
+            top->second.pop_front();
+        }
+        for (const auto& [id, job] : jobs_)
+            if (job.queue == q && job.state == "scheduled") any_scheduled = true;
+    }
+    if (result.jobs.size() != expected.size()) {
+        error = fmt::format("expected {} jobs, got {}", expected.size(), result.jobs.size());
+        return what;
+    }
+    if (result.next_due.has_value() != any_scheduled) {
+        error = any_scheduled ? "no wait hint though jobs are scheduled"
+                              : "a wait hint though nothing is scheduled";
+        return what;
+    }
+    std::string base;
+    for (std::size_t i = 0; i < expected.size(); ++i) {
+        const auto& got = result.jobs[i];
+        what += " " + got.id;
+        auto& job = jobs_.at(expected[i].id);
+        if (got.id != expected[i].id || got.queue_index != expected[i].index ||
+            got.attempt != job.attempts + 1 || got.max_attempts != job.max_attempts ||
+            got.payload != "payload of " + got.id) {
+            error = fmt::format(
+                "job {}: expected {} (queue {}, attempt {}), got {} (queue {}, "
+                "attempt {})",
+                i, expected[i].id, expected[i].index, job.attempts + 1, got.id, got.queue_index,
+                got.attempt);
+            return what;
+        }
+        auto dot = got.token.rfind('.');
+        if (dot == std::string::npos || got.token.substr(dot + 1) != std::to_string(i + 1) ||
+            (i > 0 && got.token.substr(0, dot) != base)) {
+            error = "unexpected token " + got.token;
+            return what;
+        }
+        base = got.token.substr(0, dot);
+        job.state = "running";
+        job.attempts += 1;
+        job.token = got.token;
+        job.settled.clear();
+        job.worker = worker;
+        job.short_lease = short_one;
+        issued_.push_back({job.queue, got.id, got.token});
+    }
+    return what;
+}
+
+bool ModelRun::pick_token(int& q, std::string& id, std::string& token) {
+    int roll = pick(100);
+    std::vector<std::string> candidates;
+    if (roll < 65) {
+        for (const auto& [jid, job] : jobs_)
+            if (job.state == "running") candidates.push_back(jid);
+    } else if (roll < 80) {  // holders whose lease lapsed and who were not replaced
+        for (const auto& [jid, job] : jobs_)
+            if ((job.state == "waiting" || job.state == "dead") && !job.token.empty() &&
+                job.settled.empty())
+                candidates.push_back(jid);
+    }
+    if (!candidates.empty()) {
+        id = any_of(candidates);
+        q = jobs_.at(id).queue;
+        token = jobs_.at(id).token;
+        return true;
+    }
+    if (issued_.empty()) return false;
+    const auto& any = any_of(issued_);
+    q = any.queue;
+    id = any.id;
+    token = any.token;
+    return true;
+}
+
+std::string ModelRun::op_complete(std::string& error) {
+    int q = 0;
+    std::string id, token;
+    if (!pick_token(q, id, token)) return "complete (nothing held)";
+    std::string verdict = holder_check(id, token);
+    std::string what = fmt::format("complete {} token {} ({})", id, token, verdict);
+    auto got =
+        engine().complete(keys_[static_cast<std::size_t>(q)], id, token, "result " + id, ttl_);
+    auto expected = verdict == "held"        ? Settle::done
+                    : verdict == "duplicate" ? Settle::duplicate
+                                             : Settle::refused;
+    if (got != expected) {
+        error = fmt::format("expected settle {}, got {}", static_cast<int>(expected),
+                            static_cast<int>(got));
+        return what;
+    }
+    ++events_["complete " + verdict];
+    if (verdict == "held") {
+        auto& job = jobs_.at(id);
+        if (job.state != "running") ++events_["lapsed holder settles"];
+        detach_held(id);
+        job.state = "succeeded";
+        job.settled = token;
+        job.cancel = false;
+        ++queues_[static_cast<std::size_t>(q)].succeeded;
+        release_unique(id);
+        expire_final(id);
+    }
+    return what;
+}
+
+std::string ModelRun::op_fail(std::string& error) {
+    int q = 0;
+    std::string id, token;
+    if (!pick_token(q, id, token)) return "fail (nothing held)";
+    int kind = pick(10);  // 0-4 retry now, 5-6 retry in the far future, 7-9 permanent
+    std::optional<Millis> delay;
+    if (kind < 5)
+        delay = 0ms;
+    else if (kind < 7)
+        delay = far_delay;
+    std::string verdict = holder_check(id, token);
+    std::string what = fmt::format("fail {} token {} ({}) {}", id, token, verdict,
+                                   !delay     ? "permanent"
+                                   : kind < 5 ? "retry now"
+                                              : "retry later");
+    auto got =
+        engine().fail(keys_[static_cast<std::size_t>(q)], id, token, delay, "it broke", ttl_);
+    auto job_it = jobs_.find(id);
+    if (verdict != "held") {
+        ++events_["fail " + verdict];
+        auto settle = verdict == "duplicate" ? Settle::duplicate : Settle::refused;
+        std::string state = job_it == jobs_.end() ? "unknown" : job_it->second.state;
+        if (got.settle != settle || state_name(got.state) != state)
+            error = fmt::format("expected settle {} state {}, got {} {}", static_cast<int>(settle),
+                                state, static_cast<int>(got.settle), state_name(got.state));
+        return what;
+    }
+    auto& job = job_it->second;
+    if (job.state != "running") ++events_["lapsed holder settles"];
+    detach_held(id);
+    job.settled = token;
+    ++queues_[static_cast<std::size_t>(q)].failed;
+    std::string state;
+    if (job.cancel) {
+        state = "cancelled";
+        make_cancelled(id);
+    } else if (!delay || job.attempts >= job.max_attempts) {
+        state = "dead";
+        make_dead(id);
+    } else {
+        state = "scheduled";
+        job.state = state;
+        job.far = kind >= 5;
+        job.due = got.due_ms;
+        ++events_["retry scheduled"];
+    }
+    if (got.settle != Settle::done || state_name(got.state) != state)
+        error = fmt::format("expected done {}, got {} {}", state, static_cast<int>(got.settle),
+                            state_name(got.state));
+    return what;
+}
+
+std::string ModelRun::op_release(std::string& error) {
+    int q = 0;
+    std::string id, token;
+    if (!pick_token(q, id, token)) return "release (nothing held)";
+    std::string verdict = holder_check(id, token);
+    std::string what = fmt::format("release {} token {} ({})", id, token, verdict);
+    auto got = engine().release(keys_[static_cast<std::size_t>(q)], id, token, ttl_);
+    auto expected = verdict == "held" ? Settle::done : Settle::refused;
+    if (got != expected) {
+        error = fmt::format("expected settle {}, got {}", static_cast<int>(expected),
+                            static_cast<int>(got));
+        return what;
+    }
+    ++events_["release " + verdict];
+    if (verdict == "held") {
+        detach_held(id);
+        auto& job = jobs_.at(id);
+        job.token.clear();
+        job.worker.clear();
+        job.attempts = std::max(0LL, job.attempts - 1);
+        if (job.cancel)
+            make_cancelled(id);
+        else
+            push_waiting(id, true);
+    }
+    return what;
+}
+
+std::string ModelRun::op_renew(std::string& error) {
+    int q = 0;
+    std::string id, token;
+    if (!pick_token(q, id, token)) return "renew (nothing held)";
+    bool short_one = chance(0.3);
+    std::string verdict = holder_check(id, token);
+    std::string what =
+        fmt::format("renew {} token {} ({}) {}", id, token, verdict, short_one ? "short" : "long");
+    auto got = engine().renew(keys_[static_cast<std::size_t>(q)], id, token,
+                              short_one ? short_lease : long_lease);
+    auto expected = queue::RenewStatus::lost;
+    if (verdict == "held" && jobs_.at(id).state != "dead") {
+        auto& job = jobs_.at(id);
+        if (job.state == "waiting") {
+            remove_waiting(id);
+            ++events_["lapsed holder renews"];
+        }
+        job.state = "running";
+        job.short_lease = short_one;
+        expected = job.cancel ? queue::RenewStatus::cancel_requested : queue::RenewStatus::renewed;
+    }
+    if (got != expected)
+        error = fmt::format("expected renew status {}, got {}", static_cast<int>(expected),
+                            static_cast<int>(got));
+    return what;
+}
+
+std::string ModelRun::op_reap(std::string& error) {
+    int q = pick(queue_count);
+    std::vector<std::string> lost;
+    if (chance(0.3)) lost.push_back("w" + std::to_string(pick(worker_count)));
+    std::string what =
+        fmt::format("reap q{}{}", q, lost.empty() ? "" : " lost worker " + lost.front());
+
+    // Short leases lapse at once; wait until the server's clock says so for each of them.
+    long long latest = 0;
+    for (const auto& [id, job] : jobs_)
+        if (job.queue == q && job.state == "running" && job.short_lease)
+            latest = std::max(latest, job.deadline);
+    if (latest > 0 && !wait_until([&] { return raw().server_now_ms() > latest; })) {
+        error = "the server's clock did not pass the lease deadline";
+        return what;
+    }
+    auto got = engine().reap(keys_[static_cast<std::size_t>(q)], lost, 1000, ttl_);
+
+    promote_due(q);
+    auto running = [&](const std::function<bool(const ModelJob&)>& test) {
+        std::vector<std::pair<long long, std::string>> out;
+        for (const auto& [id, job] : jobs_)
+            if (job.queue == q && job.state == "running" && test(job))
+                out.emplace_back(job.deadline, id);
+        std::sort(out.begin(), out.end());
+        return out;
+    };
+    std::vector<std::string> order;
+    for (const auto& entry : running([](const ModelJob& job) { return job.short_lease; }))
+        order.push_back(entry.second);
+    if (!lost.empty())
+        for (const auto& entry : running([&](const ModelJob& job) {
+                 return !job.short_lease && job.worker == lost.front();
+             }))
+            order.push_back(entry.second);
+    for (const auto& id : order) {
+        auto& job = jobs_.at(id);
+        ++queues_[static_cast<std::size_t>(q)].failed;
+        ++events_[lost.empty() || job.short_lease ? "reaped lapsed" : "reaped lost worker"];
+        if (job.cancel)
+            make_cancelled(id);
+        else if (job.attempts >= job.max_attempts)
+            make_dead(id);
+        else
+            push_waiting(id, true);
+        what += " " + id;
+    }
+    if (got != static_cast<long long>(order.size()))
+        error = fmt::format("expected {} jobs reaped, got {}", order.size(), got);
+    return what;
+}
+
+std::string ModelRun::op_cancel(std::string& error) {
+    int q = pick(queue_count);
+    auto all = ids_where(q, [](const ModelJob&) { return true; });
+    auto live = ids_where(q, [](const ModelJob& job) { return is_live(job.state); });
+    std::vector<std::string> ids;
+    int n = 1 + pick(3);
+    for (int i = 0; i < n; ++i) {
+        if (!live.empty() && chance(0.7))
+            ids.push_back(any_of(live));
+        else if (!all.empty() && chance(0.8))
+            ids.push_back(any_of(all));
+        else
+            ids.push_back("q" + std::to_string(q) + "-nope");
+    }
+    std::string what = fmt::format("cancel q{} {}", q, fmt::join(ids, " "));
+    auto got = engine().cancel(keys_[static_cast<std::size_t>(q)], ids, ttl_);
+    if (got.size() != ids.size()) {
+        error = "wrong number of results";
+        return what;
+    }
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+        const auto& id = ids[i];
+        auto it = jobs_.find(id);
+        queue::CancelStatus expected = queue::CancelStatus::unknown;
+        std::string state = "unknown";
+        if (it != jobs_.end()) {
+            auto& job = it->second;
+            state = job.state;
+            if (job.state == "waiting") {
+                remove_waiting(id);
+                make_cancelled(id);
+                expected = queue::CancelStatus::cancelled;
+                state = "cancelled";
+            } else if (job.state == "scheduled") {
+                make_cancelled(id);
+                expected = queue::CancelStatus::cancelled;
+                state = "cancelled";
+            } else if (job.state == "running") {
+                job.cancel = true;
+                ++events_["cancel flagged"];
+                expected = queue::CancelStatus::flagged;
+            } else {
+                expected = queue::CancelStatus::finished;
+            }
+        }
+        if (got[i].status != expected || state_name(got[i].state) != state) {
+            error = fmt::format("{}: expected status {} state {}, got {} {}", id,
+                                static_cast<int>(expected), state, static_cast<int>(got[i].status),
+                                state_name(got[i].state));
+            return what;
+        }
+    }
+    return what;
+}
+
+std::vector<std::string> ModelRun::dead_oldest(int q, std::size_t n) {
+    std::vector<std::pair<long long, std::string>> dead;
+    for (const auto& [id, job] : jobs_)
+        if (job.queue == q && job.state == "dead") dead.emplace_back(job.died, id);
+    std::sort(dead.begin(), dead.end());
+    std::vector<std::string> out;
+    for (std::size_t i = 0; i < std::min(n, dead.size()); ++i)
+        out.push_back(dead[i].second);
+    return out;
+}
+
+std::string ModelRun::op_requeue(std::string& error) {
+    int q = pick(queue_count);
+    auto dead = ids_where(q, [](const ModelJob& job) { return job.state == "dead"; });
+    auto all = ids_where(q, [](const ModelJob&) { return true; });
+    std::vector<std::string> ids;
+    std::size_t oldest = 0;
+    if (chance(0.3)) {
+        oldest = 1 + static_cast<std::size_t>(pick(2));
+    } else {
+        if (!dead.empty()) ids.push_back(any_of(dead));
+        if (!all.empty() && chance(0.3)) ids.push_back(any_of(all));
+        if (ids.empty()) return "requeue (nothing dead)";
+    }
+    auto expected_ids = oldest ? dead_oldest(q, oldest) : ids;
+    std::string what = fmt::format(
+        "requeue q{} {}", q,
+        oldest ? fmt::format("oldest {}", oldest) : fmt::format("{}", fmt::join(ids, " ")));
+    auto got = engine().requeue(keys_[static_cast<std::size_t>(q)], ids, oldest);
+    if (got.size() != expected_ids.size()) {
+        error = fmt::format("expected {} outcomes, got {}", expected_ids.size(), got.size());
+        return what;
+    }
+    for (std::size_t i = 0; i < expected_ids.size(); ++i) {
+        const auto& id = expected_ids[i];
+        auto it = jobs_.find(id);
+        bool ok = it != jobs_.end() && it->second.state == "dead";
+        if (got[i].id != id || got[i].ok != ok) {
+            error = fmt::format("expected {} {}, got {} {}", id, ok, got[i].id, got[i].ok);
+            return what;
+        }
+        if (!ok) continue;
+        auto& job = it->second;
+        job.token.clear();
+        job.settled.clear();
+        job.worker.clear();
+        job.cancel = false;
+        job.attempts = 0;
+        auto& unique = queues_[static_cast<std::size_t>(q)].unique;
+        if (!job.unique.empty() && !unique.count(job.unique)) unique[job.unique] = id;
+        push_waiting(id, false);
+        ++events_["requeued"];
+    }
+    return what;
+}
+
+std::string ModelRun::op_delete(std::string& error) {
+    int q = pick(queue_count);
+    auto dead = ids_where(q, [](const ModelJob& job) { return job.state == "dead"; });
+    auto all = ids_where(q, [](const ModelJob&) { return true; });
+    std::vector<std::string> ids;
+    std::size_t oldest = 0;
+    if (chance(0.3)) {
+        oldest = 1;
+    } else {
+        if (!dead.empty()) ids.push_back(any_of(dead));
+        if (!all.empty() && chance(0.3)) ids.push_back(any_of(all));
+        if (ids.empty()) return "delete (nothing dead)";
+    }
+    auto expected_ids = oldest ? dead_oldest(q, oldest) : ids;
+    std::string what = fmt::format(
+        "delete q{} {}", q,
+        oldest ? fmt::format("oldest {}", oldest) : fmt::format("{}", fmt::join(ids, " ")));
+    auto got = engine().delete_dead(keys_[static_cast<std::size_t>(q)], ids, oldest);
+    if (got.size() != expected_ids.size()) {
+        error = fmt::format("expected {} outcomes, got {}", expected_ids.size(), got.size());
+        return what;
+    }
+    for (std::size_t i = 0; i < expected_ids.size(); ++i) {
+        const auto& id = expected_ids[i];
+        auto it = jobs_.find(id);
+        bool ok = it != jobs_.end() && it->second.state == "dead";
+        if (got[i].id != id || got[i].ok != ok) {
+            error = fmt::format("expected {} {}, got {} {}", id, ok, got[i].id, got[i].ok);
+            return what;
+        }
+        if (!ok) continue;
+        jobs_.erase(it);
+        deleted_.insert(id);
+        recently_gone_.push_back(id);
+        if (recently_gone_.size() > 64) recently_gone_.pop_front();
+        ++gone_count_;
+        ++events_["deleted"];
+    }
+    return what;
+}
+
+std::string ModelRun::op_pause(std::string& error) {
+    int q = pick(queue_count);
+    auto& mq = queues_[static_cast<std::size_t>(q)];
+    // Mostly resume a paused queue, so that queues are not paused for long.
+    bool pause = mq.paused ? chance(0.1) : chance(0.9);
+    std::string what = fmt::format("{} q{}", pause ? "pause" : "resume", q);
+    auto got = engine().set_paused(keys_[static_cast<std::size_t>(q)], pause);
+    long long expected = pause != mq.paused ? 1 : 0;
+    mq.paused = pause;
+    if (got != expected) error = fmt::format("expected {}, got {}", expected, got);
+    return what;
+}
+
+std::string ModelRun::op_purge(std::string& error) {
+    int q = pick(queue_count);
+    int which = pick(3);
+    auto kind = which == 0   ? queue::PurgeWhich::waiting
+                : which == 1 ? queue::PurgeWhich::scheduled
+                             : queue::PurgeWhich::both;
+    std::size_t batch = 1 + static_cast<std::size_t>(pick(8));
+    std::string what = fmt::format("purge q{} {} batch {}", q,
+                                   which == 0   ? "waiting"
+                                   : which == 1 ? "scheduled"
+                                                : "both",
+                                   batch);
+    long long total = 0;
+    for (int calls = 0;; ++calls) {
+        if (calls > 200) {
+            error = "purge does not end";
+            return what;
+        }
+        auto step = engine().purge(keys_[static_cast<std::size_t>(q)], kind, batch, ttl_);
+        if (step.cancelled > static_cast<long long>(batch)) {
+            error = "a purge step cancelled more than its batch";
+            return what;
+        }
+        total += step.cancelled;
+        if (!step.more) break;
+    }
+    long long expected = 0;
+    auto& mq = queues_[static_cast<std::size_t>(q)];
+    promote_due(q);  // due jobs are waiting ones
+    if (which != 1) {
+        for (auto& [priority, list] : mq.waiting) {
+            for (const auto& id : list) {
+                make_cancelled(id);
+                ++expected;
+            }
+            list.clear();
+        }
+    }
+    if (which != 0) {
+        for (const auto& id :
+             ids_where(q, [](const ModelJob& j) { return j.state == "scheduled"; })) {
+            make_cancelled(id);
+            ++expected;
+        }
+    }
+    if (total != expected) error = fmt::format("expected {} cancelled, got {}", expected, total);
+    return what;
+}
+
+std::string ModelRun::check() {
+    auto& c = *checker_;
+    // One pipelined round trip: per queue, its structures, counters and unique keys; then every
+    // job record the model knows and every id it deleted.
+    std::vector<std::vector<std::string>> commands;
+    commands.push_back({"TIME"});
+    for (const auto& k : keys_) {
+        commands.push_back({"ZRANGE", k.priorities(), "0", "-1"});
+        for (auto priority : priorities_used)
+            commands.push_back({"LRANGE", k.waiting(priority), "0", "-1"});
+        commands.push_back({"ZRANGE", k.scheduled(), "0", "-1", "WITHSCORES"});
+        commands.push_back({"ZRANGE", k.running(), "0", "-1", "WITHSCORES"});
+        commands.push_back({"ZRANGE", k.dead(), "0", "-1", "WITHSCORES"});
+        commands.push_back({"HMGET", k.meta(), "succeeded", "failed", "paused"});
+        for (const char* unique : unique_keys)
+            commands.push_back({"GET", k.unique(unique)});
+    }
+    std::vector<std::string> ids;
+    for (const auto& [id, job] : jobs_) {
+        ids.push_back(id);
+        const auto& k = keys_[static_cast<std::size_t>(job.queue)];
+        commands.push_back(
+            {"HMGET", k.job(id), "state", "attempts", "token", "settled", "cancel", "worker"});
+    }
+    for (const auto& id : recently_gone_) {
+        const auto& k = keys_[id.starts_with("q0-") ? 0 : 1];
+        commands.push_back({"EXISTS", k.job(id), k.errors(id)});
+    }
+    for (const auto& command : commands) {
+        std::vector<std::string_view> args(command.begin(), command.end());
+        c.append(args);
+    }
+    std::vector<redis::Reply> replies;
+    for (std::size_t i = 0; i < commands.size(); ++i)
+        replies.push_back(c.read_reply());
+    for (std::size_t i = 0; i < replies.size(); ++i)
+        if (replies[i].is_error())
+            return fmt::format("{} failed: {}", commands[i][0], replies[i].text);
+
+    std::size_t r = 0;
+    long long now = replies[r].at(0).as_integer() * 1000 + replies[r].at(1).as_integer() / 1000;
+    ++r;
+    auto strings = [](const redis::Reply& reply) {
+        std::vector<std::string> out;
+        for (const auto& item : reply.as_array())
+            out.push_back(item.as_string());
+        return out;
+    };
+    auto scored = [](const redis::Reply& reply) {
+        std::map<std::string, long long> out;
+        const auto& items = reply.as_array();
+        for (std::size_t i = 0; i + 1 < items.size(); i += 2)
+            out[items[i].as_string()] = std::llround(std::stod(items[i + 1].as_string()));
+        return out;
+    };
+
+    // Where each id appears, according to the raw structures alone.
+    std::map<std::string, std::vector<std::string>> places;
+    for (int q = 0; q < queue_count; ++q) {
+        const auto& mq = queues_[static_cast<std::size_t>(q)];
+        auto priorities = strings(replies[r++]);
+        std::set<std::string> expected_priorities;
+        for (auto priority : priorities_used) {
+            auto list = strings(replies[r++]);
+            auto it = mq.waiting.find(priority);
+            std::vector<std::string> expected;
+            if (it != mq.waiting.end()) expected.assign(it->second.begin(), it->second.end());
+            if (list != expected)
+                return fmt::format("q{} waiting:{} is [{}], expected [{}]", q, priority,
+                                   fmt::join(list, " "), fmt::join(expected, " "));
+            if (!expected.empty()) expected_priorities.insert(std::to_string(priority));
+            for (const auto& id : list)
+                places[id].push_back(fmt::format("q{}:waiting:{}", q, priority));
+        }
+        if (std::set<std::string>(priorities.begin(), priorities.end()) != expected_priorities)
+            return fmt::format("q{} priorities are [{}], expected [{}]", q,
+                               fmt::join(priorities, " "), fmt::join(expected_priorities, " "));
+        for (const char* name : {"scheduled", "running", "dead"}) {
+            for (const auto& [id, score] : scored(replies[r++])) {
+                places[id].push_back(fmt::format("q{}:{}", q, name));
+                auto it = jobs_.find(id);
+                if (it == jobs_.end() || it->second.queue != q)
+                    return fmt::format("q{} {} holds {}, which the model does not know there", q,
+                                       name, id);
+                auto& job = it->second;
+                if (std::string(name) == "scheduled") {
+                    if (job.due && *job.due != score)
+                        return fmt::format("{} is due at {}, expected {}", id, score, *job.due);
+                    if (job.far && score < now + 1800000)
+                        return fmt::format("{} is due at {}, too soon for a far delay", id, score);
+                    if (!job.far && !job.due)
+                        return fmt::format("{} is scheduled with no known due time", id);
+                } else if (std::string(name) == "running") {
+                    job.deadline = score;  // learned: only the server knows its clock
+                } else {
+                    job.died = score;
+                }
+            }
+        }
+        auto meta = replies[r++].as_array();
+        auto number = [](const redis::Reply& reply) {
+            return reply.is_nil() ? 0 : std::stoll(reply.as_string());
+        };
+        if (number(meta[0]) != mq.succeeded || number(meta[1]) != mq.failed)
+            return fmt::format("q{} counters succeeded {} failed {}, expected {} {}", q,
+                               number(meta[0]), number(meta[1]), mq.succeeded, mq.failed);
+        if ((meta[2].is_string() && meta[2].as_string() == "1") != mq.paused)
+            return fmt::format("q{} paused flag differs from the model", q);
+        for (const char* unique : unique_keys) {
+            auto holder = replies[r++].as_optional_string();
+            auto it = mq.unique.find(unique);
+            auto expected =
+                it == mq.unique.end() ? std::optional<std::string>() : std::optional(it->second);
+            if (holder != expected)
+                return fmt::format("q{} unique key {} names {}, expected {}", q, unique,
+                                   holder.value_or("nothing"), expected.value_or("nothing"));
+        }
+    }
+
+    std::map<std::string, long long> by_state;
+    for (const auto& id : ids) {
+        const auto& job = jobs_.at(id);
+        const auto& f = replies[r++].as_array();
+        auto field = [&](std::size_t i) {
+            return f[i].is_nil() ? std::string() : f[i].as_string();
+        };
+        std::string state = field(0);
+        ++by_state[state];
+        if (state != job.state)
+            return fmt::format("{} is {}, expected {}", id, state.empty() ? "missing" : state,
+                               job.state);
+        // Exactly one state: a live or dead job in exactly the structure of its state, a
+        // succeeded or cancelled one in none.
+        const auto& where = places[id];
+        std::string expected_place;
+        if (state == "waiting")
+            expected_place = fmt::format("q{}:waiting:{}", job.queue, job.priority);
+        else if (state == "scheduled" || state == "running" || state == "dead")
+            expected_place = fmt::format("q{}:{}", job.queue, state);
+        if (expected_place.empty() ? !where.empty()
+                                   : (where.size() != 1 || where[0] != expected_place))
+            return fmt::format("{} ({}) is in [{}], expected [{}]", id, state,
+                               fmt::join(where, " "), expected_place);
+        if (field(1) != std::to_string(job.attempts))
+            return fmt::format("{} has {} attempts, expected {}", id, field(1), job.attempts);
+        if (field(2) != job.token)
+            return fmt::format("{} has token '{}', expected '{}'", id, field(2), job.token);
+        if (field(3) != job.settled)
+            return fmt::format("{} was settled by '{}', expected '{}'", id, field(3), job.settled);
+        if ((field(4) == "1") != job.cancel)
+            return fmt::format("{} cancel flag '{}', expected {}", id, field(4), job.cancel);
+        if (field(5) != job.worker)
+            return fmt::format("{} worker '{}', expected '{}'", id, field(5), job.worker);
+    }
+    for (const auto& [id, where] : places)
+        if (!jobs_.count(id))
+            return fmt::format("{} is in [{}] but the model has no such job", id,
+                               fmt::join(where, " "));
+    for (const auto& id : recently_gone_)
+        if (replies[r++].as_integer() != 0) return fmt::format("deleted {} still has keys", id);
+
+    // The count of jobs adds up: everything ever created is in one state or was deleted.
+    long long total = gone_count_;
+    for (const auto& [state, count] : by_state)
+        total += count;
+    if (total != created_) return fmt::format("{} jobs accounted for, {} created", total, created_);
+    return {};
+}
+
+class QueueModel : public RedisTest {};
+
+TEST_F(QueueModel, RandomOperationsFromSeveralConnectionsMatchTheModel) {
+    std::uint64_t seed = default_seed;
+    int steps = default_steps;
+    if (const char* text = std::getenv("WORKQ_MODEL_SEED")) seed = std::stoull(text);
+    if (const char* text = std::getenv("WORKQ_MODEL_STEPS")) steps = std::stoi(text);
+    SCOPED_TRACE(fmt::format("seed {} (replay with WORKQ_MODEL_SEED={})", seed, seed));
+
+    ModelRun run(ns(), seed);
+    std::deque<std::string> recent;  // the last operations, for the failure message
+    std::map<std::string, int> op_counts;
+    for (int number = 0; number < steps; ++number) {
+        std::string error;
+        auto what = run.step(number, error);
+        op_counts[what.substr(0, what.find(' '))]++;
+        recent.push_back(fmt::format("step {}: {}", number, what));
+        if (recent.size() > 12) recent.pop_front();
+        if (error.empty()) error = run.check();
+        ASSERT_TRUE(error.empty())
+            << "seed " << seed << ", step " << number << ": " << what << "\n  " << error
+            << "\nlast operations:\n  " << fmt::format("{}", fmt::join(recent, "\n  "));
+    }
+    // Not vacuous: the run created jobs and went through every case the model knows.
+    EXPECT_GT(run.created(), 300);
+    for (const char* op : {"enqueue", "claim", "complete", "fail", "release", "renew", "reap",
+                           "cancel", "requeue", "delete", "pause", "resume", "purge"})
+        EXPECT_GT(op_counts[op], 0) << op;
+    const auto& events = run.events();
+    for (const char* event : {"dead",
+                              "cancelled",
+                              "expired",
+                              "deleted",
+                              "requeued",
+                              "retry scheduled",
+                              "cancel flagged",
+                              "reaped lapsed",
+                              "reaped lost worker",
+                              "lapsed holder settles",
+                              "lapsed holder renews",
+                              "complete held",
+                              "complete duplicate",
+                              "complete lost",
+                              "fail duplicate",
+                              "fail lost",
+                              "release held",
+                              "release lost",
+                              "enqueue existing",
+                              "enqueue collision"}) {
+        auto it = events.find(event);
+        EXPECT_TRUE(it != events.end() && it->second > 0) << "never happened: " << event;
+    }
+    std::ostringstream summary;
+    for (const auto& [event, count] : events)
+        summary << event << "=" << count << "; ";
+    RecordProperty("events", summary.str());
+}
+
+}  // namespace
+}  // namespace workq::test

@@ -1,0 +1,1353 @@
+// Every transition of the queue engine (lib/lua/*.lua through lib/queue/transitions) and its
+// refusals, against a real redis-server. Outcomes are checked on the raw keys with plain Redis
+// commands (tests/unit/redis_fixture.hpp), not through the library's own look-ups.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "queue/transitions.hpp"
+#include "redis_fixture.hpp"
+
+namespace workq::test {
+namespace {
+
+using queue::CancelStatus;
+using queue::ClaimedJob;
+using queue::EnqueueOptions;
+using queue::EnqueueStatus;
+using queue::JobState;
+using queue::PurgeWhich;
+using queue::RenewStatus;
+using queue::Settle;
+
+class Transitions : public RedisTest {
+  protected:
+    // Claims exactly one job (throws when the claim returns another number of jobs).
+    ClaimedJob take(const queue::QueueKeys& k, std::string_view worker = "w1",
+                    Millis lease = 30000ms) {
+        auto result = engine().claim(k, worker, lease, 1);
+        if (result.jobs.size() != 1)
+            throw std::runtime_error("expected to claim one job, got " +
+                                     std::to_string(result.jobs.size()));
+        return result.jobs[0];
+    }
+
+    std::string state(const queue::QueueKeys& k, const std::string& id) {
+        return raw().hget(k.job(id), "state").value_or("<no record>");
+    }
+
+    // Waits (bounded) until a reap of `k` takes back `expected` jobs in total.
+    bool reap_until(const queue::QueueKeys& k, long long expected,
+                    const std::vector<std::string>& lost = {}) {
+        long long total = 0;
+        return wait_until([&] {
+            total += engine().reap(k, lost);
+            return total >= expected;
+        });
+    }
+
+    // Waits until the server's clock passes `ms`.
+    bool server_time_passes(long long ms) {
+        return wait_until([&] { return raw().server_now_ms() > ms; });
+    }
+
+    std::vector<std::string> error_reasons(const queue::QueueKeys& k, const std::string& id) {
+        std::vector<std::string> reasons;
+        for (const auto& entry : raw().lrange(k.errors(id))) {
+            auto at = entry.find("\"reason\":\"");
+            if (at == std::string::npos) {
+                reasons.push_back("?");
+                continue;
+            }
+            at += 10;
+            reasons.push_back(entry.substr(at, entry.find('"', at) - at));
+        }
+        return reasons;
+    }
+
+    // Puts job `id` (max attempts 1) in the dead letters by a permanent failure.
+    void make_dead(const queue::QueueKeys& k, const std::string& id) {
+        ASSERT_EQ(engine().enqueue_one(k, id, Options().max_attempts(1)), EnqueueStatus::created);
+        auto job = take(k);
+        ASSERT_EQ(job.id, id);
+        ASSERT_EQ(engine().fail(k, id, job.token, std::nullopt).state, JobState::dead);
+    }
+};
+
+// --- enqueue -------------------------------------------------------------------------------------
+
+TEST_F(Transitions, EnqueueBatchCreatesWaitingJobsInOrderWithExactPayloads) {
+    auto k = keys();
+    std::vector<std::pair<std::string, std::string>> jobs;
+    std::vector<std::string> ids;
+    for (int i = 0; i < 50; ++i) {
+        std::string payload = "job " + std::to_string(i);
+        payload += std::string("\0\n\xff tail", 8);
+        jobs.emplace_back("j" + std::to_string(100 + i), payload);
+        ids.push_back(jobs.back().first);
+    }
+    auto results = engine().enqueue(k, jobs);
+    ASSERT_EQ(results.size(), jobs.size());
+    for (std::size_t i = 0; i < jobs.size(); ++i) {
+        EXPECT_EQ(results[i].status, EnqueueStatus::created);
+        EXPECT_EQ(results[i].id, jobs[i].first);
+        EXPECT_EQ(raw().hget(k.job(jobs[i].first), "payload"), jobs[i].second);
+        EXPECT_EQ(state(k, jobs[i].first), "waiting");
+        EXPECT_EQ(raw().hget(k.job(jobs[i].first), "attempts"), "0");
+        EXPECT_EQ(raw().hget(k.job(jobs[i].first), "max"), "10");  // the default
+    }
+    EXPECT_EQ(raw().lrange(k.waiting(0)), ids);
+    EXPECT_EQ(raw().zrange(k.priorities()), std::vector<std::string>{"0"});
+    EXPECT_EQ(raw().hget(k.meta(), "version"), "1");  // recorded on first write
+    EXPECT_EQ(raw().llen(k.wake()), 1);               // one wake-up for idle workers
+
+    // Claims hand them out in the same order, payload bytes intact.
+    auto claimed = engine().claim(k, "w1", 30000ms, 50);
+    ASSERT_EQ(claimed.jobs.size(), 50u);
+    for (std::size_t i = 0; i < jobs.size(); ++i) {
+        EXPECT_EQ(claimed.jobs[i].id, jobs[i].first);
+        EXPECT_EQ(claimed.jobs[i].payload, jobs[i].second);
+    }
+}
+
+TEST_F(Transitions, EnqueueRecordsPriorityMaxAttemptsAndTimeout) {
+    auto k = keys();
+    ASSERT_EQ(engine().enqueue_one(k, "a", Options().priority(7).max_attempts(3).timeout(1500ms)),
+              EnqueueStatus::created);
+    EXPECT_EQ(raw().hget(k.job("a"), "prio"), "7");
+    EXPECT_EQ(raw().hget(k.job("a"), "max"), "3");
+    EXPECT_EQ(raw().hget(k.job("a"), "timeout"), "1500");
+    EXPECT_EQ(raw().lrange(k.waiting(7)), std::vector<std::string>{"a"});
+    auto job = take(k);
+    EXPECT_EQ(job.id, "a");
+    EXPECT_EQ(job.attempt, 1);
+    EXPECT_EQ(job.max_attempts, 3);
+    EXPECT_EQ(job.timeout, Millis(1500));
+
+    // Without a timeout the worker's applies: the claim says so with nullopt.
+    ASSERT_EQ(engine().enqueue_one(k, "b"), EnqueueStatus::created);
+    EXPECT_FALSE(raw().hget(k.job("b"), "timeout"));
+    EXPECT_EQ(take(k).timeout, std::nullopt);
+}
+
+TEST_F(Transitions, EnqueueWithDelayIsScheduledByServerTime) {
+    auto k = keys();
+    auto before = raw().server_now_ms();
+    ASSERT_EQ(engine().enqueue_one(k, "d", Options().delay(60000ms)), EnqueueStatus::created);
+    auto after = raw().server_now_ms();
+    auto due = raw().zscore(k.scheduled(), "d");
+    ASSERT_TRUE(due);
+    EXPECT_GE(*due, before + 60000);
+    EXPECT_LE(*due, after + 60000);
+    EXPECT_EQ(state(k, "d"), "scheduled");
+    EXPECT_EQ(raw().zcard(k.priorities()), 0);
+
+    // Not claimable yet; the claim says how long until it is.
+    auto claimed = engine().claim(k);
+    EXPECT_TRUE(claimed.jobs.empty());
+    ASSERT_TRUE(claimed.next_due);
+    EXPECT_GT(claimed.next_due->count(), 50000);
+    EXPECT_LE(claimed.next_due->count(), 60000);
+}
+
+TEST_F(Transitions, EnqueueAtAbsoluteServerTime) {
+    auto k = keys();
+    auto now = raw().server_now_ms();
+    ASSERT_EQ(engine().enqueue_one(k, "later", Options().due_at_ms(now + 120000)),
+              EnqueueStatus::created);
+    EXPECT_EQ(raw().zscore(k.scheduled(), "later"), now + 120000);
+    EXPECT_EQ(state(k, "later"), "scheduled");
+
+    // --at wins over --delay.
+    ASSERT_EQ(engine().enqueue_one(k, "both", Options().delay(1000ms).due_at_ms(now + 90000)),
+              EnqueueStatus::created);
+    EXPECT_EQ(raw().zscore(k.scheduled(), "both"), now + 90000);
+
+    // A time already past: waiting at once.
+    ASSERT_EQ(engine().enqueue_one(k, "past", Options().due_at_ms(now - 5000)),
+              EnqueueStatus::created);
+    EXPECT_EQ(state(k, "past"), "waiting");
+    EXPECT_FALSE(raw().zscore(k.scheduled(), "past"));
+    EXPECT_EQ(take(k).id, "past");
+}
+
+TEST_F(Transitions, DelayedJobBecomesClaimableWhenDue) {
+    auto k = keys();
+    ASSERT_EQ(engine().enqueue_one(k, "soon", Options().delay(300ms)), EnqueueStatus::created);
+    auto due = *raw().zscore(k.scheduled(), "soon");
+    ASSERT_TRUE(engine().claim(k).jobs.empty());
+
+    std::optional<ClaimedJob> got;
+    ASSERT_TRUE(wait_until([&] {
+        auto claimed = engine().claim(k);
+        if (!claimed.jobs.empty()) got = claimed.jobs[0];
+        return got.has_value();
+    }));
+    EXPECT_EQ(got->id, "soon");
+    EXPECT_GE(raw().server_now_ms(), due);  // not before its time, by the server's clock
+    EXPECT_EQ(raw().zcard(k.scheduled()), 0);
+    EXPECT_EQ(state(k, "soon"), "running");
+}
+
+TEST_F(Transitions, UniqueKeyIsHeldWhileTheJobIsActive) {
+    auto k = keys();
+    // Scheduled holds it.
+    ASSERT_EQ(engine().enqueue_one(k, "s1", Options().delay(60000ms).unique_key("nightly")),
+              EnqueueStatus::created);
+    auto again = engine().enqueue(k, {{"s2", "x"}}, Options().unique_key("nightly"));
+    EXPECT_EQ(again[0].status, EnqueueStatus::existing);
+    EXPECT_EQ(again[0].id, "s1");
+    EXPECT_FALSE(raw().exists(k.job("s2")));
+    EXPECT_EQ(raw().get(k.unique("nightly")), "s1");
+
+    // Waiting holds it; two jobs with one key in one batch make one job.
+    auto batch = engine().enqueue(k, {{"w1", "x"}, {"w2", "y"}}, Options().unique_key("report"));
+    EXPECT_EQ(batch[0].status, EnqueueStatus::created);
+    EXPECT_EQ(batch[1].status, EnqueueStatus::existing);
+    EXPECT_EQ(batch[1].id, "w1");
+    EXPECT_FALSE(raw().exists(k.job("w2")));
+
+    // Running holds it.
+    auto job = take(k);
+    ASSERT_EQ(job.id, "w1");
+    auto running = engine().enqueue(k, {{"w3", "x"}}, Options().unique_key("report"));
+    EXPECT_EQ(running[0].status, EnqueueStatus::existing);
+    EXPECT_EQ(running[0].id, "w1");
+    EXPECT_EQ(raw().llen(k.waiting(0)), 0);
+}
+
+TEST_F(Transitions, UniqueKeyIsReleasedWhenTheJobSucceedsDiesOrIsCancelled) {
+    auto k = keys();
+    EnqueueOptions unique = Options().max_attempts(1).unique_key("u");
+
+    ASSERT_EQ(engine().enqueue_one(k, "a", unique), EnqueueStatus::created);
+    auto a = take(k);
+    ASSERT_EQ(engine().complete(k, "a", a.token), Settle::done);
+    EXPECT_FALSE(raw().exists(k.unique("u")));
+
+    ASSERT_EQ(engine().enqueue_one(k, "b", unique), EnqueueStatus::created);
+    auto b = take(k);
+    ASSERT_EQ(engine().fail(k, "b", b.token, 1000ms).state, JobState::dead);  // attempts spent
+    EXPECT_FALSE(raw().exists(k.unique("u")));
+
+    ASSERT_EQ(engine().enqueue_one(k, "c", unique), EnqueueStatus::created);
+    ASSERT_EQ(engine().cancel(k, {"c"})[0].status, CancelStatus::cancelled);
+    EXPECT_FALSE(raw().exists(k.unique("u")));
+
+    // Dead by a lapsed lease, too.
+    ASSERT_EQ(engine().enqueue_one(k, "d", unique), EnqueueStatus::created);
+    take(k, "w1", 1ms);
+    ASSERT_TRUE(reap_until(k, 1));
+    EXPECT_EQ(state(k, "d"), "dead");
+    EXPECT_FALSE(raw().exists(k.unique("u")));
+
+    ASSERT_EQ(engine().enqueue_one(k, "e", unique), EnqueueStatus::created);
+    EXPECT_EQ(raw().get(k.unique("u")), "e");
+}
+
+TEST_F(Transitions, CallerIdThatExistsInAnyStateMakesNoJob) {
+    auto k = keys();
+    EnqueueOptions caller = Options().max_attempts(1).caller_ids(true);
+    auto again = [&](const std::string& id) {
+        auto results = engine().enqueue(k, {{id, "second"}}, caller);
+        EXPECT_EQ(results[0].status, EnqueueStatus::existing) << id;
+        EXPECT_EQ(results[0].id, id);
+        EXPECT_EQ(raw().hget(k.job(id), "payload"), "first") << id;
+    };
+    auto create = [&](const std::string& id, EnqueueOptions options = {}) {
+        options.max_attempts = 1;
+        options.caller_ids = true;
+        auto results = engine().enqueue(k, {{id, "first"}}, options);
+        ASSERT_EQ(results[0].status, EnqueueStatus::created) << id;
+    };
+
+    create("waiting-1");
+    again("waiting-1");
+    EXPECT_EQ(raw().lrange(k.waiting(0)), std::vector<std::string>{"waiting-1"});
+
+    create("scheduled-1", Options().delay(60000ms));
+    again("scheduled-1");
+    EXPECT_EQ(state(k, "scheduled-1"), "scheduled");
+
+    auto job = take(k);  // waiting-1 runs
+    again("waiting-1");
+    EXPECT_EQ(state(k, "waiting-1"), "running");
+    ASSERT_EQ(engine().complete(k, "waiting-1", job.token), Settle::done);
+    again("waiting-1");
+    EXPECT_EQ(state(k, "waiting-1"), "succeeded");
+
+    create("dead-1");
+    job = take(k);
+    ASSERT_EQ(engine().fail(k, "dead-1", job.token, std::nullopt).state, JobState::dead);
+    again("dead-1");
+    EXPECT_EQ(state(k, "dead-1"), "dead");
+
+    create("cancelled-1");
+    ASSERT_EQ(engine().cancel(k, {"cancelled-1"})[0].status, CancelStatus::cancelled);
+    again("cancelled-1");
+    EXPECT_EQ(state(k, "cancelled-1"), "cancelled");
+
+    EXPECT_EQ(raw().llen(k.waiting(0)), 0);  // none of the repeats made a job
+
+    // A generated id that exists is a collision: the caller retries with another id.
+    auto collided = engine().enqueue(k, {{"dead-1", "x"}});
+    EXPECT_EQ(collided[0].status, EnqueueStatus::collision);
+    EXPECT_EQ(raw().hget(k.job("dead-1"), "payload"), "first");
+}
+
+// --- claim ---------------------------------------------------------------------------------------
+
+TEST_F(Transitions, ClaimTakesHighestPriorityFirstThenOldest) {
+    auto k = keys();
+    struct Spec {
+        const char* id;
+        long long priority;
+    };
+    for (auto spec : {Spec{"a", 0}, Spec{"b", 5}, Spec{"c", 0}, Spec{"d", 5}, Spec{"e", -3},
+                      Spec{"f", 1000000}, Spec{"g", -1000000}, Spec{"h", 0}})
+        ASSERT_EQ(engine().enqueue_one(k, spec.id, Options().priority(spec.priority)),
+                  EnqueueStatus::created);
+    const std::vector<std::string> expected{"f", "b", "d", "a", "c", "h", "e", "g"};
+    // The data model keeps them in that order: one list per priority, oldest at the head.
+    EXPECT_EQ(raw().waiting_in_claim_order(k), expected);
+    std::vector<std::string> order;
+    for (int i = 0; i < 8; ++i)
+        order.push_back(take(k).id);
+    EXPECT_EQ(order, expected);
+    EXPECT_TRUE(engine().claim(k).jobs.empty());
+    EXPECT_EQ(raw().zcard(k.priorities()), 0);  // no empty priority left behind
+}
+
+TEST_F(Transitions, ClaimServesSeveralQueuesInStrictOrder) {
+    auto q1 = keys("q1");
+    auto q2 = keys("q2");
+    ASSERT_EQ(engine().enqueue_one(q1, "low-queue-high-prio", Options().priority(100)),
+              EnqueueStatus::created);
+    ASSERT_EQ(engine().enqueue_one(q2, "x1"), EnqueueStatus::created);
+    ASSERT_EQ(engine().enqueue_one(q2, "x2"), EnqueueStatus::created);
+
+    // q2 first: both of its jobs come before q1's, whatever q1's priority.
+    auto claimed = engine().claim({q2, q1}, "w1", 30000ms, 2);
+    ASSERT_EQ(claimed.jobs.size(), 2u);
+    EXPECT_EQ(claimed.jobs[0].id, "x1");
+    EXPECT_EQ(claimed.jobs[0].queue_index, 0u);
+    EXPECT_EQ(claimed.jobs[1].id, "x2");
+
+    // Then q1's, from the second queue of the list.
+    claimed = engine().claim({q2, q1}, "w1", 30000ms, 5);
+    ASSERT_EQ(claimed.jobs.size(), 1u);
+    EXPECT_EQ(claimed.jobs[0].id, "low-queue-high-prio");
+    EXPECT_EQ(claimed.jobs[0].queue_index, 1u);
+    EXPECT_EQ(raw().hget(q1.job("low-queue-high-prio"), "state"), "running");
+    EXPECT_TRUE(raw().zscore(q1.running(), "low-queue-high-prio"));
+    EXPECT_FALSE(raw().zscore(q2.running(), "low-queue-high-prio"));
+}
+
+TEST_F(Transitions, PausedQueueIsSkippedUntilResumed) {
+    auto q1 = keys("q1");
+    auto q2 = keys("q2");
+    EXPECT_EQ(engine().set_paused(q1, true), 1);
+    EXPECT_EQ(engine().set_paused(q1, true), 0);  // already paused
+    EXPECT_EQ(raw().hget(q1.meta(), "paused"), "1");
+
+    // Enqueue still works on a paused queue.
+    ASSERT_EQ(engine().enqueue_one(q1, "p1"), EnqueueStatus::created);
+    ASSERT_EQ(engine().enqueue_one(q2, "o1"), EnqueueStatus::created);
+    ASSERT_EQ(engine().enqueue_one(q2, "o2"), EnqueueStatus::created);
+
+    auto claimed = engine().claim({q1, q2}, "w1", 30000ms, 1);
+    ASSERT_EQ(claimed.jobs.size(), 1u);
+    EXPECT_EQ(claimed.jobs[0].id, "o1");
+    EXPECT_TRUE(engine().claim(q1).jobs.empty());
+    EXPECT_EQ(raw().lrange(q1.waiting(0)), std::vector<std::string>{"p1"});
+    EXPECT_TRUE(engine().stats(q1).paused);
+
+    raw().call({"DEL", q1.wake()});
+    EXPECT_EQ(engine().set_paused(q1, false), 1);
+    EXPECT_EQ(engine().set_paused(q1, false), 0);
+    EXPECT_GE(raw().llen(q1.wake()), 1);  // resuming wakes idle workers
+    claimed = engine().claim({q1, q2}, "w1", 30000ms, 1);
+    ASSERT_EQ(claimed.jobs.size(), 1u);
+    EXPECT_EQ(claimed.jobs[0].id, "p1");
+}
+
+TEST_F(Transitions, PausedQueueDoesNotPromoteOrReportScheduledJobs) {
+    auto k = keys();
+    ASSERT_EQ(engine().enqueue_one(k, "s", Options().delay(200ms)), EnqueueStatus::created);
+    ASSERT_EQ(engine().set_paused(k, true), 1);
+    ASSERT_TRUE(server_time_passes(*raw().zscore(k.scheduled(), "s")));
+    auto claimed = engine().claim(k);
+    EXPECT_TRUE(claimed.jobs.empty());
+    EXPECT_FALSE(claimed.next_due);  // no hint for a paused queue: a worker need not wake
+    EXPECT_EQ(state(k, "s"), "scheduled");
+    ASSERT_EQ(engine().set_paused(k, false), 1);
+    claimed = engine().claim(k);
+    ASSERT_EQ(claimed.jobs.size(), 1u);
+    EXPECT_EQ(claimed.jobs[0].id, "s");
+}
+
+TEST_F(Transitions, ClaimCreatesALeaseWithAFreshTokenPerJob) {
+    auto k = keys();
+    ASSERT_EQ(engine().enqueue(k, {{"a", "1"}, {"b", "2"}}).size(), 2u);
+    auto before = raw().server_now_ms();
+    auto claimed = engine().claim(k, "worker-7", 30000ms, 5);
+    auto after = raw().server_now_ms();
+    ASSERT_EQ(claimed.jobs.size(), 2u);
+    EXPECT_NE(claimed.jobs[0].token, claimed.jobs[1].token);
+    for (const auto& job : claimed.jobs) {
+        EXPECT_FALSE(job.token.empty());
+        auto deadline = raw().zscore(k.running(), job.id);
+        ASSERT_TRUE(deadline);
+        EXPECT_GE(*deadline, before + 30000);
+        EXPECT_LE(*deadline, after + 30000);
+        auto record = raw().hgetall(k.job(job.id));
+        EXPECT_EQ(record["state"], "running");
+        EXPECT_EQ(record["token"], job.token);
+        EXPECT_EQ(record["worker"], "worker-7");
+        EXPECT_EQ(record["attempts"], "1");
+        EXPECT_EQ(record["lease"], std::to_string(*deadline));
+        EXPECT_EQ(job.attempt, 1);
+    }
+    EXPECT_EQ(raw().zcard(k.priorities()), 0);
+    EXPECT_FALSE(raw().exists(k.waiting(0)));
+    // The same job claimed again later (after a release) gets a token never seen before.
+    auto first = claimed.jobs[0];
+    ASSERT_EQ(engine().release(k, first.id, first.token), Settle::done);
+    auto again = take(k);
+    EXPECT_EQ(again.id, first.id);
+    EXPECT_NE(again.token, first.token);
+}
+
+TEST_F(Transitions, ClaimWakeTokensFollowTheWork) {
+    auto k = keys();
+    ASSERT_EQ(engine().enqueue(k, {{"a", "1"}, {"b", "2"}}).size(), 2u);
+    EXPECT_EQ(raw().llen(k.wake()), 1);
+    raw().call({"DEL", k.wake()});
+    take(k);
+    EXPECT_EQ(raw().llen(k.wake()), 1);  // more waits: another idle worker is woken
+    take(k);
+    EXPECT_FALSE(raw().exists(k.wake()));  // nothing waits: no stale wake-up left
+}
+
+TEST_F(Transitions, CorruptOrMissingRecordsAreDeadLetteredAndDoNotBlockTheQueue) {
+    auto k = keys();
+    ASSERT_EQ(engine()
+                  .enqueue(k, {{"gone", "1"}, {"string", "2"}, {"nopayload", "3"}, {"good", "4"}})
+                  .size(),
+              4u);
+    raw().call({"DEL", k.job("gone")});
+    raw().call({"DEL", k.job("string")});
+    raw().call({"SET", k.job("string"), "garbage"});
+    raw().call({"HDEL", k.job("nopayload"), "payload"});
+
+    auto claimed = engine().claim(k, "w1", 30000ms, 10);
+    ASSERT_EQ(claimed.jobs.size(), 1u);
+    EXPECT_EQ(claimed.jobs[0].id, "good");
+    EXPECT_EQ(claimed.jobs[0].payload, "4");
+
+    for (std::string id : {"gone", "string", "nopayload"}) {
+        EXPECT_TRUE(raw().zscore(k.dead(), id)) << id;
+        EXPECT_EQ(raw().type(k.job(id)), "hash") << id;
+        EXPECT_EQ(state(k, id), "dead") << id;
+        EXPECT_EQ(raw().hget(k.job(id), "reason"), "corrupt") << id;
+        EXPECT_FALSE(raw().hget(k.job(id), "error").value_or("").empty()) << id;
+        EXPECT_EQ(raw().llen(k.errors(id)), 1) << id;
+    }
+    // The foreign value is kept aside, not thrown away.
+    EXPECT_EQ(raw().get(k.prefix() + "corrupt:string"), "garbage");
+
+    // The queue goes on.
+    ASSERT_EQ(engine().enqueue_one(k, "after"), EnqueueStatus::created);
+    EXPECT_EQ(take(k).id, "after");
+
+    // Deleting such a dead letter removes what was kept aside, too.
+    EXPECT_TRUE(engine().delete_dead(k, {"string"})[0].ok);
+    EXPECT_FALSE(raw().exists(k.prefix() + "corrupt:string"));
+}
+
+TEST_F(Transitions, CorruptOrMissingScheduledRecordsAreDeadLetteredAndDoNotBlockTheQueue) {
+    auto k = keys();
+    for (std::string id : {"s-gone", "s-string", "s-good"})
+        ASSERT_EQ(engine().enqueue_one(k, id, Options().delay(100ms)), EnqueueStatus::created);
+    ASSERT_EQ(engine().enqueue_one(k, "w-good"), EnqueueStatus::created);
+    raw().call({"DEL", k.job("s-gone")});
+    raw().call({"DEL", k.job("s-string")});
+    raw().call({"SET", k.job("s-string"), "garbage"});
+    auto last_due = 0LL;
+    for (const auto& [id, due] : raw().zrange_scores(k.scheduled()))
+        last_due = std::max(last_due, due);
+    ASSERT_TRUE(server_time_passes(last_due));
+
+    std::vector<std::string> got;
+    for (const auto& job : engine().claim(k, "w1", 30000ms, 10).jobs)
+        got.push_back(job.id);
+    std::sort(got.begin(), got.end());
+    EXPECT_EQ(got, (std::vector<std::string>{"s-good", "w-good"}));
+    for (std::string id : {"s-gone", "s-string"}) {
+        EXPECT_TRUE(raw().zscore(k.dead(), id)) << id;
+        EXPECT_EQ(state(k, id), "dead") << id;
+        EXPECT_EQ(raw().hget(k.job(id), "reason"), "corrupt") << id;
+    }
+    EXPECT_EQ(raw().zcard(k.scheduled()), 0);
+}
+
+TEST_F(Transitions, CorruptRunningRecordsAreDeadLetteredByTheReaper) {
+    auto k = keys();
+    ASSERT_EQ(
+        engine().enqueue(k, {{"a", "1"}, {"b", "2"}, {"c", "3"}, {"d", "4"}, {"e", "5"}}).size(),
+        5u);
+    auto a = take(k, "w1", 1ms);
+    take(k, "w1", 1ms);
+    take(k, "w1", 1ms);
+    take(k, "w-lost", 60000ms);
+    take(k, "w-lost", 60000ms);
+    for (std::string id : {"a", "e"}) {
+        raw().call({"DEL", k.job(id)});
+        raw().call({"SET", k.job(id), "garbage"});
+    }
+    raw().call({"DEL", k.job("c")});
+    ASSERT_TRUE(reap_until(k, 4, {"w-lost"}));
+    EXPECT_EQ(state(k, "a"), "dead");
+    EXPECT_EQ(raw().hget(k.job("a"), "reason"), "corrupt");
+    EXPECT_EQ(state(k, "c"), "dead");
+    EXPECT_EQ(raw().hget(k.job("c"), "reason"), "corrupt");
+    // The healthy jobs are taken back as usual, the lost worker's included.
+    EXPECT_EQ(state(k, "b"), "waiting");
+    EXPECT_EQ(state(k, "d"), "waiting");
+    // A record that no longer names its worker waits for its lease to lapse.
+    EXPECT_EQ(raw().zrange(k.running()), std::vector<std::string>{"e"});
+    // The old holder of a dead-lettered record is simply refused.
+    EXPECT_EQ(engine().complete(k, "a", a.token), Settle::refused);
+}
+
+TEST_F(Transitions, CorruptRecordsNeverBreakSettleCancelPurgeOrStats) {
+    auto k = keys();
+    ASSERT_EQ(engine().enqueue(k, {{"run", "0"}, {"w1", "1"}, {"w2", "2"}, {"w3", "3"}}).size(),
+              4u);
+    ASSERT_EQ(engine().enqueue(k, {{"s1", "1"}, {"s2", "2"}}, Options().delay(60000ms)).size(), 2u);
+    auto held = take(k);
+    ASSERT_EQ(held.id, "run");
+    for (std::string id : {"run", "w1", "w3", "s1"}) {
+        raw().call({"DEL", k.job(id)});
+        raw().call({"SET", k.job(id), "garbage"});
+    }
+
+    // Settling or renewing a record that is not a job is refused, not an error.
+    EXPECT_EQ(engine().complete(k, "run", held.token), Settle::refused);
+    EXPECT_EQ(engine().fail(k, "run", held.token, 0ms).settle, Settle::refused);
+    EXPECT_EQ(engine().release(k, "run", held.token), Settle::refused);
+    EXPECT_EQ(engine().renew(k, "run", held.token), RenewStatus::lost);
+
+    // Stats still answer (the corrupt head of the list has no readable age).
+    auto stats = engine().stats(k);
+    EXPECT_EQ(stats.waiting, 3);
+    EXPECT_EQ(stats.scheduled, 2);
+
+    // Cancel reports the corrupt record as dead (and dead-letters it), the others as usual.
+    auto cancelled = engine().cancel(k, {"w1", "w2"});
+    ASSERT_EQ(cancelled.size(), 2u);
+    EXPECT_EQ(cancelled[0].status, CancelStatus::finished);
+    EXPECT_EQ(cancelled[0].state, JobState::dead);
+    EXPECT_EQ(cancelled[1].status, CancelStatus::cancelled);
+    EXPECT_EQ(raw().hget(k.job("w1"), "reason"), "corrupt");
+
+    // Purge cancels the healthy jobs and dead-letters the corrupt ones.
+    long long total = 0;
+    for (int calls = 0; calls < 10; ++calls) {
+        auto step = engine().purge(k, PurgeWhich::both, 100);
+        total += step.cancelled;
+        if (!step.more) break;
+    }
+    EXPECT_EQ(total, 1);  // s2; w1 (already dead) and the corrupt w3 and s1 are not counted
+    EXPECT_EQ(state(k, "s2"), "cancelled");
+    EXPECT_EQ(state(k, "w3"), "dead");
+    EXPECT_EQ(state(k, "s1"), "dead");
+    EXPECT_EQ(raw().hget(k.job("s1"), "reason"), "corrupt");
+    EXPECT_EQ(raw().zcard(k.priorities()), 0);
+    EXPECT_EQ(raw().zcard(k.scheduled()), 0);
+    auto dead = raw().zrange(k.dead());
+    std::sort(dead.begin(), dead.end());
+    EXPECT_EQ(dead, (std::vector<std::string>{"s1", "w1", "w3"}));
+}
+
+TEST_F(Transitions, TrimmingACorruptDeadLetterRemovesWhatWasKeptAside) {
+    auto k = keys();
+    ASSERT_EQ(engine().dead_cap(k, 1, 0ms), 0);
+    ASSERT_EQ(engine().enqueue_one(k, "bad"), EnqueueStatus::created);
+    raw().call({"DEL", k.job("bad")});
+    raw().call({"SET", k.job("bad"), "garbage"});
+    EXPECT_TRUE(engine().claim(k).jobs.empty());
+    ASSERT_TRUE(raw().exists(k.prefix() + "corrupt:bad"));
+    auto died = *raw().zscore(k.dead(), "bad");
+    ASSERT_TRUE(server_time_passes(died));
+    make_dead(k, "next");  // the cap of 1 trims "bad"
+    EXPECT_EQ(raw().zrange(k.dead()), std::vector<std::string>{"next"});
+    EXPECT_FALSE(raw().exists(k.job("bad")));
+    EXPECT_FALSE(raw().exists(k.prefix() + "corrupt:bad"));
+    EXPECT_EQ(raw().counter(k, "trimmed"), 1);
+}
+
+// --- renew ---------------------------------------------------------------------------------------
+
+TEST_F(Transitions, RenewExtendsTheLeaseOfItsHolder) {
+    auto k = keys();
+    ASSERT_EQ(engine().enqueue_one(k, "a"), EnqueueStatus::created);
+    auto job = take(k, "w1", 1000ms);
+    auto before = raw().server_now_ms();
+    EXPECT_EQ(engine().renew(k, "a", job.token, 60000ms), RenewStatus::renewed);
+    auto deadline = raw().zscore(k.running(), "a");
+    ASSERT_TRUE(deadline);
+    EXPECT_GE(*deadline, before + 60000);
+    EXPECT_EQ(raw().hget(k.job("a"), "lease"), std::to_string(*deadline));
+    EXPECT_EQ(engine().reap(k), 0);
+}
+
+TEST_F(Transitions, RenewRefusesATokenThatNoLongerHoldsTheJob) {
+    auto k = keys();
+    ASSERT_EQ(engine().enqueue_one(k, "a"), EnqueueStatus::created);
+    auto job = take(k);
+    auto deadline = raw().zscore(k.running(), "a");
+    EXPECT_EQ(engine().renew(k, "a", "not-the-token"), RenewStatus::lost);
+    EXPECT_EQ(engine().renew(k, "unknown-id", job.token), RenewStatus::lost);
+    EXPECT_EQ(raw().zscore(k.running(), "a"), deadline);
+
+    ASSERT_EQ(engine().complete(k, "a", job.token), Settle::done);
+    EXPECT_EQ(engine().renew(k, "a", job.token), RenewStatus::lost);  // settled: nothing to renew
+    EXPECT_EQ(state(k, "a"), "succeeded");
+    EXPECT_EQ(raw().zcard(k.running()), 0);
+}
+
+TEST_F(Transitions, RenewReportsACancelRequest) {
+    auto k = keys();
+    ASSERT_EQ(engine().enqueue_one(k, "a"), EnqueueStatus::created);
+    auto job = take(k);
+    EXPECT_EQ(engine().renew(k, "a", job.token), RenewStatus::renewed);
+    auto cancelled = engine().cancel(k, {"a"});
+    EXPECT_EQ(cancelled[0].status, CancelStatus::flagged);
+    EXPECT_EQ(engine().renew(k, "a", job.token), RenewStatus::cancel_requested);
+    EXPECT_EQ(state(k, "a"), "running");
+}
+
+// --- complete ------------------------------------------------------------------------------------
+
+TEST_F(Transitions, CompleteStoresTheResultAndCounts) {
+    auto k = keys();
+    ASSERT_EQ(engine().enqueue_one(k, "a"), EnqueueStatus::created);
+    auto job = take(k);
+    std::string result("out\0put\xff", 8);
+    ASSERT_EQ(engine().complete(k, "a", job.token, result, 600000ms), Settle::done);
+    auto record = raw().hgetall(k.job("a"));
+    EXPECT_EQ(record["state"], "succeeded");
+    EXPECT_EQ(record["result"], result);
+    EXPECT_FALSE(record["finished"].empty());
+    EXPECT_EQ(record.count("lease"), 0u);
+    EXPECT_FALSE(raw().zscore(k.running(), "a"));
+    EXPECT_EQ(raw().counter(k, "succeeded"), 1);
+    EXPECT_EQ(raw().counter(k, "failed"), 0);
+    auto ttl = raw().pttl(k.job("a"));
+    EXPECT_GT(ttl, 500000);  // kept for the result TTL, then gone
+    EXPECT_LE(ttl, 600000);
+
+    // A zero TTL drops the record at once.
+    ASSERT_EQ(engine().enqueue_one(k, "b"), EnqueueStatus::created);
+    job = take(k);
+    ASSERT_EQ(engine().complete(k, "b", job.token, "r", 0ms), Settle::done);
+    EXPECT_FALSE(raw().exists(k.job("b")));
+    EXPECT_EQ(raw().counter(k, "succeeded"), 2);
+}
+
+TEST_F(Transitions, CompleteRefusesATokenThatDoesNotHoldTheJob) {
+    auto k = keys();
+    ASSERT_EQ(engine().enqueue_one(k, "a"), EnqueueStatus::created);
+    auto job = take(k);
+    EXPECT_EQ(engine().complete(k, "a", job.token + "x"), Settle::refused);
+    EXPECT_EQ(engine().complete(k, "no-such-job", job.token), Settle::refused);
+    EXPECT_EQ(state(k, "a"), "running");
+    EXPECT_TRUE(raw().zscore(k.running(), "a"));
+    EXPECT_EQ(raw().counter(k, "succeeded"), 0);
+    EXPECT_FALSE(raw().exists(k.job("no-such-job")));  // no stray record
+}
+
+TEST_F(Transitions, RetriedCompleteIsADuplicateAndChangesNothing) {
+    auto k = keys();
+    ASSERT_EQ(engine().enqueue_one(k, "a"), EnqueueStatus::created);
+    auto job = take(k);
+    ASSERT_EQ(engine().complete(k, "a", job.token, "first"), Settle::done);
+    auto finished = raw().hget(k.job("a"), "finished");
+    EXPECT_EQ(engine().complete(k, "a", job.token, "second"), Settle::duplicate);
+    EXPECT_EQ(raw().hget(k.job("a"), "result"), "first");
+    EXPECT_EQ(raw().hget(k.job("a"), "finished"), finished);
+    EXPECT_EQ(raw().counter(k, "succeeded"), 1);
+    // Nor may the same token fail it afterwards.
+    auto failed = engine().fail(k, "a", job.token, 1000ms);
+    EXPECT_EQ(failed.settle, Settle::duplicate);
+    EXPECT_EQ(failed.state, JobState::succeeded);
+    EXPECT_EQ(state(k, "a"), "succeeded");
+    EXPECT_EQ(raw().counter(k, "failed"), 0);
+    EXPECT_EQ(raw().zcard(k.scheduled()), 0);
+}
+
+// --- fail ----------------------------------------------------------------------------------------
+
+TEST_F(Transitions, FailRetriesAfterTheDelayByServerTime) {
+    auto k = keys();
+    ASSERT_EQ(engine().enqueue_one(k, "a", Options().max_attempts(3)), EnqueueStatus::created);
+    auto job = take(k);
+    auto before = raw().server_now_ms();
+    auto outcome = engine().fail(k, "a", job.token, 5000ms, "exit 3: disk full");
+    auto after = raw().server_now_ms();
+    EXPECT_EQ(outcome.settle, Settle::done);
+    EXPECT_EQ(outcome.state, JobState::scheduled);
+    EXPECT_GE(outcome.due_ms, before + 5000);
+    EXPECT_LE(outcome.due_ms, after + 5000);
+    EXPECT_EQ(raw().zscore(k.scheduled(), "a"), outcome.due_ms);
+    EXPECT_FALSE(raw().zscore(k.running(), "a"));
+    EXPECT_EQ(state(k, "a"), "scheduled");
+    EXPECT_EQ(raw().hget(k.job("a"), "attempts"), "1");
+    EXPECT_EQ(raw().hget(k.job("a"), "error"), "exit 3: disk full");
+    EXPECT_EQ(raw().hget(k.job("a"), "reason"), "exit");
+    EXPECT_EQ(raw().counter(k, "failed"), 1);
+    auto errors = raw().lrange(k.errors("a"));
+    ASSERT_EQ(errors.size(), 1u);
+    EXPECT_NE(errors[0].find("disk full"), std::string::npos);
+    EXPECT_NE(errors[0].find("\"attempt\":1"), std::string::npos);
+    EXPECT_TRUE(engine().claim(k).jobs.empty());  // not before its time
+
+    // With no delay it is due at once, and the next claim runs attempt 2.
+    ASSERT_EQ(raw().call({"ZADD", k.scheduled(), std::to_string(before), "a"}).integer, 0);
+    auto second = take(k);
+    EXPECT_EQ(second.id, "a");
+    EXPECT_EQ(second.attempt, 2);
+}
+
+TEST_F(Transitions, PermanentFailureIsDeadAtOnce) {
+    auto k = keys();
+    ASSERT_EQ(engine().enqueue_one(k, "a", Options().max_attempts(10)), EnqueueStatus::created);
+    auto job = take(k);
+    auto before = raw().server_now_ms();
+    auto outcome = engine().fail(k, "a", job.token, std::nullopt, "exit 100");
+    auto after = raw().server_now_ms();
+    EXPECT_EQ(outcome.settle, Settle::done);
+    EXPECT_EQ(outcome.state, JobState::dead);
+    auto died = raw().zscore(k.dead(), "a");
+    ASSERT_TRUE(died);
+    EXPECT_GE(*died, before);
+    EXPECT_LE(*died, after);
+    EXPECT_EQ(state(k, "a"), "dead");
+    EXPECT_EQ(raw().zcard(k.scheduled()), 0);
+    EXPECT_EQ(raw().zcard(k.running()), 0);
+    EXPECT_EQ(raw().pttl(k.job("a")), -1);  // dead letters are kept until removed
+}
+
+TEST_F(Transitions, FailureWithAttemptsSpentIsDead) {
+    auto k = keys();
+    ASSERT_EQ(engine().enqueue_one(k, "a", Options().max_attempts(2)), EnqueueStatus::created);
+    auto first = take(k);
+    ASSERT_EQ(engine().fail(k, "a", first.token, 0ms).state, JobState::scheduled);
+    auto second = take(k);  // due at once: promoted by the claim
+    EXPECT_EQ(second.attempt, 2);
+    auto outcome = engine().fail(k, "a", second.token, 0ms);
+    EXPECT_EQ(outcome.state, JobState::dead);
+    EXPECT_TRUE(raw().zscore(k.dead(), "a"));
+    EXPECT_FALSE(raw().zscore(k.scheduled(), "a"));
+    EXPECT_EQ(raw().counter(k, "failed"), 2);
+    EXPECT_EQ(raw().llen(k.errors("a")), 2);
+    EXPECT_TRUE(engine().claim(k).jobs.empty());
+}
+
+TEST_F(Transitions, RetriedFailIsADuplicateAndChangesNothing) {
+    auto k = keys();
+    ASSERT_EQ(engine().enqueue_one(k, "a", Options().max_attempts(3)), EnqueueStatus::created);
+    auto job = take(k);
+    auto first = engine().fail(k, "a", job.token, 60000ms);
+    ASSERT_EQ(first.state, JobState::scheduled);
+    auto retried = engine().fail(k, "a", job.token, 1000ms, "again");
+    EXPECT_EQ(retried.settle, Settle::duplicate);
+    EXPECT_EQ(retried.state, JobState::scheduled);
+    EXPECT_EQ(raw().zscore(k.scheduled(), "a"), first.due_ms);
+    EXPECT_EQ(raw().counter(k, "failed"), 1);
+    EXPECT_EQ(raw().llen(k.errors("a")), 1);
+    EXPECT_EQ(raw().hget(k.job("a"), "error"), "it broke");
+    // Completing with the token that already failed the job is refused as a duplicate too.
+    EXPECT_EQ(engine().complete(k, "a", job.token), Settle::duplicate);
+    EXPECT_EQ(state(k, "a"), "scheduled");
+    EXPECT_EQ(raw().counter(k, "succeeded"), 0);
+}
+
+TEST_F(Transitions, FailRefusesATokenThatDoesNotHoldTheJob) {
+    auto k = keys();
+    ASSERT_EQ(engine().enqueue_one(k, "a"), EnqueueStatus::created);
+    take(k);
+    auto outcome = engine().fail(k, "a", "stale", 0ms);
+    EXPECT_EQ(outcome.settle, Settle::refused);
+    EXPECT_EQ(outcome.state, JobState::running);
+    EXPECT_EQ(engine().fail(k, "nope", "stale", 0ms).state, JobState::unknown);
+    EXPECT_EQ(state(k, "a"), "running");
+    EXPECT_EQ(raw().counter(k, "failed"), 0);
+    EXPECT_EQ(raw().llen(k.errors("a")), 0);
+}
+
+// --- release -------------------------------------------------------------------------------------
+
+TEST_F(Transitions, ReleaseDoesNotCountTheAttemptAndPutsTheJobAtTheHead) {
+    auto k = keys();
+    ASSERT_EQ(engine().enqueue(k, {{"a", "1"}, {"b", "2"}}).size(), 2u);
+    auto job = take(k);
+    ASSERT_EQ(job.id, "a");
+    ASSERT_EQ(engine().release(k, "a", job.token), Settle::done);
+    auto record = raw().hgetall(k.job("a"));
+    EXPECT_EQ(record["state"], "waiting");
+    EXPECT_EQ(record["attempts"], "0");
+    EXPECT_EQ(record.count("token"), 0u);
+    EXPECT_EQ(raw().lrange(k.waiting(0)), (std::vector<std::string>{"a", "b"}));
+    EXPECT_EQ(raw().zcard(k.running()), 0);
+    EXPECT_EQ(raw().counter(k, "failed"), 0);
+    EXPECT_EQ(raw().llen(k.errors("a")), 0);
+
+    // The released token holds nothing any more.
+    EXPECT_EQ(engine().release(k, "a", job.token), Settle::refused);
+    EXPECT_EQ(engine().complete(k, "a", job.token), Settle::refused);
+    EXPECT_EQ(raw().lrange(k.waiting(0)), (std::vector<std::string>{"a", "b"}));
+
+    auto again = take(k);
+    EXPECT_EQ(again.id, "a");
+    EXPECT_EQ(again.attempt, 1);  // the release did not count
+}
+
+TEST_F(Transitions, ReleaseRefusesAStrangerAndCancelsAFlaggedJob) {
+    auto k = keys();
+    ASSERT_EQ(engine().enqueue_one(k, "a"), EnqueueStatus::created);
+    auto job = take(k);
+    EXPECT_EQ(engine().release(k, "a", "stranger"), Settle::refused);
+    EXPECT_EQ(state(k, "a"), "running");
+    ASSERT_EQ(engine().cancel(k, {"a"})[0].status, CancelStatus::flagged);
+    EXPECT_EQ(engine().release(k, "a", job.token), Settle::done);
+    EXPECT_EQ(state(k, "a"), "cancelled");
+    EXPECT_EQ(raw().llen(k.waiting(0)), 0);
+    EXPECT_EQ(raw().zcard(k.running()), 0);
+}
+
+// --- reap ----------------------------------------------------------------------------------------
+
+TEST_F(Transitions, ReapReturnsALapsedJobToTheHeadCountingTheAttempt) {
+    auto k = keys();
+    ASSERT_EQ(engine().enqueue(k, {{"a", "1"}, {"b", "2"}}, Options().max_attempts(3)).size(), 2u);
+    auto job = take(k, "w-frozen", 300ms);
+    auto deadline = *raw().zscore(k.running(), "a");
+    auto reaped_early = engine().reap(k);
+    if (raw().server_now_ms() < deadline) {
+        EXPECT_EQ(reaped_early, 0);  // the lease still holds
+    }
+
+    ASSERT_TRUE(reap_until(k, 1));
+    EXPECT_GE(raw().server_now_ms(), deadline);
+    EXPECT_EQ(state(k, "a"), "waiting");
+    EXPECT_EQ(raw().lrange(k.waiting(0)), (std::vector<std::string>{"a", "b"}));
+    EXPECT_EQ(raw().zcard(k.running()), 0);
+    EXPECT_EQ(raw().hget(k.job("a"), "attempts"), "1");  // the lapse counted
+    EXPECT_EQ(raw().counter(k, "failed"), 1);
+    EXPECT_EQ(error_reasons(k, "a"), std::vector<std::string>{"lease"});
+    EXPECT_NE(raw().hget(k.job("a"), "error").value_or("").find("w-frozen"), std::string::npos);
+
+    auto again = take(k, "w2");
+    EXPECT_EQ(again.id, "a");
+    EXPECT_EQ(again.attempt, 2);
+    EXPECT_EQ(engine().reap(k), 0);  // a fresh lease is not taken back
+}
+
+TEST_F(Transitions, ReapMakesALapsedJobDeadWhenAttemptsAreSpent) {
+    auto k = keys();
+    ASSERT_EQ(engine().enqueue_one(k, "a", Options().max_attempts(1)), EnqueueStatus::created);
+    take(k, "w1", 1ms);
+    ASSERT_TRUE(reap_until(k, 1));
+    EXPECT_EQ(state(k, "a"), "dead");
+    EXPECT_TRUE(raw().zscore(k.dead(), "a"));
+    EXPECT_EQ(raw().llen(k.waiting(0)), 0);
+    EXPECT_EQ(raw().hget(k.job("a"), "reason"), "lease");
+    EXPECT_EQ(raw().counter(k, "failed"), 1);
+}
+
+TEST_F(Transitions, ReapCancelsALapsedJobThatAUserCancelled) {
+    auto k = keys();
+    ASSERT_EQ(engine().enqueue_one(k, "a"), EnqueueStatus::created);
+    take(k, "w1", 200ms);
+    ASSERT_EQ(engine().cancel(k, {"a"})[0].status, CancelStatus::flagged);
+    ASSERT_TRUE(reap_until(k, 1));
+    EXPECT_EQ(state(k, "a"), "cancelled");
+    EXPECT_EQ(raw().llen(k.waiting(0)), 0);
+    EXPECT_EQ(raw().zcard(k.dead()), 0);
+    EXPECT_EQ(raw().zcard(k.running()), 0);
+    EXPECT_TRUE(engine().claim(k).jobs.empty());
+}
+
+TEST_F(Transitions, ReapTakesBackTheJobsOfLostWorkersAtOnce) {
+    auto k = keys();
+    ASSERT_EQ(engine().enqueue(k, {{"a", "1"}, {"b", "2"}, {"c", "3"}}).size(), 3u);
+    take(k, "w-lost", 60000ms);
+    take(k, "w-live", 60000ms);
+    EXPECT_EQ(engine().reap(k), 0);
+    EXPECT_EQ(engine().reap(k, {"w-other"}), 0);
+    EXPECT_EQ(engine().reap(k, {"w-lost"}), 1);
+    EXPECT_EQ(state(k, "a"), "waiting");
+    EXPECT_EQ(state(k, "b"), "running");
+    EXPECT_EQ(raw().lrange(k.waiting(0)), (std::vector<std::string>{"a", "c"}));
+    EXPECT_EQ(raw().zrange(k.running()), std::vector<std::string>{"b"});
+    EXPECT_EQ(raw().counter(k, "failed"), 1);
+}
+
+TEST_F(Transitions, ReapPromotesDueScheduledJobs) {
+    auto k = keys();
+    ASSERT_EQ(engine().enqueue_one(k, "s", Options().delay(100ms)), EnqueueStatus::created);
+    ASSERT_TRUE(server_time_passes(*raw().zscore(k.scheduled(), "s")));
+    EXPECT_EQ(engine().reap(k), 0);
+    EXPECT_EQ(state(k, "s"), "waiting");
+    EXPECT_EQ(raw().lrange(k.waiting(0)), std::vector<std::string>{"s"});
+    EXPECT_EQ(raw().zcard(k.scheduled()), 0);
+}
+
+TEST_F(Transitions, LapsedHolderMaySettleWhileNobodyClaimedSince) {
+    auto k = keys();
+    ASSERT_EQ(engine().enqueue(k, {{"a", "1"}, {"b", "2"}}, Options().max_attempts(5)).size(), 2u);
+    auto a = take(k, "w-slow", 1ms);
+    auto b = take(k, "w-slow", 1ms);
+    ASSERT_TRUE(reap_until(k, 2));
+    ASSERT_EQ(state(k, "a"), "waiting");
+
+    // Completing takes the job out of the waiting list.
+    EXPECT_EQ(engine().complete(k, "a", a.token, "late but fine"), Settle::done);
+    EXPECT_EQ(state(k, "a"), "succeeded");
+    EXPECT_EQ(raw().hget(k.job("a"), "result"), "late but fine");
+    EXPECT_EQ(raw().lrange(k.waiting(0)), std::vector<std::string>{"b"});
+
+    // Renewing takes it back to running.
+    EXPECT_EQ(engine().renew(k, "b", b.token, 60000ms), RenewStatus::renewed);
+    EXPECT_EQ(state(k, "b"), "running");
+    EXPECT_TRUE(raw().zscore(k.running(), "b"));
+    EXPECT_EQ(raw().zcard(k.priorities()), 0);
+    EXPECT_FALSE(raw().exists(k.waiting(0)));
+    EXPECT_TRUE(engine().claim(k).jobs.empty());
+    EXPECT_EQ(engine().complete(k, "b", b.token), Settle::done);
+    EXPECT_EQ(raw().counter(k, "succeeded"), 2);
+}
+
+TEST_F(Transitions, LapsedHolderIsRefusedOnceAnotherWorkerClaimed) {
+    auto k = keys();
+    ASSERT_EQ(engine().enqueue_one(k, "a", Options().max_attempts(5)), EnqueueStatus::created);
+    auto old = take(k, "w-old", 1ms);
+    ASSERT_TRUE(reap_until(k, 1));
+    auto fresh = take(k, "w-new", 60000ms);
+    ASSERT_EQ(fresh.id, "a");
+    EXPECT_EQ(fresh.attempt, 2);
+
+    EXPECT_EQ(engine().renew(k, "a", old.token), RenewStatus::lost);
+    EXPECT_EQ(engine().complete(k, "a", old.token), Settle::refused);
+    EXPECT_EQ(engine().fail(k, "a", old.token, 0ms).settle, Settle::refused);
+    EXPECT_EQ(engine().release(k, "a", old.token), Settle::refused);
+    EXPECT_EQ(raw().hget(k.job("a"), "token"), fresh.token);
+    EXPECT_EQ(raw().hget(k.job("a"), "worker"), "w-new");
+    EXPECT_EQ(state(k, "a"), "running");
+    EXPECT_EQ(raw().counter(k, "succeeded"), 0);
+
+    EXPECT_EQ(engine().complete(k, "a", fresh.token, "new"), Settle::done);
+    EXPECT_EQ(raw().hget(k.job("a"), "result"), "new");
+}
+
+TEST_F(Transitions, LapsedHolderMaySettleAJobTheReaperKilled) {
+    auto k = keys();
+    ASSERT_EQ(engine().enqueue_one(k, "a", Options().max_attempts(1)), EnqueueStatus::created);
+    auto job = take(k, "w-slow", 1ms);
+    ASSERT_TRUE(reap_until(k, 1));
+    ASSERT_EQ(state(k, "a"), "dead");
+    EXPECT_EQ(engine().complete(k, "a", job.token, "made it"), Settle::done);
+    EXPECT_EQ(state(k, "a"), "succeeded");
+    EXPECT_EQ(raw().zcard(k.dead()), 0);
+}
+
+// --- cancel and purge ----------------------------------------------------------------------------
+
+TEST_F(Transitions, CancelEndsWaitingAndScheduledJobsAndFlagsRunningOnes) {
+    auto k = keys();
+    ASSERT_EQ(engine().enqueue_one(k, "r"), EnqueueStatus::created);
+    ASSERT_EQ(engine().enqueue_one(k, "f"), EnqueueStatus::created);
+    auto r = take(k);
+    auto f = take(k);
+    ASSERT_EQ(engine().complete(k, "f", f.token), Settle::done);
+    ASSERT_EQ(engine().enqueue_one(k, "w", Options().priority(3)), EnqueueStatus::created);
+    ASSERT_EQ(engine().enqueue_one(k, "s", Options().delay(60000ms)), EnqueueStatus::created);
+
+    auto results = engine().cancel(k, {"w", "s", "r", "f", "nope"}, 600000ms);
+    ASSERT_EQ(results.size(), 5u);
+    EXPECT_EQ(results[0].status, CancelStatus::cancelled);
+    EXPECT_EQ(results[1].status, CancelStatus::cancelled);
+    EXPECT_EQ(results[2].status, CancelStatus::flagged);
+    EXPECT_EQ(results[2].state, JobState::running);
+    EXPECT_EQ(results[3].status, CancelStatus::finished);
+    EXPECT_EQ(results[3].state, JobState::succeeded);
+    EXPECT_EQ(results[4].status, CancelStatus::unknown);
+    EXPECT_FALSE(raw().exists(k.job("nope")));
+
+    EXPECT_EQ(state(k, "w"), "cancelled");
+    EXPECT_EQ(state(k, "s"), "cancelled");
+    EXPECT_FALSE(raw().exists(k.waiting(3)));
+    EXPECT_EQ(raw().zcard(k.priorities()), 0);
+    EXPECT_EQ(raw().zcard(k.scheduled()), 0);
+    EXPECT_GT(raw().pttl(k.job("w")), 0);  // kept for the result TTL
+    EXPECT_EQ(state(k, "r"), "running");
+    EXPECT_EQ(raw().hget(k.job("r"), "cancel"), "1");
+
+    // Its holder's failure ends it cancelled: neither retried nor dead.
+    auto outcome = engine().fail(k, "r", r.token, 0ms, "stopped");
+    EXPECT_EQ(outcome.state, JobState::cancelled);
+    EXPECT_EQ(state(k, "r"), "cancelled");
+    EXPECT_EQ(raw().zcard(k.scheduled()), 0);
+    EXPECT_EQ(raw().zcard(k.dead()), 0);
+    EXPECT_EQ(raw().zcard(k.running()), 0);
+
+    // Cancelling a cancelled job says so and changes nothing.
+    results = engine().cancel(k, {"w"});
+    EXPECT_EQ(results[0].status, CancelStatus::finished);
+    EXPECT_EQ(results[0].state, JobState::cancelled);
+    EXPECT_TRUE(engine().claim(k).jobs.empty());
+}
+
+TEST_F(Transitions, PurgeCancelsWaitingAndScheduledJobsInBatches) {
+    auto k = keys();
+    std::vector<std::pair<std::string, std::string>> waiting, scheduled;
+    for (int i = 0; i < 25; ++i)
+        waiting.emplace_back("w" + std::to_string(i), "x");
+    for (int i = 0; i < 7; ++i)
+        scheduled.emplace_back("s" + std::to_string(i), "x");
+    ASSERT_EQ(engine().enqueue_one(k, "running"), EnqueueStatus::created);
+    take(k);
+    ASSERT_EQ(engine().enqueue(k, {waiting.begin(), waiting.begin() + 12}).size(), 12u);
+    ASSERT_EQ(
+        engine().enqueue(k, {waiting.begin() + 12, waiting.end()}, Options().priority(2)).size(),
+        13u);
+    ASSERT_EQ(engine().enqueue(k, scheduled, Options().delay(60000ms)).size(), 7u);
+
+    long long total = 0;
+    int calls = 0;
+    for (bool more = true; more; ++calls) {
+        ASSERT_LT(calls, 20);
+        auto step = engine().purge(k, PurgeWhich::waiting, 10);
+        EXPECT_LE(step.cancelled, 10);
+        total += step.cancelled;
+        more = step.more;
+    }
+    EXPECT_EQ(total, 25);
+    EXPECT_GE(calls, 3);
+    EXPECT_EQ(raw().zcard(k.priorities()), 0);
+    EXPECT_EQ(raw().zcard(k.scheduled()), 7);  // --waiting leaves scheduled jobs
+    for (int i = 0; i < 25; ++i)
+        EXPECT_EQ(state(k, "w" + std::to_string(i)), "cancelled");
+
+    total = 0;
+    calls = 0;
+    for (bool more = true; more; ++calls) {
+        ASSERT_LT(calls, 20);
+        auto step = engine().purge(k, PurgeWhich::both, 5);
+        EXPECT_LE(step.cancelled, 5);
+        total += step.cancelled;
+        more = step.more;
+    }
+    EXPECT_EQ(total, 7);
+    EXPECT_EQ(calls, 2);
+    EXPECT_EQ(raw().zcard(k.scheduled()), 0);
+    for (int i = 0; i < 7; ++i)
+        EXPECT_EQ(state(k, "s" + std::to_string(i)), "cancelled");
+    EXPECT_EQ(state(k, "running"), "running");  // purge never touches running jobs
+    EXPECT_EQ(engine().purge(k, PurgeWhich::both, 5).cancelled, 0);
+}
+
+TEST_F(Transitions, PurgeTreatsDueScheduledJobsAsWaiting) {
+    auto k = keys();
+    ASSERT_EQ(engine().enqueue_one(k, "due", Options().delay(50ms)), EnqueueStatus::created);
+    ASSERT_EQ(engine().enqueue_one(k, "later", Options().delay(60000ms)), EnqueueStatus::created);
+    ASSERT_TRUE(server_time_passes(*raw().zscore(k.scheduled(), "due")));
+    auto stats = engine().stats(k);
+    ASSERT_EQ(stats.waiting, 1);  // what a user sees in workq-status
+    ASSERT_EQ(stats.scheduled, 1);
+
+    auto step = engine().purge(k, PurgeWhich::scheduled, 10);
+    EXPECT_EQ(step.cancelled, 1);
+    EXPECT_FALSE(step.more);
+    EXPECT_EQ(state(k, "later"), "cancelled");
+    EXPECT_EQ(state(k, "due"), "waiting");
+
+    step = engine().purge(k, PurgeWhich::waiting, 10);
+    EXPECT_EQ(step.cancelled, 1);
+    EXPECT_EQ(state(k, "due"), "cancelled");
+    EXPECT_TRUE(engine().claim(k).jobs.empty());
+}
+
+// --- dead letters --------------------------------------------------------------------------------
+
+TEST_F(Transitions, RequeueResetsAttemptsAndRunsTheJobAgain) {
+    auto k = keys();
+    ASSERT_EQ(engine().enqueue_one(k, "a", Options().max_attempts(2)), EnqueueStatus::created);
+    auto first = take(k);
+    ASSERT_EQ(engine().fail(k, "a", first.token, 0ms).state, JobState::scheduled);
+    auto second = take(k);
+    ASSERT_EQ(engine().fail(k, "a", second.token, 0ms).state, JobState::dead);
+    ASSERT_EQ(engine().enqueue_one(k, "alive"), EnqueueStatus::created);
+
+    auto outcomes = engine().requeue(k, {"a", "alive", "nope"});
+    ASSERT_EQ(outcomes.size(), 3u);
+    EXPECT_TRUE(outcomes[0].ok);
+    EXPECT_FALSE(outcomes[1].ok);  // not a dead letter
+    EXPECT_FALSE(outcomes[2].ok);
+    EXPECT_EQ(raw().zcard(k.dead()), 0);
+    auto record = raw().hgetall(k.job("a"));
+    EXPECT_EQ(record["state"], "waiting");
+    EXPECT_EQ(record["attempts"], "0");
+    EXPECT_EQ(record.count("token"), 0u);
+    EXPECT_EQ(raw().lrange(k.waiting(0)), (std::vector<std::string>{"alive", "a"}));
+    EXPECT_EQ(raw().llen(k.errors("a")), 2);  // history kept
+
+    // Neither old token holds it.
+    EXPECT_EQ(engine().complete(k, "a", second.token), Settle::refused);
+    take(k);  // alive
+    auto again = take(k);
+    EXPECT_EQ(again.id, "a");
+    EXPECT_EQ(again.attempt, 1);
+    EXPECT_EQ(again.max_attempts, 2);
+}
+
+TEST_F(Transitions, RequeueAndDeleteTheOldestDeadLetters) {
+    auto k = keys();
+    for (std::string id : {"d1", "d2", "d3"}) {
+        make_dead(k, id);
+        // distinct times of death, so that "oldest" is well defined
+        auto died = *raw().zscore(k.dead(), id);
+        ASSERT_TRUE(server_time_passes(died));
+    }
+    auto requeued = engine().requeue(k, {}, 1);
+    ASSERT_EQ(requeued.size(), 1u);
+    EXPECT_EQ(requeued[0].id, "d1");
+    EXPECT_EQ(state(k, "d1"), "waiting");
+    auto deleted = engine().delete_dead(k, {}, 5);
+    ASSERT_EQ(deleted.size(), 2u);
+    EXPECT_EQ(raw().zcard(k.dead()), 0);
+    EXPECT_FALSE(raw().exists(k.job("d2")));
+    EXPECT_FALSE(raw().exists(k.job("d3")));
+}
+
+TEST_F(Transitions, DeleteRemovesADeadLetterForGood) {
+    auto k = keys();
+    make_dead(k, "a");
+    ASSERT_EQ(engine().enqueue_one(k, "alive"), EnqueueStatus::created);
+    auto outcomes = engine().delete_dead(k, {"a", "alive"});
+    ASSERT_EQ(outcomes.size(), 2u);
+    EXPECT_TRUE(outcomes[0].ok);
+    EXPECT_FALSE(outcomes[1].ok);
+    EXPECT_FALSE(raw().exists(k.job("a")));
+    EXPECT_FALSE(raw().exists(k.errors("a")));
+    EXPECT_EQ(raw().zcard(k.dead()), 0);
+    EXPECT_EQ(state(k, "alive"), "waiting");
+    EXPECT_FALSE(engine().delete_dead(k, {"a"})[0].ok);
+    EXPECT_FALSE(engine().requeue(k, {"a"})[0].ok);
+    EXPECT_FALSE(raw().exists(k.job("a")));
+}
+
+TEST_F(Transitions, DeadLetterCapByCountTrimsTheOldestAndCountsThem) {
+    auto k = keys();
+    EXPECT_EQ(engine().dead_cap(k, 3, 0ms), 0);
+    for (int i = 0; i < 5; ++i)
+        make_dead(k, "d" + std::to_string(i));
+    EXPECT_EQ(raw().zrange(k.dead()), (std::vector<std::string>{"d2", "d3", "d4"}));
+    EXPECT_FALSE(raw().exists(k.job("d0")));
+    EXPECT_FALSE(raw().exists(k.errors("d1")));
+    EXPECT_EQ(raw().counter(k, "trimmed"), 2);
+    EXPECT_EQ(engine().stats(k).trimmed, 2);
+
+    // Lowering the cap applies at once.
+    EXPECT_EQ(engine().dead_cap(k, 1, 0ms), 4);
+    EXPECT_EQ(raw().zrange(k.dead()), std::vector<std::string>{"d4"});
+    // No cap: nothing more goes.
+    EXPECT_EQ(engine().dead_cap(k, 0, 0ms), 4);
+    make_dead(k, "d5");
+    EXPECT_EQ(raw().zcard(k.dead()), 2);
+    EXPECT_EQ(raw().counter(k, "trimmed"), 4);
+}
+
+TEST_F(Transitions, DeadLetterCapByAgeTrimsOldOnesAndCountsThem) {
+    auto k = keys();
+    EXPECT_EQ(engine().dead_cap(k, 0, 300ms), 0);
+    make_dead(k, "old1");
+    make_dead(k, "old2");
+    auto died = *raw().zscore(k.dead(), "old2");
+    EXPECT_EQ(raw().zcard(k.dead()), 2);
+    ASSERT_TRUE(server_time_passes(died + 300));
+    make_dead(k, "young");  // a death applies the cap
+    EXPECT_EQ(raw().zrange(k.dead()), std::vector<std::string>{"young"});
+    EXPECT_FALSE(raw().exists(k.job("old1")));
+    EXPECT_EQ(raw().counter(k, "trimmed"), 2);
+
+    ASSERT_TRUE(server_time_passes(*raw().zscore(k.dead(), "young") + 300));
+    EXPECT_EQ(engine().dead_cap(k, 0, 300ms), 3);  // setting the cap applies it too
+    EXPECT_EQ(raw().zcard(k.dead()), 0);
+}
+
+TEST_F(Transitions, DeadLettersAgeOutWhileNoneDie) {
+    auto k = keys();
+    EXPECT_EQ(engine().dead_cap(k, 0, 300ms), 0);
+    make_dead(k, "old");
+    ASSERT_TRUE(server_time_passes(*raw().zscore(k.dead(), "old") + 300));
+    // No other job dies; the periodic reap applies the cap.
+    EXPECT_EQ(engine().reap(k), 0);
+    EXPECT_EQ(raw().zcard(k.dead()), 0);
+    EXPECT_FALSE(raw().exists(k.job("old")));
+    EXPECT_EQ(raw().counter(k, "trimmed"), 1);
+}
+
+// --- reading -------------------------------------------------------------------------------------
+
+TEST_F(Transitions, StatsCountEveryStateAndTheOldestWaitingAge) {
+    auto k = keys();
+    ASSERT_EQ(engine()
+                  .enqueue(k, {{"run", "1"}, {"ok", "2"}, {"die", "3"}}, Options().max_attempts(1))
+                  .size(),
+              3u);
+    auto claimed = engine().claim(k, "w1", 30000ms, 3);
+    ASSERT_EQ(claimed.jobs.size(), 3u);
+    ASSERT_EQ(engine().complete(k, "ok", claimed.jobs[1].token), Settle::done);
+    ASSERT_EQ(engine().fail(k, "die", claimed.jobs[2].token, 0ms).state, JobState::dead);
+    ASSERT_EQ(engine().enqueue_one(k, "w1"), EnqueueStatus::created);
+    ASSERT_EQ(engine().enqueue_one(k, "w2", Options().priority(4)), EnqueueStatus::created);
+    ASSERT_EQ(engine().enqueue_one(k, "later", Options().delay(60000ms)), EnqueueStatus::created);
+    ASSERT_EQ(engine().enqueue_one(k, "due", Options().delay(50ms)), EnqueueStatus::created);
+    ASSERT_TRUE(server_time_passes(*raw().zscore(k.scheduled(), "due")));
+    auto ready = std::stoll(*raw().hget(k.job("w1"), "ready"));
+
+    auto before = raw().server_now_ms();
+    auto stats = engine().stats(k);
+    auto after = raw().server_now_ms();
+    EXPECT_EQ(stats.waiting, 3);  // w1, w2 and the scheduled job that is due
+    EXPECT_EQ(stats.scheduled, 1);
+    EXPECT_EQ(stats.running, 1);
+    EXPECT_EQ(stats.dead, 1);
+    EXPECT_EQ(stats.succeeded, 1);
+    EXPECT_EQ(stats.failed, 1);
+    EXPECT_FALSE(stats.paused);
+    EXPECT_EQ(stats.data_version, 1);
+    EXPECT_EQ(stats.trimmed, 0);
+    // The same, counted on the raw keys.
+    EXPECT_EQ(raw().llen(k.waiting(0)) + raw().llen(k.waiting(4)), 2);
+    EXPECT_EQ(raw().zcard(k.scheduled()), 2);
+    EXPECT_EQ(raw().zcard(k.running()), 1);
+    EXPECT_EQ(raw().zcard(k.dead()), 1);
+    EXPECT_EQ(raw().counter(k, "succeeded"), 1);
+    EXPECT_EQ(raw().counter(k, "failed"), 1);
+    // w1 has waited longest.
+    ASSERT_TRUE(stats.oldest_waiting_age);
+    EXPECT_GE(stats.oldest_waiting_age->count(), before - ready);
+    EXPECT_LE(stats.oldest_waiting_age->count(), after - ready);
+
+    // Paused shows; an empty queue has no oldest waiting job and no data version yet.
+    ASSERT_EQ(engine().set_paused(k, true), 1);
+    EXPECT_TRUE(engine().stats(k).paused);
+    auto empty = engine().stats(keys("empty"));
+    EXPECT_FALSE(empty.oldest_waiting_age);
+    EXPECT_EQ(empty.waiting + empty.scheduled + empty.running + empty.dead, 0);
+    EXPECT_EQ(empty.data_version, 0);
+}
+
+TEST_F(Transitions, OldestWaitingAgeGrowsWithTheWait) {
+    auto k = keys();
+    ASSERT_EQ(engine().enqueue_one(k, "a"), EnqueueStatus::created);
+    auto created = std::stoll(*raw().hget(k.job("a"), "created"));
+    ASSERT_TRUE(server_time_passes(created + 200));
+    ASSERT_EQ(engine().enqueue_one(k, "b"), EnqueueStatus::created);
+    auto stats = engine().stats(k);
+    ASSERT_TRUE(stats.oldest_waiting_age);
+    EXPECT_GE(stats.oldest_waiting_age->count(), 200);
+    EXPECT_LT(stats.oldest_waiting_age->count(), 60000);
+}
+
+TEST_F(Transitions, JobInfoShowsStateAttemptsPayloadAndErrors) {
+    auto k = keys();
+    EXPECT_FALSE(engine().job_info(k, "nope"));
+    ASSERT_EQ(engine().enqueue_one(k, "a", Options().priority(2).max_attempts(4).timeout(900ms),
+                                   std::string("pay\0load", 8)),
+              EnqueueStatus::created);
+    auto info = engine().job_info(k, "a");
+    ASSERT_TRUE(info);
+    EXPECT_EQ(info->state, JobState::waiting);
+    EXPECT_EQ(info->attempts, 0);
+    EXPECT_EQ(info->max_attempts, 4);
+    EXPECT_EQ(info->priority, 2);
+    EXPECT_EQ(info->timeout, Millis(900));
+    EXPECT_EQ(info->payload, std::string("pay\0load", 8));
+    EXPECT_EQ(info->queue, "q");
+
+    auto job = take(k, "w-9");
+    info = engine().job_info(k, "a", false);
+    EXPECT_EQ(info->state, JobState::running);
+    EXPECT_EQ(info->worker, "w-9");
+    EXPECT_EQ(info->lease_ms, raw().zscore(k.running(), "a"));
+    EXPECT_FALSE(info->payload);  // only with details
+
+    auto outcome = engine().fail(k, "a", job.token, 60000ms, "boom");
+    info = engine().job_info(k, "a");
+    EXPECT_EQ(info->state, JobState::scheduled);
+    EXPECT_EQ(info->due_ms, outcome.due_ms);
+    EXPECT_EQ(info->attempts, 1);
+    EXPECT_EQ(info->error, "boom");
+    ASSERT_EQ(info->errors.size(), 1u);
+    EXPECT_EQ(info->errors[0].attempt, 1);
+    EXPECT_EQ(info->errors[0].reason, "exit");
+    EXPECT_EQ(info->errors[0].error, "boom");
+
+    // A scheduled job that is due shows as waiting.
+    raw().call({"ZADD", k.scheduled(), "1", "a"});
+    EXPECT_EQ(engine().job_info(k, "a")->state, JobState::waiting);
+}
+
+// --- versioned data ------------------------------------------------------------------------------
+
+TEST_F(Transitions, NewerDataVersionIsRefusedAndNothingIsTouched) {
+    auto k = keys();
+    ASSERT_EQ(engine().enqueue_one(k, "a"), EnqueueStatus::created);
+    ASSERT_EQ(engine().enqueue_one(k, "b"), EnqueueStatus::created);
+    auto held = take(k);
+    raw().call({"HSET", k.meta(), "version", "99"});
+
+    auto expect_refused = [&](const char* what, auto&& transition) {
+        try {
+            transition();
+            ADD_FAILURE() << what << ": not refused";
+        } catch (const queue::DataVersionError& error) {
+            EXPECT_NE(std::string(error.what()).find("99"), std::string::npos) << error.what();
+        }
+    };
+    expect_refused("enqueue", [&] { engine().enqueue_one(k, "c"); });
+    expect_refused("claim", [&] { engine().claim(k); });
+    expect_refused("claim of two queues", [&] {
+        engine().claim({keys("other"), k}, "w1", 1000ms, 5);
+    });
+    expect_refused("complete", [&] { engine().complete(k, "a", held.token); });
+    expect_refused("fail", [&] { engine().fail(k, "a", held.token, 0ms); });
+    expect_refused("release", [&] { engine().release(k, "a", held.token); });
+    expect_refused("renew", [&] { engine().renew(k, "a", held.token); });
+    expect_refused("reap", [&] { engine().reap(k, {"w1"}); });
+    expect_refused("cancel", [&] { engine().cancel(k, {"b"}); });
+    expect_refused("purge", [&] { engine().purge(k, PurgeWhich::both, 10); });
+    expect_refused("pause", [&] { engine().set_paused(k, true); });
+    expect_refused("requeue", [&] { engine().requeue(k, {"a"}); });
+    expect_refused("delete", [&] { engine().delete_dead(k, {"a"}); });
+    expect_refused("dead cap", [&] { engine().dead_cap(k, 1, 0ms); });
+
+    EXPECT_FALSE(raw().exists(k.job("c")));
+    EXPECT_EQ(raw().lrange(k.waiting(0)), std::vector<std::string>{"b"});
+    EXPECT_EQ(state(k, "a"), "running");
+    EXPECT_EQ(raw().hget(k.job("a"), "token"), held.token);
+    EXPECT_FALSE(raw().hget(k.meta(), "paused"));
+    EXPECT_EQ(raw().hget(k.meta(), "version"), "99");
+    EXPECT_EQ(engine().stats(k).data_version, 99);  // reading tells which version it is
+}
+
+}  // namespace
+}  // namespace workq::test

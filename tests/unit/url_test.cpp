@@ -1,0 +1,259 @@
+#include "redis/url.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "util/errors.hpp"
+
+using namespace workq;
+using redis::Endpoint;
+using redis::parse_url;
+
+namespace {
+
+// The UsageError message parse_url throws for `url`; fails the test when it does not throw.
+std::string refusal(std::string_view url) {
+    try {
+        auto endpoint = parse_url(url);
+        ADD_FAILURE() << "accepted '" << url << "' as " << redis::describe(endpoint);
+    } catch (const UsageError& error) {
+        return error.what();
+    }
+    return "";
+}
+
+bool contains(const std::string& haystack, std::string_view needle) {
+    return haystack.find(needle) != std::string::npos;
+}
+
+}  // namespace
+
+TEST(Url, HostAlone) {
+    auto endpoint = parse_url("redis://cache.example.com");
+    EXPECT_EQ(endpoint.kind, Endpoint::Kind::tcp);
+    EXPECT_EQ(endpoint.host, "cache.example.com");
+    EXPECT_EQ(endpoint.port, 6379);
+    EXPECT_EQ(endpoint.database, 0);
+    EXPECT_EQ(endpoint.username, "");
+    EXPECT_EQ(endpoint.password, "");
+}
+
+TEST(Url, HostPortAndDatabase) {
+    auto endpoint = parse_url("redis://10.0.0.7:6380/3");
+    EXPECT_EQ(endpoint.host, "10.0.0.7");
+    EXPECT_EQ(endpoint.port, 6380);
+    EXPECT_EQ(endpoint.database, 3);
+
+    endpoint = parse_url("redis://localhost/5");
+    EXPECT_EQ(endpoint.port, 6379);
+    EXPECT_EQ(endpoint.database, 5);
+
+    endpoint = parse_url("redis://localhost:1/");  // a trailing slash: database 0
+    EXPECT_EQ(endpoint.port, 1);
+    EXPECT_EQ(endpoint.database, 0);
+
+    EXPECT_EQ(parse_url("redis://h:65535").port, 65535);
+}
+
+TEST(Url, UserAndPassword) {
+    auto endpoint = parse_url("redis://alice:s3cret@db.internal:6390/2");
+    EXPECT_EQ(endpoint.username, "alice");
+    EXPECT_EQ(endpoint.password, "s3cret");
+    EXPECT_EQ(endpoint.host, "db.internal");
+    EXPECT_EQ(endpoint.port, 6390);
+    EXPECT_EQ(endpoint.database, 2);
+
+    endpoint = parse_url("redis://bob@host");
+    EXPECT_EQ(endpoint.username, "bob");
+    EXPECT_EQ(endpoint.password, "");
+}
+
+TEST(Url, PasswordWithoutUser) {
+    auto endpoint = parse_url("redis://:hunter2@host");
+    EXPECT_EQ(endpoint.username, "");
+    EXPECT_EQ(endpoint.password, "hunter2");
+    EXPECT_EQ(endpoint.host, "host");
+}
+
+TEST(Url, PercentEscapesInUserAndPassword) {
+    auto endpoint = parse_url("redis://us%40er:p%3Ass%2Fw%40rd%25@host");
+    EXPECT_EQ(endpoint.username, "us@er");
+    EXPECT_EQ(endpoint.password, "p:ss/w@rd%");
+    EXPECT_EQ(endpoint.host, "host");
+    EXPECT_EQ(parse_url("redis://:%7e%7E@h").password, "~~");  // either case of hex digits
+}
+
+TEST(Url, AnUnescapedAtSignBelongsToThePassword) {
+    auto endpoint = parse_url("redis://:p@ss@host:7000");
+    EXPECT_EQ(endpoint.password, "p@ss");
+    EXPECT_EQ(endpoint.host, "host");
+    EXPECT_EQ(endpoint.port, 7000);
+}
+
+TEST(Url, Ipv6InBrackets) {
+    auto endpoint = parse_url("redis://[::1]:6380");
+    EXPECT_EQ(endpoint.host, "::1");
+    EXPECT_EQ(endpoint.port, 6380);
+
+    endpoint = parse_url("redis://u:p@[fe80::1:2]/4");
+    EXPECT_EQ(endpoint.host, "fe80::1:2");
+    EXPECT_EQ(endpoint.port, 6379);
+    EXPECT_EQ(endpoint.database, 4);
+    EXPECT_EQ(endpoint.password, "p");
+}
+
+TEST(Url, UnixSocket) {
+    auto endpoint = parse_url("unix:///run/redis/redis.sock");
+    EXPECT_EQ(endpoint.kind, Endpoint::Kind::unix_socket);
+    EXPECT_EQ(endpoint.socket_path, "/run/redis/redis.sock");
+    EXPECT_EQ(endpoint.database, 0);
+
+    endpoint = parse_url("unix:///tmp/to.sock?db=7");
+    EXPECT_EQ(endpoint.socket_path, "/tmp/to.sock");
+    EXPECT_EQ(endpoint.database, 7);
+
+    EXPECT_EQ(parse_url("unix:///tmp/with%20space.sock").socket_path, "/tmp/with space.sock");
+}
+
+TEST(Url, RefusesAMissingScheme) {
+    for (const char* url : {"localhost", "localhost:6379", "/tmp/redis.sock", ""}) {
+        auto message = refusal(url);
+        EXPECT_TRUE(contains(message, "invalid Redis URL")) << message;
+        EXPECT_TRUE(contains(message, "redis://host")) << message;  // shows the expected form
+    }
+}
+
+TEST(Url, RefusesUnknownSchemes) {
+    for (const char* url : {"http://host", "tcp://host:6379", "REDIS://host", "redis+tls://h"}) {
+        auto message = refusal(url);
+        EXPECT_TRUE(contains(message, "unknown scheme")) << message;
+        EXPECT_TRUE(contains(message, url)) << message;
+    }
+}
+
+TEST(Url, RefusesTlsPointingToTheReadme) {
+    auto message = refusal("rediss://:topsecret@cache.example.com:6380");
+    EXPECT_TRUE(contains(message, "rediss://")) << message;
+    EXPECT_TRUE(contains(message, "TLS")) << message;
+    EXPECT_TRUE(contains(message, "README")) << message;
+    EXPECT_FALSE(contains(message, "topsecret")) << message;
+}
+
+TEST(Url, RefusesBadPorts) {
+    for (const char* url : {"redis://host:0", "redis://host:65536", "redis://host:abc",
+                            "redis://host:", "redis://host:-1", "redis://host:63 79",
+                            "redis://host:99999999999999999999", "redis://host:6379:1",
+                            "redis://[::1]:70000", "redis://[::1]x"}) {
+        auto message = refusal(url);
+        EXPECT_TRUE(contains(message, "port") || contains(message, "':' after ']'"))
+            << url << ": " << message;
+    }
+    EXPECT_TRUE(contains(refusal("redis://host:0"), "from 1 to 65535"));
+}
+
+TEST(Url, RefusesBadDatabases) {
+    for (const char* url :
+         {"redis://host/x", "redis://host/-1", "redis://host/1.5", "redis://host/99999999999999",
+          "redis://host/0/1", "unix:///tmp/x.sock?db=", "unix:///tmp/x.sock?db=two"}) {
+        auto message = refusal(url);
+        EXPECT_TRUE(contains(message, "database")) << url << ": " << message;
+    }
+}
+
+TEST(Url, RefusesAMissingHost) {
+    for (const char* url :
+         {"redis://", "redis://:6379", "redis:///0", "redis://user:pw@", "redis://[]:6379"}) {
+        auto message = refusal(url);
+        EXPECT_TRUE(contains(message, "host is missing")) << url << ": " << message;
+    }
+    EXPECT_TRUE(contains(refusal("redis://[::1"), "unclosed '['"));
+}
+
+TEST(Url, RefusesRelativeUnixPaths) {
+    for (const char* url : {"unix://tmp/x.sock", "unix://", "unix://?db=1", "unix://./x.sock"}) {
+        auto message = refusal(url);
+        EXPECT_TRUE(contains(message, "absolute socket path")) << url << ": " << message;
+    }
+}
+
+TEST(Url, RefusesUnknownQueryParameters) {
+    auto message = refusal("unix:///tmp/x.sock?timeout=5");
+    EXPECT_TRUE(contains(message, "unknown parameter 'timeout'")) << message;
+    message = refusal("unix:///tmp/x.sock?db=1&dbx=2");
+    EXPECT_TRUE(contains(message, "unknown parameter 'dbx'")) << message;
+}
+
+TEST(Url, RefusesBrokenPercentEscapes) {
+    for (const char* url :
+         {"redis://:pass%4@host", "redis://:pass%@host", "redis://u%2:p@host", "unix:///tmp/x%2"}) {
+        auto message = refusal(url);
+        EXPECT_TRUE(contains(message, "truncated %-escape")) << url << ": " << message;
+    }
+    for (const char* url : {"redis://:pa%zzss@host", "redis://:pa%-1ss@host", "redis://:%+aa@h"}) {
+        auto message = refusal(url);
+        EXPECT_TRUE(contains(message, "bad %-escape")) << url << ": " << message;
+    }
+}
+
+TEST(Url, RefusalsNeverShowThePassword) {
+    for (const char* url :
+         {"redis://:topsecret@host:0", "redis://user:topsecret@host/x", "redis://:top@secret@h:0",
+          "redis://:top/secret@host:0", "redis://:topsecret@:6379", "redis://u:topsecret%zz@h",
+          "unix:///tmp/x.sock?password=topsecret&db=x", "rediss://u:top/secret@h"}) {
+        auto message = refusal(url);
+        EXPECT_FALSE(contains(message, "secret")) << url << ": " << message;
+        EXPECT_TRUE(contains(message, "invalid Redis URL")) << message;
+    }
+}
+
+TEST(Url, DescribeNeverShowsThePassword) {
+    EXPECT_EQ(redis::describe(parse_url("redis://host")), "redis://host:6379/0");
+    EXPECT_EQ(redis::describe(parse_url("redis://alice:topsecret@host:6380/2")),
+              "redis://alice@host:6380/2");
+    EXPECT_EQ(redis::describe(parse_url("redis://:topsecret@host")), "redis://host:6379/0");
+    EXPECT_EQ(redis::describe(parse_url("redis://[::1]:6380")), "redis://[::1]:6380/0");
+    EXPECT_EQ(redis::describe(parse_url("unix:///tmp/x.sock")), "unix:///tmp/x.sock");
+    EXPECT_EQ(redis::describe(parse_url("unix:///tmp/x.sock?db=3&password=topsecret")),
+              "unix:///tmp/x.sock?db=3");
+}
+
+TEST(Url, DescribeRoundTrips) {
+    for (const char* url :
+         {"redis://h:1/15", "redis://[fe80::1]:6379/0", "unix:///a/b.sock?db=9"}) {
+        auto endpoint = parse_url(url);
+        auto again = parse_url(redis::describe(endpoint));
+        EXPECT_EQ(again.kind, endpoint.kind) << url;
+        EXPECT_EQ(again.host, endpoint.host) << url;
+        EXPECT_EQ(again.port, endpoint.port) << url;
+        EXPECT_EQ(again.socket_path, endpoint.socket_path) << url;
+        EXPECT_EQ(again.database, endpoint.database) << url;
+    }
+}
+
+TEST(Url, MaskPassword) {
+    using redis::mask_password;
+    EXPECT_EQ(mask_password("redis://alice:s3cret@host:6380/1"), "redis://alice:***@host:6380/1");
+    EXPECT_EQ(mask_password("redis://:s3cret@host"), "redis://:***@host");
+    EXPECT_EQ(mask_password("redis://:p@ss@host"), "redis://:***@host");
+    EXPECT_EQ(mask_password("redis://:pa/ss@host/2"), "redis://:***@host/2");
+    EXPECT_EQ(mask_password("rediss://u:p@h"), "rediss://u:***@h");
+    EXPECT_EQ(mask_password("unix:///tmp/x.sock?db=1&password=s3cret"),
+              "unix:///tmp/x.sock?db=1&password=***");
+    EXPECT_EQ(mask_password("unix:///tmp/x.sock?password=s3cret&db=1"),
+              "unix:///tmp/x.sock?password=***&db=1");
+    // Nothing to hide: unchanged.
+    for (const char* url : {"redis://host:6379/0", "redis://alice@host", "unix:///tmp/a:b@c.sock",
+                            "unix:///tmp/x.sock?db=2", "no url at all", ""})
+        EXPECT_EQ(mask_password(url), url);
+}
+
+TEST(Url, UrlHasPassword) {
+    EXPECT_TRUE(redis::url_has_password("redis://:pw@host"));
+    EXPECT_TRUE(redis::url_has_password("redis://user:pw@host"));
+    EXPECT_TRUE(redis::url_has_password("redis://:p/w@host"));
+    EXPECT_TRUE(redis::url_has_password("unix:///tmp/x.sock?password=pw"));
+    EXPECT_FALSE(redis::url_has_password("redis://user@host"));
+    EXPECT_FALSE(redis::url_has_password("redis://host:6379"));
+    EXPECT_FALSE(redis::url_has_password("unix:///tmp/x.sock?db=1"));
+}

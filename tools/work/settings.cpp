@@ -1,0 +1,180 @@
+#include "settings.hpp"
+
+#include <fmt/format.h>
+#include <CLI/CLI.hpp>
+#include <sstream>
+
+#include "util/bytes.hpp"
+#include "util/duration.hpp"
+#include "util/errors.hpp"
+#include "util/names.hpp"
+
+namespace workq::work {
+
+const char* const help_footer = R"(How it works:
+  For each job, COMMAND runs directly (no shell) in its own process group with the payload on
+  stdin (or, with --arg, as its last argument). Its stdout is the job's result, its stderr is
+  relayed here tagged with the job id. Exit 0: succeeded. An exit code listed in
+  --permanent-exit-codes (default 100): dead at once. Any other exit, a signal or a timeout:
+  retried after --backoff while attempts remain, else dead.
+  Handler environment: the worker's, minus WORKQ_REDIS_PASSWORD and WORKQ_REDIS_URL, plus
+  WORKQ_JOB_ID, WORKQ_QUEUE, WORKQ_ATTEMPT, WORKQ_MAX_ATTEMPTS, WORKQ_WORKER_ID and
+  WORKQ_STATE_DIR (a directory per slot, kept from job to job).
+
+Lifecycle:
+  initializing -> starting (--on-start) -> running <-> paused -> draining -> stopped; error.
+  paused: SIGTSTP (SIGCONT resumes) or a failing --health-cmd: claims nothing, finishes jobs.
+
+Signals:
+  SIGTERM, SIGINT  drain: claim nothing more, let running jobs finish within --shutdown-timeout,
+                   then stop their handlers and release the jobs (attempt not counted); exit 0.
+                   A second one skips the wait.
+  SIGHUP           reload the config file: concurrency, timeouts, backoff, lease, hooks.
+  SIGTSTP/SIGCONT  pause / resume claiming.
+
+Output:
+  Nothing on stdout. Logs on stderr, one line per event (--log-format json for machines).
+
+Exit status:
+  0    stopped cleanly (signal, --max-jobs, --max-runtime, or a --burst with no dead job)
+  1    --burst: a job it ran went dead
+  2    usage error: bad option, queue name, duration, config file
+  3    cannot reach Redis at start
+  4    the worker itself failed: --on-start failed, COMMAND cannot be executed, fatal error
+
+Examples:
+  workq-work mail -- ./send-mail.sh
+  workq-work -c 8 --timeout 2m thumbs -- convert - -resize 128x128 png:-
+  workq-work --burst import -- ./import-one        # work off what is due, then exit
+  workq-work urgent,normal,bulk -- ./handler       # strict priority between queues
+  workq-work --arg files -- gzip -9                # payload as the last argument
+)";
+
+namespace {
+
+Millis duration_option(const std::string& text, std::string_view flag) {
+    return parse_duration_or_throw(text, flag);
+}
+
+std::vector<std::string> split(const std::string& text, char separator) {
+    std::vector<std::string> parts;
+    std::stringstream stream(text);
+    for (std::string part; std::getline(stream, part, separator);)
+        parts.push_back(part);
+    if (!text.empty() && text.back() == separator) parts.emplace_back();
+    return parts;
+}
+
+}  // namespace
+
+Settings parse_settings(int argc, char** argv) {
+    Settings s;
+    CLI::App app{"Run a worker: claim jobs from the queues and run COMMAND for each.",
+                 "workq-work"};
+    std::string queues_text;
+    std::string timeout = "5m", kill_grace = "3s", lease = "30s", backoff = "10s,1h",
+                shutdown_timeout = "25s";
+    std::string health_interval = "30s", max_runtime, max_result = "1MiB", result_ttl = "24h",
+                recycle_age;
+    std::string permanent = "100";
+
+    app.add_option("QUEUES", queues_text, "Queue, or comma-separated queues in priority order")
+        ->required();
+    app.add_option("COMMAND", s.command, "The handler command and its arguments, after --")
+        ->required();
+    app.add_option("-c,--concurrency", s.concurrency, "Jobs run at once (default 1)");
+    app.add_option("--timeout", timeout, "Time limit per job run (default 5m; 0: none)");
+    app.add_option("--kill-grace", kill_grace,
+                   "After SIGTERM, wait this long before SIGKILL (default 3s)");
+    app.add_option("--lease", lease, "Lease per claimed job, renewed while it runs (default 30s)");
+    app.add_option("--backoff", backoff,
+                   "Retry delay BASE[,CAP]: about BASE*2^(n-1), capped (default 10s,1h)");
+    app.add_option("--permanent-exit-codes", permanent,
+                   "Exit codes that mean dead at once (default 100)");
+    app.add_flag("--arg", s.payload_as_argument,
+                 "Pass the payload as COMMAND's last argument instead of stdin");
+    app.add_flag("--burst", s.burst, "Work off every due job, then exit (1 if any went dead)");
+    app.add_option("--max-jobs", s.max_jobs, "Exit 0 after this many jobs");
+    app.add_option("--max-runtime", max_runtime, "Drain and exit 0 after running this long");
+    app.add_option("--shutdown-timeout", shutdown_timeout,
+                   "On SIGTERM, the whole time allowed to finish running jobs (default 25s)");
+    app.add_option("--on-start", s.on_start, "Shell command run before claiming; failure: exit 4");
+    app.add_option("--on-stop", s.on_stop, "Shell command run after the last job, before exiting");
+    app.add_option("--health-cmd", s.health_cmd,
+                   "Shell command checked every --health-interval; failing: paused");
+    app.add_option("--health-interval", health_interval,
+                   "How often --health-cmd runs (default 30s)");
+    app.add_option("--name", s.name,
+                   "Worker name: registry and state directory (default: a fresh id)");
+    app.add_option("--max-result", max_result,
+                   "Largest result kept; more is cut and marked (default 1MiB)");
+    app.add_option("--result-ttl", result_ttl,
+                   "How long a succeeded job and its result stay visible (default 24h)");
+    app.add_flag("--persistent", s.persistent,
+                 "Start COMMAND once per slot and feed it JSON lines");
+    app.add_option("--recycle-jobs", s.recycle_jobs,
+                   "--persistent: restart a handler after this many jobs");
+    app.add_option("--recycle-age", recycle_age, "--persistent: restart a handler after this long");
+    app.add_option("--recycle-errors", s.recycle_errors,
+                   "--persistent: restart a handler after this many failures");
+    cli::add_common_options(app, s.common);
+    cli::describe_tool(app, help_footer);
+
+    cli::parse_command_line(app, argc, argv);
+    s.config = cli::finish_options(app, s.common, "work");
+
+    for (const auto& queue : split(queues_text, ',')) {
+        check_queue_name(queue);
+        s.queues.push_back(queue);
+    }
+    if (s.concurrency < 1 || s.concurrency > 10'000)
+        throw UsageError(fmt::format("--concurrency: {} is not from 1 to 10000", s.concurrency));
+    s.timeout = duration_option(timeout, "--timeout");
+    s.kill_grace = duration_option(kill_grace, "--kill-grace");
+    s.lease = duration_option(lease, "--lease");
+    if (s.lease < Millis(100)) throw UsageError("--lease: must be at least 100ms");
+    auto parsed_backoff = queue::parse_backoff(backoff);
+    if (!parsed_backoff)
+        throw UsageError(
+            fmt::format("--backoff: invalid '{}' (expected BASE[,CAP] such as 10s,1h, BASE <= CAP)",
+                        printable(backoff)));
+    s.backoff = *parsed_backoff;
+    s.permanent_exit_codes.clear();
+    for (const auto& code : split(permanent, ',')) {
+        try {
+            std::size_t used = 0;
+            int value = std::stoi(code, &used);
+            if (used != code.size() || value < 0 || value > 255) throw std::invalid_argument(code);
+            s.permanent_exit_codes.insert(value);
+        } catch (const std::exception&) {
+            throw UsageError(fmt::format(
+                "--permanent-exit-codes: '{}' is not an exit code from 0 to 255", printable(code)));
+        }
+    }
+    if (s.permanent_exit_codes.contains(0))
+        throw UsageError("--permanent-exit-codes: 0 means success, it cannot be permanent");
+    s.shutdown_timeout = duration_option(shutdown_timeout, "--shutdown-timeout");
+    s.health_interval = duration_option(health_interval, "--health-interval");
+    if (s.health_interval < Millis(100))
+        throw UsageError("--health-interval: must be at least 100ms");
+    if (!max_runtime.empty()) s.max_runtime = duration_option(max_runtime, "--max-runtime");
+    if (s.max_jobs < 0) throw UsageError("--max-jobs: must not be negative");
+    auto size = parse_size(max_result);
+    if (!size)
+        throw UsageError(fmt::format("--max-result: invalid size '{}'", printable(max_result)));
+    s.max_result = *size;
+    s.result_ttl = duration_option(result_ttl, "--result-ttl");
+    if (!recycle_age.empty()) s.recycle_age = duration_option(recycle_age, "--recycle-age");
+    if (s.recycle_jobs < 0 || s.recycle_errors < 0)
+        throw UsageError("--recycle-jobs/--recycle-errors: must not be negative");
+    if (!s.name.empty()) {
+        if (auto problem = job_id_problem(s.name))
+            throw UsageError(
+                fmt::format("--name: invalid worker name '{}': {}", printable(s.name), *problem));
+    }
+    if (s.command.empty() || s.command.front().empty())
+        throw UsageError("COMMAND is missing (put it after --)");
+    return s;
+}
+
+}  // namespace workq::work

@@ -1,0 +1,58 @@
+// workq-work's settings: what the command line and the config file's [work] table say, parsed
+// into checked values. Parsing is a pure function of (argv, config file), so that SIGHUP can
+// run it again and take over the settings that may change while running.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "cli/config.hpp"
+#include "cli/options.hpp"
+#include "queue/backoff.hpp"
+
+namespace workq::work {
+
+using Millis = std::chrono::milliseconds;
+
+struct Settings {
+    // Fixed for the worker's life.
+    std::vector<std::string> queues;
+    std::vector<std::string> command;  // COMMAND and its arguments
+    bool payload_as_argument = false;  // --arg
+    bool burst = false;
+    long long max_jobs = 0;  // 0: no limit
+    Millis max_runtime{0};   // 0: no limit
+    std::string name;        // --name, empty: a fresh id
+    bool persistent = false;
+    long long recycle_jobs = 0, recycle_errors = 0;
+    Millis recycle_age{0};
+
+    // Reloadable with SIGHUP.
+    long long concurrency = 1;
+    Millis timeout{300'000};  // 0: none
+    Millis kill_grace{3'000};
+    Millis lease{30'000};
+    queue::Backoff backoff;
+    std::set<int> permanent_exit_codes{100};
+    Millis shutdown_timeout{25'000};
+    std::string on_start, on_stop, health_cmd;
+    Millis health_interval{30'000};
+    std::size_t max_result = 1024 * 1024;
+    Millis result_ttl{86'400'000};
+
+    // Where they came from.
+    cli::CommonOptions common;
+    cli::Config config;
+};
+
+// Parses argv (and the config file it names or implies). Throws UsageError (exit 2) naming
+// what is wrong; --help and --version throw cli::HelpRequested.
+Settings parse_settings(int argc, char** argv);
+
+// The footer of --help: lifecycle, signals, environment, exit status, examples.
+extern const char* const help_footer;
+
+}  // namespace workq::work

@@ -1,0 +1,1016 @@
+#include "worker.hpp"
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+#include <boost/asio/post.hpp>
+#include <random>
+
+#include "cli/server.hpp"
+#include "queue/backoff.hpp"
+#include "queue/registry.hpp"
+#include "redis/embedded.hpp"
+#include "redis/server_info.hpp"
+#include "util/duration.hpp"
+#include "util/errors.hpp"
+#include "util/faults.hpp"
+#include "util/ids.hpp"
+#include "util/log.hpp"
+#include "util/names.hpp"
+#include "util/time.hpp"
+
+extern char** environ;
+
+namespace workq::work {
+namespace asio = boost::asio;
+namespace fs = std::filesystem;
+
+namespace {
+
+// How long an idle worker blocks on the server before looking again (and the ceiling on its
+// idle command rate: about one BLPOP and one claim per this interval).
+constexpr Millis idle_block{5000};
+constexpr Millis reaper_interval{4000};  // lapsed leases come back within lease + 5 s
+constexpr std::size_t reap_limit = 200;
+constexpr Millis reconnect_first{100};
+constexpr Millis reconnect_cap{5000};
+constexpr Millis settle_allowance{5000};  // after the shutdown budget, time left to report
+constexpr Millis hook_timeout{60000};
+constexpr Millis unregister_timeout{2000};
+
+std::string hostname() {
+    char buffer[256] = {};
+    if (::gethostname(buffer, sizeof buffer - 1) != 0) return "unknown";
+    return buffer;
+}
+
+double unit_random() {
+    static std::mt19937_64 engine{std::random_device{}()};
+    return std::uniform_real_distribution<double>(0.0, 1.0)(engine);
+}
+
+Millis jittered(Millis base) {
+    return Millis(
+        static_cast<long long>(static_cast<double>(base.count()) * (0.75 + 0.5 * unit_random())));
+}
+
+bool hidden_from_handlers(std::string_view entry) {
+    for (std::string_view name :
+         {"WORKQ_REDIS_PASSWORD=", "WORKQ_REDIS_URL=", "WORKQ_JOB_ID=", "WORKQ_QUEUE=",
+          "WORKQ_ATTEMPT=", "WORKQ_MAX_ATTEMPTS=", "WORKQ_WORKER_ID=", "WORKQ_STATE_DIR="})
+        if (entry.starts_with(name)) return true;
+    return false;
+}
+
+}  // namespace
+
+std::string_view to_string(State state) {
+    switch (state) {
+        case State::initializing:
+            return "initializing";
+        case State::starting:
+            return "starting";
+        case State::running:
+            return "running";
+        case State::paused:
+            return "paused";
+        case State::draining:
+            return "draining";
+        case State::stopped:
+            return "stopped";
+        case State::error:
+            return "error";
+    }
+    return "?";
+}
+
+Worker::Worker(int argc, char** argv, Settings settings)
+    : argc_(argc),
+      argv_(argv),
+      settings_(std::move(settings)),
+      worker_id_(random_token(12)),
+      host_(hostname()),
+      namespace_keys_("workq"),
+      signals_(io_),
+      heartbeat_timer_(io_),
+      reaper_timer_(io_),
+      renew_timer_(io_),
+      health_timer_(io_),
+      runtime_timer_(io_),
+      shutdown_timer_(io_),
+      hard_stop_timer_(io_),
+      reconnect_timer_(io_) {}
+
+std::string Worker::worker_label() const {
+    return settings_.name.empty() ? worker_id_ : settings_.name;
+}
+
+void Worker::set_state(State state, std::string_view why) {
+    if (state == state_) return;
+    auto from = state_;
+    state_ = state;
+    if (why.empty())
+        log::info(fmt::format("state {} -> {}", to_string(from), to_string(state)),
+                  {{"worker", worker_label()}});
+    else
+        log::info(fmt::format("state {} -> {}: {}", to_string(from), to_string(state), why),
+                  {{"worker", worker_label()}});
+    if (started_running_ && state != State::stopped) heartbeat();
+}
+
+void Worker::refresh_pause_state() {
+    if (state_ != State::running && state_ != State::paused) return;
+    bool paused = paused_by_signal_ || paused_by_health_;
+    if (paused && state_ == State::running)
+        set_state(State::paused, paused_by_signal_
+                                     ? "SIGTSTP: claiming nothing until SIGCONT"
+                                     : "health check failing: claiming nothing until it passes");
+    else if (!paused && state_ == State::paused) {
+        set_state(State::running);
+        maybe_claim();
+    }
+}
+
+int Worker::run() {
+    log::info("state initializing", {{"worker", worker_label()}});
+    // A typo in COMMAND must never dead-letter a queue: refuse to start instead.
+    std::string problem;
+    auto executable = find_executable(settings_.command.front(), problem);
+    if (!executable)
+        throw FatalError(fmt::format("cannot execute COMMAND '{}': {}",
+                                     printable(settings_.command.front()), problem));
+    executable_ = *executable;
+
+    server_ = cli::resolve_server(settings_.common, settings_.config, "work");
+    namespace_keys_ = queue::NamespaceKeys(server_.namespace_name);
+    for (const auto& queue : settings_.queues)
+        queue_keys_.emplace_back(server_.namespace_name, queue);
+    {
+        // Reachable at start, or exit 3; this also starts the embedded server when it is the one.
+        auto connection = cli::connect(server_);
+        for (const auto& warning : redis::server_warnings(connection))
+            log::warn(warning);
+    }
+
+    for (char** entry = environ; entry && *entry; ++entry)
+        if (!hidden_from_handlers(*entry)) base_env_.emplace_back(*entry);
+    state_base_ = redis::embedded_state_dir() / "workers" / worker_label();
+    slots_.resize(static_cast<std::size_t>(settings_.concurrency));
+    for (std::size_t i = 0; i < slots_.size(); ++i)
+        slots_[i].index = i;
+
+    guard_.emplace(GroupGuard::start());
+    watch_signals();
+    connect_commands();
+    io_.run();
+
+    guard_->stop();
+    if (startup_failure_) throw RedisError(*startup_failure_);
+    if (state_ != State::error && settings_.name.empty()) {
+        std::error_code ignored;
+        fs::remove_all(state_base_, ignored);
+    }
+    return exit_code_;
+}
+
+// --- connection ----------------------------------------------------------------------------------
+
+void Worker::connect_commands() {
+    commands_ = redis::AsyncConnection::open(
+        io_, server_.endpoint, std::chrono::seconds(5),
+        [this](std::optional<std::string> error) {
+            if (!error) {
+                on_commands_ready();
+                return;
+            }
+            if (!started_running_ && state_ == State::initializing) {
+                startup_failure_ = "cannot connect to " + *error;
+                io_.stop();
+                return;
+            }
+            on_commands_lost(*error);
+        },
+        [this](const std::string& reason) { on_commands_lost(reason); });
+}
+
+void Worker::on_commands_ready() {
+    if (reconnect_attempt_ > 0) log::info("reconnected to Redis", {{"worker", worker_label()}});
+    reconnect_attempt_ = 0;
+    if (state_ == State::initializing) {
+        heartbeat();
+        set_state(State::starting);
+        if (settings_.on_start.empty()) {
+            start_running();
+            return;
+        }
+        run_hook(settings_.on_start, "on-start", hook_timeout,
+                 [this](bool ok, const HandlerOutcome& outcome) {
+                     if (ok) {
+                         start_running();
+                         return;
+                     }
+                     exit_code_ = 4;
+                     set_state(State::error, fmt::format("--on-start failed ({}); claiming nothing",
+                                                         outcome.describe()));
+                     finish();
+                 });
+        return;
+    }
+    flush_outbox();
+    heartbeat();
+    maybe_claim();
+}
+
+void Worker::on_commands_lost(const std::string& reason) {
+    claim_in_flight_ = false;
+    if (blocking_) blocking_->close();
+    blpop_in_flight_ = false;
+    auto delay =
+        std::min(reconnect_cap, Millis(reconnect_first.count() << std::min(reconnect_attempt_, 6)));
+    delay = jittered(delay);
+    ++reconnect_attempt_;
+    log::warn(
+        fmt::format(
+            "lost connection to Redis ({}); handlers keep running; reconnecting in {} (attempt {})",
+            reason, format_duration(delay), reconnect_attempt_),
+        {{"worker", worker_label()}});
+    reconnect_timer_.expires_after(delay);
+    reconnect_timer_.async_wait([this](auto error) {
+        if (!error && state_ != State::stopped) connect_commands();
+    });
+}
+
+// --- lifecycle -----------------------------------------------------------------------------------
+
+void Worker::start_running() {
+    started_running_ = true;
+    set_state(State::running);
+    if (paused_by_signal_) refresh_pause_state();
+    schedule_heartbeat(queue::heartbeat_interval);
+    schedule_reaper();
+    schedule_renewal();
+    if (!settings_.health_cmd.empty()) schedule_health_check(Millis(0));
+    if (settings_.max_runtime.count() > 0) {
+        runtime_timer_.expires_after(settings_.max_runtime);
+        runtime_timer_.async_wait([this](auto error) {
+            if (!error) begin_drain("--max-runtime reached");
+        });
+    }
+    maybe_claim();
+}
+
+void Worker::begin_drain(std::string_view why, bool urgent) {
+    if (state_ == State::stopped || finishing_) return;
+    if (state_ == State::draining) {
+        if (!urgent) return;
+        log::info("second stop signal: stopping handlers now", {{"worker", worker_label()}});
+        for (auto& slot : slots_)
+            if (slot.run) slot.run->stop(StopReason::shutdown);
+        return;
+    }
+    if (state_ != State::error) set_state(State::draining, why);
+    if (blocking_) blocking_->close();
+    blpop_in_flight_ = false;
+    health_timer_.cancel();
+    runtime_timer_.cancel();
+    // The whole budget includes the kill grace: SIGTERM at budget - grace, SIGKILL at budget.
+    auto term_at = settings_.shutdown_timeout > settings_.kill_grace
+                       ? settings_.shutdown_timeout - settings_.kill_grace
+                       : Millis(0);
+    shutdown_timer_.expires_after(term_at);
+    shutdown_timer_.async_wait([this](auto error) {
+        if (error) return;
+        for (auto& slot : slots_)
+            if (slot.run) {
+                log::warn("shutdown timeout: stopping the handler; the job is released",
+                          {{"job", slot.job->claimed.id}});
+                slot.run->stop(StopReason::shutdown);
+            }
+    });
+    hard_stop_timer_.expires_after(settings_.shutdown_timeout + settle_allowance);
+    hard_stop_timer_.async_wait([this](auto error) {
+        if (error) return;
+        log::error(
+            "could not report every outcome in time (is Redis reachable?); exiting: leases will "
+            "lapse and the "
+            "jobs run again",
+            {{"worker", worker_label()}});
+        for (auto& slot : slots_)
+            if (slot.run) slot.run->kill_now();
+        outbox_.clear();
+        settles_in_flight_ = 0;
+        finish();
+    });
+    if (urgent) begin_drain(why, true);
+    check_drained();
+}
+
+void Worker::check_drained() {
+    if (finishing_ || (state_ != State::draining && state_ != State::error)) return;
+    if (busy_slots() > 0 || !outbox_.empty() || settles_in_flight_ > 0) return;
+    finish();
+}
+
+void Worker::finish() {
+    if (finishing_) return;
+    finishing_ = true;
+    if (settings_.burst && jobs_dead_ > 0 && exit_code_ == 0) exit_code_ = 1;
+    shutdown_timer_.cancel();
+    heartbeat_timer_.cancel();
+    reaper_timer_.cancel();
+    renew_timer_.cancel();
+    health_timer_.cancel();
+    runtime_timer_.cancel();
+    auto unregister_and_stop = [this] {
+        if (state_ != State::error) set_state(State::stopped);
+        hard_stop_timer_.expires_after(unregister_timeout);
+        hard_stop_timer_.async_wait([this](auto error) {
+            if (!error) io_.stop();
+        });
+        if (commands_ && commands_->ready())
+            heartbeat(true, [this] { io_.stop(); });
+        else
+            io_.stop();
+    };
+    if (settings_.on_stop.empty() || state_ == State::error) {
+        unregister_and_stop();
+        return;
+    }
+    run_hook(settings_.on_stop, "on-stop", hook_timeout,
+             [unregister_and_stop](bool, const HandlerOutcome&) { unregister_and_stop(); });
+}
+
+void Worker::fatal(std::string_view message) {
+    log::error(message, {{"worker", worker_label()}});
+    exit_code_ = 4;
+    bool was_draining = state_ == State::draining;
+    set_state(State::error, message);
+    if (!was_draining) begin_drain(message);
+    check_drained();
+}
+
+// --- signals and children ------------------------------------------------------------------------
+
+void Worker::watch_signals() {
+    ::signal(SIGPIPE, SIG_IGN);  // a handler that closes its stdin early must not kill us
+    for (int signal_number : {SIGTERM, SIGINT, SIGHUP, SIGTSTP, SIGCONT, SIGCHLD})
+        signals_.add(signal_number);
+    signals_.async_wait([this](auto error, int signal_number) {
+        if (error) return;
+        on_signal(signal_number);
+        watch_signals();
+    });
+}
+
+void Worker::on_signal(int signal_number) {
+    switch (signal_number) {
+        case SIGCHLD:
+            reap_children();
+            break;
+        case SIGTERM:
+        case SIGINT: {
+            bool second = state_ == State::draining;
+            log::info(fmt::format("{}: {}", signal_number == SIGTERM ? "SIGTERM" : "SIGINT",
+                                  second ? "skipping the wait" : "draining"),
+                      {{"worker", worker_label()}});
+            if (state_ == State::initializing || state_ == State::starting) {
+                if (!started_running_ && !commands_->ready()) {
+                    io_.stop();
+                    return;
+                }
+            }
+            begin_drain(signal_number == SIGTERM ? "SIGTERM" : "SIGINT", second);
+            break;
+        }
+        case SIGHUP:
+            reload_settings();
+            break;
+        case SIGTSTP:
+            paused_by_signal_ = true;
+            refresh_pause_state();
+            break;
+        case SIGCONT:
+            if (paused_by_signal_) {
+                paused_by_signal_ = false;
+                refresh_pause_state();
+            }
+            break;
+        default:
+            break;
+    }
+}
+
+void Worker::reap_children() {
+    for (;;) {
+        siginfo_t info{};
+        if (::waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) != 0 || info.si_pid == 0) return;
+        pid_t pid = info.si_pid;
+        auto found = children_.find(pid);
+        if (found != children_.end()) {
+            // The leader is a zombie until reaped, so its group id cannot be reused yet: kill
+            // whatever it left behind in its group, tell the guard, then reap.
+            ::kill(-pid, SIGKILL);
+            guard_->forget(pid);
+        }
+        int status = 0;
+        if (::waitpid(pid, &status, 0) < 0) return;
+        if (guard_ && pid == guard_->pid()) {
+            log::error("the process guard died; starting a new one", {{"worker", worker_label()}});
+            guard_.emplace(GroupGuard::start());
+            for (const auto& entry : children_)
+                guard_->adopt(entry.first);
+            continue;
+        }
+        if (found != children_.end()) {
+            auto run = found->second;
+            children_.erase(found);
+            run->on_exit(status);
+        }
+    }
+}
+
+void Worker::reload_settings() {
+    try {
+        auto fresh = parse_settings(argc_, argv_);
+        if (fresh.queues != settings_.queues || fresh.command != settings_.command)
+            log::warn("SIGHUP: queues and COMMAND never change while running; keeping them",
+                      {{"worker", worker_label()}});
+        auto old_concurrency = settings_.concurrency;
+        settings_.concurrency = fresh.concurrency;
+        settings_.timeout = fresh.timeout;
+        settings_.kill_grace = fresh.kill_grace;
+        settings_.lease = fresh.lease;
+        settings_.backoff = fresh.backoff;
+        settings_.permanent_exit_codes = fresh.permanent_exit_codes;
+        settings_.shutdown_timeout = fresh.shutdown_timeout;
+        settings_.on_start = fresh.on_start;
+        settings_.on_stop = fresh.on_stop;
+        bool health_changed = fresh.health_cmd != settings_.health_cmd ||
+                              fresh.health_interval != settings_.health_interval;
+        settings_.health_cmd = fresh.health_cmd;
+        settings_.health_interval = fresh.health_interval;
+        settings_.max_result = fresh.max_result;
+        settings_.result_ttl = fresh.result_ttl;
+        settings_.config = std::move(fresh.config);
+        if (static_cast<std::size_t>(settings_.concurrency) > slots_.size()) {
+            auto old_size = slots_.size();
+            slots_.resize(static_cast<std::size_t>(settings_.concurrency));
+            for (std::size_t i = old_size; i < slots_.size(); ++i)
+                slots_[i].index = i;
+        }
+        log::info(fmt::format("SIGHUP: reloaded the config (concurrency {} -> {})", old_concurrency,
+                              settings_.concurrency),
+                  {{"worker", worker_label()}});
+        if (health_changed && started_running_ && state_ != State::draining) {
+            health_timer_.cancel();
+            if (settings_.health_cmd.empty()) {
+                paused_by_health_ = false;
+                refresh_pause_state();
+            } else {
+                schedule_health_check(Millis(0));
+            }
+        }
+        schedule_renewal();
+        heartbeat();
+        maybe_claim();
+    } catch (const cli::HelpRequested&) {
+    } catch (const std::exception& error) {
+        log::error(
+            fmt::format("SIGHUP: the config could not be loaded ({}); keeping the old settings",
+                        error.what()),
+            {{"worker", worker_label()}});
+    }
+}
+
+// --- jobs ----------------------------------------------------------------------------------------
+
+std::size_t Worker::free_slots() const {
+    std::size_t free = 0;
+    for (std::size_t i = 0;
+         i < slots_.size() && i < static_cast<std::size_t>(settings_.concurrency); ++i)
+        if (!slots_[i].job) ++free;
+    return free;
+}
+
+std::size_t Worker::busy_slots() const {
+    std::size_t busy = 0;
+    for (const auto& slot : slots_)
+        if (slot.job) ++busy;
+    return busy;
+}
+
+void Worker::maybe_claim() {
+    if (state_ != State::running || claim_in_flight_ || !commands_ || !commands_->ready()) return;
+    std::size_t wanted = free_slots();
+    if (settings_.max_jobs > 0) {
+        auto left = settings_.max_jobs - jobs_started_;
+        if (left <= 0) return;
+        wanted = std::min<std::size_t>(wanted, static_cast<std::size_t>(left));
+    }
+    if (wanted == 0) return;
+    claim_in_flight_ = true;
+    auto token_base = fmt::format("{}.{}", worker_id_, ++claim_sequence_);
+    auto call = queue::claim_call(queue_keys_, worker_id_, token_base, settings_.lease, wanted);
+    commands_->script(
+        *call.script, call.keys, call.args,
+        [this, call, wanted](std::optional<redis::Reply> reply) {
+            claim_in_flight_ = false;
+            if (!reply) return;  // the connection failed: reconnecting claims again
+            queue::ClaimResult result;
+            try {
+                queue::check_reply(call, *reply);
+                result = queue::parse_claim(*reply);
+            } catch (const queue::DataVersionError& error) {
+                fatal(error.what());
+                return;
+            } catch (const std::exception& error) {
+                log::error(fmt::format("claim failed: {}", error.what()),
+                           {{"worker", worker_label()}});
+                idle_wait(std::nullopt);
+                return;
+            }
+            crash_point("after-claim");
+            for (auto& claimed : result.jobs) {
+                Job job;
+                job.queue_index = claimed.queue_index;
+                job.claimed = std::move(claimed);
+                job.claimed_at = std::chrono::steady_clock::now();
+                Slot* free_slot = nullptr;
+                for (std::size_t i = 0;
+                     i < slots_.size() && i < static_cast<std::size_t>(settings_.concurrency); ++i)
+                    if (!slots_[i].job) {
+                        free_slot = &slots_[i];
+                        break;
+                    }
+                if (!free_slot || state_ != State::running) {
+                    // Draining or paused since the claim went out: give it back, uncounted.
+                    const auto& keys = queue_keys_[job.queue_index];
+                    settle({queue::release_call(keys, job.claimed.id, job.claimed.token,
+                                                settings_.result_ttl),
+                            [](const redis::Reply&) {}});
+                    continue;
+                }
+                start_job(*free_slot, std::move(job));
+            }
+            if (result.jobs.size() == wanted) {
+                maybe_claim();
+                return;
+            }
+            if (settings_.burst) {
+                if (busy_slots() == 0 && outbox_.empty() && settles_in_flight_ == 0)
+                    begin_drain("--burst: no job is due");
+                return;
+            }
+            idle_wait(result.next_due);
+        });
+}
+
+void Worker::idle_wait(std::optional<Millis> next_due) {
+    if (state_ != State::running || blpop_in_flight_ || settings_.burst || free_slots() == 0)
+        return;
+    if (!commands_ || !commands_->ready()) return;
+    if (!blocking_ || blocking_->failed()) {
+        blocking_ = redis::AsyncConnection::open(
+            io_, server_.endpoint, std::chrono::seconds(5),
+            [this, next_due](std::optional<std::string> error) {
+                if (error) {
+                    log::warn("cannot open the waiting connection: " + *error,
+                              {{"worker", worker_label()}});
+                    return;
+                }
+                idle_wait(next_due);
+            },
+            [](const std::string&) {});
+        return;
+    }
+    if (!blocking_->ready()) return;
+    auto wait = idle_block;
+    if (next_due) wait = std::max(Millis(10), std::min(wait, *next_due));
+    std::vector<std::string> args{"BLPOP"};
+    for (const auto& keys : queue_keys_)
+        args.push_back(keys.wake());
+    args.push_back(fmt::format("{:.3f}", static_cast<double>(wait.count()) / 1000.0));
+    blpop_in_flight_ = true;
+    blocking_->command(
+        std::move(args),
+        [this](std::optional<redis::Reply> reply) {
+            blpop_in_flight_ = false;
+            if (reply && reply->is_array() && free_slots() == 0) {
+                // Woken while every slot is busy: pass the wake-up on to another worker.
+                auto key = reply->at(0).as_string();
+                commands_->command({"RPUSH", key, "1"}, [](auto) {});
+            }
+            maybe_claim();
+        },
+        wait + Millis(5000));
+}
+
+std::vector<std::string> Worker::handler_env(const Job& job, std::size_t slot_index) const {
+    auto env = base_env_;
+    env.push_back("WORKQ_JOB_ID=" + job.claimed.id);
+    env.push_back("WORKQ_QUEUE=" + settings_.queues[job.queue_index]);
+    env.push_back(fmt::format("WORKQ_ATTEMPT={}", job.claimed.attempt));
+    env.push_back(fmt::format("WORKQ_MAX_ATTEMPTS={}", job.claimed.max_attempts));
+    env.push_back("WORKQ_WORKER_ID=" + worker_id_);
+    env.push_back("WORKQ_STATE_DIR=" +
+                  (state_base_ / fmt::format("slot-{}", slot_index + 1)).string());
+    return env;
+}
+
+fs::path Worker::slot_state_dir(std::size_t slot_index) {
+    auto dir = state_base_ / fmt::format("slot-{}", slot_index + 1);
+    std::error_code ignored;
+    fs::create_directories(dir, ignored);
+    return dir;
+}
+
+void Worker::start_job(Slot& slot, Job job) {
+    ++jobs_started_;
+    const auto& queue = settings_.queues[job.queue_index];
+    log::info("job claimed",
+              {{"worker", worker_label()},
+               {"queue", queue},
+               {"job", job.claimed.id},
+               {"attempt", fmt::format("{}/{}", job.claimed.attempt, job.claimed.max_attempts)}});
+    slot_state_dir(slot.index);
+    HandlerRun::Params params;
+    params.executable = executable_;
+    params.argv = settings_.command;
+    params.env = handler_env(job, slot.index);
+    params.payload_on_stdin = !settings_.payload_as_argument;
+    params.timeout = job.claimed.timeout.value_or(settings_.timeout);
+    params.kill_grace = settings_.kill_grace;
+    params.max_result = settings_.max_result;
+    params.tag = job.claimed.id;
+    params.guard_fd = guard_->registration_fd();
+    if (settings_.payload_as_argument) {
+        if (job.claimed.payload.find('\0') != std::string::npos) {
+            // Cannot be passed as an argument, now or ever: a permanent failure.
+            slot.job = std::move(job);
+            auto& held = *slot.job;
+            const auto& keys = queue_keys_[held.queue_index];
+            settle({queue::fail_call(
+                        keys, held.claimed.id, held.claimed.token,
+                        "the payload holds a NUL byte and cannot be passed as an argument (--arg)",
+                        "payload", std::nullopt, settings_.result_ttl),
+                    [this, id = held.claimed.id](const redis::Reply&) {
+                        ++jobs_dead_;
+                        log::error("job dead: its payload holds a NUL byte (--arg)", {{"job", id}});
+                    }});
+            slot.job.reset();
+            ++jobs_finished_;
+            asio::post(io_, [this] { maybe_claim(); });
+            return;
+        }
+        params.argv.push_back(job.claimed.payload);
+    } else {
+        params.payload = job.claimed.payload;
+    }
+    slot.job = std::move(job);
+    try {
+        slot.run = HandlerRun::start(io_, std::move(params),
+                                     [this, index = slot.index](HandlerOutcome outcome) {
+                                         on_handler_done(index, std::move(outcome));
+                                     });
+        children_[slot.run->pid()] = slot.run;
+    } catch (const std::exception& error) {
+        // Could not even fork: give the job back and stop, as for a COMMAND that cannot run.
+        const auto& held = *slot.job;
+        settle({queue::release_call(queue_keys_[held.queue_index], held.claimed.id,
+                                    held.claimed.token, settings_.result_ttl),
+                [](const redis::Reply&) {}});
+        slot.job.reset();
+        fatal(fmt::format("cannot start the handler: {}", error.what()));
+    }
+}
+
+void Worker::on_handler_done(std::size_t slot_index, HandlerOutcome outcome) {
+    auto& slot = slots_[slot_index];
+    slot.run.reset();
+    if (!slot.job) return;
+    Job job = std::move(*slot.job);
+    slot.job.reset();
+    ++jobs_finished_;
+    crash_point("before-settle");
+    const auto& keys = queue_keys_[job.queue_index];
+    const auto& id = job.claimed.id;
+    auto duration = format_duration_short(outcome.duration);
+    std::string queue = settings_.queues[job.queue_index];
+
+    if (outcome.exec_error != 0) {
+        settle({queue::release_call(keys, id, job.claimed.token, settings_.result_ttl),
+                [](const redis::Reply&) {}});
+        fatal(fmt::format("cannot execute COMMAND '{}': {}; job {} released, attempt not counted",
+                          printable(settings_.command.front()), std::strerror(outcome.exec_error),
+                          id));
+    } else if (job.lease_lost) {
+        log::warn(
+            "lease lost: another worker holds the job or it was settled; its outcome is dropped",
+            {{"worker", worker_label()},
+             {"queue", queue},
+             {"job", id},
+             {"outcome", outcome.describe()}});
+    } else if (outcome.stopped == StopReason::shutdown) {
+        settle({queue::release_call(keys, id, job.claimed.token, settings_.result_ttl),
+                [this, id, queue](const redis::Reply& reply) {
+                    if (queue::parse_settle(reply) == queue::Settle::done)
+                        log::info("job released (attempt not counted)",
+                                  {{"worker", worker_label()}, {"queue", queue}, {"job", id}});
+                }});
+    } else if (outcome.exited_zero()) {
+        if (outcome.result_dropped > 0)
+            log::warn(fmt::format("result cut at {} bytes ({} more dropped; see --max-result)",
+                                  outcome.result.size(), outcome.result_dropped),
+                      {{"job", id}});
+        settle(
+            {queue::complete_call(keys, id, job.claimed.token, outcome.result,
+                                  settings_.result_ttl),
+             [this, id, queue, duration, attempt = job.claimed.attempt](const redis::Reply& reply) {
+                 auto settled = queue::parse_settle(reply);
+                 if (settled == queue::Settle::refused) {
+                     log::warn(
+                         "lease lost: the success was not recorded (another worker holds the job)",
+                         {{"worker", worker_label()}, {"queue", queue}, {"job", id}});
+                     return;
+                 }
+                 log::info("job succeeded", {{"worker", worker_label()},
+                                             {"queue", queue},
+                                             {"job", id},
+                                             {"attempt", std::to_string(attempt)},
+                                             {"duration", duration}});
+             }});
+    } else {
+        ++jobs_failed_;
+        bool cancelled = job.cancel_requested || outcome.stopped == StopReason::cancelled;
+        bool permanent = outcome.stopped == StopReason::none &&
+                         settings_.permanent_exit_codes.contains(outcome.exit_code());
+        std::optional<Millis> delay;
+        if (!permanent)
+            delay = queue::retry_delay(settings_.backoff, job.claimed.attempt, unit_random());
+        auto reason = cancelled ? std::string("cancelled") : outcome.describe();
+        auto error_text = outcome.error_tail.empty() ? reason : outcome.error_tail;
+        settle(
+            {queue::fail_call(keys, id, job.claimed.token, error_text, reason, delay,
+                              settings_.result_ttl),
+             [this, id, queue, reason, duration, attempt = job.claimed.attempt,
+              max = job.claimed.max_attempts](const redis::Reply& reply) {
+                 auto result = queue::parse_fail(reply);
+                 if (result.settle == queue::Settle::refused) {
+                     log::warn(
+                         "lease lost: the failure was not recorded (another worker holds the job)",
+                         {{"worker", worker_label()}, {"queue", queue}, {"job", id}});
+                     return;
+                 }
+                 if (result.settle == queue::Settle::duplicate) return;
+                 switch (result.state) {
+                     case queue::JobState::scheduled:
+                         log::warn("job failed; will retry",
+                                   {{"worker", worker_label()},
+                                    {"queue", queue},
+                                    {"job", id},
+                                    {"attempt", fmt::format("{}/{}", attempt, max)},
+                                    {"reason", reason},
+                                    {"duration", duration},
+                                    {"retry_at", format_rfc3339(result.due_ms)}});
+                         break;
+                     case queue::JobState::dead:
+                         ++jobs_dead_;
+                         log::error("job dead", {{"worker", worker_label()},
+                                                 {"queue", queue},
+                                                 {"job", id},
+                                                 {"attempt", fmt::format("{}/{}", attempt, max)},
+                                                 {"reason", reason},
+                                                 {"duration", duration}});
+                         break;
+                     case queue::JobState::cancelled:
+                         log::info("job cancelled",
+                                   {{"worker", worker_label()}, {"queue", queue}, {"job", id}});
+                         break;
+                     default:
+                         break;
+                 }
+             }});
+    }
+    if (settings_.max_jobs > 0 && jobs_finished_ >= settings_.max_jobs)
+        begin_drain("--max-jobs reached");
+    maybe_claim();
+    check_drained();
+}
+
+void Worker::settle(Outgoing outgoing) {
+    if (!commands_ || !commands_->ready()) {
+        outbox_.push_back(std::move(outgoing));
+        return;
+    }
+    ++settles_in_flight_;
+    auto call = outgoing.call;
+    commands_->script(
+        *call.script, call.keys, call.args,
+        [this, outgoing = std::move(outgoing)](std::optional<redis::Reply> reply) mutable {
+            --settles_in_flight_;
+            if (!reply) {
+                // Lost on the way: send it again once reconnected. Settles are
+                // idempotent (a repeat by the same token changes nothing).
+                outbox_.push_front(std::move(outgoing));
+                return;
+            }
+            try {
+                queue::check_reply(outgoing.call, *reply);
+                outgoing.on_reply(*reply);
+            } catch (const queue::DataVersionError& error) {
+                fatal(error.what());
+            } catch (const std::exception& error) {
+                log::error(fmt::format("reporting an outcome failed: {}", error.what()),
+                           {{"worker", worker_label()}});
+            }
+            check_drained();
+        });
+}
+
+void Worker::flush_outbox() {
+    auto pending = std::move(outbox_);
+    outbox_.clear();
+    for (auto& outgoing : pending)
+        settle(std::move(outgoing));
+}
+
+// --- periodic work -------------------------------------------------------------------------------
+
+void Worker::heartbeat(bool stop, std::function<void()> then) {
+    if (!commands_ || !commands_->ready()) {
+        if (then) then();
+        return;
+    }
+    std::string queues;
+    for (const auto& queue : settings_.queues)
+        queues += (queues.empty() ? "" : ",") + queue;
+    queue::Fields fields = {{"name", worker_label()},
+                            {"host", host_},
+                            {"pid", std::to_string(::getpid())},
+                            {"state", std::string(to_string(state_))},
+                            {"queues", queues},
+                            {"concurrency", std::to_string(settings_.concurrency)},
+                            {"busy", std::to_string(busy_slots())},
+                            {"processed", std::to_string(jobs_finished_)},
+                            {"failed", std::to_string(jobs_failed_)},
+                            {"version", WORKQ_VERSION}};
+    auto call = queue::heartbeat_call(namespace_keys_, worker_id_, fields, stop);
+    commands_->script(*call.script, call.keys, call.args,
+                      [this, then = std::move(then)](std::optional<redis::Reply> reply) {
+                          if (reply && !reply->is_error()) {
+                              try {
+                                  lost_workers_ = queue::parse_heartbeat(*reply).lost_workers;
+                              } catch (const std::exception&) {
+                              }
+                          }
+                          if (then) then();
+                      });
+}
+
+void Worker::schedule_heartbeat(Millis after) {
+    heartbeat_timer_.expires_after(after);
+    heartbeat_timer_.async_wait([this](auto error) {
+        if (error) return;
+        heartbeat();
+        schedule_heartbeat(queue::heartbeat_interval);
+    });
+}
+
+void Worker::schedule_reaper() {
+    reaper_timer_.expires_after(jittered(reaper_interval));
+    reaper_timer_.async_wait([this](auto error) {
+        if (error) return;
+        if (commands_ && commands_->ready()) {
+            for (const auto& keys : queue_keys_) {
+                auto call = queue::reap_call(keys, reap_limit, settings_.result_ttl, lost_workers_);
+                commands_->script(
+                    *call.script, call.keys, call.args,
+                    [this, call, queue = keys.queue()](auto reply) {
+                        if (!reply || reply->is_error()) return;
+                        crash_point("in-reaper");
+                        auto count = queue::parse_count(*reply);
+                        if (count > 0)
+                            log::warn(fmt::format("took back {} job(s) whose lease lapsed", count),
+                                      {{"worker", worker_label()}, {"queue", queue}});
+                    });
+            }
+        }
+        schedule_reaper();
+    });
+}
+
+void Worker::schedule_renewal() {
+    renew_timer_.expires_after(settings_.lease / 3);
+    renew_timer_.async_wait([this](auto error) {
+        if (error) return;
+        if (commands_ && commands_->ready()) {
+            for (std::size_t q = 0; q < queue_keys_.size(); ++q) {
+                std::vector<queue::HeldJob> held;
+                std::vector<std::size_t> owners;
+                for (const auto& slot : slots_)
+                    if (slot.job && slot.job->queue_index == q && !slot.job->lease_lost &&
+                        slot.run) {
+                        held.push_back({slot.job->claimed.id, slot.job->claimed.token});
+                        owners.push_back(slot.index);
+                    }
+                if (held.empty()) continue;
+                auto call = queue::renew_call(queue_keys_[q], settings_.lease, held);
+                commands_->script(
+                    *call.script, call.keys, call.args, [this, owners, call](auto reply) {
+                        if (!reply || reply->is_error()) return;
+                        auto statuses = queue::parse_renew(*reply);
+                        for (std::size_t i = 0; i < statuses.size() && i < owners.size(); ++i) {
+                            auto& slot = slots_[owners[i]];
+                            if (!slot.job || !slot.run ||
+                                slot.job->claimed.token != call.args[2 + 2 * i + 1])
+                                continue;
+                            if (statuses[i] == queue::RenewStatus::lost) {
+                                slot.job->lease_lost = true;
+                                log::warn(
+                                    "lease lost: another worker holds the job; stopping its "
+                                    "handler",
+                                    {{"worker", worker_label()}, {"job", slot.job->claimed.id}});
+                                slot.run->stop(StopReason::lease_lost);
+                            } else if (statuses[i] == queue::RenewStatus::cancel_requested &&
+                                       !slot.job->cancel_requested) {
+                                slot.job->cancel_requested = true;
+                                log::info(
+                                    "job cancelled by a user; stopping its handler",
+                                    {{"worker", worker_label()}, {"job", slot.job->claimed.id}});
+                                slot.run->stop(StopReason::cancelled);
+                            }
+                        }
+                    });
+            }
+        }
+        schedule_renewal();
+    });
+}
+
+void Worker::schedule_health_check(Millis after) {
+    health_timer_.expires_after(after);
+    health_timer_.async_wait([this](auto error) {
+        if (error || settings_.health_cmd.empty()) return;
+        run_hook(settings_.health_cmd, "health", std::min(settings_.health_interval, hook_timeout),
+                 [this](bool ok, const HandlerOutcome& outcome) {
+                     if (state_ == State::draining || state_ == State::stopped || finishing_)
+                         return;
+                     if (!ok && !paused_by_health_) {
+                         log::warn(fmt::format("health check failed ({})", outcome.describe()),
+                                   {{"worker", worker_label()}});
+                         paused_by_health_ = true;
+                         if (settings_.burst) {
+                             exit_code_ = 1;
+                             begin_drain("--burst: health check failed");
+                             return;
+                         }
+                         refresh_pause_state();
+                     } else if (ok && paused_by_health_) {
+                         log::info("health check passed", {{"worker", worker_label()}});
+                         paused_by_health_ = false;
+                         refresh_pause_state();
+                     }
+                     schedule_health_check(settings_.health_interval);
+                 });
+    });
+}
+
+void Worker::run_hook(const std::string& command, std::string_view tag, Millis timeout,
+                      std::function<void(bool ok, const HandlerOutcome&)> then) {
+    HandlerRun::Params params;
+    params.executable = "/bin/sh";
+    params.argv = {"/bin/sh", "-c", command};
+    params.env = base_env_;
+    params.env.push_back("WORKQ_WORKER_ID=" + worker_id_);
+    params.payload_on_stdin = false;
+    params.timeout = timeout;
+    params.kill_grace = settings_.kill_grace;
+    params.max_result = 64 * 1024;
+    params.tag = std::string(tag);
+    params.guard_fd = guard_->registration_fd();
+    try {
+        auto run = HandlerRun::start(
+            io_, std::move(params),
+            [then = std::move(then), tag = std::string(tag)](HandlerOutcome outcome) {
+                // A hook's stdout is not data of ours: relay it like its stderr.
+                std::string_view text = outcome.result;
+                while (!text.empty()) {
+                    auto newline = text.find('\n');
+                    log::relay(tag, text.substr(0, newline));
+                    text = newline == std::string_view::npos ? std::string_view{}
+                                                             : text.substr(newline + 1);
+                }
+                then(outcome.exited_zero(), outcome);
+            });
+        children_[run->pid()] = run;
+    } catch (const std::exception& error) {
+        HandlerOutcome outcome;
+        outcome.exec_error = EAGAIN;
+        log::error(fmt::format("cannot run the {} hook: {}", tag, error.what()));
+        asio::post(io_, [then = std::move(then), outcome] { then(false, outcome); });
+    }
+}
+
+}  // namespace workq::work

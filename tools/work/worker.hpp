@@ -1,0 +1,134 @@
+// The worker: an explicit state machine (initializing -> starting -> running <-> paused ->
+// draining -> stopped; error) driven by one event loop. Every event arrives on that loop:
+// signals (as a self-pipe, via asio::signal_set), child exits, pipe I/O, Redis replies, and
+// timers for leases, heartbeats, the reaper and health checks. No work runs in a signal handler.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <deque>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cli/server.hpp"
+#include "handler_run.hpp"
+#include "queue/keys.hpp"
+#include "queue/transitions.hpp"
+#include "redis/async_connection.hpp"
+#include "settings.hpp"
+#include "util/process.hpp"
+
+namespace workq::work {
+
+enum class State { initializing, starting, running, paused, draining, stopped, error };
+std::string_view to_string(State state);
+
+class Worker {
+  public:
+    Worker(int argc, char** argv, Settings settings);
+    // Runs until the worker stops; returns the exit code. Throws RedisError (exit 3) when the
+    // server cannot be reached at start and FatalError (exit 4) when COMMAND cannot run.
+    int run();
+
+  private:
+    struct Job {
+        std::size_t queue_index = 0;
+        queue::ClaimedJob claimed;
+        bool lease_lost = false;
+        bool cancel_requested = false;
+        std::chrono::steady_clock::time_point claimed_at;
+    };
+    struct Slot {
+        std::size_t index = 0;
+        std::optional<Job> job;
+        std::shared_ptr<HandlerRun> run;
+    };
+    struct Outgoing {  // a settle that must reach the server, retried across reconnects
+        queue::ScriptCall call;
+        std::function<void(const redis::Reply&)> on_reply;
+    };
+
+    // lifecycle
+    void set_state(State state, std::string_view why = {});
+    void refresh_pause_state();
+    void connect_commands();
+    void on_commands_ready();
+    void on_commands_lost(const std::string& reason);
+    void start_running();
+    void begin_drain(std::string_view why, bool urgent = false);
+    void check_drained();
+    void finish();
+    void fatal(std::string_view message);
+
+    // events
+    void watch_signals();
+    void on_signal(int signal_number);
+    void reap_children();
+    void reload_settings();
+
+    // jobs
+    void maybe_claim();
+    void idle_wait(std::optional<Millis> next_due);
+    void start_job(Slot& slot, Job job);
+    void on_handler_done(std::size_t slot_index, HandlerOutcome outcome);
+    void settle(Outgoing outgoing);
+    void flush_outbox();
+    std::size_t free_slots() const;
+    std::size_t busy_slots() const;
+
+    // periodic work
+    void schedule_heartbeat(Millis after);
+    void heartbeat(bool stop = false, std::function<void()> then = {});
+    void schedule_reaper();
+    void schedule_renewal();
+    void schedule_health_check(Millis after);
+    void run_hook(const std::string& command, std::string_view tag, Millis timeout,
+                  std::function<void(bool ok, const HandlerOutcome&)> then);
+
+    std::filesystem::path slot_state_dir(std::size_t slot_index);
+    std::vector<std::string> handler_env(const Job& job, std::size_t slot_index) const;
+    std::string worker_label() const;
+
+    int argc_;
+    char** argv_;
+    Settings settings_;
+    cli::ServerSettings server_;
+    std::string worker_id_;
+    std::string host_;
+    std::string executable_;
+    std::vector<std::string> base_env_;
+    std::vector<queue::QueueKeys> queue_keys_;
+    queue::NamespaceKeys namespace_keys_;
+    std::filesystem::path state_base_;
+
+    boost::asio::io_context io_;
+    boost::asio::signal_set signals_;
+    std::optional<GroupGuard> guard_;
+    std::shared_ptr<redis::AsyncConnection> commands_;
+    std::shared_ptr<redis::AsyncConnection> blocking_;
+
+    State state_ = State::initializing;
+    bool paused_by_signal_ = false, paused_by_health_ = false;
+    bool claim_in_flight_ = false, blpop_in_flight_ = false;
+    bool started_running_ = false, finishing_ = false;
+    int exit_code_ = 0;
+    std::optional<std::string> startup_failure_;
+    std::vector<Slot> slots_;
+    std::map<pid_t, std::shared_ptr<HandlerRun>> children_;
+    std::deque<Outgoing> outbox_;
+    std::size_t settles_in_flight_ = 0;
+    long long claim_sequence_ = 0;
+    long long jobs_started_ = 0, jobs_finished_ = 0, jobs_failed_ = 0, jobs_dead_ = 0;
+    std::vector<std::string> lost_workers_;
+    int reconnect_attempt_ = 0;
+
+    boost::asio::steady_timer heartbeat_timer_, reaper_timer_, renew_timer_, health_timer_;
+    boost::asio::steady_timer runtime_timer_, shutdown_timer_, hard_stop_timer_, reconnect_timer_;
+};
+
+}  // namespace workq::work
