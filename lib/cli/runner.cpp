@@ -18,7 +18,9 @@ int run(std::string_view program, int argc, char** argv, ToolMain tool) {
     // death by SIGPIPE; stdout's reader going away is handled where stdout is written.
     ignore_sigpipe();
     try {
-        return tool(argc, argv);
+        int code = tool(argc, argv);
+        flush_stdout();  // a write error (a full disk) must not pass for success
+        return code;
     } catch (const HelpRequested& help) {
         // --help and --version are the data the user asked for: stdout.
         std::fputs(help.text.c_str(), stdout);

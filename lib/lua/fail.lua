@@ -19,12 +19,14 @@ detach_held(p, id, job)
 local key = p .. 'job:' .. id
 redis.call('HDEL', key, 'lease')
 redis.call('HSET', key, 'settled', token)
-redis.call('HINCRBY', KEYS[1], 'failed', 1)
-add_error(p, id, now, job.attempts, ARGV[5], ARGV[4])
 if job.cancel == '1' then
+    -- A user's cancel, not a failure of the job: recorded, not counted as a failed attempt.
+    add_error(p, id, now, job.attempts, 'cancelled', 'cancelled by a user while running')
     make_cancelled(p, id, now, job.unique, tonumber(ARGV[7]))
     return {1, 'cancelled', 0}
 end
+redis.call('HINCRBY', KEYS[1], 'failed', 1)
+add_error(p, id, now, job.attempts, ARGV[5], ARGV[4])
 if delay < 0 or job.attempts >= job.max then
     make_dead(p, id, now, job.unique)
     return {1, 'dead', 0}

@@ -6,7 +6,9 @@
 local p, id, token = ARGV[1], ARGV[2], ARGV[3]
 check_version(KEYS[1], false)
 local verdict, job = holder_check(p, id, token)
-if verdict ~= 'held' then return 0 end
+-- Only a job still running can be given back: one the reaper already put back to waiting, or
+-- made dead when its attempts were spent, stays as the reaper left it.
+if verdict ~= 'held' or job.state ~= 'running' then return 0 end
 local now = now_ms()
 detach_held(p, id, job)
 local key = p .. 'job:' .. id

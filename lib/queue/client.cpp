@@ -64,6 +64,26 @@ std::vector<std::optional<JobInfo>> find_jobs(redis::Connection& connection,
     return found;
 }
 
+std::vector<std::string> queues_holding(redis::Connection& connection, const NamespaceKeys& keys,
+                                        std::span<const std::string> ids, std::string_view except) {
+    std::vector<std::string> holders(ids.size());
+    auto queues = list_queues(connection, keys);
+    std::erase(queues, std::string(except));
+    if (queues.empty() || ids.empty()) return holders;
+    for (const auto& id : ids)
+        for (const auto& queue : queues) {
+            auto key = QueueKeys(keys.name(), queue).job(id);
+            connection.append({"EXISTS", key});
+        }
+    for (std::size_t i = 0; i < ids.size(); ++i)
+        for (const auto& queue : queues) {
+            auto reply = connection.read_reply();
+            if (reply.is_error()) throw RedisError("cannot look up job ids: " + reply.text);
+            if (holders[i].empty() && reply.as_integer() == 1) holders[i] = queue;
+        }
+    return holders;
+}
+
 std::optional<JobInfo> find_job(redis::Connection& connection, const NamespaceKeys& keys,
                                 std::string_view id, bool details) {
     std::vector<std::string> ids{std::string(id)};

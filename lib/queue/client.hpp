@@ -31,4 +31,11 @@ std::vector<std::optional<JobInfo>> find_jobs(redis::Connection& connection,
                                               const NamespaceKeys& keys,
                                               std::span<const std::string> ids, bool details);
 
+// For caller-chosen ids: the queue (other than `except`) that already holds a job with each id,
+// or an empty string. One pipelined round trip of EXISTS over the namespace's queues. Ids are
+// unique within a namespace; the enqueue script checks its own queue atomically, this covers
+// the others (a race between two callers choosing the same id for two queues remains).
+std::vector<std::string> queues_holding(redis::Connection& connection, const NamespaceKeys& keys,
+                                        std::span<const std::string> ids, std::string_view except);
+
 }  // namespace workq::queue

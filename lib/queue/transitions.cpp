@@ -331,6 +331,39 @@ QueueStats parse_stats(const redis::Reply& reply) {
     return stats;
 }
 
+ScriptCall job_rows_call(const QueueKeys& keys, std::span<const std::string> ids,
+                         std::size_t preview_bytes) {
+    auto call = make_call("job_rows", keys);
+    call.args.push_back(std::to_string(preview_bytes));
+    for (const auto& id : ids)
+        call.args.push_back(id);
+    return call;
+}
+
+std::vector<JobRow> parse_job_rows(const redis::Reply& reply) {
+    std::vector<JobRow> rows;
+    for (const auto& item : reply.as_array()) {
+        JobRow row;
+        const auto& f = item.as_array();
+        if (f.size() == 8) {
+            auto text = [&](std::size_t i) {
+                return f[i].is_nil() ? std::string() : f[i].as_string();
+            };
+            row.exists = true;
+            row.priority = optional_number(text(0)).value_or(0);
+            row.attempts = optional_number(text(1)).value_or(0);
+            row.max_attempts = optional_number(text(2)).value_or(0);
+            row.created_ms = optional_number(text(3));
+            row.worker = text(4);
+            row.lease_ms = optional_number(text(5));
+            row.payload_bytes = f[6].as_integer();
+            row.preview = text(7);
+        }
+        rows.push_back(std::move(row));
+    }
+    return rows;
+}
+
 ScriptCall job_info_call(const QueueKeys& keys, std::string_view id, bool details) {
     auto call = make_call("job_info", keys);
     call.args.emplace_back(id);

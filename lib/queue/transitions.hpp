@@ -189,6 +189,17 @@ struct JobInfo {
     std::vector<AttemptError> errors;    // with details
     long long server_now_ms = 0;
 };
+struct JobRow {
+    long long priority = 0, attempts = 0, max_attempts = 0, payload_bytes = 0;
+    std::optional<long long> created_ms, lease_ms;
+    std::string worker, preview;
+    bool exists = false;
+};
+// The fields listings show for many jobs of one queue: one call per page.
+ScriptCall job_rows_call(const QueueKeys& keys, std::span<const std::string> ids,
+                         std::size_t preview_bytes);
+std::vector<JobRow> parse_job_rows(const redis::Reply& reply);
+
 ScriptCall job_info_call(const QueueKeys& keys, std::string_view id, bool details);
 // nullopt when the queue has no such job.
 std::optional<JobInfo> parse_job_info(const redis::Reply& reply, std::string_view id,

@@ -25,7 +25,7 @@ std::vector<std::pair<std::string, std::string>> info_fields(Connection& connect
 std::vector<std::string> server_warnings(Connection& connection) {
     std::vector<std::string> warnings;
     std::string policy, aof, rdb_saves;
-    for (const auto& [name, value] : info_fields(connection, "everything")) {
+    for (const auto& [name, value] : info_fields(connection, "")) {
         if (name == "maxmemory_policy")
             policy = value;
         else if (name == "aof_enabled")

@@ -501,7 +501,8 @@ std::string ModelRun::op_fail(std::string& error) {
     if (job.state != "running") ++events_["lapsed holder settles"];
     detach_held(id);
     job.settled = token;
-    ++queues_[static_cast<std::size_t>(q)].failed;
+    // A cancelled job's end is not a failed attempt: only real failures count.
+    if (!job.cancel) ++queues_[static_cast<std::size_t>(q)].failed;
     std::string state;
     if (job.cancel) {
         state = "cancelled";
@@ -527,6 +528,8 @@ std::string ModelRun::op_release(std::string& error) {
     std::string id, token;
     if (!pick_token(q, id, token)) return "release (nothing held)";
     std::string verdict = holder_check(id, token);
+    // Only a running job can be given back; one the reaper took back stays as it left it.
+    if (verdict == "held" && jobs_.at(id).state != "running") verdict = "reaped";
     std::string what = fmt::format("release {} token {} ({})", id, token, verdict);
     auto got = engine().release(keys_[static_cast<std::size_t>(q)], id, token, ttl_);
     auto expected = verdict == "held" ? Settle::done : Settle::refused;

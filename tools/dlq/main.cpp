@@ -1,14 +1,504 @@
-// workq-dlq ls|show|requeue|rm|count: inspect and act on dead letters
-#include "cli/runner.hpp"
-#include "cli/stub.hpp"
+// workq-dlq ls QUEUE [--limit N] [--json] [FILTERS]
+// workq-dlq show ID... [--json]
+// workq-dlq requeue QUEUE (ID... | --all | -) [FILTERS]
+// workq-dlq rm QUEUE (ID... | --all | -) [FILTERS]
+// workq-dlq count QUEUE
+// workq-dlq export QUEUE [FILTERS]          JSON lines with payloads, for `import`
+// workq-dlq import QUEUE [FILE]            bring exported jobs back as waiting jobs
+// workq-dlq cap QUEUE [--max-count N] [--max-age D]   keep at most N / none older than D
+// FILTERS: --older-than D, --newer-than D, --error-match REGEX
+//
+// Dead letters are where operators go when something broke: every id given is processed,
+// unknown ones are reported on stderr and make the exit status 1.
+#include <unistd.h>
 
+#include <fmt/format.h>
+#include <CLI/CLI.hpp>
+#include <boost/json.hpp>
+#include <fstream>
+#include <iostream>
+
+#include "cli/json.hpp"
+#include "cli/options.hpp"
+#include "cli/output.hpp"
+#include "cli/runner.hpp"
+#include "cli/server.hpp"
+#include "cli/table.hpp"
+#include "dead_letters.hpp"
+#include "queue/client.hpp"
+#include "util/duration.hpp"
+#include "util/errors.hpp"
+#include "util/ids.hpp"
+#include "util/log.hpp"
+#include "util/names.hpp"
+#include "util/text.hpp"
+#include "util/time.hpp"
+
+namespace workq::dlq {
 namespace {
-int unbuilt(int argc, char** argv) {
-    return workq::cli::run_unbuilt_tool(
-        "dlq", "workq-dlq ls|show|requeue|rm|count: inspect and act on dead letters", argc, argv);
+
+constexpr std::size_t batch = 500;  // ids per script call: short scripts, few round trips
+
+constexpr const char* footer = R"(Output:
+  ls: newest first, ID DIED ATTEMPTS ERROR (first line); --json: one object per line with id,
+      queue, died_at (RFC 3339), attempts, max_attempts, error, reason.
+  show: payload, timestamps and every attempt's error (time, attempt, reason, text).
+  requeue, rm: the ids requeued / removed, one per line.
+  count: the number alone.
+  export: JSON lines {id, queue, died_at, attempts, max_attempts, priority, error, errors,
+      payload | payload_base64}; import reads them back.
+
+Exit status:
+  0    success
+  1    some id was not a dead letter of that queue (reported on stderr; the others processed)
+  2    usage error
+  3    cannot reach Redis
+
+Examples:
+  workq-dlq ls mail
+  workq-dlq show 01jd9x3k7m2q5v8wza
+  workq-dlq requeue mail --all --error-match 'timeout'
+  workq-dlq ls mail --json | jq -r .id | workq-dlq rm mail -
+  workq-dlq export mail > mail-dead.jsonl && workq-dlq import mail-replay < mail-dead.jsonl
+  workq-dlq cap mail --max-count 100000 --max-age 30d
+)";
+
+struct FilterOptions {
+    std::string older_than, newer_than, error_match;
+    void add_to(CLI::App* command) {
+        command->add_option("--older-than", older_than,
+                            "Only dead letters that died more than D ago");
+        command->add_option("--newer-than", newer_than,
+                            "Only dead letters that died less than D ago");
+        command->add_option("--error-match", error_match,
+                            "Only dead letters whose error matches this regex (ECMAScript)");
+    }
+    Filter build() const {
+        Filter filter;
+        if (!older_than.empty())
+            filter.older_than = parse_duration_or_throw(older_than, "--older-than");
+        if (!newer_than.empty())
+            filter.newer_than = parse_duration_or_throw(newer_than, "--newer-than");
+        if (!error_match.empty()) {
+            try {
+                filter.error_match = std::regex(error_match, std::regex::ECMAScript);
+            } catch (const std::regex_error& error) {
+                throw UsageError(fmt::format("--error-match: invalid regex '{}': {}",
+                                             printable(error_match), error.what()));
+            }
+            filter.error_pattern = error_match;
+        }
+        return filter;
+    }
+};
+
+std::vector<std::string> read_ids_from_stdin() {
+    std::vector<std::string> ids;
+    for (std::string line; std::getline(std::cin, line);) {
+        if (!line.empty() && line.back() == '\r') line.pop_back();
+        if (!line.empty()) ids.push_back(line);
+    }
+    return ids;
 }
+
+// The ids a requeue/rm acts on: given, from stdin, or every dead letter passing the filter.
+std::vector<std::string> target_ids(std::vector<std::string> ids, bool all,
+                                    redis::Connection& connection, const queue::QueueKeys& keys,
+                                    const Filter& filter) {
+    if (ids.size() == 1 && ids[0] == "-") return read_ids_from_stdin();
+    if (!ids.empty()) {
+        if (all) throw UsageError("give ids or --all, not both");
+        return ids;
+    }
+    if (!all && !filter.any())
+        throw UsageError("name the dead letters: ID..., - (ids on stdin) or --all");
+    std::vector<std::string> selected;
+    each_dead_letter(connection, keys, filter, 0, [&](const DeadLetter& letter) {
+        selected.push_back(letter.id);
+        return true;
+    });
+    return selected;
+}
+
+// Runs requeue or delete for `ids` in batches; prints each id acted on; returns how many were
+// not dead letters of the queue.
+std::size_t act(redis::Connection& connection, const queue::QueueKeys& keys,
+                const std::vector<std::string>& ids, bool requeue) {
+    std::size_t missing = 0;
+    std::vector<std::string> valid;
+    for (const auto& id : ids) {
+        if (auto problem = job_id_problem(id)) {
+            ++missing;
+            log::error(fmt::format("cannot {} '{}': not a dead letter of {} (invalid id: {})",
+                                   requeue ? "requeue" : "remove", printable(id), keys.queue(),
+                                   *problem));
+        } else {
+            valid.push_back(id);
+        }
+    }
+    for (std::size_t start = 0; start < valid.size(); start += batch) {
+        std::vector<std::string> chunk(
+            valid.begin() + static_cast<long>(start),
+            valid.begin() + static_cast<long>(std::min(valid.size(), start + batch)));
+        auto call =
+            requeue ? queue::dead_requeue_call(keys, chunk) : queue::dead_delete_call(keys, chunk);
+        for (const auto& outcome : queue::parse_id_outcomes(queue::run(connection, call))) {
+            if (outcome.ok) {
+                cli::write_stdout(outcome.id + "\n");
+            } else {
+                ++missing;
+                log::error(fmt::format("cannot {} {}: no such dead letter in {}",
+                                       requeue ? "requeue" : "remove", outcome.id, keys.queue()));
+            }
+        }
+        cli::flush_stdout();
+    }
+    return missing;
+}
+
+boost::json::object letter_json(const DeadLetter& letter, const std::string& queue) {
+    return boost::json::object{{"id", letter.id},
+                               {"queue", queue},
+                               {"died_at", format_rfc3339(letter.died_ms)},
+                               {"attempts", letter.attempts},
+                               {"max_attempts", letter.max_attempts},
+                               {"error", letter.error},
+                               {"reason", letter.reason}};
+}
+
+int ls(redis::Connection& connection, const queue::QueueKeys& keys, const Filter& filter,
+       std::size_t limit, bool json) {
+    auto now = server_now_ms(connection);
+    cli::Table table({"ID", "DIED", "ATTEMPTS", "ERROR"}, {false, false, true, false});
+    each_dead_letter(connection, keys, filter, limit, [&](const DeadLetter& letter) {
+        if (json) {
+            cli::print_json_line(letter_json(letter, keys.queue()));
+        } else {
+            auto error = letter.error.empty() ? letter.reason : letter.error;
+            // The last error's first line: handlers print the cause last, but its first line is
+            // what fits; `show` has the whole text.
+            table.add({letter.id, format_relative(letter.died_ms, now),
+                       fmt::format("{}/{}", letter.attempts, letter.max_attempts),
+                       one_line(error, 80)});
+        }
+        return true;
+    });
+    if (!json) cli::write_stdout(table.empty() ? "" : table.render());
+    return 0;
+}
+
+int show(redis::Connection& connection, const std::string& namespace_name,
+         const std::vector<std::string>& ids, bool json) {
+    std::size_t missing = 0;
+    std::vector<std::string> valid;
+    for (const auto& id : ids)
+        if (job_id_problem(id)) {
+            ++missing;
+            log::error(fmt::format("no dead letter '{}' (invalid id)", printable(id)));
+        } else {
+            valid.push_back(id);
+        }
+    auto found = queue::find_jobs(connection, queue::NamespaceKeys(namespace_name), valid, true);
+    for (std::size_t i = 0; i < valid.size(); ++i) {
+        const auto& info = found[i];
+        if (!info || info->state != queue::JobState::dead) {
+            ++missing;
+            log::error(info ? fmt::format("job {} is {}, not a dead letter (see workq-status job)",
+                                          valid[i], queue::to_string(info->state))
+                            : fmt::format("no dead letter {}", valid[i]));
+            continue;
+        }
+        if (json) {
+            boost::json::object object{
+                {"id", info->id},
+                {"queue", info->queue},
+                {"died_at", cli::time_value(info->died_ms ? info->died_ms : info->finished_ms)},
+                {"created_at", cli::time_value(info->created_ms)},
+                {"attempts", info->attempts},
+                {"max_attempts", info->max_attempts},
+                {"priority", info->priority},
+                {"error", info->error},
+                {"reason", info->reason}};
+            cli::put_bytes(object, "payload", info->payload);
+            boost::json::array errors;
+            for (const auto& e : info->errors)
+                errors.push_back(boost::json::object{{"at", format_rfc3339(e.at_ms)},
+                                                     {"attempt", e.attempt},
+                                                     {"reason", e.reason},
+                                                     {"error", e.error}});
+            object["errors"] = std::move(errors);
+            cli::print_json_line(object);
+            continue;
+        }
+        auto now = info->server_now_ms;
+        std::string text = fmt::format("{}  dead  queue {}  attempts {}/{}\n", info->id,
+                                       info->queue, info->attempts, info->max_attempts);
+        if (info->created_ms)
+            text += fmt::format("  created: {} ({})\n", format_rfc3339(*info->created_ms),
+                                format_relative(*info->created_ms, now));
+        auto died = info->died_ms ? info->died_ms : info->finished_ms;
+        if (died)
+            text += fmt::format("  died:    {} ({})\n", format_rfc3339(*died),
+                                format_relative(*died, now));
+        if (info->payload) {
+            text += fmt::format("  payload ({} bytes): {}\n", info->payload->size(),
+                                one_line(*info->payload, 200));
+        }
+        for (const auto& e : info->errors) {
+            text += fmt::format("  attempt {} at {}: {}\n", e.attempt, format_rfc3339(e.at_ms),
+                                e.reason);
+            std::string_view rest = e.error;
+            while (!rest.empty()) {
+                auto newline = rest.find('\n');
+                text += "    | " + one_line(rest.substr(0, newline), 300) + "\n";
+                rest = newline == std::string_view::npos ? std::string_view{}
+                                                         : rest.substr(newline + 1);
+            }
+        }
+        cli::write_stdout(text + "\n");
+    }
+    return missing > 0 ? 1 : 0;
+}
+
+int export_letters(redis::Connection& connection, const queue::QueueKeys& keys,
+                   const Filter& filter) {
+    std::vector<std::string> page;
+    auto flush = [&] {
+        if (page.empty()) return;
+        std::vector<queue::ScriptCall> calls;
+        for (const auto& id : page) {
+            calls.push_back(queue::job_info_call(keys, id, true));
+            queue::append(connection, calls.back());
+        }
+        auto replies = connection.read_script_replies();
+        for (std::size_t i = 0; i < page.size(); ++i) {
+            queue::check_reply(calls[i], replies[i]);
+            auto info = queue::parse_job_info(replies[i], page[i], keys.queue());
+            if (!info) continue;  // removed meanwhile
+            boost::json::object object{
+                {"id", info->id},
+                {"queue", info->queue},
+                {"died_at", cli::time_value(info->died_ms ? info->died_ms : info->finished_ms)},
+                {"created_at", cli::time_value(info->created_ms)},
+                {"attempts", info->attempts},
+                {"max_attempts", info->max_attempts},
+                {"priority", info->priority},
+                {"error", info->error}};
+            boost::json::array errors;
+            for (const auto& e : info->errors)
+                errors.push_back(boost::json::object{{"at", format_rfc3339(e.at_ms)},
+                                                     {"attempt", e.attempt},
+                                                     {"reason", e.reason},
+                                                     {"error", e.error}});
+            object["errors"] = std::move(errors);
+            cli::put_bytes(object, "payload", info->payload);
+            cli::print_json_line(object);
+        }
+        cli::flush_stdout();
+        page.clear();
+    };
+    each_dead_letter(connection, keys, filter, 0, [&](const DeadLetter& letter) {
+        page.push_back(letter.id);
+        if (page.size() >= batch) flush();
+        return true;
+    });
+    flush();
+    return 0;
+}
+
+int import_letters(redis::Connection& connection, const std::string& namespace_name,
+                   const queue::QueueKeys& keys, std::istream& in, const std::string& source) {
+    std::size_t line_number = 0, problems = 0;
+    connection.call({"SADD", queue::NamespaceKeys(namespace_name).queues(), keys.queue()});
+    struct Pending {
+        std::size_t line;
+        std::string id, payload;
+        queue::EnqueueOptions options;
+    };
+    std::vector<Pending> pending;
+    auto flush = [&] {
+        std::vector<std::string> ids;
+        for (const auto& job : pending)
+            ids.push_back(job.id);
+        auto holders = queue::queues_holding(connection, queue::NamespaceKeys(namespace_name), ids,
+                                             keys.queue());
+        std::erase_if(pending, [&, i = std::size_t(0)](const Pending& job) mutable {
+            const auto& holder = holders[i++];
+            if (holder.empty()) return false;
+            ++problems;
+            log::error(fmt::format("{} line {}: skipped {}: a job with this id exists in queue {}",
+                                   source, job.line, job.id, holder));
+            return true;
+        });
+        std::vector<queue::ScriptCall> calls;
+        for (const auto& job : pending) {
+            std::vector<queue::NewJob> one{{job.id, job.payload}};
+            calls.push_back(queue::enqueue_call(keys, job.options, one));
+            queue::append(connection, calls.back());
+        }
+        auto replies = connection.read_script_replies();
+        for (std::size_t i = 0; i < pending.size(); ++i) {
+            queue::check_reply(calls[i], replies[i]);
+            auto result = queue::parse_enqueue(replies[i]).at(0);
+            if (result.status == queue::EnqueueStatus::created) {
+                cli::write_stdout(pending[i].id + "\n");
+            } else {
+                ++problems;
+                log::error(fmt::format("{} line {}: skipped {}: a job with this id exists", source,
+                                       pending[i].line, pending[i].id));
+            }
+        }
+        cli::flush_stdout();
+        pending.clear();
+    };
+    for (std::string line; std::getline(in, line);) {
+        ++line_number;
+        if (line.empty()) continue;
+        boost::system::error_code ec;
+        auto value = boost::json::parse(line, ec);
+        Pending job;
+        job.line = line_number;
+        job.options.caller_ids = true;
+        try {
+            if (ec || !value.is_object()) throw UsageError("not a JSON object");
+            const auto& object = value.as_object();
+            auto* id = object.if_contains("id");
+            if (!id || !id->is_string()) throw UsageError("no id");
+            job.id = boost::json::value_to<std::string>(*id);
+            if (auto problem = job_id_problem(job.id)) throw UsageError("invalid id: " + *problem);
+            if (auto* p = object.if_contains("payload"); p && p->is_string()) {
+                job.payload = boost::json::value_to<std::string>(*p);
+            } else if (auto* b = object.if_contains("payload_base64"); b && b->is_string()) {
+                auto decoded = base64_decode(b->as_string());
+                if (!decoded) throw UsageError("payload_base64 is not base64");
+                job.payload = *decoded;
+            } else {
+                throw UsageError("no payload or payload_base64");
+            }
+            if (auto* m = object.if_contains("max_attempts");
+                m && m->is_int64() && m->as_int64() >= 1)
+                job.options.max_attempts = m->as_int64();
+            if (auto* pr = object.if_contains("priority"); pr && pr->is_int64())
+                job.options.priority = pr->as_int64();
+        } catch (const std::exception& error) {
+            ++problems;
+            log::error(fmt::format("{} line {}: skipped: {}", source, line_number, error.what()));
+            continue;
+        }
+        pending.push_back(std::move(job));
+        if (pending.size() >= batch) flush();
+    }
+    flush();
+    return problems > 0 ? 1 : 0;
+}
+
+int dlq_main(int argc, char** argv) {
+    CLI::App app{"Inspect, requeue and delete dead-lettered jobs.", "workq-dlq"};
+    app.require_subcommand(1);
+    cli::CommonOptions common;
+    cli::add_common_options(app, common);
+    std::string queue_name;
+    std::vector<std::string> ids;
+    std::size_t limit = 50;
+    bool json = false, all = false;
+    long long max_count = 0;
+    std::string max_age = "0";
+    std::string file;
+    FilterOptions filters;
+
+    auto* ls_cmd = app.add_subcommand("ls", "List dead letters, newest first");
+    ls_cmd->add_option("QUEUE", queue_name, "Queue")->required();
+    ls_cmd->add_option("--limit", limit, "At most this many (default 50; 0: all)");
+    ls_cmd->add_flag("--json", json, "One JSON object per line");
+    filters.add_to(ls_cmd);
+    auto* show_cmd =
+        app.add_subcommand("show", "Show dead letters with payload and every attempt's error");
+    show_cmd->add_option("ID", ids, "Job ids")->required();
+    show_cmd->add_flag("--json", json, "One JSON object per line");
+    auto* requeue_cmd = app.add_subcommand("requeue", "Requeue dead letters (attempts reset to 0)");
+    requeue_cmd->add_option("QUEUE", queue_name, "Queue")->required();
+    requeue_cmd->add_option("ID", ids, "Job ids, or - to read them from stdin");
+    requeue_cmd->add_flag("--all", all, "Every dead letter of the queue (that passes the filters)");
+    filters.add_to(requeue_cmd);
+    auto* rm_cmd = app.add_subcommand("rm", "Delete dead letters for good");
+    rm_cmd->add_option("QUEUE", queue_name, "Queue")->required();
+    rm_cmd->add_option("ID", ids, "Job ids, or - to read them from stdin");
+    rm_cmd->add_flag("--all", all, "Every dead letter of the queue (that passes the filters)");
+    filters.add_to(rm_cmd);
+    auto* count_cmd = app.add_subcommand("count", "Print the number of dead letters");
+    count_cmd->add_option("QUEUE", queue_name, "Queue")->required();
+    auto* export_cmd =
+        app.add_subcommand("export", "Write dead letters as JSON lines, payloads included");
+    export_cmd->add_option("QUEUE", queue_name, "Queue")->required();
+    filters.add_to(export_cmd);
+    auto* import_cmd =
+        app.add_subcommand("import", "Enqueue the jobs of an export as waiting jobs (same ids)");
+    import_cmd->add_option("QUEUE", queue_name, "Queue to put them in")->required();
+    import_cmd->add_option("FILE", file, "Export file (default: stdin)");
+    auto* cap_cmd = app.add_subcommand(
+        "cap", "Cap the dead letters kept (trimmed ones are counted in workq-status)");
+    cap_cmd->add_option("QUEUE", queue_name, "Queue")->required();
+    cap_cmd->add_option("--max-count", max_count, "Keep at most this many (0: no limit)");
+    cap_cmd->add_option("--max-age", max_age, "Keep none older than this (0: no limit)");
+    cli::describe_tool(app, footer);
+    cli::parse_command_line(app, argc, argv);
+    auto config = cli::finish_options(app, common, "dlq");
+    auto server = cli::resolve_server(common, config, "dlq");
+
+    if (!show_cmd->parsed()) check_queue_name(queue_name);
+    auto filter = filters.build();
+    Millis cap_age{0};
+    if (cap_cmd->parsed()) {
+        cap_age = parse_duration_or_throw(max_age, "--max-age");
+        if (max_count < 0) throw UsageError("--max-count: must not be negative");
+    }
+    std::unique_ptr<std::ifstream> import_file;
+    if (import_cmd->parsed() && !file.empty() && file != "-") {
+        import_file = std::make_unique<std::ifstream>(file);
+        if (!*import_file)
+            throw UsageError(fmt::format("cannot read {}: {}", file, std::strerror(errno)));
+    }
+
+    auto connection = cli::connect(server);
+    queue::QueueKeys keys(server.namespace_name,
+                          queue_name.empty() ? std::string("x") : queue_name);
+    if (ls_cmd->parsed()) return ls(connection, keys, filter, limit, json);
+    if (show_cmd->parsed()) return show(connection, server.namespace_name, ids, json);
+    if (requeue_cmd->parsed() || rm_cmd->parsed()) {
+        auto targets = target_ids(ids, all, connection, keys, filter);
+        return act(connection, keys, targets, requeue_cmd->parsed()) > 0 ? 1 : 0;
+    }
+    if (count_cmd->parsed()) {
+        auto dead = keys.dead();
+        cli::write_stdout(std::to_string(connection.call({"ZCARD", dead}).as_integer()) + "\n");
+        return 0;
+    }
+    if (export_cmd->parsed()) return export_letters(connection, keys, filter);
+    if (import_cmd->parsed()) {
+        if (import_file)
+            return import_letters(connection, server.namespace_name, keys, *import_file, file);
+        return import_letters(connection, server.namespace_name, keys, std::cin, "stdin");
+    }
+    if (cap_cmd->parsed()) {
+        auto trimmed = queue::parse_count(
+            queue::run(connection, queue::dead_cap_call(keys, max_count, cap_age)));
+        log::info(fmt::format(
+            "dead-letter cap of {} set: {}; {} trimmed so far", queue_name,
+            max_count == 0 && cap_age.count() == 0
+                ? std::string("none")
+                : fmt::format(
+                      "at most {} kept, none older than {}",
+                      max_count == 0 ? std::string("any number") : std::to_string(max_count),
+                      cap_age.count() == 0 ? std::string("any age") : format_duration(cap_age)),
+            trimmed));
+        return 0;
+    }
+    return 0;
+}
+
 }  // namespace
+}  // namespace workq::dlq
 
 int main(int argc, char** argv) {
-    return workq::cli::run("workq-dlq", argc, argv, unbuilt);
+    return workq::cli::run("workq-dlq", argc, argv, workq::dlq::dlq_main);
 }

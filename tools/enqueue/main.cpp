@@ -17,6 +17,7 @@
 #include "cli/runner.hpp"
 #include "cli/server.hpp"
 #include "payload_reader.hpp"
+#include "queue/client.hpp"
 #include "submitter.hpp"
 #include "util/bytes.hpp"
 #include "util/duration.hpp"
@@ -254,6 +255,25 @@ int enqueue_main(int argc, char** argv) {
             cli::write_stdout("\n");
         }
     };
+    if (!o.id.empty()) {
+        // Ids are unique in the namespace: the script checks this queue, this checks the others.
+        std::vector<std::string> wanted{o.id};
+        auto holder = queue::queues_holding(connection, namespace_keys, wanted, o.queue).front();
+        if (!holder.empty()) {
+            log::info(fmt::format("job {} exists in queue {}: nothing was made", o.id, holder));
+            on_id(o.id);
+            if (!o.wait) return to_int(ExitCode::success);
+            queue::QueueKeys holder_keys(server.namespace_name, holder);
+            switch (wait_for_jobs(connection, holder_keys, ids, wait_timeout)) {
+                case WaitOutcome::all_succeeded:
+                    return to_int(ExitCode::success);
+                case WaitOutcome::some_failed:
+                    return to_int(ExitCode::failed);
+                case WaitOutcome::timed_out:
+                    return to_int(ExitCode::wait_timeout);
+            }
+        }
+    }
     Submitter submitter(connection, namespace_keys, keys, options, on_id);
 
     std::size_t read = 0;

@@ -1,14 +1,331 @@
-// workq-queue ls|cancel|purge|pause|resume: act on live jobs
-#include "cli/runner.hpp"
-#include "cli/stub.hpp"
+// workq-queue ls QUEUE [--state waiting|scheduled|running] [--limit N] [--json]
+// workq-queue cancel ID... | -
+// workq-queue purge QUEUE [--waiting] [--scheduled]
+// workq-queue pause QUEUE
+// workq-queue resume QUEUE
+//
+// Acting on live jobs without reaching for redis-cli: every change is one atomic transition of
+// the engine, safe against a worker settling the same job at the same moment.
+#include <fmt/format.h>
+#include <CLI/CLI.hpp>
+#include <boost/json.hpp>
+#include <iostream>
 
+#include "cli/json.hpp"
+#include "cli/options.hpp"
+#include "cli/output.hpp"
+#include "cli/runner.hpp"
+#include "cli/server.hpp"
+#include "cli/table.hpp"
+#include "queue/client.hpp"
+#include "util/duration.hpp"
+#include "util/errors.hpp"
+#include "util/log.hpp"
+#include "util/names.hpp"
+#include "util/text.hpp"
+#include "util/time.hpp"
+
+namespace workq::queue_tool {
 namespace {
-int unbuilt(int argc, char** argv) {
-    return workq::cli::run_unbuilt_tool(
-        "queue", "workq-queue ls|cancel|purge|pause|resume: act on live jobs", argc, argv);
+
+constexpr std::size_t purge_batch = 1000;  // per script call: no long-blocking script
+constexpr std::size_t page = 500;
+constexpr Millis cancelled_ttl{86'400'000};  // a cancelled job stays visible as long as a result
+
+constexpr const char* footer = R"(Output:
+  ls: jobs in the order they run: running (worker, attempt, lease left), then waiting (highest
+      priority first, then oldest), then scheduled (soonest first). --json: one object per line
+      with id, queue, state, priority, attempts, max_attempts, created_at, due_at, worker,
+      lease_expires_at, payload_bytes, payload_preview.
+  cancel: the ids cancelled (waiting, scheduled) or being stopped (running), one per line.
+  purge: the number of jobs cancelled.
+  pause, resume: nothing; a note on stderr.
+
+Exit status:
+  0    success
+  1    some id was unknown or had already ended (reported on stderr; the others processed)
+  2    usage error
+  3    cannot reach Redis
+
+Examples:
+  workq-queue ls mail --limit 20
+  workq-queue ls mail --state running --json | jq .worker
+  workq-queue cancel 01jd9x3k7m2q5v8wza
+  workq-queue ls mail --state waiting --json | jq -r 'select(.payload_preview | test("spam")) | .id' | workq-queue cancel -
+  workq-queue purge mail --scheduled
+  workq-queue pause mail; ...; workq-queue resume mail
+)";
+
+struct Row {
+    std::string id, state;
+    std::optional<long long> due_ms;
+    queue::JobRow fields;
+};
+
+Row make_row(std::string id, std::string state) {
+    Row row;
+    row.id = std::move(id);
+    row.state = std::move(state);
+    return row;
 }
+
+// Reads the records of the rows in one script call per page.
+void fill(redis::Connection& connection, const queue::QueueKeys& keys, std::vector<Row>& rows) {
+    constexpr std::size_t preview_bytes = 64;
+    for (std::size_t start = 0; start < rows.size(); start += page) {
+        auto end = std::min(rows.size(), start + page);
+        std::vector<std::string> ids;
+        for (auto i = start; i < end; ++i)
+            ids.push_back(rows[i].id);
+        auto fields = queue::parse_job_rows(
+            queue::run(connection, queue::job_rows_call(keys, ids, preview_bytes)));
+        for (auto i = start; i < end && i - start < fields.size(); ++i)
+            rows[i].fields = std::move(fields[i - start]);
+    }
+}
+
+std::vector<Row> list(redis::Connection& connection, const queue::QueueKeys& keys,
+                      const std::string& state, std::size_t limit) {
+    std::vector<Row> rows;
+    auto room = [&] { return limit == 0 || rows.size() < limit; };
+    auto take = [&](std::size_t wanted) {
+        return limit == 0 ? wanted : std::min(wanted, limit - rows.size());
+    };
+    if ((state.empty() || state == "running") && room()) {
+        auto running =
+            connection.command({"ZRANGE", keys.running(), "0", std::to_string(take(page) - 1)});
+        for (const auto& id : running.as_array())
+            rows.push_back(make_row(id.as_string(), "running"));
+    }
+    if ((state.empty() || state == "waiting") && room()) {
+        // Due scheduled jobs run before anything enqueued after them: a worker promotes them first.
+        auto now_reply = connection.call({"TIME"});
+        auto now = now_reply.at(0).as_integer() * 1000 + now_reply.at(1).as_integer() / 1000;
+        auto due =
+            connection.command({"ZRANGEBYSCORE", keys.scheduled(), "-inf", std::to_string(now),
+                                "LIMIT", "0", std::to_string(take(page))});
+        std::vector<std::string> due_ids;
+        for (const auto& id : due.as_array())
+            due_ids.push_back(id.as_string());
+        auto priorities = connection.command({"ZREVRANGE", keys.priorities(), "0", "-1"});
+        bool due_placed = due_ids.empty();
+        for (const auto& priority : priorities.as_array()) {
+            auto prio = std::stoll(priority.as_string());
+            if (!due_placed && prio < 0) {
+                for (const auto& id : due_ids)
+                    if (room()) rows.push_back(make_row(id, "waiting"));
+                due_placed = true;
+            }
+            if (!room()) break;
+            auto ids = connection.command(
+                {"LRANGE", keys.waiting(prio), "0", std::to_string(take(page) - 1)});
+            for (const auto& id : ids.as_array())
+                rows.push_back(make_row(id.as_string(), "waiting"));
+        }
+        if (!due_placed)
+            for (const auto& id : due_ids)
+                if (room()) rows.push_back(make_row(id, "waiting"));
+    }
+    if ((state.empty() || state == "scheduled") && room()) {
+        auto now_reply = connection.call({"TIME"});
+        auto now = now_reply.at(0).as_integer() * 1000 + now_reply.at(1).as_integer() / 1000;
+        auto scheduled =
+            connection.command({"ZRANGEBYSCORE", keys.scheduled(), fmt::format("({}", now), "+inf",
+                                "WITHSCORES", "LIMIT", "0", std::to_string(take(page))});
+        const auto& items = scheduled.as_array();
+        for (std::size_t i = 0; i + 1 < items.size(); i += 2) {
+            Row row = make_row(items[i].as_string(), "scheduled");
+            row.due_ms = static_cast<long long>(std::stod(items[i + 1].as_string()));
+            rows.push_back(std::move(row));
+        }
+    }
+    fill(connection, keys, rows);
+    return rows;
+}
+
+int ls(redis::Connection& connection, const queue::QueueKeys& keys, const std::string& state,
+       std::size_t limit, bool json) {
+    auto rows = list(connection, keys, state, limit);
+    auto time = connection.call({"TIME"});
+    auto now = time.at(0).as_integer() * 1000 + time.at(1).as_integer() / 1000;
+    if (json) {
+        for (const auto& row : rows) {
+            const auto& f = row.fields;
+            boost::json::object object{
+                {"id", row.id},
+                {"queue", keys.queue()},
+                {"state", row.state},
+                {"priority", f.priority},
+                {"attempts", f.attempts},
+                {"max_attempts", f.max_attempts},
+                {"created_at", cli::time_value(f.created_ms)},
+                {"due_at", cli::time_value(row.due_ms)},
+                {"worker",
+                 f.worker.empty() ? boost::json::value(nullptr) : boost::json::value(f.worker)},
+                {"lease_expires_at",
+                 cli::time_value(row.state == "running" ? f.lease_ms : std::nullopt)},
+                {"payload_bytes", f.payload_bytes}};
+            cli::put_bytes(object, "payload_preview", f.preview);
+            cli::print_json_line(object);
+        }
+        return 0;
+    }
+    cli::Table table({"ID", "STATE", "PRIO", "ATTEMPTS", "WHEN", "WORKER", "PAYLOAD"},
+                     {false, false, true, true, false, false, false});
+    for (const auto& row : rows) {
+        const auto& f = row.fields;
+        std::string when;
+        if (row.state == "running" && f.lease_ms)
+            when = "lease " + (*f.lease_ms > now
+                                   ? format_duration_short(Millis(*f.lease_ms - now)) + " left"
+                                   : "lapsed");
+        else if (row.state == "scheduled" && row.due_ms)
+            when = "runs " + format_relative(*row.due_ms, now);
+        else if (f.created_ms)
+            when = "enqueued " + format_relative(*f.created_ms, now);
+        table.add({row.id, row.state, std::to_string(f.priority),
+                   fmt::format("{}/{}", f.attempts, f.max_attempts), when, f.worker,
+                   one_line(f.preview, 40)});
+    }
+    if (!rows.empty()) cli::write_stdout(table.render());
+    return 0;
+}
+
+int cancel(redis::Connection& connection, const std::string& namespace_name,
+           std::vector<std::string> ids) {
+    if (ids.size() == 1 && ids[0] == "-") {
+        ids.clear();
+        for (std::string line; std::getline(std::cin, line);) {
+            if (!line.empty() && line.back() == '\r') line.pop_back();
+            if (!line.empty()) ids.push_back(line);
+        }
+    }
+    std::size_t problems = 0;
+    std::vector<std::string> valid;
+    for (const auto& id : ids) {
+        if (auto problem = job_id_problem(id)) {
+            ++problems;
+            log::error(fmt::format("cannot cancel '{}': unknown job (invalid id: {})",
+                                   printable(id), *problem));
+        } else {
+            valid.push_back(id);
+        }
+    }
+    queue::NamespaceKeys namespace_keys(namespace_name);
+    for (std::size_t start = 0; start < valid.size(); start += page) {
+        std::vector<std::string> chunk(
+            valid.begin() + static_cast<long>(start),
+            valid.begin() + static_cast<long>(std::min(valid.size(), start + page)));
+        auto found = queue::find_jobs(connection, namespace_keys, chunk, false);
+        std::map<std::string, std::vector<std::string>> by_queue;
+        for (std::size_t i = 0; i < chunk.size(); ++i) {
+            if (!found[i]) {
+                ++problems;
+                log::error(fmt::format("cannot cancel {}: unknown job", chunk[i]));
+                continue;
+            }
+            by_queue[found[i]->queue].push_back(chunk[i]);
+        }
+        for (const auto& [queue_name, queue_ids] : by_queue) {
+            queue::QueueKeys keys(namespace_name, queue_name);
+            auto results = queue::parse_cancel(
+                queue::run(connection, queue::cancel_call(keys, cancelled_ttl, queue_ids)));
+            for (std::size_t i = 0; i < results.size() && i < queue_ids.size(); ++i) {
+                switch (results[i].status) {
+                    case queue::CancelStatus::cancelled:
+                        cli::write_stdout(queue_ids[i] + "\n");
+                        break;
+                    case queue::CancelStatus::flagged:
+                        cli::write_stdout(queue_ids[i] + "\n");
+                        log::info(fmt::format(
+                            "job {} is running: its worker stops the handler at its next lease "
+                            "renewal and the job ends cancelled",
+                            queue_ids[i]));
+                        break;
+                    case queue::CancelStatus::finished:
+                        ++problems;
+                        log::error(fmt::format("cannot cancel {}: it already ended {}",
+                                               queue_ids[i], queue::to_string(results[i].state)));
+                        break;
+                    case queue::CancelStatus::unknown:
+                        ++problems;
+                        log::error(fmt::format("cannot cancel {}: unknown job", queue_ids[i]));
+                        break;
+                }
+            }
+        }
+        cli::flush_stdout();
+    }
+    return problems > 0 ? 1 : 0;
+}
+
+int queue_main(int argc, char** argv) {
+    CLI::App app{"List, cancel and purge live jobs; pause and resume a queue.", "workq-queue"};
+    app.require_subcommand(1);
+    cli::CommonOptions common;
+    cli::add_common_options(app, common);
+    std::string queue_name, state;
+    std::size_t limit = 50;
+    bool json = false, waiting = false, scheduled = false;
+    std::vector<std::string> ids;
+
+    auto* ls_cmd = app.add_subcommand("ls", "List live jobs in the order they run");
+    ls_cmd->add_option("QUEUE", queue_name, "Queue")->required();
+    ls_cmd->add_option("--state", state, "Only waiting, scheduled or running jobs")
+        ->check(CLI::IsMember({"waiting", "scheduled", "running"}));
+    ls_cmd->add_option("--limit", limit, "At most this many (default 50; 0: no limit)");
+    ls_cmd->add_flag("--json", json, "One JSON object per line");
+    auto* cancel_cmd = app.add_subcommand(
+        "cancel", "Cancel jobs: waiting/scheduled at once, running via their worker");
+    cancel_cmd->add_option("ID", ids, "Job ids, or - to read them from stdin")->required();
+    auto* purge_cmd =
+        app.add_subcommand("purge", "Cancel every waiting and/or scheduled job of a queue");
+    purge_cmd->add_option("QUEUE", queue_name, "Queue")->required();
+    purge_cmd->add_flag("--waiting", waiting, "Only waiting jobs");
+    purge_cmd->add_flag("--scheduled", scheduled, "Only scheduled jobs");
+    auto* pause_cmd =
+        app.add_subcommand("pause", "No worker anywhere claims from the queue until resume");
+    pause_cmd->add_option("QUEUE", queue_name, "Queue")->required();
+    auto* resume_cmd =
+        app.add_subcommand("resume", "Let workers claim from the queue again (wakes idle ones)");
+    resume_cmd->add_option("QUEUE", queue_name, "Queue")->required();
+    cli::describe_tool(app, footer);
+    cli::parse_command_line(app, argc, argv);
+    auto config = cli::finish_options(app, common, "queue");
+    auto server = cli::resolve_server(common, config, "queue");
+    if (!cancel_cmd->parsed()) check_queue_name(queue_name);
+
+    auto connection = cli::connect(server);
+    queue::QueueKeys keys(server.namespace_name,
+                          queue_name.empty() ? std::string("x") : queue_name);
+    if (ls_cmd->parsed()) return ls(connection, keys, state, limit, json);
+    if (cancel_cmd->parsed()) return cancel(connection, server.namespace_name, ids);
+    if (purge_cmd->parsed()) {
+        auto which = waiting == scheduled ? queue::PurgeWhich::both
+                     : waiting            ? queue::PurgeWhich::waiting
+                                          : queue::PurgeWhich::scheduled;
+        long long total = 0;
+        for (;;) {
+            auto step = queue::parse_purge(
+                queue::run(connection, queue::purge_call(keys, which, purge_batch, cancelled_ttl)));
+            total += step.cancelled;
+            if (!step.more) break;
+        }
+        cli::write_stdout(std::to_string(total) + "\n");
+        return 0;
+    }
+    bool pause = pause_cmd->parsed();
+    // Make the queue known to workq-status even when nothing was ever enqueued to it.
+    connection.call({"SADD", queue::NamespaceKeys(server.namespace_name).queues(), queue_name});
+    auto changed = queue::parse_count(queue::run(connection, queue::set_paused_call(keys, pause)));
+    log::info(fmt::format("queue {} {}{}", queue_name, changed ? "" : "was already ",
+                          pause ? "paused" : "resumed"));
+    return 0;
+}
+
 }  // namespace
+}  // namespace workq::queue_tool
 
 int main(int argc, char** argv) {
-    return workq::cli::run("workq-queue", argc, argv, unbuilt);
+    return workq::cli::run("workq-queue", argc, argv, workq::queue_tool::queue_main);
 }

@@ -1,14 +1,267 @@
-// workq-status [QUEUE...]: queue depth, latency and worker health
-#include "cli/runner.hpp"
-#include "cli/stub.hpp"
+// workq-status [QUEUE...] [--json | --prometheus] [--watch[=INTERVAL]]
+// workq-status job ID... [--json]
+// workq-status --check [QUEUE...] [--max-depth N] [--max-age D] [--min-workers N] [--max-dead N]
+//              [--worker NAME] [--warn-max-depth N] [--warn-max-age D] [--warn-min-workers N]
+//              [--warn-max-dead N]
+//
+// The one place an operator looks: queue depths and ages, workers and their health, the server
+// it talks to. Readable by default, exact on request (--json, --prometheus), a verdict for
+// monitoring (--check, exit 0/1/2/3 like a monitoring plugin).
+#include <poll.h>
+#include <signal.h>
+#include <termios.h>
+#include <unistd.h>
 
+#include <fmt/format.h>
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstring>
+
+#include "check.hpp"
+#include "cli/options.hpp"
+#include "cli/output.hpp"
+#include "cli/runner.hpp"
+#include "cli/server.hpp"
+#include "job_view.hpp"
+#include "render.hpp"
+#include "snapshot.hpp"
+#include "util/duration.hpp"
+#include "util/errors.hpp"
+#include "util/log.hpp"
+#include "util/names.hpp"
+
+namespace workq::status {
 namespace {
-int unbuilt(int argc, char** argv) {
-    return workq::cli::run_unbuilt_tool(
-        "status", "workq-status [QUEUE...]: queue depth, latency and worker health", argc, argv);
+
+constexpr const char* footer = R"(Output:
+  Default: the server, then per queue WAITING SCHEDULED RUNNING DEAD SUCCEEDED FAILED OLDEST
+  PAUSED, then per worker its id, name, host, pid, state, queues, busy/concurrency, processed,
+  failed, uptime, last heartbeat and LIVE or LOST (no heartbeat for 15s). Colour only at a
+  terminal (NO_COLOR turns it off).
+  --json: one document {"server", "queues": [...], "workers": [...]} (README, "workq-status").
+  --prometheus: the exposition format, for node_exporter's textfile collector.
+  job ID...: per id its state (scheduled, waiting, running, succeeded, dead, cancelled,
+  unknown), attempts, result and last error; --json: one object per line.
+  --check: one line "WORKQ OK|WARNING|CRITICAL|UNKNOWN: reason | perfdata".
+
+Exit status:
+  0    success (--check: OK)
+  1    an id is unknown (--check: WARNING)
+  2    usage error (--check: CRITICAL)
+  3    cannot reach Redis (--check: UNKNOWN, also for usage errors)
+
+Examples:
+  workq-status
+  workq-status --watch=1s mail
+  workq-status --json | jq '.queues[] | select(.dead > 0) | .name'
+  workq-status --prometheus > /var/lib/node_exporter/textfile/workq.prom
+  workq-status job "$id"
+  workq-status --check --max-depth 1000 --warn-max-depth 100 --min-workers 1 mail
+  workq-status --check --worker "$(hostname)-mail"     # a liveness probe
+)";
+
+struct Options {
+    std::vector<std::string> queues;
+    bool json = false, prometheus = false, check = false;
+    std::string watch;
+    std::vector<std::string> job_ids;
+    bool job_json = false;
+    std::optional<long long> max_depth, warn_max_depth, min_workers, warn_min_workers, max_dead,
+        warn_max_dead;
+    std::string max_age, warn_max_age, worker;
+};
+
+volatile sig_atomic_t stop_watching = 0;
+void on_stop_signal(int) {
+    stop_watching = 1;
 }
+
+// Non-canonical, no-echo input while watching, so that 'q' quits without Enter; restored on
+// every way out.
+class RawTerminal {
+  public:
+    RawTerminal() {
+        if (!::isatty(STDIN_FILENO) || ::tcgetattr(STDIN_FILENO, &saved_) != 0) return;
+        termios raw = saved_;
+        raw.c_lflag &= static_cast<tcflag_t>(~(ICANON | ECHO));
+        raw.c_cc[VMIN] = 0;
+        raw.c_cc[VTIME] = 0;
+        active_ = ::tcsetattr(STDIN_FILENO, TCSANOW, &raw) == 0;
+    }
+    ~RawTerminal() {
+        if (active_) ::tcsetattr(STDIN_FILENO, TCSANOW, &saved_);
+    }
+
+  private:
+    termios saved_{};
+    bool active_ = false;
+};
+
+// Waits up to `interval`; false when the user asked to quit (q, Ctrl-C, SIGTERM).
+bool wait_or_quit(std::chrono::milliseconds interval) {
+    auto deadline = std::chrono::steady_clock::now() + interval;
+    while (!stop_watching) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
+        if (left.count() <= 0) return true;
+        pollfd input{STDIN_FILENO, POLLIN, 0};
+        int ready = ::isatty(STDIN_FILENO) ? ::poll(&input, 1, static_cast<int>(left.count()))
+                                           : ::poll(nullptr, 0, static_cast<int>(left.count()));
+        if (ready > 0 && (input.revents & POLLIN)) {
+            char key = 0;
+            if (::read(STDIN_FILENO, &key, 1) == 1 && (key == 'q' || key == 'Q')) return false;
+        }
+    }
+    return false;
+}
+
+int watch(redis::Connection& connection, const cli::ServerSettings& server, const Options& o,
+          std::chrono::milliseconds interval) {
+    struct sigaction action {};
+    action.sa_handler = on_stop_signal;
+    ::sigaction(SIGINT, &action, nullptr);
+    ::sigaction(SIGTERM, &action, nullptr);
+    RawTerminal terminal;
+    bool screen = ::isatty(STDOUT_FILENO) == 1;
+    std::optional<Snapshot> previous;
+    auto previous_time = std::chrono::steady_clock::now();
+    do {
+        auto snapshot = take_snapshot(connection, server, o.queues);
+        auto now = std::chrono::steady_clock::now();
+        std::string text = screen ? "\x1b[H\x1b[2J" : "";
+        text += o.json         ? render_json(snapshot)
+                : o.prometheus ? render_prometheus(snapshot)
+                               : render_human(snapshot);
+        if (!o.json && !o.prometheus && previous) {
+            double seconds = std::chrono::duration<double>(now - previous_time).count();
+            std::string rates;
+            for (const auto& q : snapshot.queues)
+                for (const auto& p : previous->queues)
+                    if (p.name == q.name && seconds > 0)
+                        rates += fmt::format(
+                            "  {} {:.1f}/s", q.name,
+                            static_cast<double>(q.stats.succeeded - p.stats.succeeded) / seconds);
+            if (!rates.empty()) text += "\nsucceeded per second:" + rates + "\n";
+        }
+        if (!o.json && !o.prometheus && screen)
+            text += fmt::format("\nrefreshing every {}; q or Ctrl-C quits\n",
+                                format_duration(interval));
+        if (!screen) text += "\n";
+        cli::write_stdout(text);
+        cli::flush_stdout();
+        previous = std::move(snapshot);
+        previous_time = now;
+    } while (wait_or_quit(interval));
+    return 0;
+}
+
+int status_main(int argc, char** argv) {
+    CLI::App app{"Show queue depths, latency and worker health.", "workq-status"};
+    cli::CommonOptions common;
+    Options o;
+    app.add_option("QUEUE", o.queues, "Queues to show (default: every queue of the namespace)");
+    auto* json = app.add_flag("--json", o.json, "One JSON document");
+    auto* prometheus = app.add_flag("--prometheus", o.prometheus, "Prometheus exposition format");
+    json->excludes(prometheus);
+    app.add_option("--watch", o.watch,
+                   "Refresh every INTERVAL (default 2s) until q or Ctrl-C: --watch=1s")
+        ->expected(0, 1);
+    auto* check = app.add_flag("--check", o.check,
+                               "Monitoring verdict: exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN");
+    auto group = "Check thresholds (critical; --warn-... for warning)";
+    app.add_option("--max-depth", o.max_depth, "Waiting jobs per queue above this")->group(group);
+    app.add_option("--warn-max-depth", o.warn_max_depth, "")->group(group);
+    app.add_option("--max-age", o.max_age, "Oldest waiting job older than this")->group(group);
+    app.add_option("--warn-max-age", o.warn_max_age, "")->group(group);
+    app.add_option("--min-workers", o.min_workers, "Fewer live workers serving the queues")
+        ->group(group);
+    app.add_option("--warn-min-workers", o.warn_min_workers, "")->group(group);
+    app.add_option("--max-dead", o.max_dead, "Dead letters per queue above this")->group(group);
+    app.add_option("--warn-max-dead", o.warn_max_dead, "")->group(group);
+    app.add_option("--worker", o.worker, "This worker (name or id) must be live and not in error")
+        ->group(group);
+    (void)check;
+    auto* job = app.add_subcommand("job", "Show jobs by id: state, attempts, result, last error");
+    job->add_option("ID", o.job_ids, "Job ids")->required();
+    job->add_flag("--json", o.job_json, "One JSON object per line");
+    cli::add_common_options(app, common);
+    cli::describe_tool(app, footer);
+    cli::parse_command_line(app, argc, argv);
+    auto config = cli::finish_options(app, common, "status");
+    auto server = cli::resolve_server(common, config, "status");
+
+    for (const auto& queue : o.queues)
+        check_queue_name(queue);
+    std::optional<std::chrono::milliseconds> watch_interval;
+    if (app.get_option("--watch")->count() > 0) {
+        watch_interval = std::chrono::seconds(2);
+        if (!o.watch.empty()) {
+            if (auto parsed = parse_duration(o.watch))
+                watch_interval = *parsed;
+            else if (!queue_name_problem(o.watch))
+                o.queues.insert(o.queues.begin(), o.watch);  // --watch QUEUE
+            else
+                throw UsageError(fmt::format("--watch: invalid interval '{}'", printable(o.watch)));
+        }
+        if (*watch_interval < std::chrono::milliseconds(100))
+            throw UsageError("--watch: the interval must be at least 100ms");
+    }
+    Thresholds thresholds;
+    thresholds.max_depth = o.max_depth;
+    thresholds.warn_max_depth = o.warn_max_depth;
+    thresholds.min_workers = o.min_workers;
+    thresholds.warn_min_workers = o.warn_min_workers;
+    thresholds.max_dead = o.max_dead;
+    thresholds.warn_max_dead = o.warn_max_dead;
+    if (!o.max_age.empty()) thresholds.max_age = parse_duration_or_throw(o.max_age, "--max-age");
+    if (!o.warn_max_age.empty())
+        thresholds.warn_max_age = parse_duration_or_throw(o.warn_max_age, "--warn-max-age");
+    thresholds.worker = o.worker;
+
+    auto connection = cli::connect(server);
+    if (job->parsed()) {
+        auto unknown = show_jobs(connection, server.namespace_name, o.job_ids, o.job_json);
+        return unknown > 0 ? 1 : 0;
+    }
+    if (o.check) {
+        auto verdict =
+            status::check(take_snapshot(connection, server, o.queues), thresholds, o.queues);
+        cli::write_stdout(verdict.line + "\n");
+        return verdict.code;
+    }
+    if (watch_interval) return watch(connection, server, o, *watch_interval);
+    auto snapshot = take_snapshot(connection, server, o.queues);
+    cli::write_stdout(o.json         ? render_json(snapshot)
+                      : o.prometheus ? render_prometheus(snapshot)
+                                     : render_human(snapshot));
+    return 0;
+}
+
+// --check speaks the monitoring plugins' language even when it fails: a usage error or an
+// unreachable server is UNKNOWN (3), with the reason on stdout.
+int check_main(int argc, char** argv) {
+    try {
+        return status_main(argc, argv);
+    } catch (const cli::HelpRequested&) {
+        throw;
+    } catch (const std::exception& error) {
+        log::error(error.what());
+        cli::write_stdout(fmt::format("WORKQ UNKNOWN: {}\n", error.what()));
+        return 3;
+    }
+}
+
+int entry(int argc, char** argv) {
+    for (int i = 1; i < argc; ++i) {
+        if (std::strcmp(argv[i], "--") == 0) break;
+        if (std::strcmp(argv[i], "--check") == 0) return check_main(argc, argv);
+    }
+    return status_main(argc, argv);
+}
+
 }  // namespace
+}  // namespace workq::status
 
 int main(int argc, char** argv) {
-    return workq::cli::run("workq-status", argc, argv, unbuilt);
+    return workq::cli::run("workq-status", argc, argv, workq::status::entry);
 }

@@ -43,7 +43,14 @@ local function push_waiting(p, id, prio, now, at_head)
     local list = p .. 'waiting:' .. prio
     if at_head then redis.call('LPUSH', list, id) else redis.call('RPUSH', list, id) end
     redis.call('ZADD', p .. 'priorities', prio, prio)
-    redis.call('HSET', p .. 'job:' .. id, 'state', 'waiting', 'ready', now)
+    if at_head then
+        -- A job put back at the head (release, reap) keeps the time it first became ready: it
+        -- is older than those behind it, and the oldest-waiting age reads only list heads.
+        redis.call('HSET', p .. 'job:' .. id, 'state', 'waiting')
+        redis.call('HSETNX', p .. 'job:' .. id, 'ready', now)
+    else
+        redis.call('HSET', p .. 'job:' .. id, 'state', 'waiting', 'ready', now)
+    end
 end
 
 -- Takes `id` out of its waiting list (O(length of that list): only for rare paths).

@@ -1,0 +1,20 @@
+// Bytes and text: UTF-8 validity, base64, and safe one-line renderings for people.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace workq {
+
+bool is_valid_utf8(std::string_view bytes);
+
+std::string base64_encode(std::string_view bytes);
+// nullopt when the text is not base64 (padding optional, whitespace refused).
+std::optional<std::string> base64_decode(std::string_view text);
+
+// One line for a table cell: the first line of `text`, control characters escaped, valid
+// UTF-8 kept as it is, invalid bytes as \xNN, cut at `max_chars` characters with "…".
+std::string one_line(std::string_view text, std::size_t max_chars);
+
+}  // namespace workq

@@ -1,0 +1,501 @@
+#!/usr/bin/env bats
+# workq-work (CONTRACT.md §4, issue 5), jobs and handlers: exactly-once in --burst with -c 4,
+# outcomes (retries with backoff, dead letters, permanent exit codes), timeouts killing whole
+# process groups, the handler's environment, fds and signals, misbehaving handlers, corrupted
+# records, modes, queue priority and bad flags. Signals, leases, hooks and Redis trouble are in
+# work_signals.bats.
+
+load work_helpers
+
+setup() { work_setup; }
+teardown() { work_teardown; }
+
+# ---- exactly once ----------------------------------------------------------------------------
+
+@test "--burst -c 4: every job of a batch runs exactly once (append-only ledger), at most 4 at a time" {
+    seq 40 | workq-enqueue q >"$D/ids"
+    mkdir "$D/running"
+    local h
+    h=$(make_handler h <<'EOF'
+payload=$(cat)
+: >"$D/running/$WORKQ_JOB_ID"
+ls "$D/running" | wc -l >>"$D/concurrent"
+echo "$WORKQ_JOB_ID $payload $WORKQ_ATTEMPT" >>"$D/ledger"
+sleep 0.1
+rm "$D/running/$WORKQ_JOB_ID"
+printf 'done %s' "$payload"
+EOF
+)
+    export D
+    start_worker w --burst -c 4 q -- "$h"
+    wait_exit "$LAST_PID" 60
+    assert_equal "$EXIT_CODE" 0
+    assert_no_stdout w
+    # One line per run: 40 runs, 40 distinct jobs, every payload once, each on its first attempt.
+    assert_equal "$(wc -l <"$D/ledger")" 40
+    assert_equal "$(cut -d' ' -f1 "$D/ledger" | sort -u | wc -l)" 40
+    assert_equal "$(cut -d' ' -f2 "$D/ledger" | sort -n | tr '\n' ' ')" "$(seq 40 | tr '\n' ' ')"
+    assert_equal "$(cut -d' ' -f3 "$D/ledger" | sort -u)" 1
+    assert_equal "$(cut -d' ' -f1 "$D/ledger" | sort)" "$(sort "$D/ids")"
+    local id
+    while read -r id; do
+        assert_raw_state q "$id" succeeded
+    done <"$D/ids"
+    assert_equal "$(job_field q "$(head -1 "$D/ids")" result)" "done 1"
+    assert_equal "$(meta_field q succeeded)" 40
+    # -c 4 is used, and never exceeded.
+    local most
+    most=$(sort -n "$D/concurrent" | tail -1)
+    [ "$most" -le 4 ] || fail "$most handlers ran at once with -c 4"
+    [ "$most" -ge 2 ] || fail "never more than one handler at once with -c 4"
+}
+
+@test "two --burst workers -c 4 on one batch: still exactly once" {
+    seq 60 | workq-enqueue q >"$D/ids"
+    local h
+    h=$(make_handler h <<'EOF'
+echo "$WORKQ_JOB_ID $(cat) $WORKQ_WORKER_ID" >>"$D/ledger"
+EOF
+)
+    export D
+    start_worker a --burst -c 4 q -- "$h"
+    local a=$LAST_PID
+    start_worker b --burst -c 4 q -- "$h"
+    local b=$LAST_PID
+    wait_exit "$a" 60
+    assert_equal "$EXIT_CODE" 0
+    wait_exit "$b" 60
+    assert_equal "$EXIT_CODE" 0
+    assert_equal "$(wc -l <"$D/ledger")" 60
+    assert_equal "$(cut -d' ' -f1 "$D/ledger" | sort -u | wc -l)" 60
+    assert_equal "$(cut -d' ' -f2 "$D/ledger" | sort -n | tr '\n' ' ')" "$(seq 60 | tr '\n' ' ')"
+    assert_equal "$(meta_field q succeeded)" 60
+}
+
+# ---- outcomes --------------------------------------------------------------------------------
+
+@test "a failing job is retried after --backoff (scheduled meanwhile), then dead after max attempts with every error kept" {
+    id=$(workq-enqueue --max-attempts 3 q payload)
+    local h
+    h=$(make_handler h <<'EOF'
+echo "$WORKQ_ATTEMPT/$WORKQ_MAX_ATTEMPTS $(date +%s%3N)" >>"$D/ledger"
+echo "boom on attempt $WORKQ_ATTEMPT" >&2
+exit 3
+EOF
+)
+    export D
+    start_worker w --backoff 300ms,400ms q -- "$h"
+    # Between runs the job waits as `scheduled`.
+    wait_until 10 has_lines "$D/ledger" 1
+    wait_until 5 state_is q "$id" scheduled
+    wait_until 15 state_is q "$id" dead
+    assert_equal "$(job_field q "$id" attempts)" 3
+    assert_equal "$(cut -d' ' -f1 "$D/ledger" | tr '\n' ' ')" "1/3 2/3 3/3 "
+    # Backoff: about 300ms, then about 600ms capped at 400ms (jitter 0.8-1.2, then the cap).
+    local t1 t2 t3
+    read -r t1 t2 t3 <<<"$(cut -d' ' -f2 "$D/ledger" | tr '\n' ' ')"
+    [ $((t2 - t1)) -ge 230 ] || fail "second run $((t2 - t1))ms after the first (backoff 300ms)"
+    [ $((t3 - t2)) -ge 310 ] || fail "third run $((t3 - t2))ms after the second (backoff 400ms)"
+    run errors_of q "$id"
+    assert_equal "${#lines[@]}" 3
+    assert_line --index 0 --partial '"reason":"exit 3"'
+    assert_line --index 0 --partial 'boom on attempt 1'
+    assert_line --index 2 --partial 'boom on attempt 3'
+    assert_equal "$(job_field q "$id" reason)" "exit 3"
+    assert_equal "$(rcli zscore "{$WORKQ_NAMESPACE:q}:dead" "$id" | grep -c .)" 1
+    assert_log w "job failed; will retry"
+    assert_log w "job dead"
+    assert_log w "$id: boom on attempt 2"
+    assert_no_stdout w
+}
+
+@test "exit 100 is dead at once (1 attempt); --burst then exits 1" {
+    id=$(workq-enqueue q payload)
+    start_worker w --burst q -- sh -c 'echo "ran $WORKQ_ATTEMPT" >>"$0"; exit 100' "$D/ledger"
+    wait_exit "$LAST_PID" 20
+    assert_equal "$EXIT_CODE" 1
+    assert_raw_state q "$id" dead
+    assert_equal "$(job_field q "$id" attempts)" 1
+    assert_equal "$(cat "$D/ledger")" "ran 1"
+    assert_equal "$(errors_of q "$id" | wc -l)" 1
+    assert_equal "$(job_field q "$id" reason)" "exit 100"
+}
+
+@test "--permanent-exit-codes replaces the set: 7 is dead at once, 100 is retried" {
+    seven=$(workq-enqueue q 7)
+    hundred=$(workq-enqueue --max-attempts 2 q 100)
+    start_worker w --backoff 100ms,100ms --permanent-exit-codes 7,9 q -- sh -c 'exit "$(cat)"'
+    wait_until 15 state_is q "$hundred" dead
+    wait_until 5 state_is q "$seven" dead
+    assert_equal "$(job_field q "$seven" attempts)" 1
+    assert_equal "$(job_field q "$hundred" attempts)" 2
+}
+
+@test "--timeout: SIGTERM to the handler's whole process group, grandchildren included" {
+    id=$(workq-enqueue --max-attempts 1 q x)
+    local h
+    h=$(make_handler h <<'EOF'
+echo $$ >"$D/handler.pid"
+sleep 1000 &
+echo $! >"$D/grandchild.pid"
+sleep 1001
+EOF
+)
+    export D
+    start_worker w --timeout 500ms --kill-grace 5s q -- "$h"
+    wait_until 10 test -s "$D/grandchild.pid"
+    local pgid gc
+    pgid=$(cat "$D/handler.pid")
+    gc=$(cat "$D/grandchild.pid")
+    assert_equal "$(ps -o pgid= -p "$gc" | tr -d ' ')" "$pgid"
+    wait_until 10 state_is q "$id" dead
+    wait_until 5 group_gone "$pgid"
+    process_gone "$gc" || fail "grandchild $gc survived the timeout"
+    assert_equal "$(job_field q "$id" reason)" "timeout after 0.5s (signal SIGTERM)"
+    assert_log w "timeout"
+}
+
+@test "--kill-grace: a handler that ignores SIGTERM gets SIGKILL after the grace" {
+    id=$(workq-enqueue --max-attempts 1 q x)
+    local h
+    h=$(make_handler h <<'EOF'
+trap '' TERM
+echo $$ >"$D/handler.pid"
+sleep 1000 &
+echo $! >>"$D/handler.pid"
+while :; do sleep 1; done
+EOF
+)
+    export D
+    start_worker w --timeout 300ms --kill-grace 1200ms q -- "$h"
+    wait_until 10 has_lines "$D/handler.pid" 2
+    wait_until 10 state_is q "$id" dead
+    assert_equal "$(job_field q "$id" reason)" "timeout after 0.3s (signal SIGKILL)"
+    # Killed no sooner than timeout + grace.
+    local started finished
+    started=$(job_field q "$id" started)
+    finished=$(job_field q "$id" finished)
+    [ $((finished - started)) -ge 1400 ] || fail "killed after $((finished - started))ms"
+    wait_until 5 group_gone "$(head -1 "$D/handler.pid")"
+}
+
+@test "a per-job --timeout overrides the worker's (--timeout 0: none)" {
+    id=$(workq-enqueue --timeout 300ms --max-attempts 1 q x)
+    start_worker w --timeout 0 q -- sleep 1000
+    wait_until 10 state_is q "$id" dead
+    assert_equal "$(job_field q "$id" reason)" "timeout after 0.3s (signal SIGTERM)"
+}
+
+@test "a handler that exits by a signal fails with the signal named; its stderr tail is the error" {
+    id=$(workq-enqueue --max-attempts 1 q x)
+    start_worker w --burst q -- sh -c 'echo "about to crash" >&2; kill -SEGV $$'
+    wait_exit "$LAST_PID" 20
+    assert_equal "$EXIT_CODE" 1
+    assert_raw_state q "$id" dead
+    assert_equal "$(job_field q "$id" reason)" "signal SIGSEGV"
+    assert_equal "$(job_field q "$id" error)" "about to crash"
+}
+
+# ---- the handler's world ---------------------------------------------------------------------
+
+@test "handler environment: no password or URL, the WORKQ_* job variables; only fds 0-2; default signals; the worker's cwd" {
+    local own="$BATS_TEST_TMPDIR/own"
+    mkdir -p "$own"
+    start_redis "$own" --requirepass s3cret-pw
+    export WORKQ_REDIS_URL="unix://$own/redis.sock"
+    export WORKQ_REDIS_PASSWORD=s3cret-pw
+    id=$(workq-enqueue --max-attempts 4 q x)
+    local h
+    h=$(make_handler h <<'EOF'
+env >"$D/env"
+ls -l /proc/self/fd >"$D/fds"
+grep -E '^Sig(Blk|Ign):' /proc/$$/status >"$D/signals"
+pwd >"$D/cwd"
+EOF
+)
+    export D
+    mkdir "$D/cwd-here"
+    # Started with signals ignored (as under nohup) and blocked: none of it reaches the handler.
+    (cd "$D/cwd-here" && exec perl -MPOSIX -e '
+        $SIG{USR1} = "IGNORE"; $SIG{HUP} = "IGNORE"; $SIG{TERM} = "IGNORE";
+        sigprocmask(SIG_BLOCK, POSIX::SigSet->new(SIGUSR2, SIGALRM, SIGTERM));
+        exec @ARGV or die' workq-work --burst --name wname q -- "$h") >"$D/w.out" 2>"$D/w.log" 3>&- &
+    WORKER_PIDS+=("$!")
+    wait_exit "$!" 20
+    assert_equal "$EXIT_CODE" 0
+    assert_raw_state q "$id" succeeded
+    ! grep -q '^WORKQ_REDIS_PASSWORD=' "$D/env" || fail "the password reached the handler"
+    ! grep -q '^WORKQ_REDIS_URL=' "$D/env" || fail "the URL reached the handler"
+    ! grep -q 's3cret-pw' "$D/env" || fail "the password reached the handler"
+    grep -qx "WORKQ_JOB_ID=$id" "$D/env"
+    grep -qx "WORKQ_QUEUE=q" "$D/env"
+    grep -qx "WORKQ_ATTEMPT=1" "$D/env"
+    grep -qx "WORKQ_MAX_ATTEMPTS=4" "$D/env"
+    grep -qx "WORKQ_NAMESPACE=$WORKQ_NAMESPACE" "$D/env"  # the rest of the worker's environment
+    local worker_id state_dir
+    worker_id=$(sed -n 's/^WORKQ_WORKER_ID=//p' "$D/env")
+    [ -n "$worker_id" ] || fail "no WORKQ_WORKER_ID"
+    state_dir=$(sed -n 's/^WORKQ_STATE_DIR=//p' "$D/env")
+    [[ "$state_dir" == "$XDG_STATE_HOME"/workq/*/wname/* ]] || fail "WORKQ_STATE_DIR is $state_dir"
+    # ls's own fd (3, the directory it lists) aside, only 0, 1 and 2.
+    run sh -c "tail -n +2 '$D/fds' | grep -v ' -> /proc/[0-9]*/fd\$' | sed 's/.* \([0-9]*\) -> .*/\1/' | tr '\n' ' '"
+    assert_output "0 1 2 "
+    assert_equal "$(cat "$D/signals")" "$(printf 'SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000')"
+    assert_equal "$(cat "$D/cwd")" "$D/cwd-here"
+    ! grep -q s3cret-pw "$D/w.log" || fail "the password is in the log"
+    assert_no_stdout w
+}
+
+@test "WORKQ_STATE_DIR: one directory per slot kept from job to job; without --name removed at a clean exit" {
+    workq-enqueue q one two three >/dev/null
+    local h
+    h=$(make_handler h <<'EOF'
+echo "$WORKQ_STATE_DIR" >>"$D/dirs"
+ls "$WORKQ_STATE_DIR" >>"$D/seen"
+: >"$WORKQ_STATE_DIR/$(cat)"
+EOF
+)
+    export D
+    start_worker w --burst q -- "$h"
+    wait_exit "$LAST_PID" 20
+    assert_equal "$EXIT_CODE" 0
+    assert_equal "$(sort -u "$D/dirs" | wc -l)" 1
+    # The files of earlier jobs are there for later ones.
+    assert_equal "$(sort -u "$D/seen" | tr '\n' ' ')" "one two "
+    [ ! -e "$(head -1 "$D/dirs")" ] || fail "the state directory of an unnamed worker was kept"
+
+    workq-enqueue q four >/dev/null
+    start_worker named --burst --name keeper q -- "$h"
+    wait_exit "$LAST_PID" 20
+    assert_equal "$EXIT_CODE" 0
+    [ -f "$(tail -1 "$D/dirs")/four" ] || fail "the state directory of worker 'keeper' is gone"
+    [[ "$(tail -1 "$D/dirs")" == */keeper/* ]] || fail "not under the worker's name: $(tail -1 "$D/dirs")"
+}
+
+@test "--arg: the payload is COMMAND's last argument, no shell involved" {
+    id=$(workq-enqueue q 'a b; $(touch nope) "q"')
+    start_worker w --burst --arg q -- printf '[%s]'
+    wait_exit "$LAST_PID" 20
+    assert_equal "$EXIT_CODE" 0
+    assert_equal "$(job_field q "$id" result)" '[a b; $(touch nope) "q"]'
+    [ ! -e nope ] && [ ! -e "$D/nope" ]
+}
+
+@test "--arg with a payload holding a NUL byte: dead at once with a reason, the queue keeps flowing" {
+    nul=$(printf 'a\0b' | workq-enqueue --whole q)
+    fine=$(workq-enqueue q fine)
+    start_worker w --burst --arg q -- printf '%s'
+    wait_exit "$LAST_PID" 20
+    assert_equal "$EXIT_CODE" 1
+    assert_raw_state q "$nul" dead
+    assert_equal "$(job_field q "$nul" reason)" payload
+    assert_raw_state q "$fine" succeeded
+    assert_equal "$(job_field q "$fine" result)" fine
+}
+
+# ---- misbehaving handlers --------------------------------------------------------------------
+
+@test "a handler that never reads a large payload from stdin does not block the worker" {
+    big=$(head -c 1000000 /dev/zero | tr '\0' a | workq-enqueue --whole q)
+    small=$(workq-enqueue q small)
+    start_worker w --burst -c 2 q -- sh -c 'sleep 0.2; echo ok'
+    wait_exit "$LAST_PID" 20
+    assert_equal "$EXIT_CODE" 0
+    assert_raw_state q "$big" succeeded
+    assert_raw_state q "$small" succeeded
+}
+
+@test "the whole payload reaches a handler that reads it, bytes exactly" {
+    head -c 300000 /dev/urandom >"$D/payload"
+    id=$(workq-enqueue --whole q <"$D/payload")
+    start_worker w --burst q -- sh -c 'cat >"$0"' "$D/got"
+    wait_exit "$LAST_PID" 20
+    assert_equal "$EXIT_CODE" 0
+    cmp "$D/payload" "$D/got"
+}
+
+@test "a handler that closes stdout early still runs to its exit" {
+    id=$(workq-enqueue q x)
+    start_worker w --burst q -- sh -c 'echo partial; exec >&-; sleep 0.3; echo "$0" >"$1"' ended "$D/end"
+    wait_exit "$LAST_PID" 20
+    assert_equal "$EXIT_CODE" 0
+    assert_raw_state q "$id" succeeded
+    assert_equal "$(cat "$D/end")" ended
+    assert_equal "$(job_field q "$id" result)" partial
+}
+
+@test "a handler flooding stdout: the result is cut at --max-result and the cut is logged" {
+    id=$(workq-enqueue q x)
+    start_worker w --burst --max-result 1000 q -- sh -c 'head -c 3000000 /dev/zero | tr "\0" x'
+    wait_exit "$LAST_PID" 30
+    assert_equal "$EXIT_CODE" 0
+    assert_raw_state q "$id" succeeded
+    assert_equal "$(job_field q "$id" result | tr -d '\n' | wc -c)" 1000
+    assert_log w "result cut at 1000 bytes"
+}
+
+@test "a handler flooding stderr: every line relayed tagged with the job id; the error is the last 4 KiB" {
+    id=$(workq-enqueue --max-attempts 1 q x)
+    start_worker w --burst q -- sh -c 'seq -f "line %g of the flood" 20000 >&2; exit 1'
+    wait_exit "$LAST_PID" 60
+    assert_equal "$EXIT_CODE" 1
+    assert_raw_state q "$id" dead
+    assert_equal "$(grep -cF "$id: line " "$D/w.log")" 20000
+    grep -qF "$id: line 20000 of the flood" "$D/w.log"
+    local error
+    error=$(job_field q "$id" error)
+    [ "${#error}" -le 4096 ] && [ "${#error}" -ge 4000 ] || fail "error text of ${#error} bytes"
+    [[ "$error" == *"line 20000 of the flood" ]] || fail "error text does not end with the last line"
+}
+
+# ---- COMMAND that cannot run -----------------------------------------------------------------
+
+@test "COMMAND not found, not executable or a directory: exit 4 at start, nothing claimed" {
+    id=$(workq-enqueue q x)
+    run --separate-stderr workq-work q -- no-such-command-xyz
+    assert_equal "$status" 4
+    assert_equal "$output" ""
+    [[ "$stderr" == *"no-such-command-xyz"* ]] || fail "$stderr"
+    printf '#!/bin/sh\nexit 0\n' >"$D/noexec"
+    run --separate-stderr workq-work q -- "$D/noexec"
+    assert_equal "$status" 4
+    [[ "$stderr" == *"not executable"* ]] || fail "$stderr"
+    run --separate-stderr workq-work q -- "$D"
+    assert_equal "$status" 4
+    assert_raw_state q "$id" waiting
+    assert_equal "$(job_field q "$id" attempts)" 0
+}
+
+@test "COMMAND that stops being executable while running: the job is released uncounted, exit 4" {
+    printf '#!/bin/sh\nexit 0\n' >"$D/cmd"
+    chmod +x "$D/cmd"
+    start_worker w q -- "$D/cmd"
+    wait_until 10 worker_field_is "$LAST_PID" state running
+    chmod -x "$D/cmd"
+    id=$(workq-enqueue q x)
+    wait_exit "$LAST_PID" 20
+    assert_equal "$EXIT_CODE" 4
+    assert_raw_state q "$id" waiting
+    assert_equal "$(job_field q "$id" attempts)" 0
+    assert_equal "$(errors_of q "$id" | wc -l)" 0
+    assert_log w "cannot execute"
+}
+
+# ---- corrupted records -----------------------------------------------------------------------
+
+@test "a corrupted job record is dead-lettered with a reason; the queue keeps flowing" {
+    workq-enqueue q one two three >"$D/ids"
+    local bad
+    bad=$(sed -n 2p "$D/ids")
+    rcli set "{$WORKQ_NAMESPACE:q}:job:$bad" x >/dev/null
+    # An id pushed without any record at all.
+    rcli rpush "{$WORKQ_NAMESPACE:q}:waiting:0" ghost >/dev/null
+    start_worker w --burst q -- sh -c 'cat >>"$0"; echo >>"$0"' "$D/ledger"
+    wait_exit "$LAST_PID" 20
+    assert_equal "$(sort "$D/ledger" | tr '\n' ' ')" "one three "
+    assert_raw_state q "$bad" dead
+    assert_raw_state q ghost dead
+    [[ "$(job_field q "$bad" error)" == *"not a hash"* ]] || fail "$(job_field q "$bad" error)"
+    assert_equal "$(job_field q "$bad" reason)" corrupt
+    assert_equal "$(rcli get "{$WORKQ_NAMESPACE:q}:corrupt:$bad")" x
+    assert_raw_state q "$(sed -n 1p "$D/ids")" succeeded
+    assert_raw_state q "$(sed -n 3p "$D/ids")" succeeded
+    run grep -c 'AddressSanitizer\|runtime error' "$D/w.log"
+    assert_output 0
+}
+
+# ---- modes -----------------------------------------------------------------------------------
+
+@test "--max-jobs N: exit 0 after N jobs, the rest left waiting" {
+    seq 5 | workq-enqueue q >"$D/ids"
+    start_worker w --max-jobs 2 q -- cat
+    wait_exit "$LAST_PID" 20
+    assert_equal "$EXIT_CODE" 0
+    assert_equal "$(meta_field q succeeded)" 2
+    assert_raw_state q "$(sed -n 1p "$D/ids")" succeeded
+    assert_raw_state q "$(sed -n 2p "$D/ids")" succeeded
+    assert_raw_state q "$(sed -n 3p "$D/ids")" waiting
+    assert_raw_state q "$(sed -n 5p "$D/ids")" waiting
+    assert_equal "$(rcli zcard "{$WORKQ_NAMESPACE}:workers")" 0
+    assert_no_stdout w
+}
+
+@test "--max-runtime: an idle worker exits 0 after that long" {
+    local t0
+    t0=$(now_ms)
+    start_worker w --max-runtime 1s q -- cat
+    wait_exit "$LAST_PID" 10
+    assert_equal "$EXIT_CODE" 0
+    local took=$(($(now_ms) - t0))
+    [ "$took" -ge 1000 ] || fail "exited after ${took}ms"
+    assert_log w "--max-runtime"
+}
+
+@test "--burst with nothing due exits 0 at once" {
+    workq-enqueue --delay 1h q later >/dev/null
+    start_worker w --burst q -- cat
+    wait_exit "$LAST_PID" 10
+    assert_equal "$EXIT_CODE" 0
+    assert_no_stdout w
+}
+
+@test "several queues: strict priority in the order given; within a queue priority, then FIFO" {
+    workq-enqueue b b1 b2 >/dev/null
+    workq-enqueue a a1 a2 >/dev/null
+    workq-enqueue --priority 5 a a-high >/dev/null
+    workq-enqueue --priority 5 b b-high >/dev/null
+    start_worker w --burst a,b -- sh -c 'cat >>"$0"; echo >>"$0"' "$D/ledger"
+    wait_exit "$LAST_PID" 20
+    assert_equal "$EXIT_CODE" 0
+    assert_equal "$(tr '\n' ' ' <"$D/ledger")" "a-high a1 a2 b-high b1 b2 "
+}
+
+@test "a job enqueued while the worker waits is claimed at once (no polling delay)" {
+    start_worker w q -- cat
+    wait_until 10 worker_field_is "$LAST_PID" state running
+    local t0
+    t0=$(now_ms)
+    id=$(workq-enqueue q x)
+    wait_until 10 state_is q "$id" succeeded
+    local took=$(($(now_ms) - t0))
+    [ "$took" -lt 2000 ] || fail "claimed after ${took}ms"
+}
+
+# ---- bad flags -------------------------------------------------------------------------------
+
+@test "bad flags are usage errors (exit 2) naming the problem, before anything runs" {
+    local args
+    for args in "--timeout 5x q -- cat" "--lease soon q -- cat" "--concurrency 0 q -- cat" \
+        "-c -3 q -- cat" "--backoff nope q -- cat" "--backoff 2s,1s q -- cat" \
+        "--kill-grace -1s q -- cat" "--shutdown-timeout 1y q -- cat" "--no-such-flag q -- cat" \
+        "--permanent-exit-codes 0 q -- cat" "--permanent-exit-codes 300 q -- cat" \
+        "--max-jobs -1 q -- cat" "--max-result lots q -- cat" "q" "bad/queue -- cat" \
+        "a,,b -- cat" "--name ../x q -- cat"; do
+        # shellcheck disable=SC2086
+        run --separate-stderr workq-work $args
+        [ "$status" -eq 2 ] || fail "workq-work $args: exit $status, expected 2 ($stderr)"
+        [ -z "$output" ] || fail "workq-work $args wrote to stdout: $output"
+        [[ "$stderr" == workq-work:* ]] || fail "workq-work $args: $stderr"
+    done
+    run --separate-stderr workq-work --timeout 5x q -- cat
+    [[ "$stderr" == *"--timeout"* ]] || fail "$stderr"
+    run --separate-stderr workq-work --concurrency 0 q -- cat
+    [[ "$stderr" == *"concurrency"* ]] || fail "$stderr"
+    run --separate-stderr workq-work q
+    [[ "$stderr" == *COMMAND* ]] || fail "$stderr"
+}
+
+@test "an unreachable server at start: exit 3" {
+    run --separate-stderr workq-work --redis "unix://$D/nothing.sock" q -- cat
+    assert_equal "$status" 3
+    assert_equal "$output" ""
+}
+
+@test "--help describes the lifecycle, signals and exit status; nothing runs" {
+    run --separate-stderr workq-work --help
+    assert_success
+    for word in initializing starting running paused draining stopped error SIGTERM SIGHUP \
+        SIGTSTP --shutdown-timeout --kill-grace --burst WORKQ_STATE_DIR "Exit status"; do
+        [[ "$output" == *"$word"* ]] || fail "--help lacks $word"
+    done
+}

@@ -1,0 +1,83 @@
+#include "dead_letters.hpp"
+
+#include <fmt/format.h>
+
+namespace workq::dlq {
+namespace {
+constexpr std::size_t page_size = 500;
+
+std::optional<long long> number(const redis::Reply& reply) {
+    if (reply.is_nil()) return std::nullopt;
+    try {
+        return std::stoll(reply.as_string());
+    } catch (...) {
+        return std::nullopt;
+    }
+}
+}  // namespace
+
+long long server_now_ms(redis::Connection& connection) {
+    auto time = connection.call({"TIME"});
+    return time.at(0).as_integer() * 1000 + time.at(1).as_integer() / 1000;
+}
+
+void each_dead_letter(redis::Connection& connection, const queue::QueueKeys& keys,
+                      const Filter& filter, std::size_t limit,
+                      const std::function<bool(const DeadLetter&)>& visit) {
+    auto now = server_now_ms(connection);
+    // Score bounds: died before (now - older_than), after (now - newer_than). Newest first.
+    std::string max =
+        filter.older_than ? fmt::format("({}", now - filter.older_than->count()) : "+inf";
+    std::string min =
+        filter.newer_than ? fmt::format("({}", now - filter.newer_than->count()) : "-inf";
+    auto dead_key = keys.dead();
+    std::size_t visited = 0;
+    std::size_t skip = 0;  // letters at the boundary score already seen
+    for (;;) {
+        auto page = connection.command({"ZREVRANGEBYSCORE", dead_key, max, min, "WITHSCORES",
+                                        "LIMIT", std::to_string(skip), std::to_string(page_size)});
+        if (page.is_error()) throw RedisError("cannot list dead letters: " + page.text);
+        const auto& items = page.as_array();
+        if (items.empty()) return;
+        std::vector<std::pair<std::string, long long>> entries;
+        for (std::size_t i = 0; i + 1 < items.size(); i += 2)
+            entries.emplace_back(items[i].as_string(),
+                                 static_cast<long long>(std::stod(items[i + 1].as_string())));
+        for (const auto& [id, died] : entries) {
+            auto job_key = keys.job(id);
+            connection.append(
+                {"HMGET", job_key, "attempts", "max", "error", "reason", "prio", "created"});
+        }
+        for (const auto& [id, died] : entries) {
+            auto fields = connection.read_reply();
+            DeadLetter letter;
+            letter.id = id;
+            letter.died_ms = died;
+            if (fields.is_array() && fields.elements.size() == 6) {
+                letter.attempts = number(fields.at(0)).value_or(0);
+                letter.max_attempts = number(fields.at(1)).value_or(0);
+                letter.error = fields.at(2).as_optional_string().value_or("");
+                letter.reason = fields.at(3).as_optional_string().value_or("");
+                letter.priority = number(fields.at(4)).value_or(0);
+                letter.created_ms = number(fields.at(5));
+            }
+            if (filter.error_match && !std::regex_search(letter.error, *filter.error_match) &&
+                !std::regex_search(letter.reason, *filter.error_match))
+                continue;
+            if (!visit(letter)) return;
+            if (limit > 0 && ++visited >= limit) return;
+        }
+        if (entries.size() < page_size) return;
+        // Next page: from the last score seen, inclusive, skipping the letters of that score
+        // already visited, so that many deaths in one millisecond are neither skipped nor
+        // repeated.
+        auto last = entries.back().second;
+        std::size_t same = 0;
+        for (auto it = entries.rbegin(); it != entries.rend() && it->second == last; ++it)
+            ++same;
+        skip = (std::to_string(last) == max) ? skip + same : same;
+        max = std::to_string(last);
+    }
+}
+
+}  // namespace workq::dlq

@@ -1,0 +1,88 @@
+#include "check.hpp"
+
+#include <fmt/format.h>
+#include <algorithm>
+
+#include "util/duration.hpp"
+
+namespace workq::status {
+
+Verdict check(const Snapshot& s, const Thresholds& t, const std::vector<std::string>& scope) {
+    std::vector<std::string> critical, warning;
+    auto compare_max = [&](const std::string& what, long long value,
+                           const std::optional<long long>& crit,
+                           const std::optional<long long>& warn, std::string_view unit) {
+        if (crit && value > *crit)
+            critical.push_back(fmt::format("{}: {} {} > {}", what, value, unit, *crit));
+        else if (warn && value > *warn)
+            warning.push_back(fmt::format("{}: {} {} > {}", what, value, unit, *warn));
+    };
+    std::string perfdata;
+    for (const auto& q : s.queues) {
+        const auto& st = q.stats;
+        compare_max(q.name, st.waiting, t.max_depth, t.warn_max_depth, "waiting");
+        compare_max(q.name, st.dead, t.max_dead, t.warn_max_dead, "dead");
+        auto age = st.oldest_waiting_age.value_or(queue::Millis(0));
+        if (t.max_age && age > *t.max_age)
+            critical.push_back(fmt::format("{}: oldest waiting job {} old > {}", q.name,
+                                           format_duration_short(age),
+                                           format_duration(*t.max_age)));
+        else if (t.warn_max_age && age > *t.warn_max_age)
+            warning.push_back(fmt::format("{}: oldest waiting job {} old > {}", q.name,
+                                          format_duration_short(age),
+                                          format_duration(*t.warn_max_age)));
+        perfdata +=
+            fmt::format(" '{}_waiting'={} '{}_dead'={} '{}_age'={:.3f}s", q.name, st.waiting,
+                        q.name, st.dead, q.name, static_cast<double>(age.count()) / 1000.0);
+    }
+    long long live = 0;
+    for (const auto& w : s.workers) {
+        if (!w.live) continue;
+        bool serves = scope.empty() ||
+                      std::any_of(w.queues.begin(), w.queues.end(), [&](const std::string& q) {
+                          return std::find(scope.begin(), scope.end(), q) != scope.end();
+                      });
+        if (serves) ++live;
+    }
+    if (t.min_workers && live < *t.min_workers)
+        critical.push_back(fmt::format("{} live worker(s) < {}", live, *t.min_workers));
+    else if (t.warn_min_workers && live < *t.warn_min_workers)
+        warning.push_back(fmt::format("{} live worker(s) < {}", live, *t.warn_min_workers));
+    perfdata += fmt::format(" live_workers={}", live);
+    if (!t.worker.empty()) {
+        auto found = std::find_if(
+            s.workers.begin(), s.workers.end(),
+            [&](const queue::WorkerRecord& w) { return w.name == t.worker || w.id == t.worker; });
+        if (found == s.workers.end())
+            critical.push_back(fmt::format("worker {} is not registered", t.worker));
+        else if (!found->live)
+            critical.push_back(fmt::format(
+                "worker {} is lost (no heartbeat for {})", t.worker,
+                format_duration_short(queue::Millis(s.server_now_ms - found->last_heartbeat_ms))));
+        else if (found->state == "error")
+            critical.push_back(fmt::format("worker {} is in state error", t.worker));
+    }
+    for (const auto& w : s.server.warnings)
+        warning.push_back(w);
+
+    Verdict verdict;
+    std::string summary;
+    if (!critical.empty()) {
+        verdict.code = 2;
+        summary = "CRITICAL: ";
+    } else if (!warning.empty()) {
+        verdict.code = 1;
+        summary = "WARNING: ";
+    } else {
+        summary = fmt::format("OK: {} queue(s), {} live worker(s)", s.queues.size(), live);
+    }
+    std::string reasons;
+    for (const auto& reason : critical)
+        reasons += (reasons.empty() ? "" : "; ") + reason;
+    for (const auto& reason : warning)
+        reasons += (reasons.empty() ? "" : "; ") + reason;
+    verdict.line = "WORKQ " + summary + reasons + " |" + perfdata;
+    return verdict;
+}
+
+}  // namespace workq::status

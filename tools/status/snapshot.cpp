@@ -1,0 +1,34 @@
+#include "snapshot.hpp"
+
+#include "queue/client.hpp"
+#include "redis/server_info.hpp"
+
+namespace workq::status {
+
+Snapshot take_snapshot(redis::Connection& connection, const cli::ServerSettings& server,
+                       const std::vector<std::string>& only) {
+    Snapshot snapshot;
+    snapshot.namespace_name = server.namespace_name;
+    snapshot.server.url = redis::describe(server.endpoint);
+    snapshot.server.embedded = server.embedded;
+    for (const auto& [name, value] : redis::info_fields(connection, "server"))
+        if (name == "redis_version") snapshot.server.redis_version = value;
+    snapshot.server.warnings = redis::server_warnings(connection);
+
+    queue::NamespaceKeys keys(server.namespace_name);
+    auto names = only.empty() ? queue::list_queues(connection, keys) : only;
+    std::vector<queue::ScriptCall> calls;
+    for (const auto& name : names) {
+        calls.push_back(queue::stats_call(queue::QueueKeys(server.namespace_name, name)));
+        queue::append(connection, calls.back());
+    }
+    auto replies = connection.read_script_replies();
+    for (std::size_t i = 0; i < names.size(); ++i) {
+        queue::check_reply(calls[i], replies[i]);
+        snapshot.queues.push_back({names[i], queue::parse_stats(replies[i])});
+    }
+    snapshot.workers = queue::list_workers(connection, keys, snapshot.server_now_ms);
+    return snapshot;
+}
+
+}  // namespace workq::status

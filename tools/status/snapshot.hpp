@@ -1,0 +1,40 @@
+// One look at the namespace: the server, every queue's counts, every worker. The server work
+// is O(queues + workers) whatever the queues' lengths: queues come from the namespace's set
+// (no KEYS or SCAN), counts from one read-only script per queue, in one pipelined round trip.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "cli/server.hpp"
+#include "queue/registry.hpp"
+#include "queue/transitions.hpp"
+#include "redis/connection.hpp"
+
+namespace workq::status {
+
+struct QueueSnapshot {
+    std::string name;
+    queue::QueueStats stats;
+};
+
+struct ServerSnapshot {
+    std::string url;  // as the tools reach it, no password
+    bool embedded = false;
+    std::string redis_version;
+    std::vector<std::string> warnings;
+};
+
+struct Snapshot {
+    ServerSnapshot server;
+    std::string namespace_name;
+    std::vector<QueueSnapshot> queues;
+    std::vector<queue::WorkerRecord> workers;
+    long long server_now_ms = 0;
+};
+
+// `only` limits the queues (their order is kept); empty: every queue of the namespace.
+Snapshot take_snapshot(redis::Connection& connection, const cli::ServerSettings& server,
+                       const std::vector<std::string>& only);
+
+}  // namespace workq::status
