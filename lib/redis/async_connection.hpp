@@ -50,6 +50,8 @@ class AsyncConnection : public std::enable_shared_from_this<AsyncConnection> {
                  std::chrono::milliseconds deadline = std::chrono::seconds(10));
 
     // Runs a script by SHA1; on NOSCRIPT (cache flushed, server restarted) sends it again as EVAL.
+    // That second send goes behind the commands pipelined meanwhile: where order matters, load
+    // the scripts (SCRIPT LOAD) on connecting, before the first one runs.
     void script(const ScriptSource& script, std::span<const std::string> keys,
                 std::span<const std::string> args, ReplyHandler handler,
                 std::chrono::milliseconds deadline = std::chrono::seconds(10));

@@ -5,7 +5,12 @@
 #include <signal.h>
 #include <sys/syscall.h>
 
+#include <fmt/format.h>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
+
+#include "util/errors.hpp"
 
 namespace workq {
 
@@ -30,6 +35,13 @@ void reset_signals_for_exec() {
     sigset_t empty;
     sigemptyset(&empty);
     ::sigprocmask(SIG_SETMASK, &empty, nullptr);
+}
+
+std::pair<UniqueFd, UniqueFd> make_pipe() {
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0)
+        throw Error(fmt::format("cannot create a pipe: {}", std::strerror(errno)));
+    return {UniqueFd(fds[0]), UniqueFd(fds[1])};
 }
 
 bool set_nonblocking(int fd) {

@@ -40,6 +40,9 @@ void close_fds_from(int first);
 // started under nohup or with signals blocked does not pass that on. Async-signal-safe.
 void reset_signals_for_exec();
 
+// A close-on-exec pipe: {read end, write end}. Throws Error when the system refuses.
+std::pair<UniqueFd, UniqueFd> make_pipe();
+
 // Sets O_NONBLOCK / FD_CLOEXEC on a descriptor; returns false on failure.
 bool set_nonblocking(int fd);
 bool set_cloexec(int fd);

@@ -37,10 +37,44 @@ void write_group_message(int fd, char sign, pid_t group) {
     (void)ignored;
 }
 
-[[noreturn]] void guard_main(int read_fd) {
-    for (int signal_number :
+// Blocks every signal for its lifetime. Around fork: until the child has put the dispositions
+// back to default, a signal would run the parent's handler in the child, and asio's handler
+// writes to the self-pipe the child shares with the worker (a SIGINT meant for the worker's
+// group would then arrive twice, and a second SIGINT skips the drain).
+class SignalBlock {
+  public:
+    SignalBlock() {
+        sigset_t all;
+        sigfillset(&all);
+        ::sigprocmask(SIG_SETMASK, &all, &saved_);
+    }
+    ~SignalBlock() { ::sigprocmask(SIG_SETMASK, &saved_, nullptr); }
+    SignalBlock(const SignalBlock&) = delete;
+    SignalBlock& operator=(const SignalBlock&) = delete;
+
+  private:
+    sigset_t saved_;
+};
+
+bool ignored_by_guard(int signal_number) {
+    for (int ignored :
          {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGTSTP, SIGTTIN, SIGTTOU, SIGPIPE, SIGUSR1, SIGUSR2})
-        ::signal(signal_number, SIG_IGN);
+        if (signal_number == ignored) return true;
+    return false;
+}
+
+// Runs with every signal blocked (forked under a SignalBlock).
+[[noreturn]] void guard_main(int read_fd) {
+    struct sigaction action {};
+    sigemptyset(&action.sa_mask);
+    for (int signal_number = 1; signal_number < NSIG; ++signal_number) {
+        if (signal_number == SIGKILL || signal_number == SIGSTOP) continue;
+        action.sa_handler = ignored_by_guard(signal_number) ? SIG_IGN : SIG_DFL;
+        ::sigaction(signal_number, &action, nullptr);  // fails harmlessly for reserved signals
+    }
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
     // The guard must hold nothing of the worker's: not its stdio (a `$(workq-work ...)` would
     // wait for it), and above all not the write end of its own pipe.
     int null_fd = ::open("/dev/null", O_RDWR);
@@ -143,9 +177,11 @@ SpawnResult spawn(const SpawnRequest& request) {
     UniqueFd status_read(status_pipe[0]), status_write(status_pipe[1]);
     pid_t parent = ::getpid();
 
+    std::optional<SignalBlock> blocked(std::in_place);
     pid_t pid = ::fork();
     if (pid < 0) throw Error(fmt::format("cannot fork: {}", std::strerror(errno)));
     if (pid == 0) {
+        // Every signal is blocked until reset_signals_for_exec() empties the mask.
         ::setpgid(0, 0);
         ::prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (::getppid() != parent) ::_exit(127);  // the worker died before we got here
@@ -179,6 +215,7 @@ SpawnResult spawn(const SpawnRequest& request) {
         (void)ignored;
         ::_exit(127);
     }
+    blocked.reset();
     status_write.reset();
     SpawnResult result;
     result.pid = pid;
@@ -206,10 +243,14 @@ GroupGuard GroupGuard::start() {
     if (::pipe2(fds, O_CLOEXEC) != 0)
         throw Error(fmt::format("cannot create a pipe: {}", std::strerror(errno)));
     UniqueFd read_end(fds[0]), write_end(fds[1]);
-    pid_t pid = ::fork();
+    pid_t pid;
+    {
+        SignalBlock blocked;
+        pid = ::fork();
+        if (pid == 0) guard_main(read_end.release());
+    }
     if (pid < 0)
         throw Error(fmt::format("cannot fork the process guard: {}", std::strerror(errno)));
-    if (pid == 0) guard_main(read_end.release());
     return GroupGuard(pid, std::move(write_end));
 }
 

@@ -14,7 +14,8 @@ work_setup() {
 }
 
 # Every worker a test started is gone afterwards (kill -9 if it is still there: its guard then
-# kills its handlers' process groups), and so is every process a handler recorded in $D/*.pid.
+# kills its handlers' process groups), and so is every process a handler recorded in $D/*.pid
+# and a test's own redis-server in $BATS_TEST_TMPDIR/own.
 work_teardown() {
     local pid file
     for pid in "${WORKER_PIDS[@]}"; do
@@ -23,6 +24,7 @@ work_teardown() {
     done
     for pid in "${WORKER_PIDS[@]}"; do
         wait_until 5 process_gone "$pid" || true
+        wait "$pid" 2>/dev/null || true
     done
     for file in "$D"/*.pid; do
         [ -f "$file" ] || continue
@@ -32,6 +34,7 @@ work_teardown() {
                 kill -9 "$pid" 2>/dev/null || true
         done <"$file"
     done
+    stop_redis "$BATS_TEST_TMPDIR/own"
     workq_test_teardown
 }
 
@@ -105,8 +108,14 @@ state_is() { [ "$(raw_job_state "$1" "$2")" = "$3" ]; }
 # errors_of QUEUE ID: the job's error list, one JSON object per line.
 errors_of() { rcli lrange "{$WORKQ_NAMESPACE:$1}:errors:$2" 0 -1; }
 
+# error_count QUEUE ID: how many failed attempts the job's error list holds.
+error_count() { rcli llen "{$WORKQ_NAMESPACE:$1}:errors:$2"; }
+
 # meta_field QUEUE FIELD
 meta_field() { rcli hget "{$WORKQ_NAMESPACE:$1}:meta" "$2"; }
+
+# file_count_is DIR N: the directory holds exactly N entries.
+file_count_is() { [ "$(ls "$1" | wc -l)" -eq "$2" ]; }
 
 # has_lines FILE N: the file holds at least N lines.
 has_lines() { [ -f "$1" ] && [ "$(wc -l <"$1")" -ge "$2" ]; }

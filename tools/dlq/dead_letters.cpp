@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 namespace workq::dlq {
 namespace {
 constexpr std::size_t page_size = 500;
@@ -34,8 +36,12 @@ void each_dead_letter(redis::Connection& connection, const queue::QueueKeys& key
     std::size_t visited = 0;
     std::size_t skip = 0;  // letters at the boundary score already seen
     for (;;) {
+        // Without a regex every letter of the page is visited: ask for no more than the limit
+        // still allows, so that `ls --limit 10` costs the same for ten and for a million.
+        std::size_t wanted = page_size;
+        if (limit > 0 && !filter.error_match) wanted = std::min(page_size, limit - visited);
         auto page = connection.command({"ZREVRANGEBYSCORE", dead_key, max, min, "WITHSCORES",
-                                        "LIMIT", std::to_string(skip), std::to_string(page_size)});
+                                        "LIMIT", std::to_string(skip), std::to_string(wanted)});
         if (page.is_error()) throw RedisError("cannot list dead letters: " + page.text);
         const auto& items = page.as_array();
         if (items.empty()) return;
@@ -48,6 +54,10 @@ void each_dead_letter(redis::Connection& connection, const queue::QueueKeys& key
             connection.append(
                 {"HMGET", job_key, "attempts", "max", "error", "reason", "prio", "created"});
         }
+        // Every reply of the page is read before the first visit: a visitor may use the
+        // connection itself (export reads each page's records), and must find it idle.
+        std::vector<DeadLetter> letters;
+        letters.reserve(entries.size());
         for (const auto& [id, died] : entries) {
             auto fields = connection.read_reply();
             DeadLetter letter;
@@ -61,13 +71,16 @@ void each_dead_letter(redis::Connection& connection, const queue::QueueKeys& key
                 letter.priority = number(fields.at(4)).value_or(0);
                 letter.created_ms = number(fields.at(5));
             }
+            letters.push_back(std::move(letter));
+        }
+        for (const auto& letter : letters) {
             if (filter.error_match && !std::regex_search(letter.error, *filter.error_match) &&
                 !std::regex_search(letter.reason, *filter.error_match))
                 continue;
             if (!visit(letter)) return;
             if (limit > 0 && ++visited >= limit) return;
         }
-        if (entries.size() < page_size) return;
+        if (entries.size() < wanted) return;
         // Next page: from the last score seen, inclusive, skipping the letters of that score
         // already visited, so that many deaths in one millisecond are neither skipped nor
         // repeated.

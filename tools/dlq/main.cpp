@@ -156,6 +156,35 @@ std::size_t act(redis::Connection& connection, const queue::QueueKeys& keys,
     return missing;
 }
 
+// --all without filters: the oldest dead letters, a batch per script call, never a list of every
+// id in memory. At most as many as there were when we began: a letter requeued here that dies
+// again meanwhile is not requeued twice.
+// Returns how many could not be acted on (a corrupt record has nothing to requeue).
+std::size_t act_on_all(redis::Connection& connection, const queue::QueueKeys& keys, bool requeue) {
+    std::size_t problems = 0;
+    auto dead = keys.dead();
+    auto left = connection.call({"ZCARD", dead}).as_integer();
+    while (left > 0) {
+        auto count = static_cast<std::size_t>(std::min<long long>(left, batch));
+        auto call = requeue ? queue::dead_requeue_call(keys, {}, count)
+                            : queue::dead_delete_call(keys, {}, count);
+        auto outcomes = queue::parse_id_outcomes(queue::run(connection, call));
+        if (outcomes.empty()) break;
+        for (const auto& outcome : outcomes) {
+            if (outcome.ok) {
+                cli::write_stdout(outcome.id + "\n");
+            } else {
+                ++problems;
+                log::error(fmt::format("cannot {} {}: its record is corrupt (see workq-dlq show)",
+                                       requeue ? "requeue" : "remove", outcome.id));
+            }
+        }
+        cli::flush_stdout();
+        left -= static_cast<long long>(outcomes.size());
+    }
+    return problems;
+}
+
 boost::json::object letter_json(const DeadLetter& letter, const std::string& queue) {
     return boost::json::object{{"id", letter.id},
                                {"queue", queue},
@@ -464,6 +493,9 @@ int dlq_main(int argc, char** argv) {
                           queue_name.empty() ? std::string("x") : queue_name);
     if (ls_cmd->parsed()) return ls(connection, keys, filter, limit, json);
     if (show_cmd->parsed()) return show(connection, server.namespace_name, ids, json);
+    if ((requeue_cmd->parsed() || rm_cmd->parsed()) && all && ids.empty() && !filter.any()) {
+        return act_on_all(connection, keys, requeue_cmd->parsed()) > 0 ? 1 : 0;
+    }
     if (requeue_cmd->parsed() || rm_cmd->parsed()) {
         auto targets = target_ids(ids, all, connection, keys, filter);
         return act(connection, keys, targets, requeue_cmd->parsed()) > 0 ? 1 : 0;

@@ -9,7 +9,10 @@
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 #include <boost/json.hpp>
+#include <functional>
 #include <iostream>
+#include <map>
+#include <set>
 
 #include "cli/json.hpp"
 #include "cli/options.hpp"
@@ -60,6 +63,7 @@ struct Row {
     std::string id, state;
     std::optional<long long> due_ms;
     queue::JobRow fields;
+    bool filled = false;
 };
 
 Row make_row(std::string id, std::string state) {
@@ -69,87 +73,180 @@ Row make_row(std::string id, std::string state) {
     return row;
 }
 
-// Reads the records of the rows in one script call per page.
+long long server_now_ms(redis::Connection& connection) {
+    auto time = connection.call({"TIME"});
+    return time.at(0).as_integer() * 1000 + time.at(1).as_integer() / 1000;
+}
+
+// Reads the records of the rows not read yet, one script call per page.
 void fill(redis::Connection& connection, const queue::QueueKeys& keys, std::vector<Row>& rows) {
     constexpr std::size_t preview_bytes = 64;
-    for (std::size_t start = 0; start < rows.size(); start += page) {
-        auto end = std::min(rows.size(), start + page);
+    std::vector<Row*> todo;
+    for (auto& row : rows)
+        if (!row.filled) todo.push_back(&row);
+    for (std::size_t start = 0; start < todo.size(); start += page) {
+        auto end = std::min(todo.size(), start + page);
         std::vector<std::string> ids;
         for (auto i = start; i < end; ++i)
-            ids.push_back(rows[i].id);
+            ids.push_back(todo[i]->id);
         auto fields = queue::parse_job_rows(
             queue::run(connection, queue::job_rows_call(keys, ids, preview_bytes)));
-        for (auto i = start; i < end && i - start < fields.size(); ++i)
-            rows[i].fields = std::move(fields[i - start]);
+        for (auto i = start; i < end && i - start < fields.size(); ++i) {
+            todo[i]->fields = std::move(fields[i - start]);
+            todo[i]->filled = true;
+        }
     }
 }
 
-std::vector<Row> list(redis::Connection& connection, const queue::QueueKeys& keys,
-                      const std::string& state, std::size_t limit) {
-    std::vector<Row> rows;
-    auto room = [&] { return limit == 0 || rows.size() < limit; };
-    auto take = [&](std::size_t wanted) {
-        return limit == 0 ? wanted : std::min(wanted, limit - rows.size());
-    };
-    if ((state.empty() || state == "running") && room()) {
-        auto running =
-            connection.command({"ZRANGE", keys.running(), "0", std::to_string(take(page) - 1)});
-        for (const auto& id : running.as_array())
-            rows.push_back(make_row(id.as_string(), "running"));
+// Visits the live jobs of a queue in the order they run, a page at a time (one range read and
+// one script call per page of 500), until `limit` rows (0: every one). Memory is one page,
+// plus the scheduled jobs already due, which are read whole: a worker appends each to the tail
+// of its priority's list, so where it runs depends on its priority. A worker promotes them at
+// once, so only a queue without workers, or paused, has many.
+class Lister {
+  public:
+    Lister(redis::Connection& connection, const queue::QueueKeys& keys, std::size_t limit,
+           std::function<void(const Row&)> visit)
+        : connection_(connection), keys_(keys), limit_(limit), visit_(std::move(visit)) {}
+
+    void run(const std::string& state) {
+        auto now = server_now_ms(connection_);
+        if (state.empty() || state == "running") running();
+        if (state.empty() || state == "waiting") waiting(now);
+        if (state.empty() || state == "scheduled") scheduled(now);
+        flush();
     }
-    if ((state.empty() || state == "waiting") && room()) {
-        // Due scheduled jobs run before anything enqueued after them: a worker promotes them first.
-        auto now_reply = connection.call({"TIME"});
-        auto now = now_reply.at(0).as_integer() * 1000 + now_reply.at(1).as_integer() / 1000;
-        auto due =
-            connection.command({"ZRANGEBYSCORE", keys.scheduled(), "-inf", std::to_string(now),
-                                "LIMIT", "0", std::to_string(take(page))});
-        std::vector<std::string> due_ids;
-        for (const auto& id : due.as_array())
-            due_ids.push_back(id.as_string());
-        auto priorities = connection.command({"ZREVRANGE", keys.priorities(), "0", "-1"});
-        bool due_placed = due_ids.empty();
-        for (const auto& priority : priorities.as_array()) {
-            auto prio = std::stoll(priority.as_string());
-            if (!due_placed && prio < 0) {
-                for (const auto& id : due_ids)
-                    if (room()) rows.push_back(make_row(id, "waiting"));
-                due_placed = true;
+
+  private:
+    // How many more rows may be read (page-sized when there is no limit).
+    std::size_t room() const {
+        auto taken = shown_ + pending_.size();
+        if (limit_ == 0) return page;
+        return taken >= limit_ ? 0 : std::min(page, limit_ - taken);
+    }
+    void add(Row row) {
+        pending_.push_back(std::move(row));
+        if (pending_.size() >= page) flush();
+    }
+    void flush() {
+        fill(connection_, keys_, pending_);
+        for (const auto& row : pending_)
+            visit_(row);
+        shown_ += pending_.size();
+        pending_.clear();
+    }
+    std::vector<std::string> strings(const redis::Reply& reply) {
+        if (reply.is_error()) throw RedisError("cannot list jobs: " + reply.text);
+        std::vector<std::string> out;
+        for (const auto& item : reply.as_array())
+            out.push_back(item.as_string());
+        return out;
+    }
+
+    void running() {
+        // Soonest lease deadline first: the order they were claimed or last renewed.
+        for (std::size_t start = 0;;) {
+            auto n = room();
+            if (n == 0) return;
+            auto ids = strings(connection_.command(
+                {"ZRANGE", keys_.running(), std::to_string(start), std::to_string(start + n - 1)}));
+            for (auto& id : ids)
+                add(make_row(std::move(id), "running"));
+            if (ids.size() < n) return;
+            start += n;
+        }
+    }
+
+    void waiting(long long now) {
+        // Due scheduled jobs, in the order a worker promotes them, grouped by priority.
+        std::map<long long, std::vector<Row>, std::greater<>> due;
+        {
+            std::vector<Row> rows;
+            for (std::size_t start = 0;; start += page) {
+                auto ids = strings(connection_.command(
+                    {"ZRANGEBYSCORE", keys_.scheduled(), "-inf", std::to_string(now), "LIMIT",
+                     std::to_string(start), std::to_string(page)}));
+                for (auto& id : ids)
+                    rows.push_back(make_row(std::move(id), "waiting"));
+                if (ids.size() < page) break;
             }
-            if (!room()) break;
-            auto ids = connection.command(
-                {"LRANGE", keys.waiting(prio), "0", std::to_string(take(page) - 1)});
-            for (const auto& id : ids.as_array())
-                rows.push_back(make_row(id.as_string(), "waiting"));
+            fill(connection_, keys_, rows);
+            for (auto& row : rows)
+                due[row.fields.priority].push_back(std::move(row));
         }
-        if (!due_placed)
-            for (const auto& id : due_ids)
-                if (room()) rows.push_back(make_row(id, "waiting"));
-    }
-    if ((state.empty() || state == "scheduled") && room()) {
-        auto now_reply = connection.call({"TIME"});
-        auto now = now_reply.at(0).as_integer() * 1000 + now_reply.at(1).as_integer() / 1000;
-        auto scheduled =
-            connection.command({"ZRANGEBYSCORE", keys.scheduled(), fmt::format("({}", now), "+inf",
-                                "WITHSCORES", "LIMIT", "0", std::to_string(take(page))});
-        const auto& items = scheduled.as_array();
-        for (std::size_t i = 0; i + 1 < items.size(); i += 2) {
-            Row row = make_row(items[i].as_string(), "scheduled");
-            row.due_ms = static_cast<long long>(std::stod(items[i + 1].as_string()));
-            rows.push_back(std::move(row));
+        std::set<long long, std::greater<>> priorities;
+        for (const auto& text :
+             strings(connection_.command({"ZRANGE", keys_.priorities(), "0", "-1"})))
+            try {
+                priorities.insert(std::stoll(text));
+            } catch (const std::exception&) {
+                // not a priority: nothing of ours waits there
+            }
+        for (const auto& [priority, rows] : due)
+            priorities.insert(priority);
+        for (auto priority : priorities) {
+            // Highest priority first; within one, oldest first, then the due jobs after them.
+            for (std::size_t start = 0;;) {
+                auto n = room();
+                if (n == 0) return;
+                auto ids = strings(
+                    connection_.command({"LRANGE", keys_.waiting(priority), std::to_string(start),
+                                         std::to_string(start + n - 1)}));
+                for (auto& id : ids)
+                    add(make_row(std::move(id), "waiting"));
+                if (ids.size() < n) break;
+                start += n;
+            }
+            if (auto it = due.find(priority); it != due.end())
+                for (auto& row : it->second) {
+                    if (room() == 0) return;
+                    add(std::move(row));
+                }
         }
     }
-    fill(connection, keys, rows);
-    return rows;
-}
+
+    void scheduled(long long now) {
+        // Soonest first. Paged by score: a page starts after the last due time seen, skipping
+        // the jobs of that same due time already shown.
+        std::string min = fmt::format("({}", now);
+        std::size_t skip = 0;
+        for (;;) {
+            auto n = room();
+            if (n == 0) return;
+            auto reply =
+                connection_.command({"ZRANGEBYSCORE", keys_.scheduled(), min, "+inf", "WITHSCORES",
+                                     "LIMIT", std::to_string(skip), std::to_string(n)});
+            if (reply.is_error()) throw RedisError("cannot list jobs: " + reply.text);
+            const auto& items = reply.as_array();
+            std::size_t count = 0;
+            long long last = 0;
+            std::size_t same = 0;
+            for (std::size_t i = 0; i + 1 < items.size(); i += 2, ++count) {
+                Row row = make_row(items[i].as_string(), "scheduled");
+                row.due_ms = static_cast<long long>(std::stod(items[i + 1].as_string()));
+                same = (count > 0 && *row.due_ms == last) ? same + 1 : 1;
+                last = *row.due_ms;
+                add(std::move(row));
+            }
+            if (count < n) return;
+            skip = (min == std::to_string(last)) ? skip + same : same;
+            min = std::to_string(last);
+        }
+    }
+
+    redis::Connection& connection_;
+    const queue::QueueKeys& keys_;
+    std::size_t limit_;
+    std::function<void(const Row&)> visit_;
+    std::vector<Row> pending_;
+    std::size_t shown_ = 0;
+};
 
 int ls(redis::Connection& connection, const queue::QueueKeys& keys, const std::string& state,
        std::size_t limit, bool json) {
-    auto rows = list(connection, keys, state, limit);
-    auto time = connection.call({"TIME"});
-    auto now = time.at(0).as_integer() * 1000 + time.at(1).as_integer() / 1000;
     if (json) {
-        for (const auto& row : rows) {
+        // One object per line as each page arrives: bounded memory however many are listed.
+        Lister(connection, keys, limit, [&](const Row& row) {
             const auto& f = row.fields;
             boost::json::object object{
                 {"id", row.id},
@@ -167,9 +264,12 @@ int ls(redis::Connection& connection, const queue::QueueKeys& keys, const std::s
                 {"payload_bytes", f.payload_bytes}};
             cli::put_bytes(object, "payload_preview", f.preview);
             cli::print_json_line(object);
-        }
+        }).run(state);
         return 0;
     }
+    std::vector<Row> rows;
+    Lister(connection, keys, limit, [&](const Row& row) { rows.push_back(row); }).run(state);
+    auto now = server_now_ms(connection);
     cli::Table table({"ID", "STATE", "PRIO", "ATTEMPTS", "WHEN", "WORKER", "PAYLOAD"},
                      {false, false, true, true, false, false, false});
     for (const auto& row : rows) {

@@ -32,10 +32,17 @@ std::size_t show_jobs(redis::Connection& connection, const std::string& namespac
             log::error(fmt::format("unknown job id '{}'", printable(id)));
         }
         if (json) {
-            boost::json::object object{{"id", id}};
+            // A malformed id may hold any bytes: JSON gets its printable form.
+            boost::json::object object{{"id", is_valid_utf8(id) ? id : printable(id)}};
             if (!info) {
+                // The same members as for a known job, so that `jq .attempts` never fails.
                 object["queue"] = nullptr;
                 object["state"] = "unknown";
+                for (const char* name :
+                     {"attempts", "max_attempts", "result", "error", "priority", "created_at",
+                      "started_at", "finished_at", "due_at", "worker"})
+                    object[name] = nullptr;
+                object["cancel_requested"] = false;
                 cli::print_json_line(object);
                 continue;
             }

@@ -115,6 +115,37 @@ bool wait_or_quit(std::chrono::milliseconds interval) {
     return false;
 }
 
+// At a terminal, --watch draws on the alternate screen with the cursor hidden, as top and less
+// do; leaving (q, Ctrl-C, an error) gives the user back the screen they had.
+class FullScreen {
+  public:
+    explicit FullScreen(bool active) : active_(active) {
+        if (!active_) return;
+        cli::write_stdout("\x1b[?1049h\x1b[?25l");
+        cli::flush_stdout();
+    }
+    ~FullScreen() {
+        if (!active_) return;
+        static constexpr char restore[] = "\x1b[?25h\x1b[?1049l";
+        std::fflush(stdout);
+        [[maybe_unused]] auto written = ::write(STDOUT_FILENO, restore, sizeof restore - 1);
+    }
+    FullScreen(const FullScreen&) = delete;
+    FullScreen& operator=(const FullScreen&) = delete;
+
+  private:
+    bool active_;
+};
+
+// Server warnings go to stderr too (contract §2), once per run.
+void warn_about_server(const Snapshot& snapshot) {
+    static bool warned = false;
+    if (warned) return;
+    warned = true;
+    for (const auto& warning : snapshot.server.warnings)
+        log::warn(warning);
+}
+
 int watch(redis::Connection& connection, const cli::ServerSettings& server, const Options& o,
           std::chrono::milliseconds interval) {
     struct sigaction action {};
@@ -123,15 +154,16 @@ int watch(redis::Connection& connection, const cli::ServerSettings& server, cons
     ::sigaction(SIGTERM, &action, nullptr);
     RawTerminal terminal;
     bool screen = ::isatty(STDOUT_FILENO) == 1;
+    FullScreen full_screen(screen);
     std::optional<Snapshot> previous;
     auto previous_time = std::chrono::steady_clock::now();
     do {
         auto snapshot = take_snapshot(connection, server, o.queues);
+        if (!screen) warn_about_server(snapshot);
         auto now = std::chrono::steady_clock::now();
-        std::string text = screen ? "\x1b[H\x1b[2J" : "";
-        text += o.json         ? render_json(snapshot)
-                : o.prometheus ? render_prometheus(snapshot)
-                               : render_human(snapshot);
+        std::string text = o.json         ? render_json(snapshot)
+                           : o.prometheus ? render_prometheus(snapshot)
+                                          : render_human(snapshot);
         if (!o.json && !o.prometheus && previous) {
             double seconds = std::chrono::duration<double>(now - previous_time).count();
             std::string rates;
@@ -146,7 +178,16 @@ int watch(redis::Connection& connection, const cli::ServerSettings& server, cons
         if (!o.json && !o.prometheus && screen)
             text += fmt::format("\nrefreshing every {}; q or Ctrl-C quits\n",
                                 format_duration(interval));
-        if (!screen) text += "\n";
+        if (screen) {
+            // Redraw in place: home, each line cleared to its end, the rest of the screen cleared;
+            // no blank frame between two views, so no flicker.
+            std::string frame = "\x1b[H";
+            for (char c : text)
+                frame += c == '\n' ? std::string("\x1b[K\n") : std::string(1, c);
+            text = frame + "\x1b[J";
+        } else {
+            text += "\n";
+        }
         cli::write_stdout(text);
         cli::flush_stdout();
         previous = std::move(snapshot);
@@ -224,13 +265,15 @@ int status_main(int argc, char** argv) {
         return unknown > 0 ? 1 : 0;
     }
     if (o.check) {
-        auto verdict =
-            status::check(take_snapshot(connection, server, o.queues), thresholds, o.queues);
+        auto snapshot = take_snapshot(connection, server, o.queues);
+        warn_about_server(snapshot);
+        auto verdict = status::check(snapshot, thresholds, o.queues);
         cli::write_stdout(verdict.line + "\n");
         return verdict.code;
     }
     if (watch_interval) return watch(connection, server, o, *watch_interval);
     auto snapshot = take_snapshot(connection, server, o.queues);
+    warn_about_server(snapshot);
     cli::write_stdout(o.json         ? render_json(snapshot)
                       : o.prometheus ? render_prometheus(snapshot)
                                      : render_human(snapshot));

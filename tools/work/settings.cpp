@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 #include <sstream>
+#include <string_view>
 
 #include "util/bytes.hpp"
 #include "util/duration.hpp"
@@ -80,8 +81,7 @@ Settings parse_settings(int argc, char** argv) {
 
     app.add_option("QUEUES", queues_text, "Queue, or comma-separated queues in priority order")
         ->required();
-    app.add_option("COMMAND", s.command, "The handler command and its arguments, after --")
-        ->required();
+    app.add_option("COMMAND", s.command, "The handler command and its arguments, after --");
     app.add_option("-c,--concurrency", s.concurrency, "Jobs run at once (default 1)");
     app.add_option("--timeout", timeout, "Time limit per job run (default 5m; 0: none)");
     app.add_option("--kill-grace", kill_grace,
@@ -120,7 +120,23 @@ Settings parse_settings(int argc, char** argv) {
     cli::add_common_options(app, s.common);
     cli::describe_tool(app, help_footer);
 
-    cli::parse_command_line(app, argc, argv);
+    // COMMAND and its arguments are taken verbatim after the first `--`: CLI11 would read
+    // `[a,b]` in them as a list and mangle `printf '[%s]'`.
+    int options_end = argc;
+    for (int i = 1; i < argc; ++i)
+        if (std::string_view(argv[i]) == "--") {
+            options_end = i;
+            break;
+        }
+    cli::parse_command_line(app, options_end, argv);
+    if (options_end < argc) {
+        if (!s.command.empty())
+            throw UsageError(
+                fmt::format("unexpected argument '{}' before -- (queues are one "
+                            "comma-separated argument)",
+                            printable(s.command.front())));
+        s.command.assign(argv + options_end + 1, argv + argc);
+    }
     s.config = cli::finish_options(app, s.common, "work");
 
     for (const auto& queue : split(queues_text, ',')) {

@@ -11,6 +11,7 @@
 #include "cli/server.hpp"
 #include "queue/backoff.hpp"
 #include "queue/registry.hpp"
+#include "queue/scripts.hpp"
 #include "redis/embedded.hpp"
 #include "redis/server_info.hpp"
 #include "util/duration.hpp"
@@ -36,9 +37,12 @@ constexpr Millis reaper_interval{4000};  // lapsed leases come back within lease
 constexpr std::size_t reap_limit = 200;
 constexpr Millis reconnect_first{100};
 constexpr Millis reconnect_cap{5000};
+constexpr Millis blocking_retry{1000};    // after the waiting (BLPOP) connection failed to open
 constexpr Millis settle_allowance{5000};  // after the shutdown budget, time left to report
 constexpr Millis hook_timeout{60000};
 constexpr Millis unregister_timeout{2000};
+// The signals the loop acts on (as events, through asio's self-pipe).
+constexpr int watched_signals[] = {SIGTERM, SIGINT, SIGHUP, SIGTSTP, SIGCONT, SIGCHLD};
 
 std::string hostname() {
     char buffer[256] = {};
@@ -162,6 +166,13 @@ int Worker::run() {
         slots_[i].index = i;
 
     guard_.emplace(GroupGuard::start());
+    // A signal mask is inherited: a worker started with SIGTERM blocked would never drain.
+    // Unblock what the loop acts on (handlers get an empty mask anyway, see spawn()).
+    sigset_t watched;
+    sigemptyset(&watched);
+    for (int signal_number : watched_signals)
+        sigaddset(&watched, signal_number);
+    ::sigprocmask(SIG_UNBLOCK, &watched, nullptr);
     watch_signals();
     connect_commands();
     io_.run();
@@ -198,6 +209,12 @@ void Worker::connect_commands() {
 void Worker::on_commands_ready() {
     if (reconnect_attempt_ > 0) log::info("reconnected to Redis", {{"worker", worker_label()}});
     reconnect_attempt_ = 0;
+    // Every script is loaded before anything runs one. An EVALSHA the server does not know goes
+    // again as EVAL behind the commands pipelined after it: a claim could then overtake the
+    // settle sent before it, take the same job again (its lease had lapsed) and have the
+    // settle refused as a lost lease.
+    for (const auto& script : queue::embedded_scripts())
+        commands_->command({"SCRIPT", "LOAD", std::string(script.text)}, [](auto) {});
     if (state_ == State::initializing) {
         heartbeat();
         set_state(State::starting);
@@ -207,6 +224,9 @@ void Worker::on_commands_ready() {
         }
         run_hook(settings_.on_start, "on-start", hook_timeout,
                  [this](bool ok, const HandlerOutcome& outcome) {
+                     // A stop signal during the hook began the drain already (and maybe the
+                     // --on-stop hook): going to running now would claim jobs while exiting.
+                     if (state_ != State::starting) return;
                      if (ok) {
                          start_running();
                          return;
@@ -245,13 +265,34 @@ void Worker::on_commands_lost(const std::string& reason) {
 // --- lifecycle -----------------------------------------------------------------------------------
 
 void Worker::start_running() {
+    if (!settings_.health_cmd.empty() && !first_health_check_done_) {
+        // The first health check runs before the first claim: a worker whose check fails from
+        // the start claims nothing.
+        run_hook(settings_.health_cmd, "health", std::min(settings_.health_interval, hook_timeout),
+                 [this](bool ok, const HandlerOutcome& outcome) {
+                     if (state_ != State::starting) return;  // a stop signal came meanwhile
+                     first_health_check_done_ = true;
+                     if (!ok) {
+                         log::warn(fmt::format("health check failed ({})", outcome.describe()),
+                                   {{"worker", worker_label()}});
+                         paused_by_health_ = true;
+                         if (settings_.burst) {
+                             exit_code_ = 1;
+                             begin_drain("--burst: health check failed");
+                             return;
+                         }
+                     }
+                     start_running();
+                 });
+        return;
+    }
     started_running_ = true;
     set_state(State::running);
-    if (paused_by_signal_) refresh_pause_state();
+    if (paused_by_signal_ || paused_by_health_) refresh_pause_state();
     schedule_heartbeat(queue::heartbeat_interval);
     schedule_reaper();
     schedule_renewal();
-    if (!settings_.health_cmd.empty()) schedule_health_check(Millis(0));
+    if (!settings_.health_cmd.empty()) schedule_health_check(settings_.health_interval);
     if (settings_.max_runtime.count() > 0) {
         runtime_timer_.expires_after(settings_.max_runtime);
         runtime_timer_.async_wait([this](auto error) {
@@ -355,7 +396,7 @@ void Worker::fatal(std::string_view message) {
 
 void Worker::watch_signals() {
     ::signal(SIGPIPE, SIG_IGN);  // a handler that closes its stdin early must not kill us
-    for (int signal_number : {SIGTERM, SIGINT, SIGHUP, SIGTSTP, SIGCONT, SIGCHLD})
+    for (int signal_number : watched_signals)
         signals_.add(signal_number);
     signals_.async_wait([this](auto error, int signal_number) {
         if (error) return;
@@ -576,8 +617,16 @@ void Worker::idle_wait(std::optional<Millis> next_due) {
             io_, server_.endpoint, std::chrono::seconds(5),
             [this, next_due](std::optional<std::string> error) {
                 if (error) {
-                    log::warn("cannot open the waiting connection: " + *error,
+                    log::warn(fmt::format("cannot open the waiting connection: {}; trying again "
+                                          "in {}",
+                                          *error, format_duration(blocking_retry)),
                               {{"worker", worker_label()}});
+                    // Nothing else would look again: without this the worker claims nothing
+                    // more while its command connection stays up.
+                    auto timer = std::make_shared<asio::steady_timer>(io_, blocking_retry);
+                    timer->async_wait([this, timer](auto wait_error) {
+                        if (!wait_error) maybe_claim();
+                    });
                     return;
                 }
                 idle_wait(next_due);
@@ -597,8 +646,9 @@ void Worker::idle_wait(std::optional<Millis> next_due) {
         std::move(args),
         [this](std::optional<redis::Reply> reply) {
             blpop_in_flight_ = false;
-            if (reply && reply->is_array() && free_slots() == 0) {
-                // Woken while every slot is busy: pass the wake-up on to another worker.
+            if (reply && reply->is_array() && (free_slots() == 0 || state_ != State::running)) {
+                // Woken while every slot is busy, or while paused (SIGTSTP, a failing health
+                // check): pass the wake-up on to another worker, or it waits a whole idle_block.
                 auto key = reply->at(0).as_string();
                 commands_->command({"RPUSH", key, "1"}, [](auto) {});
             }
@@ -825,6 +875,10 @@ void Worker::settle(Outgoing outgoing) {
                 log::error(fmt::format("reporting an outcome failed: {}", error.what()),
                            {{"worker", worker_label()}});
             }
+            // A --burst ends only when no settle is in flight. A claim that found nothing may
+            // have come back before this settle (its first EVALSHA meets NOSCRIPT and goes again
+            // as EVAL): look once more, or the burst never ends.
+            if (settings_.burst && settles_in_flight_ == 0) maybe_claim();
             check_drained();
         });
 }

@@ -116,6 +116,7 @@ class Worker {
     bool paused_by_signal_ = false, paused_by_health_ = false;
     bool claim_in_flight_ = false, blpop_in_flight_ = false;
     bool started_running_ = false, finishing_ = false;
+    bool first_health_check_done_ = false;
     int exit_code_ = 0;
     std::optional<std::string> startup_failure_;
     std::vector<Slot> slots_;

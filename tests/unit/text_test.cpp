@@ -1,0 +1,42 @@
+#include "util/text.hpp"
+
+#include <gtest/gtest.h>
+
+using namespace workq;
+
+TEST(Text, Utf8Validity) {
+    EXPECT_TRUE(is_valid_utf8(""));
+    EXPECT_TRUE(is_valid_utf8("plain ascii"));
+    EXPECT_TRUE(is_valid_utf8("h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x98\x80"));
+    EXPECT_TRUE(is_valid_utf8(std::string("nul\0inside", 10)));
+    EXPECT_FALSE(is_valid_utf8("\xff"));
+    EXPECT_FALSE(is_valid_utf8("\xc3"));              // truncated
+    EXPECT_FALSE(is_valid_utf8("\xc0\xaf"));          // overlong
+    EXPECT_FALSE(is_valid_utf8("\xed\xa0\x80"));      // surrogate
+    EXPECT_FALSE(is_valid_utf8("\xf4\x90\x80\x80"));  // beyond U+10FFFF
+}
+
+TEST(Text, Base64RoundTripsEveryLength) {
+    std::string bytes;
+    for (int i = 0; i < 300; ++i) {
+        auto encoded = base64_encode(bytes);
+        EXPECT_EQ(encoded.size() % 4, 0u);
+        auto decoded = base64_decode(encoded);
+        ASSERT_TRUE(decoded) << i;
+        EXPECT_EQ(*decoded, bytes);
+        bytes += static_cast<char>(i * 37);
+    }
+    EXPECT_EQ(base64_encode("Man"), "TWFu");
+    EXPECT_EQ(base64_encode("Ma"), "TWE=");
+    EXPECT_FALSE(base64_decode("not base64!"));
+    EXPECT_FALSE(base64_decode("A"));
+}
+
+TEST(Text, OneLineEscapesControlsKeepsUtf8AndCuts) {
+    EXPECT_EQ(one_line("first\nsecond", 80), "first …");
+    EXPECT_EQ(one_line("tab\there", 80), "tab\\there");
+    EXPECT_EQ(one_line("\x1b[31mred", 80), "\\x1b[31mred");
+    EXPECT_EQ(one_line("h\xc3\xa9llo", 80), "h\xc3\xa9llo");
+    EXPECT_EQ(one_line("\xff", 80), "\\xff");
+    EXPECT_EQ(one_line("abcdef", 3), "abc…");
+}
