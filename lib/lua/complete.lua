@@ -2,6 +2,7 @@
 -- the result TTL.
 -- KEYS[1] <p>meta
 -- ARGV[1] prefix   ARGV[2] id   ARGV[3] token   ARGV[4] result bytes   ARGV[5] result TTL ms
+-- ARGV[6] bytes of the handler's output dropped beyond --max-result (0: the result is whole)
 -- Returns 1 succeeded; 2 already settled by this token (a retried settle: nothing changes);
 -- 0 refused: the token no longer holds the job.
 local p, id, token = ARGV[1], ARGV[2], ARGV[3]
@@ -16,6 +17,7 @@ detach_held(p, id, job)
 local key = p .. 'job:' .. id
 redis.call('HDEL', key, 'lease', 'cancel')
 redis.call('HSET', key, 'state', 'succeeded', 'result', ARGV[4], 'finished', now, 'settled', token)
+if tonumber(ARGV[6] or '0') > 0 then redis.call('HSET', key, 'truncated', ARGV[6]) end
 redis.call('HINCRBY', KEYS[1], 'succeeded', 1)
 release_unique(p, id, job.unique)
 notify_final(p, id)

@@ -9,7 +9,8 @@ local p, id = ARGV[1], ARGV[2]
 local key = p .. 'job:' .. id
 if redis.call('TYPE', key).ok ~= 'hash' then return {} end
 local names = {'state', 'attempts', 'max', 'created', 'ready', 'started', 'finished', 'lease',
-               'worker', 'prio', 'timeout', 'unique', 'result', 'error', 'reason', 'cancel'}
+               'worker', 'prio', 'timeout', 'unique', 'result', 'error', 'reason', 'cancel',
+               'truncated'}
 local values = redis.call('HMGET', key, unpack(names))
 local out = {}
 local now = now_ms()

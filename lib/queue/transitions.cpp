@@ -156,10 +156,10 @@ ClaimResult parse_claim(const redis::Reply& reply) {
 }
 
 ScriptCall complete_call(const QueueKeys& keys, std::string_view id, std::string_view token,
-                         std::string_view result, Millis result_ttl) {
+                         std::string_view result, Millis result_ttl, std::size_t dropped) {
     auto call = make_call("complete", keys);
-    call.args.insert(call.args.end(),
-                     {std::string(id), std::string(token), std::string(result), ms(result_ttl)});
+    call.args.insert(call.args.end(), {std::string(id), std::string(token), std::string(result),
+                                       ms(result_ttl), std::to_string(dropped)});
     return call;
 }
 
@@ -439,6 +439,8 @@ std::optional<JobInfo> parse_job_info(const redis::Reply& reply, std::string_vie
             info.reason = text;
         else if (name == "cancel")
             info.cancel_requested = text == "1";
+        else if (name == "truncated")
+            info.result_truncated = optional_number(text).value_or(0);
         else if (name == "payload")
             info.payload = text;
         else if (name == "now")

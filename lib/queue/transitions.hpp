@@ -85,8 +85,9 @@ ClaimResult parse_claim(const redis::Reply& reply);
 
 // --- settle: complete, fail, release -------------------------------------------------------------
 enum class Settle { done, duplicate, refused };
+// `dropped`: bytes of output cut beyond the result bound, recorded on the job ("truncated").
 ScriptCall complete_call(const QueueKeys& keys, std::string_view id, std::string_view token,
-                         std::string_view result, Millis result_ttl);
+                         std::string_view result, Millis result_ttl, std::size_t dropped = 0);
 Settle parse_settle(const redis::Reply& reply);
 
 struct FailOutcome {
@@ -183,6 +184,7 @@ struct JobInfo {
     std::optional<Millis> timeout;
     std::string unique_key;
     std::optional<std::string> result;
+    long long result_truncated = 0;  // bytes dropped beyond the result bound
     std::string error, reason;
     bool cancel_requested = false;
     std::optional<std::string> payload;  // with details

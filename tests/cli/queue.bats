@@ -149,7 +149,6 @@ EOF
 }
 
 @test "a cancelled running job is not in its worker's failed count" {
-    skip "workq-work counts it (tools/work/worker.cpp: ++jobs_failed_ before it knows the job was cancelled)"
     export D
     start_worker w --lease 3s q -- sh -c 'cat >/dev/null; echo $$ >>"$0/h.pid"; exec sleep 60' "$D"
     local worker=$LAST_PID id

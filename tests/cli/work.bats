@@ -335,7 +335,7 @@ EOF
     assert_equal "$(job_field q "$id" result)" partial
 }
 
-@test "a handler flooding stdout: the result is cut at --max-result and the cut is logged" {
+@test "a handler flooding stdout: the result is cut at --max-result, the cut is recorded and logged" {
     id=$(workq-enqueue q x)
     start_worker w --burst --max-result 1000 q -- sh -c 'head -c 3000000 /dev/zero | tr "\0" x'
     wait_exit "$LAST_PID" 30
@@ -343,6 +343,11 @@ EOF
     assert_raw_state q "$id" succeeded
     assert_equal "$(job_field q "$id" result | tr -d '\n' | wc -c)" 1000
     assert_log w "result cut at 1000 bytes"
+    # The job says so itself: the dropped byte count, raw and through workq-status.
+    assert_equal "$(job_field q "$id" truncated)" 2999000
+    run --separate-stderr workq-status job --json "$id"
+    assert_success
+    [[ "$output" == *'"result_truncated":2999000'* ]] || fail "no result_truncated in: $output"
 }
 
 @test "a handler flooding stderr: every line relayed tagged with the job id; the error is the last 4 KiB" {

@@ -51,6 +51,7 @@ std::size_t show_jobs(redis::Connection& connection, const std::string& namespac
             object["attempts"] = info->attempts;
             object["max_attempts"] = info->max_attempts;
             cli::put_bytes(object, "result", info->result);
+            object["result_truncated"] = info->result_truncated;
             object["error"] =
                 info->error.empty() ? boost::json::value(nullptr) : boost::json::value(info->error);
             object["priority"] = info->priority;
@@ -83,6 +84,9 @@ std::size_t show_jobs(redis::Connection& connection, const std::string& namespac
         if (info->finished_ms) text += "  ended " + format_relative(*info->finished_ms, now);
         text += "\n";
         if (info->result) text += "  result: " + one_line(*info->result, 200) + "\n";
+        if (info->result_truncated > 0)
+            text += fmt::format("  result truncated: {} more bytes were dropped (--max-result)\n",
+                                info->result_truncated);
         if (!info->error.empty()) text += "  error: " + one_line(info->error, 200) + "\n";
         cli::write_stdout(text);
     }

@@ -40,6 +40,7 @@ constexpr Millis reconnect_cap{5000};
 constexpr Millis blocking_retry{1000};    // after the waiting (BLPOP) connection failed to open
 constexpr Millis settle_allowance{5000};  // after the shutdown budget, time left to report
 constexpr Millis hook_timeout{60000};
+constexpr Millis renew_at_most_every{2000};
 constexpr Millis unregister_timeout{2000};
 // The signals the loop acts on (as events, through asio's self-pipe).
 constexpr int watched_signals[] = {SIGTERM, SIGINT, SIGHUP, SIGTSTP, SIGCONT, SIGCHLD};
@@ -775,8 +776,8 @@ void Worker::on_handler_done(std::size_t slot_index, HandlerOutcome outcome) {
                                   outcome.result.size(), outcome.result_dropped),
                       {{"job", id}});
         settle(
-            {queue::complete_call(keys, id, job.claimed.token, outcome.result,
-                                  settings_.result_ttl),
+            {queue::complete_call(keys, id, job.claimed.token, outcome.result, settings_.result_ttl,
+                                  outcome.result_dropped),
              [this, id, queue, duration, attempt = job.claimed.attempt](const redis::Reply& reply) {
                  auto settled = queue::parse_settle(reply);
                  if (settled == queue::Settle::refused) {
@@ -792,7 +793,6 @@ void Worker::on_handler_done(std::size_t slot_index, HandlerOutcome outcome) {
                                              {"duration", duration}});
              }});
     } else {
-        ++jobs_failed_;
         bool cancelled = job.cancel_requested || outcome.stopped == StopReason::cancelled;
         bool permanent = outcome.stopped == StopReason::none &&
                          settings_.permanent_exit_codes.contains(outcome.exit_code());
@@ -824,8 +824,10 @@ void Worker::on_handler_done(std::size_t slot_index, HandlerOutcome outcome) {
                                     {"reason", reason},
                                     {"duration", duration},
                                     {"retry_at", format_rfc3339(result.due_ms)}});
+                         ++jobs_failed_;
                          break;
                      case queue::JobState::dead:
+                         ++jobs_failed_;
                          ++jobs_dead_;
                          log::error("job dead", {{"worker", worker_label()},
                                                  {"queue", queue},
@@ -956,7 +958,9 @@ void Worker::schedule_reaper() {
 }
 
 void Worker::schedule_renewal() {
-    renew_timer_.expires_after(settings_.lease / 3);
+    // A third of the lease keeps it alive through two lost renewals; at most every 2 s so that
+    // a user's cancel of a running job is noticed within seconds.
+    renew_timer_.expires_after(std::min(settings_.lease / 3, renew_at_most_every));
     renew_timer_.async_wait([this](auto error) {
         if (error) return;
         if (commands_ && commands_->ready()) {
