@@ -228,6 +228,28 @@ SpawnResult spawn(const SpawnRequest& request) {
     return result;
 }
 
+PipedChild spawn_piped(SpawnRequest request, bool with_stdin) {
+    auto [out_read, out_write] = make_pipe();
+    auto [err_read, err_write] = make_pipe();
+    UniqueFd in_read, in_write;
+    if (with_stdin) std::tie(in_read, in_write) = make_pipe();
+    request.stdin_fd = in_read.get();
+    request.stdout_fd = out_write.get();
+    request.stderr_fd = err_write.get();
+    PipedChild child;
+    child.result = spawn(request);
+    // Our copies of the child's ends must go, or EOF never comes.
+    in_read.reset();
+    out_write.reset();
+    err_write.reset();
+    for (const auto* fd : {&in_write, &out_read, &err_read})
+        if (fd->valid()) set_nonblocking(fd->get());
+    child.stdin_write = std::move(in_write);
+    child.stdout_read = std::move(out_read);
+    child.stderr_read = std::move(err_read);
+    return child;
+}
+
 std::string describe_wait_status(int status) {
     if (WIFEXITED(status)) return fmt::format("exit {}", WEXITSTATUS(status));
     if (WIFSIGNALED(status)) {

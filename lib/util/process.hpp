@@ -37,6 +37,14 @@ struct SpawnResult {
 // Returns once the exec has succeeded or failed. Throws Error when fork itself fails.
 SpawnResult spawn(const SpawnRequest& request);
 
+// spawn() with pipes to the child's stdin (when asked), stdout and stderr: the child's ends
+// are closed here, ours are non-blocking. Without a stdin pipe the child reads /dev/null.
+struct PipedChild {
+    SpawnResult result;
+    UniqueFd stdin_write, stdout_read, stderr_read;
+};
+PipedChild spawn_piped(SpawnRequest request, bool with_stdin);
+
 // "exit 3", "signal SIGKILL", from a waitpid status.
 std::string describe_wait_status(int status);
 

@@ -216,6 +216,30 @@ int ls(redis::Connection& connection, const queue::QueueKeys& keys, const Filter
     return 0;
 }
 
+// A dead letter with everything needed to bring it back: `show --json` and `export` print the
+// same object, and `import` reads it.
+boost::json::object dead_letter_json(const queue::JobInfo& info) {
+    boost::json::object object{
+        {"id", info.id},
+        {"queue", info.queue},
+        {"died_at", cli::time_value(info.died_ms ? info.died_ms : info.finished_ms)},
+        {"created_at", cli::time_value(info.created_ms)},
+        {"attempts", info.attempts},
+        {"max_attempts", info.max_attempts},
+        {"priority", info.priority},
+        {"error", info.error},
+        {"reason", info.reason}};
+    boost::json::array errors;
+    for (const auto& e : info.errors)
+        errors.push_back(boost::json::object{{"at", format_rfc3339(e.at_ms)},
+                                             {"attempt", e.attempt},
+                                             {"reason", e.reason},
+                                             {"error", e.error}});
+    object["errors"] = std::move(errors);
+    cli::put_bytes(object, "payload", info.payload);
+    return object;
+}
+
 int show(redis::Connection& connection, const std::string& namespace_name,
          const std::vector<std::string>& ids, bool json) {
     std::size_t missing = 0;
@@ -238,25 +262,7 @@ int show(redis::Connection& connection, const std::string& namespace_name,
             continue;
         }
         if (json) {
-            boost::json::object object{
-                {"id", info->id},
-                {"queue", info->queue},
-                {"died_at", cli::time_value(info->died_ms ? info->died_ms : info->finished_ms)},
-                {"created_at", cli::time_value(info->created_ms)},
-                {"attempts", info->attempts},
-                {"max_attempts", info->max_attempts},
-                {"priority", info->priority},
-                {"error", info->error},
-                {"reason", info->reason}};
-            cli::put_bytes(object, "payload", info->payload);
-            boost::json::array errors;
-            for (const auto& e : info->errors)
-                errors.push_back(boost::json::object{{"at", format_rfc3339(e.at_ms)},
-                                                     {"attempt", e.attempt},
-                                                     {"reason", e.reason},
-                                                     {"error", e.error}});
-            object["errors"] = std::move(errors);
-            cli::print_json_line(object);
+            cli::print_json_line(dead_letter_json(*info));
             continue;
         }
         auto now = info->server_now_ms;
@@ -304,24 +310,7 @@ int export_letters(redis::Connection& connection, const queue::QueueKeys& keys,
             queue::check_reply(calls[i], replies[i]);
             auto info = queue::parse_job_info(replies[i], page[i], keys.queue());
             if (!info) continue;  // removed meanwhile
-            boost::json::object object{
-                {"id", info->id},
-                {"queue", info->queue},
-                {"died_at", cli::time_value(info->died_ms ? info->died_ms : info->finished_ms)},
-                {"created_at", cli::time_value(info->created_ms)},
-                {"attempts", info->attempts},
-                {"max_attempts", info->max_attempts},
-                {"priority", info->priority},
-                {"error", info->error}};
-            boost::json::array errors;
-            for (const auto& e : info->errors)
-                errors.push_back(boost::json::object{{"at", format_rfc3339(e.at_ms)},
-                                                     {"attempt", e.attempt},
-                                                     {"reason", e.reason},
-                                                     {"error", e.error}});
-            object["errors"] = std::move(errors);
-            cli::put_bytes(object, "payload", info->payload);
-            cli::print_json_line(object);
+            cli::print_json_line(dead_letter_json(*info));
         }
         cli::flush_stdout();
         page.clear();

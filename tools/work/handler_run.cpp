@@ -27,13 +27,6 @@ constexpr std::size_t longest_relayed_line = 4096;
 constexpr Millis output_drain_limit{
     2000};  // after exit, how long an escaped process may hold the pipes
 
-std::pair<UniqueFd, UniqueFd> make_pipe() {
-    int fds[2];
-    if (::pipe2(fds, O_CLOEXEC) != 0)
-        throw Error(fmt::format("cannot create a pipe: {}", std::strerror(errno)));
-    return {UniqueFd(fds[0]), UniqueFd(fds[1])};
-}
-
 }  // namespace
 
 bool HandlerOutcome::exited_zero() const {
@@ -82,42 +75,26 @@ std::shared_ptr<HandlerRun> HandlerRun::start(asio::io_context& io, Params param
 }
 
 void HandlerRun::spawn() {
-    auto [out_read, out_write] = make_pipe();
-    auto [err_read, err_write] = make_pipe();
-    UniqueFd in_read, in_write;
-    if (params_.payload_on_stdin) std::tie(in_read, in_write) = make_pipe();
-
     SpawnRequest request;
     request.executable = params_.executable;
     request.argv = params_.argv;
     request.env = params_.env;
-    request.stdin_fd = in_read.get();
-    request.stdout_fd = out_write.get();
-    request.stderr_fd = err_write.get();
     request.guard_fd = params_.guard_fd;
     started_ = std::chrono::steady_clock::now();
-    auto result = workq::spawn(request);
-    pid_ = result.pid;
-    outcome_.exec_error = result.exec_error;
+    auto child = spawn_piped(std::move(request), params_.payload_on_stdin);
+    pid_ = child.result.pid;
+    outcome_.exec_error = child.result.exec_error;
     outcome_.timeout = params_.timeout;
-
-    // Our copies of the child's ends must go, or EOF never comes.
-    in_read.reset();
-    out_write.reset();
-    err_write.reset();
-    set_nonblocking(out_read.get());
-    set_nonblocking(err_read.get());
-    stdout_.assign(out_read.release());
-    stderr_.assign(err_read.release());
+    stdout_.assign(child.stdout_read.release());
+    stderr_.assign(child.stderr_read.release());
     stdout_open_ = stderr_open_ = true;
     read_stdout();
     read_stderr();
-    if (in_write.valid()) {
-        set_nonblocking(in_write.get());
-        stdin_.assign(in_write.release());
+    if (child.stdin_write.valid()) {
+        stdin_.assign(child.stdin_write.release());
         write_stdin();
     }
-    if (params_.timeout.count() > 0 && result.exec_error == 0) {
+    if (params_.timeout.count() > 0 && child.result.exec_error == 0) {
         timeout_timer_.expires_after(params_.timeout);
         timeout_timer_.async_wait([self = shared_from_this()](auto error) {
             if (!error && !self->exited_) self->stop(StopReason::timeout);

@@ -82,31 +82,19 @@ void PersistentHandler::set_state(State state) {
 
 void PersistentHandler::spawn() {
     set_state(State::starting);
-    auto [in_read, in_write] = make_pipe();
-    auto [out_read, out_write] = make_pipe();
-    auto [err_read, err_write] = make_pipe();
     SpawnRequest request;
     request.executable = params_.executable;
     request.argv = params_.argv;
     request.env = params_.env;
-    request.stdin_fd = in_read.get();
-    request.stdout_fd = out_write.get();
-    request.stderr_fd = err_write.get();
     request.guard_fd = params_.guard_fd;
-    auto result = workq::spawn(request);
-    pid_ = result.pid;
-    exec_error_ = result.exec_error;
+    auto child = spawn_piped(std::move(request), true);
+    pid_ = child.result.pid;
+    exec_error_ = child.result.exec_error;
     process_started_ = std::chrono::steady_clock::now();
     jobs_done_ = errors_ = 0;
-    in_read.reset();
-    out_write.reset();
-    err_write.reset();
-    set_nonblocking(in_write.get());
-    set_nonblocking(out_read.get());
-    set_nonblocking(err_read.get());
-    stdin_ = asio::posix::stream_descriptor(io_, in_write.release());
-    stdout_ = asio::posix::stream_descriptor(io_, out_read.release());
-    stderr_ = asio::posix::stream_descriptor(io_, err_read.release());
+    stdin_ = asio::posix::stream_descriptor(io_, child.stdin_write.release());
+    stdout_ = asio::posix::stream_descriptor(io_, child.stdout_read.release());
+    stderr_ = asio::posix::stream_descriptor(io_, child.stderr_read.release());
     line_.clear();
     error_line_.clear();
     stdout_eof_ = false;
