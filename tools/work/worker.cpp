@@ -288,6 +288,9 @@ void Worker::start_running() {
         return;
     }
     started_running_ = true;
+    if (settings_.persistent)
+        for (std::size_t i = 0; i < static_cast<std::size_t>(settings_.concurrency); ++i)
+            start_persistent(slots_[i]);
     set_state(State::running);
     if (paused_by_signal_ || paused_by_health_) refresh_pause_state();
     schedule_heartbeat(queue::heartbeat_interval);
@@ -309,7 +312,7 @@ void Worker::begin_drain(std::string_view why, bool urgent) {
         if (!urgent) return;
         log::info("second stop signal: stopping handlers now", {{"worker", worker_label()}});
         for (auto& slot : slots_)
-            if (slot.run) slot.run->stop(StopReason::shutdown);
+            if (slot.job) stop_slot(slot, StopReason::shutdown);
         return;
     }
     if (state_ != State::error) set_state(State::draining, why);
@@ -325,10 +328,10 @@ void Worker::begin_drain(std::string_view why, bool urgent) {
     shutdown_timer_.async_wait([this](auto error) {
         if (error) return;
         for (auto& slot : slots_)
-            if (slot.run) {
+            if (slot.job) {
                 log::warn("shutdown timeout: stopping the handler; the job is released",
                           {{"job", slot.job->claimed.id}});
-                slot.run->stop(StopReason::shutdown);
+                stop_slot(slot, StopReason::shutdown);
             }
     });
     hard_stop_timer_.expires_after(settings_.shutdown_timeout + settle_allowance);
@@ -339,8 +342,10 @@ void Worker::begin_drain(std::string_view why, bool urgent) {
             "lapse and the "
             "jobs run again",
             {{"worker", worker_label()}});
-        for (auto& slot : slots_)
+        for (auto& slot : slots_) {
             if (slot.run) slot.run->kill_now();
+            if (slot.persistent) slot.persistent->stop_job(StopReason::shutdown);
+        }
         outbox_.clear();
         settles_in_flight_ = 0;
         finish();
@@ -352,6 +357,17 @@ void Worker::begin_drain(std::string_view why, bool urgent) {
 void Worker::check_drained() {
     if (finishing_ || (state_ != State::draining && state_ != State::error)) return;
     if (busy_slots() > 0 || !outbox_.empty() || settles_in_flight_ > 0) return;
+    // Persistent handlers get EOF on stdin and a kill grace to exit on their own.
+    std::size_t alive = 0;
+    for (auto& slot : slots_)
+        if (slot.persistent && slot.persistent->pid() > 0) {
+            ++alive;
+            if (!slot.persistent_stopping) {
+                slot.persistent_stopping = true;
+                slot.persistent->shutdown([this] { check_drained(); });
+            }
+        }
+    if (alive > 0) return;
     finish();
 }
 
@@ -466,9 +482,9 @@ void Worker::reap_children() {
             continue;
         }
         if (found != children_.end()) {
-            auto run = found->second;
+            auto on_exit = std::move(found->second);
             children_.erase(found);
-            run->on_exit(status);
+            on_exit(status);
         }
     }
 }
@@ -514,6 +530,9 @@ void Worker::reload_settings() {
                 schedule_health_check(Millis(0));
             }
         }
+        if (settings_.persistent && started_running_ && state_ != State::draining)
+            for (std::size_t k = 0; k < static_cast<std::size_t>(settings_.concurrency); ++k)
+                start_persistent(slots_[k]);
         schedule_renewal();
         heartbeat();
         maybe_claim();
@@ -532,7 +551,7 @@ std::size_t Worker::free_slots() const {
     std::size_t free = 0;
     for (std::size_t i = 0;
          i < slots_.size() && i < static_cast<std::size_t>(settings_.concurrency); ++i)
-        if (!slots_[i].job) ++free;
+        if (slot_ready(slots_[i])) ++free;
     return free;
 }
 
@@ -582,7 +601,7 @@ void Worker::maybe_claim() {
                 Slot* free_slot = nullptr;
                 for (std::size_t i = 0;
                      i < slots_.size() && i < static_cast<std::size_t>(settings_.concurrency); ++i)
-                    if (!slots_[i].job) {
+                    if (slot_ready(slots_[i])) {
                         free_slot = &slots_[i];
                         break;
                     }
@@ -678,6 +697,24 @@ fs::path Worker::slot_state_dir(std::size_t slot_index) {
 }
 
 void Worker::start_job(Slot& slot, Job job) {
+    if (slot.persistent) {
+        ++jobs_started_;
+        log::info(
+            "job claimed",
+            {{"worker", worker_label()},
+             {"queue", settings_.queues[job.queue_index]},
+             {"job", job.claimed.id},
+             {"attempt", fmt::format("{}/{}", job.claimed.attempt, job.claimed.max_attempts)}});
+        queue::HandlerRequest request{job.claimed.id, settings_.queues[job.queue_index],
+                                      job.claimed.payload, job.claimed.attempt};
+        auto timeout = job.claimed.timeout.value_or(settings_.timeout);
+        slot.job = std::move(job);
+        slot.persistent->run_job(request, timeout,
+                                 [this, index = slot.index](PersistentOutcome outcome) {
+                                     on_persistent_done(index, std::move(outcome));
+                                 });
+        return;
+    }
     ++jobs_started_;
     const auto& queue = settings_.queues[job.queue_index];
     log::info("job claimed",
@@ -725,7 +762,7 @@ void Worker::start_job(Slot& slot, Job job) {
                                      [this, index = slot.index](HandlerOutcome outcome) {
                                          on_handler_done(index, std::move(outcome));
                                      });
-        children_[slot.run->pid()] = slot.run;
+        children_[slot.run->pid()] = [run = slot.run](int status) { run->on_exit(status); };
     } catch (const std::exception& error) {
         // Could not even fork: give the job back and stop, as for a COMMAND that cannot run.
         const auto& held = *slot.job;
@@ -737,47 +774,160 @@ void Worker::start_job(Slot& slot, Job job) {
     }
 }
 
+bool Worker::slot_ready(const Slot& slot) const {
+    if (slot.job) return false;
+    return !settings_.persistent || (slot.persistent && slot.persistent->ready());
+}
+
+void Worker::stop_slot(Slot& slot, StopReason reason) {
+    if (slot.run)
+        slot.run->stop(reason);
+    else if (slot.persistent)
+        slot.persistent->stop_job(reason);
+}
+
+void Worker::start_persistent(Slot& slot) {
+    if (slot.persistent) return;
+    PersistentHandler::Params params;
+    params.executable = executable_;
+    params.argv = settings_.command;
+    params.env = base_env_;
+    params.env.push_back("WORKQ_WORKER_ID=" + worker_id_);
+    params.env.push_back("WORKQ_STATE_DIR=" + slot_state_dir(slot.index).string());
+    std::string queues;
+    for (const auto& queue : settings_.queues)
+        queues += (queues.empty() ? "" : ",") + queue;
+    params.env.push_back("WORKQ_QUEUE=" + queues);
+    params.kill_grace = settings_.kill_grace;
+    params.max_reply = settings_.max_result;
+    params.tag = fmt::format("slot-{}", slot.index + 1);
+    params.guard_fd = guard_->registration_fd();
+    params.recycle_jobs = settings_.recycle_jobs;
+    params.recycle_errors = settings_.recycle_errors;
+    params.recycle_age = settings_.recycle_age;
+    auto index = slot.index;
+    slot.persistent = PersistentHandler::start(
+        io_, std::move(params),
+        [this, index](pid_t pid) {
+            children_[pid] = [this, index](int status) {
+                if (auto handler = slots_[index].persistent) handler->on_exit(status);
+            };
+        },
+        [this, index] {
+            auto handler = slots_[index].persistent;
+            if (handler && handler->exec_error() != 0) {
+                fatal(fmt::format("cannot execute COMMAND '{}': {}",
+                                  printable(settings_.command.front()),
+                                  std::strerror(handler->exec_error())));
+                return;
+            }
+            maybe_claim();
+        });
+}
+
+void Worker::on_persistent_done(std::size_t slot_index, PersistentOutcome outcome) {
+    auto& slot = slots_[slot_index];
+    if (!slot.job) return;
+    Job job = std::move(*slot.job);
+    slot.job.reset();
+    RunResult result;
+    result.duration = outcome.duration;
+    result.describe = outcome.reason.empty() ? "ok" : outcome.reason;
+    using Kind = PersistentOutcome::Kind;
+    switch (outcome.kind) {
+        case Kind::ok:
+            result.kind = RunResult::Kind::succeeded;
+            result.result = std::move(outcome.result);
+            if (result.result.size() > settings_.max_result) {
+                result.dropped = result.result.size() - settings_.max_result;
+                result.result.resize(settings_.max_result);
+            }
+            break;
+        case Kind::stopped:
+            if (outcome.stopped == StopReason::shutdown) {
+                result.kind = RunResult::Kind::released;
+                break;
+            }
+            result.kind = RunResult::Kind::failed;
+            result.cancelled = outcome.stopped == StopReason::cancelled;
+            result.reason = outcome.reason;
+            result.error = outcome.error;
+            break;
+        case Kind::exec_failed:
+            result.kind = RunResult::Kind::exec_failed;
+            result.exec_error = slot.persistent ? slot.persistent->exec_error() : ENOEXEC;
+            break;
+        default:  // error, crashed, bad reply, timeout: a failed attempt
+            result.kind = RunResult::Kind::failed;
+            result.permanent = outcome.kind == Kind::error && !outcome.retry;
+            result.reason = outcome.reason;
+            result.error = outcome.error;
+            break;
+    }
+    report(std::move(job), std::move(result));
+}
+
 void Worker::on_handler_done(std::size_t slot_index, HandlerOutcome outcome) {
     auto& slot = slots_[slot_index];
     slot.run.reset();
     if (!slot.job) return;
     Job job = std::move(*slot.job);
     slot.job.reset();
+    RunResult result;
+    result.duration = outcome.duration;
+    result.describe = outcome.describe();
+    if (outcome.exec_error != 0) {
+        result.kind = RunResult::Kind::exec_failed;
+        result.exec_error = outcome.exec_error;
+    } else if (outcome.stopped == StopReason::shutdown) {
+        result.kind = RunResult::Kind::released;
+    } else if (outcome.exited_zero()) {
+        result.kind = RunResult::Kind::succeeded;
+        result.result = std::move(outcome.result);
+        result.dropped = outcome.result_dropped;
+    } else {
+        result.kind = RunResult::Kind::failed;
+        result.cancelled = outcome.stopped == StopReason::cancelled;
+        result.permanent = outcome.stopped == StopReason::none &&
+                           settings_.permanent_exit_codes.contains(outcome.exit_code());
+        result.reason = outcome.describe();
+        result.error = outcome.error_tail;
+    }
+    report(std::move(job), std::move(result));
+}
+
+void Worker::report(Job job, RunResult run) {
     ++jobs_finished_;
     crash_point("before-settle");
     const auto& keys = queue_keys_[job.queue_index];
     const auto& id = job.claimed.id;
-    auto duration = format_duration_short(outcome.duration);
+    auto duration = format_duration_short(run.duration);
     std::string queue = settings_.queues[job.queue_index];
 
-    if (outcome.exec_error != 0) {
+    if (run.kind == RunResult::Kind::exec_failed) {
         settle({queue::release_call(keys, id, job.claimed.token, settings_.result_ttl),
                 [](const redis::Reply&) {}});
         fatal(fmt::format("cannot execute COMMAND '{}': {}; job {} released, attempt not counted",
-                          printable(settings_.command.front()), std::strerror(outcome.exec_error),
-                          id));
+                          printable(settings_.command.front()), std::strerror(run.exec_error), id));
     } else if (job.lease_lost) {
         log::warn(
             "lease lost: another worker holds the job or it was settled; its outcome is dropped",
-            {{"worker", worker_label()},
-             {"queue", queue},
-             {"job", id},
-             {"outcome", outcome.describe()}});
-    } else if (outcome.stopped == StopReason::shutdown) {
+            {{"worker", worker_label()}, {"queue", queue}, {"job", id}, {"outcome", run.describe}});
+    } else if (run.kind == RunResult::Kind::released) {
         settle({queue::release_call(keys, id, job.claimed.token, settings_.result_ttl),
                 [this, id, queue](const redis::Reply& reply) {
                     if (queue::parse_settle(reply) == queue::Settle::done)
                         log::info("job released (attempt not counted)",
                                   {{"worker", worker_label()}, {"queue", queue}, {"job", id}});
                 }});
-    } else if (outcome.exited_zero()) {
-        if (outcome.result_dropped > 0)
+    } else if (run.kind == RunResult::Kind::succeeded) {
+        if (run.dropped > 0)
             log::warn(fmt::format("result cut at {} bytes ({} more dropped; see --max-result)",
-                                  outcome.result.size(), outcome.result_dropped),
+                                  run.result.size(), run.dropped),
                       {{"job", id}});
         settle(
-            {queue::complete_call(keys, id, job.claimed.token, outcome.result, settings_.result_ttl,
-                                  outcome.result_dropped),
+            {queue::complete_call(keys, id, job.claimed.token, run.result, settings_.result_ttl,
+                                  run.dropped),
              [this, id, queue, duration, attempt = job.claimed.attempt](const redis::Reply& reply) {
                  auto settled = queue::parse_settle(reply);
                  if (settled == queue::Settle::refused) {
@@ -793,14 +943,13 @@ void Worker::on_handler_done(std::size_t slot_index, HandlerOutcome outcome) {
                                              {"duration", duration}});
              }});
     } else {
-        bool cancelled = job.cancel_requested || outcome.stopped == StopReason::cancelled;
-        bool permanent = outcome.stopped == StopReason::none &&
-                         settings_.permanent_exit_codes.contains(outcome.exit_code());
+        bool cancelled = job.cancel_requested || run.cancelled;
+        bool permanent = run.permanent;
         std::optional<Millis> delay;
         if (!permanent)
             delay = queue::retry_delay(settings_.backoff, job.claimed.attempt, unit_random());
-        auto reason = cancelled ? std::string("cancelled") : outcome.describe();
-        auto error_text = outcome.error_tail.empty() ? reason : outcome.error_tail;
+        auto reason = cancelled ? std::string("cancelled") : run.reason;
+        auto error_text = run.error.empty() ? reason : run.error;
         settle(
             {queue::fail_call(keys, id, job.claimed.token, error_text, reason, delay,
                               settings_.result_ttl),
@@ -968,8 +1117,7 @@ void Worker::schedule_renewal() {
                 std::vector<queue::HeldJob> held;
                 std::vector<std::size_t> owners;
                 for (const auto& slot : slots_)
-                    if (slot.job && slot.job->queue_index == q && !slot.job->lease_lost &&
-                        slot.run) {
+                    if (slot.job && slot.job->queue_index == q && !slot.job->lease_lost) {
                         held.push_back({slot.job->claimed.id, slot.job->claimed.token});
                         owners.push_back(slot.index);
                     }
@@ -981,8 +1129,7 @@ void Worker::schedule_renewal() {
                         auto statuses = queue::parse_renew(*reply);
                         for (std::size_t i = 0; i < statuses.size() && i < owners.size(); ++i) {
                             auto& slot = slots_[owners[i]];
-                            if (!slot.job || !slot.run ||
-                                slot.job->claimed.token != call.args[2 + 2 * i + 1])
+                            if (!slot.job || slot.job->claimed.token != call.args[2 + 2 * i + 1])
                                 continue;
                             if (statuses[i] == queue::RenewStatus::lost) {
                                 slot.job->lease_lost = true;
@@ -990,14 +1137,14 @@ void Worker::schedule_renewal() {
                                     "lease lost: another worker holds the job; stopping its "
                                     "handler",
                                     {{"worker", worker_label()}, {"job", slot.job->claimed.id}});
-                                slot.run->stop(StopReason::lease_lost);
+                                stop_slot(slot, StopReason::lease_lost);
                             } else if (statuses[i] == queue::RenewStatus::cancel_requested &&
                                        !slot.job->cancel_requested) {
                                 slot.job->cancel_requested = true;
                                 log::info(
                                     "job cancelled by a user; stopping its handler",
                                     {{"worker", worker_label()}, {"job", slot.job->claimed.id}});
-                                slot.run->stop(StopReason::cancelled);
+                                stop_slot(slot, StopReason::cancelled);
                             }
                         }
                     });
@@ -1062,7 +1209,7 @@ void Worker::run_hook(const std::string& command, std::string_view tag, Millis t
                 }
                 then(outcome.exited_zero(), outcome);
             });
-        children_[run->pid()] = run;
+        children_[run->pid()] = [run](int status) { run->on_exit(status); };
     } catch (const std::exception& error) {
         HandlerOutcome outcome;
         outcome.exec_error = EAGAIN;

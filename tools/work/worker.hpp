@@ -17,6 +17,7 @@
 
 #include "cli/server.hpp"
 #include "handler_run.hpp"
+#include "persistent_handler.hpp"
 #include "queue/keys.hpp"
 #include "queue/transitions.hpp"
 #include "redis/async_connection.hpp"
@@ -46,7 +47,22 @@ class Worker {
     struct Slot {
         std::size_t index = 0;
         std::optional<Job> job;
-        std::shared_ptr<HandlerRun> run;
+        std::shared_ptr<HandlerRun> run;                // per-job mode: the running handler
+        std::shared_ptr<PersistentHandler> persistent;  // --persistent: the slot's process
+        bool persistent_stopping = false;               // shut down while draining
+    };
+    // What a run of a job came to, whichever kind of handler ran it (per job or persistent).
+    struct RunResult {
+        enum class Kind { succeeded, failed, released, exec_failed };
+        Kind kind = Kind::failed;
+        bool permanent = false;     // dead at once (exit code listed, or "retry": false)
+        bool cancelled = false;     // stopped because a user cancelled the job
+        std::string result;         // succeeded
+        std::size_t dropped = 0;    // bytes of result cut beyond --max-result
+        std::string error, reason;  // failed: the error text and its short reason
+        std::string describe;       // for logs
+        Millis duration{0};
+        int exec_error = 0;
     };
     struct Outgoing {  // a settle that must reach the server, retried across reconnects
         queue::ScriptCall call;
@@ -76,6 +92,15 @@ class Worker {
     void idle_wait(std::optional<Millis> next_due);
     void start_job(Slot& slot, Job job);
     void on_handler_done(std::size_t slot_index, HandlerOutcome outcome);
+    void on_persistent_done(std::size_t slot_index, PersistentOutcome outcome);
+    // Settles a finished job according to what its run came to (or drops the outcome when the
+    // lease was lost), then claims more.
+    void report(Job job, RunResult run);
+    // --persistent: starts the slot's long-lived handler (if it has none).
+    void start_persistent(Slot& slot);
+    // Stops whatever runs the slot's job (lease lost, cancel, shutdown).
+    void stop_slot(Slot& slot, StopReason reason);
+    bool slot_ready(const Slot& slot) const;
     void settle(Outgoing outgoing);
     void flush_outbox();
     std::size_t free_slots() const;
@@ -120,7 +145,7 @@ class Worker {
     int exit_code_ = 0;
     std::optional<std::string> startup_failure_;
     std::vector<Slot> slots_;
-    std::map<pid_t, std::shared_ptr<HandlerRun>> children_;
+    std::map<pid_t, std::function<void(int wait_status)>> children_;  // pid -> its exit
     std::deque<Outgoing> outbox_;
     std::size_t settles_in_flight_ = 0;
     long long claim_sequence_ = 0;

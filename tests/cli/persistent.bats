@@ -1,0 +1,159 @@
+#!/usr/bin/env bats
+# workq-work --persistent: one long-lived handler per slot, one JSON line per job each way.
+
+load work_helpers
+
+setup() {
+    work_setup
+    # A handler in Python: answers each request line; its pid is in every result.
+    cat >"$D/handler.py" <<'PY'
+#!/usr/bin/env python3
+import base64, json, os, sys
+for line in sys.stdin:
+    request = json.loads(line)
+    if "payload_base64" in request:
+        payload = base64.b64decode(request["payload_base64"])
+        reply = {"id": request["id"], "ok": True, "result": "bytes " + payload.hex()}
+    else:
+        payload = request["payload"]
+        if payload == "fail":
+            reply = {"id": request["id"], "ok": False, "error": "asked to fail", "retry": False}
+        elif payload == "crash":
+            os._exit(3)
+        elif payload == "garbage":
+            print("this is not json", flush=True)
+            continue
+        elif payload == "other-id":
+            reply = {"id": "someone-else", "ok": True}
+        else:
+            reply = {"id": request["id"], "ok": True,
+                     "result": "%d %s %s" % (os.getpid(), request["attempt"], payload.upper())}
+    print(json.dumps(reply), flush=True)
+PY
+    chmod +x "$D/handler.py"
+}
+teardown() { work_teardown; }
+
+result_pid() { job_field q "$1" result | cut -d' ' -f1; }
+
+@test "one handler process serves many jobs, each answered with its own result" {
+    ids=$(seq 1 20 | sed 's/^/job/' | workq-enqueue q)
+    start_worker w --persistent --burst q -- "$D/handler.py"
+    wait_exit "$LAST_PID" 30
+    assert_equal "$EXIT_CODE" 0
+    local pids=() id
+    for id in $ids; do
+        assert_raw_state q "$id" succeeded
+        pids+=("$(result_pid "$id")")
+    done
+    assert_equal "$(printf '%s\n' "${pids[@]}" | sort -u | wc -l)" 1
+    first=$(head -1 <<<"$ids")
+    [[ "$(job_field q "$first" result)" == *" 1 JOB1" ]] || fail "result: $(job_field q "$first" result)"
+}
+
+@test "--recycle-jobs: a fresh process after every N jobs" {
+    ids=$(seq 1 9 | workq-enqueue q)
+    start_worker w --persistent --burst --recycle-jobs 3 q -- "$D/handler.py"
+    wait_exit "$LAST_PID" 30
+    assert_equal "$EXIT_CODE" 0
+    local id
+    assert_equal "$(for id in $ids; do result_pid "$id"; done | sort -u | wc -l)" 3
+    assert_log w "recycling the persistent handler"
+}
+
+@test "--recycle-errors and --recycle-age recycle too" {
+    ids=$(printf 'fail\nfail\na\nb\n' | workq-enqueue --max-attempts 1 q)
+    start_worker w --persistent --burst --recycle-errors 2 q -- "$D/handler.py"
+    wait_exit "$LAST_PID" 30
+    assert_log w "recycling the persistent handler"
+    a=$(sed -n 3p <<<"$ids")
+    assert_raw_state q "$a" succeeded
+}
+
+@test "a crash fails only its job (counted), the handler restarts, the rest succeed" {
+    ids=$(printf 'a\ncrash\nb\nc\n' | workq-enqueue --max-attempts 1 q)
+    start_worker w --persistent --burst q -- "$D/handler.py"
+    wait_exit "$LAST_PID" 30
+    assert_equal "$EXIT_CODE" 1  # the crashed job went dead
+    crashed=$(sed -n 2p <<<"$ids")
+    assert_raw_state q "$crashed" dead
+    [[ "$(job_field q "$crashed" error)" == *"crashed"* ]] || fail "error: $(job_field q "$crashed" error)"
+    b=$(sed -n 3p <<<"$ids")
+    c=$(sed -n 4p <<<"$ids")
+    assert_raw_state q "$b" succeeded
+    assert_raw_state q "$c" succeeded
+    [ "$(result_pid "$(sed -n 1p <<<"$ids")")" != "$(result_pid "$b")" ] || fail "the handler was not restarted"
+}
+
+@test "a garbage reply or a reply naming another job fails only that job" {
+    ids=$(printf 'garbage\nother-id\nok\n' | workq-enqueue --max-attempts 1 q)
+    start_worker w --persistent --burst q -- "$D/handler.py"
+    wait_exit "$LAST_PID" 30
+    assert_raw_state q "$(sed -n 1p <<<"$ids")" dead
+    [[ "$(job_field q "$(sed -n 1p <<<"$ids")" error)" == *"not valid JSON"* ]] || fail "no reason given"
+    assert_raw_state q "$(sed -n 2p <<<"$ids")" dead
+    [[ "$(job_field q "$(sed -n 2p <<<"$ids")" error)" == *"someone-else"* ]] || fail "no reason given"
+    assert_raw_state q "$(sed -n 3p <<<"$ids")" succeeded
+}
+
+@test "ok:false with retry:false is dead at once; the worker keeps its handler" {
+    id=$(workq-enqueue q fail)
+    start_worker w --persistent --burst q -- "$D/handler.py"
+    wait_exit "$LAST_PID" 30
+    assert_equal "$EXIT_CODE" 1
+    assert_raw_state q "$id" dead
+    assert_equal "$(job_field q "$id" attempts)" 1
+    assert_equal "$(job_field q "$id" error)" "asked to fail"
+}
+
+@test "binary payloads travel as payload_base64, byte for byte" {
+    id=$(printf '\xff\x00\x01zz' | workq-enqueue --whole q)
+    start_worker w --persistent --burst q -- "$D/handler.py"
+    wait_exit "$LAST_PID" 30
+    assert_raw_state q "$id" succeeded
+    assert_equal "$(job_field q "$id" result)" "bytes ff00017a7a"
+}
+
+@test "a handler that never replies: the job times out, the handler is replaced" {
+    cat >"$D/silent.sh" <<'SH'
+#!/bin/sh
+echo $$ >>"$(dirname "$0")/silent.pid"
+while read -r line; do :; done
+SH
+    chmod +x "$D/silent.sh"
+    id=$(workq-enqueue --max-attempts 1 q x)
+    start_worker w --persistent --burst --timeout 1s --kill-grace 500ms q -- "$D/silent.sh"
+    wait_exit "$LAST_PID" 30
+    assert_raw_state q "$id" dead
+    [[ "$(job_field q "$id" error)" == *"timeout"* ]] || fail "error: $(job_field q "$id" error)"
+    wait_until 10 group_gone "$(head -1 "$D/silent.pid")"
+}
+
+@test "the handler gets the worker's environment: WORKQ_STATE_DIR, WORKQ_WORKER_ID, no password" {
+    cat >"$D/env.py" <<'PY'
+#!/usr/bin/env python3
+import json, os, sys
+for line in sys.stdin:
+    request = json.loads(line)
+    keys = ["WORKQ_STATE_DIR", "WORKQ_WORKER_ID", "WORKQ_REDIS_URL", "WORKQ_REDIS_PASSWORD"]
+    print(json.dumps({"id": request["id"], "ok": True,
+                      "result": " ".join(k + "=" + ("set" if os.environ.get(k) else "unset") for k in keys)}), flush=True)
+PY
+    chmod +x "$D/env.py"
+    id=$(workq-enqueue q x)
+    WORKQ_REDIS_PASSWORD= start_worker w --persistent --burst q -- "$D/env.py"
+    wait_exit "$LAST_PID" 30
+    assert_equal "$(job_field q "$id" result)" \
+        "WORKQ_STATE_DIR=set WORKQ_WORKER_ID=set WORKQ_REDIS_URL=unset WORKQ_REDIS_PASSWORD=unset"
+}
+
+@test "SIGTERM: idle persistent handlers get EOF and exit; the worker exits 0" {
+    start_worker w --persistent -c 2 q -- "$D/handler.py"
+    local worker=$LAST_PID
+    id=$(workq-enqueue q warmup)
+    wait_until 10 state_is q "$id" succeeded
+    kill -TERM "$worker"
+    wait_exit "$worker" 15
+    assert_equal "$EXIT_CODE" 0
+    ! pgrep -f "$D/handler.py" || fail "a handler outlived its worker"
+}
