@@ -22,6 +22,14 @@ const char* const help_footer = R"(How it works:
   WORKQ_JOB_ID, WORKQ_QUEUE, WORKQ_ATTEMPT, WORKQ_MAX_ATTEMPTS, WORKQ_WORKER_ID and
   WORKQ_STATE_DIR (a directory per slot, kept from job to job).
 
+Persistent handlers (--persistent):
+  COMMAND starts once per slot; per job it reads one JSON line on stdin and answers one:
+    -> {"id":"...","queue":"...","attempt":1,"payload":"..."}   ("payload_base64" if not UTF-8)
+    <- {"id":"...","ok":true,"result":"..."}
+    <- {"id":"...","ok":false,"error":"...","retry":false}      (retry defaults to true)
+  A crash, a bad reply or no reply within --timeout fails that job and restarts the handler;
+  --recycle-jobs/--recycle-age/--recycle-errors start a fresh one between jobs.
+
 Lifecycle:
   initializing -> starting (--on-start) -> running <-> paused -> draining -> stopped; error.
   paused: SIGTSTP (SIGCONT resumes) or a failing --health-cmd: claims nothing, finishes jobs.
@@ -49,6 +57,7 @@ Examples:
   workq-work --burst import -- ./import-one        # work off what is due, then exit
   workq-work urgent,normal,bulk -- ./handler       # strict priority between queues
   workq-work --arg files -- gzip -9                # payload as the last argument
+  workq-work --persistent -c 4 text -- ./handler.py  # one long-lived handler per slot
 )";
 
 namespace {
