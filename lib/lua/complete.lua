@@ -19,6 +19,15 @@ redis.call('HDEL', key, 'lease', 'cancel')
 redis.call('HSET', key, 'state', 'succeeded', 'result', ARGV[4], 'finished', now, 'settled', token)
 if tonumber(ARGV[6] or '0') > 0 then redis.call('HSET', key, 'truncated', ARGV[6]) end
 redis.call('HINCRBY', KEYS[1], 'succeeded', 1)
+-- Recent throughput for workq-status: successes in this minute and the one before.
+local minute = math.floor(now / 60000)
+local rate = redis.call('HMGET', KEYS[1], 'rate_minute', 'rate_count')
+if tonumber(rate[1]) == minute then
+    redis.call('HINCRBY', KEYS[1], 'rate_count', 1)
+else
+    local previous = (tonumber(rate[1]) == minute - 1) and (tonumber(rate[2]) or 0) or 0
+    redis.call('HSET', KEYS[1], 'rate_minute', minute, 'rate_count', 1, 'rate_previous', previous)
+end
 release_unique(p, id, job.unique)
 notify_final(p, id)
 expire_final(p, id, tonumber(ARGV[5]))

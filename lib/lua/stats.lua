@@ -2,7 +2,8 @@
 -- KEYS[1] <p>meta
 -- ARGV[1] prefix
 -- Returns { waiting, scheduled, running, dead, succeeded, failed, paused (0/1),
---           oldest waiting age ms (-1: none), dead letters trimmed, data version (0: none) }.
+--           oldest waiting age ms (-1: none), dead letters trimmed, data version (0: none),
+--           jobs succeeded in the last 60 s (estimated from this minute's and the last one's counts) }.
 -- Scheduled jobs already due count as waiting (a worker promotes them when it next looks).
 local p = ARGV[1]
 local now = now_ms()
@@ -24,7 +25,16 @@ if due > 0 then
     local first = tonumber(redis.call('ZRANGE', p .. 'scheduled', 0, 0, 'WITHSCORES')[2])
     if first and (oldest < 0 or first < oldest) then oldest = first end
 end
-local m = redis.call('HMGET', KEYS[1], 'succeeded', 'failed', 'paused', 'trimmed', 'version')
+local m = redis.call('HMGET', KEYS[1], 'succeeded', 'failed', 'paused', 'trimmed', 'version',
+                     'rate_minute', 'rate_count', 'rate_previous')
+local minute = math.floor(now / 60000)
+local left_of_window = 1 - (now % 60000) / 60000  -- share of the last minute still in the window
+local recent = 0
+if tonumber(m[6]) == minute then
+    recent = (tonumber(m[7]) or 0) + (tonumber(m[8]) or 0) * left_of_window
+elseif tonumber(m[6]) == minute - 1 then
+    recent = (tonumber(m[7]) or 0) * left_of_window
+end
 return {
     waiting,
     redis.call('ZCARD', p .. 'scheduled') - due,
@@ -36,4 +46,5 @@ return {
     oldest < 0 and -1 or math.max(0, now - oldest),
     tonumber(m[4]) or 0,
     tonumber(m[5]) or 0,
+    math.floor(recent + 0.5),
 }

@@ -328,6 +328,7 @@ QueueStats parse_stats(const redis::Reply& reply) {
     if (auto age = reply.at(7).as_integer(); age >= 0) stats.oldest_waiting_age = Millis(age);
     stats.trimmed = reply.at(8).as_integer();
     stats.data_version = reply.at(9).as_integer();
+    if (reply.as_array().size() > 10) stats.succeeded_last_minute = reply.at(10).as_integer();
     return stats;
 }
 

@@ -162,6 +162,7 @@ struct QueueStats {
     std::optional<Millis> oldest_waiting_age;
     long long trimmed = 0;
     long long data_version = 0;
+    long long succeeded_last_minute = 0;  // recent throughput: successes in the last 60 s
 };
 ScriptCall stats_call(const QueueKeys& keys);
 QueueStats parse_stats(const redis::Reply& reply);

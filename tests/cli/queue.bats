@@ -46,7 +46,7 @@ EOF
     run --separate-stderr workq-status --json q
     assert_json "$output" '.queues[0] | .paused == true and .waiting == 6 and .running == 0'
     run --separate-stderr workq-status q
-    assert_equal "$(awk '$1 == "q" { print $9 }' <<<"$output")" paused
+    assert_equal "$(awk '$1 == "q" { print $10 }' <<<"$output")" paused
     run --separate-stderr workq-queue pause q
     assert_success
     assert_regex "$stderr" "already paused"

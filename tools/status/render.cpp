@@ -50,8 +50,8 @@ std::string render_human(const Snapshot& s) {
         out += "no queues yet (a queue appears when a job is first enqueued to it)\n";
     } else {
         cli::Table table({"QUEUE", "WAITING", "SCHEDULED", "RUNNING", "DEAD", "SUCCEEDED", "FAILED",
-                          "OLDEST", "PAUSED"},
-                         {false, true, true, true, true, true, true, true, false});
+                          "PER-MIN", "OLDEST", "PAUSED"},
+                         {false, true, true, true, true, true, true, true, true, false});
         long long trimmed = 0;
         for (const auto& q : s.queues) {
             const auto& st = q.stats;
@@ -60,7 +60,7 @@ std::string render_human(const Snapshot& s) {
                        std::to_string(st.running),
                        st.dead > 0 ? cli::paint(std::to_string(st.dead), cli::Tone::bad) : "0",
                        std::to_string(st.succeeded), std::to_string(st.failed),
-                       age(st.oldest_waiting_age),
+                       std::to_string(st.succeeded_last_minute), age(st.oldest_waiting_age),
                        st.paused ? cli::paint("paused", cli::Tone::warn) : "no"});
         }
         out += table.render();
@@ -108,10 +108,16 @@ std::string render_json(const Snapshot& s) {
     boost::json::array queues;
     for (const auto& q : s.queues) {
         const auto& st = q.stats;
-        boost::json::object item{
-            {"name", q.name},        {"waiting", st.waiting}, {"scheduled", st.scheduled},
-            {"running", st.running}, {"dead", st.dead},       {"succeeded", st.succeeded},
-            {"failed", st.failed},   {"paused", st.paused},   {"dead_trimmed", st.trimmed}};
+        boost::json::object item{{"name", q.name},
+                                 {"waiting", st.waiting},
+                                 {"scheduled", st.scheduled},
+                                 {"running", st.running},
+                                 {"dead", st.dead},
+                                 {"succeeded", st.succeeded},
+                                 {"failed", st.failed},
+                                 {"paused", st.paused},
+                                 {"succeeded_last_minute", st.succeeded_last_minute},
+                                 {"dead_trimmed", st.trimmed}};
         if (st.oldest_waiting_age)
             item["oldest_waiting_age_s"] =
                 static_cast<double>(st.oldest_waiting_age->count()) / 1000.0;
