@@ -17,7 +17,6 @@
 
 local DATA_VERSION = 1
 local MAX_ERRORS_KEPT = 50        -- attempts' errors kept per job
-local WAKE_TOKENS_MAX = 16        -- bound on pending wake-up tokens
 
 local function now_ms()
     local t = redis.call('TIME')
