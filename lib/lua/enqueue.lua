@@ -27,8 +27,13 @@ local unique = ARGV[7]
 local caller_ids = ARGV[8] == 'caller'
 local notify = ARGV[9] == '1'
 
+-- Numbers go to redis.call as strings formatted once: Redis formats each Lua number with
+-- %.17g, a quarter of this script's cost when done per field and per job.
+local now_text = tostring(now)
+local prio_text = tostring(prio)
 local out = {}
 local made_any = false
+local waiting_ids = {}
 for i = 10, #ARGV, 2 do
     local id, payload = ARGV[i], ARGV[i + 1]
     local key = p .. 'job:' .. id
@@ -45,24 +50,36 @@ for i = 10, #ARGV, 2 do
         end
     end
     if status == 1 then
-        redis.call('HSET', key, 'payload', payload, 'max', max_attempts, 'attempts', 0, 'created', now)
-        if prio ~= 0 then redis.call('HSET', key, 'prio', prio) end
-        if timeout ~= '' then redis.call('HSET', key, 'timeout', timeout) end
-        if notify then redis.call('HSET', key, 'notify', '1') end
+        -- One HSET with every field of the new record.
+        local fields = {'payload', payload, 'max', max_attempts, 'attempts', '0', 'created', now_text}
+        if prio ~= 0 then fields[#fields + 1] = 'prio'; fields[#fields + 1] = prio_text end
+        if timeout ~= '' then fields[#fields + 1] = 'timeout'; fields[#fields + 1] = timeout end
+        if notify then fields[#fields + 1] = 'notify'; fields[#fields + 1] = '1' end
         if unique ~= '' then
-            redis.call('HSET', key, 'unique', unique)
+            fields[#fields + 1] = 'unique'; fields[#fields + 1] = unique
             redis.call('SET', p .. 'unique:' .. unique, id)
         end
         if due then
-            redis.call('HSET', key, 'state', 'scheduled')
+            fields[#fields + 1] = 'state'; fields[#fields + 1] = 'scheduled'
             redis.call('ZADD', p .. 'scheduled', due, id)
         else
-            push_waiting(p, id, prio, now, false)
+            fields[#fields + 1] = 'state'; fields[#fields + 1] = 'waiting'
+            fields[#fields + 1] = 'ready'; fields[#fields + 1] = now_text
+            waiting_ids[#waiting_ids + 1] = id
         end
+        redis.call('HSET', key, unpack(fields))
         made_any = true
     end
     out[#out + 1] = status
     out[#out + 1] = result_id
+end
+-- The waiting ids join their list in one RPUSH (in input order), their priority in one ZADD.
+if #waiting_ids > 0 then
+    local list = p .. 'waiting:' .. prio_text
+    for first = 1, #waiting_ids, 1000 do
+        redis.call('RPUSH', list, unpack(waiting_ids, first, math.min(first + 999, #waiting_ids)))
+    end
+    redis.call('ZADD', p .. 'priorities', prio_text, prio_text)
 end
 -- One token is enough: a worker that claims while more jobs wait passes the wake-up on.
 -- Scheduled jobs wake waiters too, so that they shorten their wait to the new due time.
