@@ -18,27 +18,13 @@
 using namespace workq;
 using namespace workq::cli;
 using workq::test::CaptureStderr;
+using workq::test::contains;
 using workq::test::EnvVar;
 using workq::test::TempDir;
+using workq::test::usage_error;
 namespace fs = std::filesystem;
 
 namespace {
-
-bool contains(const std::string& haystack, std::string_view needle) {
-    return haystack.find(needle) != std::string::npos;
-}
-
-// The UsageError message `action` throws; fails the test when it throws nothing.
-template <typename Action>
-std::string usage_error(Action action) {
-    try {
-        action();
-        ADD_FAILURE() << "no UsageError";
-    } catch (const UsageError& error) {
-        return error.what();
-    }
-    return "";
-}
 
 std::vector<std::string> items(const Config& config, const std::string& table,
                                const std::string& key) {

@@ -13,25 +13,12 @@
 using namespace workq;
 using namespace workq::cli;
 using workq::test::CaptureStderr;
+using workq::test::contains;
 using workq::test::EnvVar;
 using workq::test::TempDir;
+using workq::test::usage_error;
 
 namespace {
-
-bool contains(const std::string& haystack, std::string_view needle) {
-    return haystack.find(needle) != std::string::npos;
-}
-
-template <typename Action>
-std::string usage_error(Action action) {
-    try {
-        action();
-        ADD_FAILURE() << "no UsageError";
-    } catch (const UsageError& error) {
-        return error.what();
-    }
-    return "";
-}
 
 void set(Config& config, const std::string& table, const std::string& key, const std::string& value,
          const std::string& origin) {

@@ -14,6 +14,11 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <string_view>
+
+#include <gtest/gtest.h>
+
+#include "util/errors.hpp"
 
 namespace workq::test {
 
@@ -112,5 +117,22 @@ class CaptureStderr {
     std::FILE* file_ = nullptr;
     int saved_ = -1;
 };
+
+// True when `haystack` holds `needle`.
+inline bool contains(const std::string& haystack, std::string_view needle) {
+    return haystack.find(needle) != std::string::npos;
+}
+
+// The UsageError message `action` throws; fails the test when it throws nothing.
+template <typename Action>
+std::string usage_error(Action action) {
+    try {
+        action();
+        ADD_FAILURE() << "no UsageError";
+    } catch (const UsageError& error) {
+        return error.what();
+    }
+    return "";
+}
 
 }  // namespace workq::test

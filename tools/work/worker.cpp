@@ -273,17 +273,7 @@ void Worker::start_running() {
                  [this](bool ok, const HandlerOutcome& outcome) {
                      if (state_ != State::starting) return;  // a stop signal came meanwhile
                      first_health_check_done_ = true;
-                     if (!ok) {
-                         log::warn(fmt::format("health check failed ({})", outcome.describe()),
-                                   {{"worker", worker_label()}});
-                         paused_by_health_ = true;
-                         if (settings_.burst) {
-                             exit_code_ = 1;
-                             begin_drain("--burst: health check failed");
-                             return;
-                         }
-                     }
-                     start_running();
+                     if (note_health(ok, outcome)) start_running();
                  });
         return;
     }
@@ -1154,6 +1144,23 @@ void Worker::schedule_renewal() {
     });
 }
 
+bool Worker::note_health(bool ok, const HandlerOutcome& outcome) {
+    if (!ok && !paused_by_health_) {
+        log::warn(fmt::format("health check failed ({})", outcome.describe()),
+                  {{"worker", worker_label()}});
+        paused_by_health_ = true;
+        if (settings_.burst) {
+            exit_code_ = 1;
+            begin_drain("--burst: health check failed");
+            return false;
+        }
+    } else if (ok && paused_by_health_) {
+        log::info("health check passed", {{"worker", worker_label()}});
+        paused_by_health_ = false;
+    }
+    return true;
+}
+
 void Worker::schedule_health_check(Millis after) {
     health_timer_.expires_after(after);
     health_timer_.async_wait([this](auto error) {
@@ -1162,21 +1169,8 @@ void Worker::schedule_health_check(Millis after) {
                  [this](bool ok, const HandlerOutcome& outcome) {
                      if (state_ == State::draining || state_ == State::stopped || finishing_)
                          return;
-                     if (!ok && !paused_by_health_) {
-                         log::warn(fmt::format("health check failed ({})", outcome.describe()),
-                                   {{"worker", worker_label()}});
-                         paused_by_health_ = true;
-                         if (settings_.burst) {
-                             exit_code_ = 1;
-                             begin_drain("--burst: health check failed");
-                             return;
-                         }
-                         refresh_pause_state();
-                     } else if (ok && paused_by_health_) {
-                         log::info("health check passed", {{"worker", worker_label()}});
-                         paused_by_health_ = false;
-                         refresh_pause_state();
-                     }
+                     if (!note_health(ok, outcome)) return;
+                     refresh_pause_state();
                      schedule_health_check(settings_.health_interval);
                  });
     });

@@ -112,6 +112,9 @@ class Worker {
     void schedule_reaper();
     void schedule_renewal();
     void schedule_health_check(Millis after);
+    // Records a health check's verdict (paused while failing; a failing --burst drains).
+    // Returns false when the worker is now draining.
+    bool note_health(bool ok, const HandlerOutcome& outcome);
     void run_hook(const std::string& command, std::string_view tag, Millis timeout,
                   std::function<void(bool ok, const HandlerOutcome&)> then);
 
