@@ -32,9 +32,9 @@ struct SpawnResult {
     int exec_error = 0;  // errno of a failed exec (the child has exited with 127), 0 on success
 };
 
-// Forks and executes. The child leads a new process group, dies with its parent's thread
+// Starts a process (clone with a shared address space, as posix_spawn) and executes. It leads a new process group, dies with its parent's thread
 // (PR_SET_PDEATHSIG), registers its group with the guard before exec, and keeps only fds 0-2.
-// Returns once the exec has succeeded or failed. Throws Error when fork itself fails.
+// Returns once the exec has succeeded or failed. Throws Error when the process cannot be made.
 SpawnResult spawn(const SpawnRequest& request);
 
 // spawn() with pipes to the child's stdin (when asked), stdout and stderr: the child's ends
