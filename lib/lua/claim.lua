@@ -40,18 +40,20 @@ end
 
 for qi = 1, #KEYS do
     local p = ARGV[4 + qi]
-    check_version(KEYS[qi], false)
-    if redis.call('HGET', KEYS[qi], 'paused') ~= '1' then
+    local meta = redis.call('HMGET', KEYS[qi], 'version', 'paused')
+    check_version(KEYS[qi], false, meta[1])
+    if meta[2] ~= '1' then
         promote_due(p, now, PROMOTE_LIMIT)
+        local drained = false  -- seen empty: no need to ask again below
         while #jobs < max_jobs do
             local top = redis.call('ZREVRANGE', p .. 'priorities', 0, 0)[1]
-            if not top then break end
+            if not top then drained = true; break end
             local list = p .. 'waiting:' .. top
             local id = redis.call('LPOP', list)
             if redis.call('LLEN', list) == 0 then redis.call('ZREM', p .. 'priorities', top) end
             if id then claim_one(qi, p, id) end
         end
-        if redis.call('ZCARD', p .. 'priorities') > 0 then
+        if not drained and redis.call('ZCARD', p .. 'priorities') > 0 then
             -- More jobs wait than this worker takes: wake another idle worker.
             wake(p .. 'wake')
         else

@@ -15,20 +15,26 @@ if ARGV[4] == 'stop' then
     redis.call('DEL', KEYS[2])
 else
     -- One HSET for every field: an idle worker's heartbeat is a handful of calls, not a dozen.
+    -- A worker new to the registry (ZADD added it) records when it started.
     local fields = {'last_heartbeat', now}
+    if redis.call('ZADD', KEYS[1], now, id) == 1 then
+        fields[#fields + 1] = 'started_at'; fields[#fields + 1] = now
+    end
     for i = 5, #ARGV do fields[#fields + 1] = ARGV[i] end
     redis.call('HSET', KEYS[2], unpack(fields))
-    redis.call('HSETNX', KEYS[2], 'started_at', now)
     redis.call('PEXPIRE', KEYS[2], forget_after)
-    redis.call('ZADD', KEYS[1], now, id)
 end
-local gone = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - forget_after, 'LIMIT', 0, 100)
-for _, old in ipairs(gone) do
-    redis.call('ZREM', KEYS[1], old)
-    redis.call('DEL', string.gsub(KEYS[2], '[^:]*$', '') .. old)
-end
+-- Silent workers, oldest first, in one read: forgotten ones are removed, lost ones returned.
 local out = {now}
-for _, lost in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], now - forget_after, now - lost_after, 'LIMIT', 0, 1000)) do
-    out[#out + 1] = lost
+local silent = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - lost_after, 'WITHSCORES', 'LIMIT', 0, 1100)
+local prefix = string.gsub(KEYS[2], '[^:]*$', '')
+for i = 1, #silent, 2 do
+    local worker, last = silent[i], tonumber(silent[i + 1])
+    if last <= now - forget_after then
+        redis.call('ZREM', KEYS[1], worker)
+        redis.call('DEL', prefix .. worker)
+    else
+        out[#out + 1] = worker
+    end
 end
 return out

@@ -12,10 +12,11 @@
 local p = ARGV[1]
 local limit = tonumber(ARGV[2])
 local ttl = tonumber(ARGV[3])
-check_version(KEYS[1], false)
+local meta = redis.call('HMGET', KEYS[1], 'version', 'dead_max', 'dead_max_age')
+check_version(KEYS[1], false, meta[1])
 local now = now_ms()
 promote_due(p, now, 1000)
-trim_dead(p, now)
+trim_dead(p, now, {meta[2], meta[3]})
 
 local lapsed = redis.call('ZRANGEBYSCORE', p .. 'running', '-inf', now, 'LIMIT', 0, limit)
 local lost = {}

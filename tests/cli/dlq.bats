@@ -120,7 +120,7 @@ EOF
     assert_success
     assert_equal "$output" "$one"$'\n'"$two"
     assert_equal "$stderr" ""
-    assert_equal "$(job_field q "$one" attempts)" 0
+    assert_equal "$(job_attempts q "$one")" 0
     run --separate-stderr workq-status job "$one"
     assert_output --regexp "^$one +waiting +queue q +attempts 0/2"
     assert_equal "$(workq-dlq count q)" 1
@@ -316,7 +316,7 @@ EOF
     assert_equal "$(sort <<<"$output")" "$(sort "$D/ids")"
     for i in 1 2 3 4; do
         assert_raw_state q "${ids[$((i - 1))]}" waiting
-        assert_equal "$(job_field q "${ids[$((i - 1))]}" attempts)" 0
+        assert_equal "$(job_attempts q "${ids[$((i - 1))]}")" 0
         raw_payload_to "$D/back$i" q "${ids[$((i - 1))]}"
         cmp "$D/p$i" "$D/back$i" || fail "payload $i changed: $(od -c "$D/back$i" | head -3)"
     done

@@ -44,7 +44,7 @@ assert_payload() {
     assert_equal "$(payloads_of q "$BATS_TEST_TMPDIR/ids")" $'alpha\ntwo words\ngamma'
     assert_raw_state q "${lines[0]}" waiting
     assert_equal "$(job_field q "${lines[0]}" max)" 10
-    assert_equal "$(job_field q "${lines[0]}" attempts)" 0
+    assert_equal "$(job_attempts q "${lines[0]}")" 0
 }
 
 @test "stdin lines: '\\n' is not part of the payload, empty lines are skipped, a last line without '\\n' is a job" {

@@ -116,6 +116,13 @@ redis_info_field() {
 job_field() { rcli hget "{$WORKQ_NAMESPACE:$1}:job:$2" "$3"; }
 
 # job_exists QUEUE ID: whether the job's record is on the test server.
+# A job's attempts so far: a fresh record stores none (absent means 0).
+job_attempts() {
+    local attempts
+    attempts=$(job_field "$1" "$2" attempts)
+    echo "${attempts:-0}"
+}
+
 job_exists() { [ "$(rcli exists "{$WORKQ_NAMESPACE:$1}:job:$2")" = 1 ]; }
 
 # job_count QUEUE: how many job records the queue has on the test server.

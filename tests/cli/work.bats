@@ -379,7 +379,7 @@ EOF
     run --separate-stderr workq-work q -- "$D"
     assert_equal "$status" 4
     assert_raw_state q "$id" waiting
-    assert_equal "$(job_field q "$id" attempts)" 0
+    assert_equal "$(job_attempts q "$id")" 0
 }
 
 @test "COMMAND that stops being executable while running: the job is released uncounted, exit 4" {
@@ -392,7 +392,7 @@ EOF
     wait_exit "$LAST_PID" 20
     assert_equal "$EXIT_CODE" 4
     assert_raw_state q "$id" waiting
-    assert_equal "$(job_field q "$id" attempts)" 0
+    assert_equal "$(job_attempts q "$id")" 0
     assert_equal "$(error_count q "$id")" 0
     assert_log w "cannot execute"
 }

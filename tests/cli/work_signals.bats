@@ -259,7 +259,7 @@ other_child_of() {
     [ "$took" -le 4500 ] || fail "exited ${took}ms after SIGTERM, budget 1.5s"
     wait_until 5 group_gone "$(cat "$D/handler.pid")"
     assert_raw_state q "$id" waiting
-    assert_equal "$(job_field q "$id" attempts)" 0
+    assert_equal "$(job_attempts q "$id")" 0
     assert_equal "$(error_count q "$id")" 0
     assert_log w "released"
 }
@@ -281,7 +281,7 @@ other_child_of() {
     local id pid
     while read -r id; do
         assert_raw_state q "$id" waiting
-        assert_equal "$(job_field q "$id" attempts)" 0
+        assert_equal "$(job_attempts q "$id")" 0
     done <"$D/ids"
     while read -r pid; do wait_until 5 group_gone "$pid"; done <"$D/handler.pid"
 }
@@ -480,7 +480,7 @@ blocked_clients_are() { [ "$(rcli client list | grep -c 'cmd=blpop')" -eq "$1" ]
     assert_equal "$EXIT_CODE" 4
     assert_equal "$(cat "$D/hooks")" "on-start ran"
     assert_raw_state q "$id" waiting
-    assert_equal "$(job_field q "$id" attempts)" 0
+    assert_equal "$(job_attempts q "$id")" 0
     assert_log w "error"
     assert_log w "on-start"
     assert_equal "$(rcli zcard "{$WORKQ_NAMESPACE}:workers")" 0
@@ -496,7 +496,7 @@ blocked_clients_are() { [ "$(rcli client list | grep -c 'cmd=blpop')" -eq "$1" ]
     wait_exit "$w" 10
     assert_equal "$EXIT_CODE" 0
     assert_raw_state q "$id" waiting
-    assert_equal "$(job_field q "$id" attempts)" 0
+    assert_equal "$(job_attempts q "$id")" 0
     ! log_has w "job claimed" || fail "claimed a job while stopping"
     ! log_has w "-> running" || fail "went to running after SIGTERM"
     assert_equal "$(cat "$D/hooks")" stop

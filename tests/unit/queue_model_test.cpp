@@ -989,7 +989,9 @@ std::string ModelRun::check() {
                                    : (where.size() != 1 || where[0] != expected_place))
             return fmt::format("{} ({}) is in [{}], expected [{}]", id, state,
                                fmt::join(where, " "), expected_place);
-        if (field(1) != std::to_string(job.attempts))
+        // A fresh record stores no attempts: absent means 0.
+        const std::string attempts = field(1).empty() ? "0" : field(1);
+        if (attempts != std::to_string(job.attempts))
             return fmt::format("{} has {} attempts, expected {}", id, field(1), job.attempts);
         if (field(2) != job.token)
             return fmt::format("{} has token '{}', expected '{}'", id, field(2), job.token);

@@ -96,7 +96,10 @@ TEST_F(Transitions, EnqueueBatchCreatesWaitingJobsInOrderWithExactPayloads) {
         EXPECT_EQ(results[i].id, jobs[i].first);
         EXPECT_EQ(raw().hget(k.job(jobs[i].first), "payload"), jobs[i].second);
         EXPECT_EQ(state(k, jobs[i].first), "waiting");
-        EXPECT_EQ(raw().hget(k.job(jobs[i].first), "attempts"), "0");
+        // A fresh record stores neither attempts (absent: 0) nor ready (absent: created).
+        EXPECT_EQ(raw().hget(k.job(jobs[i].first), "attempts"), std::nullopt);
+        EXPECT_EQ(raw().hget(k.job(jobs[i].first), "ready"), std::nullopt);
+        EXPECT_TRUE(raw().hget(k.job(jobs[i].first), "created"));
         EXPECT_EQ(raw().hget(k.job(jobs[i].first), "max"), "10");  // the default
     }
     EXPECT_EQ(raw().lrange(k.waiting(0)), ids);
@@ -1220,7 +1223,9 @@ TEST_F(Transitions, StatsCountEveryStateAndTheOldestWaitingAge) {
     ASSERT_EQ(engine().enqueue_one(k, "later", Options().delay(60000ms)), EnqueueStatus::created);
     ASSERT_EQ(engine().enqueue_one(k, "due", Options().delay(50ms)), EnqueueStatus::created);
     ASSERT_TRUE(server_time_passes(*raw().zscore(k.scheduled(), "due")));
-    auto ready = std::stoll(*raw().hget(k.job("w1"), "ready"));
+    // A fresh job has no `ready` field: it has been ready since it was created.
+    EXPECT_FALSE(raw().hget(k.job("w1"), "ready"));
+    auto ready = std::stoll(*raw().hget(k.job("w1"), "created"));
 
     auto before = raw().server_now_ms();
     auto stats = engine().stats(k);

@@ -24,8 +24,9 @@ local function now_ms()
 end
 
 -- Refuses to touch a queue written by a newer data model; records ours on first write.
-local function check_version(meta, write)
-    local v = redis.call('HGET', meta, 'version')
+-- `v` is the meta's `version` when the caller read it already (with other fields, in one HMGET).
+local function check_version(meta, write, v)
+    if v == nil then v = redis.call('HGET', meta, 'version') end
     if v and tonumber(v) > DATA_VERSION then
         error({err = 'WORKQ_VERSION ' .. v .. ' ' .. DATA_VERSION})
     end
@@ -45,8 +46,14 @@ local function push_waiting(p, id, prio, now, at_head)
     if at_head then
         -- A job put back at the head (release, reap) keeps the time it first became ready: it
         -- is older than those behind it, and the oldest-waiting age reads only list heads.
-        redis.call('HSET', p .. 'job:' .. id, 'state', 'waiting')
-        redis.call('HSETNX', p .. 'job:' .. id, 'ready', now)
+        -- A fresh record has no `ready`: it has been ready since it was created.
+        local key = p .. 'job:' .. id
+        local f = redis.call('HMGET', key, 'ready', 'created')
+        if f[1] then
+            redis.call('HSET', key, 'state', 'waiting')
+        else
+            redis.call('HSET', key, 'state', 'waiting', 'ready', f[2] or now)
+        end
     else
         redis.call('HSET', p .. 'job:' .. id, 'state', 'waiting', 'ready', now)
     end
@@ -75,8 +82,9 @@ local function release_unique(p, id, unique)
 end
 
 -- Applies the dead-letter cap (count and/or age, kept in meta); counts what it trims.
-local function trim_dead(p, now)
-    local cap = redis.call('HMGET', p .. 'meta', 'dead_max', 'dead_max_age')
+-- `cap` is { dead_max, dead_max_age } when the caller read them already.
+local function trim_dead(p, now, cap)
+    cap = cap or redis.call('HMGET', p .. 'meta', 'dead_max', 'dead_max_age')
     local trimmed = {}
     local max_count = tonumber(cap[1])
     if max_count and max_count > 0 then
