@@ -16,13 +16,18 @@ local now = now_ms()
 local jobs = {}
 local next_due = -1
 
+-- Numbers go to redis.call as strings formatted once (Redis formats Lua numbers with %.17g).
+local now_text = tostring(now)
+local deadline = tostring(now + lease_ms)
+local running = {}  -- deadline, id pairs for one ZADD per queue
+
 local function claim_one(qi, p, id)
     local key = p .. 'job:' .. id
-    if redis.call('TYPE', key).ok ~= 'hash' then
+    local f = redis.pcall('HMGET', key, 'state', 'payload', 'attempts', 'max', 'timeout')
+    if f.err or (not f[1] and redis.call('EXISTS', key) == 0) then
         dead_corrupt(p, id, now, 'the job record was missing or not a hash when the job was claimed')
         return
     end
-    local f = redis.call('HMGET', key, 'state', 'payload', 'attempts', 'max', 'timeout')
     if f[1] ~= 'waiting' then return end  -- a stale list entry: the job moved on
     if not f[2] then
         dead_corrupt(p, id, now, 'the job record has no payload')
@@ -30,11 +35,11 @@ local function claim_one(qi, p, id)
     end
     local attempt = (tonumber(f[3]) or 0) + 1
     local token = token_base .. '.' .. (#jobs + 1)
-    local deadline = now + lease_ms
-    redis.call('HSET', key, 'state', 'running', 'attempts', attempt, 'token', token,
-               'worker', worker, 'lease', deadline, 'started', now)
-    redis.call('HDEL', key, 'settled')
-    redis.call('ZADD', p .. 'running', deadline, id)
+    -- `settled` is emptied, not deleted: one write instead of two (no token is empty).
+    redis.call('HSET', key, 'state', 'running', 'attempts', tostring(attempt), 'token', token,
+               'worker', worker, 'lease', deadline, 'started', now_text, 'settled', '')
+    running[#running + 1] = deadline
+    running[#running + 1] = id
     jobs[#jobs + 1] = {qi, id, f[2], attempt, tonumber(f[4]) or 1, f[5] or '', token}
 end
 
@@ -45,14 +50,19 @@ for qi = 1, #KEYS do
     if meta[2] ~= '1' then
         promote_due(p, now, PROMOTE_LIMIT)
         local drained = false  -- seen empty: no need to ask again below
+        running = {}
         while #jobs < max_jobs do
-            local top = redis.call('ZREVRANGE', p .. 'priorities', 0, 0)[1]
+            local top = redis.call('ZREVRANGE', p .. 'priorities', '0', '0')[1]
             if not top then drained = true; break end
             local list = p .. 'waiting:' .. top
-            local id = redis.call('LPOP', list)
-            if redis.call('LLEN', list) == 0 then redis.call('ZREM', p .. 'priorities', top) end
-            if id then claim_one(qi, p, id) end
+            local wanted = max_jobs - #jobs
+            local ids = redis.call('LPOP', list, tostring(wanted)) or {}  -- Redis >= 6.2
+            if #ids < wanted or redis.call('LLEN', list) == 0 then
+                redis.call('ZREM', p .. 'priorities', top)
+            end
+            for _, id in ipairs(ids) do claim_one(qi, p, id) end
         end
+        if #running > 0 then redis.call('ZADD', p .. 'running', unpack(running)) end
         if not drained and redis.call('ZCARD', p .. 'priorities') > 0 then
             -- More jobs wait than this worker takes: wake another idle worker.
             wake(p .. 'wake')
@@ -60,7 +70,7 @@ for qi = 1, #KEYS do
             -- Nothing waits: pending wake-ups are stale. Any later enqueue pushes a new one.
             redis.call('DEL', p .. 'wake')
         end
-        local first = redis.call('ZRANGE', p .. 'scheduled', 0, 0, 'WITHSCORES')
+        local first = redis.call('ZRANGE', p .. 'scheduled', '0', '0', 'WITHSCORES')
         if first[2] then
             local wait = math.max(0, tonumber(first[2]) - now)
             if next_due < 0 or wait < next_due then next_due = wait end

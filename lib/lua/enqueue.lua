@@ -34,11 +34,23 @@ local prio_text = tostring(prio)
 local out = {}
 local made_any = false
 local waiting_ids = {}
+-- One EXISTS for the whole call: almost always none of the ids exists yet, and then no job needs
+-- a lookup of its own (a redis.call costs as much as the HSET that creates the record).
+local keys = {}
+for i = 10, #ARGV, 2 do keys[#keys + 1] = p .. 'job:' .. ARGV[i] end
+local any_exists = false
+local made = {}  -- ids created by this call: the same id twice in one call is a collision too
+for first = 1, #keys, 1000 do
+    if redis.call('EXISTS', unpack(keys, first, math.min(first + 999, #keys))) > 0 then
+        any_exists = true
+        break
+    end
+end
 for i = 10, #ARGV, 2 do
     local id, payload = ARGV[i], ARGV[i + 1]
-    local key = p .. 'job:' .. id
+    local key = keys[(i - 8) / 2]
     local status, result_id = 1, id
-    if redis.call('EXISTS', key) == 1 then
+    if made[id] or (any_exists and redis.call('EXISTS', key) == 1) then
         status = caller_ids and 0 or -1
     elseif unique ~= '' then
         local holder = redis.call('GET', p .. 'unique:' .. unique)
@@ -68,6 +80,7 @@ for i = 10, #ARGV, 2 do
             waiting_ids[#waiting_ids + 1] = id
         end
         redis.call('HSET', key, unpack(fields))
+        made[id] = true
         made_any = true
     end
     out[#out + 1] = status

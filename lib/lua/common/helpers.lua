@@ -111,8 +111,10 @@ end
 
 -- Tells a `workq-enqueue --wait` blocked on <p>done:<id> that the job has ended.
 local DONE_TTL_MS = 86400000
-local function notify_final(p, id)
-    if redis.call('HGET', p .. 'job:' .. id, 'notify') == '1' then
+-- `notify` is the record's field when the caller read it already (false: absent).
+local function notify_final(p, id, notify)
+    if notify == nil then notify = redis.call('HGET', p .. 'job:' .. id, 'notify') end
+    if notify == '1' then
         redis.call('RPUSH', p .. 'done:' .. id, '1')
         redis.call('PEXPIRE', p .. 'done:' .. id, DONE_TTL_MS)
     end
@@ -127,12 +129,14 @@ local function make_dead(p, id, now, unique)
 end
 
 -- Final states other than dead expire with the result TTL (ms; 0 or less: at once).
-local function expire_final(p, id, ttl)
+-- `no_errors` true: the caller knows the job never failed (no error record to expire).
+local function expire_final(p, id, ttl, no_errors)
     if ttl <= 0 then
         redis.call('DEL', p .. 'job:' .. id, p .. 'errors:' .. id)
     else
-        redis.call('PEXPIRE', p .. 'job:' .. id, ttl)
-        redis.call('PEXPIRE', p .. 'errors:' .. id, ttl)
+        local ttl_text = tostring(ttl)
+        redis.call('PEXPIRE', p .. 'job:' .. id, ttl_text)
+        if not no_errors then redis.call('PEXPIRE', p .. 'errors:' .. id, ttl_text) end
     end
 end
 
@@ -149,13 +153,14 @@ end
 -- the record until the next claim, release or requeue). Returns the record's fields, and
 -- 'duplicate' when this token already settled the job (a retried settle); 'lost' when the
 -- record is missing or not a hash.
-local JOB_FIELDS = {'state', 'token', 'settled', 'attempts', 'max', 'prio', 'unique', 'cancel', 'worker'}
+local JOB_FIELDS = {'state', 'token', 'settled', 'attempts', 'max', 'prio', 'unique', 'cancel', 'worker',
+                    'notify', 'reason'}
 local function holder_check(p, id, token)
     local f = redis.pcall('HMGET', p .. 'job:' .. id, unpack(JOB_FIELDS))
     if f.err then return 'lost', {} end  -- not a hash: a corrupt record holds nobody
     local job = {state = f[1], token = f[2], settled = f[3], attempts = tonumber(f[4]) or 0,
                  max = tonumber(f[5]) or 1, prio = tonumber(f[6]) or 0, unique = f[7],
-                 cancel = f[8], worker = f[9]}
+                 cancel = f[8], worker = f[9], notify = f[10], reason = f[11]}
     if not job.state then return 'lost', job end
     if job.settled == token then return 'duplicate', job end
     if job.token ~= token then return 'lost', job end
@@ -191,7 +196,7 @@ end
 -- Moves due scheduled jobs to the tail of their waiting list; at most `limit` per call. A due
 -- job whose record is missing or not a hash cannot run: it becomes a dead letter with a reason.
 local function promote_due(p, now, limit)
-    local due = redis.call('ZRANGEBYSCORE', p .. 'scheduled', '-inf', now, 'LIMIT', 0, limit)
+    local due = redis.call('ZRANGEBYSCORE', p .. 'scheduled', '-inf', tostring(now), 'LIMIT', '0', tostring(limit))
     for _, id in ipairs(due) do
         redis.call('ZREM', p .. 'scheduled', id)
         if redis.call('TYPE', p .. 'job:' .. id).ok == 'hash' then
