@@ -25,7 +25,9 @@ if job.cancel == '1' then
     make_cancelled(p, id, now, job.unique, tonumber(ARGV[7]))
     return {1, 'cancelled', 0}
 end
-redis.call('HINCRBY', KEYS[1], 'failed', 1)
+-- A job the reaper took back (its lease lapsed: waiting or dead now) was counted as failed
+-- then; its holder's late report of the same attempt records the real error, not a second one.
+if job.state == 'running' then redis.call('HINCRBY', KEYS[1], 'failed', 1) end
 add_error(p, id, now, job.attempts, ARGV[5], ARGV[4])
 if delay < 0 or job.attempts >= job.max then
     make_dead(p, id, now, job.unique)

@@ -498,11 +498,13 @@ std::string ModelRun::op_fail(std::string& error) {
         return what;
     }
     auto& job = job_it->second;
-    if (job.state != "running") ++events_["lapsed holder settles"];
+    const bool reaped = job.state != "running";
+    if (reaped) ++events_["lapsed holder settles"];
     detach_held(id);
     job.settled = token;
-    // A cancelled job's end is not a failed attempt: only real failures count.
-    if (!job.cancel) ++queues_[static_cast<std::size_t>(q)].failed;
+    // A cancelled job's end is not a failed attempt: only real failures count, and the attempt
+    // of a job the reaper took back was counted by the reaper already.
+    if (!job.cancel && !reaped) ++queues_[static_cast<std::size_t>(q)].failed;
     std::string state;
     if (job.cancel) {
         state = "cancelled";

@@ -958,6 +958,23 @@ TEST_F(Transitions, LapsedHolderIsRefusedOnceAnotherWorkerClaimed) {
     EXPECT_EQ(raw().hget(k.job("a"), "result"), "new");
 }
 
+TEST_F(Transitions, LapsedHolderFailingLateCountsTheAttemptOnce) {
+    auto k = keys();
+    ASSERT_EQ(engine().enqueue_one(k, "a", Options().max_attempts(3)), EnqueueStatus::created);
+    auto job = take(k, "w-slow", 1ms);
+    ASSERT_TRUE(reap_until(k, 1));
+    ASSERT_EQ(state(k, "a"), "waiting");
+    ASSERT_EQ(raw().counter(k, "failed"), 1);  // the lapse
+
+    // The frozen holder wakes up and reports that same attempt failed: its error is recorded,
+    // the job retries, and the one attempt still counts as one failure.
+    auto result = engine().fail(k, "a", job.token, 0ms, "boom");
+    EXPECT_EQ(result.settle, Settle::done);
+    EXPECT_EQ(raw().counter(k, "failed"), 1);
+    EXPECT_EQ(error_reasons(k, "a"), (std::vector<std::string>{"lease", "exit"}));
+    EXPECT_EQ(raw().hget(k.job("a"), "attempts"), "1");
+}
+
 TEST_F(Transitions, LapsedHolderMaySettleAJobTheReaperKilled) {
     auto k = keys();
     ASSERT_EQ(engine().enqueue_one(k, "a", Options().max_attempts(1)), EnqueueStatus::created);
