@@ -5,9 +5,8 @@
 
 namespace workq::redis {
 
-std::vector<std::pair<std::string, std::string>> info_fields(Connection& connection,
-                                                             std::string_view section) {
-    std::vector<std::pair<std::string, std::string>> fields;
+InfoFields info_fields(Connection& connection, std::string_view section) {
+    InfoFields fields;
     auto reply =
         section.empty() ? connection.command({"INFO"}) : connection.command({"INFO", section});
     if (!reply.is_string()) return fields;
@@ -23,9 +22,13 @@ std::vector<std::pair<std::string, std::string>> info_fields(Connection& connect
 }
 
 std::vector<std::string> server_warnings(Connection& connection) {
+    return server_warnings(info_fields(connection, ""));
+}
+
+std::vector<std::string> server_warnings(const InfoFields& fields) {
     std::vector<std::string> warnings;
-    std::string policy, aof, rdb_saves;
-    for (const auto& [name, value] : info_fields(connection, "")) {
+    std::string policy, aof;
+    for (const auto& [name, value] : fields) {
         if (name == "maxmemory_policy")
             policy = value;
         else if (name == "aof_enabled")

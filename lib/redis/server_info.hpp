@@ -13,8 +13,12 @@ namespace workq::redis {
 // or when INFO is not allowed (an ACL): the tools must work without it.
 std::vector<std::string> server_warnings(Connection& connection);
 
+using InfoFields = std::vector<std::pair<std::string, std::string>>;
+
+// The same warnings from INFO fields read already (the default sections hold what they need).
+std::vector<std::string> server_warnings(const InfoFields& fields);
+
 // The INFO fields (name -> value) of the given section(s), e.g. "server", "memory".
-std::vector<std::pair<std::string, std::string>> info_fields(Connection& connection,
-                                                             std::string_view section);
+InfoFields info_fields(Connection& connection, std::string_view section);
 
 }  // namespace workq::redis

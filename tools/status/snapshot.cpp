@@ -11,9 +11,11 @@ Snapshot take_snapshot(redis::Connection& connection, const cli::ServerSettings&
     snapshot.namespace_name = server.namespace_name;
     snapshot.server.url = redis::describe(server.endpoint);
     snapshot.server.embedded = server.embedded;
-    for (const auto& [name, value] : redis::info_fields(connection, "server"))
+    // One INFO (its default sections) for the version and the warnings.
+    auto info = redis::info_fields(connection, "");
+    for (const auto& [name, value] : info)
         if (name == "redis_version") snapshot.server.redis_version = value;
-    snapshot.server.warnings = redis::server_warnings(connection);
+    snapshot.server.warnings = redis::server_warnings(info);
 
     queue::NamespaceKeys keys(server.namespace_name);
     auto names = only.empty() ? queue::list_queues(connection, keys) : only;
