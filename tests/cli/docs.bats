@@ -235,6 +235,14 @@ mailbox"
     assert_line --regexp '^--state'
     assert_line --regexp '^requeue'
     assert_line --regexp '^--burst'
+    # fish, too, completes queue names from the server.
+    workq-enqueue -q mail a >/dev/null
+    run env PATH="$PREFIX/bin:$PATH" WORKQ_COMPLETION_TIMEOUT=20 fish -c "
+        set fish_complete_path $PREFIX/share/fish/vendor_completions.d \$fish_complete_path
+        complete -C 'workq-enqueue ma'; complete -C 'workq work mai'"
+    assert_success
+    assert_output "mail	queue
+mail	queue"
 }
 
 # ---- examples -------------------------------------------------------------------------------
