@@ -113,6 +113,30 @@ man_flags() {
     ! man_flags workq-work | grep -qx -- --no-such-flag
 }
 
+@test "each page lists the exit codes its tool's --help lists" {
+    for tool in "${TOOLS[@]}"; do
+        help=$("$PREFIX/bin/workq-$tool" --help | sed -n '/^Exit status:/,/^$/p' |
+            grep -oE '^  [0-9]+ ' | tr -d ' ' | sort -un)
+        man=$(render "workq-$tool" | sed -n '/^EXIT STATUS$/,/^[A-Z]/p' |
+            grep -oE '^       [0-9]+$' | tr -d ' ' | sort -un)
+        [ -n "$help" ] || fail "workq-$tool --help lists no exit status"
+        [ "$help" = "$man" ] || fail "workq-$tool: --help exits $(echo $help), the page $(echo $man)"
+    done
+}
+
+@test "every page a page refers to (SEE ALSO and the text) is installed" {
+    for gz in "$PREFIX"/share/man/man?/*.gz; do
+        page=$(basename "$gz" .gz)
+        for ref in $(render "${page%.?}" | grep -oE 'workq(-[a-z]+)?\([0-9]\)' | sort -u); do
+            name=${ref%(*}
+            section=${ref#*(}
+            section=${section%)}
+            [ -f "$PREFIX/share/man/man$section/$name.$section.gz" ] ||
+                fail "$page refers to $ref, which is not installed"
+        done
+    done
+}
+
 @test "workq-config(5) has a key for every long flag of every tool" {
     # Keys are the flags without dashes; they appear as terms: "       concurrency = N".
     keys=$(render workq-config | grep -E '^       [a-z]' | grep -oE '[a-z][a-z0-9_-]*( =|,|$)' |
