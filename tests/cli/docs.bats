@@ -283,6 +283,25 @@ mail	queue"
     [ "$(sort <<<"$output")" = "$expected" ] || fail "got: $output"
 }
 
+@test "examples/kubernetes: the liveness probe passes for a live worker (server warnings or not) and fails for a missing one" {
+    export PATH="$PREFIX/bin:$PATH"
+    yaml="$PREFIX/share/doc/workq/examples/kubernetes/deployment.yaml"
+    probe=$(sed -n 's/^ *command: \["sh", "-c", "\(.*\)"\]$/\1/p' "$yaml" | sed 's/\\"/"/g')
+    [[ $probe == *"workq-status"*"--check --worker"* ]] || fail "no probe found in $yaml"
+    workq-work --name "pod-$BATS_TEST_NUMBER" q -- /bin/cat 2>/dev/null 3>&- &
+    worker=$!
+    wait_until 10 eval 'workq-status --json | jq -e ".workers[] | select(.name == \"pod-$BATS_TEST_NUMBER\" and .state == \"running\")"'
+    # The test server runs without an append-only file: --check says WARNING, and the probe
+    # must not restart a healthy pod for that.
+    run workq-status --check --worker "pod-$BATS_TEST_NUMBER"
+    [ "$status" -le 1 ]
+    POD_NAME="pod-$BATS_TEST_NUMBER" sh -c "$probe"
+    kill -TERM "$worker"
+    wait "$worker"
+    run env POD_NAME="no-such-pod" sh -c "$probe"
+    assert_failure
+}
+
 @test "examples/systemd/workq-work@.service is a valid unit for systemd" {
     command -v systemd-analyze >/dev/null || skip "systemd-analyze is not installed"
     unit="$BATS_TEST_TMPDIR/workq-work@mail.service"
