@@ -216,6 +216,18 @@ $actual"
     done
 }
 
+@test "bash completion offers exactly the subcommands each --help lists (workq's tools too)" {
+    expected=$("$PREFIX/bin/workq" --help | sed -n '/^Commands:/,/^$/p' | awk 'NR > 1 && NF {print $1}' | sort)
+    actual=$(complete_line workq "" | grep -v '^-')
+    [ "$expected" = "$actual" ] || fail "workq: expected $(echo $expected), got $(echo $actual)"
+    for tool in queue dlq status; do
+        expected=$(subcommands "$tool" | sort)
+        [ -n "$expected" ]
+        actual=$(complete_line "workq-$tool" "")
+        [ "$expected" = "$actual" ] || fail "workq-$tool: expected $(echo $expected), got $(echo $actual)"
+    done
+}
+
 @test "bash completion: queue names come from the server" {
     workq-enqueue -q mail a >/dev/null
     workq-enqueue -q mailbox b >/dev/null
