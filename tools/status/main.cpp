@@ -35,9 +35,9 @@ namespace {
 
 constexpr const char* footer = R"(Output:
   Default: the server, then per queue WAITING SCHEDULED RUNNING DEAD SUCCEEDED FAILED PER-MIN
-  (succeeded in the last 60 s) OLDEST PAUSED, then per worker its id, name, host, pid, state, queues, busy/concurrency, processed,
-  failed, uptime, last heartbeat and LIVE or LOST (no heartbeat for 15s). Colour only at a
-  terminal (NO_COLOR turns it off).
+  (succeeded in the last 60 s) OLDEST PAUSED, then per worker its id, name, host, pid, state,
+  queues, busy/concurrency, processed, failed, uptime, last heartbeat and LIVE or LOST (no
+  heartbeat for 15s). Colour only at a terminal (NO_COLOR turns it off).
   --json: one document {"server", "queues": [...], "workers": [...]} (README, "workq-status").
   --prometheus: the exposition format, for node_exporter's textfile collector.
   job ID...: per id its state (scheduled, waiting, running, succeeded, dead, cancelled,
@@ -211,14 +211,16 @@ int status_main(int argc, char** argv) {
                                "Monitoring verdict: exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN");
     auto group = "Check thresholds (critical; --warn-... for warning)";
     app.add_option("--max-depth", o.max_depth, "Waiting jobs per queue above this")->group(group);
-    app.add_option("--warn-max-depth", o.warn_max_depth, "")->group(group);
+    app.add_option("--warn-max-depth", o.warn_max_depth, "WARNING level of --max-depth")
+        ->group(group);
     app.add_option("--max-age", o.max_age, "Oldest waiting job older than this")->group(group);
-    app.add_option("--warn-max-age", o.warn_max_age, "")->group(group);
+    app.add_option("--warn-max-age", o.warn_max_age, "WARNING level of --max-age")->group(group);
     app.add_option("--min-workers", o.min_workers, "Fewer live workers serving the queues")
         ->group(group);
-    app.add_option("--warn-min-workers", o.warn_min_workers, "")->group(group);
+    app.add_option("--warn-min-workers", o.warn_min_workers, "WARNING level of --min-workers")
+        ->group(group);
     app.add_option("--max-dead", o.max_dead, "Dead letters per queue above this")->group(group);
-    app.add_option("--warn-max-dead", o.warn_max_dead, "")->group(group);
+    app.add_option("--warn-max-dead", o.warn_max_dead, "WARNING level of --max-dead")->group(group);
     app.add_option("--worker", o.worker, "This worker (name or id) must be live and not in error")
         ->group(group);
     (void)check;

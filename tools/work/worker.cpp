@@ -106,7 +106,8 @@ Worker::Worker(int argc, char** argv, Settings settings)
       runtime_timer_(io_),
       shutdown_timer_(io_),
       hard_stop_timer_(io_),
-      reconnect_timer_(io_) {}
+      reconnect_timer_(io_),
+      service_(io_) {}
 
 std::string Worker::worker_label() const {
     return settings_.name.empty() ? worker_id_ : settings_.name;
@@ -123,6 +124,7 @@ void Worker::set_state(State state, std::string_view why) {
         log::info(fmt::format("state {} -> {}: {}", to_string(from), to_string(state), why),
                   {{"worker", worker_label()}});
     if (started_running_ && state != State::stopped) heartbeat();
+    service_.state_changed(to_string(state), why);
 }
 
 void Worker::refresh_pause_state() {

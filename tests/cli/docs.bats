@@ -1,0 +1,327 @@
+#!/usr/bin/env bats
+# Man pages, completions and examples (issue 11), as a user meets them after `cmake --install`:
+# the pages render with man -l and have every section; each tool's --help and its page list the
+# same options (in both directions), and workq-config(5) has a key for every long flag; the
+# bash completion completes flags, subcommands and queue names from the server (every flag of
+# --help, and no other); zsh and fish load theirs; the examples run.
+
+load helpers
+
+TOOLS=(enqueue work queue dlq status)
+
+setup_file() {
+    export PREFIX="$BATS_FILE_TMPDIR/prefix"
+    cmake --install "$WORKQ_BIN" --prefix "$PREFIX" >"$BATS_FILE_TMPDIR/install.log"
+}
+
+setup() { workq_test_setup; }
+teardown() { workq_test_teardown; }
+
+# render PAGE: the installed page as man shows it, plain text (no bold, hyphens as typed).
+render() {
+    local file
+    file=$(ls "$PREFIX"/share/man/man?/"$1".?.gz)
+    MANWIDTH=100 LC_ALL=C.UTF-8 man -l "$file" 2>/dev/null | col -b | sed 's/‐/-/g; s/−/-/g'
+}
+
+# subcommands TOOL: the subcommands its --help lists.
+subcommands() {
+    "$PREFIX/bin/workq-$1" --help | sed -n '/^Subcommands:/,/^$/p' | awk 'NR > 1 && NF {print $1}'
+}
+
+# options_of_help TEXT: the flags (-x, --long) defined on the option lines of a --help text.
+options_of_help() {
+    # An option line starts with the option's names alone: "  -c,--concurrency INT ...". Footer
+    # lines that begin with a flag ("  --recycle-jobs/--recycle-age/...") are prose.
+    grep -E '^  +-' <<<"$1" | sed -E 's/^ +//; s/ .*//' |
+        grep -E '^(-[A-Za-z0-9],)?(--[a-z0-9][a-z0-9-]*|-[A-Za-z0-9])$' | tr ',' '\n' | sort -u
+}
+
+# help_flags TOOL: the flags of the tool and of each of its subcommands.
+help_flags() {
+    local tool=$1 sub
+    {
+        options_of_help "$("$PREFIX/bin/workq-$tool" --help)"
+        for sub in $(subcommands "$tool"); do
+            options_of_help "$("$PREFIX/bin/workq-$tool" "$sub" --help)"
+        done
+    } | sort -u
+}
+
+# man_flags PAGE: the flags defined on the option lines of a rendered page (lines indented 7
+# spaces that start with a dash: "       -c, --concurrency N").
+man_flags() {
+    render "$1" | grep -E '^       -' | grep -oE '(^|[ ,[])-(-[a-z0-9][a-z0-9-]*|[a-zA-Z0-9])' |
+        sed -E 's/^[ ,[]//' | sort -u
+}
+
+@test "cmake --install puts binaries, man pages and completions in their standard places" {
+    for tool in "${TOOLS[@]}"; do
+        [ -x "$PREFIX/bin/workq-$tool" ]
+        [ -f "$PREFIX/share/man/man1/workq-$tool.1.gz" ]
+        [ -f "$PREFIX/share/bash-completion/completions/workq-$tool" ]
+        [ -f "$PREFIX/share/fish/vendor_completions.d/workq-$tool.fish" ]
+    done
+    [ -x "$PREFIX/bin/workq" ]
+    [ -f "$PREFIX/share/man/man5/workq-config.5.gz" ]
+    [ -f "$PREFIX/share/man/man7/workq.7.gz" ]
+    [ -f "$PREFIX/share/bash-completion/completions/workq" ]
+    [ -f "$PREFIX/share/zsh/vendor-completions/_workq" ]
+    [ -f "$PREFIX/share/fish/vendor_completions.d/workq.fish" ]
+    [ -x "$PREFIX/share/doc/workq/examples/pipeline.sh" ]
+    [ -f "$PREFIX/share/doc/workq/examples/systemd/workq-work@.service" ]
+    [ -f "$PREFIX/share/doc/workq/examples/handlers/persistent-upper.py" ]
+    # man finds them by name through the prefix's man path.
+    run env MANPATH="$PREFIX/share/man" MANWIDTH=100 man 5 workq-config
+    assert_success
+    assert_output --partial "workq-config - the workq configuration file"
+}
+
+@test "every man page renders with man -l without warnings and has every section" {
+    for gz in "$PREFIX"/share/man/man?/*.gz; do
+        page=$(basename "$gz" .gz)
+        run --separate-stderr env MANWIDTH=100 man --warnings -l "$gz"
+        assert_success
+        [ -z "$stderr" ] || fail "$page: $stderr"
+        text=$(render "${page%.?}")
+        sections=(NAME SYNOPSIS DESCRIPTION OPTIONS ENVIRONMENT FILES "EXIT STATUS" EXAMPLES "SEE ALSO")
+        # workq-config(5) describes keys, not options: its KEYS sections stand for OPTIONS.
+        [[ $page == *.5 ]] && sections=("${sections[@]/OPTIONS/TOP LEVEL}")
+        for section in "${sections[@]}"; do
+            grep -qx -- "$section" <<<"$text" || fail "$page lacks the section $section"
+        done
+    done
+}
+
+@test "every flag of each tool's --help (and its subcommands') is an option in its man page, and no other" {
+    for tool in "${TOOLS[@]}"; do
+        help=$(help_flags "$tool")
+        man=$(man_flags "workq-$tool")
+        [ -n "$help" ] && [ -n "$man" ]
+        missing=$(comm -23 <(echo "$help") <(echo "$man"))
+        extra=$(comm -13 <(echo "$help") <(echo "$man"))
+        [ -z "$missing" ] || fail "workq-$tool(1) lacks options of --help: $missing"
+        [ -z "$extra" ] || fail "workq-$tool(1) has options --help lacks: $extra"
+    done
+}
+
+@test "the drift check would notice: a page missing a flag of --help fails it" {
+    # The check above compares sets; make sure it sees a real flag of a real page.
+    man_flags workq-work | grep -qx -- --shutdown-timeout
+    man_flags workq-dlq | grep -qx -- --error-match
+    help_flags status | grep -qx -- --warn-max-dead
+    ! man_flags workq-work | grep -qx -- --no-such-flag
+}
+
+@test "each page lists the exit codes its tool's --help lists" {
+    for tool in "${TOOLS[@]}"; do
+        help=$("$PREFIX/bin/workq-$tool" --help | sed -n '/^Exit status:/,/^$/p' |
+            grep -oE '^  [0-9]+ ' | tr -d ' ' | sort -un)
+        man=$(render "workq-$tool" | sed -n '/^EXIT STATUS$/,/^[A-Z]/p' |
+            grep -oE '^       [0-9]+$' | tr -d ' ' | sort -un)
+        [ -n "$help" ] || fail "workq-$tool --help lists no exit status"
+        [ "$help" = "$man" ] || fail "workq-$tool: --help exits $(echo $help), the page $(echo $man)"
+    done
+}
+
+@test "every page a page refers to (SEE ALSO and the text) is installed" {
+    for gz in "$PREFIX"/share/man/man?/*.gz; do
+        page=$(basename "$gz" .gz)
+        for ref in $(render "${page%.?}" | grep -oE 'workq(-[a-z]+)?\([0-9]\)' | sort -u); do
+            name=${ref%(*}
+            section=${ref#*(}
+            section=${section%)}
+            [ -f "$PREFIX/share/man/man$section/$name.$section.gz" ] ||
+                fail "$page refers to $ref, which is not installed"
+        done
+    done
+}
+
+@test "workq-config(5) has a key for every long flag of every tool" {
+    # Keys are the flags without dashes; they appear as terms: "       concurrency = N".
+    keys=$(render workq-config | grep -E '^       [a-z]' | grep -oE '[a-z][a-z0-9_-]*( =|,|$)' |
+        sed -E 's/( =|,)$//' | sort -u)
+    for tool in enqueue work status; do
+        for flag in $(options_of_help "$("$PREFIX/bin/workq-$tool" --help)" | grep -E '^--'); do
+            key=${flag#--}
+            case $key in help | version | config) continue ;; esac
+            grep -qx -- "$key" <<<"$keys" || fail "workq-config(5) lacks [$tool] $key"
+        done
+    done
+}
+
+# ---- bash completion ------------------------------------------------------------------------
+
+# complete_line WORD...: runs the installed bash completion of WORD[0] with the cursor at the end
+# of the last word; prints COMPREPLY one per line, sorted.
+complete_line() {
+    local command=$1
+    bash -c '
+        source "$1"; shift
+        COMP_WORDS=("$@"); COMP_CWORD=$((${#COMP_WORDS[@]} - 1))
+        COMP_LINE="$*"; COMP_POINT=${#COMP_LINE}
+        _workq
+        printf "%s\n" "${COMPREPLY[@]}"' \
+        complete "$PREFIX/share/bash-completion/completions/$command" "$@" | sed '/^$/d' | sort
+}
+
+@test "bash completion: flags and subcommands from a partial command line" {
+    run complete_line workq-enqueue --max
+    assert_output "--max-attempts
+--max-payload"
+    run complete_line workq ""
+    assert_output --partial "dlq"
+    assert_line enqueue
+    assert_line status
+    run complete_line workq-queue ""
+    assert_output "cancel
+ls
+pause
+purge
+resume"
+    run complete_line workq-dlq re
+    assert_output "requeue"
+    run complete_line workq-queue ls q --state ""
+    assert_output "running
+scheduled
+waiting"
+    run complete_line workq-status --log-level w
+    assert_output "warn"
+    # workq TOOL completes like workq-TOOL.
+    run complete_line workq work --bu
+    assert_output "--burst"
+    run complete_line workq dlq requeue q --a
+    assert_output "--all"
+    # After a subcommand, only its own options: the connection options go before it.
+    run complete_line workq-dlq ls q --re
+    assert_output ""
+}
+
+@test "bash completion offers exactly the long flags of each --help, for every tool and subcommand" {
+    for tool in "${TOOLS[@]}"; do
+        expected=$(options_of_help "$("$PREFIX/bin/workq-$tool" --help)" | grep -E '^--')
+        actual=$(complete_line "workq-$tool" --)
+        [ "$expected" = "$actual" ] || fail "workq-$tool --: expected
+$expected
+got
+$actual"
+        for sub in $(subcommands "$tool"); do
+            expected=$(options_of_help "$("$PREFIX/bin/workq-$tool" "$sub" --help)" | grep -E '^--')
+            actual=$(complete_line "workq-$tool" "$sub" --)
+            [ "$expected" = "$actual" ] || fail "workq-$tool $sub --: expected
+$expected
+got
+$actual"
+        done
+    done
+}
+
+@test "bash completion offers exactly the subcommands each --help lists (workq's tools too)" {
+    expected=$("$PREFIX/bin/workq" --help | sed -n '/^Commands:/,/^$/p' | awk 'NR > 1 && NF {print $1}' | sort)
+    actual=$(complete_line workq "" | grep -v '^-')
+    [ "$expected" = "$actual" ] || fail "workq: expected $(echo $expected), got $(echo $actual)"
+    for tool in queue dlq status; do
+        expected=$(subcommands "$tool" | sort)
+        [ -n "$expected" ]
+        actual=$(complete_line "workq-$tool" "")
+        [ "$expected" = "$actual" ] || fail "workq-$tool: expected $(echo $expected), got $(echo $actual)"
+    done
+}
+
+@test "bash completion: queue names come from the server" {
+    workq-enqueue -q mail a >/dev/null
+    workq-enqueue -q mailbox b >/dev/null
+    workq-enqueue -q other c >/dev/null
+    export PATH="$PREFIX/bin:$PATH" WORKQ_COMPLETION_TIMEOUT=20
+    run complete_line workq-enqueue ma
+    assert_output "mail
+mailbox"
+    run complete_line workq-work -c 4 mail,o
+    assert_output "mail,other"
+    run complete_line workq-dlq count ot
+    assert_output "other"
+    run complete_line workq-status --json mai
+    assert_output "mail
+mailbox"
+    # The namespace given on the command line is the one asked.
+    run complete_line workq-enqueue --namespace "$WORKQ_NAMESPACE-elsewhere" ma
+    assert_output ""
+}
+
+@test "bash completion never starts the embedded server to complete a queue name" {
+    unset WORKQ_REDIS_URL REDIS_URL WORKQ_CONFIG
+    export PATH="$PREFIX/bin:$PATH" XDG_RUNTIME_DIR="$BATS_TEST_TMPDIR/run"
+    run complete_line workq-enqueue m
+    assert_success
+    assert_output ""
+    [ ! -e "$XDG_STATE_HOME/workq" ] || fail "completion started the embedded server"
+}
+
+@test "zsh and fish load their completions" {
+    command -v zsh >/dev/null || skip "zsh is not installed (scripts/setup test installs it)"
+    command -v fish >/dev/null || skip "fish is not installed (scripts/setup test installs it)"
+    zsh -n "$PREFIX/share/zsh/vendor-completions/_workq"
+    run zsh -c "fpath=($PREFIX/share/zsh/vendor-completions \$fpath); autoload -U compinit;
+        compinit -u -d $BATS_TEST_TMPDIR/zcompdump; print -r -- \$_comps[workq-work] \$_comps[workq]"
+    assert_success
+    assert_output "_workq _workq"
+    run fish -c "set fish_complete_path $PREFIX/share/fish/vendor_completions.d \$fish_complete_path
+        complete -C 'workq-queue ls q --st'; complete -C 'workq-dlq '; complete -C 'workq work --bu'"
+    assert_success
+    assert_line --regexp '^--state'
+    assert_line --regexp '^requeue'
+    assert_line --regexp '^--burst'
+    # fish, too, completes queue names from the server.
+    workq-enqueue -q mail a >/dev/null
+    run env PATH="$PREFIX/bin:$PATH" WORKQ_COMPLETION_TIMEOUT=20 fish -c "
+        set fish_complete_path $PREFIX/share/fish/vendor_completions.d \$fish_complete_path
+        complete -C 'workq-enqueue ma'; complete -C 'workq work mai'"
+    assert_success
+    assert_output "mail	queue
+mail	queue"
+}
+
+# ---- examples -------------------------------------------------------------------------------
+
+@test "examples/pipeline.sh checksums a directory through workq and prints what sha256sum prints" {
+    export PATH="$PREFIX/bin:$PATH"
+    mkdir -p "$BATS_TEST_TMPDIR/files/sub"
+    echo one >"$BATS_TEST_TMPDIR/files/a"
+    printf 'two\n' >"$BATS_TEST_TMPDIR/files/sub/b"
+    printf 'x y' >"$BATS_TEST_TMPDIR/files/c d"
+    run --separate-stderr "$PREFIX/share/doc/workq/examples/pipeline.sh" "$BATS_TEST_TMPDIR/files"
+    assert_success
+    expected=$(find "$BATS_TEST_TMPDIR/files" -type f -exec sha256sum {} + | sort)
+    [ "$(sort <<<"$output")" = "$expected" ] || fail "got: $output"
+}
+
+@test "examples/kubernetes: the liveness probe passes for a live worker (server warnings or not) and fails for a missing one" {
+    export PATH="$PREFIX/bin:$PATH"
+    yaml="$PREFIX/share/doc/workq/examples/kubernetes/deployment.yaml"
+    probe=$(sed -n 's/^ *command: \["sh", "-c", "\(.*\)"\]$/\1/p' "$yaml" | sed 's/\\"/"/g')
+    [[ $probe == *"workq-status"*"--check --worker"* ]] || fail "no probe found in $yaml"
+    workq-work --name "pod-$BATS_TEST_NUMBER" q -- /bin/cat 2>/dev/null 3>&- &
+    worker=$!
+    wait_until 10 eval 'workq-status --json | jq -e ".workers[] | select(.name == \"pod-$BATS_TEST_NUMBER\" and .state == \"running\")"'
+    # The test server runs without an append-only file: --check says WARNING, and the probe
+    # must not restart a healthy pod for that.
+    run workq-status --check --worker "pod-$BATS_TEST_NUMBER"
+    [ "$status" -le 1 ]
+    POD_NAME="pod-$BATS_TEST_NUMBER" sh -c "$probe"
+    kill -TERM "$worker"
+    wait "$worker"
+    run env POD_NAME="no-such-pod" sh -c "$probe"
+    assert_failure
+}
+
+@test "examples/systemd/workq-work@.service is a valid unit for systemd" {
+    command -v systemd-analyze >/dev/null || skip "systemd-analyze is not installed"
+    unit="$BATS_TEST_TMPDIR/workq-work@mail.service"
+    sed "s|/usr/bin/workq-work|$PREFIX/bin/workq-work|" \
+        "$PREFIX/share/doc/workq/examples/systemd/workq-work@.service" >"$unit"
+    run systemd-analyze verify --man=no "$unit"
+    assert_success
+    [ -z "$output" ] || fail "$output"
+    grep -qx 'Type=notify' "$unit"
+    grep -qx 'KillMode=mixed' "$unit"
+}
