@@ -6,10 +6,11 @@
 -- ARGV[7] unique key ('' = none)   ARGV[8] 'caller' when ids are the caller's, else 'generated'
 -- ARGV[9] '1' when the caller will wait for the jobs to end (workq-enqueue --wait)
 -- ARGV[10], ARGV[11], ...: id, payload pairs
--- Returns a flat array, two entries per job: status, id.
---   status 1: created; 0: not created, the id printed is the existing job (a caller's id that
---   exists in any state, or the job that holds the unique key); -1: a generated id collided
---   (the caller retries with another id).
+-- Returns { number of jobs, then for each job NOT created: its index (1-based), status, id }:
+--   a created job needs no answer (the caller knows its id), so the usual reply is one number.
+--   status 0: not created, the id is the existing job's (a caller's id that exists in any
+--   state, or the job that holds the unique key); -1: a generated id collided (the caller
+--   retries with another id).
 local p = ARGV[1]
 check_version(KEYS[1], true)
 local now = now_ms()
@@ -31,7 +32,8 @@ local notify = ARGV[9] == '1'
 -- %.17g, a quarter of this script's cost when done per field and per job.
 local now_text = tostring(now)
 local prio_text = tostring(prio)
-local out = {}
+local out = {0}
+local plain = prio == 0 and timeout == '' and not notify and unique == '' and not due
 local made_any = false
 local waiting_ids = {}
 -- One EXISTS for the whole call: almost always none of the ids exists yet, and then no job needs
@@ -64,6 +66,12 @@ for i = 10, #ARGV, 2 do
     if status == 1 then
         -- One HSET with every field of the new record. A fresh record has neither `attempts`
         -- (absent = 0) nor `ready` (absent = `created`): 32 bytes and two fields less per job.
+        if plain then
+            -- The common case in one call with a literal argument list (no table to grow).
+            redis.call('HSET', key, 'payload', payload, 'max', max_attempts, 'created', now_text,
+                       'state', 'waiting')
+            waiting_ids[#waiting_ids + 1] = id
+        else
         local fields = {'payload', payload, 'max', max_attempts, 'created', now_text}
         if prio ~= 0 then fields[#fields + 1] = 'prio'; fields[#fields + 1] = prio_text end
         if timeout ~= '' then fields[#fields + 1] = 'timeout'; fields[#fields + 1] = timeout end
@@ -80,11 +88,15 @@ for i = 10, #ARGV, 2 do
             waiting_ids[#waiting_ids + 1] = id
         end
         redis.call('HSET', key, unpack(fields))
-        made[id] = true
+        end
+        if caller_ids then made[id] = true end
         made_any = true
     end
-    out[#out + 1] = status
-    out[#out + 1] = result_id
+    if status ~= 1 then
+        out[#out + 1] = (i - 8) / 2
+        out[#out + 1] = status
+        out[#out + 1] = result_id
+    end
 end
 -- The waiting ids join their list in one RPUSH (in input order), their priority in one ZADD.
 if #waiting_ids > 0 then
@@ -97,4 +109,5 @@ end
 -- One token is enough: a worker that claims while more jobs wait passes the wake-up on.
 -- Scheduled jobs wake waiters too, so that they shorten their wait to the new due time.
 if made_any then wake(p .. 'wake') end
+out[1] = #keys
 return out

@@ -106,16 +106,25 @@ ScriptCall enqueue_call(const QueueKeys& keys, const EnqueueOptions& options,
     return call;
 }
 
-std::vector<EnqueueResult> parse_enqueue(const redis::Reply& reply) {
-    std::vector<EnqueueResult> out;
+std::vector<EnqueueResult> parse_enqueue(const redis::Reply& reply, std::span<const NewJob> jobs) {
     const auto& items = reply.as_array();
-    out.reserve(items.size() / 2);
-    for (std::size_t i = 0; i + 1 < items.size(); i += 2) {
-        auto status = items[i].as_integer();
-        out.push_back({status == 1   ? EnqueueStatus::created
-                       : status == 0 ? EnqueueStatus::existing
-                                     : EnqueueStatus::collision,
-                       items[i + 1].as_string()});
+    if (items.empty() || items[0].as_integer() != static_cast<long long>(jobs.size()))
+        throw RedisError(fmt::format("the enqueue script answered for {} job(s) where {} were sent",
+                                     items.empty() ? 0 : items[0].as_integer(), jobs.size()));
+    // Every job is created but those the reply names.
+    std::vector<EnqueueResult> out;
+    out.reserve(jobs.size());
+    for (const auto& job : jobs)
+        out.push_back({EnqueueStatus::created, std::string(job.id)});
+    for (std::size_t i = 1; i + 2 < items.size(); i += 3) {
+        auto index = items[i].as_integer();
+        if (index < 1 || index > static_cast<long long>(jobs.size()))
+            throw RedisError(
+                fmt::format("the enqueue script named job {} of {}", index, jobs.size()));
+        auto status = items[i + 1].as_integer();
+        out[static_cast<std::size_t>(index - 1)] = {
+            status == 0 ? EnqueueStatus::existing : EnqueueStatus::collision,
+            items[i + 2].as_string()};
     }
     return out;
 }

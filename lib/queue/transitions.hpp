@@ -63,7 +63,8 @@ struct EnqueueResult {
 };
 ScriptCall enqueue_call(const QueueKeys& keys, const EnqueueOptions& options,
                         std::span<const NewJob> jobs);
-std::vector<EnqueueResult> parse_enqueue(const redis::Reply& reply);
+// `jobs` are those the call sent (the reply names only the jobs it did not create).
+std::vector<EnqueueResult> parse_enqueue(const redis::Reply& reply, std::span<const NewJob> jobs);
 
 // --- claim ---------------------------------------------------------------------------------------
 struct ClaimedJob {

@@ -256,7 +256,7 @@ std::vector<queue::EnqueueResult> Engine::enqueue(
     std::vector<queue::NewJob> new_jobs;
     for (const auto& [id, payload] : jobs)
         new_jobs.push_back({id, payload});
-    return queue::parse_enqueue(run(queue::enqueue_call(keys, options, new_jobs)));
+    return queue::parse_enqueue(run(queue::enqueue_call(keys, options, new_jobs)), new_jobs);
 }
 
 queue::EnqueueStatus Engine::enqueue_one(const queue::QueueKeys& keys, const std::string& id,

@@ -357,7 +357,8 @@ int import_letters(redis::Connection& connection, const std::string& namespace_n
         auto replies = connection.read_script_replies();
         for (std::size_t i = 0; i < pending.size(); ++i) {
             queue::check_reply(calls[i], replies[i]);
-            auto result = queue::parse_enqueue(replies[i]).at(0);
+            std::vector<queue::NewJob> one{{pending[i].id, pending[i].payload}};
+            auto result = queue::parse_enqueue(replies[i], one).at(0);
             if (result.status == queue::EnqueueStatus::created) {
                 cli::write_stdout(pending[i].id + "\n");
             } else {

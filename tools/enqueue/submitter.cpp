@@ -52,10 +52,11 @@ void Submitter::flush_window() {
     }
     std::vector<queue::ScriptCall> calls;
     calls.reserve(window_.size());
-    for (const auto& chunk : window_) {
-        std::vector<queue::NewJob> jobs;
-        jobs.reserve(chunk.size());
-        for (const auto& job : chunk)
+    std::vector<std::vector<queue::NewJob>> sent(window_.size());
+    for (std::size_t c = 0; c < window_.size(); ++c) {
+        auto& jobs = sent[c];
+        jobs.reserve(window_[c].size());
+        for (const auto& job : window_[c])
             jobs.push_back({job.id, job.payload});
         calls.push_back(queue::enqueue_call(keys_, options_, jobs));
         queue::append(connection_, calls.back());
@@ -68,10 +69,7 @@ void Submitter::flush_window() {
     auto replies = connection_.read_script_replies();
     for (std::size_t c = 0; c < window_.size(); ++c) {
         queue::check_reply(calls[c], replies[c]);
-        auto results = queue::parse_enqueue(replies[c]);
-        if (results.size() != window_[c].size())
-            throw RedisError(
-                "the enqueue script answered for a different number of jobs than it was sent");
+        auto results = queue::parse_enqueue(replies[c], sent[c]);
         for (std::size_t j = 0; j < results.size(); ++j) {
             auto result = std::move(results[j]);
             // A generated id that collided with an existing job: retry with a fresh one. The
@@ -80,7 +78,7 @@ void Submitter::flush_window() {
                 std::string fresh_id = new_job_id();
                 std::vector<queue::NewJob> retry{{fresh_id, window_[c][j].payload}};
                 auto call = queue::enqueue_call(keys_, options_, retry);
-                result = queue::parse_enqueue(queue::run(connection_, call)).at(0);
+                result = queue::parse_enqueue(queue::run(connection_, call), retry).at(0);
             }
             ++acknowledged_;
             on_id_(result.id);
