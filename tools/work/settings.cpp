@@ -148,6 +148,9 @@ Settings parse_settings(int argc, char** argv) {
     }
     s.config = cli::finish_options(app, s.common, "work");
 
+    // An empty QUEUES splits into no names at all: refuse it as the empty name it is (a worker
+    // of no queue would wait for nothing, forever).
+    if (queues_text.empty()) check_queue_name(queues_text);
     for (const auto& queue : split(queues_text, ',')) {
         check_queue_name(queue);
         s.queues.push_back(queue);
