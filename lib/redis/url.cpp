@@ -106,6 +106,11 @@ std::string mask_password(std::string_view url) {
     return out.append(url.substr(from));
 }
 
+void blank_password(char* url, std::size_t length) {
+    for (auto [start, size] : password_spans(std::string_view(url, length)))
+        std::fill_n(url + start, size, '*');
+}
+
 bool url_has_password(std::string_view url) {
     auto spans = password_spans(url);
     return std::any_of(spans.begin(), spans.end(), [](auto span) { return span.second > 0; });

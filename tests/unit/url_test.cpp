@@ -279,6 +279,17 @@ TEST(Url, MaskPassword) {
         EXPECT_EQ(mask_password(url), url);
 }
 
+TEST(Url, BlankPasswordKeepsTheLength) {
+    for (auto [url, blanked] :
+         {std::pair<std::string, std::string>{"redis://u:s3cret@h:1/2", "redis://u:******@h:1/2"},
+          {"redis://:p@ss@h", "redis://:****@h"},
+          {"unix:///s?password=ab&db=1&password=c", "unix:///s?password=**&db=1&password=*"},
+          {"redis://h:1", "redis://h:1"}}) {
+        redis::blank_password(url.data(), url.size());
+        EXPECT_EQ(url, blanked);
+    }
+}
+
 TEST(Url, UrlHasPassword) {
     EXPECT_TRUE(redis::url_has_password("redis://:pw@host"));
     EXPECT_TRUE(redis::url_has_password("redis://user:pw@host"));
