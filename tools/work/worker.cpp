@@ -69,8 +69,7 @@ bool hidden_from_handlers(std::string_view entry) {
         if (entry.starts_with(name)) return true;
     // REDIS_URL may name a handler's own server, so it stays, unless it holds a password.
     constexpr std::string_view redis_url = "REDIS_URL=";
-    return entry.starts_with(redis_url) &&
-           redis::url_has_password(entry.substr(redis_url.size()));
+    return entry.starts_with(redis_url) && redis::url_has_password(entry.substr(redis_url.size()));
 }
 
 }  // namespace
