@@ -211,3 +211,35 @@ EOF
     assert_equal "$EXIT_CODE" 0
     ! grep -q NOPERM "$D/long.log" || fail "$(grep NOPERM "$D/long.log")"
 }
+
+@test "a password that goes wrong while a worker runs: one AUTH per reconnect attempt, at growing intervals" {
+    export WORKQ_REDIS_URL="redis://127.0.0.1:$REDIS_TCP_PORT" WORKQ_REDIS_PASSWORD=$PW
+    start_worker w q -- true
+    wait_until 10 worker_listed_live "$LAST_PID"
+    rcli config set requirepass changed-Pw9 >/dev/null
+    REDISCLI_AUTH=changed-Pw9 redis-cli -s "$OWN/redis.sock" config resetstat >/dev/null
+    REDISCLI_AUTH=changed-Pw9 redis-cli -s "$OWN/redis.sock" client kill type normal >/dev/null
+    wait_until 20 grep -q 'attempt 5)' "$D/w.log" || fail "no reconnect attempts: $(tail -5 "$D/w.log")"
+    local failed_auth
+    failed_auth=$(REDISCLI_AUTH=changed-Pw9 redis_info_field "$OWN/redis.sock" cmdstat_auth |
+        sed -n 's/.*failed_calls=\([0-9]*\).*/\1/p')
+    # "attempt 5" is announced when the 4th has failed: attempts 1..4 (and perhaps the 5th
+    # meanwhile), one AUTH each, no burst of connections.
+    [ "$failed_auth" -ge 4 ] && [ "$failed_auth" -le 5 ] || fail "$failed_auth failed AUTHs for 5 attempts"
+    # The announced delays grow: "reconnecting in 1s234ms (attempt N)", in milliseconds.
+    local delays
+    delays=$(sed -n 's/.*reconnecting in \([0-9hms]*\) (attempt [0-9]*).*/\1/p' "$D/w.log" | head -5 |
+        awk '{ ms = 0; s = $0
+               while (match(s, /^[0-9]+(ms|h|m|s)/)) {
+                   t = substr(s, 1, RLENGTH); s = substr(s, RLENGTH + 1); n = t + 0
+                   if (t ~ /ms$/) ms += n; else if (t ~ /h$/) ms += n * 3600000
+                   else if (t ~ /m$/) ms += n * 60000; else ms += n * 1000 }
+               print ms }')
+    assert_equal "$(wc -l <<<"$delays")" 5
+    sort -n -c <<<"$delays" || fail "the delays do not grow: $delays"
+    grep -q WRONGPASS "$D/w.log" || fail "the reason is not said"
+    ! grep -q "$PW\|changed-Pw9" "$D/w.log" || fail "a password is in the log"
+    kill -TERM "$LAST_PID"
+    wait_exit "$LAST_PID" 20
+    assert_equal "$EXIT_CODE" 0
+}
