@@ -198,11 +198,17 @@ EOF
         "workq-status job $ok $bad" "workq-queue ls q" "workq-queue ls --json q" "workq-queue pause q" \
         "workq-queue resume q" "workq-queue cancel $later" "workq-queue purge q" "workq-dlq ls q" \
         "workq-dlq ls --json q" "workq-dlq show $bad" "workq-dlq count q" "workq-dlq export q" \
-        "workq-dlq requeue q $bad" "workq-dlq rm q --all"; do
+        "workq-dlq cap q --max-count 100" "workq-dlq requeue q $bad" "workq-dlq rm q --all"; do
         run --separate-stderr $cmd
         assert_success
         [[ "$stderr$output" != *NOPERM* ]] || fail "$cmd: $stderr"
     done
+    # An export brought back into another queue of the namespace.
+    printf '{"id":"imported-1","payload":"again"}\n' >"$D/export.jsonl"
+    run --separate-stderr workq-dlq import replay <"$D/export.jsonl"
+    assert_success
+    [[ "$stderr$output" != *NOPERM* ]] || fail "import: $stderr"
+    assert_raw_state replay imported-1 waiting
     run --separate-stderr workq-status --check q
     [ "$status" -le 1 ] || fail "--check: $output"
     [[ "$output" != *NOPERM* ]] || fail "--check: $output"
