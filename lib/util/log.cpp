@@ -50,8 +50,13 @@ void append_value(std::string& out, std::string_view value) {
         return;
     }
     out += '"';
-    for (unsigned char c : value) {
-        if (c == '"' || c == '\\') {
+    for (std::size_t i = 0; i < value.size(); ++i) {
+        auto c = static_cast<unsigned char>(value[i]);
+        auto next = i + 1 < value.size() ? static_cast<unsigned char>(value[i + 1]) : 0;
+        if (c == 0xc2 && next >= 0x80 && next <= 0x9f) {  // a C1 control, as one_line shows it
+            out += fmt::format("\\u{:04x}", next);
+            ++i;
+        } else if (c == '"' || c == '\\') {
             out += '\\';
             out += static_cast<char>(c);
         } else if (c == '\n') {
