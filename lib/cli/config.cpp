@@ -63,9 +63,15 @@ void merge_file(Config& config, const fs::path& file) {
             fmt::format("cannot read config file {}: {}", file.string(), std::strerror(errno)));
     std::stringstream text;
     text << in.rdbuf();
+    merge_config_text(config, text.str(), file);
+}
+
+}  // namespace
+
+void merge_config_text(Config& config, std::string_view text, const fs::path& file) {
     toml::table root;
     try {
-        root = toml::parse(text.str(), file.string());
+        root = toml::parse(text, file.string());
     } catch (const toml::parse_error& error) {
         throw UsageError(fmt::format("malformed config file {} line {}: {}", file.string(),
                                      error.source().begin.line, error.description()));
@@ -84,8 +90,6 @@ void merge_file(Config& config, const fs::path& file) {
     }
     config.files.push_back(file);
 }
-
-}  // namespace
 
 const ConfigValue* Config::find(const std::string& table, const std::string& key) const {
     auto t = tables.find(table);

@@ -10,6 +10,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace CLI {
@@ -33,6 +34,12 @@ struct Config {
 
 // Which files to read: the explicit one when given, else the layered defaults.
 std::vector<std::filesystem::path> config_files(const std::optional<std::string>& explicit_file);
+
+// Merges TOML `text` into `config` as if read from `file` (named in messages), later keys over
+// earlier ones. Throws UsageError naming the file and line when the text is malformed or holds a
+// value no option can take (a nested table, an array of tables). load_config reads each file
+// through it; the fuzz target calls it directly.
+void merge_config_text(Config& config, std::string_view text, const std::filesystem::path& file);
 
 // Reads and merges the files. A missing default file is skipped; a missing explicit file, an
 // unreadable file or malformed TOML throws UsageError naming the file and line.

@@ -3,7 +3,10 @@
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 #include <cstdlib>
+#include <cstring>
+#include <string_view>
 
+#include "redis/url.hpp"
 #include "util/errors.hpp"
 #include "util/log.hpp"
 
@@ -41,9 +44,32 @@ void describe_tool(CLI::App& app, const std::string& footer) {
     app.get_formatter()->label("OPTIONS", "OPTIONS");
 }
 
+namespace {
+
+// A password in --redis is visible in /proc/<pid>/cmdline to every user of the machine for as
+// long as the tool runs (a worker: for weeks). CLI11 has copied the arguments by now, so the
+// bytes in argv can be blanked; only the moment from exec to here remains, which is why the
+// tools still warn about it. Arguments after "--" (payloads, COMMAND) are never touched.
+void blank_passwords_in_argv(int argc, char** argv) {
+    constexpr std::string_view flag = "--redis", flag_with_value = "--redis=";
+    for (int i = 1; i < argc; ++i) {
+        std::string_view arg = argv[i];
+        if (arg == "--") break;
+        char* url = nullptr;
+        if (arg == flag && i + 1 < argc)
+            url = argv[++i];
+        else if (arg.starts_with(flag_with_value))
+            url = argv[i] + flag_with_value.size();
+        if (url) redis::blank_password(url, std::strlen(url));
+    }
+}
+
+}  // namespace
+
 void parse_command_line(CLI::App& app, int argc, char** argv) {
     try {
         app.parse(argc, argv);
+        blank_passwords_in_argv(argc, argv);
     } catch (const CLI::CallForHelp&) {
         throw HelpRequested{app.help()};
     } catch (const CLI::CallForAllHelp&) {

@@ -38,7 +38,8 @@ struct HelpRequested {
 };
 
 // app.parse() with workq's conventions: help and version become HelpRequested, any other parse
-// error a UsageError naming the flag ("--concurrency: Value abc not in range ...").
+// error a UsageError naming the flag ("--concurrency: Value abc not in range ..."). Then the
+// password of a --redis URL is blanked ('*') in argv itself, hiding it from the process list.
 void parse_command_line(CLI::App& app, int argc, char** argv);
 
 // After parse_command_line(): loads the config (the --config flag, then WORKQ_CONFIG, then the

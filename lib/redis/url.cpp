@@ -5,6 +5,7 @@
 #include <charconv>
 #include <optional>
 #include <utility>
+#include <vector>
 
 #include "util/errors.hpp"
 #include "util/names.hpp"
@@ -48,44 +49,71 @@ int parse_number(std::string_view text, std::string_view url, std::string_view w
     return value;
 }
 
-// Where the password sits in `url` (offset and length), found the way parse_url reads it: in
-// a redis:// URL, between the first ':' of the userinfo and the last '@' (a password may hold
-// an unescaped '@' or '/'); in a unix:// URL, the value of the `password` parameter.
-std::optional<std::pair<std::size_t, std::size_t>> password_span(std::string_view url) {
+// Where the passwords sit in `url` (offset and length of each), found the way parse_url reads
+// them: in a redis:// URL, between the first ':' of the userinfo and the last '@' (a password
+// may hold an unescaped '@' or '/'); in a unix:// URL, the value of every `password` parameter
+// (parse_url keeps the last one; all are hidden).
+std::vector<std::pair<std::size_t, std::size_t>> password_spans(std::string_view url) {
+    std::vector<std::pair<std::size_t, std::size_t>> spans;
     auto scheme_end = url.find("://");
-    if (scheme_end == std::string_view::npos) return std::nullopt;
+    if (scheme_end == std::string_view::npos) return spans;
     auto rest_start = scheme_end + 3;
     if (url.substr(0, scheme_end) == "unix") {
         auto query = url.find('?', rest_start);
-        if (query == std::string_view::npos) return std::nullopt;
+        if (query == std::string_view::npos) return spans;
         for (auto start = query + 1; start <= url.size();) {
             auto end = std::min(url.find('&', start), url.size());
             constexpr std::string_view key = "password=";
             if (url.substr(start, end - start).starts_with(key))
-                return std::pair{start + key.size(), end - start - key.size()};
+                spans.emplace_back(start + key.size(), end - start - key.size());
             start = end + 1;
         }
-        return std::nullopt;
+        return spans;
     }
     auto at = url.rfind('@');
-    if (at == std::string_view::npos || at < rest_start) return std::nullopt;
+    if (at == std::string_view::npos || at < rest_start) return spans;
     auto colon = url.find(':', rest_start);
-    if (colon == std::string_view::npos || colon > at) return std::nullopt;
-    return std::pair{colon + 1, at - colon - 1};
+    if (colon == std::string_view::npos || colon > at) return spans;
+    spans.emplace_back(colon + 1, at - colon - 1);
+    return spans;
+}
+
+// Writes a decoded field back so that parse_url decodes it to the same bytes: '%', the
+// characters that end the field (':' and '@' in a user name, '?' and '&' in a socket path),
+// spaces and control bytes become %-escapes. Messages name the server through describe(), so
+// no control byte reaches a terminal.
+std::string percent_encode(std::string_view text, std::string_view reserved) {
+    std::string out;
+    for (unsigned char c : text) {
+        if (c <= 0x20 || c == 0x7f || c == '%' ||
+            reserved.find(static_cast<char>(c)) != reserved.npos)
+            out += fmt::format("%{:02X}", c);
+        else
+            out += static_cast<char>(c);
+    }
+    return out;
 }
 
 }  // namespace
 
 std::string mask_password(std::string_view url) {
-    auto span = password_span(url);
-    if (!span) return std::string(url);
-    return fmt::format("{}***{}", url.substr(0, span->first),
-                       url.substr(span->first + span->second));
+    std::string out;
+    std::size_t from = 0;
+    for (auto [start, length] : password_spans(url)) {
+        out.append(url.substr(from, start - from)).append("***");
+        from = start + length;
+    }
+    return out.append(url.substr(from));
+}
+
+void blank_password(char* url, std::size_t length) {
+    for (auto [start, size] : password_spans(std::string_view(url, length)))
+        std::fill_n(url + start, size, '*');
 }
 
 bool url_has_password(std::string_view url) {
-    auto span = password_span(url);
-    return span && span->second > 0;
+    auto spans = password_spans(url);
+    return std::any_of(spans.begin(), spans.end(), [](auto span) { return span.second > 0; });
 }
 
 Endpoint parse_url(std::string_view url) {
@@ -95,6 +123,10 @@ Endpoint parse_url(std::string_view url) {
         refuse(url, "expected redis://host[:port][/db] or unix:///path/to.sock[?db=N]");
     auto scheme = url.substr(0, scheme_end);
     auto rest = url.substr(scheme_end + 3);
+    // Control bytes belong %-escaped; raw, they would reach terminals in every message that
+    // names the server.
+    if (std::any_of(url.begin(), url.end(), [](unsigned char c) { return c < 0x20 || c == 0x7f; }))
+        refuse(url, "it holds a control character (write it %-escaped)");
 
     if (scheme == "rediss")
         throw UsageError(fmt::format(
@@ -170,12 +202,15 @@ Endpoint parse_url(std::string_view url) {
 }
 
 std::string describe(const Endpoint& endpoint) {
-    std::string user = endpoint.username.empty() ? "" : endpoint.username + "@";
-    if (endpoint.kind == Endpoint::Kind::unix_socket)
-        return endpoint.database == 0
-                   ? fmt::format("unix://{}", endpoint.socket_path)
-                   : fmt::format("unix://{}?db={}", endpoint.socket_path, endpoint.database);
-    bool ipv6 = endpoint.host.find(':') != std::string::npos;
+    std::string user =
+        endpoint.username.empty() ? "" : percent_encode(endpoint.username, ":@/") + "@";
+    if (endpoint.kind == Endpoint::Kind::unix_socket) {
+        auto path = percent_encode(endpoint.socket_path, "?&");
+        return endpoint.database == 0 ? fmt::format("unix://{}", path)
+                                      : fmt::format("unix://{}?db={}", path, endpoint.database);
+    }
+    // Brackets when the host holds a ':' (IPv6) or starts with '[', as parse_url reads them.
+    bool ipv6 = endpoint.host.find(':') != std::string::npos || endpoint.host.starts_with('[');
     return fmt::format("redis://{}{}{}{}:{}/{}", user, ipv6 ? "[" : "", endpoint.host,
                        ipv6 ? "]" : "", endpoint.port, endpoint.database);
 }

@@ -32,4 +32,8 @@ std::string describe(const Endpoint& endpoint);
 // The URL with any password replaced by "***", for messages.
 std::string mask_password(std::string_view url);
 
+// Overwrites every byte of the URL's passwords with '*', in place and keeping the length: for
+// a URL in argv, which other users read in /proc/<pid>/cmdline.
+void blank_password(char* url, std::size_t length);
+
 }  // namespace workq::redis

@@ -8,6 +8,7 @@
 #include <boost/json/string.hpp>
 #include <chrono>
 
+#include "util/text.hpp"
 #include "util/time.hpp"
 
 namespace workq::log {
@@ -49,8 +50,13 @@ void append_value(std::string& out, std::string_view value) {
         return;
     }
     out += '"';
-    for (unsigned char c : value) {
-        if (c == '"' || c == '\\') {
+    for (std::size_t i = 0; i < value.size(); ++i) {
+        auto c = static_cast<unsigned char>(value[i]);
+        auto next = i + 1 < value.size() ? static_cast<unsigned char>(value[i + 1]) : 0;
+        if (c == 0xc2 && next >= 0x80 && next <= 0x9f) {  // a C1 control, as one_line shows it
+            out += fmt::format("\\u{:04x}", next);
+            ++i;
+        } else if (c == '"' || c == '\\') {
             out += '\\';
             out += static_cast<char>(c);
         } else if (c == '\n') {
@@ -65,12 +71,14 @@ void append_value(std::string& out, std::string_view value) {
 }
 
 // A message that holds newlines (a multi-line error from a library) keeps the promise that
-// every line of a diagnostic starts with the program's name.
+// every line of a diagnostic starts with the program's name. Other control characters (a
+// handler's ESC sequences quoted in an error) are escaped, so they cannot drive a terminal.
 std::string continue_lines(std::string_view message, std::string_view program) {
     std::string out;
     for (std::size_t start = 0;;) {
         auto end = message.find('\n', start);
-        out += message.substr(start, end - start);
+        auto line = message.substr(start, end - start);
+        out += one_line(line, line.size());
         if (end == std::string_view::npos || end + 1 == message.size()) break;
         out += fmt::format("\n{}:   ", program);
         start = end + 1;
@@ -194,8 +202,8 @@ void relay(std::string_view tag, std::string_view text) {
         if (config.format == Format::json)
             line = fmt::format("{{\"level\":\"output\",\"program\":{},\"job\":{},\"line\":{}}}\n",
                                json_string(config.program), json_string(tag), json_string(text));
-        else
-            line = fmt::format("{}: [{}] {}\n", config.program, tag, text);
+        else  // escaped: a handler's ESC sequences must not drive the reader's terminal
+            line = fmt::format("{}: [{}] {}\n", config.program, tag, one_line(text, text.size()));
         write_all(line);
     } catch (...) {
     }

@@ -42,7 +42,8 @@ inline void error(std::string_view message, std::initializer_list<Field> fields 
     write(Level::error, message, fields);
 }
 
-// Writes a line of a handler's stderr, tagged with its job id: "workq-work: [job-id] text".
+// Writes a line of a handler's stderr, tagged with its job id: "workq-work: [job-id] text",
+// control characters and invalid UTF-8 escaped as one_line does (util/text.hpp).
 // Relayed output is not an event of ours, so it bypasses the level filter but not --quiet
 // (which is the error level: --log-level error silences it too).
 void relay(std::string_view tag, std::string_view line);

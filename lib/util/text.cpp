@@ -118,6 +118,10 @@ std::string one_line(std::string_view text, std::size_t max_chars) {
                    : c == '\r' ? std::string("\\r")
                                : fmt::format("\\x{:02x}", c);
             ++i;
+        } else if (length == 2 && c == 0xc2 && static_cast<unsigned char>(text[i + 1]) <= 0x9f) {
+            // C1 controls (U+0080..U+009F): some terminals obey U+009B as ESC [.
+            out += fmt::format("\\u{:04x}", static_cast<unsigned char>(text[i + 1]));
+            i += length;
         } else {
             out.append(text.substr(i, length));
             i += length;

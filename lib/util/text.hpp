@@ -14,7 +14,8 @@ std::string base64_encode(std::string_view bytes);
 std::optional<std::string> base64_decode(std::string_view text);
 
 // One line for a table cell: the first line of `text`, control characters escaped, valid
-// UTF-8 kept as it is, invalid bytes as \xNN, cut at `max_chars` characters with "…".
+// UTF-8 kept as it is (C1 controls escaped as \u0080..\u009f), invalid bytes as \xNN, cut at
+// `max_chars` characters with "…".
 std::string one_line(std::string_view text, std::size_t max_chars);
 
 }  // namespace workq

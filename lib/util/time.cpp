@@ -111,7 +111,10 @@ std::optional<long long> parse_time(std::string_view text) {
     long long days =
         days_from_civil(year, static_cast<unsigned>(month), static_cast<unsigned>(day));
     long long seconds = days * 86400 + hour * 3600 + minute * 60 + second - offset_minutes * 60;
-    if (seconds < 0) return std::nullopt;
+    // Before the epoch, or after 9999-12-31T23:59:59Z once the offset is applied (the time
+    // could not be written back in RFC 3339's four-digit years).
+    constexpr long long last_second = 253'402'300'799LL;
+    if (seconds < 0 || seconds > last_second) return std::nullopt;
     return seconds * 1000 + millis;
 }
 

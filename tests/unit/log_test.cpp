@@ -181,6 +181,20 @@ TEST_F(Log, QuietShowsErrorsOnly) {
     EXPECT_EQ(capture.text(), "workq-test: error: cannot reach Redis\n");
 }
 
+TEST_F(Log, HumanLinesEscapeControlCharacters) {
+    // A handler's stderr, relayed or quoted in an error, must not drive the reader's terminal.
+    log::configure("workq-work", log::Level::info, log::Format::human);
+    CaptureStderr capture;
+    log::relay("01jd", "\x1b]0;title\x07 \x1b[2J\rred\xc2\x9b");
+    log::error("job failed: \x1b[31mboom\x07\nsecond \x1b line", {{"error",
+                                                                   "\x1b[1m\xc2\x9b"
+                                                                   "2J"}});
+    EXPECT_EQ(capture.text(),
+              "workq-work: [01jd] \\x1b]0;title\\x07 \\x1b[2J\\rred\\u009b\n"
+              "workq-work: error: job failed: \\x1b[31mboom\\x07\n"
+              "workq-work:   second \\x1b line error=\"\\x1b[1m\\u009b2J\"\n");
+}
+
 TEST_F(Log, RelayedLinesAreTaggedWithTheJobAndBypassTheLevel) {
     log::configure("workq-work", log::Level::warn, log::Format::human);
     CaptureStderr capture;

@@ -39,4 +39,8 @@ TEST(Text, OneLineEscapesControlsKeepsUtf8AndCuts) {
     EXPECT_EQ(one_line("h\xc3\xa9llo", 80), "h\xc3\xa9llo");
     EXPECT_EQ(one_line("\xff", 80), "\\xff");
     EXPECT_EQ(one_line("abcdef", 3), "abc…");
+    // C1 controls, which some terminals obey (U+009B is CSI), found by tests/fuzz/names_fuzz.
+    EXPECT_EQ(one_line("\xc2\x9b" "2J", 80), "\\u009b2J");
+    EXPECT_EQ(one_line("\xc2\x85", 80), "\\u0085");
+    EXPECT_EQ(one_line("\xc2\xa0", 80), "\xc2\xa0");  // U+00A0 is printable
 }

@@ -101,6 +101,14 @@ TEST(Time, RefusesMalformedText) {
         EXPECT_EQ(parse_time(bad), std::nullopt) << "'" << bad << "'";
 }
 
+TEST(Time, RefusesTimesAfterTheYear9999) {
+    // Found by tests/fuzz/time_fuzz: an offset could carry a time past 9999-12-31T23:59:59Z,
+    // which format_rfc3339 cannot write back with four digits.
+    EXPECT_FALSE(parse_time("9999-12-31T23:59:59-00:01"));
+    EXPECT_EQ(parse_time("9999-12-31T23:59:59.999Z"), 253'402'300'799'999LL);
+    EXPECT_EQ(parse_time("9999-12-31T23:59:59+01:00"), 253'402'297'199'000LL);
+}
+
 TEST(Time, FormatsRfc3339InUtcWithMilliseconds) {
     EXPECT_EQ(format_rfc3339(nov25), "2025-11-25T10:00:00.000Z");
     EXPECT_EQ(format_rfc3339(nov25 + 123), "2025-11-25T10:00:00.123Z");

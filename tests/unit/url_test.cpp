@@ -231,6 +231,32 @@ TEST(Url, DescribeRoundTrips) {
     }
 }
 
+TEST(Url, DescribeRoundTripsEscapedFields) {
+    // Found by tests/fuzz/url_fuzz: fields that were %-escaped in the URL are escaped again, so
+    // the description names the same server (and holds no control byte).
+    auto path = parse_url("unix:///tmp/a%3Fb%1b.sock?db=1");
+    EXPECT_EQ(path.socket_path, "/tmp/a?b\x1b.sock");
+    EXPECT_EQ(redis::describe(path), "unix:///tmp/a%3Fb%1B.sock?db=1");
+    EXPECT_EQ(parse_url(redis::describe(path)).socket_path, path.socket_path);
+    auto user = parse_url("redis://a%3Ab@h");
+    EXPECT_EQ(user.username, "a:b");
+    EXPECT_EQ(parse_url(redis::describe(user)).username, "a:b");
+    EXPECT_EQ(parse_url(redis::describe(parse_url("redis://[[x]:1"))).host, "[x");
+}
+
+TEST(Url, RefusesControlCharacters) {
+    for (const char* url : {"redis://h\x1b[31m:1", "unix:///tmp/x\n.sock", "redis://h:1/\x7f"}) {
+        try {
+            parse_url(url);
+            ADD_FAILURE() << "accepted " << url;
+        } catch (const UsageError& error) {
+            EXPECT_TRUE(contains(error.what(), "control character")) << error.what();
+            for (char c : std::string(error.what()))
+                EXPECT_FALSE(static_cast<unsigned char>(c) < 0x20) << error.what();
+        }
+    }
+}
+
 TEST(Url, MaskPassword) {
     using redis::mask_password;
     EXPECT_EQ(mask_password("redis://alice:s3cret@host:6380/1"), "redis://alice:***@host:6380/1");
@@ -242,10 +268,26 @@ TEST(Url, MaskPassword) {
               "unix:///tmp/x.sock?db=1&password=***");
     EXPECT_EQ(mask_password("unix:///tmp/x.sock?password=s3cret&db=1"),
               "unix:///tmp/x.sock?password=***&db=1");
+    // Every password parameter, not only the first (parse_url keeps the last): found by
+    // tests/fuzz/url_fuzz.
+    EXPECT_EQ(mask_password("unix:///tmp/x.sock?password=&password=s3cret"),
+              "unix:///tmp/x.sock?password=***&password=***");
+    EXPECT_TRUE(redis::url_has_password("unix:///tmp/x.sock?password=&password=s3cret"));
     // Nothing to hide: unchanged.
     for (const char* url : {"redis://host:6379/0", "redis://alice@host", "unix:///tmp/a:b@c.sock",
                             "unix:///tmp/x.sock?db=2", "no url at all", ""})
         EXPECT_EQ(mask_password(url), url);
+}
+
+TEST(Url, BlankPasswordKeepsTheLength) {
+    for (auto [url, blanked] :
+         {std::pair<std::string, std::string>{"redis://u:s3cret@h:1/2", "redis://u:******@h:1/2"},
+          {"redis://:p@ss@h", "redis://:****@h"},
+          {"unix:///s?password=ab&db=1&password=c", "unix:///s?password=**&db=1&password=*"},
+          {"redis://h:1", "redis://h:1"}}) {
+        redis::blank_password(url.data(), url.size());
+        EXPECT_EQ(url, blanked);
+    }
 }
 
 TEST(Url, UrlHasPassword) {

@@ -18,8 +18,8 @@ const char* const help_footer = R"(How it works:
   relayed here tagged with the job id. Exit 0: succeeded. An exit code listed in
   --permanent-exit-codes (default 100): dead at once. Any other exit, a signal or a timeout:
   retried after --backoff while attempts remain, else dead.
-  Handler environment: the worker's, minus WORKQ_REDIS_PASSWORD and WORKQ_REDIS_URL, plus
-  WORKQ_JOB_ID, WORKQ_QUEUE, WORKQ_ATTEMPT, WORKQ_MAX_ATTEMPTS, WORKQ_WORKER_ID and
+  Handler environment: the worker's, minus WORKQ_REDIS_PASSWORD, WORKQ_REDIS_URL and a
+  REDIS_URL that holds a password, plus WORKQ_JOB_ID, WORKQ_QUEUE, WORKQ_ATTEMPT, WORKQ_MAX_ATTEMPTS, WORKQ_WORKER_ID and
   WORKQ_STATE_DIR (a directory per slot, kept from job to job).
 
 Persistent handlers (--persistent):
@@ -148,6 +148,9 @@ Settings parse_settings(int argc, char** argv) {
     }
     s.config = cli::finish_options(app, s.common, "work");
 
+    // An empty QUEUES splits into no names at all: refuse it as the empty name it is (a worker
+    // of no queue would wait for nothing, forever).
+    if (queues_text.empty()) check_queue_name(queues_text);
     for (const auto& queue : split(queues_text, ',')) {
         check_queue_name(queue);
         s.queues.push_back(queue);

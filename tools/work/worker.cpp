@@ -14,6 +14,7 @@
 #include "queue/scripts.hpp"
 #include "redis/embedded.hpp"
 #include "redis/server_info.hpp"
+#include "redis/url.hpp"
 #include "util/duration.hpp"
 #include "util/errors.hpp"
 #include "util/faults.hpp"
@@ -66,7 +67,9 @@ bool hidden_from_handlers(std::string_view entry) {
          {"WORKQ_REDIS_PASSWORD=", "WORKQ_REDIS_URL=", "WORKQ_JOB_ID=", "WORKQ_QUEUE=",
           "WORKQ_ATTEMPT=", "WORKQ_MAX_ATTEMPTS=", "WORKQ_WORKER_ID=", "WORKQ_STATE_DIR="})
         if (entry.starts_with(name)) return true;
-    return false;
+    // REDIS_URL may name a handler's own server, so it stays, unless it holds a password.
+    constexpr std::string_view redis_url = "REDIS_URL=";
+    return entry.starts_with(redis_url) && redis::url_has_password(entry.substr(redis_url.size()));
 }
 
 }  // namespace
