@@ -1,0 +1,112 @@
+#!/usr/bin/env bats
+# The network between the tools and Redis fails (CONTRACT.md §4 "Losing Redis", §9): a
+# half-open connection (the proxy's blackhole), replies lost after the command was applied
+# (`drop`, aimed at one script by its SHA1), replies cut mid-way. Each scenario asserts its
+# documented outcome, then the invariant checker.
+
+load fault_helpers
+
+setup() { fault_setup; }
+teardown() { fault_teardown; }
+
+cuts_are() { [ "$(proxy_stat cuts)" -eq "$1" ]; }
+
+last_error_reason() { rcli lindex "{$WORKQ_NAMESPACE:$1}:errors:$2" -1 | jq -r .reason; }
+
+@test "an idle worker behind a blackhole for three lease periods, then a new job: it notices, reconnects and runs the job" {
+    start_worker w --lease 1s q -- "$HANDLERS/ledger.sh"
+    local w=$LAST_PID
+    wait_until 10 blpop_clients_are 1
+    proxy_ctl blackhole
+    # The fault lasts three lease periods; its connections stay half-open for good.
+    sleep 3
+    proxy_ctl pass
+    enqueue_jobs q 1
+    local id
+    id=$(cat "$D/ids")
+    # Progress, not just a PING: the job runs, through a new connection.
+    wait_until 30 state_is q "$id" succeeded
+    assert_log w "lost connection to Redis"
+    assert_log w "reconnected"
+    assert_equal "$(job_field q "$id" attempts)" 1
+    alive "$w"
+    check_invariants q "$D/ids" 0
+}
+
+@test "the reply to a claim is lost (applied, then the connection reset): the reaper returns the job, which runs once" {
+    enqueue_jobs q 1
+    local id
+    id=$(cat "$D/ids")
+    proxy_ctl drop 1 "$(script_sha claim)"
+    start_worker w --lease 1s q -- "$HANDLERS/ledger.sh"
+    wait_until 25 state_is q "$id" succeeded
+    assert_equal "$(proxy_stat dropped)" 1
+    assert_log w "lost connection to Redis"
+    # The lost claim was an attempt whose lease lapsed; the handler ran once.
+    assert_equal "$(job_field q "$id" attempts)" 2
+    assert_equal "$(last_error_reason q "$id")" lease
+    assert_equal "$(ledger_starts "$id")" 1
+    check_invariants q "$D/ids" 0
+}
+
+@test "the reply to a settle is lost: the retried settle is idempotent; succeeded once, no lease lost" {
+    enqueue_jobs q 1
+    local id
+    id=$(cat "$D/ids")
+    proxy_ctl drop 1 "$(script_sha complete)"
+    start_worker w --lease 1s q -- "$HANDLERS/ledger.sh"
+    wait_until 15 state_is q "$id" succeeded
+    assert_equal "$(proxy_stat dropped)" 1
+    # The worker sent it again after reconnecting, and was told it succeeded.
+    wait_until 15 log_has w "reconnected"
+    wait_until 10 log_has w "job succeeded"
+    ! log_has w "lease lost" || fail "the retried settle was refused"
+    assert_equal "$(job_field q "$id" attempts)" 1
+    assert_equal "$(meta_field q succeeded)" 1
+    assert_equal "$(error_count q "$id")" 0
+    check_invariants q "$D/ids" 0
+}
+
+@test "the reply to an enqueue --unique is lost: the tool fails (exit 3); its retry finds the same job" {
+    # The enqueue script is known to the server (a first EVALSHA would meet NOSCRIPT, and the
+    # lost reply would be that error, the job never made).
+    workq-enqueue warm-up x >/dev/null
+    proxy_ctl drop 1 "$(script_sha enqueue)"
+    run --separate-stderr workq-enqueue --unique nightly q payload
+    assert_equal "$status" 3
+    assert_output ""
+    # Applied nevertheless: one job.
+    assert_equal "$(job_count q)" 1
+    run --separate-stderr workq-enqueue --unique nightly q payload
+    assert_success
+    local id=$output
+    assert_equal "$(rcli --scan --pattern "{$WORKQ_NAMESPACE:q}:job:*")" "{$WORKQ_NAMESPACE:q}:job:$id"
+    run --separate-stderr workq-enqueue --unique nightly q payload
+    assert_output "$id"
+    echo "$id" >"$D/ids"
+    start_worker w --burst q -- "$HANDLERS/ledger.sh"
+    wait_exit "$LAST_PID" 15
+    assert_equal "$EXIT_CODE" 0
+    assert_equal "$(ledger_runs "$id")" 1
+    check_invariants q "$D/ids" 0
+}
+
+@test "replies cut mid-way and delayed: every job still succeeds, each counted once" {
+    enqueue_jobs q 20
+    proxy_ctl delay 20
+    start_worker w -c 2 --lease 1s q -- "$HANDLERS/ledger.sh"
+    local w=$LAST_PID
+    # Once it runs: a connection cut while the worker starts is "unreachable at start", exit 3.
+    wait_until 10 worker_field_is "$w" state running
+    local cut cuts=0
+    for cut in 7 40 3; do
+        proxy_ctl cut "$cut"
+        cuts=$((cuts + 1))
+        wait_until 15 cuts_are "$cuts"
+    done
+    wait_until 30 all_settled q
+    assert_equal "$(count_in_state q succeeded)" 20
+    assert_log w "reconnected"
+    # Each cut may cost one duplicate per slot.
+    check_invariants q "$D/ids" 6
+}
