@@ -15,6 +15,7 @@ fault_setup() {
     mkdir -p "$D"
     WORKER_PIDS=()
     SUPERVISORS=()
+    BACKGROUND_PIDS=()
     export WORKQ_NAMESPACE="f${BATS_TEST_NUMBER}x${RANDOM}"
     export XDG_CONFIG_HOME="$BATS_TEST_TMPDIR/config" XDG_STATE_HOME="$BATS_TEST_TMPDIR/state"
     unset WORKQ_CONFIG REDIS_URL WORKQ_REDIS_PASSWORD WORKQ_TEST_OWN_REDIS_DIR
@@ -34,6 +35,10 @@ fault_setup() {
 # still recorded, the proxy, the server; then checks that none of them is left.
 fault_teardown() {
     local pid
+    for pid in "${BACKGROUND_PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
     stop_supervisors
     work_teardown
     if [ -f "${FAULT_PIDS:-/nonexistent}" ]; then
@@ -134,6 +139,37 @@ ledger_runs() { grep -c "^end $1 " "$FAULT_LEDGER" || true; }
 # ledger_starts ID: how many runs of the job began.
 ledger_starts() { grep -c "^start $1 " "$FAULT_LEDGER" || true; }
 
+# start_worker_under NAME WRAPPER... -- ARGS...: like start_worker, with the worker run under
+# a wrapper command (faketime -f +2m).
+start_worker_under() {
+    local name=$1
+    shift
+    local -a wrapper=()
+    while [ "$1" != -- ]; do
+        wrapper+=("$1")
+        shift
+    done
+    shift
+    "${wrapper[@]}" workq-work "$@" >"$D/$name.out" 2>"$D/$name.log" 3>&- &
+    LAST_PID=$!
+    WORKER_PIDS+=("$LAST_PID")
+    echo "$LAST_PID" >"$D/$name.wpid"
+}
+
+# background COMMAND...: runs a loop of the test (a fault injector) in the background until
+# stop_background or the teardown; its pid is in $LAST_BACKGROUND.
+background() {
+    "$@" 3>&- &
+    LAST_BACKGROUND=$!
+    BACKGROUND_PIDS+=("$LAST_BACKGROUND")
+}
+
+# stop_background PID: ends a loop started by background and waits for it.
+stop_background() {
+    kill "$1" 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
+}
+
 # ---- supervisors: keep N workers running, as systemd would ------------------------------------
 
 # supervise NAME COUNT ARGS...: keeps COUNT `workq-work ARGS...` running (restarting any that
@@ -186,3 +222,19 @@ supervised_pid() { cat "$D/$1.$2.pid"; }
 
 # blpop_clients_are N: N clients of the test's server wait in BLPOP (for wait_until).
 blpop_clients_are() { [ "$(rcli client list | grep -c 'cmd=blpop')" -eq "$1" ]; }
+
+# For wait_until, which runs its command at every poll (a "$(...)" in its arguments would be
+# read only once):
+# at_least N COMMAND...: COMMAND prints a number of at least N.
+at_least() {
+    local n=$1
+    shift
+    [ "$("$@")" -ge "$n" ]
+}
+
+# prints VALUE COMMAND...: COMMAND prints exactly VALUE.
+prints() {
+    local value=$1
+    shift
+    [ "$("$@")" = "$value" ]
+}
