@@ -42,13 +42,12 @@ fault_teardown() {
     stop_supervisors
     work_teardown
     if [ -f "${FAULT_PIDS:-/nonexistent}" ]; then
-        while read -r pid; do
-            [ -n "$pid" ] || continue
-            for pid in $pid $(pgrep -g "$pid" 2>/dev/null); do
-                grep -qaE "sleep|$HANDLERS" "/proc/$pid/cmdline" 2>/dev/null &&
-                    kill -9 "$pid" 2>/dev/null || true
-            done
-        done <"$FAULT_PIDS"
+        # Handlers recorded, and their process groups: only what is plainly ours.
+        for pid in $(ps -eo pid=,pgid= | awk 'FILENAME == ARGV[1] { r[$1] = 1; next }
+                ($1 in r) || ($2 in r) { print $1 }' "$FAULT_PIDS" -); do
+            grep -qaE "sleep|$HANDLERS|$D" "/proc/$pid/cmdline" 2>/dev/null &&
+                kill -9 "$pid" 2>/dev/null || true
+        done
     fi
     [ -n "${PROXY_PID:-}" ] && kill "$PROXY_PID" 2>/dev/null || true
     local left=""

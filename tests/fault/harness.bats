@@ -168,5 +168,7 @@ teardown() { fault_teardown; }
     run check_invariants q "$D/ids"
     assert_failure
     assert_output --partial "not an outcome or queued"
-    assert_output --partial "handler process $(cat "$FAULT_PIDS") (or its group) is still there"
+    local handler
+    handler=$(cat "$FAULT_PIDS")
+    assert_output --partial "handler process $handler (group $handler) is still there"
 }

@@ -115,14 +115,13 @@ check_invariants() {
             echo "$duplicates duplicate runs, at most $max_duplicates allowed" >>"$problems"
     fi
 
-    # No handler left, nor anything in its process group.
-    local pid
+    # No handler left, nor anything in its process group (one look at every process).
     if [ -n "${FAULT_PIDS:-}" ] && [ -f "$FAULT_PIDS" ]; then
-        while read -r pid; do
-            [ -n "$pid" ] || continue
-            process_gone "$pid" && group_gone "$pid" ||
-                echo "handler process $pid (or its group) is still there" >>"$problems"
-        done <"$FAULT_PIDS"
+        ps -eo pid=,pgid=,stat= | awk -v problems="$problems" '
+            FILENAME == ARGV[1] { if ($1 != "") recorded[$1] = 1; next }
+            $3 !~ /^Z/ && (($1 in recorded) || ($2 in recorded)) {
+                print "handler process " $1 " (group " $2 ") is still there" >>problems
+            }' "$FAULT_PIDS" -
     fi
 
     echo "# invariants: $total jobs: $succeeded succeeded, $dead dead, $cancelled cancelled," \
