@@ -110,3 +110,34 @@ last_error_reason() { rcli lindex "{$WORKQ_NAMESPACE:$1}:errors:$2" -1 | jq -r .
     # Each cut may cost one duplicate per slot.
     check_invariants q "$D/ids" 6
 }
+
+@test "the reply to a failed attempt's settle is lost: the retry is idempotent, the attempt counted once" {
+    WORKQ_REDIS_URL=$DIRECT_URL workq-enqueue --max-attempts 3 q x >"$D/ids"
+    local id
+    id=$(cat "$D/ids")
+    proxy_ctl drop 1 "$(script_sha fail)"
+    start_worker w --lease 1s --backoff 100ms q -- "$HANDLERS/exit.sh" 1
+    wait_until 20 state_is q "$id" dead
+    assert_equal "$(proxy_stat dropped)" 1
+    assert_log w "reconnected"
+    assert_equal "$(job_field q "$id" attempts)" 3
+    assert_equal "$(error_count q "$id")" 3
+    assert_equal "$(ledger_starts "$id")" 3
+    assert_equal "$(meta_field q failed)" 3
+    check_invariants q "$D/ids" 0
+}
+
+@test "a handler flooding stdout and stderr while replies are delayed: the result arrives cut at --max-result, the job succeeds" {
+    enqueue_jobs q 2
+    proxy_ctl delay 50
+    start_worker w --lease 1s --max-result 64KiB q -- "$HANDLERS/flood.sh" 1000000 20000
+    wait_until 30 all_settled q
+    local id
+    while read -r id; do
+        assert_raw_state q "$id" succeeded
+        assert_equal "$(rcli hstrlen "{$WORKQ_NAMESPACE:q}:job:$id" result)" 65536
+        assert_equal "$(job_field q "$id" truncated)" $((1000000 - 65536))
+        assert_equal "$(ledger_runs "$id")" 1
+    done <"$D/ids"
+    check_invariants q "$D/ids" 0
+}
