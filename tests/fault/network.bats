@@ -33,6 +33,44 @@ last_error_reason() { rcli lindex "{$WORKQ_NAMESPACE:$1}:errors:$2" -1 | jq -r .
     check_invariants q "$D/ids" 0
 }
 
+@test "a worker cut off mid-job past its lease: another worker completes the job; the cut-off worker's late settle is refused" {
+    enqueue_jobs q 1
+    local id
+    id=$(cat "$D/ids")
+    # The first attempt blocks until $D/go exists; later ones finish at once.
+    local h
+    h=$(make_handler blocking <<'EOF'
+echo $$ >>"$FAULT_PIDS"
+echo "start $WORKQ_JOB_ID $WORKQ_ATTEMPT $$" >>"$FAULT_LEDGER"
+if [ "$WORKQ_ATTEMPT" = 1 ]; then
+    while [ ! -e "$D/go" ]; do sleep 0.05; done
+fi
+echo "end $WORKQ_JOB_ID $WORKQ_ATTEMPT" >>"$FAULT_LEDGER"
+printf 'result of attempt %s' "$WORKQ_ATTEMPT"
+EOF
+)
+    export D
+    start_worker a --lease 1s q -- "$h"
+    local a=$LAST_PID
+    wait_until 10 has_lines "$FAULT_PIDS" 1
+    proxy_ctl blackhole
+    # A worker on the other side of the partition takes the job once its lease lapses.
+    WORKQ_REDIS_URL=$DIRECT_URL start_worker b --lease 1s q -- "$h"
+    wait_until 20 state_is q "$id" succeeded
+    assert_equal "$(job_field q "$id" result)" "result of attempt 2"
+    # The cut-off handler finishes; the partition heals; its worker finds out.
+    touch "$D/go"
+    wait_until 5 process_gone "$(head -1 "$FAULT_PIDS")"
+    proxy_ctl pass
+    wait_until 30 log_has a "lease lost"
+    ! log_has a "job succeeded" || fail "the cut-off worker reported a success"
+    assert_equal "$(job_field q "$id" result)" "result of attempt 2"
+    assert_equal "$(meta_field q succeeded)" 1
+    alive "$a"
+    # Its handler did run to its end: one duplicate, within one partition x one slot.
+    check_invariants q "$D/ids" 1
+}
+
 @test "the reply to a claim is lost (applied, then the connection reset): the reaper returns the job, which runs once" {
     enqueue_jobs q 1
     local id
