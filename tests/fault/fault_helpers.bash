@@ -56,7 +56,7 @@ fault_teardown() {
         pid=$(cat "$OWN/redis.pid")
         wait_until 5 process_gone "$pid" || left+=" redis-server $pid"
     fi
-    for pid in "${WORKER_PIDS[@]}"; do
+    for pid in "${WORKER_PIDS[@]}" $(cat "$D"/*.all 2>/dev/null); do
         process_gone "$pid" || left+=" worker $pid"
     done
     [ -z "$left" ] || {
