@@ -3,10 +3,9 @@
 # the fault proxy; one of them kill -9'd every 2 s (and restarted by its supervisor), every
 # connection reset every 5 s, until every job has an outcome. Then everything is accounted for.
 #
-# Size: the issue asks for 5,000 jobs. On the 2-core test machine, with sanitizers, that run
-# takes a minute (about 125 jobs/s: a process per job; 27 kills, 10 resets, 16 duplicates in
-# one run), over the suite's time budget: scripts/test runs 2,000 (about 25 s);
-# FAULT_CHAOS_JOBS=5000 runs the full size.
+# Size: the issue's 5,000 jobs. On the 2-core test machine, with sanitizers and a process per
+# job, the run takes 25-60 s depending on the load (5 to 27 kills, 2 to 10 resets);
+# FAULT_CHAOS_JOBS=N runs another size.
 
 load fault_helpers
 
@@ -31,8 +30,10 @@ chaos_loop() {
     done
 }
 
+line_count() { wc -l <"$1"; }
+
 @test "chaos: 4 workers, a worker kill -9'd every 2 s and restarted, the proxy resetting every 5 s: every job accounted for" {
-    local jobs=${FAULT_CHAOS_JOBS:-2000}
+    local jobs=${FAULT_CHAOS_JOBS:-5000}
     enqueue_jobs q "$jobs"
     : >"$D/kills"
     : >"$D/resets"
@@ -41,15 +42,16 @@ chaos_loop() {
     local chaos=$LAST_BACKGROUND
     # Faults go on until the last job is done (a job held by a killed worker comes back within
     # lease + 5 s), bounded by a generous deadline.
-    wait_until $((jobs / 10 + 120)) all_settled q
+    wait_until $((jobs / 40 + 120)) all_settled q
+    # Some chaos at least, even on a machine fast enough to finish first.
+    wait_until 30 at_least 3 line_count "$D/kills"
+    wait_until 30 at_least 1 line_count "$D/resets"
     stop_background "$chaos"
     stop_supervisors
     local kills resets
     kills=$(wc -l <"$D/kills")
     resets=$(wc -l <"$D/resets")
     echo "# chaos: $jobs jobs, $kills kills, $resets resets" >&3
-    [ "$kills" -ge 3 ] || fail "only $kills kills: not much chaos"
-    [ "$resets" -ge 1 ] || fail "no reset happened"
     assert_equal "$(count_in_state q succeeded)" "$jobs"
     # Each kill and each reset may cost one duplicate per slot (one slot per worker).
     check_invariants q "$D/ids" $((kills + resets))

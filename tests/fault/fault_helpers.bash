@@ -63,6 +63,14 @@ fault_teardown() {
         echo "left running after the test:$left" >&2
         return 1
     }
+    # Supervisors restart crashed workers: a sanitizer's report would otherwise go unseen.
+    local reports
+    reports=$(grep -lE "ERROR: (Address|Leak)Sanitizer|runtime error:" "$D"/*.log 2>/dev/null || true)
+    [ -z "$reports" ] || {
+        echo "sanitizer reports in: $reports" >&2
+        head -40 $reports >&2
+        return 1
+    }
 }
 
 # ---- the proxy --------------------------------------------------------------------------------
