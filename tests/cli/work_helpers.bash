@@ -2,7 +2,8 @@
 # stopped by pid, the worker registry read raw with redis-cli, handler processes found by their
 # process group.
 
-load helpers
+# By path, not `load helpers`: tests/fault loads this file from another directory.
+source "$(dirname "${BASH_SOURCE[0]}")/helpers.bash"
 
 WORKER_PIDS=()
 
