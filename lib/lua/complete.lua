@@ -1,42 +1,74 @@
--- complete: the holder reports success; the job becomes succeeded with its result, kept for
--- the result TTL.
+-- complete: holders report successes; each job becomes succeeded with its result, kept for
+-- the result TTL. One call settles one job or a batch of them (a busy worker sends the
+-- successes that finished while its previous settle was on the way): each job is judged and
+-- recorded on its own, exactly as if it came alone.
 -- KEYS[1] <p>meta
--- ARGV[1] prefix   ARGV[2] id   ARGV[3] token   ARGV[4] result bytes   ARGV[5] result TTL ms
--- ARGV[6] bytes of the handler's output dropped beyond --max-result (0: the result is whole)
--- Returns 1 succeeded; 2 already settled by this token (a retried settle: nothing changes);
--- 0 refused: the token no longer holds the job.
+-- ARGV[1] prefix   ARGV[2] result TTL ms
+-- ARGV[3..] one group of four per job: id, token, result bytes, bytes of the handler's output
+--           dropped beyond --max-result (0: the result is whole)
+-- Returns one status per job, in order: 1 succeeded; 2 already settled by this token (a
+-- retried settle: nothing changes); 0 refused: the token no longer holds the job.
 -- This is the hot path of every job: each redis.call costs about as much as the work it does,
--- so the meta and the record are each read once and written once.
-local p, id, token = ARGV[1], ARGV[2], ARGV[3]
+-- so the meta is read and written once per call, and each record read once and written once.
+local p = ARGV[1]
+local ttl = tonumber(ARGV[2])
 local meta = redis.call('HMGET', KEYS[1], 'version', 'succeeded', 'rate_minute', 'rate_count')
 check_version(KEYS[1], false, meta[1])
-local verdict, job = holder_check(p, id, token)
-if verdict == 'duplicate' then return 2 end
-if verdict ~= 'held' then return 0 end
 local now = now_ms()
--- First write frees memory (ZREM/LREM), so the settle still goes through when the server is
--- at maxmemory: once a script has written, Redis lets it finish.
-detach_held(p, id, job)
-local key = p .. 'job:' .. id
-redis.call('HDEL', key, 'lease', 'cancel')
-local fields = {'state', 'succeeded', 'result', ARGV[4], 'finished', tostring(now), 'settled', token}
-if tonumber(ARGV[6] or '0') > 0 then fields[#fields + 1] = 'truncated'; fields[#fields + 1] = ARGV[6] end
-redis.call('HSET', key, unpack(fields))
--- The success count, and recent throughput for workq-status (successes in this minute and the
--- one before), in one write: the script is atomic, so read-and-set is as safe as HINCRBY.
-local minute = math.floor(now / 60000)
-local counts = {'succeeded', tostring((tonumber(meta[2]) or 0) + 1)}
-if tonumber(meta[3]) == minute then
-    counts[3] = 'rate_count'; counts[4] = tostring((tonumber(meta[4]) or 0) + 1)
-else
-    local previous = (tonumber(meta[3]) == minute - 1) and (tonumber(meta[4]) or 0) or 0
-    counts[3] = 'rate_minute'; counts[4] = tostring(minute)
-    counts[5] = 'rate_count'; counts[6] = '1'
-    counts[7] = 'rate_previous'; counts[8] = tostring(previous)
+local now_text = tostring(now)
+local out = {}
+local finished_running = {}  -- ids to take out of <p>running with one ZREM
+local succeeded = 0
+for i = 3, #ARGV, 4 do
+    local id, token = ARGV[i], ARGV[i + 1]
+    local verdict, job = holder_check(p, id, token)
+    local status = 0
+    if verdict == 'duplicate' then
+        status = 2
+    elseif verdict == 'held' then
+        status = 1
+        succeeded = succeeded + 1
+        -- A running job leaves <p>running below, in one ZREM for the batch.
+        if job.state == 'running' then
+            finished_running[#finished_running + 1] = id
+        else
+            detach_held(p, id, job)
+        end
+        local key = p .. 'job:' .. id
+        -- The first write of the call frees memory (HDEL is never refused for lack of it), so
+        -- the settle goes through when the server is at maxmemory: once a script has written,
+        -- Redis lets it finish.
+        redis.call('HDEL', key, 'lease', 'cancel')
+        local dropped = ARGV[i + 3]
+        if dropped ~= '0' then
+            redis.call('HSET', key, 'state', 'succeeded', 'result', ARGV[i + 2], 'finished', now_text,
+                       'settled', token, 'truncated', dropped)
+        else
+            redis.call('HSET', key, 'state', 'succeeded', 'result', ARGV[i + 2], 'finished', now_text,
+                       'settled', token)
+        end
+        release_unique(p, id, job.unique)
+        notify_final(p, id, job.notify)
+        -- A job that never failed has no error record (add_error sets `reason` on the record).
+        expire_final(p, id, ttl, not job.reason)
+    end
+    out[#out + 1] = status
 end
-redis.call('HSET', KEYS[1], unpack(counts))
-release_unique(p, id, job.unique)
-notify_final(p, id, job.notify)
--- A job that never failed has no error record (add_error sets `reason` on the record).
-expire_final(p, id, tonumber(ARGV[5]), not job.reason)
-return 1
+-- Records of a batch may have been detached from <p>running before: ZREM ignores them.
+if #finished_running > 0 then redis.call('ZREM', p .. 'running', unpack(finished_running)) end
+if succeeded > 0 then
+    -- The success count, and recent throughput for workq-status (successes in this minute and
+    -- the one before), in one write: the script is atomic, so read-and-set is as safe as HINCRBY.
+    local minute = math.floor(now / 60000)
+    local counts = {'succeeded', tostring((tonumber(meta[2]) or 0) + succeeded)}
+    if tonumber(meta[3]) == minute then
+        counts[3] = 'rate_count'; counts[4] = tostring((tonumber(meta[4]) or 0) + succeeded)
+    else
+        local previous = (tonumber(meta[3]) == minute - 1) and (tonumber(meta[4]) or 0) or 0
+        counts[3] = 'rate_minute'; counts[4] = tostring(minute)
+        counts[5] = 'rate_count'; counts[6] = tostring(succeeded)
+        counts[7] = 'rate_previous'; counts[8] = tostring(previous)
+    end
+    redis.call('HSET', KEYS[1], unpack(counts))
+end
+return out

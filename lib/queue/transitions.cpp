@@ -164,12 +164,22 @@ ClaimResult parse_claim(const redis::Reply& reply) {
     return result;
 }
 
-ScriptCall complete_call(const QueueKeys& keys, std::string_view id, std::string_view token,
-                         std::string_view result, Millis result_ttl, std::size_t dropped) {
+ScriptCall complete_call(const QueueKeys& keys, std::span<const Completion> jobs,
+                         Millis result_ttl) {
     auto call = make_call("complete", keys);
-    call.args.insert(call.args.end(), {std::string(id), std::string(token), std::string(result),
-                                       ms(result_ttl), std::to_string(dropped)});
+    call.args.reserve(call.args.size() + 1 + 4 * jobs.size());
+    call.args.push_back(ms(result_ttl));
+    for (const auto& job : jobs)
+        call.args.insert(call.args.end(), {std::string(job.id), std::string(job.token),
+                                           std::string(job.result), std::to_string(job.dropped)});
     return call;
+}
+
+std::vector<Settle> parse_complete(const redis::Reply& reply) {
+    std::vector<Settle> out;
+    for (const auto& item : reply.as_array())
+        out.push_back(parse_settle(item));
+    return out;
 }
 
 Settle parse_settle(const redis::Reply& reply) {

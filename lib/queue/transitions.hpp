@@ -86,9 +86,18 @@ ClaimResult parse_claim(const redis::Reply& reply);
 
 // --- settle: complete, fail, release -------------------------------------------------------------
 enum class Settle { done, duplicate, refused };
-// `dropped`: bytes of output cut beyond the result bound, recorded on the job ("truncated").
-ScriptCall complete_call(const QueueKeys& keys, std::string_view id, std::string_view token,
-                         std::string_view result, Millis result_ttl, std::size_t dropped = 0);
+// One success to record: the job, its holder's token and its result.
+struct Completion {
+    std::string_view id;
+    std::string_view token;
+    std::string_view result;
+    std::size_t dropped = 0;  // bytes of output cut beyond the result bound ("truncated")
+};
+// Settles one job or a batch (of one queue) in one call; each job is judged on its own.
+ScriptCall complete_call(const QueueKeys& keys, std::span<const Completion> jobs,
+                         Millis result_ttl);
+// One verdict per job of the call, in its order.
+std::vector<Settle> parse_complete(const redis::Reply& reply);
 Settle parse_settle(const redis::Reply& reply);
 
 struct FailOutcome {

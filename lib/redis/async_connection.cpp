@@ -218,7 +218,7 @@ void AsyncConnection::start(std::chrono::milliseconds connect_timeout) {
         connect_timeout);
 }
 
-void AsyncConnection::send(std::vector<std::string> args, ReplyHandler handler,
+void AsyncConnection::send(const std::vector<std::string>& args, ReplyHandler handler,
                            std::chrono::milliseconds deadline) {
     if (state_ == State::failed || !impl_->context) {
         asio::post(io_, [handler = std::move(handler)] { handler(std::nullopt); });
@@ -247,31 +247,31 @@ void AsyncConnection::send(std::vector<std::string> args, ReplyHandler handler,
 
 void AsyncConnection::command(std::vector<std::string> args, ReplyHandler handler,
                               std::chrono::milliseconds deadline) {
-    send(std::move(args), std::move(handler), deadline);
+    send(args, std::move(handler), deadline);
 }
 
 void AsyncConnection::script(const ScriptSource& script, std::span<const std::string> keys,
                              std::span<const std::string> args, ReplyHandler handler,
                              std::chrono::milliseconds deadline) {
-    auto build = [&](std::string_view verb, std::string_view body) {
-        std::vector<std::string> argv;
-        argv.reserve(3 + keys.size() + args.size());
-        argv.emplace_back(verb);
-        argv.emplace_back(body);
-        argv.push_back(std::to_string(keys.size()));
-        argv.insert(argv.end(), keys.begin(), keys.end());
-        argv.insert(argv.end(), args.begin(), args.end());
-        return argv;
-    };
-    auto eval_argv = build("EVAL", script.text);
+    // One copy of the call, kept for a NOSCRIPT re-send; the script's text (kilobytes, with the
+    // shared helpers) is copied only then, not on every call.
+    auto argv = std::make_shared<std::vector<std::string>>();
+    argv->reserve(3 + keys.size() + args.size());
+    argv->emplace_back("EVALSHA");
+    argv->emplace_back(script.sha1);
+    argv->push_back(std::to_string(keys.size()));
+    argv->insert(argv->end(), keys.begin(), keys.end());
+    argv->insert(argv->end(), args.begin(), args.end());
     send(
-        build("EVALSHA", script.sha1),
-        [self = weak_from_this(), eval_argv = std::move(eval_argv), handler = std::move(handler),
+        *argv,
+        [self = weak_from_this(), text = script.text, argv, handler = std::move(handler),
          deadline](std::optional<Reply> reply) mutable {
             auto connection = self.lock();
             if (connection && reply && reply->is_error() && reply->text.starts_with("NOSCRIPT")) {
                 // The server lost its script cache: EVAL loads and runs it in one step.
-                connection->send(std::move(eval_argv), std::move(handler), deadline);
+                (*argv)[0] = "EVAL";
+                (*argv)[1] = std::string(text);  // the embedded text lives as long as the program
+                connection->send(*argv, std::move(handler), deadline);
                 return;
             }
             handler(std::move(reply));

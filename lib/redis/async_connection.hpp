@@ -71,7 +71,7 @@ class AsyncConnection : public std::enable_shared_from_this<AsyncConnection> {
     void start(std::chrono::milliseconds connect_timeout);
     void fail(const std::string& reason);
     void watch_deadlines();
-    void send(std::vector<std::string> args, ReplyHandler handler,
+    void send(const std::vector<std::string>& args, ReplyHandler handler,
               std::chrono::milliseconds deadline);
 
     boost::asio::io_context& io_;

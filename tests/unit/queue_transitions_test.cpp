@@ -693,6 +693,35 @@ TEST_F(Transitions, RetriedCompleteIsADuplicateAndChangesNothing) {
     EXPECT_EQ(raw().zcard(k.scheduled()), 0);
 }
 
+TEST_F(Transitions, ABatchOfCompletionsJudgesEachJobOnItsOwn) {
+    auto k = keys();
+    for (auto id : {"a", "b", "c", "d"})
+        ASSERT_EQ(engine().enqueue_one(k, id), EnqueueStatus::created);
+    auto a = take(k), b = take(k), c = take(k), d = take(k);
+    ASSERT_EQ(engine().complete(k, "b", b.token, "b alone"), Settle::done);  // b: a retried settle
+    auto not_the_holder = c.token + "x";
+    std::vector<queue::Completion> batch{{"a", a.token, "result a"},
+                                         {"b", b.token, "b again"},
+                                         {"c", not_the_holder, "not the holder"},
+                                         {"d", d.token, "cut", 7},
+                                         {"gone", "token", "no such job"}};
+    auto settled = queue::parse_complete(engine().run(queue::complete_call(k, batch, 600000ms)));
+    EXPECT_EQ(settled, (std::vector<Settle>{Settle::done, Settle::duplicate, Settle::refused,
+                                            Settle::done, Settle::refused}));
+    EXPECT_EQ(state(k, "a"), "succeeded");
+    EXPECT_EQ(raw().hget(k.job("a"), "result"), "result a");
+    EXPECT_EQ(raw().hget(k.job("b"), "result"), "b alone");
+    EXPECT_EQ(state(k, "c"), "running");
+    EXPECT_EQ(raw().hget(k.job("d"), "truncated"), "7");
+    EXPECT_FALSE(raw().hget(k.job("a"), "truncated"));
+    EXPECT_FALSE(raw().zscore(k.running(), "a"));
+    EXPECT_FALSE(raw().zscore(k.running(), "d"));
+    EXPECT_TRUE(raw().zscore(k.running(), "c"));
+    EXPECT_EQ(raw().counter(k, "succeeded"), 3);  // b once, a and d: each success counted once
+    EXPECT_EQ(engine().stats(k).succeeded_last_minute, 3);
+    EXPECT_FALSE(raw().exists(k.job("gone")));
+}
+
 // --- fail ----------------------------------------------------------------------------------------
 
 TEST_F(Transitions, FailRetriesAfterTheDelayByServerTime) {

@@ -275,7 +275,10 @@ queue::ClaimResult Engine::claim(const std::vector<queue::QueueKeys>& queues,
 
 queue::Settle Engine::complete(const queue::QueueKeys& keys, std::string_view id,
                                std::string_view token, std::string_view result, Millis ttl) {
-    return queue::parse_settle(run(queue::complete_call(keys, id, token, result, ttl)));
+    queue::Completion job{id, token, result};
+    auto settled = queue::parse_complete(run(queue::complete_call(keys, {&job, 1}, ttl)));
+    if (settled.size() != 1) throw std::logic_error("complete: expected one verdict");
+    return settled[0];
 }
 
 queue::FailOutcome Engine::fail(const queue::QueueKeys& keys, std::string_view id,

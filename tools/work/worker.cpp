@@ -157,6 +157,7 @@ int Worker::run() {
     namespace_keys_ = queue::NamespaceKeys(server_.namespace_name);
     for (const auto& queue : settings_.queues)
         queue_keys_.emplace_back(server_.namespace_name, queue);
+    successes_.resize(queue_keys_.size());
     {
         // Reachable at start, or exit 3; this also starts the embedded server when it is the one.
         auto connection = cli::connect(server_);
@@ -342,6 +343,7 @@ void Worker::begin_drain(std::string_view why, bool urgent) {
             if (slot.persistent) slot.persistent->stop_job(StopReason::shutdown);
         }
         outbox_.clear();
+        successes_.assign(successes_.size(), {});
         settles_in_flight_ = 0;
         finish();
     });
@@ -351,7 +353,7 @@ void Worker::begin_drain(std::string_view why, bool urgent) {
 
 void Worker::check_drained() {
     if (finishing_ || (state_ != State::draining && state_ != State::error)) return;
-    if (busy_slots() > 0 || !outbox_.empty() || settles_in_flight_ > 0) return;
+    if (busy_slots() > 0 || settles_pending()) return;
     // Persistent handlers get EOF on stdin and a kill grace to exit on their own.
     std::size_t alive = 0;
     for (auto& slot : slots_)
@@ -615,8 +617,7 @@ void Worker::maybe_claim() {
                 return;
             }
             if (settings_.burst) {
-                if (busy_slots() == 0 && outbox_.empty() && settles_in_flight_ == 0)
-                    begin_drain("--burst: no job is due");
+                if (busy_slots() == 0 && !settles_pending()) begin_drain("--burst: no job is due");
                 return;
             }
             idle_wait(result.next_due);
@@ -920,11 +921,9 @@ void Worker::report(Job job, RunResult run) {
             log::warn(fmt::format("result cut at {} bytes ({} more dropped; see --max-result)",
                                   run.result.size(), run.dropped),
                       {{"job", id}});
-        settle(
-            {queue::complete_call(keys, id, job.claimed.token, run.result, settings_.result_ttl,
-                                  run.dropped),
-             [this, id, queue, duration, attempt = job.claimed.attempt](const redis::Reply& reply) {
-                 auto settled = queue::parse_settle(reply);
+        successes_[job.queue_index].pending.push_back(
+            {id, job.claimed.token, std::move(run.result), run.dropped,
+             [this, id, queue, duration, attempt = job.claimed.attempt](queue::Settle settled) {
                  if (settled == queue::Settle::refused) {
                      log::warn(
                          "lease lost: the success was not recorded (another worker holds the job)",
@@ -937,6 +936,7 @@ void Worker::report(Job job, RunResult run) {
                                              {"attempt", std::to_string(attempt)},
                                              {"duration", duration}});
              }});
+        send_successes(job.queue_index);
     } else {
         bool cancelled = job.cancel_requested || run.cancelled;
         bool permanent = run.permanent;
@@ -1001,32 +1001,77 @@ void Worker::settle(Outgoing outgoing) {
         return;
     }
     ++settles_in_flight_;
-    auto call = outgoing.call;
-    commands_->script(
-        *call.script, call.keys, call.args,
-        [this, outgoing = std::move(outgoing)](std::optional<redis::Reply> reply) mutable {
-            --settles_in_flight_;
-            if (!reply) {
-                // Lost on the way: send it again once reconnected. Settles are
-                // idempotent (a repeat by the same token changes nothing).
-                outbox_.push_front(std::move(outgoing));
-                return;
-            }
-            try {
-                queue::check_reply(outgoing.call, *reply);
-                outgoing.on_reply(*reply);
-            } catch (const queue::DataVersionError& error) {
-                fatal(error.what());
-            } catch (const std::exception& error) {
-                log::error(fmt::format("reporting an outcome failed: {}", error.what()),
-                           {{"worker", worker_label()}});
-            }
-            // A --burst ends only when no settle is in flight. A claim that found nothing may
-            // have come back before this settle (its first EVALSHA meets NOSCRIPT and goes again
-            // as EVAL): look once more, or the burst never ends.
-            if (settings_.burst && settles_in_flight_ == 0) maybe_claim();
-            check_drained();
-        });
+    // Shared, not copied: the call may hold a batch of results.
+    auto sent = std::make_shared<Outgoing>(std::move(outgoing));
+    commands_->script(*sent->call.script, sent->call.keys, sent->call.args,
+                      [this, sent](std::optional<redis::Reply> reply) {
+                          --settles_in_flight_;
+                          if (!reply) {
+                              // Lost on the way: send it again once reconnected. Settles are
+                              // idempotent (a repeat by the same token changes nothing).
+                              outbox_.push_front(std::move(*sent));
+                              return;
+                          }
+                          try {
+                              queue::check_reply(sent->call, *reply);
+                              sent->on_reply(*reply);
+                          } catch (const queue::DataVersionError& error) {
+                              fatal(error.what());
+                          } catch (const std::exception& error) {
+                              log::error(
+                                  fmt::format("reporting an outcome failed: {}", error.what()),
+                                  {{"worker", worker_label()}});
+                          }
+                          if (sent->answered) sent->answered();
+                          // A --burst ends only when no settle is in flight. A claim that found
+                          // nothing may have come back before this settle (its first EVALSHA meets
+                          // NOSCRIPT and goes again as EVAL): look once more, or the burst never
+                          // ends.
+                          if (settings_.burst && settles_in_flight_ == 0) maybe_claim();
+                          check_drained();
+                      });
+}
+
+void Worker::send_successes(std::size_t queue_index) {
+    auto& batch = successes_[queue_index];
+    if (batch.in_flight || batch.pending.empty()) return;
+    // Bounded, so that one call never holds the server long: at most this many jobs, and no
+    // more once their results add up to a megabyte.
+    constexpr std::size_t most_jobs = 64;
+    constexpr std::size_t most_result_bytes = 1 << 20;
+    std::size_t count = 0, bytes = 0;
+    while (count < batch.pending.size() && count < most_jobs && bytes < most_result_bytes)
+        bytes += batch.pending[count++].result.size();
+    auto sent = std::make_shared<std::vector<PendingSuccess>>(
+        std::make_move_iterator(batch.pending.begin()),
+        std::make_move_iterator(batch.pending.begin() + static_cast<std::ptrdiff_t>(count)));
+    batch.pending.erase(batch.pending.begin(),
+                        batch.pending.begin() + static_cast<std::ptrdiff_t>(count));
+    std::vector<queue::Completion> jobs;
+    jobs.reserve(count);
+    for (const auto& success : *sent)
+        jobs.push_back({success.id, success.token, success.result, success.dropped});
+    auto call = queue::complete_call(queue_keys_[queue_index], jobs, settings_.result_ttl);
+    for (auto& success : *sent)
+        std::string().swap(success.result);  // the call holds a copy
+    batch.in_flight = true;
+    settle({std::move(call),
+            [sent](const redis::Reply& reply) {
+                auto verdicts = queue::parse_complete(reply);
+                for (std::size_t i = 0; i < sent->size(); ++i)
+                    (*sent)[i].settled(i < verdicts.size() ? verdicts[i] : queue::Settle::refused);
+            },
+            [this, queue_index] {
+                successes_[queue_index].in_flight = false;
+                send_successes(queue_index);
+            }});
+}
+
+bool Worker::settles_pending() const {
+    if (!outbox_.empty() || settles_in_flight_ > 0) return true;
+    for (const auto& batch : successes_)
+        if (!batch.pending.empty() || batch.in_flight) return true;
+    return false;
 }
 
 void Worker::flush_outbox() {

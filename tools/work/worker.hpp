@@ -66,8 +66,27 @@ class Worker {
         int exec_error = 0;
     };
     struct Outgoing {  // a settle that must reach the server, retried across reconnects
+        Outgoing(queue::ScriptCall script_call,
+                 std::function<void(const redis::Reply&)> reply_handler,
+                 std::function<void()> answered_handler = {})
+            : call(std::move(script_call)),
+              on_reply(std::move(reply_handler)),
+              answered(std::move(answered_handler)) {}
         queue::ScriptCall call;
         std::function<void(const redis::Reply&)> on_reply;
+        std::function<void()> answered;  // once the server answered (even with an error)
+    };
+    // A success waiting to be settled. Successes of one queue go out as one `complete` call
+    // whenever none of that queue's is on its way: the batch grows with the load, and no timer
+    // ever holds a settle back.
+    struct PendingSuccess {
+        std::string id, token, result;
+        std::size_t dropped = 0;
+        std::function<void(queue::Settle)> settled;
+    };
+    struct SuccessBatch {
+        std::vector<PendingSuccess> pending;
+        bool in_flight = false;
     };
 
     // lifecycle
@@ -103,6 +122,10 @@ class Worker {
     void stop_slot(Slot& slot, StopReason reason);
     bool slot_ready(const Slot& slot) const;
     void settle(Outgoing outgoing);
+    // Sends the queue's pending successes as one call, unless one of its calls is on the way.
+    void send_successes(std::size_t queue_index);
+    // Outcomes not yet answered by the server: in flight, in the outbox, or waiting to be sent.
+    bool settles_pending() const;
     void flush_outbox();
     std::size_t free_slots() const;
     std::size_t busy_slots() const;
@@ -151,6 +174,7 @@ class Worker {
     std::vector<Slot> slots_;
     std::map<pid_t, std::function<void(int wait_status)>> children_;  // pid -> its exit
     std::deque<Outgoing> outbox_;
+    std::vector<SuccessBatch> successes_;  // per queue, in the order of settings_.queues
     std::size_t settles_in_flight_ = 0;
     long long claim_sequence_ = 0;
     long long jobs_started_ = 0, jobs_finished_ = 0, jobs_failed_ = 0, jobs_dead_ = 0;
