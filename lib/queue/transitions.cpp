@@ -313,8 +313,10 @@ ScriptCall dead_call(std::string_view name, const QueueKeys& keys, std::span<con
 }  // namespace
 
 ScriptCall dead_requeue_call(const QueueKeys& keys, std::span<const std::string> ids,
-                             std::size_t oldest) {
-    return dead_call("dead_requeue", keys, ids, oldest);
+                             std::size_t oldest, std::size_t skip) {
+    auto call = dead_call("dead_requeue", keys, ids, oldest);
+    if (ids.empty()) call.args.push_back(std::to_string(skip));
+    return call;
 }
 ScriptCall dead_delete_call(const QueueKeys& keys, std::span<const std::string> ids,
                             std::size_t oldest) {
@@ -322,6 +324,32 @@ ScriptCall dead_delete_call(const QueueKeys& keys, std::span<const std::string> 
 }
 std::vector<IdOutcome> parse_id_outcomes(const redis::Reply& reply) {
     return id_outcomes(reply);
+}
+std::vector<RequeueOutcome> parse_requeue_outcomes(const redis::Reply& reply) {
+    std::vector<RequeueOutcome> out;
+    const auto& items = reply.as_array();
+    for (std::size_t i = 0; i + 2 < items.size(); i += 3) {
+        RequeueOutcome outcome;
+        outcome.id = items[i].as_string();
+        switch (items[i + 1].as_integer()) {
+            case 1:
+                outcome.status = RequeueStatus::requeued;
+                break;
+            case 2:
+                outcome.status = RequeueStatus::corrupt;
+                break;
+            case 3:
+                outcome.status = RequeueStatus::unique_held;
+                break;
+            default:
+                outcome.status = RequeueStatus::not_dead;
+                break;
+        }
+        outcome.ok = outcome.status == RequeueStatus::requeued;
+        outcome.holder = items[i + 2].as_string();
+        out.push_back(std::move(outcome));
+    }
+    return out;
 }
 
 ScriptCall dead_cap_call(const QueueKeys& keys, long long max_count, Millis max_age) {

@@ -156,12 +156,24 @@ struct IdOutcome {
     std::string id;
     bool ok = false;  // requeued / deleted; false: not a dead letter of this queue
 };
-// ids empty: the `oldest` oldest dead letters.
+// ids empty: the `oldest` oldest dead letters (requeue: after the `skip` oldest).
 ScriptCall dead_requeue_call(const QueueKeys& keys, std::span<const std::string> ids,
-                             std::size_t oldest = 0);
+                             std::size_t oldest = 0, std::size_t skip = 0);
 ScriptCall dead_delete_call(const QueueKeys& keys, std::span<const std::string> ids,
                             std::size_t oldest = 0);
-std::vector<IdOutcome> parse_id_outcomes(const redis::Reply& reply);
+std::vector<IdOutcome> parse_id_outcomes(const redis::Reply& reply);  // of dead_delete_call
+enum class RequeueStatus {
+    not_dead,  // not a dead letter of this queue
+    requeued,
+    corrupt,      // kept dead: its record has nothing to run
+    unique_held,  // kept dead: another live job (`holder`) holds its --unique key
+};
+struct RequeueOutcome : IdOutcome {
+    RequeueStatus status = RequeueStatus::not_dead;
+    std::string holder;
+};
+// The reply of dead_requeue_call.
+std::vector<RequeueOutcome> parse_requeue_outcomes(const redis::Reply& reply);
 ScriptCall dead_cap_call(const QueueKeys& keys, long long max_count, Millis max_age);
 
 // --- reading -------------------------------------------------------------------------------------

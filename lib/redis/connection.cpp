@@ -163,19 +163,14 @@ std::vector<Reply> Connection::read_script_replies() {
     if (missing.empty()) return replies;
     // The server lost its script cache (SCRIPT FLUSH, restart). A script that met NOSCRIPT did
     // not run at all, and every later call of it failed the same way, so re-sending the failed
-    // calls in their order keeps the order of effects.
-    const ScriptSource* last_loaded = nullptr;
+    // calls in their order keeps the order of effects. They go as EVAL with the script's text:
+    // that cannot meet NOSCRIPT again (as SCRIPT LOAD then EVALSHA could, were the cache flushed
+    // in between), and it caches the script for the calls after it.
     for (auto i : missing) {
-        const auto& script = *pending[i].script;
-        if (&script == last_loaded) continue;
-        last_loaded = &script;
-        auto loaded = command({"SCRIPT", "LOAD", script.text});
-        if (loaded.is_error())
-            throw RedisError(fmt::format("cannot load script {} on {}: {}", script.name,
-                                         describe(endpoint_), printable(loaded.text, 200)));
-    }
-    for (auto i : missing) {
-        std::vector<std::string_view> view(pending[i].argv.begin(), pending[i].argv.end());
+        auto& argv = pending[i].argv;
+        argv[0] = "EVAL";
+        argv[1] = pending[i].script->text;
+        std::vector<std::string_view> view(argv.begin(), argv.end());
         append(view);
     }
     for (auto i : missing)

@@ -146,6 +146,33 @@ EOF
     assert_regex "$stderr" '^workq-dlq: error: '
 }
 
+@test "requeue of a dead letter whose --unique key a live job holds: it stays dead, stderr names the holder, exit 1; once the holder ends, it comes back" {
+    local old new
+    old=$(workq-enqueue --unique nightly --max-attempts 1 q old)
+    kill_dead q 1
+    new=$(workq-enqueue --unique nightly q new)
+    [ "$new" != "$old" ] || fail "the key was not free after the job died"
+    for way in "$old" --all; do
+        run --separate-stderr workq-dlq requeue q "$way"
+        assert_failure 1
+        assert_equal "$output" ""
+        assert_regex "$stderr" "^workq-dlq: error: cannot requeue $old: live job $new holds its --unique key; it stays dead"
+        assert_raw_state q "$old" dead
+        assert_equal "$(workq-dlq count q)" 1
+    done
+    # The guarantee holds: one live job with the key.
+    assert_equal "$(workq-enqueue --unique nightly q again)" "$new"
+
+    start_worker ok --burst q -- sh -c 'cat >/dev/null'
+    wait_exit "$LAST_PID" 20
+    assert_raw_state q "$new" succeeded
+    run --separate-stderr workq-dlq requeue q --all
+    assert_success
+    assert_equal "$output" "$old"
+    assert_raw_state q "$old" waiting
+    assert_equal "$(workq-enqueue --unique nightly q again)" "$old"
+}
+
 @test "rm: prints the ids and deletes them for good; --all" {
     make_dead_letters q 4
     local ids

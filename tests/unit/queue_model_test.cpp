@@ -726,8 +726,22 @@ std::string ModelRun::op_requeue(std::string& error) {
         const auto& id = expected_ids[i];
         auto it = jobs_.find(id);
         bool ok = it != jobs_.end() && it->second.state == "dead";
-        if (got[i].id != id || got[i].ok != ok) {
-            error = fmt::format("expected {} {}, got {} {}", id, ok, got[i].id, got[i].ok);
+        // A letter whose --unique key another live job holds stays dead.
+        std::string holder;
+        if (ok && !it->second.unique.empty()) {
+            auto& unique = queues_[static_cast<std::size_t>(q)].unique;
+            auto named = unique.find(it->second.unique);
+            if (named != unique.end() && named->second != id) {
+                auto other = jobs_.find(named->second);
+                if (other != jobs_.end() && is_live(other->second.state)) {
+                    ok = false;
+                    holder = named->second;
+                }
+            }
+        }
+        if (got[i].id != id || got[i].ok != ok || got[i].holder != holder) {
+            error = fmt::format("expected {} {} {}, got {} {} {}", id, ok, holder, got[i].id,
+                                got[i].ok, got[i].holder);
             return what;
         }
         if (!ok) continue;
@@ -738,7 +752,7 @@ std::string ModelRun::op_requeue(std::string& error) {
         job.cancel = false;
         job.attempts = 0;
         auto& unique = queues_[static_cast<std::size_t>(q)].unique;
-        if (!job.unique.empty() && !unique.count(job.unique)) unique[job.unique] = id;
+        if (!job.unique.empty()) unique[job.unique] = id;
         push_waiting(id, false);
         ++events_["requeued"];
     }

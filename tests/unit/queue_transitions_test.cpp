@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "queue/client.hpp"
 #include "queue/transitions.hpp"
 #include "redis_fixture.hpp"
 
@@ -1182,6 +1183,73 @@ TEST_F(Transitions, RequeueAndDeleteTheOldestDeadLetters) {
     EXPECT_EQ(raw().zcard(k.dead()), 0);
     EXPECT_FALSE(raw().exists(k.job("d2")));
     EXPECT_FALSE(raw().exists(k.job("d3")));
+}
+
+// SCRIPT FLUSH (or a restart) between calls: pipelined scripts that meet NOSCRIPT run again, in
+// order, as EVAL, and the script is cached again for the calls after them.
+TEST_F(Transitions, PipelinedScriptsRunAgainAfterTheServerLostItsScriptCache) {
+    auto k = keys();
+    ASSERT_EQ(engine().enqueue_one(k, "warm"), EnqueueStatus::created);  // the script is cached
+    raw().call({"SCRIPT", "FLUSH"});
+    std::vector<queue::ScriptCall> calls;
+    const std::vector<std::string> ids{"p0", "p1", "p2"};
+    for (const auto& id : ids) {
+        std::vector<queue::NewJob> jobs{{id, "x"}};
+        calls.push_back(queue::enqueue_call(k, Options(), jobs));
+        queue::append(connection(), calls.back());
+    }
+    auto replies = connection().read_script_replies();
+    ASSERT_EQ(replies.size(), 3u);
+    for (std::size_t c = 0; c < 3; ++c)
+        EXPECT_FALSE(replies[c].is_error()) << replies[c].text;
+    EXPECT_EQ(raw().lrange(k.waiting(0)), (std::vector<std::string>{"warm", "p0", "p1", "p2"}));
+    auto cached = raw().call({"SCRIPT", "EXISTS", std::string(calls[0].script->sha1)});
+    EXPECT_EQ(cached.at(0).as_integer(), 1);
+}
+
+TEST_F(Transitions, RequeueKeepsDeadALetterWhoseUniqueKeyALiveJobHolds) {
+    auto k = keys();
+    EnqueueOptions unique = Options().max_attempts(1).unique_key("u");
+    ASSERT_EQ(engine().enqueue_one(k, "old", unique), EnqueueStatus::created);
+    auto old = take(k);
+    ASSERT_EQ(engine().fail(k, "old", old.token, std::nullopt).state, JobState::dead);
+    ASSERT_EQ(engine().enqueue_one(k, "new", unique), EnqueueStatus::created);  // key free again
+
+    // While "new" lives, "old" stays dead, in its place, with its time of death.
+    auto died = raw().zscore(k.dead(), "old");
+    for (const auto& outcome : {engine().requeue(k, {"old"})[0], engine().requeue(k, {}, 5)[0]}) {
+        EXPECT_EQ(outcome.id, "old");
+        EXPECT_EQ(outcome.status, queue::RequeueStatus::unique_held);
+        EXPECT_FALSE(outcome.ok);
+        EXPECT_EQ(outcome.holder, "new");
+    }
+    EXPECT_EQ(raw().zscore(k.dead(), "old"), died);
+    EXPECT_EQ(state(k, "old"), "dead");
+    EXPECT_EQ(raw().get(k.unique("u")), "new");
+    EXPECT_EQ(raw().lrange(k.waiting(0)), (std::vector<std::string>{"new"}));
+    // The skip steps over letters a caller has seen stay dead.
+    EXPECT_TRUE(engine().requeue(k, {}, 5, 1).empty());
+
+    // Once "new" has ended, "old" comes back and holds the key.
+    auto fresh = take(k);
+    ASSERT_EQ(engine().complete(k, "new", fresh.token), Settle::done);
+    auto outcome = engine().requeue(k, {"old"})[0];
+    EXPECT_EQ(outcome.status, queue::RequeueStatus::requeued);
+    EXPECT_EQ(state(k, "old"), "waiting");
+    EXPECT_EQ(raw().get(k.unique("u")), "old");
+    EXPECT_EQ(engine().enqueue(k, {{"third", "x"}}, unique)[0].id, "old");
+}
+
+TEST_F(Transitions, RequeueOfACorruptDeadLetterKeepsItDeadInItsPlace) {
+    auto k = keys();
+    make_dead(k, "bad");
+    raw().call({"HDEL", k.job("bad"), "payload"});
+    auto died = raw().zscore(k.dead(), "bad");
+    auto outcome = engine().requeue(k, {}, 5)[0];
+    EXPECT_EQ(outcome.id, "bad");
+    EXPECT_EQ(outcome.status, queue::RequeueStatus::corrupt);
+    EXPECT_EQ(raw().zscore(k.dead(), "bad"), died);
+    EXPECT_EQ(state(k, "bad"), "dead");
 }
 
 TEST_F(Transitions, DeleteRemovesADeadLetterForGood) {

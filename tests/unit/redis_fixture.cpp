@@ -320,10 +320,10 @@ long long Engine::set_paused(const queue::QueueKeys& keys, bool paused) {
     return run(queue::set_paused_call(keys, paused)).as_integer();
 }
 
-std::vector<queue::IdOutcome> Engine::requeue(const queue::QueueKeys& keys,
-                                              const std::vector<std::string>& ids,
-                                              std::size_t oldest) {
-    return queue::parse_id_outcomes(run(queue::dead_requeue_call(keys, ids, oldest)));
+std::vector<queue::RequeueOutcome> Engine::requeue(const queue::QueueKeys& keys,
+                                                   const std::vector<std::string>& ids,
+                                                   std::size_t oldest, std::size_t skip) {
+    return queue::parse_requeue_outcomes(run(queue::dead_requeue_call(keys, ids, oldest, skip)));
 }
 
 std::vector<queue::IdOutcome> Engine::delete_dead(const queue::QueueKeys& keys,

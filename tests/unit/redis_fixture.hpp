@@ -146,9 +146,9 @@ class Engine {
     queue::PurgeStep purge(const queue::QueueKeys& keys, queue::PurgeWhich which, std::size_t batch,
                            Millis ttl = long_ttl);
     long long set_paused(const queue::QueueKeys& keys, bool paused);
-    std::vector<queue::IdOutcome> requeue(const queue::QueueKeys& keys,
-                                          const std::vector<std::string>& ids,
-                                          std::size_t oldest = 0);
+    std::vector<queue::RequeueOutcome> requeue(const queue::QueueKeys& keys,
+                                               const std::vector<std::string>& ids,
+                                               std::size_t oldest = 0, std::size_t skip = 0);
     std::vector<queue::IdOutcome> delete_dead(const queue::QueueKeys& keys,
                                               const std::vector<std::string>& ids,
                                               std::size_t oldest = 0);

@@ -17,6 +17,8 @@
 #include <boost/json.hpp>
 #include <fstream>
 #include <iostream>
+#include <span>
+#include <type_traits>
 
 #include "cli/json.hpp"
 #include "cli/options.hpp"
@@ -50,7 +52,9 @@ constexpr const char* footer = R"(Output:
 
 Exit status:
   0    success
-  1    some id was not a dead letter of that queue (reported on stderr; the others processed)
+  1    some id was not a dead letter of that queue, or requeue left it dead: its record is
+       corrupt, or a live job holds its --unique key (each reported on stderr; the others
+       processed)
   2    usage error
   3    cannot reach Redis
 
@@ -120,15 +124,54 @@ std::vector<std::string> target_ids(std::vector<std::string> ids, bool all,
     return selected;
 }
 
-// Runs requeue or delete for `ids` in batches; prints each id acted on; returns how many were
-// not dead letters of the queue.
+// Why a requeue left `outcome` dead, for stderr.
+std::string requeue_problem(const queue::RequeueOutcome& outcome, const queue::QueueKeys& keys) {
+    switch (outcome.status) {
+        case queue::RequeueStatus::corrupt:
+            return fmt::format(
+                "cannot requeue {}: its record is corrupt (see workq-dlq show); it "
+                "stays dead",
+                outcome.id);
+        case queue::RequeueStatus::unique_held:
+            return fmt::format(
+                "cannot requeue {}: live job {} holds its --unique key; it stays dead "
+                "(requeue it once {} has ended)",
+                outcome.id, printable(outcome.holder), printable(outcome.holder));
+        default:
+            return fmt::format("cannot requeue {}: no such dead letter in {}", outcome.id,
+                               keys.queue());
+    }
+}
+
+// Prints the ids acted on; names each problem on stderr. Returns how many were not acted on.
+template <typename Outcome>
+std::size_t report_outcomes(const std::vector<Outcome>& outcomes, const queue::QueueKeys& keys) {
+    std::size_t problems = 0;
+    for (const auto& outcome : outcomes) {
+        if (outcome.ok) {
+            cli::write_stdout(outcome.id + "\n");
+            continue;
+        }
+        ++problems;
+        if constexpr (std::is_same_v<Outcome, queue::RequeueOutcome>)
+            log::error(requeue_problem(outcome, keys));
+        else
+            log::error(fmt::format("cannot remove {}: no such dead letter in {}", outcome.id,
+                                   keys.queue()));
+    }
+    cli::flush_stdout();
+    return problems;
+}
+
+// Runs requeue or delete for `ids` in batches; prints each id acted on; returns how many could
+// not be acted on.
 std::size_t act(redis::Connection& connection, const queue::QueueKeys& keys,
                 const std::vector<std::string>& ids, bool requeue) {
-    std::size_t missing = 0;
+    std::size_t problems = 0;
     std::vector<std::string> valid;
     for (const auto& id : ids) {
         if (auto problem = job_id_problem(id)) {
-            ++missing;
+            ++problems;
             log::error(fmt::format("cannot {} '{}': not a dead letter of {} (invalid id: {})",
                                    requeue ? "requeue" : "remove", printable(id), keys.queue(),
                                    *problem));
@@ -137,50 +180,44 @@ std::size_t act(redis::Connection& connection, const queue::QueueKeys& keys,
         }
     }
     for (std::size_t start = 0; start < valid.size(); start += batch) {
-        std::vector<std::string> chunk(
-            valid.begin() + static_cast<long>(start),
-            valid.begin() + static_cast<long>(std::min(valid.size(), start + batch)));
-        auto call =
-            requeue ? queue::dead_requeue_call(keys, chunk) : queue::dead_delete_call(keys, chunk);
-        for (const auto& outcome : queue::parse_id_outcomes(queue::run(connection, call))) {
-            if (outcome.ok) {
-                cli::write_stdout(outcome.id + "\n");
-            } else {
-                ++missing;
-                log::error(fmt::format("cannot {} {}: no such dead letter in {}",
-                                       requeue ? "requeue" : "remove", outcome.id, keys.queue()));
-            }
+        std::span<const std::string> chunk(valid.data() + start,
+                                           std::min(batch, valid.size() - start));
+        if (requeue) {
+            auto reply = queue::run(connection, queue::dead_requeue_call(keys, chunk));
+            problems += report_outcomes(queue::parse_requeue_outcomes(reply), keys);
+        } else {
+            auto reply = queue::run(connection, queue::dead_delete_call(keys, chunk));
+            problems += report_outcomes(queue::parse_id_outcomes(reply), keys);
         }
-        cli::flush_stdout();
     }
-    return missing;
+    return problems;
 }
 
 // --all without filters: the oldest dead letters, a batch per script call, never a list of every
 // id in memory. At most as many as there were when we began: a letter requeued here that dies
-// again meanwhile is not requeued twice.
-// Returns how many could not be acted on (a corrupt record has nothing to requeue).
+// again meanwhile is not requeued twice. Letters a requeue leaves dead (a corrupt record, a
+// --unique key held by a live job) keep their place at the head: later batches skip them.
+// Returns how many could not be acted on.
 std::size_t act_on_all(redis::Connection& connection, const queue::QueueKeys& keys, bool requeue) {
     std::size_t problems = 0;
-    auto dead = keys.dead();
-    auto left = connection.call({"ZCARD", dead}).as_integer();
+    auto left = connection.call({"ZCARD", keys.dead()}).as_integer();
     while (left > 0) {
         auto count = static_cast<std::size_t>(std::min<long long>(left, batch));
-        auto call = requeue ? queue::dead_requeue_call(keys, {}, count)
-                            : queue::dead_delete_call(keys, {}, count);
-        auto outcomes = queue::parse_id_outcomes(queue::run(connection, call));
-        if (outcomes.empty()) break;
-        for (const auto& outcome : outcomes) {
-            if (outcome.ok) {
-                cli::write_stdout(outcome.id + "\n");
-            } else {
-                ++problems;
-                log::error(fmt::format("cannot {} {}: its record is corrupt (see workq-dlq show)",
-                                       requeue ? "requeue" : "remove", outcome.id));
-            }
+        std::size_t seen = 0;
+        if (requeue) {
+            auto reply =
+                queue::run(connection, queue::dead_requeue_call(keys, {}, count, problems));
+            auto outcomes = queue::parse_requeue_outcomes(reply);
+            seen = outcomes.size();
+            problems += report_outcomes(outcomes, keys);
+        } else {
+            auto outcomes = queue::parse_id_outcomes(
+                queue::run(connection, queue::dead_delete_call(keys, {}, count)));
+            seen = outcomes.size();
+            problems += report_outcomes(outcomes, keys);
         }
-        cli::flush_stdout();
-        left -= static_cast<long long>(outcomes.size());
+        if (seen == 0) break;
+        left -= static_cast<long long>(seen);
     }
     return problems;
 }
