@@ -243,29 +243,34 @@ EOF
 # ---- filters ------------------------------------------------------------------------------------
 
 @test "--older-than and --newer-than on ls, requeue and rm (relative to the server's clock)" {
-    make_dead_letters q 2
-    sleep 1.2
-    make_dead_letters q 2
+    make_dead_letters q 4
     local all old new
     mapfile -t all <"$D/q.dead"
     old="$(printf '%s\n' "${all[0]}" "${all[1]}" | sort)"
     new="$(printf '%s\n' "${all[2]}" "${all[3]}" | sort)"
+    # Two of them died two hours ago by the server's clock (the time of death is their score),
+    # so no wall-clock wait decides the test.
+    local now id
+    now=$(rcli time | head -1)
+    for id in "${all[0]}" "${all[1]}"; do
+        rcli zadd "{$WORKQ_NAMESPACE:q}:dead" XX "$(((now - 7200) * 1000))" "$id" >/dev/null
+    done
 
-    run workq-dlq ls q --json --older-than 1s
-    assert_equal "$(jq -r .id <<<"$output" | sort)" "$old"
-    run workq-dlq ls q --json --newer-than 1s
-    assert_equal "$(jq -r .id <<<"$output" | sort)" "$new"
     run workq-dlq ls q --json --older-than 1h
+    assert_equal "$(jq -r .id <<<"$output" | sort)" "$old"
+    run workq-dlq ls q --json --newer-than 1h
+    assert_equal "$(jq -r .id <<<"$output" | sort)" "$new"
+    run workq-dlq ls q --json --older-than 3h
     assert_output ""
     run --separate-stderr workq-dlq ls q --older-than soon
     assert_failure 2
 
     # A filter alone names the dead letters to act on.
-    run --separate-stderr workq-dlq requeue q --older-than 1s
+    run --separate-stderr workq-dlq requeue q --older-than 1h
     assert_success
     assert_equal "$(sort <<<"$output")" "$old"
     assert_raw_state q "${all[0]}" waiting
-    run --separate-stderr workq-dlq rm q --all --newer-than 1s
+    run --separate-stderr workq-dlq rm q --all --newer-than 1h
     assert_success
     assert_equal "$(sort <<<"$output")" "$new"
     assert_equal "$(workq-dlq count q)" 0
@@ -413,10 +418,15 @@ EOF
     assert_equal "$(workq-dlq count q)" 2
     assert_equal "$(workq-status --json q | jq '.queues[0].dead_trimmed')" 3
 
-    # By age: none older than 1s. The two kept are older than that by now.
-    sleep 1.1
+    # By age: none older than 1h. The two kept died two hours ago by the server's clock (their
+    # score is the time of death), so no wall-clock wait decides the test.
+    local now id
+    now=$(rcli time | head -1)
+    for id in $(rcli zrange "{$WORKQ_NAMESPACE:q}:dead" 0 -1); do
+        rcli zadd "{$WORKQ_NAMESPACE:q}:dead" XX "$(((now - 7200) * 1000))" "$id" >/dev/null
+    done
     make_dead_letters q 1
-    run --separate-stderr workq-dlq cap q --max-count 0 --max-age 1s
+    run --separate-stderr workq-dlq cap q --max-count 0 --max-age 1h
     assert_success
     assert_equal "$(workq-dlq count q)" 1
     assert_equal "$(workq-status --json q | jq '.queues[0].dead_trimmed')" 5

@@ -127,11 +127,14 @@ enqueue_jobs() {
     seq -f 'job-%g' "$count" | WORKQ_REDIS_URL=$DIRECT_URL workq-enqueue "$@" "$queue" >>"$D/ids"
 }
 
-# all_settled QUEUE: no job of the queue waits, is scheduled or runs (for wait_until).
+# all_settled QUEUE: no job of the queue waits, is scheduled or runs (for wait_until). One
+# script reads all three at one instant: read one by one, a job taken back by the reaper and
+# claimed again between two reads would be seen nowhere.
 all_settled() {
     local p="{$WORKQ_NAMESPACE:$1}:"
-    [ "$(rcli zcard "${p}running")" -eq 0 ] && [ "$(rcli zcard "${p}scheduled")" -eq 0 ] &&
-        [ -z "$(rcli --scan --pattern "${p}waiting:*")" ]
+    [ "$(rcli eval "local n = redis.call('ZCARD', KEYS[1]) + redis.call('ZCARD', KEYS[2])
+        for _, list in ipairs(redis.call('KEYS', ARGV[1])) do n = n + redis.call('LLEN', list) end
+        return n" 2 "${p}running" "${p}scheduled" "${p}waiting:*")" -eq 0 ]
 }
 
 # count_in_state QUEUE STATE: how many of the ids in $D/ids are in STATE.
