@@ -161,6 +161,9 @@ void apply_config(CLI::App& app, const Config& config, const std::string& tool,
                     throw UsageError(fmt::format("{}: [{}] {} must be true or false, not '{}'",
                                                  value.origin, tool, key, text));
                 option->add_result(std::string("true"));
+            } else if (option->get_items_expected_max() == 1 && value.items.size() > 1) {
+                // A flag that takes one comma-separated list: `[100, 101]` is `"100,101"`.
+                option->add_result(fmt::format("{}", fmt::join(value.items, ",")));
             } else {
                 for (const auto& item : value.items)
                     option->add_result(item);

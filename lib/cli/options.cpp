@@ -12,6 +12,12 @@
 
 namespace workq::cli {
 
+CLI::Validator not_empty() {
+    return CLI::Validator(
+        [](std::string& text) -> std::string { return text.empty() ? "must not be empty" : ""; },
+        "");
+}
+
 void add_common_options(CLI::App& app, CommonOptions& options) {
     app.set_version_flag("--version", std::string("workq ") + WORKQ_VERSION,
                          "Print the version and exit");
@@ -20,21 +26,27 @@ void add_common_options(CLI::App& app, CommonOptions& options) {
            "--redis", options.redis_url,
            "Redis server URL: redis://[user[:password]@]host[:port][/db] or unix:///path?db=N "
            "(env WORKQ_REDIS_URL, then config, then REDIS_URL; default: the embedded server)")
+        ->check(not_empty())
         ->group(group);
     app.add_option("--password-file", options.password_file,
                    "Read the Redis password from this file (env WORKQ_REDIS_PASSWORD)")
+        ->check(not_empty())
         ->group(group);
     app.add_option("--namespace", options.namespace_name,
                    "Key prefix of all of workq's keys (env WORKQ_NAMESPACE; default workq)")
+        ->check(not_empty())
         ->group(group);
     app.add_option("--config", options.config_file,
                    "Read only this config file (env WORKQ_CONFIG; default /etc/workq/config.toml "
                    "and $XDG_CONFIG_HOME/workq/config.toml)")
+        ->check(not_empty())
         ->group(group);
     app.add_flag("-q,--quiet", options.quiet, "Print errors only on stderr")->group(group);
     app.add_option("--log-level", options.log_level, "debug, info, warn or error (default info)")
+        ->check(not_empty())
         ->group(group);
     app.add_option("--log-format", options.log_format, "human or json (default human)")
+        ->check(not_empty())
         ->group(group);
 }
 
@@ -67,6 +79,10 @@ void blank_passwords_in_argv(int argc, char** argv) {
 }  // namespace
 
 void parse_command_line(CLI::App& app, int argc, char** argv) {
+    // The options every tool has may come after a subcommand too (`workq-dlq count q -q`):
+    // what a subcommand does not know falls through to the tool.
+    for (auto* subcommand : app.get_subcommands([](CLI::App*) { return true; }))
+        subcommand->fallthrough();
     try {
         app.parse(argc, argv);
         blank_passwords_in_argv(argc, argv);

@@ -9,7 +9,8 @@
 
 namespace CLI {
 class App;
-}
+class Validator;
+}  // namespace CLI
 
 namespace workq::cli {
 
@@ -26,6 +27,10 @@ struct CommonOptions {
 // Adds --redis, --password-file, --namespace, --config, -q/--quiet, --log-level, --log-format,
 // --version and the help text's shared sections.
 void add_common_options(CLI::App& app, CommonOptions& options);
+
+// Refuses an empty value: options whose empty value would mean "not given" (`--id "$ID"` with an
+// empty $ID would silently make a new job on every run).
+CLI::Validator not_empty();
 
 // A CLI11 app with workq's conventions: the description, a footer (output, environment, exit
 // status, examples) and the formatter's width.

@@ -1,7 +1,11 @@
 #include "cli/runner.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
+#include <cerrno>
 #include <cstdio>
 
 #include "cli/exit_codes.hpp"
@@ -11,8 +15,28 @@
 #include "util/log.hpp"
 
 namespace workq::cli {
+namespace {
+
+// A tool started with stdin, stdout or stderr closed (`workq-enqueue q >&-`) would get that
+// descriptor for its Redis socket, and then write ids to Redis as commands, or read its own
+// connection as input. Each closed one gets /dev/null opened the wrong way round instead: the
+// descriptor is taken, and reading a closed stdin or writing a closed stdout still fails
+// (EBADF), reported as such, as with any other tool.
+void occupy_closed_std_descriptors() {
+    for (int fd = 0; fd <= 2; ++fd) {
+        if (fcntl(fd, F_GETFD) != -1 || errno != EBADF) continue;
+        int opened = open("/dev/null", fd == 1 ? O_RDONLY : O_WRONLY);
+        if (opened >= 0 && opened != fd) {
+            dup2(opened, fd);
+            close(opened);
+        }
+    }
+}
+
+}  // namespace
 
 int run(std::string_view program, int argc, char** argv, ToolMain tool) {
+    occupy_closed_std_descriptors();
     log::configure(program, log::Level::info, log::Format::human);
     // A server that goes away mid-write must be an error we report (exit 3), not a silent
     // death by SIGPIPE; stdout's reader going away is handled where stdout is written.

@@ -42,6 +42,24 @@ teardown() { workq_test_teardown; }
     assert_equal "${#lines[@]}" 2
 }
 
+@test "a list as a TOML array: permanent-exit-codes = [100, 101] is the flag's \"100,101\"" {
+    printf '[work]\npermanent-exit-codes = [100, 101]\nbackoff = ["1h", "2h"]\n' >"$USER_CONFIG"
+    workq-enqueue q a b >"$D/ids"
+    run --separate-stderr workq-work --burst q -- sh -c 'case "$(cat)" in a) exit 101;; *) exit 7;; esac'
+    assert_failure 1
+    local a b
+    { read -r a; read -r b; } <"$D/ids"
+    # 101 is permanent: dead after one attempt; 7 is not: its retry is scheduled an hour ahead.
+    assert_equal "$(job_field q "$a" attempts)" 1
+    assert_equal "$(job_field q "$a" state)" dead
+    assert_equal "$(job_field q "$b" state)" scheduled
+    # An array where one value is meant is refused, naming the key.
+    printf '[work]\ntimeout = ["1s", "2s"]\n' >"$USER_CONFIG"
+    run --separate-stderr workq-work --burst q -- true
+    assert_failure 2
+    [[ "$stderr" == *"timeout"* ]] || fail "$stderr"
+}
+
 @test "without XDG_CONFIG_HOME the file is ~/.config/workq/config.toml" {
     export HOME="$BATS_TEST_TMPDIR/home"
     unset XDG_CONFIG_HOME

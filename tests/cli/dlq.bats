@@ -139,11 +139,16 @@ EOF
     assert_equal "$(workq-dlq count q)" 0
     assert_raw_state q "$three" waiting
 
-    # Naming nothing is a usage error.
+    # Naming nothing is a usage error; so is naming two ways (ids, - or --all: one of them).
     run --separate-stderr workq-dlq requeue q
     assert_failure 2
     assert_equal "$output" ""
     assert_regex "$stderr" '^workq-dlq: error: '
+    for both in "--all -" "--all $one"; do
+        run --separate-stderr workq-dlq requeue q $both </dev/null
+        assert_failure 2
+        assert_regex "$stderr" 'one of them'
+    done
 }
 
 @test "requeue of a dead letter whose --unique key a live job holds: it stays dead, stderr names the holder, exit 1; once the holder ends, it comes back" {

@@ -387,14 +387,15 @@ assert_payload() {
     assert_equal "$(wc -l <"$BATS_TEST_TMPDIR/out")" 2
 }
 
-@test "Redis lost mid-stream: exit 3, stderr says how many were read and enqueued, every printed id is enqueued" {
+@test "Redis lost mid-stream: exit 3, stderr says how many lines were read and how many enqueued, every printed id is enqueued" {
     start_redis "$OWN" --appendonly yes --appendfsync always
     local pid
     pid=$(cat "$OWN/redis.pid")
-    # A slow producer: batches of lines with pauses, far more than will be read.
+    # A slow producer: batches of lines with pauses, far more than will be read; a blank line
+    # after each job, so that lines and jobs differ (job k is on line 2k-1).
     (
         for ((i = 1; i <= 200000; i++)); do
-            echo "line $i"
+            printf 'line %s\n\n' "$i"
             ((i % 100 == 0)) && sleep 0.01
         done
     ) | {
@@ -412,9 +413,11 @@ assert_payload() {
     local err printed read enqueued
     err=$(cat "$BATS_TEST_TMPDIR/err")
     printed=$(wc -l <"$BATS_TEST_TMPDIR/out")
-    [[ "$err" =~ read\ ([0-9]+).*enqueued\ ([0-9]+) ]] || fail "no counts: $err"
+    [[ "$err" =~ read\ ([0-9]+)\ job\(s\)\ from\ ([0-9]+)\ line\(s\)\ of\ stdin,\ enqueued\ ([0-9]+) ]] ||
+        fail "no counts: $err"
     read=${BASH_REMATCH[1]}
-    enqueued=${BASH_REMATCH[2]}
+    enqueued=${BASH_REMATCH[3]}
+    assert_equal "${BASH_REMATCH[2]}" $((2 * read - 1))
     assert_equal "$enqueued" "$printed"
     [ "$read" -ge "$enqueued" ] || fail "read $read < enqueued $enqueued"
     [ "$read" -lt 200000 ] || fail "read everything: the loss was not noticed"

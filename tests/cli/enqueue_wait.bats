@@ -42,6 +42,25 @@ teardown() { work_teardown; }
     assert_equal "$(rcli llen "{$WORKQ_NAMESPACE:q}:waiting:0")" 1
 }
 
+waiting_count_is() { [ "$(rcli llen "{$WORKQ_NAMESPACE:$1}:waiting:0")" = "$2" ]; }
+
+@test "--wait-timeout 0 is no limit: it waits as long as the job takes" {
+    {
+        rc=0
+        workq-enqueue --wait --wait-timeout 0 q x >"$BATS_TEST_TMPDIR/out" 2>/dev/null || rc=$?
+        echo "$rc" >"$BATS_TEST_TMPDIR/rc"
+    } &
+    wait_until 10 waiting_count_is q 1
+    # Still waiting with no worker (no exit 124 however long "0" is read as).
+    sleep 1
+    [ ! -s "$BATS_TEST_TMPDIR/rc" ] || fail "gave up: exit $(cat "$BATS_TEST_TMPDIR/rc")"
+    start_worker w --burst q -- sh -c 'read -r x; echo "done $x"'
+    wait_until 20 test -s "$BATS_TEST_TMPDIR/rc"
+    wait
+    assert_equal "$(cat "$BATS_TEST_TMPDIR/rc")" 0
+    assert_equal "$(cat "$BATS_TEST_TMPDIR/out")" "done x"
+}
+
 @test "--wait on an --id that already ended prints its result at once" {
     start_worker w q -- sh -c 'read -r x; echo "done $x"'
     id=$(workq-enqueue --id job-1 q first)

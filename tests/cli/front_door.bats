@@ -37,3 +37,61 @@ teardown() { workq_test_teardown; }
     assert_equal "$output" ""
     [[ "$stderr" == *"frobnicate"* ]] || fail "stderr does not name the command: $stderr"
 }
+
+@test "the options every tool has work after a subcommand too" {
+    local id other="${WORKQ_NAMESPACE}o"
+    id=$(workq-enqueue --namespace "$other" q x)
+    run --separate-stderr workq-queue ls q --namespace "$other"
+    assert_success
+    assert_output --partial "$id"
+    run --separate-stderr workq-dlq count q --namespace "$other" -q
+    assert_success
+    assert_equal "$output" 0
+    run --separate-stderr workq-queue pause q --log-level error --namespace "$other"
+    assert_success
+    assert_equal "$stderr" ""
+    run --separate-stderr workq-status job "$id" --namespace "$other" --redis "$WORKQ_REDIS_URL"
+    assert_success
+    assert_output --regexp "^$id +waiting"
+    # --json before `job` means the same as after it.
+    run --separate-stderr workq-status --namespace "$other" --json job "$id"
+    assert_success
+    assert_equal "$(jq -r .state <<<"$output")" waiting
+    # Still refused: what no level knows.
+    run --separate-stderr workq-queue ls q --no-such-flag
+    assert_failure 2
+}
+
+@test "an empty value where one is required is exit 2, not ignored" {
+    local flag
+    for flag in --redis --namespace --config --password-file --log-level --log-format; do
+        run --separate-stderr workq-enqueue "$flag" '' q x
+        assert_equal "$status" 2
+        assert_equal "$output" ""
+        [[ "$stderr" == *"$flag"*"empty"* ]] || fail "$flag '': $stderr"
+    done
+    # --id "$ID" with $ID empty by mistake must not make a new job on every run.
+    for flag in --id --unique; do
+        run --separate-stderr workq-enqueue "$flag" '' q x
+        assert_equal "$status" 2
+        [[ "$stderr" == *"$flag"*"empty"* ]] || fail "$flag '': $stderr"
+    done
+    assert_equal "$(job_count q)" 0
+}
+
+@test "started with stdout or stdin closed: exit 1 naming it; the Redis connection never takes their place" {
+    local before
+    before=$(redis_info_field "$WORKQ_TEST_REDIS_SOCKET" total_error_replies)
+    run --separate-stderr bash -c 'workq-enqueue q closed-out >&-'
+    assert_equal "$status" 1
+    [[ "$stderr" == *"cannot write to stdout"* ]] || fail "$stderr"
+    run --separate-stderr bash -c 'workq-enqueue q <&-'
+    assert_equal "$status" 1
+    [[ "$stderr" == *"cannot read stdin"* ]] || fail "$stderr"
+    # No id went to the server as a command.
+    assert_equal "$(redis_info_field "$WORKQ_TEST_REDIS_SOCKET" total_error_replies)" "$before"
+    # Stderr closed: the tool still works; its ids still on stdout.
+    run bash -c 'workq-enqueue q closed-err 2>&-'
+    assert_success
+    assert_equal "$(job_field q "$output" payload)" closed-err
+}

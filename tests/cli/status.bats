@@ -210,6 +210,10 @@ EOF
     grep -q $'\e' "$D/watch.out" && fail "escapes written to a file"
     run --separate-stderr workq-status --watch=50ms
     assert_failure 2
+    # With '=' the value is an interval, never a queue (`--watch q` may be a queue).
+    run --separate-stderr timeout 5 workq-status --watch=5x q
+    assert_failure 2
+    [[ "$stderr" == *"--watch: invalid interval '5x'"* ]] || fail "$stderr"
 }
 
 # ---- job ID... ----------------------------------------------------------------------------------
@@ -306,6 +310,8 @@ check_is() {
     assert_output --regexp "q: oldest waiting job [0-9.]+s old > 1ms"
     check_is 1 WARNING --warn-max-age 1ms --max-age 1h
     check_is 0 OK --max-age 1h
+    # A duration limit of 0 is no limit (CONTRACT.md section 2).
+    check_is 0 OK --max-age 0 --warn-max-age 0
 
     check_is 2 CRITICAL --min-workers 1
     assert_output --partial "0 live worker(s) < 1"
@@ -322,6 +328,14 @@ check_is() {
     check_is 3 UNKNOWN --max-age soon
     check_is 3 UNKNOWN 'bad queue!'
     check_is 3 UNKNOWN --no-such-flag
+    check_is 3 UNKNOWN --max-depth -1
+    check_is 3 UNKNOWN --min-workers -1
+    check_is 3 UNKNOWN --warn-max-dead -2
+    check_is 3 UNKNOWN --worker 'bad name'
+    # A verdict is one line: no other rendering goes with it.
+    check_is 3 UNKNOWN --json
+    check_is 3 UNKNOWN --prometheus
+    check_is 3 UNKNOWN --watch=1s
     # (A server that accepts and never answers: connection.bats.)
     check_is 3 UNKNOWN --redis "unix://$BATS_TEST_TMPDIR/none.sock"
     assert_output --partial "cannot connect"
@@ -368,6 +382,11 @@ check_is() {
     check_is 1 WARNING --min-workers 1 --warn-min-workers 2
     run workq-status --prometheus
     assert_line "workq_workers{namespace=\"$WORKQ_NAMESPACE\",liveness=\"lost\"} 1"
+    # Restarted under its name (systemd, a pod): the fresh registration is the worker, not
+    # the lost one kept for a day.
+    start_worker a2 --name wa q -- cat
+    wait_until 10 worker_listed_live "$LAST_PID"
+    check_is 0 OK --worker wa
 }
 
 @test "--worker NAME: a worker in state error is CRITICAL" {

@@ -304,6 +304,29 @@ EOF
     assert_equal "$(job_field q "$fine" result)" fine
 }
 
+@test "--arg with a payload over the kernel's limit for one argument (128 KiB): that job dead with a reason; the worker and the queue go on" {
+    big=$(head -c 200000 /dev/zero | tr '\0' a | workq-enqueue --whole q)
+    fine=$(workq-enqueue q fine)
+    start_worker w --burst --arg q -- printf '%s'
+    wait_exit "$LAST_PID" 20
+    assert_equal "$EXIT_CODE" 1
+    assert_raw_state q "$big" dead
+    assert_equal "$(job_field q "$big" reason)" payload
+    [[ "$(job_field q "$big" error)" == *"200000 bytes"*"stdin"* ]] ||
+        fail "the error does not say why: $(job_field q "$big" error)"
+    assert_raw_state q "$fine" succeeded
+    ! log_has w "cannot execute COMMAND" || fail "the worker took the payload for a bad COMMAND"
+}
+
+@test "a state directory that cannot be made: exit 4 before anything is claimed, naming it" {
+    id=$(workq-enqueue q x)
+    XDG_STATE_HOME=/proc/1/no-such-dir start_worker w --burst q -- true
+    wait_exit "$LAST_PID" 20
+    assert_equal "$EXIT_CODE" 4
+    assert_log w "cannot create the handlers' state directory /proc/1/no-such-dir"
+    assert_raw_state q "$id" waiting
+}
+
 # ---- misbehaving handlers --------------------------------------------------------------------
 
 @test "a handler that never reads a large payload from stdin does not block the worker" {

@@ -109,11 +109,9 @@ std::vector<std::string> read_ids_from_stdin() {
 std::vector<std::string> target_ids(std::vector<std::string> ids, bool all,
                                     redis::Connection& connection, const queue::QueueKeys& keys,
                                     const Filter& filter) {
+    if (!ids.empty() && all) throw UsageError("give ids, - or --all: one of them, not both");
     if (ids.size() == 1 && ids[0] == "-") return read_ids_from_stdin();
-    if (!ids.empty()) {
-        if (all) throw UsageError("give ids or --all, not both");
-        return ids;
-    }
+    if (!ids.empty()) return ids;
     if (!all && !filter.any())
         throw UsageError("name the dead letters: ID..., - (ids on stdin) or --all");
     std::vector<std::string> selected;

@@ -154,14 +154,16 @@ void define(CLI::App& app, Options& o) {
     app.add_option("--timeout", o.timeout,
                    "Per-run time limit for this job, overriding the worker's (0: none)")
         ->check(duration_check());
-    app.add_option(
-        "--unique", o.unique,
-        "While a job with this key is scheduled, waiting or running, make no other: print its id");
+    app.add_option("--unique", o.unique,
+                   "While a job with this key is scheduled, waiting or running, make no other: "
+                   "print its id")
+        ->check(cli::not_empty());
     app.add_option("--id", o.id,
-                   "Use this id; if a job with it exists in any state, make nothing, print the id");
+                   "Use this id; if a job with it exists in any state, make nothing, print the id")
+        ->check(cli::not_empty());
     app.add_flag("--wait", o.wait, "Block until the jobs end; print their results instead of ids");
     app.add_option("--wait-timeout", o.wait_timeout,
-                   "With --wait: give up after this long (exit 124)")
+                   "With --wait: give up after this long (exit 124; 0: never, the default)")
         ->check(duration_check());
     app.add_flag("-0,--null", o.nul, "Read NUL-separated payloads from stdin");
     app.add_flag("--whole", o.whole, "All of stdin, bytes exactly, is one job");
@@ -240,6 +242,7 @@ int enqueue_main(int argc, char** argv) {
     std::optional<Millis> wait_timeout;
     if (!o.wait_timeout.empty())
         wait_timeout = parse_duration_or_throw(o.wait_timeout, "--wait-timeout");
+    if (wait_timeout && wait_timeout->count() == 0) wait_timeout.reset();  // 0: none (contract §2)
 
     auto connection = cli::connect(server);
     queue::NamespaceKeys namespace_keys(server.namespace_name);
@@ -277,6 +280,7 @@ int enqueue_main(int argc, char** argv) {
     Submitter submitter(connection, namespace_keys, keys, options, on_id);
 
     std::size_t read = 0;
+    std::size_t lines_read = 0;  // lines (or NUL records) of stdin up to the last job read
     try {
         if (!o.payloads.empty()) {
             for (auto& payload : o.payloads) {
@@ -313,6 +317,7 @@ int enqueue_main(int argc, char** argv) {
                                     reader.input_number(), max_payload, submitter.acknowledged()));
                 }
                 ++read;
+                lines_read = reader.input_number();
                 submitter.add(std::move(payload), o.id);
                 if (!o.id.empty() && read > 1)
                     throw UsageError("--id names one job, but stdin held several");
@@ -323,8 +328,13 @@ int enqueue_main(int argc, char** argv) {
         cli::flush_stdout();
     } catch (const RedisError& error) {
         cli::flush_stdout();
-        throw RedisError(fmt::format("{}; read {} job(s), enqueued {} (their ids are on stdout)",
-                                     error.what(), read, submitter.acknowledged()));
+        // Lines, so that a script can resume where the input was: blank lines hold no job.
+        std::string where =
+            lines_read > 0 && !o.whole
+                ? fmt::format(" from {} {}(s) of stdin", lines_read, o.nul ? "record" : "line")
+                : "";
+        throw RedisError(fmt::format("{}; read {} job(s){}, enqueued {} (their ids are on stdout)",
+                                     error.what(), read, where, submitter.acknowledged()));
     }
     if (read == 0) {
         log::info("no jobs: stdin held no payload");

@@ -50,9 +50,14 @@ Verdict check(const Snapshot& s, const Thresholds& t, const std::vector<std::str
         warning.push_back(fmt::format("{} live worker(s) < {}", live, *t.warn_min_workers));
     perfdata += fmt::format(" live_workers={}", live);
     if (!t.worker.empty()) {
-        auto found = std::find_if(
-            s.workers.begin(), s.workers.end(),
-            [&](const queue::WorkerRecord& w) { return w.name == t.worker || w.id == t.worker; });
+        // A name outlives a worker: one restarted under the same name (systemd, a pod) leaves
+        // its lost registration behind for a day. The freshest registration is the worker.
+        auto found = s.workers.end();
+        for (auto w = s.workers.begin(); w != s.workers.end(); ++w) {
+            if (w->name != t.worker && w->id != t.worker) continue;
+            if (found == s.workers.end() || w->last_heartbeat_ms > found->last_heartbeat_ms)
+                found = w;
+        }
         if (found == s.workers.end())
             critical.push_back(fmt::format("worker {} is not registered", t.worker));
         else if (!found->live)

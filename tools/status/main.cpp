@@ -14,6 +14,7 @@
 
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 
@@ -210,20 +211,22 @@ int status_main(int argc, char** argv) {
     auto* check = app.add_flag("--check", o.check,
                                "Monitoring verdict: exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN");
     auto group = "Check thresholds (critical; --warn-... for warning)";
-    app.add_option("--max-depth", o.max_depth, "Waiting jobs per queue above this")->group(group);
-    app.add_option("--warn-max-depth", o.warn_max_depth, "WARNING level of --max-depth")
+    auto count = [&](const char* name, std::optional<long long>& value, const char* help) {
+        app.add_option(name, value, help)->check(CLI::NonNegativeNumber)->group(group);
+    };
+    count("--max-depth", o.max_depth, "Waiting jobs per queue above this");
+    count("--warn-max-depth", o.warn_max_depth, "WARNING level of --max-depth");
+    app.add_option("--max-age", o.max_age, "Oldest waiting job older than this (0: no limit)")
         ->group(group);
-    app.add_option("--max-age", o.max_age, "Oldest waiting job older than this")->group(group);
     app.add_option("--warn-max-age", o.warn_max_age, "WARNING level of --max-age")->group(group);
-    app.add_option("--min-workers", o.min_workers, "Fewer live workers serving the queues")
-        ->group(group);
-    app.add_option("--warn-min-workers", o.warn_min_workers, "WARNING level of --min-workers")
-        ->group(group);
-    app.add_option("--max-dead", o.max_dead, "Dead letters per queue above this")->group(group);
-    app.add_option("--warn-max-dead", o.warn_max_dead, "WARNING level of --max-dead")->group(group);
+    count("--min-workers", o.min_workers, "Fewer live workers serving the queues");
+    count("--warn-min-workers", o.warn_min_workers, "WARNING level of --min-workers");
+    count("--max-dead", o.max_dead, "Dead letters per queue above this");
+    count("--warn-max-dead", o.warn_max_dead, "WARNING level of --max-dead");
     app.add_option("--worker", o.worker, "This worker (name or id) must be live and not in error")
         ->group(group);
-    (void)check;
+    // A verdict is one line for a monitoring system: no other rendering goes with it.
+    check->excludes(json)->excludes(prometheus)->excludes(app.get_option("--watch"));
     auto* job = app.add_subcommand("job", "Show jobs by id: state, attempts, result, last error");
     job->add_option("ID", o.job_ids, "Job ids")->required();
     job->add_flag("--json", o.job_json, "One JSON object per line");
@@ -238,10 +241,14 @@ int status_main(int argc, char** argv) {
     std::optional<std::chrono::milliseconds> watch_interval;
     if (app.get_option("--watch")->count() > 0) {
         watch_interval = std::chrono::seconds(2);
+        // `--watch=VALUE` names an interval; `--watch VALUE` may be the first queue.
+        bool attached = std::any_of(argv + 1, argv + argc, [](const char* arg) {
+            return std::string_view(arg).starts_with("--watch=");
+        });
         if (!o.watch.empty()) {
             if (auto parsed = parse_duration(o.watch))
                 watch_interval = *parsed;
-            else if (!queue_name_problem(o.watch))
+            else if (!attached && !queue_name_problem(o.watch))
                 o.queues.insert(o.queues.begin(), o.watch);  // --watch QUEUE
             else
                 throw UsageError(fmt::format("--watch: invalid interval '{}'", printable(o.watch)));
@@ -256,14 +263,27 @@ int status_main(int argc, char** argv) {
     thresholds.warn_min_workers = o.warn_min_workers;
     thresholds.max_dead = o.max_dead;
     thresholds.warn_max_dead = o.warn_max_dead;
-    if (!o.max_age.empty()) thresholds.max_age = parse_duration_or_throw(o.max_age, "--max-age");
-    if (!o.warn_max_age.empty())
-        thresholds.warn_max_age = parse_duration_or_throw(o.warn_max_age, "--warn-max-age");
+    // A duration limit of 0 is no limit (CONTRACT.md section 2), as for --timeout 0.
+    auto age_limit = [](const std::string& text, const char* flag) -> std::optional<queue::Millis> {
+        if (text.empty()) return std::nullopt;
+        auto limit = parse_duration_or_throw(text, flag);
+        if (limit.count() == 0) return std::nullopt;
+        return limit;
+    };
+    thresholds.max_age = age_limit(o.max_age, "--max-age");
+    thresholds.warn_max_age = age_limit(o.warn_max_age, "--warn-max-age");
+    if (!o.worker.empty()) {
+        if (auto problem = job_id_problem(o.worker))
+            throw UsageError(fmt::format("--worker: '{}' cannot be a worker's name or id: {}",
+                                         printable(o.worker), *problem));
+    }
     thresholds.worker = o.worker;
 
     auto connection = cli::connect(server);
     if (job->parsed()) {
-        auto unknown = show_jobs(connection, server.namespace_name, o.job_ids, o.job_json);
+        // --json before `job` means the same as after it.
+        auto unknown =
+            show_jobs(connection, server.namespace_name, o.job_ids, o.job_json || o.json);
         return unknown > 0 ? 1 : 0;
     }
     if (o.check) {

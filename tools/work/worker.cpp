@@ -6,6 +6,8 @@
 
 #include <fmt/format.h>
 #include <boost/asio/post.hpp>
+#include <cerrno>
+#include <cstring>
 #include <random>
 
 #include "cli/server.hpp"
@@ -41,6 +43,12 @@ constexpr Millis reconnect_cap{5000};
 constexpr Millis blocking_retry{1000};    // after the waiting (BLPOP) connection failed to open
 constexpr Millis settle_allowance{5000};  // after the shutdown budget, time left to report
 constexpr Millis hook_timeout{60000};
+
+// The longest single argument exec accepts, plus one (Linux: MAX_ARG_STRLEN, 32 pages).
+std::size_t max_argument_bytes() {
+    static const std::size_t bytes = 32 * static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+    return bytes;
+}
 constexpr Millis renew_at_most_every{2000};
 constexpr Millis unregister_timeout{2000};
 // The signals the loop acts on (as events, through asio's self-pipe).
@@ -169,8 +177,19 @@ int Worker::run() {
         if (!hidden_from_handlers(*entry)) base_env_.emplace_back(*entry);
     state_base_ = redis::embedded_state_dir() / "workers" / worker_label();
     slots_.resize(static_cast<std::size_t>(settings_.concurrency));
-    for (std::size_t i = 0; i < slots_.size(); ++i)
+    for (std::size_t i = 0; i < slots_.size(); ++i) {
         slots_[i].index = i;
+        // Handlers are promised a directory of their own (WORKQ_STATE_DIR): without one every
+        // job would fail, so it is a reason not to start at all.
+        auto dir = state_base_ / fmt::format("slot-{}", i + 1);
+        std::error_code error;
+        fs::create_directories(dir, error);
+        if (error || !fs::is_directory(dir))
+            throw FatalError(fmt::format(
+                "cannot create the handlers' state directory {}: {} (it is under "
+                "$XDG_STATE_HOME, else ~/.local/state)",
+                printable(dir.string(), 200), error ? error.message() : "not a directory"));
+    }
 
     guard_.emplace(GroupGuard::start());
     // A signal mask is inherited: a worker started with SIGTERM blocked would never drain.
@@ -692,6 +711,16 @@ fs::path Worker::slot_state_dir(std::size_t slot_index) {
     return dir;
 }
 
+void Worker::fail_permanently(Job job, const std::string& error, const std::string& reason) {
+    const auto& keys = queue_keys_[job.queue_index];
+    settle({queue::fail_call(keys, job.claimed.id, job.claimed.token, error, reason, std::nullopt,
+                             settings_.result_ttl),
+            [this, id = job.claimed.id, error](const redis::Reply&) {
+                ++jobs_dead_;
+                log::error("job dead: " + error, {{"job", id}});
+            }});
+}
+
 void Worker::start_job(Slot& slot, Job job) {
     if (slot.persistent) {
         ++jobs_started_;
@@ -730,21 +759,19 @@ void Worker::start_job(Slot& slot, Job job) {
     params.tag = job.claimed.id;
     params.guard_fd = guard_->registration_fd();
     if (settings_.payload_as_argument) {
-        if (job.claimed.payload.find('\0') != std::string::npos) {
-            // Cannot be passed as an argument, now or ever: a permanent failure.
-            slot.job = std::move(job);
-            auto& held = *slot.job;
-            const auto& keys = queue_keys_[held.queue_index];
-            settle({queue::fail_call(
-                        keys, held.claimed.id, held.claimed.token,
-                        "the payload holds a NUL byte and cannot be passed as an argument (--arg)",
-                        "payload", std::nullopt, settings_.result_ttl),
-                    [this, id = held.claimed.id](const redis::Reply&) {
-                        ++jobs_dead_;
-                        log::error("job dead: its payload holds a NUL byte (--arg)", {{"job", id}});
-                    }});
-            slot.job.reset();
+        // A payload no exec can pass as an argument, now or ever: a permanent failure of that
+        // job, not of the worker (every worker taking it would stop, and the queue with them).
+        std::string unpassable;
+        if (job.claimed.payload.find('\0') != std::string::npos)
+            unpassable = "the payload holds a NUL byte and cannot be passed as an argument (--arg)";
+        else if (job.claimed.payload.size() >= max_argument_bytes())
+            unpassable = fmt::format(
+                "the payload of {} bytes is over the kernel's limit of {} bytes for one argument "
+                "(--arg); pass it on stdin (without --arg)",
+                job.claimed.payload.size(), max_argument_bytes() - 1);
+        if (!unpassable.empty()) {
             ++jobs_finished_;
+            fail_permanently(std::move(job), unpassable, "payload");
             asio::post(io_, [this] { maybe_claim(); });
             return;
         }
@@ -900,7 +927,15 @@ void Worker::report(Job job, RunResult run) {
     auto duration = format_duration_short(run.duration);
     std::string queue = settings_.queues[job.queue_index];
 
-    if (run.kind == RunResult::Kind::exec_failed) {
+    if (run.kind == RunResult::Kind::exec_failed && run.exec_error == E2BIG &&
+        settings_.payload_as_argument) {
+        // The payload as an argument made the command line too long for exec: that job's fault.
+        auto error = fmt::format(
+            "the payload of {} bytes makes the command line too long for exec (--arg): {}; pass "
+            "it on stdin (without --arg)",
+            job.claimed.payload.size(), std::strerror(E2BIG));
+        fail_permanently(std::move(job), error, "payload");
+    } else if (run.kind == RunResult::Kind::exec_failed) {
         settle({queue::release_call(keys, id, job.claimed.token, settings_.result_ttl),
                 [](const redis::Reply&) {}});
         fatal(fmt::format("cannot execute COMMAND '{}': {}; job {} released, attempt not counted",

@@ -111,6 +111,8 @@ class Worker {
     void maybe_claim();
     void idle_wait(std::optional<Millis> next_due);
     void start_job(Slot& slot, Job job);
+    // Records a job as dead at once with `error` (a payload no run of COMMAND can take).
+    void fail_permanently(Job job, const std::string& error, const std::string& reason);
     void on_handler_done(std::size_t slot_index, HandlerOutcome outcome);
     void on_persistent_done(std::size_t slot_index, PersistentOutcome outcome);
     // Settles a finished job according to what its run came to (or drops the outcome when the
