@@ -48,7 +48,12 @@ void check_reply(const ScriptCall& call, const redis::Reply& reply) {
         auto rest = std::string_view(reply.text).substr(14);
         auto space = rest.find(' ');
         found = std::string(rest.substr(0, space));
-        if (space != std::string_view::npos) known = std::string(rest.substr(space + 1));
+        // Redis appends where the error came from ("script: <sha>, on @user_script:31."):
+        // the number alone is ours.
+        if (space != std::string_view::npos) {
+            auto tail = rest.substr(space + 1);
+            known = std::string(tail.substr(0, tail.find_first_not_of("0123456789")));
+        }
         throw DataVersionError(fmt::format(
             "refusing to touch this queue: its data was written by a newer workq (data model {}; "
             "this workq knows {}); upgrade workq",

@@ -451,7 +451,18 @@ EOF
     use_own_redis
     local t0=$SECONDS
     seq 10 | WORKQ_NAMESPACE=small workq-enqueue q >/dev/null
-    seq 1000000 | ASAN_OPTIONS=$(asan_no_quarantine) WORKQ_NAMESPACE=big workq-enqueue q >/dev/null
+    # A million jobs through the enqueue script itself, 1,000 per call piped to redis-cli: the
+    # records workq-enqueue makes, in a third of the time the sanitized tool takes.
+    local sha p="{big:q}:"
+    sha=$(script_sha enqueue)
+    rcli sadd "{big}:queues" q >/dev/null
+    awk -v sha="$sha" -v p="$p" 'BEGIN {
+        for (c = 0; c < 1000; c++) {
+            printf "EVALSHA %s 1 %smeta %s 0 10 \"\" 0 \"\" \"\" generated 0", sha, p, p
+            for (i = c * 1000 + 1; i <= (c + 1) * 1000; i++) printf " j%d %d", i, i
+            printf "\n"
+        }
+    }' | rcli --pipe >/dev/null
     echo "# enqueued 1,000,000 in $((SECONDS - t0))s" >&3
     # The first use of a script loads it into the server (SCRIPT LOAD): not what is measured.
     WORKQ_NAMESPACE=small workq-status >/dev/null 2>&1
