@@ -198,10 +198,13 @@ EOF
     assert_equal "$(job_count q)" 0
 }
 
-@test "ids from stdin with '-': requeue and rm" {
+@test "ids from stdin with '-': show, requeue and rm" {
     make_dead_letters q 4
     local ids
     mapfile -t ids <"$D/q.dead"
+    run --separate-stderr workq-dlq show --json - < <(printf '%s\n' "${ids[2]}" "${ids[3]}")
+    assert_success
+    assert_equal "$(jq -r .id <<<"$output")" "${ids[2]}"$'\n'"${ids[3]}"
     run --separate-stderr workq-dlq requeue q - < <(printf '%s\n' "${ids[0]}" "${ids[1]}")
     assert_success
     assert_equal "$output" "${ids[0]}"$'\n'"${ids[1]}"

@@ -1,5 +1,5 @@
 // workq-dlq ls QUEUE [--limit N] [--json] [FILTERS]
-// workq-dlq show ID... [--json]
+// workq-dlq show (ID... | -) [--json]
 // workq-dlq requeue QUEUE (ID... | --all | -) [FILTERS]
 // workq-dlq rm QUEUE (ID... | --all | -) [FILTERS]
 // workq-dlq count QUEUE
@@ -467,7 +467,7 @@ int dlq_main(int argc, char** argv) {
     filters.add_to(ls_cmd);
     auto* show_cmd =
         app.add_subcommand("show", "Show dead letters with payload and every attempt's error");
-    show_cmd->add_option("ID", ids, "Job ids")->required();
+    show_cmd->add_option("ID", ids, "Job ids, or - to read them from stdin")->required();
     show_cmd->add_flag("--json", json, "One JSON object per line");
     auto* requeue_cmd = app.add_subcommand("requeue", "Requeue dead letters (attempts reset to 0)");
     requeue_cmd->add_option("QUEUE", queue_name, "Queue")->required();
@@ -517,7 +517,10 @@ int dlq_main(int argc, char** argv) {
     queue::QueueKeys keys(server.namespace_name,
                           queue_name.empty() ? std::string("x") : queue_name);
     if (ls_cmd->parsed()) return ls(connection, keys, filter, limit, json);
-    if (show_cmd->parsed()) return show(connection, server.namespace_name, ids, json);
+    if (show_cmd->parsed()) {
+        if (ids.size() == 1 && ids[0] == "-") ids = read_ids_from_stdin();
+        return show(connection, server.namespace_name, ids, json);
+    }
     if ((requeue_cmd->parsed() || rm_cmd->parsed()) && all && ids.empty() && !filter.any()) {
         return act_on_all(connection, keys, requeue_cmd->parsed()) > 0 ? 1 : 0;
     }
