@@ -19,9 +19,9 @@ namespace {
 
 // A tool started with stdin, stdout or stderr closed (`workq-enqueue q >&-`) would get that
 // descriptor for its Redis socket, and then write ids to Redis as commands, or read its own
-// connection as input. Each closed one gets /dev/null opened the wrong way round instead: the
-// descriptor is taken, and reading a closed stdin or writing a closed stdout still fails
-// (EBADF), reported as such, as with any other tool.
+// connection as input. A closed stdin or stdout gets /dev/null opened the wrong way round: the
+// descriptor is taken, and using it still fails (EBADF), reported as any tool would. A closed
+// stderr gets /dev/null for writing: diagnostics go nowhere, as the caller asked.
 void occupy_closed_std_descriptors() {
     for (int fd = 0; fd <= 2; ++fd) {
         if (fcntl(fd, F_GETFD) != -1 || errno != EBADF) continue;

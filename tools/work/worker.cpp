@@ -43,14 +43,16 @@ constexpr Millis reconnect_cap{5000};
 constexpr Millis blocking_retry{1000};    // after the waiting (BLPOP) connection failed to open
 constexpr Millis settle_allowance{5000};  // after the shutdown budget, time left to report
 constexpr Millis hook_timeout{60000};
+constexpr Millis renew_at_most_every{2000};
+constexpr Millis unregister_timeout{2000};
 
-// The longest single argument exec accepts, plus one (Linux: MAX_ARG_STRLEN, 32 pages).
+// Bytes of the longest single argument exec accepts, plus one: Linux's MAX_ARG_STRLEN (32
+// pages) counts the terminating NUL.
 std::size_t max_argument_bytes() {
     static const std::size_t bytes = 32 * static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
     return bytes;
 }
-constexpr Millis renew_at_most_every{2000};
-constexpr Millis unregister_timeout{2000};
+
 // The signals the loop acts on (as events, through asio's self-pipe).
 constexpr int watched_signals[] = {SIGTERM, SIGINT, SIGHUP, SIGTSTP, SIGCONT, SIGCHLD};
 
