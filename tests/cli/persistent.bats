@@ -157,3 +157,11 @@ PY
     assert_equal "$EXIT_CODE" 0
     ! pgrep -f "$D/handler.py" || fail "a handler outlived its worker"
 }
+
+@test "--arg with --persistent is a usage error: the payload travels in the request line" {
+    id=$(workq-enqueue q x)
+    run --separate-stderr workq-work --persistent --arg --burst q -- "$D/handler.py"
+    assert_failure 2
+    [[ "$stderr" == *"--arg and --persistent cannot be used together"* ]] || fail "$stderr"
+    assert_raw_state q "$id" waiting
+}

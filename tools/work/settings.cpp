@@ -202,6 +202,10 @@ Settings parse_settings(int argc, char** argv) {
     }
     if (s.command.empty() || s.command.front().empty())
         throw UsageError("COMMAND is missing (put it after --)");
+    if (s.persistent && s.payload_as_argument)
+        throw UsageError(
+            "--arg and --persistent cannot be used together: a persistent handler gets each "
+            "payload in its JSON request line");
     return s;
 }
 
