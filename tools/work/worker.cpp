@@ -183,14 +183,11 @@ int Worker::run() {
         slots_[i].index = i;
         // Handlers are promised a directory of their own (WORKQ_STATE_DIR): without one every
         // job would fail, so it is a reason not to start at all.
-        auto dir = state_base_ / fmt::format("slot-{}", i + 1);
-        std::error_code error;
-        fs::create_directories(dir, error);
-        if (error || !fs::is_directory(dir))
-            throw FatalError(fmt::format(
-                "cannot create the handlers' state directory {}: {} (it is under "
-                "$XDG_STATE_HOME, else ~/.local/state)",
-                printable(dir.string(), 200), error ? error.message() : "not a directory"));
+        if (auto error = make_slot_state_dir(i))
+            throw FatalError(
+                fmt::format("cannot create the handlers' state directory {}: {} (it is under "
+                            "$XDG_STATE_HOME, else ~/.local/state)",
+                            printable(slot_state_dir(i).string(), 200), error.message()));
     }
 
     guard_.emplace(GroupGuard::start());
@@ -701,16 +698,20 @@ std::vector<std::string> Worker::handler_env(const Job& job, std::size_t slot_in
     env.push_back(fmt::format("WORKQ_ATTEMPT={}", job.claimed.attempt));
     env.push_back(fmt::format("WORKQ_MAX_ATTEMPTS={}", job.claimed.max_attempts));
     env.push_back("WORKQ_WORKER_ID=" + worker_id_);
-    env.push_back("WORKQ_STATE_DIR=" +
-                  (state_base_ / fmt::format("slot-{}", slot_index + 1)).string());
+    env.push_back("WORKQ_STATE_DIR=" + slot_state_dir(slot_index).string());
     return env;
 }
 
-fs::path Worker::slot_state_dir(std::size_t slot_index) {
-    auto dir = state_base_ / fmt::format("slot-{}", slot_index + 1);
-    std::error_code ignored;
-    fs::create_directories(dir, ignored);
-    return dir;
+fs::path Worker::slot_state_dir(std::size_t slot_index) const {
+    return state_base_ / fmt::format("slot-{}", slot_index + 1);
+}
+
+std::error_code Worker::make_slot_state_dir(std::size_t slot_index) const {
+    auto dir = slot_state_dir(slot_index);
+    std::error_code error;
+    fs::create_directories(dir, error);
+    if (!error && !fs::is_directory(dir)) error = std::make_error_code(std::errc::not_a_directory);
+    return error;
 }
 
 void Worker::fail_permanently(Job job, const std::string& error, const std::string& reason) {
@@ -749,7 +750,8 @@ void Worker::start_job(Slot& slot, Job job) {
                {"queue", queue},
                {"job", job.claimed.id},
                {"attempt", fmt::format("{}/{}", job.claimed.attempt, job.claimed.max_attempts)}});
-    slot_state_dir(slot.index);
+    // Made again if something removed it while the worker ran (made at start, or exit 4).
+    make_slot_state_dir(slot.index);
     HandlerRun::Params params;
     params.executable = executable_;
     params.argv = settings_.command;
@@ -818,6 +820,7 @@ void Worker::start_persistent(Slot& slot) {
     params.argv = settings_.command;
     params.env = base_env_;
     params.env.push_back("WORKQ_WORKER_ID=" + worker_id_);
+    make_slot_state_dir(slot.index);
     params.env.push_back("WORKQ_STATE_DIR=" + slot_state_dir(slot.index).string());
     std::string queues;
     for (const auto& queue : settings_.queues)

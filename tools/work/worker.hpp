@@ -13,6 +13,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <system_error>
 #include <vector>
 
 #include "cli/server.hpp"
@@ -144,7 +145,9 @@ class Worker {
     void run_hook(const std::string& command, std::string_view tag, Millis timeout,
                   std::function<void(bool ok, const HandlerOutcome&)> then);
 
-    std::filesystem::path slot_state_dir(std::size_t slot_index);
+    // The slot's WORKQ_STATE_DIR, and making it (an error when it cannot be made).
+    std::filesystem::path slot_state_dir(std::size_t slot_index) const;
+    std::error_code make_slot_state_dir(std::size_t slot_index) const;
     std::vector<std::string> handler_env(const Job& job, std::size_t slot_index) const;
     std::string worker_label() const;
 
