@@ -4,7 +4,11 @@
 load helpers
 
 setup() { workq_test_setup; }
-teardown() { workq_test_teardown; }
+# The closed-stdio test runs a server of its own; stopped here whatever the test did.
+teardown() {
+    stop_redis "$BATS_TEST_TMPDIR/own"
+    workq_test_teardown
+}
 
 @test "every tool answers --help on stdout and exits 0" {
     for tool in workq workq-enqueue workq-work workq-queue workq-dlq workq-status; do
