@@ -1,147 +1,80 @@
 #include "redis/async_connection.hpp"
 
-#include <hiredis/async.h>
-
 #include <fmt/format.h>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/post.hpp>
+#include <deque>
 
-#include "redis/hiredis_reply.hpp"
+#include "redis/resp.hpp"
+#include "redis/transport.hpp"
 #include "util/names.hpp"
 
 namespace workq::redis {
 namespace asio = boost::asio;
-
-namespace {
-
-// Watches the context's socket for hiredis: level-triggered read/write interest, as hiredis
-// expects from its event-library adapters. Shared with the pending waits, so that a wait that
-// completes after the context is gone finds `dead` set instead of freed memory.
-struct SocketWatch : std::enable_shared_from_this<SocketWatch> {
-    asio::posix::stream_descriptor socket;
-    redisAsyncContext* context = nullptr;
-    bool want_read = false, want_write = false;
-    bool read_armed = false, write_armed = false;
-    bool dead = false;
-
-    SocketWatch(asio::io_context& io, int fd, redisAsyncContext* ac)
-        : socket(io, fd), context(ac) {}
-
-    void arm_read() {
-        if (dead || read_armed || !want_read) return;
-        read_armed = true;
-        socket.async_wait(
-            asio::posix::descriptor_base::wait_read, [self = shared_from_this()](auto error) {
-                self->read_armed = false;
-                if (error || self->dead || !self->want_read) return;
-                redisAsyncHandleRead(self->context);  // may free the context: then `dead` is set
-                self->arm_read();
-            });
-    }
-    void arm_write() {
-        if (dead || write_armed || !want_write) return;
-        write_armed = true;
-        socket.async_wait(asio::posix::descriptor_base::wait_write,
-                          [self = shared_from_this()](auto error) {
-                              self->write_armed = false;
-                              if (error || self->dead || !self->want_write) return;
-                              redisAsyncHandleWrite(self->context);
-                              self->arm_write();
-                          });
-    }
-    // hiredis closes the fd itself after cleanup: give it back without closing it.
-    void cleanup() {
-        dead = true;
-        want_read = want_write = false;
-        socket.release();
-        context = nullptr;
-    }
-};
-
-SocketWatch* watch_of(void* data) {
-    return static_cast<SocketWatch*>(data);
-}
-
-}  // namespace
+using Clock = std::chrono::steady_clock;
 
 struct AsyncConnection::Impl {
-    redisAsyncContext* context = nullptr;
-    std::shared_ptr<SocketWatch> watch;
-    bool destroying = false;
-    std::string pending_failure;  // why hiredis dropped the connection, until fail() runs
+    explicit Impl(asio::io_context& io) : socket(io) {}
+    ~Impl() { unwatch(); }  // before the transport closes the descriptor
+
+    std::optional<Connector> connector;    // while the socket connects
+    std::unique_ptr<Transport> transport;  // once it has
+    bool handshaken = false;               // commands may go out
+    ReplyReader reader;
+    std::string output;       // commands not yet written
+    std::size_t written = 0;  // bytes of `output` already written
 
     struct Pending {
-        AsyncConnection* owner;
         ReplyHandler handler;
+        Clock::time_point deadline;
     };
+    std::deque<Pending> pending;  // one per command sent, in order: replies come in that order
 
-    static void on_reply(redisAsyncContext* ac, void* raw, void* privdata) {
-        std::unique_ptr<Pending> pending(static_cast<Pending*>(privdata));
-        auto* owner = pending->owner;
-        if (owner->impl_->destroying) return;
-        if (!owner->sent_at_.empty()) owner->sent_at_.pop_front();
-        std::optional<Reply> reply;
-        if (raw)
-            reply = detail::convert(static_cast<redisReply*>(raw));
-        else if (ac && ac->errstr[0] && owner->impl_->pending_failure.empty())
-            owner->impl_->pending_failure = ac->errstr;
-        // Handlers run from the io_context, never inside hiredis, so they may send or close.
-        asio::post(owner->io_, [handler = std::move(pending->handler),
-                                reply = std::move(reply)]() mutable { handler(std::move(reply)); });
+    // Waits on the descriptor the connector or the transport owns; never closes it.
+    asio::posix::stream_descriptor socket;
+    int watched_fd = -1;
+    unsigned generation = 0;  // waits armed for an earlier descriptor find it changed
+    bool read_armed = false, write_armed = false;
+    bool io_posted = false;
+
+    void watch(int fd) {
+        if (fd == watched_fd) return;
+        unwatch();
+        socket.assign(fd);
+        watched_fd = fd;
     }
-
-    static void on_connect(const redisAsyncContext* ac, int status) {
-        auto* owner = static_cast<AsyncConnection*>(ac->data);
-        if (status == REDIS_OK || owner->impl_->destroying) return;
-        // hiredis frees the context after this call
-        owner->impl_->context = nullptr;
-        std::string reason = ac->errstr;
-        asio::post(owner->io_, [self = owner->weak_from_this(), reason] {
-            if (auto connection = self.lock()) connection->fail(reason);
-        });
+    // Cancels the waits and lets go of the descriptor: their handlers, already queued or not,
+    // see the generation changed and do nothing.
+    void unwatch() {
+        if (watched_fd < 0) return;
+        boost::system::error_code ignored;
+        socket.cancel(ignored);
+        (void)socket.release();
+        watched_fd = -1;
+        ++generation;
+        read_armed = write_armed = false;
     }
-
-    static void on_disconnect(const redisAsyncContext* ac, int status) {
-        auto* owner = static_cast<AsyncConnection*>(ac->data);
-        if (owner->impl_->destroying) return;
-        owner->impl_->context = nullptr;  // hiredis frees it after this call
-        std::string reason = status == REDIS_OK ? "closed by the server" : ac->errstr;
-        asio::post(owner->io_, [self = owner->weak_from_this(), reason] {
-            if (auto connection = self.lock()) connection->fail(reason);
-        });
-    }
-
-    void attach(asio::io_context& io, AsyncConnection* owner) {
-        watch = std::make_shared<SocketWatch>(io, context->c.fd, context);
-        context->data = owner;
-        context->ev.data = watch.get();
-        context->ev.addRead = [](void* data) {
-            auto* w = watch_of(data);
-            w->want_read = true;
-            w->arm_read();
-        };
-        context->ev.delRead = [](void* data) { watch_of(data)->want_read = false; };
-        context->ev.addWrite = [](void* data) {
-            auto* w = watch_of(data);
-            w->want_write = true;
-            w->arm_write();
-        };
-        context->ev.delWrite = [](void* data) { watch_of(data)->want_write = false; };
-        context->ev.cleanup = [](void* data) { watch_of(data)->cleanup(); };
-        redisAsyncSetConnectCallback(context, on_connect);
-        redisAsyncSetDisconnectCallback(context, on_disconnect);
+    void close(bool goodbye) {
+        unwatch();
+        if (transport && goodbye) transport->shutdown();
+        transport.reset();
+        connector.reset();
     }
 };
 
 AsyncConnection::AsyncConnection(asio::io_context& io, Endpoint endpoint)
     : io_(io),
       endpoint_(std::move(endpoint)),
-      impl_(std::make_unique<Impl>()),
+      impl_(std::make_unique<Impl>(io)),
       deadline_timer_(io) {}
 
+// Pending handlers are dropped without a call: their owner is going away.
 AsyncConnection::~AsyncConnection() {
-    impl_->destroying = true;
-    if (impl_->context) redisAsyncFree(impl_->context);
+    impl_->close(state_ == State::ready);
+}
+
+std::size_t AsyncConnection::in_flight() const {
+    return impl_->pending.size();
 }
 
 std::shared_ptr<AsyncConnection> AsyncConnection::open(asio::io_context& io,
@@ -156,21 +89,13 @@ std::shared_ptr<AsyncConnection> AsyncConnection::open(asio::io_context& io,
 }
 
 void AsyncConnection::start(std::chrono::milliseconds connect_timeout) {
-    auto* context = endpoint_.kind == Endpoint::Kind::unix_socket
-                        ? redisAsyncConnectUnix(endpoint_.socket_path.c_str())
-                        : redisAsyncConnect(endpoint_.host.c_str(), endpoint_.port);
-    if (!context || context->err) {
-        std::string reason = context ? context->errstr : "out of memory";
-        if (context) redisAsyncFree(context);
-        asio::post(io_, [self = weak_from_this(), reason] {
-            if (auto connection = self.lock()) connection->fail(reason);
-        });
+    try {
+        impl_->connector.emplace(endpoint_);
+    } catch (const TransportError& error) {
+        fail_later(error.what());
         return;
     }
-    impl_->context = context;
-    impl_->attach(io_, this);
-
-    // The connect timer: hiredis 0.14 has no timeout for asynchronous connects.
+    // One deadline for the connect, the TLS handshake and the login.
     deadline_timer_.expires_after(connect_timeout);
     deadline_timer_.async_wait([self = weak_from_this()](auto error) {
         auto connection = self.lock();
@@ -220,29 +145,124 @@ void AsyncConnection::start(std::chrono::milliseconds connect_timeout) {
 
 void AsyncConnection::send(const std::vector<std::string>& args, ReplyHandler handler,
                            std::chrono::milliseconds deadline) {
-    if (state_ == State::failed || !impl_->context) {
+    if (state_ == State::failed) {
         asio::post(io_, [handler = std::move(handler)] { handler(std::nullopt); });
         return;
     }
-    std::vector<const char*> argv;
-    std::vector<size_t> lengths;
-    argv.reserve(args.size());
-    lengths.reserve(args.size());
-    for (const auto& arg : args) {
-        argv.push_back(arg.data());
-        lengths.push_back(arg.size());
+    append_command(impl_->output, std::span<const std::string>(args));
+    impl_->pending.push_back({std::move(handler), Clock::now() + deadline});
+    schedule_io();
+    if (state_ == State::ready && impl_->pending.size() == 1) watch_deadlines();
+}
+
+// The commands sent meanwhile go out together, from the io_context: one write (one TLS
+// record) for a batch, and a failure found while writing never runs the owner's on_lost inside
+// its own call to command().
+void AsyncConnection::schedule_io() {
+    if (impl_->io_posted) return;
+    impl_->io_posted = true;
+    asio::post(io_, [self = weak_from_this()] {
+        auto connection = self.lock();
+        if (!connection) return;
+        connection->impl_->io_posted = false;
+        connection->do_io();
+    });
+}
+
+void AsyncConnection::arm(Wait wait) {
+    if (wait == Wait::none || state_ == State::failed) return;
+    bool readable = wait == Wait::readable;
+    bool& armed = readable ? impl_->read_armed : impl_->write_armed;
+    if (armed) return;
+    armed = true;
+    impl_->socket.async_wait(
+        readable ? asio::posix::descriptor_base::wait_read
+                 : asio::posix::descriptor_base::wait_write,
+        [self = weak_from_this(), generation = impl_->generation,
+         readable](boost::system::error_code error) {
+            // The lock keeps the connection alive through do_io(), whatever the owner does in
+            // on_lost.
+            auto connection = self.lock();
+            if (!connection || connection->impl_->generation != generation) return;
+            (readable ? connection->impl_->read_armed : connection->impl_->write_armed) = false;
+            if (error) {
+                connection->fail(error.message());
+                return;
+            }
+            connection->do_io();
+        });
+}
+
+// Connects, shakes hands, writes what is queued and reads what came, as far as each goes
+// without blocking; then waits for the socket to allow more. Replies go to their handlers
+// through the io_context.
+void AsyncConnection::do_io() {
+    if (state_ == State::failed) return;
+    auto& impl = *impl_;
+    try {
+        if (impl.connector) {
+            // The connector closes a socket that failed and opens one for the next address,
+            // which may well get the same number: let go of the old one before that.
+            impl.unwatch();
+            auto wait = impl.connector->step();
+            impl.watch(impl.connector->fd());
+            if (wait != Wait::none) return arm(wait);
+            impl.transport = impl.connector->finish();
+            impl.connector.reset();
+        }
+        if (!impl.handshaken) {
+            auto wait = impl.transport->handshake();
+            if (wait != Wait::none) return arm(wait);
+            impl.handshaken = true;
+        }
+
+        auto write_wait = Wait::none;
+        while (impl.written < impl.output.size()) {
+            auto io = impl.transport->write(impl.output.data() + impl.written,
+                                            impl.output.size() - impl.written);
+            if (io.bytes == 0) {
+                write_wait = io.wait;
+                break;
+            }
+            impl.written += io.bytes;
+        }
+        if (impl.written == impl.output.size()) {
+            impl.output.clear();
+            impl.written = 0;
+        }
+
+        // Always reading, even with nothing in flight: a server that closes the connection
+        // is noticed at once, not at the next command.
+        auto read_wait = Wait::none;
+        char buffer[16 * 1024];
+        while (read_wait == Wait::none) {
+            auto io = impl.transport->read(buffer, sizeof buffer);
+            if (io.bytes == 0)
+                read_wait = io.wait;
+            else
+                impl.reader.feed(buffer, io.bytes);
+        }
+        while (auto reply = impl.reader.next()) {
+            if (impl.pending.empty()) throw TransportError("the server sent a reply to no command");
+            auto handler = std::move(impl.pending.front().handler);
+            impl.pending.pop_front();
+            asio::post(io_, [handler = std::move(handler), reply = std::move(*reply)]() mutable {
+                handler(std::move(reply));
+            });
+        }
+        arm(read_wait);
+        arm(write_wait);
+    } catch (const TransportError& error) {
+        fail(error.what());
+    } catch (const boost::system::system_error& error) {  // the reactor refused the socket
+        fail(error.what());
     }
-    auto* pending = new Impl::Pending{this, std::move(handler)};
-    if (redisAsyncCommandArgv(impl_->context, Impl::on_reply, pending,
-                              static_cast<int>(argv.size()), argv.data(),
-                              lengths.data()) != REDIS_OK) {
-        auto handler_back = std::move(pending->handler);
-        delete pending;
-        asio::post(io_, [handler_back = std::move(handler_back)] { handler_back(std::nullopt); });
-        return;
-    }
-    sent_at_.push_back(std::chrono::steady_clock::now() + deadline);
-    if (state_ == State::ready && sent_at_.size() == 1) watch_deadlines();
+}
+
+void AsyncConnection::fail_later(const std::string& reason) {
+    asio::post(io_, [self = weak_from_this(), reason] {
+        if (auto connection = self.lock()) connection->fail(reason);
+    });
 }
 
 void AsyncConnection::command(std::vector<std::string> args, ReplyHandler handler,
@@ -280,13 +300,13 @@ void AsyncConnection::script(const ScriptSource& script, std::span<const std::st
 }
 
 void AsyncConnection::watch_deadlines() {
-    if (state_ != State::ready || sent_at_.empty()) return;
-    deadline_timer_.expires_at(sent_at_.front());
+    if (state_ != State::ready || impl_->pending.empty()) return;
+    deadline_timer_.expires_at(impl_->pending.front().deadline);
     deadline_timer_.async_wait([self = weak_from_this()](auto error) {
         auto connection = self.lock();
         if (error || !connection || connection->state_ != State::ready) return;
-        if (connection->sent_at_.empty()) return;
-        if (std::chrono::steady_clock::now() >= connection->sent_at_.front()) {
+        if (connection->impl_->pending.empty()) return;
+        if (Clock::now() >= connection->impl_->pending.front().deadline) {
             connection->fail("no reply from the server in time");
             return;
         }
@@ -296,16 +316,15 @@ void AsyncConnection::watch_deadlines() {
 
 void AsyncConnection::fail(const std::string& reason) {
     if (state_ == State::failed) return;
+    // on_ready and on_lost may drop the owner's last reference to this connection.
+    auto keep = weak_from_this().lock();
     bool was_ready = state_ == State::ready;
     state_ = State::failed;
     deadline_timer_.cancel();
-    std::string why = impl_->pending_failure.empty() ? reason : impl_->pending_failure;
-    if (impl_->context) {
-        auto* context = std::exchange(impl_->context, nullptr);
-        redisAsyncFree(context);  // pending handlers get nullopt
-    }
-    sent_at_.clear();
-    auto message = fmt::format("{}: {}", describe(endpoint_), why);
+    impl_->close(false);
+    for (auto& pending : std::exchange(impl_->pending, {}))
+        asio::post(io_, [handler = std::move(pending.handler)] { handler(std::nullopt); });
+    auto message = fmt::format("{}: {}", describe(endpoint_), reason);
     if (!was_ready && on_ready_)
         std::exchange(on_ready_, nullptr)(message);
     else if (was_ready && on_lost_)
@@ -315,7 +334,9 @@ void AsyncConnection::fail(const std::string& reason) {
 void AsyncConnection::close() {
     on_lost_ = nullptr;
     on_ready_ = nullptr;
-    if (state_ != State::failed) fail("closed");
+    if (state_ == State::failed) return;
+    impl_->close(state_ == State::ready);  // a goodbye the server understands (TLS close_notify)
+    fail("closed");
 }
 
 }  // namespace workq::redis

@@ -2,16 +2,20 @@
 // the server without ever stopping its event loop (signals, child exits and timers keep
 // flowing while a reply is on its way, and while the server is gone).
 //
+// It runs over the transport of redis/transport.hpp (TCP, Unix socket or TLS), waiting on the
+// socket through the io_context; hiredis only parses the replies.
+//
 // Commands are pipelined: many may be in flight; each callback runs on the io_context, in
 // order, with the reply, or with nullopt when the connection failed before the reply came.
-// A failed connection stays failed (hiredis contexts are not reusable): the owner makes a new
-// one, with backoff. A command that gets no reply within its deadline fails the connection.
+// A failed connection stays failed (nobody can tell which reply would answer which command
+// after that): the owner makes a new one, with backoff. A command that gets no reply within
+// its deadline fails the connection. No callback ever runs inside a call to this class, but
+// for on_ready and on_lost, which run inside close().
 #pragma once
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -25,6 +29,8 @@
 #include "redis/url.hpp"
 
 namespace workq::redis {
+
+enum class Wait;  // redis/transport.hpp
 
 class AsyncConnection : public std::enable_shared_from_this<AsyncConnection> {
   public:
@@ -58,19 +64,23 @@ class AsyncConnection : public std::enable_shared_from_this<AsyncConnection> {
 
     bool ready() const { return state_ == State::ready; }
     bool failed() const { return state_ == State::failed; }
-    std::size_t in_flight() const { return sent_at_.size(); }
+    std::size_t in_flight() const;
 
     // Drops the connection now; pending handlers get nullopt. on_lost is not called.
     void close();
 
-    struct Impl;  // hiredis glue, in the .cpp
+    struct Impl;  // the transport and the reply reader, in the .cpp
 
   private:
     enum class State { connecting, ready, failed };
     AsyncConnection(boost::asio::io_context& io, Endpoint endpoint);
     void start(std::chrono::milliseconds connect_timeout);
     void fail(const std::string& reason);
+    void fail_later(const std::string& reason);
     void watch_deadlines();
+    void schedule_io();
+    void do_io();
+    void arm(Wait wait);
     void send(const std::vector<std::string>& args, ReplyHandler handler,
               std::chrono::milliseconds deadline);
 
@@ -81,9 +91,6 @@ class AsyncConnection : public std::enable_shared_from_this<AsyncConnection> {
     ReadyHandler on_ready_;
     LostHandler on_lost_;
     boost::asio::steady_timer deadline_timer_;
-    std::deque<std::chrono::steady_clock::time_point>
-        sent_at_;  // deadline of each command in flight
-    friend struct Impl;
 };
 
 }  // namespace workq::redis

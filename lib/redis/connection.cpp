@@ -1,33 +1,41 @@
 #include "redis/connection.hpp"
 
-#include "redis/hiredis_reply.hpp"
+#include <poll.h>
 
 #include <fmt/format.h>
+#include <cerrno>
+#include <cstring>
 
+#include "redis/resp.hpp"
 #include "redis/script.hpp"
+#include "redis/transport.hpp"
 #include "util/errors.hpp"
 #include "util/names.hpp"
 
 namespace workq::redis {
 
 struct Connection::Context {
-    redisContext* raw = nullptr;
-    ~Context() {
-        if (raw) redisFree(raw);
-    }
+    std::unique_ptr<Transport> transport;
+    ReplyReader reader;
+    std::string output;  // commands appended and not yet sent
+    std::chrono::milliseconds timeout{5000};
 };
 
 namespace {
 
-timeval to_timeval(std::chrono::milliseconds ms) {
-    return timeval{static_cast<time_t>(ms.count() / 1000),
-                   static_cast<suseconds_t>((ms.count() % 1000) * 1000)};
-}
+using Clock = std::chrono::steady_clock;
 
-struct ReplyDeleter {
-    void operator()(void* reply) const { freeReplyObject(reply); }
-};
-using RawReply = std::unique_ptr<void, ReplyDeleter>;
+// Waits until the socket is ready for what `wait` says, or the deadline passes (false).
+bool wait_until(int fd, Wait wait, Clock::time_point deadline) {
+    pollfd watched{fd, static_cast<short>(wait == Wait::writable ? POLLOUT : POLLIN), 0};
+    for (;;) {
+        auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
+        if (left.count() <= 0) return false;
+        int ready = ::poll(&watched, 1, static_cast<int>(left.count()));
+        if (ready > 0) return true;  // an error or hang-up shows in the next read or write
+        if (ready < 0 && errno != EINTR) throw TransportError(std::strerror(errno));
+    }
+}
 
 bool is_noscript(const Reply& reply) {
     return reply.is_error() && reply.text.starts_with("NOSCRIPT");
@@ -54,21 +62,25 @@ Connection::Connection(std::unique_ptr<Context> context, Endpoint endpoint)
     : context_(std::move(context)), endpoint_(std::move(endpoint)) {}
 Connection::Connection(Connection&&) noexcept = default;
 Connection& Connection::operator=(Connection&&) noexcept = default;
-Connection::~Connection() = default;
 
 Connection Connection::open(const Endpoint& endpoint, Timeouts timeouts) {
     auto context = std::make_unique<Context>();
-    auto tv = to_timeval(timeouts.connect);
-    if (endpoint.kind == Endpoint::Kind::unix_socket)
-        context->raw = redisConnectUnixWithTimeout(endpoint.socket_path.c_str(), tv);
-    else
-        context->raw = redisConnectWithTimeout(endpoint.host.c_str(), endpoint.port, tv);
-    if (!context->raw)
-        throw RedisError(fmt::format("cannot connect to {}: out of memory", describe(endpoint)));
-    if (context->raw->err)
-        throw RedisError(
-            fmt::format("cannot connect to {}: {}", describe(endpoint), context->raw->errstr));
-    redisSetTimeout(context->raw, to_timeval(timeouts.command));
+    context->timeout = timeouts.command;
+    // One deadline for the whole way in: the TCP connect (each address the name resolves to)
+    // and the TLS handshake.
+    auto deadline = Clock::now() + timeouts.connect;
+    try {
+        Connector connector(endpoint);
+        for (auto wait = connector.step(); wait != Wait::none; wait = connector.step())
+            if (!wait_until(connector.fd(), wait, deadline)) throw TransportError("timed out");
+        context->transport = connector.finish();
+        for (auto wait = context->transport->handshake(); wait != Wait::none;
+             wait = context->transport->handshake())
+            if (!wait_until(context->transport->fd(), wait, deadline))
+                throw TransportError("timed out in the TLS handshake");
+    } catch (const TransportError& error) {
+        throw RedisError(fmt::format("cannot connect to {}: {}", describe(endpoint), error.what()));
+    }
 
     Connection connection(std::move(context), endpoint);
     if (!endpoint.password.empty()) {
@@ -90,36 +102,56 @@ Connection Connection::open(const Endpoint& endpoint, Timeouts timeouts) {
     return connection;
 }
 
-void Connection::fail(std::string_view during) {
-    std::string reason = context_ && context_->raw && context_->raw->err ? context_->raw->errstr
-                                                                         : "connection closed";
-    if (reason.find("Resource temporarily unavailable") != std::string::npos) reason = "timed out";
-    context_.reset();  // hiredis contexts are not reusable after an error
+void Connection::fail(std::string_view during, std::string_view reason) {
+    context_.reset();  // a connection that failed mid-stream cannot tell where its replies are
     throw RedisError(
         fmt::format("lost connection to {} during {}: {}", describe(endpoint_), during, reason));
 }
 
+void Connection::wait(Wait what) {
+    if (!wait_until(context_->transport->fd(), what, Clock::now() + context_->timeout))
+        throw TransportError("timed out");
+}
+
 void Connection::append(std::span<const std::string_view> args) {
     if (!context_) throw RedisError(fmt::format("connection to {} is closed", describe(endpoint_)));
-    std::vector<const char*> argv;
-    std::vector<size_t> lengths;
-    argv.reserve(args.size());
-    lengths.reserve(args.size());
-    for (auto arg : args) {
-        argv.push_back(arg.data());
-        lengths.push_back(arg.size());
+    append_command(context_->output, args);
+}
+
+void Connection::flush() {
+    auto& output = context_->output;
+    std::size_t sent = 0;
+    while (sent < output.size()) {
+        auto io = context_->transport->write(output.data() + sent, output.size() - sent);
+        if (io.bytes == 0)
+            wait(io.wait);
+        else
+            sent += io.bytes;
     }
-    if (redisAppendCommandArgv(context_->raw, static_cast<int>(argv.size()), argv.data(),
-                               lengths.data()) != REDIS_OK)
-        fail("sending a command");
+    output.clear();
 }
 
 Reply Connection::read_reply() {
     if (!context_) throw RedisError(fmt::format("connection to {} is closed", describe(endpoint_)));
-    void* raw = nullptr;
-    if (redisGetReply(context_->raw, &raw) != REDIS_OK || raw == nullptr) fail("reading a reply");
-    RawReply owned(raw);
-    return detail::convert(static_cast<redisReply*>(raw));
+    // As hiredis did: every appended command goes out before the first reply is read.
+    try {
+        flush();
+    } catch (const TransportError& error) {
+        fail("sending a command", error.what());
+    }
+    try {
+        char buffer[16 * 1024];
+        for (;;) {
+            if (auto reply = context_->reader.next()) return std::move(*reply);
+            auto io = context_->transport->read(buffer, sizeof buffer);
+            if (io.bytes == 0)
+                wait(io.wait);
+            else
+                context_->reader.feed(buffer, io.bytes);
+        }
+    } catch (const TransportError& error) {
+        fail("reading a reply", error.what());
+    }
 }
 
 Reply Connection::command(std::span<const std::string_view> args) {
@@ -179,7 +211,16 @@ std::vector<Reply> Connection::read_script_replies() {
 }
 
 void Connection::set_command_timeout(std::chrono::milliseconds timeout) {
-    if (context_) redisSetTimeout(context_->raw, to_timeval(timeout));
+    if (context_) context_->timeout = timeout;
+}
+
+std::string Connection::transport_security() const {
+    return context_ ? context_->transport->security() : "closed";
+}
+
+Connection::~Connection() {
+    // A clean goodbye (TLS close_notify) when the connection is still in a known state.
+    if (context_) context_->transport->shutdown();
 }
 
 }  // namespace workq::redis

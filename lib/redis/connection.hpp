@@ -1,7 +1,8 @@
-// A blocking connection to one Redis server: the command-line tools' way to talk to it.
-// Commands are sent with explicit lengths (payloads may hold NUL bytes). A connection that
-// failed (timeout, reset, protocol error) is dead: every later call throws RedisError, as
-// hiredis 0.14 contexts cannot be reused after an error.
+// A blocking connection to one Redis server: the command-line tools' way to talk to it, over
+// the transport of redis/transport.hpp (TCP, Unix socket or TLS). Commands are sent with
+// explicit lengths (payloads may hold NUL bytes). A connection that failed (timeout, reset,
+// protocol error) is dead: every later call throws RedisError, as nobody can tell which reply
+// would answer which command after that.
 #pragma once
 
 #include <chrono>
@@ -17,6 +18,7 @@
 namespace workq::redis {
 
 struct ScriptSource;  // defined with the embedded scripts
+enum class Wait;      // redis/transport.hpp
 
 struct Timeouts {
     std::chrono::milliseconds connect{5000};
@@ -66,6 +68,10 @@ class Connection {
 
     const Endpoint& endpoint() const { return endpoint_; }
 
+    // How the bytes travel, for `workq-status`: "TCP", "Unix socket", or the TLS version,
+    // cipher and the name the server was verified as.
+    std::string transport_security() const;
+
   private:
     struct Context;
     struct PendingScript {
@@ -73,7 +79,9 @@ class Connection {
         std::vector<std::string> argv;  // EVALSHA sha numkeys keys... args...
     };
     Connection(std::unique_ptr<Context> context, Endpoint endpoint);
-    [[noreturn]] void fail(std::string_view during);
+    [[noreturn]] void fail(std::string_view during, std::string_view reason);
+    void flush();
+    void wait(Wait what);
 
     std::unique_ptr<Context> context_;
     Endpoint endpoint_;
