@@ -193,4 +193,6 @@ for threshold in max-depth max-age min-workers max-dead
     __workq_o status -n 'not __fish_seen_subcommand_from job' -l warn-$threshold -x -d "--check: warning level"
 end
 __workq_o status -n 'not __fish_seen_subcommand_from job' -l worker -x -d 'This worker must be live'
+__workq_o status -n 'not __fish_seen_subcommand_from job' -l no-server-warnings -d '--check: server configuration does not warn'
+__workq_o status -n 'not __fish_seen_subcommand_from job' -l serve -x -d 'Serve /metrics and /livez over HTTP on ADDR'
 __workq_o status -n 'not __fish_seen_subcommand_from job' -a '(__workq_queues)' -d queue

@@ -437,6 +437,21 @@ EOF
     assert_output --partial "warning: the server's maxmemory-policy"
 }
 
+@test "--check --no-server-warnings: the server's configuration neither makes it WARNING nor shows on stderr" {
+    use_own_redis --maxmemory-policy allkeys-lru --appendonly no
+    workq-enqueue q x >/dev/null
+    check_is 0 OK --no-server-warnings
+    assert_equal "$stderr" ""
+    # Thresholds still count.
+    check_is 1 WARNING --no-server-warnings --warn-max-depth 0
+    assert_output --partial "q: 1 waiting > 0"
+    refute_output --partial "maxmemory-policy"
+    # It only means something to --check.
+    run --separate-stderr workq-status --no-server-warnings
+    assert_equal "$status" 2
+    assert_regex "$stderr" "--no-server-warnings requires --check"
+}
+
 @test "the embedded default: the view names its socket" {
     embedded_test_setup
     run --separate-stderr workq-status --json

@@ -67,8 +67,9 @@ Verdict check(const Snapshot& s, const Thresholds& t, const std::vector<std::str
         else if (found->state == "error")
             critical.push_back(fmt::format("worker {} is in state error", t.worker));
     }
-    for (const auto& w : s.server.warnings)
-        warning.push_back(w);
+    if (t.server_warnings == ServerWarnings::warn)
+        for (const auto& w : s.server.warnings)
+            warning.push_back(w);
 
     Verdict verdict;
     std::string summary;

@@ -9,12 +9,17 @@
 
 namespace workq::status {
 
+// Whether the server's own configuration (an evicting maxmemory-policy, persistence off) makes
+// the verdict WARNING: --no-server-warnings says the user knows.
+enum class ServerWarnings { warn, ignore };
+
 struct Thresholds {
     std::optional<long long> max_depth, warn_max_depth;
     std::optional<queue::Millis> max_age, warn_max_age;
     std::optional<long long> min_workers, warn_min_workers;
     std::optional<long long> max_dead, warn_max_dead;
     std::string worker;  // --worker NAME: live and not in error
+    ServerWarnings server_warnings = ServerWarnings::warn;
 };
 
 struct Verdict {

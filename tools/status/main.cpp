@@ -1,12 +1,14 @@
 // workq-status [QUEUE...] [--json | --prometheus] [--watch[=INTERVAL]]
+// workq-status [QUEUE...] --serve ADDR
 // workq-status job ID... [--json]
 // workq-status --check [QUEUE...] [--max-depth N] [--max-age D] [--min-workers N] [--max-dead N]
 //              [--worker NAME] [--warn-max-depth N] [--warn-max-age D] [--warn-min-workers N]
-//              [--warn-max-dead N]
+//              [--warn-max-dead N] [--no-server-warnings]
 //
 // The one place an operator looks: queue depths and ages, workers and their health, the server
 // it talks to. Readable by default, exact on request (--json, --prometheus), a verdict for
-// monitoring (--check, exit 0/1/2/3 like a monitoring plugin).
+// monitoring (--check, exit 0/1/2/3 like a monitoring plugin), an exporter for Prometheus
+// (--serve).
 #include <poll.h>
 #include <signal.h>
 #include <termios.h>
@@ -23,8 +25,10 @@
 #include "cli/output.hpp"
 #include "cli/runner.hpp"
 #include "cli/server.hpp"
+#include "http/address.hpp"
 #include "job_view.hpp"
 #include "render.hpp"
+#include "serve.hpp"
 #include "snapshot.hpp"
 #include "util/duration.hpp"
 #include "util/errors.hpp"
@@ -41,13 +45,17 @@ constexpr const char* footer = R"(Output:
   heartbeat for 15s). Colour only at a terminal (NO_COLOR turns it off).
   --json: one document {"server", "queues": [...], "workers": [...]} (README, "workq-status").
   --prometheus: the exposition format, for node_exporter's textfile collector.
+  --serve ADDR: nothing on stdout; serves GET /metrics (the --prometheus text, computed on each
+  scrape; 503 with the reason when Redis cannot be read) and GET /livez (200) over HTTP until
+  SIGTERM. ADDR: PORT (binds 127.0.0.1), IPV4:PORT or [IPV6]:PORT; port 0 picks a free one. The
+  log line "serving http://ADDR/metrics" names the address.
   job ID...: per id its state (scheduled, waiting, running, succeeded, dead, cancelled,
   unknown), attempts, result and last error; --json: one object per line.
   --check: one line "WORKQ OK|WARNING|CRITICAL|UNKNOWN: reason | perfdata".
 
 Exit status:
   0    success (--check: OK)
-  1    an id is unknown (--check: WARNING)
+  1    an id is unknown; --serve cannot listen on ADDR (--check: WARNING)
   2    usage error (--check: CRITICAL)
   3    cannot reach Redis (--check: UNKNOWN, also for usage errors)
 
@@ -56,15 +64,17 @@ Examples:
   workq-status --watch=1s mail
   workq-status --json | jq '.queues[] | select(.dead > 0) | .name'
   workq-status --prometheus > /var/lib/node_exporter/textfile/workq.prom
+  workq-status --serve 9187                            # scrape http://127.0.0.1:9187/metrics
   workq-status job "$id"
   workq-status --check --max-depth 1000 --warn-max-depth 100 --min-workers 1 mail
   workq-status --check --worker "$(hostname)-mail"     # a liveness probe
+  workq-status --check --no-server-warnings --max-age 5m  # on a server without persistence
 )";
 
 struct Options {
     std::vector<std::string> queues;
-    bool json = false, prometheus = false, check = false;
-    std::string watch;
+    bool json = false, prometheus = false, check = false, no_server_warnings = false;
+    std::string watch, serve;
     std::vector<std::string> job_ids;
     bool job_json = false;
     std::optional<long long> max_depth, warn_max_depth, min_workers, warn_min_workers, max_dead,
@@ -225,8 +235,17 @@ int status_main(int argc, char** argv) {
     count("--warn-max-dead", o.warn_max_dead, "WARNING level of --max-dead");
     app.add_option("--worker", o.worker, "This worker (name or id) must be live and not in error")
         ->group(group);
+    app.add_flag("--no-server-warnings", o.no_server_warnings,
+                 "The server's configuration (eviction, persistence) does not make it WARNING")
+        ->group(group)
+        ->needs(check);
+    auto* serve_option =
+        app.add_option("--serve", o.serve,
+                       "Serve /metrics (as --prometheus) and /livez over HTTP on ADDR "
+                       "(PORT: 127.0.0.1) until SIGTERM");
     // A verdict is one line for a monitoring system: no other rendering goes with it.
     check->excludes(json)->excludes(prometheus)->excludes(app.get_option("--watch"));
+    serve_option->excludes(json)->excludes(check)->excludes(app.get_option("--watch"));
     auto* job = app.add_subcommand("job", "Show jobs by id: state, attempts, result, last error");
     job->add_option("ID", o.job_ids, "Job ids")->required();
     job->add_flag("--json", o.job_json, "One JSON object per line");
@@ -278,7 +297,14 @@ int status_main(int argc, char** argv) {
                                          printable(o.worker), *problem));
     }
     thresholds.worker = o.worker;
+    thresholds.server_warnings =
+        o.no_server_warnings ? ServerWarnings::ignore : ServerWarnings::warn;
+    std::optional<http::ListenAddress> serve_address;
+    if (serve_option->count() > 0) serve_address = http::parse_listen_address(o.serve, "--serve");
+    if (serve_address && job->parsed())
+        throw UsageError("--serve serves the queues' metrics: it does not go with `job`");
 
+    if (serve_address) return serve(server, o.queues, *serve_address);
     auto connection = cli::connect(server);
     if (job->parsed()) {
         // --json before `job` means the same as after it.
@@ -288,7 +314,8 @@ int status_main(int argc, char** argv) {
     }
     if (o.check) {
         auto snapshot = take_snapshot(connection, server, o.queues);
-        warn_about_server(snapshot);
+        // --no-server-warnings: the user knows; stderr stays quiet about it too.
+        if (!o.no_server_warnings) warn_about_server(snapshot);
         auto verdict = status::check(snapshot, thresholds, o.queues);
         cli::write_stdout(verdict.line + "\n");
         return verdict.code;
