@@ -325,3 +325,55 @@ mail	queue"
     grep -qx 'Type=notify' "$unit"
     grep -qx 'KillMode=mixed' "$unit"
 }
+
+@test "examples/prometheus: promtool accepts the scrape config and the rules, which fire on workq-status's own series" {
+    command -v promtool >/dev/null ||
+        skip "promtool is missing (Debian package prometheus; scripts/setup installs it)"
+    export PATH="$PREFIX/bin:$PATH"
+    dir="$PREFIX/share/doc/workq/examples/prometheus"
+    run promtool check config "$dir/prometheus.yml"
+    assert_success
+    assert_output --partial "1 rule files found"
+    run promtool check rules "$dir/workq-alerts.yml"
+    assert_success
+    assert_output --partial "2 rules found"
+    # The series the rules read, named and labelled as workq-status prints them (so that a rename
+    # on either side fails here), with values over time: a job that waits longer and longer, and
+    # a dead letter from minute 2.
+    workq-enqueue q x >/dev/null
+    metrics=$(workq-status --prometheus 2>/dev/null)
+    age=$(grep -o '^workq_queue_oldest_waiting_age_seconds{[^}]*}' <<<"$metrics")
+    dead=$(grep -o '^workq_queue_dead{[^}]*}' <<<"$metrics")
+    [ -n "$age" ] && [ -n "$dead" ] || fail "series missing from: $metrics"
+    labels="namespace: $WORKQ_NAMESPACE, queue: q"
+    cat >"$BATS_TEST_TMPDIR/rules_test.yml" <<EOT
+rule_files: ["$dir/workq-alerts.yml"]
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      - series: '$age'
+        values: '0+60x30'
+      - series: '$dead'
+        values: '0 0 1x30'
+    alert_rule_test:
+      - {eval_time: 5m, alertname: WorkqQueueBacklogOld, exp_alerts: []}
+      - eval_time: 20m
+        alertname: WorkqQueueBacklogOld
+        exp_alerts:
+          - exp_labels: {severity: warning, $labels}
+            exp_annotations:
+              summary: "workq queue q: oldest waiting job is 20m 0s old"
+              description: "A job of q (namespace $WORKQ_NAMESPACE) has waited more than 10 minutes. \`workq-status q\` shows its workers; a paused queue shows PAUSED yes."
+      - {eval_time: 2m, alertname: WorkqDeadLetters, exp_alerts: []}
+      - eval_time: 4m
+        alertname: WorkqDeadLetters
+        exp_alerts:
+          - exp_labels: {severity: warning, $labels}
+            exp_annotations:
+              summary: "workq queue q: 1 dead letter(s)"
+              description: "q (namespace $WORKQ_NAMESPACE) holds dead letters. \`workq-dlq ls q\` lists them with their errors; \`workq-dlq requeue\` runs them again once the cause is fixed."
+EOT
+    run promtool test rules "$BATS_TEST_TMPDIR/rules_test.yml"
+    assert_success
+}
