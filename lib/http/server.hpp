@@ -20,7 +20,7 @@ class Server {
     // Connections are accepted and served once `io` runs, until stop().
     Server(boost::asio::io_context& io, const ListenAddress& address, Router router,
            Limits limits = {});
-    // Stops (see stop()).
+    // Stops (see stop()). Destroy it before `io`, as any object with operations on a loop.
     ~Server();
     Server(const Server&) = delete;
     Server& operator=(const Server&) = delete;

@@ -192,10 +192,15 @@ without_ages() { grep -v '^workq_queue_oldest_waiting_age_seconds{' "$1"; }
     assert_line 'workq_server_warnings 1'
 }
 
-@test "--serve: SIGTERM stops it with exit 0" {
+@test "--serve: SIGTERM stops it with exit 0, a client in the middle of a request or not" {
     start_serve
+    local fd
+    exec {fd}<>"/dev/tcp/127.0.0.1/$PORT"
+    printf 'GET /li' >&"$fd"
     kill -TERM "$SERVE_PID"
-    wait_exit "$SERVE_PID" 20
+    # Well within the request timeout (10 s): the unfinished request does not hold it.
+    wait_exit "$SERVE_PID" 5
+    exec {fd}<&-
     assert_equal "$EXIT_CODE" 0
     grep -q 'info: stopped' "$D/serve.log"
     run curl -sS --max-time 5 "http://127.0.0.1:$PORT/livez"

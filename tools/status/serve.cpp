@@ -55,8 +55,8 @@ int serve(cli::ServerSettings& server, const std::vector<std::string>& queues,
     boost::asio::signal_set signals(io, SIGTERM, SIGINT);
     signals.async_wait([&](const boost::system::error_code& error, int) {
         if (error) return;
+        // The closed sockets' operations end on the loop, and run() returns when none is left.
         http_server.stop();
-        io.stop();
     });
     auto where = http::describe(http_server.local_address());
     log::info(fmt::format("serving http://{}/metrics and /livez", where),
