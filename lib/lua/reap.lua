@@ -1,14 +1,18 @@
--- reap: takes back jobs whose lease lapsed (their worker vanished or froze) and jobs held by
--- workers that the registry shows as lost. The lapse counts as an attempt (it was counted at
--- claim); the job goes back to the head of its waiting list, or is dead when attempts are
--- spent, or cancelled when a user asked for it. The token stays on the record, so that a
--- holder that merely froze may still settle the job if nobody claimed it since.
+-- reap: takes back jobs whose lease lapsed: their worker vanished, froze or was cut off. A job
+-- is taken back when its own lease lapses, never earlier: a worker whose heartbeat went silent
+-- (lost in the registry) may only be frozen or partitioned, and a longer --lease is a promise
+-- that its holder has that long. The lapse counts as an attempt (it was counted at claim); the
+-- job goes back to the head of its waiting list, or is dead when attempts are spent, or
+-- cancelled when a user asked for it. The token stays on the record, so that a holder that
+-- merely froze may still settle the job if nobody claimed it since.
 -- Also promotes due scheduled jobs, so that counts stay true while no worker claims, and applies
 -- the dead-letter cap, so that dead letters age out even while none die. A running
 -- job whose record is missing or not a hash becomes a dead letter with a reason.
+-- At most `limit` jobs per call, so that one call never holds the server long: the caller
+-- calls again at once while `more` says that lapsed leases remain.
 -- KEYS[1] <p>meta
--- ARGV[1] prefix   ARGV[2] limit   ARGV[3] result TTL ms   ARGV[4..] ids of lost workers
--- Returns the number of jobs taken back (dead-lettered corrupt records included).
+-- ARGV[1] prefix   ARGV[2] limit   ARGV[3] result TTL ms
+-- Returns { jobs taken back (dead-lettered corrupt records included), more (1: call again) }.
 local p = ARGV[1]
 local limit = tonumber(ARGV[2])
 local ttl = tonumber(ARGV[3])
@@ -19,21 +23,10 @@ promote_due(p, now, 1000)
 trim_dead(p, now, {meta[2], meta[3]})
 
 local lapsed = redis.call('ZRANGEBYSCORE', p .. 'running', '-inf', now, 'LIMIT', 0, limit)
-local lost = {}
-for i = 4, #ARGV do lost[ARGV[i]] = true end
-if #ARGV >= 4 then
-    -- Running jobs are bounded by the fleet's concurrency, so this scan stays small.
-    for _, id in ipairs(redis.call('ZRANGE', p .. 'running', 0, -1)) do
-        local worker = redis.pcall('HGET', p .. 'job:' .. id, 'worker')  -- an error: corrupt
-        if type(worker) == 'string' and lost[worker] then lapsed[#lapsed + 1] = id end
-    end
-end
 
 local count = 0
-local seen = {}
 for _, id in ipairs(lapsed) do
-    if not seen[id] and redis.call('ZREM', p .. 'running', id) == 1 then
-        seen[id] = true
+    if redis.call('ZREM', p .. 'running', id) == 1 then
         local f = {}
         if redis.call('TYPE', p .. 'job:' .. id).ok == 'hash' then
             f = redis.call('HMGET', p .. 'job:' .. id, 'state', 'attempts', 'max', 'prio', 'unique', 'cancel', 'worker')
@@ -59,4 +52,4 @@ for _, id in ipairs(lapsed) do
         end
     end
 end
-return count
+return {count, #lapsed == limit and 1 or 0}

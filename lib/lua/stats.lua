@@ -3,7 +3,8 @@
 -- ARGV[1] prefix
 -- Returns { waiting, scheduled, running, dead, succeeded, failed, paused (0/1),
 --           oldest waiting age ms (-1: none), dead letters trimmed, data version (0: none),
---           jobs succeeded in the last 60 s (estimated from this minute's and the last one's counts) }.
+--           jobs succeeded in the last 60 s (estimated from this minute's and the last one's counts),
+--           running jobs whose lease lapsed (overdue: the reaper of a running worker takes them back) }.
 -- Scheduled jobs already due count as waiting (a worker promotes them when it next looks).
 local p = ARGV[1]
 local now = now_ms()
@@ -48,4 +49,5 @@ return {
     tonumber(m[4]) or 0,
     tonumber(m[5]) or 0,
     math.floor(recent + 0.5),
+    redis.call('ZCOUNT', p .. 'running', '-inf', now),
 }

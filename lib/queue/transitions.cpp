@@ -238,14 +238,15 @@ std::vector<RenewStatus> parse_renew(const redis::Reply& reply) {
     return out;
 }
 
-ScriptCall reap_call(const QueueKeys& keys, std::size_t limit, Millis result_ttl,
-                     std::span<const std::string> lost_workers) {
+ScriptCall reap_call(const QueueKeys& keys, std::size_t limit, Millis result_ttl) {
     auto call = make_call("reap", keys);
     call.args.push_back(std::to_string(limit));
     call.args.push_back(ms(result_ttl));
-    for (const auto& worker : lost_workers)
-        call.args.push_back(worker);
     return call;
+}
+
+ReapStep parse_reap(const redis::Reply& reply) {
+    return {reply.at(0).as_integer(), reply.at(1).as_integer() == 1};
 }
 
 long long parse_count(const redis::Reply& reply) {
@@ -381,6 +382,7 @@ QueueStats parse_stats(const redis::Reply& reply) {
     stats.trimmed = reply.at(8).as_integer();
     stats.data_version = reply.at(9).as_integer();
     if (reply.as_array().size() > 10) stats.succeeded_last_minute = reply.at(10).as_integer();
+    if (reply.as_array().size() > 11) stats.overdue = reply.at(11).as_integer();
     return stats;
 }
 

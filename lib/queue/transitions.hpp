@@ -124,8 +124,14 @@ struct HeldJob {
 ScriptCall renew_call(const QueueKeys& keys, Millis lease, std::span<const HeldJob> jobs);
 std::vector<RenewStatus> parse_renew(const redis::Reply& reply);
 
-ScriptCall reap_call(const QueueKeys& keys, std::size_t limit, Millis result_ttl,
-                     std::span<const std::string> lost_workers);
+// Takes back up to `limit` jobs whose own lease lapsed (never earlier, whatever the registry
+// says of their worker), and promotes due scheduled jobs.
+ScriptCall reap_call(const QueueKeys& keys, std::size_t limit, Millis result_ttl);
+struct ReapStep {
+    long long taken_back = 0;
+    bool more = false;  // the limit was reached: lapsed leases may remain, call again at once
+};
+ReapStep parse_reap(const redis::Reply& reply);
 long long parse_count(const redis::Reply& reply);
 
 // --- live jobs: cancel, purge, pause -------------------------------------------------------------
@@ -185,6 +191,7 @@ struct QueueStats {
     long long trimmed = 0;
     long long data_version = 0;
     long long succeeded_last_minute = 0;  // recent throughput: successes in the last 60 s
+    long long overdue = 0;                // running jobs whose lease lapsed, not yet taken back
 };
 ScriptCall stats_call(const QueueKeys& keys);
 QueueStats parse_stats(const redis::Reply& reply);

@@ -93,6 +93,23 @@ last_error_reason() { rcli lindex "{$WORKQ_NAMESPACE:$1}:errors:$2" -1 | jq -r .
     check_invariants q "$D/ids" 0
 }
 
+@test "a thousand leases lapsed at once come back in one reaper pass (in batches), not 200 per pass" {
+    enqueue_jobs q 1000
+    # One claim of 1000 jobs, then the worker dies before it starts a handler.
+    WORKQ_CRASH_AT=after-claim start_worker a -c 1000 --lease 500ms q -- "$HANDLERS/ledger.sh"
+    wait_exit "$LAST_PID" 30
+    assert_equal "$EXIT_CODE" 137
+    wait_until 10 eval '[ "$(rcli eval "local t = redis.call('"'TIME'"')
+        return redis.call('"'ZCOUNT'"', KEYS[1], '"'-inf'"', t[1] * 1000)" 1 "{$WORKQ_NAMESPACE:q}:running")" -eq 1000 ]'
+    # A worker that claims nothing (its health check fails) but reaps: one pass brings back all.
+    start_worker r --lease 1s --health-cmd false q -- "$HANDLERS/ledger.sh"
+    wait_until 20 log_has r "took back 1000 job(s) whose lease lapsed"
+    assert_equal "$(rcli zcard "{$WORKQ_NAMESPACE:q}:running")" 0
+    assert_equal "$(rcli llen "{$WORKQ_NAMESPACE:q}:waiting:0")" 1000
+    assert_equal "$(wc -l <"$FAULT_LEDGER")" 0
+    check_invariants q "$D/ids" 0
+}
+
 @test "a poison pill that kills every worker taking it: dead after max attempts; the other jobs keep flowing" {
     WORKQ_REDIS_URL=$DIRECT_URL workq-enqueue --max-attempts 2 q poison >>"$D/ids"
     local poison

@@ -41,11 +41,10 @@ class Transitions : public RedisTest {
     }
 
     // Waits (bounded) until a reap of `k` takes back `expected` jobs in total.
-    bool reap_until(const queue::QueueKeys& k, long long expected,
-                    const std::vector<std::string>& lost = {}) {
+    bool reap_until(const queue::QueueKeys& k, long long expected) {
         long long total = 0;
         return wait_until([&] {
-            total += engine().reap(k, lost);
+            total += engine().reap(k);
             return total >= expected;
         });
     }
@@ -513,16 +512,17 @@ TEST_F(Transitions, CorruptRunningRecordsAreDeadLetteredByTheReaper) {
         raw().call({"SET", k.job(id), "garbage"});
     }
     raw().call({"DEL", k.job("c")});
-    ASSERT_TRUE(reap_until(k, 4, {"w-lost"}));
+    ASSERT_TRUE(reap_until(k, 3));
     EXPECT_EQ(state(k, "a"), "dead");
     EXPECT_EQ(raw().hget(k.job("a"), "reason"), "corrupt");
     EXPECT_EQ(state(k, "c"), "dead");
     EXPECT_EQ(raw().hget(k.job("c"), "reason"), "corrupt");
-    // The healthy jobs are taken back as usual, the lost worker's included.
+    // The healthy lapsed job is taken back as usual.
     EXPECT_EQ(state(k, "b"), "waiting");
-    EXPECT_EQ(state(k, "d"), "waiting");
-    // A record that no longer names its worker waits for its lease to lapse.
-    EXPECT_EQ(raw().zrange(k.running()), std::vector<std::string>{"e"});
+    // Leases that still hold are left alone, a corrupt record's too: their turn comes when
+    // they lapse.
+    EXPECT_EQ(state(k, "d"), "running");
+    EXPECT_EQ(raw().zrange(k.running()), (std::vector<std::string>{"d", "e"}));
     // The old holder of a dead-lettered record is simply refused.
     EXPECT_EQ(engine().complete(k, "a", a.token), Settle::refused);
 }
@@ -916,19 +916,40 @@ TEST_F(Transitions, ReapCancelsALapsedJobThatAUserCancelled) {
     EXPECT_TRUE(engine().claim(k).jobs.empty());
 }
 
-TEST_F(Transitions, ReapTakesBackTheJobsOfLostWorkersAtOnce) {
+TEST_F(Transitions, ReapTakesAJobBackOnlyWhenItsOwnLeaseLapsed) {
+    // Whatever the registry says of its worker (lost: maybe only frozen or cut off), a job is
+    // its holder's until its lease lapses (issue 23, item 3).
     auto k = keys();
     ASSERT_EQ(engine().enqueue(k, {{"a", "1"}, {"b", "2"}, {"c", "3"}}).size(), 3u);
     take(k, "w-lost", 60000ms);
-    take(k, "w-live", 60000ms);
-    EXPECT_EQ(engine().reap(k), 0);
-    EXPECT_EQ(engine().reap(k, {"w-other"}), 0);
-    EXPECT_EQ(engine().reap(k, {"w-lost"}), 1);
-    EXPECT_EQ(state(k, "a"), "waiting");
-    EXPECT_EQ(state(k, "b"), "running");
-    EXPECT_EQ(raw().lrange(k.waiting(0)), (std::vector<std::string>{"a", "c"}));
-    EXPECT_EQ(raw().zrange(k.running()), std::vector<std::string>{"b"});
+    take(k, "w-short", 1ms);
+    ASSERT_TRUE(reap_until(k, 1));
+    EXPECT_EQ(state(k, "a"), "running");
+    EXPECT_EQ(state(k, "b"), "waiting");
+    EXPECT_EQ(raw().lrange(k.waiting(0)), (std::vector<std::string>{"b", "c"}));
+    EXPECT_EQ(raw().zrange(k.running()), std::vector<std::string>{"a"});
     EXPECT_EQ(raw().counter(k, "failed"), 1);
+}
+
+TEST_F(Transitions, ReapTakesBackAtMostItsLimitAndSaysWhenMoreRemain) {
+    auto k = keys();
+    ASSERT_EQ(
+        engine().enqueue(k, {{"a", "1"}, {"b", "2"}, {"c", "3"}, {"d", "4"}, {"e", "5"}}).size(),
+        5u);
+    for (int i = 0; i < 5; ++i)
+        take(k, "w1", 1ms);
+    ASSERT_TRUE(server_time_passes(*raw().zscore(k.running(), "e")));
+    auto first = engine().reap_step(k, 2);
+    EXPECT_EQ(first.taken_back, 2);
+    EXPECT_TRUE(first.more);
+    auto second = engine().reap_step(k, 2);
+    EXPECT_EQ(second.taken_back, 2);
+    EXPECT_TRUE(second.more);
+    auto last = engine().reap_step(k, 2);
+    EXPECT_EQ(last.taken_back, 1);
+    EXPECT_FALSE(last.more);
+    EXPECT_EQ(raw().zcard(k.running()), 0);
+    EXPECT_EQ(raw().llen(k.waiting(0)), 5);
 }
 
 TEST_F(Transitions, ReapPromotesDueScheduledJobs) {
@@ -1453,7 +1474,7 @@ TEST_F(Transitions, NewerDataVersionIsRefusedAndNothingIsTouched) {
     expect_refused("fail", [&] { engine().fail(k, "a", held.token, 0ms); });
     expect_refused("release", [&] { engine().release(k, "a", held.token); });
     expect_refused("renew", [&] { engine().renew(k, "a", held.token); });
-    expect_refused("reap", [&] { engine().reap(k, {"w1"}); });
+    expect_refused("reap", [&] { engine().reap(k); });
     expect_refused("cancel", [&] { engine().cancel(k, {"b"}); });
     expect_refused("purge", [&] { engine().purge(k, PurgeWhich::both, 10); });
     expect_refused("pause", [&] { engine().set_paused(k, true); });

@@ -301,9 +301,12 @@ queue::RenewStatus Engine::renew(const queue::QueueKeys& keys, std::string_view 
     return statuses[0];
 }
 
-long long Engine::reap(const queue::QueueKeys& keys, const std::vector<std::string>& lost_workers,
-                       std::size_t limit, Millis ttl) {
-    return queue::parse_count(run(queue::reap_call(keys, limit, ttl, lost_workers)));
+long long Engine::reap(const queue::QueueKeys& keys, std::size_t limit, Millis ttl) {
+    return reap_step(keys, limit, ttl).taken_back;
+}
+
+queue::ReapStep Engine::reap_step(const queue::QueueKeys& keys, std::size_t limit, Millis ttl) {
+    return queue::parse_reap(run(queue::reap_call(keys, limit, ttl)));
 }
 
 std::vector<queue::CancelResult> Engine::cancel(const queue::QueueKeys& keys,

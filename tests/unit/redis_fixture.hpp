@@ -138,8 +138,10 @@ class Engine {
                           Millis ttl = long_ttl);
     queue::RenewStatus renew(const queue::QueueKeys& keys, std::string_view id,
                              std::string_view token, Millis lease = 30000ms);
-    long long reap(const queue::QueueKeys& keys, const std::vector<std::string>& lost_workers = {},
-                   std::size_t limit = 1000, Millis ttl = long_ttl);
+    // One reap call: the jobs it took back (parse_reap's `more` is for the worker's loop).
+    long long reap(const queue::QueueKeys& keys, std::size_t limit = 1000, Millis ttl = long_ttl);
+    queue::ReapStep reap_step(const queue::QueueKeys& keys, std::size_t limit,
+                              Millis ttl = long_ttl);
     std::vector<queue::CancelResult> cancel(const queue::QueueKeys& keys,
                                             const std::vector<std::string>& ids,
                                             Millis ttl = long_ttl);

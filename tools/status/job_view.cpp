@@ -40,7 +40,7 @@ std::size_t show_jobs(redis::Connection& connection, const std::string& namespac
                 object["state"] = "unknown";
                 for (const char* name :
                      {"attempts", "max_attempts", "result", "error", "priority", "created_at",
-                      "started_at", "finished_at", "due_at", "worker"})
+                      "started_at", "finished_at", "due_at", "lease_expires_at", "worker"})
                     object[name] = nullptr;
                 object["cancel_requested"] = false;
                 cli::print_json_line(object);
@@ -59,6 +59,9 @@ std::size_t show_jobs(redis::Connection& connection, const std::string& namespac
             object["started_at"] = cli::time_value(info->started_ms);
             object["finished_at"] = cli::time_value(info->finished_ms);
             object["due_at"] = cli::time_value(info->due_ms);
+            // Past while the job is overdue (its holder stopped renewing it).
+            object["lease_expires_at"] = cli::time_value(
+                info->state == queue::JobState::running ? info->lease_ms : std::nullopt);
             object["worker"] = info->worker.empty() ? boost::json::value(nullptr)
                                                     : boost::json::value(info->worker);
             object["cancel_requested"] = info->cancel_requested;
@@ -81,6 +84,8 @@ std::size_t show_jobs(redis::Connection& connection, const std::string& namespac
             text += "  runs " + format_relative(*info->due_ms, now);
         if (info->state == queue::JobState::running && !info->worker.empty())
             text += "  worker " + info->worker;
+        if (info->state == queue::JobState::running && info->lease_ms && *info->lease_ms <= now)
+            text += "  overdue: lease lapsed " + format_relative(*info->lease_ms, now);
         if (info->finished_ms) text += "  ended " + format_relative(*info->finished_ms, now);
         text += "\n";
         if (info->result) text += "  result: " + one_line(*info->result, 200) + "\n";

@@ -64,10 +64,20 @@ std::string render_human(const Snapshot& s) {
                        st.paused ? cli::paint("paused", cli::Tone::warn) : "no"});
         }
         out += table.render();
-        for (const auto& q : s.queues)
+        for (const auto& q : s.queues) {
             if (q.stats.trimmed > 0)
                 out += fmt::format("{}: {} dead letter(s) trimmed by the cap so far\n", q.name,
                                    q.stats.trimmed);
+            // A job held by a worker that died stays `running` until a worker of its queue
+            // takes it back: say so, or it looks busy forever.
+            if (q.stats.overdue > 0)
+                out += cli::paint(
+                           fmt::format("{}: {} running job(s) overdue: the lease lapsed; a worker "
+                                       "of the queue takes them back when it runs",
+                                       q.name, q.stats.overdue),
+                           cli::Tone::warn) +
+                       "\n";
+        }
     }
     out += "\n";
     if (s.workers.empty()) {
@@ -112,6 +122,7 @@ std::string render_json(const Snapshot& s) {
                                  {"waiting", st.waiting},
                                  {"scheduled", st.scheduled},
                                  {"running", st.running},
+                                 {"overdue", st.overdue},
                                  {"dead", st.dead},
                                  {"succeeded", st.succeeded},
                                  {"failed", st.failed},
@@ -169,6 +180,9 @@ std::string render_prometheus(const Snapshot& s) {
                  [](const Stats& st) { return st.scheduled; });
     queue_metric("workq_queue_running", "gauge", "Jobs held by a worker.",
                  [](const Stats& st) { return st.running; });
+    queue_metric("workq_queue_overdue", "gauge",
+                 "Running jobs whose lease lapsed, not yet taken back by a worker.",
+                 [](const Stats& st) { return st.overdue; });
     queue_metric("workq_queue_dead", "gauge", "Dead letters kept.",
                  [](const Stats& st) { return st.dead; });
     queue_metric("workq_queue_succeeded_total", "counter", "Jobs that succeeded.",

@@ -37,6 +37,8 @@ namespace {
 // idle command rate: about one BLPOP and one claim per this interval).
 constexpr Millis idle_block{5000};
 constexpr Millis reaper_interval{4000};  // lapsed leases come back within lease + 5 s
+// Jobs taken back per reap call: bounds how long one call holds the server. A pass calls again
+// at once while more remain, so that a thousand lapsed leases still come back in one pass.
 constexpr std::size_t reap_limit = 200;
 constexpr Millis reconnect_first{100};
 constexpr Millis reconnect_cap{5000};
@@ -317,7 +319,14 @@ void Worker::start_running() {
             if (!error) begin_drain("--max-runtime reached");
         });
     }
-    maybe_claim();
+    // Jobs whose lease lapsed while no worker ran come back first: a --burst (or a worker that
+    // stops after --max-jobs or --max-runtime) would otherwise end before the reaper's first
+    // pass, and a job held by a killed worker would stay `running` for as long as only such
+    // workers run.
+    reap_all([this](long long) {
+        first_reap_done_ = true;
+        maybe_claim();
+    });
 }
 
 void Worker::begin_drain(std::string_view why, bool urgent) {
@@ -578,7 +587,9 @@ std::size_t Worker::busy_slots() const {
 }
 
 void Worker::maybe_claim() {
-    if (state_ != State::running || claim_in_flight_ || !commands_ || !commands_->ready()) return;
+    if (state_ != State::running || claim_in_flight_ || !first_reap_done_ || !commands_ ||
+        !commands_->ready())
+        return;
     std::size_t wanted = free_slots();
     if (settings_.max_jobs > 0) {
         auto left = settings_.max_jobs - jobs_started_;
@@ -635,11 +646,25 @@ void Worker::maybe_claim() {
                 return;
             }
             if (settings_.burst) {
-                if (busy_slots() == 0 && !settles_pending()) begin_drain("--burst: no job is due");
+                if (busy_slots() == 0 && !settles_pending()) burst_idle();
                 return;
             }
             idle_wait(result.next_due);
         });
+}
+
+void Worker::burst_idle() {
+    if (burst_reap_in_flight_) return;
+    burst_reap_in_flight_ = true;
+    reap_all([this](long long taken_back) {
+        burst_reap_in_flight_ = false;
+        if (state_ != State::running) return;
+        if (taken_back > 0) {
+            maybe_claim();
+            return;
+        }
+        begin_drain("--burst: no job is due");
+    });
 }
 
 void Worker::idle_wait(std::optional<Millis> next_due) {
@@ -1143,13 +1168,7 @@ void Worker::heartbeat(bool stop, std::function<void()> then) {
                             {"version", WORKQ_VERSION}};
     auto call = queue::heartbeat_call(namespace_keys_, worker_id_, fields, stop);
     commands_->script(*call.script, call.keys, call.args,
-                      [this, then = std::move(then)](std::optional<redis::Reply> reply) {
-                          if (reply && !reply->is_error()) {
-                              try {
-                                  lost_workers_ = queue::parse_heartbeat(*reply).lost_workers;
-                              } catch (const std::exception&) {
-                              }
-                          }
+                      [then = std::move(then)](std::optional<redis::Reply>) {
                           if (then) then();
                       });
 }
@@ -1167,23 +1186,66 @@ void Worker::schedule_reaper() {
     reaper_timer_.expires_after(jittered(reaper_interval));
     reaper_timer_.async_wait([this](auto error) {
         if (error) return;
-        if (commands_ && commands_->ready()) {
-            for (const auto& keys : queue_keys_) {
-                auto call = queue::reap_call(keys, reap_limit, settings_.result_ttl, lost_workers_);
-                commands_->script(
-                    *call.script, call.keys, call.args,
-                    [this, call, queue = keys.queue()](auto reply) {
-                        if (!reply || reply->is_error()) return;
-                        crash_point("in-reaper");
-                        auto count = queue::parse_count(*reply);
-                        if (count > 0)
-                            log::warn(fmt::format("took back {} job(s) whose lease lapsed", count),
-                                      {{"worker", worker_label()}, {"queue", queue}});
-                    });
-            }
-        }
-        schedule_reaper();
+        // The next pass is timed from the end of this one: passes never overlap.
+        reap_all([this](long long taken_back) {
+            log::debug(fmt::format("reaper pass: {} job(s) taken back", taken_back),
+                       {{"worker", worker_label()}});
+            if (!finishing_) schedule_reaper();
+        });
     });
+}
+
+struct Worker::ReapPass {
+    std::size_t queues_left = 0;
+    long long taken_back = 0;
+    std::function<void(long long)> then;
+};
+
+void Worker::reap_all(std::function<void(long long taken_back)> then) {
+    if (!commands_ || !commands_->ready() || queue_keys_.empty()) {
+        asio::post(io_, [then = std::move(then)] { then(0); });
+        return;
+    }
+    auto pass = std::make_shared<ReapPass>();
+    pass->queues_left = queue_keys_.size();
+    pass->then = std::move(then);
+    for (std::size_t q = 0; q < queue_keys_.size(); ++q)
+        reap_queue(q, pass, 0);
+}
+
+void Worker::reap_queue(std::size_t queue_index, std::shared_ptr<ReapPass> pass, long long so_far) {
+    auto queue_done = [this, queue_index, pass](long long total) {
+        if (total > 0)
+            log::warn(fmt::format("took back {} job(s) whose lease lapsed", total),
+                      {{"worker", worker_label()}, {"queue", settings_.queues[queue_index]}});
+        pass->taken_back += total;
+        if (--pass->queues_left == 0) pass->then(pass->taken_back);
+    };
+    if (!commands_ || !commands_->ready()) {
+        queue_done(so_far);
+        return;
+    }
+    auto call = queue::reap_call(queue_keys_[queue_index], reap_limit, settings_.result_ttl);
+    commands_->script(
+        *call.script, call.keys, call.args,
+        [this, queue_index, pass, so_far, queue_done](std::optional<redis::Reply> reply) {
+            queue::ReapStep step;
+            if (reply && !reply->is_error()) {
+                crash_point("in-reaper");
+                try {
+                    step = queue::parse_reap(*reply);
+                } catch (const std::exception& error) {
+                    log::error(fmt::format("reaping failed: {}", error.what()),
+                               {{"worker", worker_label()}});
+                }
+            }
+            // More lapsed leases than one call takes: the next batch at once, so that they
+            // all come back within lease + 5 s however many there are.
+            if (step.more && !finishing_)
+                reap_queue(queue_index, pass, so_far + step.taken_back);
+            else
+                queue_done(so_far + step.taken_back);
+        });
 }
 
 void Worker::schedule_renewal() {

@@ -137,6 +137,15 @@ class Worker {
     void schedule_heartbeat(Millis after);
     void heartbeat(bool stop = false, std::function<void()> then = {});
     void schedule_reaper();
+    // Takes back every lapsed lease of every queue, in bounded batches (at once again while the
+    // last batch says more remain), then calls `then` with how many came back. Lost replies
+    // count as nothing taken back: `then` is always called.
+    struct ReapPass;
+    void reap_all(std::function<void(long long taken_back)> then);
+    void reap_queue(std::size_t queue_index, std::shared_ptr<ReapPass> pass, long long so_far);
+    // --burst found nothing to claim and nothing running: take back what is overdue, then
+    // stop (or claim again when something came back).
+    void burst_idle();
     void schedule_renewal();
     void schedule_health_check(Millis after);
     // Records a health check's verdict (paused while failing; a failing --burst drains).
@@ -174,6 +183,8 @@ class Worker {
     bool claim_in_flight_ = false, blpop_in_flight_ = false;
     bool started_running_ = false, finishing_ = false;
     bool first_health_check_done_ = false;
+    bool first_reap_done_ = false;  // nothing is claimed before overdue jobs are taken back
+    bool burst_reap_in_flight_ = false;
     int exit_code_ = 0;
     std::optional<std::string> startup_failure_;
     std::vector<Slot> slots_;
@@ -183,7 +194,6 @@ class Worker {
     std::size_t settles_in_flight_ = 0;
     long long claim_sequence_ = 0;
     long long jobs_started_ = 0, jobs_finished_ = 0, jobs_failed_ = 0, jobs_dead_ = 0;
-    std::vector<std::string> lost_workers_;
     int reconnect_attempt_ = 0;
 
     boost::asio::steady_timer heartbeat_timer_, reaper_timer_, renew_timer_, health_timer_;
