@@ -131,7 +131,8 @@ void apply_config(CLI::App& app, const Config& config, const std::string& tool,
         for (const auto& [key, value] : keys) {
             if (table.empty() && key != "namespace")
                 warn(fmt::format("unknown key '{}' at the top level of {}", key, value.origin));
-            else if (table == "redis" && key != "url" && key != "password_file")
+            else if (table == "redis" && key != "url" && key != "password_file" &&
+                     key != "sentinel_password_file")
                 warn(fmt::format("unknown key '{}' in [redis] ({})", key, value.origin));
         }
         if (!table.empty() && table != "redis" &&

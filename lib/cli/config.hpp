@@ -1,8 +1,9 @@
 // The configuration file: TOML, layered as the contract says.
 //   /etc/workq/config.toml, then $XDG_CONFIG_HOME/workq/config.toml (default ~/.config) over it;
 //   --config FILE or WORKQ_CONFIG names the only file read.
-// Top level: `namespace`; table [redis]: `url`, `password_file`; one table per tool ([work],
-// [enqueue], ...) whose keys are the tool's long flags: `[work] concurrency = 4`.
+// Top level: `namespace`; table [redis]: `url`, `password_file`, `sentinel_password_file`; one
+// table per tool ([work], [enqueue], ...) whose keys are the tool's long flags:
+// `[work] concurrency = 4`.
 #pragma once
 
 #include <filesystem>

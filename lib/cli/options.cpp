@@ -24,7 +24,8 @@ void add_common_options(CLI::App& app, CommonOptions& options) {
     auto* group = "Connection and output";
     app.add_option(
            "--redis", options.redis_url,
-           "Redis server URL: redis://[user[:password]@]host[:port][/db] or unix:///path?db=N "
+           "Redis server URL: redis://[user[:password]@]host[:port][/db], "
+           "redis+sentinel://host[:port][,host[:port]...]/MASTER[/db] or unix:///path?db=N "
            "(env WORKQ_REDIS_URL, then config, then REDIS_URL; default: the embedded server)")
         ->check(not_empty())
         ->group(group);

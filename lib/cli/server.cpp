@@ -89,6 +89,15 @@ ServerSettings resolve_server(const CommonOptions& options, const Config& config
         if (!file.empty()) settings.endpoint.password = read_password_file(file);
     }
 
+    // The sentinels' own password (CONTRACT.md section 10): the URL's is the master's.
+    if (settings.endpoint.sentinel) {
+        if (auto password = env("WORKQ_SENTINEL_PASSWORD"); !password.empty())
+            settings.endpoint.sentinel->password = password;
+        else if (auto file = first_of(config.find("redis", "sentinel_password_file"));
+                 !file.empty())
+            settings.endpoint.sentinel->password = read_password_file(file);
+    }
+
     // The embedded server is private to the user (a 0700 socket directory) and has no password:
     // a password meant for some configured server must not make it refuse us.
     if (settings.embedded) settings.endpoint.password.clear();

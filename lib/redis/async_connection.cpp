@@ -6,6 +6,7 @@
 #include <deque>
 
 #include "redis/resp.hpp"
+#include "redis/sentinel.hpp"
 #include "redis/transport.hpp"
 #include "util/names.hpp"
 
@@ -89,13 +90,39 @@ std::shared_ptr<AsyncConnection> AsyncConnection::open(asio::io_context& io,
 }
 
 void AsyncConnection::start(std::chrono::milliseconds connect_timeout) {
-    try {
-        impl_->connector.emplace(endpoint_);
-    } catch (const TransportError& error) {
-        fail_later(error.what());
-        return;
+    // A Sentinel endpoint's address comes from the sentinels first; the login below is queued
+    // meanwhile and goes out once the socket is connected.
+    bool find_master = endpoint_.sentinel && endpoint_.host.empty();
+    if (find_master) {
+        master_search_ = find_master_async(
+            io_, endpoint_,
+            [self = weak_from_this()](std::optional<HostPort> master, const std::string& error) {
+                auto connection = self.lock();
+                if (!connection || connection->state_ != State::connecting) return;
+                connection->master_search_.reset();
+                if (!master) {
+                    connection->fail(error);
+                    return;
+                }
+                connection->endpoint_.host = master->host;
+                connection->endpoint_.port = master->port;
+                try {
+                    connection->impl_->connector.emplace(connection->endpoint_);
+                } catch (const TransportError& failure) {
+                    connection->fail(failure.what());
+                    return;
+                }
+                connection->schedule_io();
+            });
+    } else {
+        try {
+            impl_->connector.emplace(endpoint_);
+        } catch (const TransportError& error) {
+            fail_later(error.what());
+            return;
+        }
     }
-    // One deadline for the connect, the TLS handshake and the login.
+    // One deadline for finding the master, the connect, the TLS handshake and the login.
     deadline_timer_.expires_after(connect_timeout);
     deadline_timer_.async_wait([self = weak_from_this()](auto error) {
         auto connection = self.lock();
@@ -127,6 +154,19 @@ void AsyncConnection::start(std::chrono::milliseconds connect_timeout) {
             {"SELECT", std::to_string(endpoint_.database)},
             [login_failed, db = endpoint_.database](auto reply) {
                 login_failed(fmt::format("cannot select database {}", db), reply);
+            },
+            connect_timeout);
+    if (endpoint_.sentinel)
+        // Before anything of the owner's: the sentinels' word lags behind a failover, and an
+        // old master restarted claims to be master until they reconfigure it.
+        send(
+            {"ROLE"},
+            [self = weak_from_this(), login_failed](auto reply) {
+                if (login_failed("the server refused ROLE", reply)) return;
+                auto connection = self.lock();
+                if (!connection || connection->state_ != State::connecting) return;
+                if (auto role = role_of(*reply); role != "master")
+                    connection->fail(not_master_reason(connection->endpoint_, role));
             },
             connect_timeout);
     send(
@@ -199,6 +239,7 @@ void AsyncConnection::arm(Wait wait) {
 void AsyncConnection::do_io() {
     if (state_ == State::failed) return;
     auto& impl = *impl_;
+    if (!impl.connector && !impl.transport) return;  // the sentinels have not answered yet
     try {
         if (impl.connector) {
             // The connector closes a socket that failed and opens one for the next address,
@@ -321,6 +362,7 @@ void AsyncConnection::fail(const std::string& reason) {
     bool was_ready = state_ == State::ready;
     state_ = State::failed;
     deadline_timer_.cancel();
+    master_search_.reset();
     impl_->close(false);
     for (auto& pending : std::exchange(impl_->pending, {}))
         asio::post(io_, [handler = std::move(pending.handler)] { handler(std::nullopt); });

@@ -39,8 +39,9 @@ class AsyncConnection : public std::enable_shared_from_this<AsyncConnection> {
     using LostHandler = std::function<void(const std::string& reason)>;
 
     // Starts connecting (authenticating and selecting the database when the endpoint says
-    // so). `on_ready` is called once: with nullopt when usable, else with the reason.
-    // `on_lost` is called once if a ready connection later fails.
+    // so; a Sentinel endpoint first asks the sentinels and then requires ROLE = master). `on_ready`
+    // is called once: with nullopt when usable, else with the reason. `on_lost` is called once if a
+    // ready connection later fails.
     static std::shared_ptr<AsyncConnection> open(boost::asio::io_context& io,
                                                  const Endpoint& endpoint,
                                                  std::chrono::milliseconds connect_timeout,
@@ -64,6 +65,8 @@ class AsyncConnection : public std::enable_shared_from_this<AsyncConnection> {
 
     bool ready() const { return state_ == State::ready; }
     bool failed() const { return state_ == State::failed; }
+    // The server, with the master's address once the sentinels named it.
+    const Endpoint& endpoint() const { return endpoint_; }
     std::size_t in_flight() const;
 
     // Drops the connection now; pending handlers get nullopt. on_lost is not called.
@@ -90,6 +93,7 @@ class AsyncConnection : public std::enable_shared_from_this<AsyncConnection> {
     State state_ = State::connecting;
     ReadyHandler on_ready_;
     LostHandler on_lost_;
+    std::shared_ptr<void> master_search_;  // a Sentinel endpoint's, until the master is found
     boost::asio::steady_timer deadline_timer_;
 };
 

@@ -8,6 +8,7 @@
 
 #include "redis/resp.hpp"
 #include "redis/script.hpp"
+#include "redis/sentinel.hpp"
 #include "redis/transport.hpp"
 #include "util/errors.hpp"
 #include "util/names.hpp"
@@ -64,6 +65,11 @@ Connection::Connection(Connection&&) noexcept = default;
 Connection& Connection::operator=(Connection&&) noexcept = default;
 
 Connection Connection::open(const Endpoint& endpoint, Timeouts timeouts) {
+    if (endpoint.sentinel && endpoint.host.empty()) return connect_to_master(endpoint, timeouts);
+    return open_server(endpoint, timeouts);
+}
+
+Connection Connection::open_server(const Endpoint& endpoint, Timeouts timeouts) {
     auto context = std::make_unique<Context>();
     context->timeout = timeouts.command;
     // One deadline for the whole way in: the TCP connect (each address the name resolves to)

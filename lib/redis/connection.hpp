@@ -23,13 +23,21 @@ enum class Wait;      // redis/transport.hpp
 struct Timeouts {
     std::chrono::milliseconds connect{5000};
     std::chrono::milliseconds command{5000};
+    // Sentinel: how long to keep asking for a master while a failover is under way. Below the
+    // 10 s within which a tool that cannot reach Redis exits (CONTRACT.md section 2).
+    std::chrono::milliseconds failover{8000};
 };
 
 class Connection {
   public:
     // Connects, authenticates and selects the database. Throws RedisError with a message that
     // names the server (never the password) and the reason: refused, timed out, wrong password.
+    // A Sentinel endpoint connects to the master the sentinels name, once it answers ROLE as
+    // master (redis/sentinel.hpp: connect_to_master).
     static Connection open(const Endpoint& endpoint, Timeouts timeouts = {});
+    // Like open(), to the endpoint's host itself: no sentinel is asked (a Sentinel endpoint's
+    // host is the address they gave).
+    static Connection open_server(const Endpoint& endpoint, Timeouts timeouts = {});
 
     Connection(Connection&&) noexcept;
     Connection& operator=(Connection&&) noexcept;

@@ -15,6 +15,7 @@ namespace {
 
 constexpr int max_database =
     1'000'000;  // Redis caps at `databases` (16 by default); the server says
+constexpr int default_sentinel_port = 26379;  // redis-sentinel's own default
 
 [[noreturn]] void refuse(std::string_view url, std::string_view why) {
     throw UsageError(
@@ -47,6 +48,35 @@ int parse_number(std::string_view text, std::string_view url, std::string_view w
         refuse(url, fmt::format("{} '{}' is not a number from {} to {}", what, printable(text), min,
                                 max));
     return value;
+}
+
+// host[:port] or [v6-address][:port], as a URL writes it.
+HostPort parse_host_port(std::string_view text, std::string_view url, int default_port) {
+    HostPort address{"", default_port};
+    if (!text.empty() && text.front() == '[') {  // [::1]:6379
+        auto close = text.find(']');
+        if (close == std::string_view::npos) refuse(url, "unclosed '[' in the host");
+        address.host = std::string(text.substr(1, close - 1));
+        text = text.substr(close + 1);
+        if (!text.empty()) {
+            if (text.front() != ':') refuse(url, "expected ':' after ']'");
+            address.port = parse_number(text.substr(1), url, "port", 1, 65535);
+        }
+    } else {
+        auto colon = text.find(':');
+        address.host = std::string(text.substr(0, colon));
+        if (colon != std::string_view::npos)
+            address.port = parse_number(text.substr(colon + 1), url, "port", 1, 65535);
+    }
+    if (address.host.empty()) refuse(url, "the host is missing");
+    return address;
+}
+
+// host:port as a URL writes it: brackets when the host holds a ':' (IPv6) or starts with '[',
+// as parse_host_port reads them.
+std::string format_host_port(std::string_view host, int port) {
+    bool ipv6 = host.find(':') != std::string_view::npos || host.starts_with('[');
+    return fmt::format("{}{}{}:{}", ipv6 ? "[" : "", host, ipv6 ? "]" : "", port);
 }
 
 // Where the passwords sit in `url` (offset and length of each), found the way parse_url reads
@@ -120,7 +150,9 @@ Endpoint parse_url(std::string_view url) {
     Endpoint endpoint;
     auto scheme_end = url.find("://");
     if (scheme_end == std::string_view::npos)
-        refuse(url, "expected redis://host[:port][/db] or unix:///path/to.sock[?db=N]");
+        refuse(url,
+               "expected redis://host[:port][/db], redis+sentinel://host[:port]/MASTER[/db] "
+               "or unix:///path/to.sock[?db=N]");
     auto scheme = url.substr(0, scheme_end);
     auto rest = url.substr(scheme_end + 3);
     // Control bytes belong %-escaped; raw, they would reach terminals in every message that
@@ -163,9 +195,15 @@ Endpoint parse_url(std::string_view url) {
         return endpoint;
     }
 
-    if (scheme != "redis")
-        refuse(url,
-               fmt::format("unknown scheme '{}' (use redis:// or unix://)", printable(scheme)));
+    bool sentinel = scheme == "redis+sentinel";
+    if (scheme == "rediss+sentinel")
+        throw UsageError(fmt::format(
+            "invalid Redis URL '{}': rediss+sentinel:// (Sentinel over TLS) is not supported yet; "
+            "use redis+sentinel:// (see the README, section \"Sentinel\")",
+            printable(mask_password(url), 200)));
+    if (scheme != "redis" && !sentinel)
+        refuse(url, fmt::format("unknown scheme '{}' (use redis://, redis+sentinel:// or unix://)",
+                                printable(scheme)));
 
     auto at = rest.rfind('@');
     if (at != std::string_view::npos) {
@@ -178,26 +216,45 @@ Endpoint parse_url(std::string_view url) {
     }
     auto slash = rest.find('/');
     auto hostport = rest.substr(0, slash);
-    if (slash != std::string_view::npos) {
-        auto db = rest.substr(slash + 1);
-        if (!db.empty()) endpoint.database = parse_number(db, url, "database", 0, max_database);
-    }
-    if (!hostport.empty() && hostport.front() == '[') {  // [::1]:6379
-        auto close = hostport.find(']');
-        if (close == std::string_view::npos) refuse(url, "unclosed '[' in the host");
-        endpoint.host = std::string(hostport.substr(1, close - 1));
-        hostport = hostport.substr(close + 1);
-        if (!hostport.empty()) {
-            if (hostport.front() != ':') refuse(url, "expected ':' after ']'");
-            endpoint.port = parse_number(hostport.substr(1), url, "port", 1, 65535);
+    auto path = slash == std::string_view::npos ? std::string_view{} : rest.substr(slash + 1);
+
+    if (sentinel) {
+        SentinelSettings settings;
+        for (std::size_t start = 0; start <= hostport.size();) {
+            auto comma = std::min(hostport.find(',', start), hostport.size());
+            auto item = hostport.substr(start, comma - start);
+            if (item.empty())
+                refuse(url, hostport.empty() ? "no sentinel is named (host[:port] before /MASTER)"
+                                             : "an empty entry in the list of sentinels");
+            settings.sentinels.push_back(parse_host_port(item, url, default_sentinel_port));
+            start = comma + 1;
         }
-    } else {
-        auto colon = hostport.find(':');
-        endpoint.host = std::string(hostport.substr(0, colon));
-        if (colon != std::string_view::npos)
-            endpoint.port = parse_number(hostport.substr(colon + 1), url, "port", 1, 65535);
+        // /MASTER[/db]
+        auto name_end = path.find('/');
+        settings.master_name = percent_decode(path.substr(0, name_end), url);
+        if (settings.master_name.empty())
+            refuse(url, "the master's name is missing (redis+sentinel://host[:port]/MASTER[/db])");
+        if (name_end != std::string_view::npos) {
+            auto db = path.substr(name_end + 1);
+            if (db.find('/') != std::string_view::npos)
+                refuse(url, "expected /MASTER[/db] after the sentinels");
+            if (!db.empty()) endpoint.database = parse_number(db, url, "database", 0, max_database);
+        }
+        // The master's address comes from the sentinels.
+        endpoint.host.clear();
+        endpoint.port = 0;
+        endpoint.sentinel = std::move(settings);
+        return endpoint;
     }
-    if (endpoint.host.empty()) refuse(url, "the host is missing");
+
+    if (!path.empty()) endpoint.database = parse_number(path, url, "database", 0, max_database);
+    if (hostport.find(',') != std::string_view::npos)
+        refuse(url,
+               "several hosts are a Redis Cluster's seeds, which workq does not support yet; for "
+               "Sentinel write redis+sentinel://host[:port],host[:port]/MASTER");
+    auto address = parse_host_port(hostport, url, endpoint.port);
+    endpoint.host = std::move(address.host);
+    endpoint.port = address.port;
     return endpoint;
 }
 
@@ -209,10 +266,21 @@ std::string describe(const Endpoint& endpoint) {
         return endpoint.database == 0 ? fmt::format("unix://{}", path)
                                       : fmt::format("unix://{}?db={}", path, endpoint.database);
     }
-    // Brackets when the host holds a ':' (IPv6) or starts with '[', as parse_url reads them.
-    bool ipv6 = endpoint.host.find(':') != std::string::npos || endpoint.host.starts_with('[');
-    return fmt::format("redis://{}{}{}{}:{}/{}", user, ipv6 ? "[" : "", endpoint.host,
-                       ipv6 ? "]" : "", endpoint.port, endpoint.database);
+    if (endpoint.sentinel) {
+        if (!endpoint.host.empty())
+            return fmt::format("master {} at redis://{}{}/{}",
+                               percent_encode(endpoint.sentinel->master_name, "/@,"), user,
+                               format_host_port(endpoint.host, endpoint.port), endpoint.database);
+        std::string sentinels;
+        for (const auto& sentinel : endpoint.sentinel->sentinels)
+            sentinels +=
+                (sentinels.empty() ? "" : ",") + format_host_port(sentinel.host, sentinel.port);
+        return fmt::format("redis+sentinel://{}{}/{}/{}", user, sentinels,
+                           percent_encode(endpoint.sentinel->master_name, "/@,"),
+                           endpoint.database);
+    }
+    return fmt::format("redis://{}{}/{}", user, format_host_port(endpoint.host, endpoint.port),
+                       endpoint.database);
 }
 
 }  // namespace workq::redis

@@ -1,12 +1,31 @@
 // Where the server is and how to log in: parsed from the contract's URL forms
 //   redis://[user[:password]@]host[:port][/db]
 //   unix:///path/to.sock[?db=N]
+//   redis+sentinel://[user[:password]@]host[:port][,host[:port]...]/MASTER[/db]
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace workq::redis {
+
+// One sentinel's address.
+struct HostPort {
+    std::string host;
+    int port = 26379;
+    bool operator==(const HostPort&) const = default;
+};
+
+// redis+sentinel://: the sentinels to ask, in the URL's order, and the name of the master they
+// watch. The sentinels get no user name and no password but `password` (CONTRACT.md section 10:
+// the URL's password is the master's).
+struct SentinelSettings {
+    std::vector<HostPort> sentinels;
+    std::string master_name;
+    std::string password;  // WORKQ_SENTINEL_PASSWORD or redis.sentinel_password_file; empty: none
+};
 
 struct Endpoint {
     enum class Kind { tcp, unix_socket };
@@ -17,6 +36,9 @@ struct Endpoint {
     int database = 0;
     std::string username;  // empty: the default user
     std::string password;  // empty: no AUTH
+    // Set for redis+sentinel://. The sentinels say where the master is: `host` is empty until
+    // they have (redis/sentinel.hpp fills it and `port` in the copy it connects with).
+    std::optional<SentinelSettings> sentinel;
 };
 
 // Parses a URL. Throws UsageError naming the URL (password masked) and what is wrong; for
@@ -26,7 +48,9 @@ Endpoint parse_url(std::string_view url);
 // True when the URL text carries a password (so a caller can warn that argv is visible).
 bool url_has_password(std::string_view url);
 
-// "redis://host:6379/0" or "unix:///run/x.sock?db=1", never with the password.
+// "redis://host:6379/0" or "unix:///run/x.sock?db=1", never with the password. A Sentinel
+// endpoint reads "redis+sentinel://h1:26379,h2:26379/mymaster/0", or once its master was found
+// "master mymaster at redis://10.0.0.5:6379/0". The URL forms parse back to the same server.
 std::string describe(const Endpoint& endpoint);
 
 // The URL with any password replaced by "***", for messages.

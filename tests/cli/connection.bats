@@ -59,6 +59,39 @@ assert_failed_cleanly() {
     [[ "$stderr" != *hunter2* ]] || fail "the password is shown: $stderr"
 }
 
+@test "a malformed redis+sentinel:// URL is a usage error (exit 2) saying what is wrong" {
+    local url says
+    while IFS='|' read -r url says; do
+        run --separate-stderr workq-enqueue --redis "$url" q x
+        assert_failed_cleanly 2
+        [[ "$stderr" == *"invalid Redis URL"* && "$stderr" == *"$says"* ]] || fail "$url: $stderr"
+    done <<'EOF'
+redis+sentinel://127.0.0.1:26379|the master's name is missing
+redis+sentinel://127.0.0.1:26379/|the master's name is missing
+redis+sentinel:///mymaster|no sentinel is named
+redis+sentinel://a,,b/mymaster|an empty entry in the list of sentinels
+redis+sentinel://a:99999/mymaster|port '99999'
+redis+sentinel://a/mymaster/notadb|database 'notadb'
+redis+sentinel://a/mymaster/0/extra|expected /MASTER[/db]
+rediss+sentinel://a/mymaster|not supported yet
+redis://h1:6379,h2:6379|Cluster
+EOF
+    # The password stays out of the message.
+    WORKQ_REDIS_URL='redis+sentinel://:hunter2@a:0/m' run --separate-stderr workq-enqueue q x
+    assert_failed_cleanly 2
+    [[ "$stderr" != *hunter2* ]] || fail "the password is shown: $stderr"
+    assert_equal "$(job_count q)" 0
+}
+
+@test "redis+sentinel:// with no sentinel listening exits 3 within 10 s, naming each one" {
+    local start=$SECONDS
+    run --separate-stderr workq-enqueue --redis 'redis+sentinel://127.0.0.1:1,127.0.0.1:2/m' q x
+    assert_failed_cleanly 3
+    [ $((SECONDS - start)) -le 10 ] || fail "took $((SECONDS - start)) s"
+    [[ "$stderr" == *"sentinel 127.0.0.1:1:"* && "$stderr" == *"sentinel 127.0.0.1:2:"* ]] ||
+        fail "$stderr"
+}
+
 @test "an unreachable TCP port exits 3 within 10 s, naming the server" {
     local start=$(now_ms)
     run --separate-stderr timeout 15 workq-enqueue --redis redis://127.0.0.1:1 q x

@@ -4,11 +4,13 @@
 # Handler fixtures (tests/fault/handlers) record their runs in an append-only ledger and their
 # pids, for the invariant checker (invariants.bash) that every scenario ends with.
 
-source "$BATS_TEST_DIRNAME/../cli/work_helpers.bash"
-source "$BATS_TEST_DIRNAME/invariants.bash"
+# By path: tests/topology loads this file from another directory.
+FAULT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+source "$FAULT_DIR/../cli/work_helpers.bash"
+source "$FAULT_DIR/invariants.bash"
 
-HANDLERS="$BATS_TEST_DIRNAME/handlers"
-REPO_ROOT=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
+HANDLERS="$FAULT_DIR/handlers"
+REPO_ROOT=$(cd "$FAULT_DIR/../.." && pwd)
 
 fault_setup() {
     D="$BATS_TEST_TMPDIR/d"

@@ -1,7 +1,7 @@
-// Redis URLs (lib/redis/url): parse_url either returns an endpoint or throws UsageError (never
-// anything else); the message never holds the password or a control byte; an endpoint's
-// description (used in every message naming the server) parses back to the same server and
-// never holds the password; mask_password hides every byte of it.
+// Redis URLs (lib/redis/url), redis+sentinel:// included: parse_url either returns an endpoint or
+// throws UsageError (never anything else); the message never holds the password or a control byte;
+// an endpoint's description (used in every message naming the server) parses back to the same
+// server and never holds the password; mask_password hides every byte of it.
 #include <algorithm>
 #include <cctype>
 #include <cstddef>
@@ -21,20 +21,31 @@ bool has_control_byte(std::string_view text) {
     return false;
 }
 
+bool same_sentinels(const workq::redis::Endpoint& a, const workq::redis::Endpoint& b) {
+    if (!a.sentinel || !b.sentinel) return !a.sentinel && !b.sentinel;
+    return a.sentinel->sentinels == b.sentinel->sentinels &&
+           a.sentinel->master_name == b.sentinel->master_name;
+}
+
 bool same_server(const workq::redis::Endpoint& a, const workq::redis::Endpoint& b) {
     return a.kind == b.kind && a.database == b.database && a.username == b.username &&
+           same_sentinels(a, b) &&
            (a.kind == workq::redis::Endpoint::Kind::unix_socket
                 ? a.socket_path == b.socket_path
                 : a.host == b.host && a.port == b.port);
 }
 
-// The password as a redis:// URL carries it (between the first ':' of the userinfo and the
-// last '@'), when it is long enough (4+ letters and digits) and occurs once, so that finding it
-// elsewhere means it leaked rather than that the host or user name happens to hold it.
+// The password as a redis:// or redis+sentinel:// URL carries it (between the first ':' of the
+// userinfo and the last '@'), when it is long enough (4+ letters and digits) and occurs once, so
+// that finding it elsewhere means it leaked rather than that the host or user name happens to hold
+// it.
 std::string_view findable_password(std::string_view url) {
-    if (!url.starts_with("redis://")) return {};
+    std::size_t rest = url.starts_with("redis://")            ? 8
+                       : url.starts_with("redis+sentinel://") ? 17
+                                                              : 0;
+    if (rest == 0) return {};
     auto at = url.rfind('@');
-    auto colon = url.find(':', 8);
+    auto colon = url.find(':', rest);
     if (at == std::string_view::npos || colon == std::string_view::npos || colon > at) return {};
     auto password = url.substr(colon + 1, at - colon - 1);
     if (password.size() < 4 || url.find(password) != url.rfind(password)) return {};

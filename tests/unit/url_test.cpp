@@ -299,3 +299,79 @@ TEST(Url, UrlHasPassword) {
     EXPECT_FALSE(redis::url_has_password("redis://host:6379"));
     EXPECT_FALSE(redis::url_has_password("unix:///tmp/x.sock?db=1"));
 }
+
+// ---- redis+sentinel:// (CONTRACT.md section 10) ----
+
+TEST(Url, SentinelList) {
+    auto endpoint = parse_url("redis+sentinel://alice:pw@s1,s2:26380,[::1]:26381/mymaster/3");
+    ASSERT_TRUE(endpoint.sentinel);
+    const auto& sentinel = *endpoint.sentinel;
+    ASSERT_EQ(sentinel.sentinels.size(), 3u);
+    EXPECT_EQ(sentinel.sentinels[0], (redis::HostPort{"s1", 26379}));  // the sentinel's port
+    EXPECT_EQ(sentinel.sentinels[1], (redis::HostPort{"s2", 26380}));
+    EXPECT_EQ(sentinel.sentinels[2], (redis::HostPort{"::1", 26381}));
+    EXPECT_EQ(sentinel.master_name, "mymaster");
+    EXPECT_EQ(sentinel.password, "");  // the URL's password is the master's
+    EXPECT_EQ(endpoint.username, "alice");
+    EXPECT_EQ(endpoint.password, "pw");
+    EXPECT_EQ(endpoint.database, 3);
+    EXPECT_EQ(endpoint.host, "");  // until the sentinels say
+}
+
+TEST(Url, SentinelDefaults) {
+    auto endpoint = parse_url("redis+sentinel://127.0.0.1/m");
+    ASSERT_TRUE(endpoint.sentinel);
+    EXPECT_EQ(endpoint.sentinel->sentinels.size(), 1u);
+    EXPECT_EQ(endpoint.sentinel->sentinels[0].port, 26379);
+    EXPECT_EQ(endpoint.database, 0);
+    EXPECT_EQ(parse_url("redis+sentinel://h/m/").database, 0);
+    EXPECT_EQ(parse_url("redis+sentinel://h/my%2Fm").sentinel->master_name, "my/m");
+    EXPECT_FALSE(parse_url("redis://h").sentinel);
+}
+
+TEST(Url, SentinelRefusals) {
+    struct Case {
+        const char* url;
+        const char* says;
+    };
+    for (auto [url, says] : {
+             Case{"redis+sentinel://h", "master's name is missing"},
+             Case{"redis+sentinel://h/", "master's name is missing"},
+             Case{"redis+sentinel://h//1", "master's name is missing"},
+             Case{"redis+sentinel:///m", "no sentinel is named"},
+             Case{"redis+sentinel://a,,b/m", "empty entry"},
+             Case{"redis+sentinel://a,/m", "empty entry"},
+             Case{"redis+sentinel://a:0/m", "port"},
+             Case{"redis+sentinel://a:x/m", "port"},
+             Case{"redis+sentinel://[::1/m", "unclosed"},
+             Case{"redis+sentinel://a/m/x", "database"},
+             Case{"redis+sentinel://a/m/1/2", "expected /MASTER[/db]"},
+             Case{"redis+sentinel://a/m%zz", "%-escape"},
+             Case{"redis://h1:6379,h2:6379", "Cluster"},
+         }) {
+        auto message = refusal(url);
+        EXPECT_TRUE(contains(message, "invalid Redis URL")) << url << ": " << message;
+        EXPECT_TRUE(contains(message, says)) << url << ": " << message;
+    }
+    auto message = refusal("rediss+sentinel://:topsecret@h/m");
+    EXPECT_TRUE(contains(message, "not supported yet")) << message;
+    EXPECT_FALSE(contains(message, "topsecret")) << message;
+    message = refusal("redis+sentinel://:topsecret@h:0/m");
+    EXPECT_FALSE(contains(message, "topsecret")) << message;
+}
+
+TEST(Url, SentinelDescribe) {
+    auto endpoint = parse_url("redis+sentinel://bob:topsecret@s1,[::1]:7/my%2Fm/2");
+    EXPECT_EQ(redis::describe(endpoint), "redis+sentinel://bob@s1:26379,[::1]:7/my%2Fm/2");
+    auto again = parse_url(redis::describe(endpoint));
+    ASSERT_TRUE(again.sentinel);
+    EXPECT_EQ(again.sentinel->sentinels, endpoint.sentinel->sentinels);
+    EXPECT_EQ(again.sentinel->master_name, "my/m");
+    EXPECT_EQ(again.database, 2);
+    // Once the sentinels named the master, messages name it.
+    endpoint.host = "10.0.0.5";
+    endpoint.port = 6380;
+    EXPECT_EQ(redis::describe(endpoint), "master my%2Fm at redis://bob@10.0.0.5:6380/2");
+    EXPECT_TRUE(redis::url_has_password("redis+sentinel://:x@h/m"));
+    EXPECT_EQ(redis::mask_password("redis+sentinel://u:x@h/m"), "redis+sentinel://u:***@h/m");
+}

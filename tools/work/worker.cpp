@@ -76,8 +76,9 @@ Millis jittered(Millis base) {
 
 bool hidden_from_handlers(std::string_view entry) {
     for (std::string_view name :
-         {"WORKQ_REDIS_PASSWORD=", "WORKQ_REDIS_URL=", "WORKQ_JOB_ID=", "WORKQ_QUEUE=",
-          "WORKQ_ATTEMPT=", "WORKQ_MAX_ATTEMPTS=", "WORKQ_WORKER_ID=", "WORKQ_STATE_DIR="})
+         {"WORKQ_REDIS_PASSWORD=", "WORKQ_SENTINEL_PASSWORD=", "WORKQ_REDIS_URL=", "WORKQ_JOB_ID=",
+          "WORKQ_QUEUE=", "WORKQ_ATTEMPT=", "WORKQ_MAX_ATTEMPTS=", "WORKQ_WORKER_ID=",
+          "WORKQ_STATE_DIR="})
         if (entry.starts_with(name)) return true;
     // REDIS_URL may name a handler's own server, so it stays, unless it holds a password.
     constexpr std::string_view redis_url = "REDIS_URL=";

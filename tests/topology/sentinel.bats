@@ -1,0 +1,123 @@
+#!/usr/bin/env bats
+# Redis Sentinel (CONTRACT.md §10, issue 18): every tool through a redis+sentinel:// URL, the
+# sentinels asked in turn, ROLE = master required before anything else. A real deployment per
+# test (topology_helpers.bash): a master, a replica and three redis-sentinel on loopback.
+
+load topology_helpers
+
+setup() { topology_setup; }
+teardown() { topology_teardown; }
+
+@test "every tool works through a redis+sentinel:// URL" {
+    run --separate-stderr workq-enqueue q a b c
+    assert_success
+    [ "${#lines[@]}" -eq 3 ] || fail "expected 3 ids: $output"
+    printf '%s\n' "${lines[@]}" >"$D/ids"
+    # The jobs are on the master the sentinels name.
+    assert_equal "$(rcli llen "{$WORKQ_NAMESPACE:q}:waiting:0")" 3
+    run --separate-stderr workq-queue ls q
+    assert_success
+    [ "$(grep -c waiting <<<"$output")" -eq 3 ] || fail "workq-queue ls: $output"
+    run --separate-stderr workq-queue pause q
+    assert_success
+    run --separate-stderr workq-queue resume q
+    assert_success
+    run --separate-stderr workq-work --burst q -- "$HANDLERS/ledger.sh"
+    assert_success
+    run --separate-stderr workq-status job "$(head -1 "$D/ids")"
+    assert_success
+    assert_output --partial succeeded
+    run --separate-stderr workq-status --json
+    assert_success
+    assert_equal "$(jq -r '.queues[] | select(.name == "q") | .succeeded' <<<"$output")" 3
+    run --separate-stderr workq-dlq ls q
+    assert_success
+    run --separate-stderr workq-status --check q
+    assert_success
+    check_invariants q "$D/ids"
+}
+
+@test "the sentinels are asked in turn: a dead first sentinel is passed over" {
+    topo_kill s1
+    # And one that never existed, first in the list.
+    local url="redis+sentinel://127.0.0.1:$(free_port),127.0.0.1:$(topo_port s1),127.0.0.1:$(topo_port s2),127.0.0.1:$(topo_port s3)/$MASTER_NAME"
+    run --separate-stderr workq-enqueue --redis "$url" q x
+    assert_success
+    assert_equal "$(rcli llen "{$WORKQ_NAMESPACE:q}:waiting:0")" 1
+}
+
+@test "all sentinels down: exit 3 within 10 s, naming each sentinel and why" {
+    topo_kill s1
+    topo_kill s2
+    topo_kill s3
+    local start=$SECONDS
+    run --separate-stderr workq-enqueue q x
+    assert_equal "$status" 3
+    [ $((SECONDS - start)) -le 10 ] || fail "took $((SECONDS - start)) s"
+    assert_equal "$output" ""
+    for s in s1 s2 s3; do
+        [[ "$stderr" == *"sentinel 127.0.0.1:$(topo_port $s)"* ]] || fail "$s is not named: $stderr"
+    done
+    assert_equal "$(rcli dbsize)" 0
+    # The worker too: it cannot start.
+    run --separate-stderr workq-work q -- true
+    assert_equal "$status" 3
+}
+
+@test "a master name no sentinel watches: exit 3 at once, saying so" {
+    run --separate-stderr workq-enqueue --redis "${SENTINEL_URL%/*}/nosuch" q x
+    assert_equal "$status" 3
+    [[ "$stderr" == *"watches no master named 'nosuch'"* ]] || fail "$stderr"
+}
+
+@test "a server the sentinels name but that answers ROLE as replica is never used" {
+    # A second name on one sentinel, for the replica: it names a server that is no master.
+    scli s1 sentinel monitor wrong 127.0.0.1 "$(topo_port node2)" 2 >/dev/null
+    local url="redis+sentinel://127.0.0.1:$(topo_port s1)/wrong"
+    local start=$SECONDS
+    run --separate-stderr workq-enqueue --redis "$url" q x
+    assert_equal "$status" 3
+    [ $((SECONDS - start)) -le 10 ] || fail "took $((SECONDS - start)) s"
+    [[ "$stderr" == *"answers ROLE as replica"* ]] || fail "$stderr"
+    # Nothing was sent to it (a replica refuses writes anyway: the check is that we never tried).
+    run redis-cli -s "$(topo_socket node2)" info commandstats
+    [[ "$output" != *cmdstat_evalsha* && "$output" != *cmdstat_eval:* ]] || fail "a script reached the replica"
+    scli s1 sentinel remove wrong >/dev/null
+}
+
+@test "the sentinel password comes from WORKQ_SENTINEL_PASSWORD or the config, the master's from the URL" {
+    # The master and its replica want a password, which the sentinels know (auth-pass); the
+    # sentinels want one of their own.
+    local s node
+    for node in node1 node2; do
+        redis-cli -s "$(topo_socket $node)" config set masterauth masterpw >/dev/null
+        redis-cli -s "$(topo_socket $node)" config set requirepass masterpw >/dev/null
+    done
+    for s in s1 s2 s3; do
+        scli "$s" sentinel set "$MASTER_NAME" auth-pass masterpw >/dev/null
+        scli "$s" acl setuser default resetpass '>sentinelpw' >/dev/null
+    done
+    local url="redis+sentinel://:masterpw@${SENTINEL_URL#redis+sentinel://}"
+    # Without the sentinels' password, every one refuses.
+    run --separate-stderr workq-enqueue --redis "$url" q x
+    assert_equal "$status" 3
+    [[ "$stderr" == *NOAUTH* || "$stderr" == *"log in"* ]] || fail "$stderr"
+    WORKQ_SENTINEL_PASSWORD=sentinelpw run --separate-stderr workq-enqueue --redis "$url" q x
+    assert_success
+    [[ "$stderr" != *masterpw* && "$stderr" != *sentinelpw* ]] || fail "a password is shown: $stderr"
+    assert_equal "$(rcli -a masterpw --no-auth-warning llen "{$WORKQ_NAMESPACE:q}:waiting:0")" 1
+    # Or the config file's sentinel_password_file.
+    echo sentinelpw >"$BATS_TEST_TMPDIR/spw"
+    mkdir -p "$XDG_CONFIG_HOME/workq"
+    printf '[redis]\nsentinel_password_file = "%s"\n' "$BATS_TEST_TMPDIR/spw" >"$XDG_CONFIG_HOME/workq/config.toml"
+    WORKQ_REDIS_URL=$url run --separate-stderr workq-enqueue q y
+    assert_success
+    assert_equal "$stderr" ""
+    # A worker's handlers see neither password.
+    make_handler env <<<'env >>"$D_ENV"' >/dev/null
+    D_ENV="$D/env.txt" WORKQ_SENTINEL_PASSWORD=sentinelpw run --separate-stderr \
+        workq-work --burst --redis "$url" q -- "$D/env"
+    assert_success
+    grep -q WORKQ_JOB_ID "$D/env.txt" || fail "the handler did not run"
+    ! grep -q -e sentinelpw -e masterpw "$D/env.txt" || fail "a handler saw a password"
+}
