@@ -1,6 +1,7 @@
 # fish completion for workq and its tools (loaded for `workq`; the tools' files source it):
-# flags and subcommands always; queue names from the server when one is configured or the
-# embedded one already runs (never starting one), within a second (WORKQ_COMPLETION_TIMEOUT).
+# flags and subcommands always; queue and schedule names from the server when one is configured
+# or the embedded one already runs (never starting one), within a second
+# (WORKQ_COMPLETION_TIMEOUT); time zones from /usr/share/zoneinfo.
 
 function __workq_server_known
     test -n "$WORKQ_REDIS_URL$REDIS_URL$WORKQ_CONFIG"; and return 0
@@ -33,6 +34,33 @@ function __workq_queues
         string replace -r -f '^workq_queue_waiting\{.*queue="([^"]*)".*' '$1'
 end
 
+function __workq_schedules
+    __workq_server_known; or return
+    command -q workq-schedule; or return
+    set -l timeout $WORKQ_COMPLETION_TIMEOUT
+    test -n "$timeout"; or set timeout 1
+    set -l connection
+    set -l words (commandline -opc)
+    for i in (seq (count $words))
+        switch $words[$i]
+            case --redis --namespace --config
+                set -a connection $words[$i] $words[(math $i + 1)]
+            case '--redis=*' '--namespace=*' '--config=*'
+                set -a connection $words[$i]
+        end
+    end
+    timeout $timeout workq-schedule -q $connection ls 2>/dev/null | tail -n +2 |
+        string replace -r ' .*' ''
+end
+
+function __workq_zones
+    test -d /usr/share/zoneinfo; or return
+    pushd /usr/share/zoneinfo
+    find . -type f ! -name '*.*' ! -path './posix/*' ! -path './right/*' 2>/dev/null |
+        string replace -r '^\./' '' | string match -r '^[A-Z].*'
+    popd
+end
+
 # __workq_operands TOOL: how many operands the command line has so far (for the tool given).
 function __workq_operands
     set -l words (commandline -opc)
@@ -54,7 +82,7 @@ function __workq_operands
                 --recycle-jobs --recycle-age --recycle-errors --max-depth --warn-max-depth \
                 --max-age --warn-max-age --min-workers --warn-min-workers --max-dead \
                 --warn-max-dead --worker --state --limit --older-than --newer-than \
-                --error-match --max-count
+                --error-match --max-count --cron --tz --catch-up --count
                 set skip 1
             case '-*'
             case '*'
@@ -92,9 +120,10 @@ complete -c workq -n __fish_use_subcommand -a work -d 'Run a worker'
 complete -c workq -n __fish_use_subcommand -a queue -d 'List, cancel, purge live jobs; pause, resume'
 complete -c workq -n __fish_use_subcommand -a dlq -d 'Inspect, requeue and delete dead letters'
 complete -c workq -n __fish_use_subcommand -a status -d 'Queue depths, latency, worker health'
+complete -c workq -n __fish_use_subcommand -a schedule -d 'Periodic jobs from cron expressions'
 
 # Options every tool has.
-for tool in enqueue work queue dlq status
+for tool in enqueue work queue dlq status schedule
     complete -c workq-$tool -f
     __workq_o $tool -l redis -x -d 'Redis server URL'
     __workq_o $tool -l password-file -r -F -d 'Read the Redis password from this file'
@@ -196,3 +225,24 @@ __workq_o status -n 'not __fish_seen_subcommand_from job' -l worker -x -d 'This 
 __workq_o status -n 'not __fish_seen_subcommand_from job' -l no-server-warnings -d '--check: server configuration does not warn'
 __workq_o status -n 'not __fish_seen_subcommand_from job' -l serve -x -d 'Serve /metrics and /livez over HTTP on ADDR'
 __workq_o status -n 'not __fish_seen_subcommand_from job' -a '(__workq_queues)' -d queue
+
+# workq-schedule
+set -l schedule_subs add ls rm pause resume next
+__workq_o schedule -n "not __fish_seen_subcommand_from $schedule_subs" -a add -d 'Define or replace a schedule'
+__workq_o schedule -n "not __fish_seen_subcommand_from $schedule_subs" -a ls -d 'List schedules'
+__workq_o schedule -n "not __fish_seen_subcommand_from $schedule_subs" -a rm -d 'Remove schedules'
+__workq_o schedule -n "not __fish_seen_subcommand_from $schedule_subs" -a pause -d 'Stop firing until resume'
+__workq_o schedule -n "not __fish_seen_subcommand_from $schedule_subs" -a resume -d 'Fire again from the next tick'
+__workq_o schedule -n "not __fish_seen_subcommand_from $schedule_subs" -a next -d 'Next tick times'
+__workq_o schedule -n '__fish_seen_subcommand_from add' -l cron -x -d 'Five crontab fields, @daily, @every 5m'
+__workq_o schedule -n '__fish_seen_subcommand_from add' -l tz -x -a '(__workq_zones)' -d 'IANA time zone'
+__workq_o schedule -n '__fish_seen_subcommand_from add' -l catch-up -x -a 'latest none' -d 'Ticks missed while no worker ran'
+__workq_o schedule -n '__fish_seen_subcommand_from add' -l priority -x -d "The jobs' priority"
+__workq_o schedule -n '__fish_seen_subcommand_from add' -l max-attempts -x -d "The jobs' total runs"
+__workq_o schedule -n '__fish_seen_subcommand_from add' -l timeout -x -d "The jobs' per-run limit"
+__workq_o schedule -n '__fish_seen_subcommand_from add' -l unique -x -d 'No job while one with this key is live'
+__workq_o schedule -n '__fish_seen_subcommand_from ls' -l json -d 'One JSON object per line'
+__workq_o schedule -n '__fish_seen_subcommand_from next' -l count -x -d 'How many'
+__workq_o schedule -n '__fish_seen_subcommand_from ls' -a '(__workq_queues)' -d queue
+__workq_o schedule -n '__fish_seen_subcommand_from add; and test (__workq_operands schedule) -eq 2' -a '(__workq_queues)' -d queue
+__workq_o schedule -n '__fish_seen_subcommand_from rm pause resume next' -a '(__workq_schedules)' -d schedule

@@ -2,7 +2,8 @@
 //
 // Keys of one queue share the hash tag {NS:QUEUE}, so each script touches one cluster slot:
 //   {NS:QUEUE}:meta, :priorities, :waiting:<prio>, :scheduled, :running, :dead, :wake,
-//   :job:<id>, :errors:<id>, :unique:<key>, :done:<id>
+//   :job:<id>, :errors:<id>, :unique:<key>, :done:<id>,
+//   :schedules, :ticks, :schedule:<name> (workq-schedule, lib/lua/schedule_*.lua)
 // Keys of the namespace share the tag {NS}:
 //   {NS}:queues (set of queue names), {NS}:workers (zset id -> heartbeat ms),
 //   {NS}:worker:<id> (hash: the worker's registration)
@@ -37,6 +38,13 @@ class QueueKeys {
         return prefix_ + "unique:" + std::string(key);
     }
     std::string done(std::string_view id) const { return prefix_ + "done:" + std::string(id); }
+    // Schedules (workq-schedule): the names of the queue's schedules (set), the next tick of
+    // each unpaused one (zset name -> epoch ms), and each one's definition (hash).
+    std::string schedules() const { return prefix_ + "schedules"; }
+    std::string ticks() const { return prefix_ + "ticks"; }
+    std::string schedule(std::string_view name) const {
+        return prefix_ + "schedule:" + std::string(name);
+    }
 
   private:
     std::string queue_;

@@ -7,7 +7,7 @@
 
 load helpers
 
-TOOLS=(enqueue work queue dlq status)
+TOOLS=(enqueue work queue dlq status schedule)
 
 setup_file() {
     export PREFIX="$BATS_FILE_TMPDIR/prefix"
@@ -220,7 +220,7 @@ $actual"
     expected=$("$PREFIX/bin/workq" --help | sed -n '/^Commands:/,/^$/p' | awk 'NR > 1 && NF {print $1}' | sort)
     actual=$(complete_line workq "" | grep -v '^-')
     [ "$expected" = "$actual" ] || fail "workq: expected $(echo $expected), got $(echo $actual)"
-    for tool in queue dlq status; do
+    for tool in queue dlq status schedule; do
         expected=$(subcommands "$tool" | sort)
         [ -n "$expected" ]
         actual=$(complete_line "workq-$tool" "")
@@ -255,6 +255,25 @@ mailbox"
     assert_success
     assert_output ""
     [ ! -e "$XDG_STATE_HOME/workq" ] || fail "completion started the embedded server"
+}
+
+@test "bash completion: schedule names come from the server, time zones from zoneinfo" {
+    workq-schedule -q add nightly q --cron @daily </dev/null
+    workq-schedule -q add nightly-2 q --cron @daily </dev/null
+    workq-schedule -q add other q --cron @daily </dev/null
+    export PATH="$PREFIX/bin:$PATH" WORKQ_COMPLETION_TIMEOUT=20
+    run complete_line workq-schedule pause ni
+    assert_output "nightly
+nightly-2"
+    run complete_line workq schedule next o
+    assert_output "other"
+    run complete_line workq-schedule add x ""
+    assert_output "q"
+    run complete_line workq-schedule add x q --tz Europe/Berl
+    assert_output "Europe/Berlin"
+    run complete_line workq-schedule add x q --catch-up ""
+    assert_output "latest
+none"
 }
 
 @test "zsh and fish load their completions" {

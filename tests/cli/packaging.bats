@@ -57,7 +57,9 @@ field() { dpkg-deb -f "$DEB" "$1"; }
     assert_success
     listing=$output
     for path in bin/workq bin/workq-enqueue bin/workq-work bin/workq-queue bin/workq-dlq \
-        bin/workq-status \
+        bin/workq-status bin/workq-schedule share/man/man1/workq-schedule.1.gz \
+        share/bash-completion/completions/workq-schedule \
+        share/fish/vendor_completions.d/workq-schedule.fish \
         share/man/man1/workq-enqueue.1.gz share/man/man1/workq-work.1.gz \
         share/man/man1/workq-queue.1.gz share/man/man1/workq-dlq.1.gz \
         share/man/man1/workq-status.1.gz share/man/man5/workq-config.5.gz \

@@ -27,6 +27,7 @@ constexpr const char* usage =
     "  queue     list, cancel and purge live jobs; pause and resume a queue\n"
     "  dlq       inspect, requeue and delete dead letters\n"
     "  status    queue depth, latency, worker health, one job's state\n"
+    "  schedule  periodic jobs from cron expressions, one job per tick across a fleet\n"
     "\n"
     "Each command has --help with examples. See the README and workq(7).\n"
     "\n"

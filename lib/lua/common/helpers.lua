@@ -13,6 +13,11 @@
 --   <p>unique:<key>    string: the id holding a --unique key
 --   <p>wake            list: tokens that wake idle workers blocked in BLPOP
 --   <p>done:<id>       list: pushed when a job that `workq-enqueue --wait` waits for ends
+--   <p>schedules       set: the names of the queue's schedules (workq-schedule)
+--   <p>ticks           zset: name -> next tick (ms) of each schedule that is not paused
+--   <p>schedule:<name> hash: cron, tz, catch_up, prio, max, timeout, unique, payload, next,
+--                      paused, gen (bumped by each definition), last_job, last_tick, created,
+--                      updated
 -- All times are the server's (TIME), in milliseconds.
 
 local DATA_VERSION = 1
