@@ -5,12 +5,15 @@
 -- ARGV[5] delay ms (0 = none)   ARGV[6] due time ms ('' = none; wins over the delay)
 -- ARGV[7] unique key ('' = none)   ARGV[8] 'caller' when ids are the caller's, else 'generated'
 -- ARGV[9] '1' when the caller will wait for the jobs to end (workq-enqueue --wait)
--- ARGV[10], ARGV[11], ...: id, payload pairs
+-- ARGV[10] the deadline (server ms) of the caller ids' namespace reservation ('' = none): see
+--          reserve_id in common/helpers.lua; past it this call makes no job
+-- ARGV[11], ARGV[12], ...: id, payload pairs
 -- Returns { number of jobs, then for each job NOT created: its index (1-based), status, id }:
 --   a created job needs no answer (the caller knows its id), so the usual reply is one number.
 --   status 0: not created, the id is the existing job's (a caller's id that exists in any
 --   state, or the job that holds the unique key); -1: a generated id collided (the caller
---   retries with another id).
+--   retries with another id); -2: the id's reservation lapsed before this call ran (the
+--   caller reserves again; nothing was made).
 local p = ARGV[1]
 check_version(KEYS[1], true)
 local now = now_ms()
@@ -27,6 +30,7 @@ if due and due <= now then due = nil end
 local unique = ARGV[7]
 local caller_ids = ARGV[8] == 'caller'
 local notify = ARGV[9] == '1'
+local fence_closed = ARGV[10] ~= '' and not id_fence_open(tonumber(ARGV[10]), now)
 
 -- Numbers go to redis.call as strings formatted once: Redis formats each Lua number with
 -- %.17g, a quarter of this script's cost when done per field and per job.
@@ -39,7 +43,7 @@ local waiting_ids = {}
 -- One EXISTS for the whole call: almost always none of the ids exists yet, and then no job needs
 -- a lookup of its own (a redis.call costs as much as the HSET that creates the record).
 local keys = {}
-for i = 10, #ARGV, 2 do keys[#keys + 1] = p .. 'job:' .. ARGV[i] end
+for i = 11, #ARGV, 2 do keys[#keys + 1] = p .. 'job:' .. ARGV[i] end
 local any_exists = false
 local made = {}  -- ids created by this call: the same id twice in one call is a collision too
 for first = 1, #keys, 1000 do
@@ -48,12 +52,14 @@ for first = 1, #keys, 1000 do
         break
     end
 end
-for i = 10, #ARGV, 2 do
+for i = 11, #ARGV, 2 do
     local id, payload = ARGV[i], ARGV[i + 1]
-    local key = keys[(i - 8) / 2]
+    local key = keys[(i - 9) / 2]
     local status, result_id = 1, id
     if made[id] or (any_exists and redis.call('EXISTS', key) == 1) then
         status = caller_ids and 0 or -1
+    elseif fence_closed then
+        status = -2
     elseif unique ~= '' then
         local holder = redis.call('GET', p .. 'unique:' .. unique)
         if holder then
@@ -93,7 +99,7 @@ for i = 10, #ARGV, 2 do
         made_any = true
     end
     if status ~= 1 then
-        out[#out + 1] = (i - 8) / 2
+        out[#out + 1] = (i - 9) / 2
         out[#out + 1] = status
         out[#out + 1] = result_id
     end

@@ -1,6 +1,10 @@
 #include "queue/client.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
+#include <chrono>
+#include <thread>
 
 namespace workq::queue {
 namespace {
@@ -88,6 +92,103 @@ std::optional<JobInfo> find_job(redis::Connection& connection, const NamespaceKe
                                 std::string_view id, bool details) {
     std::vector<std::string> ids{std::string(id)};
     return std::move(find_jobs(connection, keys, ids, details).front());
+}
+
+std::vector<IdPlace> place_ids(redis::Connection& connection, const NamespaceKeys& keys,
+                               std::span<const std::string> ids, std::string_view queue) {
+    using Clock = std::chrono::steady_clock;
+    // A reservation lives 15 s (lib/lua/common/helpers.lua); a caller making the job within it
+    // is waited for, one that died leaves it to lapse.
+    constexpr auto wait_limit = std::chrono::seconds(35);
+    constexpr auto poll_interval = std::chrono::milliseconds(50);
+    const auto give_up = Clock::now() + wait_limit;
+    std::vector<IdPlace> places(ids.size());
+    std::vector<std::size_t> pending(ids.size());
+    for (std::size_t i = 0; i < ids.size(); ++i)
+        pending[i] = i;
+    while (!pending.empty()) {
+        std::vector<std::string> asked;
+        for (auto i : pending)
+            asked.push_back(ids[i]);
+        auto reservations = parse_reserve_id(run(connection, reserve_id_call(keys, asked, queue)));
+        // Ours: the job may be made here unless another queue already holds it (a job made
+        // under a reservation that has lapsed since).
+        std::vector<std::string> ours;
+        std::vector<std::size_t> ours_at;
+        std::vector<std::size_t> foreign;  // indexes into `pending`
+        for (std::size_t k = 0; k < pending.size(); ++k) {
+            if (reservations.at(k).held) {
+                ours.push_back(asked[k]);
+                ours_at.push_back(k);
+            } else {
+                foreign.push_back(k);
+            }
+        }
+        std::vector<std::string> released;
+        if (!ours.empty()) {
+            auto holders = queues_holding(connection, keys, ours, queue);
+            for (std::size_t j = 0; j < ours.size(); ++j) {
+                auto& place = places[pending[ours_at[j]]];
+                if (holders[j].empty()) {
+                    place = {std::string(queue), reservations[ours_at[j]].deadline_ms};
+                } else {
+                    place = {holders[j], std::nullopt};
+                    released.push_back(ours[j]);
+                }
+            }
+        }
+        if (!released.empty()) run(connection, release_id_call(keys, released, queue));
+        // Another queue's: done when its job is there; else its maker is still at work.
+        for (auto k : foreign)
+            connection.append(
+                {"EXISTS", QueueKeys(keys.name(), reservations[k].holder).job(asked[k])});
+        std::vector<std::size_t> still;
+        for (auto k : foreign) {
+            auto reply = connection.read_reply();
+            if (reply.is_error()) throw RedisError("cannot look up job ids: " + reply.text);
+            if (reply.as_integer() == 1)
+                places[pending[k]] = {reservations[k].holder, std::nullopt};
+            else
+                still.push_back(pending[k]);
+        }
+        pending = std::move(still);
+        if (pending.empty()) break;
+        if (Clock::now() > give_up)
+            throw Error(fmt::format(
+                "job id {} is reserved for queue {} by another caller that has not made the job "
+                "there for {} s; nothing was made, try again",
+                ids[pending.front()], reservations[foreign.front()].holder,
+                std::chrono::duration_cast<std::chrono::seconds>(wait_limit).count()));
+        std::this_thread::sleep_for(poll_interval);
+    }
+    return places;
+}
+
+PlacedJob enqueue_with_id(redis::Connection& connection, const NamespaceKeys& namespace_keys,
+                          const QueueKeys& keys, EnqueueOptions options, const NewJob& job) {
+    // The queue is registered before the job is made: a later caller looking for the id in
+    // every queue (place_ids) must see this one.
+    if (auto reply = connection.command({"SADD", namespace_keys.queues(), keys.queue()});
+        reply.is_error())
+        throw RedisError("cannot register the queue: " + reply.text);
+    const std::vector<std::string> ids{std::string(job.id)};
+    options.caller_ids = true;
+    // Each round renews the reservation; one lapses only when the enqueue reached the server
+    // 13 s after it: a few rounds are plenty unless the server is that slow every time.
+    constexpr int rounds = 3;
+    for (int round = 0; round < rounds; ++round) {
+        auto place = place_ids(connection, namespace_keys, ids, keys.queue()).at(0);
+        if (!place.fence_ms) return {EnqueueStatus::existing, place.queue};
+        options.id_fence_ms = place.fence_ms;
+        std::vector<NewJob> one{job};
+        auto result = parse_enqueue(run(connection, enqueue_call(keys, options, one)), one).at(0);
+        if (result.status != EnqueueStatus::reservation_lapsed)
+            return {result.status, keys.queue()};
+    }
+    throw Error(
+        fmt::format("job {} was not made: its id's reservation lapsed {} times before "
+                    "the server ran the enqueue (is the server overloaded?)",
+                    job.id, rounds));
 }
 
 }  // namespace workq::queue

@@ -6,7 +6,8 @@
 //   :schedules, :ticks, :schedule:<name> (workq-schedule, lib/lua/schedule_*.lua)
 // Keys of the namespace share the tag {NS}:
 //   {NS}:queues (set of queue names), {NS}:workers (zset id -> heartbeat ms),
-//   {NS}:worker:<id> (hash: the worker's registration)
+//   {NS}:worker:<id> (hash: the worker's registration),
+//   {NS}:id:<id> (string: the queue holding or making the job with a caller-chosen id; expires)
 // The Lua scripts build per-job keys from the queue's prefix "{NS:QUEUE}:" with the same
 // suffixes (lib/lua/common/helpers.lua lists them).
 #pragma once
@@ -59,6 +60,8 @@ class NamespaceKeys {
     std::string queues() const { return prefix_ + "queues"; }
     std::string workers() const { return prefix_ + "workers"; }
     std::string worker(std::string_view id) const { return prefix_ + "worker:" + std::string(id); }
+    // The namespace-wide reservation of a caller-chosen job id (lib/lua/reserve_id.lua).
+    std::string id(std::string_view job_id) const { return prefix_ + "id:" + std::string(job_id); }
 
   private:
     std::string name_;

@@ -95,7 +95,7 @@ ScriptCall enqueue_call(const QueueKeys& keys, const EnqueueOptions& options,
                         std::span<const NewJob> jobs) {
     auto call = make_call("enqueue", keys);
     auto& a = call.args;
-    a.reserve(8 + 2 * jobs.size());
+    a.reserve(10 + 2 * jobs.size());
     a.push_back(std::to_string(options.priority));
     a.push_back(std::to_string(options.max_attempts));
     a.push_back(options.timeout ? ms(*options.timeout) : "");
@@ -104,6 +104,7 @@ ScriptCall enqueue_call(const QueueKeys& keys, const EnqueueOptions& options,
     a.push_back(options.unique_key);
     a.push_back(options.caller_ids ? "caller" : "generated");
     a.push_back(options.notify ? "1" : "0");
+    a.push_back(options.id_fence_ms ? std::to_string(*options.id_fence_ms) : "");
     for (const auto& job : jobs) {
         a.emplace_back(job.id);
         a.emplace_back(job.payload);
@@ -127,9 +128,49 @@ std::vector<EnqueueResult> parse_enqueue(const redis::Reply& reply, std::span<co
             throw RedisError(
                 fmt::format("the enqueue script named job {} of {}", index, jobs.size()));
         auto status = items[i + 1].as_integer();
-        out[static_cast<std::size_t>(index - 1)] = {
-            status == 0 ? EnqueueStatus::existing : EnqueueStatus::collision,
-            items[i + 2].as_string()};
+        out[static_cast<std::size_t>(index - 1)] = {status == 0 ? EnqueueStatus::existing
+                                                    : status == -2
+                                                        ? EnqueueStatus::reservation_lapsed
+                                                        : EnqueueStatus::collision,
+                                                    items[i + 2].as_string()};
+    }
+    return out;
+}
+
+namespace {
+ScriptCall id_call(const NamespaceKeys& keys, std::span<const std::string> ids,
+                   std::string_view queue, std::string_view mode) {
+    ScriptCall call;
+    call.script = &script("reserve_id");
+    for (const auto& id : ids)
+        call.keys.push_back(keys.id(id));
+    call.args = {std::string(queue), std::string(mode)};
+    return call;
+}
+}  // namespace
+
+ScriptCall reserve_id_call(const NamespaceKeys& keys, std::span<const std::string> ids,
+                           std::string_view queue) {
+    return id_call(keys, ids, queue, "reserve");
+}
+
+ScriptCall release_id_call(const NamespaceKeys& keys, std::span<const std::string> ids,
+                           std::string_view queue) {
+    return id_call(keys, ids, queue, "release");
+}
+
+std::vector<IdReservation> parse_reserve_id(const redis::Reply& reply) {
+    std::vector<IdReservation> out;
+    for (const auto& item : reply.as_array()) {
+        IdReservation reservation;
+        reservation.held = item.at(0).as_integer() == 1;
+        if (reservation.held) {
+            reservation.deadline_ms = item.at(1).as_integer();
+        } else {
+            reservation.holder = item.at(1).as_string();
+            reservation.holder_left_ms = item.at(2).as_integer();
+        }
+        out.push_back(std::move(reservation));
     }
     return out;
 }

@@ -51,12 +51,16 @@ struct EnqueueOptions {
     std::string unique_key;              // empty: none
     bool caller_ids = false;             // ids are the caller's (--id): an existing one is kept
     bool notify = false;                 // push <p>done:<id> when each job ends (--wait)
+    // The deadline (server ms) of the ids' namespace reservation (reserve_id_call): past it
+    // the call makes nothing (EnqueueStatus::reservation_lapsed). nullopt: not reserved.
+    std::optional<long long> id_fence_ms;
 };
 struct NewJob {
     std::string_view id;
     std::string_view payload;
 };
-enum class EnqueueStatus { created, existing, collision };
+// reservation_lapsed: the id's reservation lapsed before the call ran; nothing was made.
+enum class EnqueueStatus { created, existing, collision, reservation_lapsed };
 struct EnqueueResult {
     EnqueueStatus status;
     std::string id;  // the new job's, or the existing one's
@@ -65,6 +69,22 @@ ScriptCall enqueue_call(const QueueKeys& keys, const EnqueueOptions& options,
                         std::span<const NewJob> jobs);
 // `jobs` are those the call sent (the reply names only the jobs it did not create).
 std::vector<EnqueueResult> parse_enqueue(const redis::Reply& reply, std::span<const NewJob> jobs);
+
+// --- namespace-wide ids -------------------------------------------------------------------------
+// A caller-chosen id is reserved for one queue before the enqueue that makes it, so that two
+// callers can never make it in two queues (README, "Ids across queues").
+struct IdReservation {
+    bool held = false;             // this queue holds the reservation now
+    long long deadline_ms = 0;     // held: pass it as EnqueueOptions::id_fence_ms
+    std::string holder;            // not held: the queue that holds it
+    long long holder_left_ms = 0;  // not held: until it lapses
+};
+ScriptCall reserve_id_call(const NamespaceKeys& keys, std::span<const std::string> ids,
+                           std::string_view queue);
+std::vector<IdReservation> parse_reserve_id(const redis::Reply& reply);
+// Gives back reservations of `queue` that made no job (the job was found in another queue).
+ScriptCall release_id_call(const NamespaceKeys& keys, std::span<const std::string> ids,
+                           std::string_view queue);
 
 // --- claim ---------------------------------------------------------------------------------------
 struct ClaimedJob {

@@ -255,6 +255,37 @@ assert_payload() {
     assert_equal "$(job_count q)" 2
 }
 
+# Issue 23, item 9: the check of the other queues ran outside the enqueue script, and 2 of 30
+# concurrent pairs made one id in two queues. Reserved namespace-wide first, it is one job.
+@test "--id is unique across queues when two callers race one id into two queues" {
+    local i
+    for i in $(seq 25); do
+        workq-enqueue --id "race-$i" qa a >"$BATS_TEST_TMPDIR/a.$i" &
+        workq-enqueue --id "race-$i" qb b >"$BATS_TEST_TMPDIR/b.$i" &
+    done
+    wait
+    for i in $(seq 25); do
+        assert_equal "$(cat "$BATS_TEST_TMPDIR/a.$i")" "race-$i"
+        assert_equal "$(cat "$BATS_TEST_TMPDIR/b.$i")" "race-$i"
+        local made=0
+        job_exists qa "race-$i" && made=$((made + 1))
+        job_exists qb "race-$i" && made=$((made + 1))
+        [ "$made" = 1 ] || fail "race-$i was made in $made queues"
+    done
+    # The id names its queue for a while (a reservation); a later caller for another queue is told
+    # where the job is and makes nothing.
+    run --separate-stderr workq-enqueue --id race-1 qc c
+    assert_success
+    assert_equal "$output" race-1
+    [[ "$stderr" == *"exists in queue q"* ]] || fail "$stderr"
+    job_exists qc race-1 && fail "made in a third queue"
+    # A re-run for the same queue after a crash between the reservation and the job completes it.
+    rcli set "{$WORKQ_NAMESPACE}:id:half-done" qa px 60000 >/dev/null
+    run --separate-stderr workq-enqueue --id half-done qa x
+    assert_success
+    assert_equal "$(job_field qa half-done payload)" x
+}
+
 @test "a payload argument or --whole input over the limit is exit 2, and nothing is enqueued" {
     run --separate-stderr workq-enqueue --max-payload 10 q short 12345678901 other
     assert_equal "$status" 2

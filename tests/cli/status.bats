@@ -473,7 +473,7 @@ EOF
     rcli sadd "{big}:queues" q >/dev/null
     awk -v sha="$sha" -v p="$p" 'BEGIN {
         for (c = 0; c < 1000; c++) {
-            printf "EVALSHA %s 1 %smeta %s 0 10 \"\" 0 \"\" \"\" generated 0", sha, p, p
+            printf "EVALSHA %s 1 %smeta %s 0 10 \"\" 0 \"\" \"\" generated 0 \"\"", sha, p, p
             for (i = c * 1000 + 1; i <= (c + 1) * 1000; i++) printf " j%d %d", i, i
             printf "\n"
         }

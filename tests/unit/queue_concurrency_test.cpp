@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <latch>
 #include <mutex>
 #include <random>
 #include <string>
@@ -15,6 +16,7 @@
 
 #include <fmt/format.h>
 
+#include "queue/client.hpp"
 #include "queue/transitions.hpp"
 #include "redis_fixture.hpp"
 
@@ -226,6 +228,42 @@ TEST_F(QueueConcurrency, ManyWorkersNeverShareAJobAndEveryJobSucceedsExactlyOnce
     EXPECT_GT(reaped.load(), 0);
     RecordProperty("claims", std::to_string(ledger.claims));
     RecordProperty("zombie_settles", std::to_string(ledger.zombie_settles));
+}
+
+// Issue 23, item 9: two callers racing one --id into two queues made it in both (the check of
+// the other queues ran outside the enqueue script). With the namespace reservation, exactly one
+// job exists whatever the interleaving, and both callers name its queue.
+TEST_F(QueueConcurrency, CallerIdsRacingIntoTwoQueuesMakeOneJob) {
+    constexpr int rounds = 40;
+    queue::NamespaceKeys ns_keys(ns());
+    for (int round = 0; round < rounds; ++round) {
+        std::string id = fmt::format("race-{}", round);
+        std::latch start(2);
+        std::string placed[2];
+        std::string failure[2];
+        auto caller = [&](int n) {
+            try {
+                auto connection = connect_test_server();
+                queue::QueueKeys k(ns(), n == 0 ? "a" : "b");
+                start.arrive_and_wait();
+                placed[n] = queue::enqueue_with_id(connection, ns_keys, k,
+                                                   Options().max_attempts(1), {id, "payload"})
+                                .queue;
+            } catch (const std::exception& error) {
+                failure[n] = error.what();
+            }
+        };
+        std::thread one(caller, 0), two(caller, 1);
+        one.join();
+        two.join();
+        ASSERT_EQ(failure[0], "");
+        ASSERT_EQ(failure[1], "");
+        int made =
+            (raw().exists(keys("a").job(id)) ? 1 : 0) + (raw().exists(keys("b").job(id)) ? 1 : 0);
+        ASSERT_EQ(made, 1) << id;
+        EXPECT_EQ(placed[0], placed[1]) << id;
+        EXPECT_TRUE(raw().exists(keys(placed[0]).job(id))) << id;
+    }
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "queue/client.hpp"
@@ -249,6 +250,106 @@ TEST_F(Transitions, UniqueKeyIsReleasedWhenTheJobSucceedsDiesOrIsCancelled) {
 
     ASSERT_EQ(engine().enqueue_one(k, "e", unique), EnqueueStatus::created);
     EXPECT_EQ(raw().get(k.unique("u")), "e");
+}
+
+// The namespace reservation of caller ids (issue 23, item 9): reserved first, made second.
+TEST_F(Transitions, CallerIdReservationNamesOneQueueAndFencesTheEnqueue) {
+    queue::NamespaceKeys ns_keys(ns());
+    std::vector<std::string> ids{"inv-1"};
+    auto reserve = [&](std::string_view queue) {
+        return queue::parse_reserve_id(engine().run(queue::reserve_id_call(ns_keys, ids, queue)))
+            .at(0);
+    };
+    auto a = reserve("a");
+    ASSERT_TRUE(a.held);
+    EXPECT_GT(a.deadline_ms, raw().server_now_ms());
+    EXPECT_EQ(raw().get(ns_keys.id("inv-1")), "a");
+    EXPECT_GT(raw().pttl(ns_keys.id("inv-1")), 0);
+    // Another queue is told who holds it and for how long; the same queue renews it.
+    auto b = reserve("b");
+    EXPECT_FALSE(b.held);
+    EXPECT_EQ(b.holder, "a");
+    EXPECT_GT(b.holder_left_ms, 0);
+    EXPECT_TRUE(reserve("a").held);
+    // Releasing is for its holder only.
+    engine().run(queue::release_id_call(ns_keys, ids, "b"));
+    EXPECT_EQ(raw().get(ns_keys.id("inv-1")), "a");
+    engine().run(queue::release_id_call(ns_keys, ids, "a"));
+    EXPECT_FALSE(raw().exists(ns_keys.id("inv-1")));
+    // A value workq did not write there (no time to live, or another type) is replaced.
+    raw().call({"SET", ns_keys.id("inv-1"), "b"});
+    EXPECT_TRUE(reserve("a").held);
+    raw().call({"DEL", ns_keys.id("inv-1")});
+    raw().call({"HSET", ns_keys.id("inv-1"), "x", "y"});
+    EXPECT_TRUE(reserve("a").held);
+
+    // The enqueue makes nothing once the fence (the reservation's deadline, less a margin for
+    // clocks) has passed: a caller stalled past it must reserve again.
+    auto k = keys("a");
+    EnqueueOptions late = Options().caller_ids(true);
+    late.id_fence_ms = raw().server_now_ms();
+    auto results = engine().enqueue(k, {{"inv-1", "x"}}, late);
+    EXPECT_EQ(results[0].status, EnqueueStatus::reservation_lapsed);
+    EXPECT_FALSE(raw().exists(k.job("inv-1")));
+    EnqueueOptions in_time = Options().caller_ids(true);
+    in_time.id_fence_ms = reserve("a").deadline_ms;
+    EXPECT_EQ(engine().enqueue(k, {{"inv-1", "x"}}, in_time)[0].status, EnqueueStatus::created);
+    // An existing job is reported as such even past the fence.
+    EXPECT_EQ(engine().enqueue(k, {{"inv-1", "y"}}, late)[0].status, EnqueueStatus::existing);
+}
+
+TEST_F(Transitions, EnqueueWithIdFindsTheJobInAnyQueueAndCompletesAHalfDoneOne) {
+    queue::NamespaceKeys ns_keys(ns());
+    auto a = keys("a"), b = keys("b");
+    EnqueueOptions options = Options().max_attempts(1);
+    // Made in a; asked again for b: nothing is made, a is named, b's reservation given back.
+    auto first = queue::enqueue_with_id(connection(), ns_keys, a, options, {"id-1", "one"});
+    EXPECT_EQ(first.status, EnqueueStatus::created);
+    EXPECT_EQ(first.queue, "a");
+    raw().call({"DEL", ns_keys.id("id-1")});  // as if the reservation had lapsed
+    auto second = queue::enqueue_with_id(connection(), ns_keys, b, options, {"id-1", "two"});
+    EXPECT_EQ(second.status, EnqueueStatus::existing);
+    EXPECT_EQ(second.queue, "a");
+    EXPECT_FALSE(raw().exists(b.job("id-1")));
+    EXPECT_FALSE(raw().exists(ns_keys.id("id-1")));
+    EXPECT_EQ(raw().hget(a.job("id-1"), "payload"), "one");
+
+    // A caller died between its reservation (for a) and its job: a re-run for a completes it.
+    std::vector<std::string> ids{"id-2"};
+    engine().run(queue::reserve_id_call(ns_keys, ids, "a"));
+    auto rerun = queue::enqueue_with_id(connection(), ns_keys, a, options, {"id-2", "p"});
+    EXPECT_EQ(rerun.status, EnqueueStatus::created);
+    EXPECT_EQ(rerun.queue, "a");
+
+    // A caller for b waits for a's maker, and names a once the job is there.
+    ids = {"id-3"};
+    auto held = queue::parse_reserve_id(engine().run(queue::reserve_id_call(ns_keys, ids, "a")));
+    queue::PlacedJob waited;
+    std::thread caller([&] {
+        auto other = connect_test_server();
+        waited = queue::enqueue_with_id(other, ns_keys, b, options, {"id-3", "from b"});
+    });
+    // The outcome is the same whenever a's job comes; made once the caller polls for it (its
+    // connection's last command an EXISTS), the test goes through the waiting path.
+    wait_until([&] {
+        return raw().call({"CLIENT", "LIST"}).as_string().find("cmd=exists") != std::string::npos;
+    });
+    EnqueueOptions fenced = Options().caller_ids(true);
+    fenced.id_fence_ms = held.at(0).deadline_ms;
+    engine().enqueue(a, {{"id-3", "from a"}}, fenced);
+    caller.join();
+    EXPECT_EQ(waited.status, EnqueueStatus::existing);
+    EXPECT_EQ(waited.queue, "a");
+    EXPECT_FALSE(raw().exists(b.job("id-3")));
+
+    // A maker that died holding the reservation: the caller for b makes the job once it lapses.
+    ids = {"id-4"};
+    engine().run(queue::reserve_id_call(ns_keys, ids, "a"));
+    raw().call({"PEXPIRE", ns_keys.id("id-4"), "300"});
+    auto after = queue::enqueue_with_id(connection(), ns_keys, b, options, {"id-4", "b"});
+    EXPECT_EQ(after.status, EnqueueStatus::created);
+    EXPECT_EQ(after.queue, "b");
+    EXPECT_EQ(raw().get(ns_keys.id("id-4")), "b");
 }
 
 TEST_F(Transitions, CallerIdThatExistsInAnyStateMakesNoJob) {

@@ -373,14 +373,19 @@ int import_letters(redis::Connection& connection, const std::string& namespace_n
         std::vector<std::string> ids;
         for (const auto& job : pending)
             ids.push_back(job.id);
-        auto holders = queue::queues_holding(connection, queue::NamespaceKeys(namespace_name), ids,
-                                             keys.queue());
-        std::erase_if(pending, [&, i = std::size_t(0)](const Pending& job) mutable {
-            const auto& holder = holders[i++];
-            if (holder.empty()) return false;
+        // Ids are unique in the namespace: each is reserved for this queue first (see
+        // queue::place_ids); one that another queue holds is skipped.
+        auto places =
+            queue::place_ids(connection, queue::NamespaceKeys(namespace_name), ids, keys.queue());
+        std::erase_if(pending, [&, i = std::size_t(0)](Pending& job) mutable {
+            const auto& place = places[i++];
+            if (place.fence_ms) {
+                job.options.id_fence_ms = place.fence_ms;
+                return false;
+            }
             ++problems;
             log::error(fmt::format("{} line {}: skipped {}: a job with this id exists in queue {}",
-                                   source, job.line, job.id, holder));
+                                   source, job.line, job.id, place.queue));
             return true;
         });
         std::vector<queue::ScriptCall> calls;
@@ -396,6 +401,13 @@ int import_letters(redis::Connection& connection, const std::string& namespace_n
             auto result = queue::parse_enqueue(replies[i], one).at(0);
             if (result.status == queue::EnqueueStatus::created) {
                 cli::write_stdout(pending[i].id + "\n");
+            } else if (result.status == queue::EnqueueStatus::reservation_lapsed) {
+                ++problems;
+                log::error(
+                    fmt::format("{} line {}: skipped {}: its id's reservation lapsed before "
+                                "the server made the job (is it overloaded?); import it "
+                                "again",
+                                source, pending[i].line, pending[i].id));
             } else {
                 ++problems;
                 log::error(fmt::format("{} line {}: skipped {}: a job with this id exists", source,

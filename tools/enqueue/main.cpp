@@ -226,6 +226,63 @@ queue::EnqueueOptions validate(const Options& o, std::size_t& max_payload) {
     return options;
 }
 
+// The one job of --id: its payload read whole first (the id's reservation must not lapse
+// while a slow producer writes), then made unless a job with the id exists in any queue of
+// the namespace (queue::enqueue_with_id). Prints the id either way.
+int enqueue_caller_id(redis::Connection& connection, const queue::NamespaceKeys& namespace_keys,
+                      const queue::QueueKeys& keys, const queue::EnqueueOptions& options,
+                      const Options& o, std::size_t max_payload,
+                      std::optional<Millis> wait_timeout) {
+    std::string payload;
+    if (!o.payloads.empty()) {
+        payload = o.payloads.front();
+    } else {
+        if (!o.whole && ::isatty(STDIN_FILENO))
+            log::info("reading the job from stdin, one line (Ctrl-D ends)");
+        PayloadReader reader(STDIN_FILENO,
+                             o.whole ? Framing::whole
+                             : o.nul ? Framing::nul
+                                     : Framing::lines,
+                             max_payload);
+        auto status = reader.next(payload);
+        if (status == PayloadReader::Status::end) {
+            log::info("no jobs: stdin held no payload");
+            return to_int(ExitCode::success);
+        }
+        if (status == PayloadReader::Status::too_large)
+            throw UsageError(
+                fmt::format("stdin is over the payload limit of {} bytes "
+                            "(--max-payload); nothing was enqueued",
+                            max_payload));
+        std::string more;
+        if (reader.next(more) != PayloadReader::Status::end)
+            throw UsageError("--id names one job, but stdin held several; nothing was enqueued");
+    }
+    auto placed =
+        queue::enqueue_with_id(connection, namespace_keys, keys, options, {o.id, payload});
+    if (placed.status == queue::EnqueueStatus::existing)
+        log::info(fmt::format("job {} exists in queue {}: nothing was made", o.id, placed.queue));
+    if (!o.wait) {
+        cli::write_stdout(o.id + "\n");
+        cli::flush_stdout();
+        return to_int(ExitCode::success);
+    }
+    if (placed.status == queue::EnqueueStatus::created) log::info("enqueued " + o.id);
+    std::vector<std::string> ids{o.id};
+    switch (wait_for_jobs(connection, queue::QueueKeys(namespace_keys.name(), placed.queue), ids,
+                          wait_timeout)) {
+        case WaitOutcome::all_succeeded:
+            return to_int(ExitCode::success);
+        case WaitOutcome::some_failed:
+            return to_int(ExitCode::failed);
+        case WaitOutcome::timed_out:
+            log::error(
+                fmt::format("--wait-timeout {} passed before every job ended", o.wait_timeout));
+            return to_int(ExitCode::wait_timeout);
+    }
+    return to_int(ExitCode::success);
+}
+
 int enqueue_main(int argc, char** argv) {
     CLI::App app{"Submit jobs to a workq queue.", "workq-enqueue"};
     cli::CommonOptions common;
@@ -258,25 +315,9 @@ int enqueue_main(int argc, char** argv) {
             cli::write_stdout("\n");
         }
     };
-    if (!o.id.empty()) {
-        // Ids are unique in the namespace: the script checks this queue, this checks the others.
-        std::vector<std::string> wanted{o.id};
-        auto holder = queue::queues_holding(connection, namespace_keys, wanted, o.queue).front();
-        if (!holder.empty()) {
-            log::info(fmt::format("job {} exists in queue {}: nothing was made", o.id, holder));
-            on_id(o.id);
-            if (!o.wait) return to_int(ExitCode::success);
-            queue::QueueKeys holder_keys(server.namespace_name, holder);
-            switch (wait_for_jobs(connection, holder_keys, ids, wait_timeout)) {
-                case WaitOutcome::all_succeeded:
-                    return to_int(ExitCode::success);
-                case WaitOutcome::some_failed:
-                    return to_int(ExitCode::failed);
-                case WaitOutcome::timed_out:
-                    return to_int(ExitCode::wait_timeout);
-            }
-        }
-    }
+    if (!o.id.empty())
+        return enqueue_caller_id(connection, namespace_keys, keys, options, o, max_payload,
+                                 wait_timeout);
     Submitter submitter(connection, namespace_keys, keys, options, on_id);
 
     std::size_t read = 0;
@@ -285,7 +326,7 @@ int enqueue_main(int argc, char** argv) {
         if (!o.payloads.empty()) {
             for (auto& payload : o.payloads) {
                 ++read;
-                submitter.add(std::move(payload), o.id);
+                submitter.add(std::move(payload));
             }
         } else {
             if (!o.whole && ::isatty(STDIN_FILENO))
@@ -318,9 +359,7 @@ int enqueue_main(int argc, char** argv) {
                 }
                 ++read;
                 lines_read = reader.input_number();
-                submitter.add(std::move(payload), o.id);
-                if (!o.id.empty() && read > 1)
-                    throw UsageError("--id names one job, but stdin held several");
+                submitter.add(std::move(payload));
                 cli::flush_stdout();
             }
         }

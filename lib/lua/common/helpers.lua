@@ -18,6 +18,8 @@
 --   <p>schedule:<name> hash: cron, tz, catch_up, prio, max, timeout, unique, payload, next,
 --                      paused, gen (bumped by each definition), last_job, last_tick, created,
 --                      updated
+-- and one key per caller-chosen job id in the namespace's slot (see reserve_id below):
+--   {NS}:id:<id>       string: the queue that holds, or is making, job <id> (expires)
 -- All times are the server's (TIME), in milliseconds.
 
 local DATA_VERSION = 1
@@ -212,4 +214,38 @@ local function promote_due(p, now, limit)
         end
     end
     return #due
+end
+
+-- Namespace-wide job ids (workq-enqueue --id, workq-dlq import; schedules' tick ids).
+-- A caller-chosen id is reserved first, in {NS}:id:<id> (a string naming the queue, expiring
+-- after ID_RESERVATION_MS), by a script of its own (reserve_id.lua): on a Redis Cluster the
+-- namespace's slot and the queue's are on different nodes, so no one script can check every
+-- queue. The job is made second, by an enqueue fenced by the reservation's deadline: past
+-- deadline - ID_CLOCK_MARGIN_MS (the queue node's clock) it makes nothing. So while a
+-- reservation lives, only its queue can make the job; once it has lapsed, a job made under it
+-- exists already and the next reserver finds it by looking in every queue (its second step).
+-- A re-run after a crash between the two steps reserves again (the same queue renews it) and
+-- completes the half-done enqueue. The margin covers clock skew between cluster nodes.
+local ID_RESERVATION_MS = 15000
+local ID_CLOCK_MARGIN_MS = 2000
+
+-- Reserves {NS}:id:<id> (`key`) for `queue`. Returns true, deadline (ms) when `queue` holds it
+-- now (made or renewed); false, holder, ms left when another queue holds it. Anything but a
+-- string with a time to live there is not a reservation workq wrote: it is replaced.
+local function reserve_id(key, queue, now)
+    local kind = redis.call('TYPE', key).ok
+    if kind == 'string' then
+        local holder = redis.call('GET', key)
+        local left = redis.call('PTTL', key)
+        if holder ~= queue and left > 0 then return false, holder, left end
+    elseif kind ~= 'none' then
+        redis.call('DEL', key)
+    end
+    redis.call('SET', key, queue, 'PX', ID_RESERVATION_MS)
+    return true, now + ID_RESERVATION_MS
+end
+
+-- May a job whose id was reserved until `deadline` (server ms) be made at `now`?
+local function id_fence_open(deadline, now)
+    return now <= deadline - ID_CLOCK_MARGIN_MS
 end
