@@ -62,7 +62,7 @@ for qi = 1, #KEYS do
             end
             for _, id in ipairs(ids) do claim_one(qi, p, id) end
         end
-        if #running > 0 then redis.call('ZADD', p .. 'running', unpack(running)) end
+        if #running > 0 then call_chunked('ZADD', p .. 'running', running) end
         if not drained and redis.call('ZCARD', p .. 'priorities') > 0 then
             -- More jobs wait than this worker takes: wake another idle worker.
             wake(p .. 'wake')

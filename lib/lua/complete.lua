@@ -55,7 +55,7 @@ for i = 3, #ARGV, 4 do
     out[#out + 1] = status
 end
 -- Records of a batch may have been detached from <p>running before: ZREM ignores them.
-if #finished_running > 0 then redis.call('ZREM', p .. 'running', unpack(finished_running)) end
+if #finished_running > 0 then call_chunked('ZREM', p .. 'running', finished_running) end
 if succeeded > 0 then
     -- The success count, and recent throughput for workq-status (successes in this minute and
     -- the one before), in one write: the script is atomic, so read-and-set is as safe as HINCRBY.

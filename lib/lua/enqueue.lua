@@ -46,8 +46,8 @@ local keys = {}
 for i = 11, #ARGV, 2 do keys[#keys + 1] = p .. 'job:' .. ARGV[i] end
 local any_exists = false
 local made = {}  -- ids created by this call: the same id twice in one call is a collision too
-for first = 1, #keys, 1000 do
-    if redis.call('EXISTS', unpack(keys, first, math.min(first + 999, #keys))) > 0 then
+for first = 1, #keys, UNPACK_CHUNK do
+    if redis.call('EXISTS', unpack(keys, first, math.min(first + UNPACK_CHUNK - 1, #keys))) > 0 then
         any_exists = true
         break
     end
@@ -107,9 +107,7 @@ end
 -- The waiting ids join their list in one RPUSH (in input order), their priority in one ZADD.
 if #waiting_ids > 0 then
     local list = p .. 'waiting:' .. prio_text
-    for first = 1, #waiting_ids, 1000 do
-        redis.call('RPUSH', list, unpack(waiting_ids, first, math.min(first + 999, #waiting_ids)))
-    end
+    call_chunked('RPUSH', list, waiting_ids)
     redis.call('ZADD', p .. 'priorities', prio_text, prio_text)
 end
 -- One token is enough: a worker that claims while more jobs wait passes the wake-up on.

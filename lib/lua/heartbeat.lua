@@ -21,7 +21,7 @@ else
         fields[#fields + 1] = 'started_at'; fields[#fields + 1] = now
     end
     for i = 5, #ARGV do fields[#fields + 1] = ARGV[i] end
-    redis.call('HSET', KEYS[2], unpack(fields))
+    call_chunked('HSET', KEYS[2], fields)
     redis.call('PEXPIRE', KEYS[2], forget_after)
 end
 -- Silent workers, oldest first, in one read: forgotten ones are removed, lost ones returned.

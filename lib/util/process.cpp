@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -12,6 +13,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
 #include <sstream>
 
 #include "util/errors.hpp"
@@ -87,9 +89,26 @@ bool ignored_by_guard(int signal_number) {
     for (int fd = 3; fd < read_fd; ++fd)
         ::close(fd);
     close_fds_from(read_fd + 1);
-    constexpr int max_groups = 8192;
-    static pid_t groups[max_groups];
-    int used = 0;
+    // The table grows with the worker's groups (a slot's handler each, up to -c 10,000, and
+    // its hooks): a fixed 8,192 let groups past it escape. It grows by mmap, not malloc: this
+    // is a child forked from a threaded process, where malloc's locks may be held forever.
+    static pid_t first_table[1024];
+    pid_t* groups = first_table;
+    std::size_t capacity = std::size(first_table);
+    std::size_t used = 0;
+    auto grow = [&]() -> bool {
+        std::size_t bigger = capacity * 2;
+        void* memory = ::mmap(nullptr, bigger * sizeof(pid_t), PROT_READ | PROT_WRITE,
+                              MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (memory == MAP_FAILED) return false;
+        auto* table = static_cast<pid_t*>(memory);
+        for (std::size_t g = 0; g < used; ++g)
+            table[g] = groups[g];
+        if (groups != first_table) ::munmap(groups, capacity * sizeof(pid_t));
+        groups = table;
+        capacity = bigger;
+        return true;
+    };
     char buffer[4096];
     char line[32];
     int line_length = 0;
@@ -105,10 +124,15 @@ bool ignored_by_guard(int signal_number) {
             }
             line[line_length] = '\0';
             pid_t group = static_cast<pid_t>(std::strtol(line + 1, nullptr, 10));
-            if (group > 1 && line[0] == '+' && used < max_groups) {
-                groups[used++] = group;
+            if (group > 1 && line[0] == '+') {
+                // Out of memory for the table: the group at least dies now rather than escape
+                // the worker's death later (its job fails and is retried).
+                if (used < capacity || grow())
+                    groups[used++] = group;
+                else
+                    ::kill(-group, SIGKILL);
             } else if (group > 1 && line[0] == '-') {
-                for (int g = 0; g < used; ++g)
+                for (std::size_t g = 0; g < used; ++g)
                     if (groups[g] == group) {
                         groups[g] = groups[--used];
                         break;
@@ -117,7 +141,7 @@ bool ignored_by_guard(int signal_number) {
             line_length = 0;
         }
     }
-    for (int g = 0; g < used; ++g)
+    for (std::size_t g = 0; g < used; ++g)
         ::kill(-groups[g], SIGKILL);
     ::_exit(0);
 }

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -250,6 +251,46 @@ TEST_F(Transitions, UniqueKeyIsReleasedWhenTheJobSucceedsDiesOrIsCancelled) {
 
     ASSERT_EQ(engine().enqueue_one(k, "e", unique), EnqueueStatus::created);
     EXPECT_EQ(raw().get(k.unique("u")), "e");
+}
+
+// Issue 23, item 1: claim marked its jobs running, then put them in <p>running with one
+// ZADD of 2 x N values; Lua refuses to unpack ~8,000, so at -c 4000 the script failed after
+// its writes and every claimed job was stranded (running, in no set the reaper scans). Every
+// list that grows with a batch is now unpacked in chunks: the largest -c the worker accepts
+// (10,000) claims, renews, settles and is reaped in one call each.
+TEST_F(Transitions, BatchesAsLargeAsTheLargestConcurrencyClaimRenewSettleAndReap) {
+    constexpr std::size_t largest_concurrency = 10000;  // tools/work/settings.cpp
+    auto k = keys();
+    std::vector<std::pair<std::string, std::string>> jobs;
+    for (std::size_t i = 0; i < largest_concurrency; ++i)
+        jobs.emplace_back("j" + std::to_string(i), "p");
+    engine().enqueue(k, jobs);
+    auto claimed = engine().claim(k, "w1", 30000ms, largest_concurrency);
+    ASSERT_EQ(claimed.jobs.size(), largest_concurrency);
+    EXPECT_EQ(raw().zcard(k.running()), static_cast<long long>(largest_concurrency));
+    EXPECT_EQ(raw().llen(k.waiting(0)), 0);
+
+    std::vector<queue::HeldJob> held;
+    std::vector<queue::Completion> done;
+    for (const auto& job : claimed.jobs) {
+        held.push_back({job.id, job.token});
+        done.push_back({job.id, job.token, "ok"});
+    }
+    auto renewed = queue::parse_renew(engine().run(queue::renew_call(k, 60000ms, held)));
+    ASSERT_EQ(renewed.size(), largest_concurrency);
+    EXPECT_EQ(std::count(renewed.begin(), renewed.end(), RenewStatus::renewed),
+              static_cast<long>(largest_concurrency));
+    // Half settle in one batch; the other half's worker is lost and the reaper takes them back.
+    std::span<const queue::Completion> half(done.data(), largest_concurrency / 2);
+    auto settled =
+        queue::parse_complete(engine().run(queue::complete_call(k, half, Engine::long_ttl)));
+    EXPECT_EQ(std::count(settled.begin(), settled.end(), Settle::done),
+              static_cast<long>(largest_concurrency / 2));
+    EXPECT_EQ(raw().zcard(k.running()), static_cast<long long>(largest_concurrency / 2));
+    EXPECT_EQ(engine().reap(k, {"w1"}, largest_concurrency),
+              static_cast<long long>(largest_concurrency / 2));
+    EXPECT_EQ(raw().zcard(k.running()), 0);
+    EXPECT_EQ(raw().llen(k.waiting(0)), static_cast<long long>(largest_concurrency / 2));
 }
 
 // The namespace reservation of caller ids (issue 23, item 9): reserved first, made second.

@@ -25,6 +25,23 @@
 local DATA_VERSION = 1
 local MAX_ERRORS_KEPT = 50        -- attempts' errors kept per job
 
+-- Lua's unpack (and so a command's argument list) holds at most a few thousand values
+-- (LUAI_MAXCSTACK, 8,000): a longer list raises an error, after the script's earlier writes,
+-- which Redis does not roll back. Every unpack of a list that grows with the input goes
+-- through these, UNPACK_CHUNK values at a time (even: pairs never split).
+local UNPACK_CHUNK = 1000
+
+-- redis.call(command, key, values...) for `values` of any length, in chunks; returns the sum
+-- of the integer replies (ZADD, ZREM, RPUSH...: how many were added or removed).
+local function call_chunked(command, key, values)
+    local total = 0
+    for first = 1, #values, UNPACK_CHUNK do
+        local reply = redis.call(command, key, unpack(values, first, math.min(first + UNPACK_CHUNK - 1, #values)))
+        if type(reply) == 'number' then total = total + reply end
+    end
+    return total
+end
+
 local function now_ms()
     local t = redis.call('TIME')
     return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
