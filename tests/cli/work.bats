@@ -50,24 +50,6 @@ EOF
     [ "$most" -ge 2 ] || fail "never more than one handler at once with -c 4"
 }
 
-# Issue 23, item 1: at -c 4000 the claim script failed after marking its jobs running (Lua
-# cannot unpack 8,000 values), stranding every claimed job. The largest -c accepted (10,000)
-# is tested on the claim itself in queue_transitions_test.cpp; here a worker at -c 4000 (as
-# many slots as 16,000 descriptors allow) runs a batch to its end.
-@test "--burst -c 4000: every job succeeds, none is stranded running" {
-    local need=17000
-    [ "$(ulimit -Hn)" -ge "$need" ] || skip "the hard limit of open files is under $need"
-    ulimit -n "$(ulimit -Hn)"
-    seq 4000 | workq-enqueue q >"$D/ids"
-    start_worker w --burst -c 4000 --lease 10s q -- true
-    wait_exit "$LAST_PID" 300
-    assert_equal "$EXIT_CODE" 0
-    assert_equal "$(meta_field q succeeded)" 4000
-    assert_equal "$(rcli zcard "{$WORKQ_NAMESPACE:q}:running")" 0
-    assert_equal "$(rcli --scan --pattern "{$WORKQ_NAMESPACE:q}:job:*" | while read -r key; do
-        rcli hget "$key" state; done | sort | uniq -c | awk '{print $2 "=" $1}')" "succeeded=4000"
-}
-
 @test "two --burst workers -c 4 on one batch: still exactly once" {
     seq 60 | workq-enqueue q >"$D/ids"
     local h
