@@ -6,14 +6,17 @@
 #include <CLI/CLI.hpp>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 
 #include "util/errors.hpp"
+#include "util/read_file.hpp"
 
 namespace workq::cli {
 namespace fs = std::filesystem;
 namespace {
+
+// Far above any real config file; a file that never ends (--config /dev/zero) stops here
+// instead of filling memory.
+constexpr std::size_t largest_config_file = 1 << 20;
 
 const std::vector<std::string> tool_tables = {"enqueue", "work", "queue", "dlq", "status"};
 
@@ -57,13 +60,14 @@ void merge_file(Config& config, const fs::path& file) {
     if (fs::is_directory(file, ec))
         throw UsageError(
             fmt::format("cannot read config file {}: it is a directory", file.string()));
-    std::ifstream in(file);
-    if (!in)
-        throw UsageError(
-            fmt::format("cannot read config file {}: {}", file.string(), std::strerror(errno)));
-    std::stringstream text;
-    text << in.rdbuf();
-    merge_config_text(config, text.str(), file);
+    auto read = read_bounded(file.string(), largest_config_file);
+    if (read.status == BoundedRead::Status::too_large)
+        throw UsageError(fmt::format("cannot read config file {}: it is over {} bytes",
+                                     file.string(), largest_config_file));
+    if (read.status != BoundedRead::Status::ok)
+        throw UsageError(fmt::format("cannot read config file {}: {}", file.string(),
+                                     std::strerror(read.error)));
+    merge_config_text(config, read.text, file);
 }
 
 }  // namespace

@@ -5,9 +5,11 @@
 #include <cstdlib>
 #include <cstring>
 #include <string_view>
+#include <vector>
 
 #include "redis/url.hpp"
 #include "util/errors.hpp"
+#include "util/hardening.hpp"
 #include "util/log.hpp"
 
 namespace workq::cli {
@@ -57,27 +59,43 @@ void describe_tool(CLI::App& app, const std::string& footer) {
     app.get_formatter()->label("OPTIONS", "OPTIONS");
 }
 
-namespace {
-
-// A password in --redis is visible in /proc/<pid>/cmdline to every user of the machine for as
-// long as the tool runs (a worker: for weeks). CLI11 has copied the arguments by now, so the
-// bytes in argv can be blanked; only the moment from exec to here remains, which is why the
-// tools still warn about it. Arguments after "--" (payloads, COMMAND) are never touched.
-void blank_passwords_in_argv(int argc, char** argv) {
+void hide_passwords_in_argv(char** argv) {
     constexpr std::string_view flag = "--redis", flag_with_value = "--redis=";
-    for (int i = 1; i < argc; ++i) {
+    std::vector<std::string> shown;
+    std::vector<char*> urls;
+    // The text to show for a URL: masked when it holds a password.
+    auto show_url = [&](char* url) {
+        if (!redis::url_has_password(url)) return std::string(url);
+        urls.push_back(url);
+        return redis::mask_password(url);
+    };
+    bool options = true;
+    for (int i = 0; argv[i]; ++i) {
         std::string_view arg = argv[i];
-        if (arg == "--") break;
-        char* url = nullptr;
-        if (arg == flag && i + 1 < argc)
-            url = argv[++i];
-        else if (arg.starts_with(flag_with_value))
-            url = argv[i] + flag_with_value.size();
-        if (url) redis::blank_password(url, std::strlen(url));
+        if (i == 0 || !options) {
+            shown.emplace_back(arg);
+        } else if (arg == "--") {
+            options = false;
+            shown.emplace_back(arg);
+        } else if (arg == flag && argv[i + 1]) {
+            shown.emplace_back(arg);
+            shown.push_back(show_url(argv[++i]));
+        } else if (arg.starts_with(flag_with_value)) {
+            shown.push_back(std::string(flag_with_value) +
+                            show_url(argv[i] + flag_with_value.size()));
+        } else {
+            shown.emplace_back(arg);
+        }
     }
+    if (urls.empty()) return;
+    std::string line;
+    for (const auto& word : shown)
+        line += (line.empty() ? "" : " ") + word;
+    if (replace_command_line(argv, line)) return;
+    // Not the kernel's layout (never seen): at least the password's bytes go.
+    for (char* url : urls)
+        redis::blank_password(url, std::strlen(url));
 }
-
-}  // namespace
 
 void parse_command_line(CLI::App& app, int argc, char** argv) {
     // The options every tool has may come after a subcommand too (`workq-dlq count q -q`):
@@ -86,7 +104,6 @@ void parse_command_line(CLI::App& app, int argc, char** argv) {
         subcommand->fallthrough();
     try {
         app.parse(argc, argv);
-        blank_passwords_in_argv(argc, argv);
     } catch (const CLI::CallForHelp&) {
         throw HelpRequested{app.help()};
     } catch (const CLI::CallForAllHelp&) {

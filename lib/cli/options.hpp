@@ -43,9 +43,17 @@ struct HelpRequested {
 };
 
 // app.parse() with workq's conventions: help and version become HelpRequested, any other parse
-// error a UsageError naming the flag ("--concurrency: Value abc not in range ..."). Then the
-// password of a --redis URL is blanked ('*') in argv itself, hiding it from the process list.
+// error a UsageError naming the flag ("--concurrency: Value abc not in range ...").
 void parse_command_line(CLI::App& app, int argc, char** argv);
+
+// A password in --redis (or --redis=) is visible in /proc/<pid>/cmdline to every user of the
+// machine for as long as the tool runs (a worker: for weeks). When one is there, the command
+// line the process list shows becomes the arguments joined by spaces with each such password
+// written "***", overwriting the whole argument area so that not even the password's length
+// is left (util/hardening.hpp). Only the moment from exec to here remains, which is why the
+// tools still warn about it. Arguments after "--" (payloads, COMMAND) are never touched. The
+// runner calls it on the real argv after making the copy the tool parses.
+void hide_passwords_in_argv(char** argv);
 
 // After parse_command_line(): loads the config (the --config flag, then WORKQ_CONFIG, then the
 // layered defaults), applies the tool's table to options the command line left unset, and

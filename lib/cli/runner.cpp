@@ -7,11 +7,14 @@
 #include <CLI/CLI.hpp>
 #include <cerrno>
 #include <cstdio>
+#include <string>
+#include <vector>
 
 #include "cli/exit_codes.hpp"
 #include "cli/options.hpp"
 #include "cli/output.hpp"
 #include "util/errors.hpp"
+#include "util/hardening.hpp"
 #include "util/log.hpp"
 
 namespace workq::cli {
@@ -37,12 +40,24 @@ void occupy_closed_std_descriptors() {
 
 int run(std::string_view program, int argc, char** argv, ToolMain tool) {
     occupy_closed_std_descriptors();
+    // Not dumpable: no core file holding the password, and the worker's handlers (the same
+    // user) cannot read its memory or /proc/<pid>/environ.
+    make_undumpable();
+    // The tool parses a copy that lives as long as it runs (the worker parses it again on
+    // SIGHUP): the strings of argv itself are rewritten to hide a --redis password.
+    std::vector<std::string> arguments(argv, argv + argc);
+    std::vector<char*> copy;
+    copy.reserve(arguments.size() + 1);
+    for (auto& argument : arguments)
+        copy.push_back(argument.data());
+    copy.push_back(nullptr);
+    hide_passwords_in_argv(argv);
     log::configure(program, log::Level::info, log::Format::human);
     // A server that goes away mid-write must be an error we report (exit 3), not a silent
     // death by SIGPIPE; stdout's reader going away is handled where stdout is written.
     ignore_sigpipe();
     try {
-        int code = tool(argc, argv);
+        int code = tool(argc, copy.data());
         flush_stdout();  // a write error (a full disk) must not pass for success
         return code;
     } catch (const HelpRequested& help) {

@@ -4,13 +4,13 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "redis/embedded.hpp"
 #include "util/errors.hpp"
+#include "util/hardening.hpp"
 #include "util/log.hpp"
 #include "util/names.hpp"
+#include "util/read_file.hpp"
 
 namespace workq::cli {
 namespace {
@@ -24,17 +24,21 @@ std::string first_of(const ConfigValue* value) {
     return value && !value->items.empty() ? value->items.front() : "";
 }
 
+// No password is this long; a file that never ends (--password-file /dev/zero) stops here.
+constexpr std::size_t largest_password_file = 64 * 1024;
+
 std::string read_password_file(const std::string& file) {
     std::error_code ec;
     if (std::filesystem::is_directory(file, ec))
         throw UsageError(fmt::format("cannot read password file {}: it is a directory", file));
-    std::ifstream in(file);
-    if (!in)
+    auto read = read_bounded(file, largest_password_file);
+    if (read.status == BoundedRead::Status::too_large)
+        throw UsageError(fmt::format("cannot read password file {}: it is over {} bytes", file,
+                                     largest_password_file));
+    if (read.status != BoundedRead::Status::ok)
         throw UsageError(
-            fmt::format("cannot read password file {}: {}", file, std::strerror(errno)));
-    std::stringstream text;
-    text << in.rdbuf();
-    std::string password = text.str();
+            fmt::format("cannot read password file {}: {}", file, std::strerror(read.error)));
+    std::string password = std::move(read.text);
     while (!password.empty() && (password.back() == '\n' || password.back() == '\r'))
         password.pop_back();
     if (password.empty()) throw UsageError(fmt::format("password file {} is empty", file));
@@ -97,6 +101,14 @@ ServerSettings resolve_server(const CommonOptions& options, const Config& config
                  !file.empty())
             settings.endpoint.sentinel->password = read_password_file(file);
     }
+
+    // Read once: the password leaves this process's environment (/proc/<pid>/environ is what a
+    // handler, or a core file, would read). A URL holding one goes too; REDIS_URL without one
+    // may be meant for the handlers and stays.
+    erase_environment_variable("WORKQ_REDIS_PASSWORD");
+    erase_environment_variable("WORKQ_SENTINEL_PASSWORD");
+    for (const char* name : {"WORKQ_REDIS_URL", "REDIS_URL"})
+        if (redis::url_has_password(env(name))) erase_environment_variable(name);
 
     // The embedded server is private to the user (a 0700 socket directory) and has no password:
     // a password meant for some configured server must not make it refuse us.

@@ -21,7 +21,10 @@ struct ServerSettings {
 
 // Resolves the settings. Throws UsageError for a malformed URL (naming where it came from:
 // "--redis", "WORKQ_REDIS_URL", "file:line" or "REDIS_URL"), namespace, or an unreadable or empty
-// password file. Warns when a password sits on the command line.
+// password file. Warns when a password sits on the command line. Then takes
+// WORKQ_REDIS_PASSWORD, WORKQ_SENTINEL_PASSWORD, and a WORKQ_REDIS_URL or REDIS_URL holding a
+// password, out of the process's environment (util/hardening.hpp): a second call does not see
+// them.
 ServerSettings resolve_server(const CommonOptions& options, const Config& config,
                               const std::string& tool);
 

@@ -79,8 +79,12 @@ check_worker_hides_password() {
     # process list does not show it while the worker runs (both spellings of the flag).
     check_worker_hides_password argv -- --redis "$with_pw"
     grep -q 'password' "$D/argv.log" || fail "no warning about a password in --redis"
-    grep -q -- "--redis redis://default:\*\*\*\*" "$D/argv.cmdline" || fail "argv: $(cat "$D/argv.cmdline")"
+    # Shown as "***" whatever its length (issue 23): no run of stars, and no NULs (shown as
+    # spaces here) left where the password was.
+    grep -q -- "--redis redis://default:\*\*\*@127" "$D/argv.cmdline" || fail "argv: $(cat "$D/argv.cmdline")"
+    [[ "$(cat "$D/argv.cmdline")" != *"  "* ]] || fail "argv keeps the password's length: $(od -c "$D/argv.cmdline")"
     check_worker_hides_password argv-equals -- "--redis=$with_pw"
+    grep -q -- "--redis=redis://default:\*\*\*@127" "$D/argv-equals.cmdline" || fail "argv: $(cat "$D/argv-equals.cmdline")"
     # The JSON log is still JSON.
     while IFS= read -r line; do jq -e . <<<"$line" >/dev/null || fail "not JSON: $line"; done <"$D/json-log.log"
     # A REDIS_URL without a password is no secret: handlers keep it.
@@ -98,7 +102,7 @@ check_worker_hides_password() {
     wait_until 10 job_count_is q 2
     tr '\0' ' ' <"/proc/$pid/cmdline" >"$D/wait.cmdline"
     ! grep -q "$PW" "$D/wait.cmdline" || fail "the password is in workq-enqueue's argv: $(cat "$D/wait.cmdline")"
-    grep -q 'redis://:\*\*\*\*' "$D/wait.cmdline" || fail "argv: $(cat "$D/wait.cmdline")"
+    grep -q 'redis://:\*\*\*@' "$D/wait.cmdline" || fail "argv: $(cat "$D/wait.cmdline")"
     kill "$pid"
     wait "$pid" || true
     # Payloads after -- are the user's data: never touched, even when they look like a URL.
@@ -248,4 +252,82 @@ EOF
     kill -TERM "$LAST_PID"
     wait_exit "$LAST_PID" 20
     assert_equal "$EXIT_CODE" 0
+}
+
+# ---- issue 23: what a handler or another user could read ----
+
+@test "a handler cannot read the worker's environment, descriptors or memory (the worker is not dumpable)" {
+    # The handler tries what an attacker among the handlers would. Root reads every process's
+    # /proc files, dumpable or not: as root, the worker and its handler run as nobody.
+    local as=() dir
+    dir=$(mktemp -d /tmp/workq-dumpable.XXXXXX)
+    chmod 777 "$dir"
+    if [ "$(id -u)" = 0 ]; then as=(setpriv --reuid=nobody --regid=nogroup --clear-groups); fi
+    cat >"$dir/peek" <<'EOF'
+#!/bin/sh
+cat "/proc/$PPID/environ" >"$DIR/environ" 2>/dev/null
+echo "environ:$?" >"$DIR/result"
+ls "/proc/$PPID/fd" >/dev/null 2>&1; echo "fd:$?" >>"$DIR/result"
+head -c 1 "/proc/$PPID/mem" >/dev/null 2>&1; echo "mem:$?" >>"$DIR/result"
+EOF
+    chmod 755 "$dir/peek"
+    export WORKQ_REDIS_URL="redis://127.0.0.1:$REDIS_TCP_PORT"
+    WORKQ_REDIS_PASSWORD=$PW workq-enqueue q job >/dev/null
+    run --separate-stderr env DIR="$dir" HOME="$dir" XDG_STATE_HOME="$dir/state" \
+        WORKQ_REDIS_PASSWORD="$PW" "${as[@]}" "$(command -v workq-work)" --burst q -- "$dir/peek"
+    local result
+    result=$(cat "$dir/result" 2>/dev/null)
+    ! grep -qa "$PW" "$dir/environ" 2>/dev/null || { rm -rf "$dir"; fail "the handler read the password in /proc/\$PPID/environ"; }
+    rm -rf "$dir"
+    assert_equal "$status" 0
+    grep -qx 'environ:[1-9][0-9]*' <<<"$result" || fail "the handler read the worker's environ: $result"
+    grep -qx 'fd:[1-9][0-9]*' <<<"$result" || fail "the handler listed the worker's fds: $result"
+    grep -qx 'mem:[1-9][0-9]*' <<<"$result" || fail "the handler read the worker's memory: $result"
+}
+
+@test "a worker's state directories are 0700 whatever the umask; a handler's file is closed to others" {
+    export WORKQ_REDIS_URL="redis://127.0.0.1:$REDIS_TCP_PORT" WORKQ_REDIS_PASSWORD=$PW
+    workq-enqueue q job >/dev/null
+    # A level made before by hand, open to others, is closed too.
+    mkdir -p "$XDG_STATE_HOME/workq"
+    chmod 755 "$XDG_STATE_HOME/workq"
+    (umask 000 && workq-work --burst --name w q -- sh -c 'echo secret >"$WORKQ_STATE_DIR/file"' \
+        >"$D/w.out" 2>"$D/w.log" 3>&-) || fail "$(cat "$D/w.log")"
+    local dir
+    for dir in "$XDG_STATE_HOME/workq" "$XDG_STATE_HOME/workq/workers" \
+        "$XDG_STATE_HOME/workq/workers/w" "$XDG_STATE_HOME/workq/workers/w/slot-1"; do
+        assert_equal "$(stat -c %a "$dir")" 700
+    done
+    assert_equal "$(cat "$XDG_STATE_HOME/workq/workers/w/slot-1/file")" secret
+}
+
+@test "--password-file and --config that never end (/dev/zero) are exit 2 naming the file, not a tool eating memory" {
+    export WORKQ_REDIS_URL="redis://127.0.0.1:$REDIS_TCP_PORT"
+    local tool rest
+    for tool in workq-enqueue workq-status workq-work; do
+        case $tool in
+            workq-enqueue) rest=(q x) ;;
+            workq-status) rest=() ;;
+            workq-work) rest=(q -- true) ;;
+        esac
+        run --separate-stderr timeout 20 $tool --password-file /dev/zero "${rest[@]}"
+        assert_equal "$status" 2
+        [[ "$stderr" == *"password file /dev/zero"*"over"* ]] || fail "$tool: $stderr"
+        run --separate-stderr timeout 20 $tool --config /dev/zero "${rest[@]}"
+        assert_equal "$status" 2
+        [[ "$stderr" == *"config file /dev/zero"*"over"* ]] || fail "$tool: $stderr"
+    done
+    # A password file of an ordinary size still works.
+    run --separate-stderr workq-enqueue --password-file "$D/pw" q x
+    assert_success
+}
+
+@test "--name '' is a usage error, as is an empty name in the config file" {
+    run --separate-stderr workq-work --name '' q -- true
+    assert_equal "$status" 2
+    [[ "$stderr" == *--name* ]] || fail "$stderr"
+    printf '[work]\nname = ""\n' >"$D/c.toml"
+    run --separate-stderr workq-work --config "$D/c.toml" q -- true
+    assert_equal "$status" 2
+    [[ "$stderr" == *name* ]] || fail "$stderr"
 }

@@ -147,12 +147,25 @@ TEST_F(ResolveServer, PasswordPrecedenceFileFlagEnvConfigFileUrl) {
     CaptureStderr quiet;  // the password in --redis is warned about; not this test's subject
     EXPECT_EQ(resolve().endpoint.password, "from-flag-file");
     options_.password_file.clear();
+    // Each resolve takes the variable out of the environment (issue 23): set it again.
+    password_.set("from-env");
     EXPECT_EQ(resolve().endpoint.password, "from-env");
     password_.set(std::nullopt);
     EXPECT_EQ(resolve().endpoint.password, "from-tool-table");
     EXPECT_EQ(resolve("enqueue").endpoint.password, "from-redis-table");
     config_.tables.clear();
     EXPECT_EQ(resolve().endpoint.password, "from-url");
+}
+
+TEST_F(ResolveServer, ThePasswordLeavesTheEnvironmentOnceRead) {
+    password_.set("from-env");
+    redis_url_.set("redis://:in-url@host");
+    url_.set("redis://host");
+    EXPECT_EQ(resolve().endpoint.password, "from-env");
+    EXPECT_EQ(std::getenv("WORKQ_REDIS_PASSWORD"), nullptr);
+    EXPECT_EQ(std::getenv("REDIS_URL"), nullptr);        // it held a password
+    ASSERT_NE(std::getenv("WORKQ_REDIS_URL"), nullptr);  // it did not
+    EXPECT_STREQ(std::getenv("WORKQ_REDIS_URL"), "redis://host");
 }
 
 TEST_F(ResolveServer, APasswordFileKeepsInnerSpacesAndDropsTheLineEnd) {

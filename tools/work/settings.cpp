@@ -114,7 +114,8 @@ Settings parse_settings(int argc, char** argv) {
     app.add_option("--health-interval", health_interval,
                    "How often --health-cmd runs (default 30s)");
     app.add_option("--name", s.name,
-                   "Worker name: registry and state directory (default: a fresh id)");
+                   "Worker name: registry and state directory (default: a fresh id)")
+        ->check(cli::not_empty());
     app.add_option("--max-result", max_result,
                    "Largest result kept; more is cut and marked (default 1MiB)");
     app.add_option("--result-ttl", result_ttl,

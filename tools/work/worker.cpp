@@ -1,6 +1,7 @@
 #include "worker.hpp"
 
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -20,6 +21,7 @@
 #include "util/duration.hpp"
 #include "util/errors.hpp"
 #include "util/faults.hpp"
+#include "util/hardening.hpp"
 #include "util/ids.hpp"
 #include "util/log.hpp"
 #include "util/names.hpp"
@@ -733,10 +735,14 @@ fs::path Worker::slot_state_dir(std::size_t slot_index) const {
 }
 
 std::error_code Worker::make_slot_state_dir(std::size_t slot_index) const {
+    // 0700 at every level: a handler's files are nobody else's to read. Levels of workq's own
+    // that existed already (made by an older version, or by hand) are closed too.
     auto dir = slot_state_dir(slot_index);
-    std::error_code error;
-    fs::create_directories(dir, error);
-    if (!error && !fs::is_directory(dir)) error = std::make_error_code(std::errc::not_a_directory);
+    auto error = make_private_directories(dir);
+    if (!error)
+        for (const auto& level :
+             {dir, state_base_, state_base_.parent_path(), state_base_.parent_path().parent_path()})
+            ::chmod(level.c_str(), 0700);
     return error;
 }
 
