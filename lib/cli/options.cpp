@@ -7,6 +7,7 @@
 #include <cstring>
 #include <map>
 #include <memory>
+#include <set>
 #include <string_view>
 
 #include "redis/url.hpp"
@@ -77,8 +78,9 @@ class HelpFormatter : public CLI::Formatter {
     }
 
   private:
-    // The man pages' word for an option's value: from its type where that says it (INT, a
-    // DURATION validator), else from what the option means.
+    // The man pages' word for an option's value: a word the option was given as its type name
+    // (->type_name("ADDR")), a known flag's, or one from its C++ type (INT: N, a DURATION
+    // validator); VALUE when nothing says more.
     static std::string value_word(const CLI::Option& option) {
         static const std::map<std::string, std::string, std::less<>> by_name{
             {"redis", "URL"},
@@ -100,22 +102,32 @@ class HelpFormatter : public CLI::Formatter {
             {"max-result", "SIZE"},
             {"watch", "INTERVAL"},
             {"at", "TIME"},
-            {"permanent-exit-codes", "CODE,..."}};
+            {"serve", "ADDR"},
+            {"http", "ADDR"},
+            {"permanent-exit-codes", "CODE,..."},
+        };
+        static const std::set<std::string, std::less<>> durations{
+            "timeout",         "kill-grace", "lease",       "max-runtime", "shutdown-timeout",
+            "health-interval", "result-ttl", "recycle-age", "max-age",     "warn-max-age",
+            "older-than",      "newer-than", "delay",       "wait-timeout"};
         const auto& names = option.get_lnames();
-        if (!names.empty())
+        if (!names.empty()) {
             if (auto it = by_name.find(names.front()); it != by_name.end()) return it->second;
+            if (durations.contains(names.front())) return "DURATION";
+        }
         auto type = option.get_type_name();
         auto colon = type.find(':');
         auto base = type.substr(0, colon);
         if (base == "INT" || base == "UINT" || base == "FLOAT") return "N";
-        if (colon != std::string::npos) {
-            auto detail = type.substr(colon + 1);
-            if (!detail.empty() && std::all_of(detail.begin(), detail.end(),
-                                               [](char c) { return c >= 'A' && c <= 'Z'; }))
-                return detail;  // DURATION, TIME, SIZE
-        }
-        // The remaining text options are durations, unless named above.
-        return "DURATION";
+        auto upper_word = [](const std::string& word) {
+            return !word.empty() && std::all_of(word.begin(), word.end(), [](char c) {
+                return (c >= 'A' && c <= 'Z') || c == '_' || c == ',' || c == '.';
+            });
+        };
+        if (colon != std::string::npos && upper_word(type.substr(colon + 1)))
+            return type.substr(colon + 1);  // a validator's word: DURATION, TIME, SIZE
+        if (colon == std::string::npos && base != "TEXT" && upper_word(base)) return base;
+        return "VALUE";
     }
 };
 
