@@ -187,8 +187,11 @@ __workq_o queue -n "not __fish_seen_subcommand_from $queue_subs" -a resume -d 'L
 __workq_o queue -n '__fish_seen_subcommand_from ls' -l state -x -a 'waiting scheduled running' -d 'Only jobs in this state'
 __workq_o queue -n '__fish_seen_subcommand_from ls' -l limit -x -d 'At most this many'
 __workq_o queue -n '__fish_seen_subcommand_from ls' -l json -d 'One JSON object per line'
+__workq_o queue -n '__fish_seen_subcommand_from ls' -l ids -d 'Only the ids, one per line'
+__workq_o queue -n '__fish_seen_subcommand_from ls' -l no-header -d 'No header line'
 __workq_o queue -n '__fish_seen_subcommand_from purge' -l waiting -d 'Only waiting jobs'
 __workq_o queue -n '__fish_seen_subcommand_from purge' -l scheduled -d 'Only scheduled jobs'
+__workq_o queue -n '__fish_seen_subcommand_from purge' -s y -l yes -d 'Do not ask'
 __workq_o queue -n '__fish_seen_subcommand_from ls purge pause resume' -a '(__workq_queues)' -d queue
 
 # workq-dlq
@@ -203,6 +206,8 @@ __workq_o dlq -n "not __fish_seen_subcommand_from $dlq_subs" -a import -d 'Enque
 __workq_o dlq -n "not __fish_seen_subcommand_from $dlq_subs" -a cap -d 'Cap the dead letters kept'
 __workq_o dlq -n '__fish_seen_subcommand_from ls' -l limit -x -d 'At most this many'
 __workq_o dlq -n '__fish_seen_subcommand_from ls show' -l json -d 'One JSON object per line'
+__workq_o dlq -n '__fish_seen_subcommand_from ls' -l ids -d 'Only the ids, one per line'
+__workq_o dlq -n '__fish_seen_subcommand_from ls' -l no-header -d 'No header line'
 __workq_o dlq -n '__fish_seen_subcommand_from requeue rm' -l all -d 'Every dead letter of the queue'
 __workq_o dlq -n '__fish_seen_subcommand_from ls requeue rm export' -l older-than -x -d 'Died more than this ago'
 __workq_o dlq -n '__fish_seen_subcommand_from ls requeue rm export' -l newer-than -x -d 'Died less than this ago'

@@ -2,8 +2,12 @@
 
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <map>
+#include <memory>
+#include <set>
 #include <string_view>
 #include <vector>
 
@@ -11,6 +15,8 @@
 #include "util/errors.hpp"
 #include "util/hardening.hpp"
 #include "util/log.hpp"
+#include "util/names.hpp"
+#include "util/text.hpp"
 
 namespace workq::cli {
 
@@ -53,11 +59,141 @@ void add_common_options(CLI::App& app, CommonOptions& options) {
         ->group(group);
 }
 
+namespace {
+
+// CLI11's help shows each option's C++ type and its relations ("--priority INT:INT",
+// "--json Excludes: --prometheus"): noise to a reader. This one shows what the man pages show,
+// a word for the value ("--lease DURATION"), and nothing for a flag.
+class HelpFormatter : public CLI::Formatter {
+  public:
+    std::string make_option_opts(const CLI::Option* option) const override {
+        if (!option->get_option_text().empty()) return " " + option->get_option_text();
+        std::string out;
+        // A flag has no type name.
+        if (option->nonpositional() && !option->get_type_name().empty()) {
+            auto word = value_word(*option);
+            // An optional value is attached with '=' (--watch=1s).
+            out = option->get_expected_min() == 0 ? " [=" + word + "]" : " " + word;
+        }
+        if (option->get_expected_max() == CLI::detail::expected_max_vector_size) out += " ...";
+        return out;
+    }
+
+  private:
+    // The man pages' word for an option's value: a word the option was given as its type name
+    // (->type_name("ADDR")), a known flag's, or one from its C++ type (INT: N, a DURATION
+    // validator); VALUE when nothing says more.
+    static std::string value_word(const CLI::Option& option) {
+        static const std::map<std::string, std::string, std::less<>> by_name{
+            {"redis", "URL"},
+            {"password-file", "FILE"},
+            {"config", "FILE"},
+            {"namespace", "NS"},
+            {"log-level", "LEVEL"},
+            {"log-format", "FORMAT"},
+            {"backoff", "BASE[,CAP]"},
+            {"error-match", "REGEX"},
+            {"health-cmd", "CMD"},
+            {"on-start", "CMD"},
+            {"on-stop", "CMD"},
+            {"name", "NAME"},
+            {"worker", "NAME"},
+            {"unique", "KEY"},
+            {"id", "ID"},
+            {"state", "STATE"},
+            {"max-result", "SIZE"},
+            {"watch", "INTERVAL"},
+            {"at", "TIME"},
+            {"serve", "ADDR"},
+            {"http", "ADDR"},
+            {"permanent-exit-codes", "CODE,..."},
+        };
+        static const std::set<std::string, std::less<>> durations{
+            "timeout",         "kill-grace", "lease",       "max-runtime", "shutdown-timeout",
+            "health-interval", "result-ttl", "recycle-age", "max-age",     "warn-max-age",
+            "older-than",      "newer-than", "delay",       "wait-timeout"};
+        const auto& names = option.get_lnames();
+        if (!names.empty()) {
+            if (auto it = by_name.find(names.front()); it != by_name.end()) return it->second;
+            if (durations.contains(names.front())) return "DURATION";
+        }
+        auto type = option.get_type_name();
+        auto colon = type.find(':');
+        auto base = type.substr(0, colon);
+        if (base == "INT" || base == "UINT" || base == "FLOAT") return "N";
+        auto upper_word = [](const std::string& word) {
+            return !word.empty() && std::all_of(word.begin(), word.end(), [](char c) {
+                return (c >= 'A' && c <= 'Z') || c == '_' || c == ',' || c == '.';
+            });
+        };
+        if (colon != std::string::npos && upper_word(type.substr(colon + 1)))
+            return type.substr(colon + 1);  // a validator's word: DURATION, TIME, SIZE
+        if (colon == std::string::npos && base != "TEXT" && upper_word(base)) return base;
+        return "VALUE";
+    }
+};
+
+void use_formatter(CLI::App& app, const std::shared_ptr<HelpFormatter>& formatter) {
+    app.formatter(formatter);
+    for (auto* subcommand : app.get_subcommands([](CLI::App*) { return true; }))
+        use_formatter(*subcommand, formatter);
+}
+
+}  // namespace
+
 void describe_tool(CLI::App& app, const std::string& footer) {
     app.footer(footer);
-    app.get_formatter()->column_width(30);
-    app.get_formatter()->label("OPTIONS", "OPTIONS");
+    auto formatter = std::make_shared<HelpFormatter>();
+    formatter->column_width(30);
+    formatter->label("OPTIONS", "OPTIONS");
+    use_formatter(app, formatter);
 }
+
+namespace {
+
+// The subcommand a user probably meant by `word`: a common synonym, or one a typo or two away.
+std::optional<std::string> suggest_subcommand(const std::string& word,
+                                              const std::vector<std::string>& names) {
+    static const std::map<std::string, std::string, std::less<>> synonyms{
+        {"list", "ls"},       {"remove", "rm"},      {"delete", "rm"},   {"del", "rm"},
+        {"retry", "requeue"}, {"unpause", "resume"}, {"info", "show"},   {"get", "show"},
+        {"clear", "purge"},   {"stop", "pause"},     {"start", "resume"}};
+    auto known = [&](const std::string& name) {
+        return std::find(names.begin(), names.end(), name) != names.end();
+    };
+    if (auto it = synonyms.find(word); it != synonyms.end() && known(it->second)) return it->second;
+    std::optional<std::string> best;
+    std::size_t best_distance = 3;
+    for (const auto& name : names) {
+        auto distance = edit_distance(word, name);
+        if (distance < best_distance && distance < name.size()) {
+            best_distance = distance;
+            best = name;
+        }
+    }
+    return best;
+}
+
+// A tool with subcommands was given none it knows: say which word was wrong and what is right,
+// instead of CLI11's "A subcommand is required".
+void refuse_unknown_subcommand(CLI::App& app) {
+    std::vector<std::string> names;
+    for (auto* subcommand : app.get_subcommands([](CLI::App*) { return true; }))
+        names.push_back(subcommand->get_name());
+    auto list = fmt::format("{}", fmt::join(names, ", "));
+    auto remaining = app.remaining();
+    auto word = std::find_if(remaining.begin(), remaining.end(),
+                             [](const std::string& arg) { return !arg.starts_with("-"); });
+    if (word == remaining.end())
+        throw UsageError(
+            fmt::format("a subcommand is required: {} (see {} --help)", list, log::program()));
+    auto suggestion = suggest_subcommand(*word, names);
+    throw UsageError(fmt::format(
+        "unknown subcommand '{}'{}; the subcommands are {} (see {} --help)", printable(*word),
+        suggestion ? fmt::format(" (did you mean {}?)", *suggestion) : "", list, log::program()));
+}
+
+}  // namespace
 
 void hide_passwords_in_argv(char** argv) {
     constexpr std::string_view flag = "--redis", flag_with_value = "--redis=";
@@ -111,6 +247,8 @@ void parse_command_line(CLI::App& app, int argc, char** argv) {
     } catch (const CLI::CallForVersion& version) {
         throw HelpRequested{std::string(version.what()) + "\n"};
     } catch (const CLI::ParseError& error) {
+        if (app.get_require_subcommand_min() > 0 && app.get_subcommands().empty())
+            refuse_unknown_subcommand(app);
         throw UsageError(fmt::format("{} (see {} --help)", error.what(), log::program()));
     }
 }

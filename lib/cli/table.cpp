@@ -35,6 +35,11 @@ bool use_colour() {
     return colour;
 }
 
+bool stdout_is_terminal() {
+    static const bool terminal = ::isatty(STDOUT_FILENO) == 1;
+    return terminal;
+}
+
 std::string paint(const std::string& text, Tone tone) {
     if (!use_colour() || tone == Tone::plain) return text;
     const char* code = tone == Tone::good   ? "32"
@@ -54,15 +59,15 @@ void Table::add(std::vector<std::string> cells) {
     rows_.push_back(std::move(cells));
 }
 
-std::string Table::render() const {
+std::string Table::render(Header header) const {
     std::vector<std::size_t> widths(headers_.size());
     for (std::size_t c = 0; c < headers_.size(); ++c) {
-        widths[c] = width(headers_[c]);
+        widths[c] = header == Header::shown ? width(headers_[c]) : 0;
         for (const auto& row : rows_)
             widths[c] = std::max(widths[c], width(row[c]));
     }
     std::string out;
-    auto line = [&](const std::vector<std::string>& cells, bool header) {
+    auto line = [&](const std::vector<std::string>& cells, bool is_header) {
         std::string text;
         for (std::size_t c = 0; c < cells.size(); ++c) {
             std::string pad(widths[c] - width(cells[c]), ' ');
@@ -75,9 +80,9 @@ std::string Table::render() const {
         }
         while (!text.empty() && text.back() == ' ')
             text.pop_back();
-        out += (header ? paint(text, Tone::dim) : text) + "\n";
+        out += (is_header ? paint(text, Tone::dim) : text) + "\n";
     };
-    line(headers_, true);
+    if (header == Header::shown) line(headers_, true);
     for (const auto& row : rows_)
         line(row, false);
     return out;

@@ -11,6 +11,10 @@ namespace workq::cli {
 // True when stdout is a terminal and colour is welcome.
 bool use_colour();
 
+// True when stdout is a terminal: listings are for people (a header, ages like "4m ago");
+// otherwise they are for programs (no header, RFC 3339 times, '-' for an empty cell).
+bool stdout_is_terminal();
+
 enum class Tone { plain, good, warn, bad, dim };
 // Wraps text in the tone's colour when use_colour(), else returns it unchanged.
 std::string paint(const std::string& text, Tone tone);
@@ -21,7 +25,8 @@ class Table {
     // A row; each cell may carry colour escapes (they do not count for the width).
     void add(std::vector<std::string> cells);
     bool empty() const { return rows_.empty(); }
-    std::string render() const;
+    enum class Header { shown, hidden };
+    std::string render(Header header = Header::shown) const;
 
   private:
     std::vector<std::string> headers_;

@@ -168,9 +168,10 @@ PlacedJob enqueue_with_id(redis::Connection& connection, const NamespaceKeys& na
                           const QueueKeys& keys, EnqueueOptions options, const NewJob& job) {
     // The queue is registered before the job is made: a later caller looking for the id in
     // every queue (place_ids) must see this one.
-    if (auto reply = connection.command({"SADD", namespace_keys.queues(), keys.queue()});
-        reply.is_error())
-        throw RedisError("cannot register the queue: " + reply.text);
+    auto registered = connection.command({"SADD", namespace_keys.queues(), keys.queue()});
+    if (registered.is_error()) throw RedisError("cannot register the queue: " + registered.text);
+    bool created_queue =
+        registered.type == redis::Reply::Type::integer && registered.integer == 1;
     const std::vector<std::string> ids{std::string(job.id)};
     options.caller_ids = true;
     // Each round renews the reservation; one lapses only when the enqueue reached the server
@@ -178,12 +179,12 @@ PlacedJob enqueue_with_id(redis::Connection& connection, const NamespaceKeys& na
     constexpr int rounds = 3;
     for (int round = 0; round < rounds; ++round) {
         auto place = place_ids(connection, namespace_keys, ids, keys.queue()).at(0);
-        if (!place.fence_ms) return {EnqueueStatus::existing, place.queue};
+        if (!place.fence_ms) return {EnqueueStatus::existing, place.queue, created_queue};
         options.id_fence_ms = place.fence_ms;
         std::vector<NewJob> one{job};
         auto result = parse_enqueue(run(connection, enqueue_call(keys, options, one)), one).at(0);
         if (result.status != EnqueueStatus::reservation_lapsed)
-            return {result.status, keys.queue()};
+            return {result.status, keys.queue(), created_queue};
     }
     throw Error(
         fmt::format("job {} was not made: its id's reservation lapsed {} times before "

@@ -59,6 +59,7 @@ std::vector<IdPlace> place_ids(redis::Connection& connection, const NamespaceKey
 struct PlacedJob {
     EnqueueStatus status = EnqueueStatus::created;  // created or existing
     std::string queue;
+    bool created_queue = false;  // the namespace had not seen the queue before this call
 };
 PlacedJob enqueue_with_id(redis::Connection& connection, const NamespaceKeys& namespace_keys,
                           const QueueKeys& keys, EnqueueOptions options, const NewJob& job);

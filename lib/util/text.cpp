@@ -1,7 +1,9 @@
 #include "util/text.hpp"
 
 #include <fmt/format.h>
+#include <algorithm>
 #include <array>
+#include <vector>
 
 namespace workq {
 namespace {
@@ -129,6 +131,22 @@ std::string one_line(std::string_view text, std::size_t max_chars) {
         ++chars;
     }
     return out;
+}
+
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+    std::vector<std::size_t> row(b.size() + 1);
+    for (std::size_t j = 0; j <= b.size(); ++j)
+        row[j] = j;
+    for (std::size_t i = 1; i <= a.size(); ++i) {
+        std::size_t diagonal = row[0];
+        row[0] = i;
+        for (std::size_t j = 1; j <= b.size(); ++j) {
+            std::size_t above = row[j];
+            row[j] = std::min({above + 1, row[j - 1] + 1, diagonal + (a[i - 1] != b[j - 1])});
+            diagonal = above;
+        }
+    }
+    return row[b.size()];
 }
 
 }  // namespace workq

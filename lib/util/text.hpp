@@ -18,4 +18,8 @@ std::optional<std::string> base64_decode(std::string_view text);
 // `max_chars` characters with "…".
 std::string one_line(std::string_view text, std::size_t max_chars);
 
+// The number of single-byte insertions, deletions and substitutions that turn `a` into `b`
+// (Levenshtein): how far a mistyped word is from a known one, for "did you mean ...?".
+std::size_t edit_distance(std::string_view a, std::string_view b);
+
 }  // namespace workq

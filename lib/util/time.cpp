@@ -1,8 +1,10 @@
 #include "util/time.hpp"
 
 #include <fmt/format.h>
+#include <algorithm>
 #include <charconv>
 #include <chrono>
+#include <ctime>
 
 #include "util/duration.hpp"
 
@@ -105,8 +107,26 @@ std::optional<long long> parse_time(std::string_view text) {
             oh > 23 || om > 59)
             return std::nullopt;
         offset_minutes = sign * (oh * 60 + om);
+    } else if (t.empty()) {
+        // No zone: the local time zone (TZ), as date(1) reads such a time. A local time that a
+        // daylight-saving change skips does not exist: refused, as date(1) does.
+        std::tm local{};
+        local.tm_year = year - 1900;
+        local.tm_mon = month - 1;
+        local.tm_mday = day;
+        local.tm_hour = hour;
+        local.tm_min = minute;
+        local.tm_sec = std::min(second, 59);
+        local.tm_isdst = -1;
+        std::time_t seconds = std::mktime(&local);
+        if (seconds == static_cast<std::time_t>(-1) || local.tm_hour != hour ||
+            local.tm_min != minute || local.tm_mday != day)
+            return std::nullopt;
+        constexpr long long last_local_second = 253'402'300'799LL;
+        if (seconds < 0 || seconds > last_local_second) return std::nullopt;
+        return (static_cast<long long>(seconds) + (second == 60 ? 1 : 0)) * 1000 + millis;
     } else {
-        return std::nullopt;  // RFC 3339 requires a zone
+        return std::nullopt;
     }
     long long days =
         days_from_civil(year, static_cast<unsigned>(month), static_cast<unsigned>(day));

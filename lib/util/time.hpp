@@ -8,7 +8,8 @@
 namespace workq {
 
 // Parses --at values: RFC 3339 ("2026-11-25T10:00:00Z", "2026-11-25T10:00:00.5+01:00",
-// a space instead of 'T' is accepted) or epoch seconds ("1764064800", "1764064800.25").
+// a space instead of 'T' is accepted; without a zone, "2026-12-24T10:00:00" is the local time
+// of TZ, as date(1) reads it) or epoch seconds ("1764064800", "1764064800.25").
 // Returns epoch milliseconds, or nullopt when malformed.
 std::optional<long long> parse_time(std::string_view text);
 

@@ -192,9 +192,12 @@ waiting"
     assert_output "--burst"
     run complete_line workq dlq requeue q --a
     assert_output "--all"
-    # After a subcommand, only its own options: the connection options go before it.
+    # After a subcommand, its own options and the common ones (they work there too).
     run complete_line workq-dlq ls q --re
-    assert_output ""
+    assert_output "--redis"
+    run complete_line workq-queue purge q --
+    assert_line --yes
+    assert_line --namespace
 }
 
 @test "bash completion offers exactly the long flags of each --help, for every tool and subcommand" {
@@ -205,8 +208,12 @@ waiting"
 $expected
 got
 $actual"
+        # The options every tool has also work after a subcommand: offered there too.
+        common=$(printf '%s\n' --redis --password-file --namespace --config --quiet --log-level \
+            --log-format)
         for sub in $(subcommands "$tool"); do
-            expected=$(options_of_help "$("$PREFIX/bin/workq-$tool" "$sub" --help)" | grep -E '^--')
+            expected=$( { options_of_help "$("$PREFIX/bin/workq-$tool" "$sub" --help)" | grep -E '^--'
+                echo "$common"; } | sort -u)
             actual=$(complete_line "workq-$tool" "$sub" --)
             [ "$expected" = "$actual" ] || fail "workq-$tool $sub --: expected
 $expected
@@ -285,9 +292,11 @@ none"
     assert_success
     assert_output "_workq _workq"
     run fish -c "set fish_complete_path $PREFIX/share/fish/vendor_completions.d \$fish_complete_path
-        complete -C 'workq-queue ls q --st'; complete -C 'workq-dlq '; complete -C 'workq work --bu'"
+        complete -C 'workq-queue ls q --st'; complete -C 'workq-dlq '; complete -C 'workq work --bu'
+        complete -C 'workq-dlq ls q --nam'"
     assert_success
     assert_line --regexp '^--state'
+    assert_line --regexp '^--namespace'
     assert_line --regexp '^requeue'
     assert_line --regexp '^--burst'
     # fish, too, completes queue names from the server.

@@ -173,6 +173,20 @@ assert_payload() {
     assert_equal "$(job_count q)" 6
 }
 
+@test "--at without a zone is the local time of TZ, as date reads it; a skipped local time is exit 2" {
+    local id
+    id=$(TZ=Europe/Berlin workq-enqueue --at 2030-01-01T01:00:00 q x)
+    assert_equal "$(rcli zscore "{$WORKQ_NAMESPACE:q}:scheduled" "$id")" 1893456000000
+    id=$(TZ=America/New_York workq-enqueue --at '2030-07-01 08:00:00' q x)
+    assert_equal "$(rcli zscore "{$WORKQ_NAMESPACE:q}:scheduled" "$id")" \
+        "$(TZ=America/New_York date -d '2030-07-01 08:00:00' +%s)000"
+    run --separate-stderr env TZ=Europe/Berlin workq-enqueue --at 2030-03-31T02:30:00 q x
+    assert_failure 2
+    [[ "$stderr" == *"--at"*"local time"* ]] || fail "$stderr"
+    run workq-enqueue --help
+    assert_output --partial "without a zone: local time"
+}
+
 @test "--max-attempts: stored with the job, default 10; less than 1 is exit 2" {
     run --separate-stderr workq-enqueue --max-attempts 3 q x
     assert_success
@@ -479,4 +493,29 @@ assert_payload() {
     rss_kib=$(tail -1 "$BATS_TEST_TMPDIR/rss")
     echo "# peak RSS ${rss_kib} KiB" >&3
     [ "$rss_kib" -lt 81920 ] || fail "peak RSS ${rss_kib} KiB, over the 80 MiB ceiling"
+}
+
+@test "at a terminal, stderr says when nothing was made (exists: ID) and when a queue is new; in scripts it says nothing" {
+    local first
+    first=$(workq-enqueue --unique nightly q backup)
+    run at_terminal workq-enqueue --unique nightly q backup
+    assert_success
+    assert_line "$first"
+    assert_output --partial "exists: $first"
+    run at_terminal workq-enqueue --id invoice-42 billing 42
+    assert_output --partial "new queue billing"
+    refute_output --partial "exists:"
+    run at_terminal workq-enqueue --id invoice-42 billing 42
+    assert_line invoice-42
+    assert_output --partial "exists: invoice-42"
+    refute_output --partial "new queue"
+    # A typo makes a queue: said once, naming how to remove it.
+    run at_terminal workq-enqueue qq x
+    assert_output --partial "new queue qq"
+    # Not a terminal: the id alone, nothing on stderr.
+    run --separate-stderr workq-enqueue --unique nightly q backup
+    assert_output "$first"
+    assert_equal "$stderr" ""
+    run --separate-stderr workq-enqueue fresh x
+    assert_equal "$stderr" ""
 }

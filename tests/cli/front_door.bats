@@ -111,3 +111,80 @@ command_errors() {
     assert_success
     assert_equal "$(job_field q "$output" payload)" closed-err
 }
+
+# ---- issue 24 item 6: messages that name what was wrong and what would be right -----------------
+
+@test "an unknown subcommand is named, with the one probably meant and the list" {
+    run --separate-stderr workq-queue list mail
+    assert_failure 2
+    assert_equal "$output" ""
+    [[ "$stderr" == *"unknown subcommand 'list' (did you mean ls?)"*"ls, cancel, purge"* ]] || fail "$stderr"
+    run --separate-stderr workq-dlq reqeue mail --all
+    assert_failure 2
+    [[ "$stderr" == *"unknown subcommand 'reqeue' (did you mean requeue?)"* ]] || fail "$stderr"
+    run --separate-stderr workq-dlq
+    assert_failure 2
+    [[ "$stderr" == *"a subcommand is required: ls, show, requeue"* ]] || fail "$stderr"
+}
+
+@test "workq: an option before the command is named as an option; workq help COMMAND is COMMAND's help" {
+    run --separate-stderr workq --ver
+    assert_failure 2
+    [[ "$stderr" == *"unknown option '--ver'"*"--version"* ]] || fail "$stderr"
+    [[ "$stderr" != *"workq---ver"* ]] || fail "$stderr"
+    run --separate-stderr workq help enqueue
+    assert_success
+    assert_equal "$output" "$(workq-enqueue --help)"
+    run --separate-stderr workq help frobnicate
+    assert_failure 2
+    [[ "$stderr" == *"unknown command 'frobnicate'"* ]] || fail "$stderr"
+}
+
+@test "--help shows a word for each value, as the man pages do, not CLI11's type tags" {
+    local tool sub text
+    for tool in enqueue work queue dlq status; do
+        for sub in "" $(workq-$tool --help | sed -n '/^Subcommands:/,/^$/p' | awk 'NR > 1 && NF {print $1}'); do
+            text=$(workq-$tool $sub --help)
+            # Option lines ("  --lease DURATION ...") and positional ones ("  QUEUE ...").
+            if grep -E '^  (-[-a-zA-Z0-9,]+ |[A-Z]+ )' <<<"$text" | grep -v '^  SIG' |
+                grep -E '\<(INT|UINT|FLOAT|TEXT)\>|:[A-Z]|Excludes:|Needs:|REQUIRED|\{'; then
+                fail "workq-$tool $sub --help shows type tags"
+            fi
+        done
+    done
+    run workq-enqueue --help
+    assert_line --regexp '^  --delay DURATION +Run no earlier'
+    assert_line --regexp '^  --priority N +Higher runs first'
+    run workq-status --help
+    assert_line --regexp '^  --watch \[=INTERVAL\] +Refresh'
+    assert_line --regexp '^  --json +One JSON document'
+}
+
+@test "workq-dlq requeue with a job id where the queue goes says how the command reads" {
+    local id
+    id=$(workq-enqueue mail x)
+    run --separate-stderr workq-dlq requeue "$id"
+    assert_failure 2
+    [[ "$stderr" == *"'$id' is a job, not a queue"*"workq-dlq requeue mail $id"* ]] || fail "$stderr"
+    run --separate-stderr workq-dlq rm "$id" --all
+    assert_failure 2
+    [[ "$stderr" == *"workq-dlq rm mail $id"* ]] || fail "$stderr"
+    run --separate-stderr workq-dlq requeue mail
+    assert_failure 2
+    [[ "$stderr" == *"name the dead letters of mail: workq-dlq requeue mail ID..."* ]] || fail "$stderr"
+    # A queue that is also some job's id stays a queue.
+    workq-enqueue "$id" y >/dev/null
+    run --separate-stderr workq-dlq requeue "$id" --all
+    assert_success
+}
+
+@test "workq-status job - reads the ids from stdin, as the README says" {
+    local a b
+    a=$(workq-enqueue q one)
+    b=$(workq-enqueue q two)
+    run --separate-stderr workq-status job - <<<"$a
+$b"
+    assert_success
+    assert_line --index 0 --regexp "^$a +waiting"
+    assert_line --index 1 --regexp "^$b +waiting"
+}

@@ -77,6 +77,13 @@ assert_raw_state() {
     [ "$actual" = "$expected" ] || fail "job $id in $queue is '$actual', expected '$expected'"
 }
 
+# at_terminal COMMAND...: runs COMMAND with stdin, stdout and stderr on a pseudo-terminal, as a
+# person at a terminal would (no colour); prints what it wrote, '\r' removed. Lines to type go
+# on at_terminal's own stdin.
+at_terminal() {
+    NO_COLOR=1 script -qec "$(printf '%q ' "$@")" /dev/null | tr -d '\r'
+}
+
 # ---- Helpers of connection.bats, config.bats, embedded.bats and enqueue.bats ----
 
 # start_redis_tcp DIR [ARGS...]: a redis-server of our own on a free TCP port of 127.0.0.1 (and

@@ -199,6 +199,31 @@ EOF
 
 # ---- purge --------------------------------------------------------------------------------------
 
+@test "purge asks at a terminal, with the number; only y or yes purges; --yes and scripts are not asked" {
+    seq 3 | workq-enqueue q >/dev/null
+    workq-enqueue --delay 1h q later >/dev/null
+    run at_terminal workq-queue purge q --waiting <<<"n"
+    assert_output --partial "cancel all 3 waiting job(s) of queue q? [y/N]"
+    assert_output --partial "nothing purged"
+    run --separate-stderr workq-queue ls q --json
+    assert_equal "${#lines[@]}" 4
+    run at_terminal workq-queue purge q <<<"y"
+    assert_output --partial "cancel all 4 waiting and scheduled job(s) of queue q? [y/N]"
+    # The count follows the question (the typed line was echoed before it was asked).
+    assert_regex "${lines[-1]}" '\[y/N\] 4$'
+    assert_equal "$(workq-queue ls q --ids)" ""
+    workq-enqueue q again >/dev/null
+    run at_terminal workq-queue purge q --yes
+    refute_output --partial "[y/N]"
+    assert_output 1
+    # stdin not a terminal: no question (a script needs no --yes).
+    workq-enqueue q again >/dev/null
+    run --separate-stderr workq-queue purge q </dev/null
+    assert_success
+    assert_output 1
+    assert_equal "$stderr" ""
+}
+
 @test "purge prints how many it cancelled: --scheduled, --waiting, both" {
     workq-enqueue q w1 w2 w3 >"$D/waiting"
     workq-enqueue --delay 1h q s1 s2 >"$D/scheduled"
@@ -263,7 +288,7 @@ EOF
     pm1=$(workq-enqueue --priority -1 q low)
     p5=$(workq-enqueue --priority 5 q high)
 
-    run --separate-stderr workq-queue ls q
+    run at_terminal workq-queue ls q
     assert_success
     assert_equal "${#lines[@]}" 8
     assert_regex "${lines[0]}" '^ID +STATE +PRIO +ATTEMPTS +WHEN +WORKER +PAYLOAD$'
@@ -286,11 +311,64 @@ EOF
     run --separate-stderr workq-queue ls q --limit 3 --json
     assert_equal "$(jq -r .id <<<"$output" | tr '\n' ' ')" "$running $p5 $p0a "
     run --separate-stderr workq-queue ls q --state scheduled --limit 1
-    assert_equal "${#lines[@]}" 2
+    assert_equal "${#lines[@]}" 1
     run --separate-stderr workq-queue ls q --state dead
     assert_failure 2
     run --separate-stderr workq-queue ls nothing-here
     assert_success
+    assert_output ""
+}
+
+@test "ls in a pipe: no header, RFC 3339 times, '-' for an empty cell, the same fields on every row" {
+    export D
+    local running waiting scheduled
+    running=$(workq-enqueue q busy)
+    start_worker w --max-jobs 1 q -- sh -c 'cat >/dev/null; exec sleep 60'
+    wait_until 10 state_is q "$running" running
+    waiting=$(workq-enqueue q 'two words')
+    scheduled=$(workq-enqueue --delay 1h q later)
+    run --separate-stderr workq-queue ls q
+    assert_success
+    assert_equal "${#lines[@]}" 3
+    assert_equal "$(awk '{ print $1 }' <<<"$output" | tr '\n' ' ')" "$running $waiting $scheduled "
+    local t='[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z'
+    assert_regex "${lines[0]}" "^$running +running +0 +1/10 +$t +[A-Za-z0-9]+ +busy$"
+    assert_regex "${lines[1]}" "^$waiting +waiting +0 +0/10 +$t +- +two words$"
+    assert_regex "${lines[2]}" "^$scheduled +scheduled +0 +0/10 +$t +- +later$"
+    # The scheduled job's time is its due time, the waiting one's when it was enqueued.
+    [[ "$(awk '{ print $5 }' <<<"${lines[2]}")" > "$(awk '{ print $5 }' <<<"${lines[1]}")" ]]
+    # --no-header at a terminal; the header is there without it.
+    run at_terminal workq-queue ls q --state waiting
+    assert_line --index 0 --regexp '^ID +STATE'
+    assert_line --index 1 --regexp "^$waiting +waiting +0 +0/10 +enqueued "
+    run at_terminal workq-queue ls q --state waiting --no-header
+    assert_equal "${#lines[@]}" 1
+    assert_line --index 0 --regexp "^$waiting +waiting"
+}
+
+@test "ls: --ids prints the ids alone; a note on stderr when the list is empty or --limit cut it" {
+    seq 60 | workq-enqueue q >"$D/ids"
+    run --separate-stderr workq-queue ls q --ids
+    assert_success
+    assert_equal "$output" "$(head -50 "$D/ids")"
+    [[ "$stderr" == *"50 of 60 live jobs listed"*"--limit 0"* ]] || fail "$stderr"
+    run --separate-stderr workq-queue ls q --ids --limit 0
+    assert_equal "$output" "$(cat "$D/ids")"
+    assert_equal "$stderr" ""
+    run --separate-stderr workq-queue ls q --limit 60
+    assert_equal "${#lines[@]}" 60
+    assert_equal "$stderr" ""
+    run --separate-stderr workq-queue ls q --state running
+    assert_success
+    assert_output ""
+    [[ "$stderr" == *"no running jobs in queue q"* ]] || fail "$stderr"
+    run --separate-stderr workq-queue ls q --state running -q
+    assert_equal "$stderr" ""
+    run --separate-stderr workq-queue ls q --ids --json
+    assert_failure 2
+    # --ids feeds cancel.
+    workq-queue ls q --ids --limit 0 | workq-queue cancel - >/dev/null
+    run --separate-stderr workq-queue ls q --ids
     assert_output ""
 }
 
@@ -337,7 +415,7 @@ EOF
     rcli zrange "{$WORKQ_NAMESPACE:q}:scheduled" 0 -1 >"$D/by-due"
     assert_equal "$(printf '%s\n' "${lines[@]}" | jq -r .id)" "$(cat "$D/ids" "$D/by-due")"
     run --separate-stderr workq-queue ls q
-    assert_equal "${#lines[@]}" 51
+    assert_equal "${#lines[@]}" 50
     run --separate-stderr workq-queue ls q --state scheduled --limit 600 --json
     assert_equal "$(printf '%s\n' "${lines[@]}" | jq -r .id)" "$(head -600 "$D/by-due")"
 }

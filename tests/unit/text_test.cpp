@@ -40,7 +40,19 @@ TEST(Text, OneLineEscapesControlsKeepsUtf8AndCuts) {
     EXPECT_EQ(one_line("\xff", 80), "\\xff");
     EXPECT_EQ(one_line("abcdef", 3), "abc…");
     // C1 controls, which some terminals obey (U+009B is CSI), found by tests/fuzz/names_fuzz.
-    EXPECT_EQ(one_line("\xc2\x9b" "2J", 80), "\\u009b2J");
+    EXPECT_EQ(one_line("\xc2\x9b"
+                       "2J",
+                       80),
+              "\\u009b2J");
     EXPECT_EQ(one_line("\xc2\x85", 80), "\\u0085");
     EXPECT_EQ(one_line("\xc2\xa0", 80), "\xc2\xa0");  // U+00A0 is printable
+}
+
+TEST(Text, EditDistanceCountsSingleByteEdits) {
+    EXPECT_EQ(workq::edit_distance("", ""), 0U);
+    EXPECT_EQ(workq::edit_distance("ls", "ls"), 0U);
+    EXPECT_EQ(workq::edit_distance("", "ls"), 2U);
+    EXPECT_EQ(workq::edit_distance("reqeue", "requeue"), 1U);
+    EXPECT_EQ(workq::edit_distance("pasue", "pause"), 2U);
+    EXPECT_EQ(workq::edit_distance("kitten", "sitting"), 3U);
 }

@@ -63,7 +63,6 @@ TEST(Time, RefusesMalformedText) {
              "tomorrow",
              "2025-11-25",                 // no time
              "2025-11-25T10:00",           // no seconds
-             "2025-11-25T10:00:00",        // no zone
              "2025-11-25T10:00:00+0100",   // offset without ':'
              "2025-11-25T10:00:00+01",     // offset without minutes
              "2025-11-25T10:00:00Zjunk",   // trailing text
@@ -99,6 +98,33 @@ TEST(Time, RefusesMalformedText) {
              ".5",                         // no whole seconds
          })
         EXPECT_EQ(parse_time(bad), std::nullopt) << "'" << bad << "'";
+}
+
+// Runs `body` with TZ set to `zone`, then restores TZ.
+template <typename Body>
+void in_time_zone(const char* zone, Body body) {
+    const char* old = std::getenv("TZ");
+    std::string saved = old ? old : "";
+    setenv("TZ", zone, 1);
+    tzset();
+    body();
+    if (old)
+        setenv("TZ", saved.c_str(), 1);
+    else
+        unsetenv("TZ");
+    tzset();
+}
+
+TEST(Time, ATimeWithoutAZoneIsLocalTimeAsDateReadsIt) {
+    in_time_zone("Europe/Berlin", [] {
+        // Winter: UTC+1; summer: UTC+2.
+        EXPECT_EQ(parse_time("2025-11-25T11:00:00"), nov25);
+        EXPECT_EQ(parse_time("2025-11-25 11:00:00.250"), nov25 + 250);
+        EXPECT_EQ(parse_time("2026-07-01T12:00:00"), parse_time("2026-07-01T10:00:00Z"));
+        // 02:30 on the last Sunday of March does not exist there.
+        EXPECT_EQ(parse_time("2026-03-29T02:30:00"), std::nullopt);
+    });
+    in_time_zone("UTC", [] { EXPECT_EQ(parse_time("2025-11-25T10:00:00"), nov25); });
 }
 
 TEST(Time, RefusesTimesAfterTheYear9999) {

@@ -1,4 +1,4 @@
-// workq-dlq ls QUEUE [--limit N] [--json] [FILTERS]
+// workq-dlq ls QUEUE [--limit N] [--json | --ids] [--no-header] [FILTERS]
 // workq-dlq show (ID... | -) [--json]
 // workq-dlq requeue QUEUE (ID... | --all | -) [FILTERS]
 // workq-dlq rm QUEUE (ID... | --all | -) [FILTERS]
@@ -42,7 +42,9 @@ namespace {
 constexpr std::size_t batch = 500;  // ids per script call: short scripts, few round trips
 
 constexpr const char* footer = R"(Output:
-  ls: newest first, ID DIED ATTEMPTS ERROR (first line); --json: one object per line with id,
+  ls: newest first, ID DIED ATTEMPTS ERROR (first line); a header and ages at a terminal, in a
+      pipe no header and DIED_AT in RFC 3339. On stderr: a note when the list is empty or the
+      limit cut it. With --ids: the ids alone. With --json: one object per line with id,
       queue, died_at (RFC 3339), attempts, max_attempts, error, reason.
   show: payload, timestamps and every attempt's error (time, attempt, reason, text).
   requeue, rm: the ids requeued / removed, one per line.
@@ -62,7 +64,7 @@ Examples:
   workq-dlq ls mail
   workq-dlq show 01jd9x3k7m2q5v8wza
   workq-dlq requeue mail --all --error-match 'timeout'
-  workq-dlq ls mail --json | jq -r .id | workq-dlq rm mail -
+  workq-dlq ls mail --ids --limit 0 --older-than 7d | workq-dlq rm mail -
   workq-dlq export mail > mail-dead.jsonl && workq-dlq import mail-replay < mail-dead.jsonl
   workq-dlq cap mail --max-count 100000 --max-age 30d
 )";
@@ -108,12 +110,15 @@ std::vector<std::string> read_ids_from_stdin() {
 // The ids a requeue/rm acts on: given, from stdin, or every dead letter passing the filter.
 std::vector<std::string> target_ids(std::vector<std::string> ids, bool all,
                                     redis::Connection& connection, const queue::QueueKeys& keys,
-                                    const Filter& filter) {
+                                    const Filter& filter, const std::string& verb) {
     if (!ids.empty() && all) throw UsageError("give ids, - or --all: one of them, not both");
     if (ids.size() == 1 && ids[0] == "-") return read_ids_from_stdin();
     if (!ids.empty()) return ids;
     if (!all && !filter.any())
-        throw UsageError("name the dead letters: ID..., - (ids on stdin) or --all");
+        throw UsageError(
+            fmt::format("name the dead letters of {0}: {1} {0} ID..., {1} {0} - (ids on stdin) or "
+                        "{1} {0} --all",
+                        keys.queue(), verb));
     std::vector<std::string> selected;
     each_dead_letter(connection, keys, filter, 0, [&](const DeadLetter& letter) {
         selected.push_back(letter.id);
@@ -230,24 +235,52 @@ boost::json::object letter_json(const DeadLetter& letter, const std::string& que
                                {"reason", letter.reason}};
 }
 
+enum class LsFormat { table, json, ids };
+
 int ls(redis::Connection& connection, const queue::QueueKeys& keys, const Filter& filter,
-       std::size_t limit, bool json) {
+       std::size_t limit, LsFormat format, cli::Table::Header header) {
     auto now = server_now_ms(connection);
-    cli::Table table({"ID", "DIED", "ATTEMPTS", "ERROR"}, {false, false, true, false});
+    // At a terminal, ages ("4m ago"); in a pipe, RFC 3339 times, so that every row has the same
+    // fields for awk and cut.
+    bool people = cli::stdout_is_terminal();
+    cli::Table table({"ID", people ? "DIED" : "DIED_AT", "ATTEMPTS", "ERROR"},
+                     {false, false, true, false});
+    std::size_t shown = 0;
     each_dead_letter(connection, keys, filter, limit, [&](const DeadLetter& letter) {
-        if (json) {
+        ++shown;
+        if (format == LsFormat::ids) {
+            cli::write_stdout(letter.id + "\n");
+        } else if (format == LsFormat::json) {
             cli::print_json_line(letter_json(letter, keys.queue()));
         } else {
             auto error = letter.error.empty() ? letter.reason : letter.error;
             // The last error's first line: handlers print the cause last, but its first line is
             // what fits; `show` has the whole text.
-            table.add({letter.id, format_relative(letter.died_ms, now),
-                       fmt::format("{}/{}", letter.attempts, letter.max_attempts),
-                       one_line(error, 80)});
+            table.add(
+                {letter.id,
+                 people ? format_relative(letter.died_ms, now) : format_rfc3339(letter.died_ms),
+                 fmt::format("{}/{}", letter.attempts, letter.max_attempts), one_line(error, 80)});
         }
         return true;
     });
-    if (!json) cli::write_stdout(table.empty() ? "" : table.render());
+    if (format == LsFormat::table && !table.empty()) cli::write_stdout(table.render(header));
+    cli::flush_stdout();
+    // What stdout cannot say: that the list is empty, or that --limit cut it.
+    if (shown == 0) {
+        log::info(fmt::format("no dead letters in queue {}{}", keys.queue(),
+                              filter.any() ? " pass the filters" : ""));
+    } else if (limit > 0 && shown == limit) {
+        if (filter.any())
+            log::info(
+                fmt::format("stopped at --limit {}; more may pass the filters (--limit 0 "
+                            "for all)",
+                            limit));
+        else if (auto total = connection.call({"ZCARD", keys.dead()}).as_integer();
+                 total > static_cast<long long>(shown))
+            log::info(
+                fmt::format("{} of {} dead letters listed (--limit N for more, --limit 0 for all)",
+                            shown, total));
+    }
     return 0;
 }
 
@@ -458,6 +491,22 @@ int import_letters(redis::Connection& connection, const std::string& namespace_n
     return problems > 0 ? 1 : 0;
 }
 
+// `workq-dlq requeue ID` takes the id for the queue: when the "queue" is no queue of the
+// namespace but a job's id, say how the command reads, with that job's queue filled in.
+void refuse_id_as_queue(redis::Connection& connection, const std::string& namespace_name,
+                        const std::string& queue_name, const std::string& verb) {
+    queue::NamespaceKeys namespace_keys(namespace_name);
+    if (job_id_problem(queue_name) ||
+        connection.call({"SISMEMBER", namespace_keys.queues(), queue_name}).as_integer() == 1)
+        return;
+    std::vector<std::string> ids{queue_name};
+    auto found = queue::find_jobs(connection, namespace_keys, ids, false);
+    if (found.empty() || !found[0]) return;
+    throw UsageError(fmt::format(
+        "'{0}' is a job, not a queue: the queue comes first, {1} QUEUE ID... (here: {1} {2} {0})",
+        queue_name, verb, found[0]->queue));
+}
+
 int dlq_main(int argc, char** argv) {
     CLI::App app{"Inspect, requeue and delete dead-lettered jobs.", "workq-dlq"};
     app.require_subcommand(1);
@@ -466,7 +515,7 @@ int dlq_main(int argc, char** argv) {
     std::string queue_name;
     std::vector<std::string> ids;
     std::size_t limit = 50;
-    bool json = false, all = false;
+    bool json = false, all = false, ids_only = false, no_header = false;
     long long max_count = 0;
     std::string max_age = "0";
     std::string file;
@@ -475,7 +524,10 @@ int dlq_main(int argc, char** argv) {
     auto* ls_cmd = app.add_subcommand("ls", "List dead letters, newest first");
     ls_cmd->add_option("QUEUE", queue_name, "Queue")->required();
     ls_cmd->add_option("--limit", limit, "At most this many (default 50; 0: all)");
-    ls_cmd->add_flag("--json", json, "One JSON object per line");
+    auto* json_flag = ls_cmd->add_flag("--json", json, "One JSON object per line");
+    ls_cmd->add_flag("--ids", ids_only, "Only the ids, one per line")->excludes(json_flag);
+    ls_cmd->add_flag("--no-header", no_header,
+                     "No header line (there is none when stdout is not a terminal)");
     filters.add_to(ls_cmd);
     auto* show_cmd =
         app.add_subcommand("show", "Show dead letters with payload and every attempt's error");
@@ -528,16 +580,25 @@ int dlq_main(int argc, char** argv) {
     auto connection = cli::connect(server);
     queue::QueueKeys keys(server.namespace_name,
                           queue_name.empty() ? std::string("x") : queue_name);
-    if (ls_cmd->parsed()) return ls(connection, keys, filter, limit, json);
+    if (ls_cmd->parsed())
+        return ls(connection, keys, filter, limit,
+                  json       ? LsFormat::json
+                  : ids_only ? LsFormat::ids
+                             : LsFormat::table,
+                  no_header || !cli::stdout_is_terminal() ? cli::Table::Header::hidden
+                                                          : cli::Table::Header::shown);
     if (show_cmd->parsed()) {
         if (ids.size() == 1 && ids[0] == "-") ids = read_ids_from_stdin();
         return show(connection, server.namespace_name, ids, json);
     }
+    std::string verb = requeue_cmd->parsed() ? "workq-dlq requeue" : "workq-dlq rm";
+    if (requeue_cmd->parsed() || rm_cmd->parsed())
+        refuse_id_as_queue(connection, server.namespace_name, queue_name, verb);
     if ((requeue_cmd->parsed() || rm_cmd->parsed()) && all && ids.empty() && !filter.any()) {
         return act_on_all(connection, keys, requeue_cmd->parsed()) > 0 ? 1 : 0;
     }
     if (requeue_cmd->parsed() || rm_cmd->parsed()) {
-        auto targets = target_ids(ids, all, connection, keys, filter);
+        auto targets = target_ids(ids, all, connection, keys, filter, verb);
         return act(connection, keys, targets, requeue_cmd->parsed()) > 0 ? 1 : 0;
     }
     if (count_cmd->parsed()) {

@@ -106,8 +106,8 @@ CLI::Validator time_check() {
         [](std::string& text) -> std::string {
             if (parse_time(text)) return {};
             return fmt::format(
-                "invalid time '{}' (expected RFC 3339 such as 2026-11-25T10:00:00Z, or epoch "
-                "seconds)",
+                "invalid time '{}' (expected RFC 3339 such as 2026-11-25T10:00:00Z, a local "
+                "time such as 2026-11-25T10:00:00 that exists, or epoch seconds)",
                 printable(text));
         },
         "TIME");
@@ -146,7 +146,9 @@ void define(CLI::App& app, Options& o) {
         ->check(integer_check(-max_priority, max_priority));
     app.add_option("--delay", o.delay, "Run no earlier than this from now: 30s, 5m, 1h30m")
         ->check(duration_check());
-    app.add_option("--at", o.at, "Run no earlier than this time: RFC 3339 or epoch seconds")
+    app.add_option("--at", o.at,
+                   "Run no earlier than this time: RFC 3339 (without a zone: local time, as "
+                   "date(1) reads it) or epoch seconds")
         ->check(time_check());
     app.add_option("--max-attempts", o.max_attempts,
                    "Total runs before the job is dead, >= 1 (default 10)")
@@ -188,7 +190,8 @@ queue::EnqueueOptions validate(const Options& o, std::size_t& max_payload) {
         if (!at)
             throw UsageError(
                 fmt::format("--at: invalid time '{}' (expected RFC 3339 such as "
-                            "2026-11-25T10:00:00Z, or epoch seconds)",
+                            "2026-11-25T10:00:00Z, a local time such as 2026-11-25T10:00:00 "
+                            "that exists, or epoch seconds)",
                             printable(o.at)));
         options.due_at_ms = *at;
     }
@@ -260,8 +263,18 @@ int enqueue_caller_id(redis::Connection& connection, const queue::NamespaceKeys&
     }
     auto placed =
         queue::enqueue_with_id(connection, namespace_keys, keys, options, {o.id, payload});
+    // People at a terminal learn that nothing was made, or that a queue is new (a typo makes
+    // one); scripts have the id on stdout anyway.
+    bool stderr_terminal = ::isatty(STDERR_FILENO) == 1;
     if (placed.status == queue::EnqueueStatus::existing)
-        log::info(fmt::format("job {} exists in queue {}: nothing was made", o.id, placed.queue));
+        log::info(stderr_terminal
+                      ? fmt::format("exists: {} (a job with this --id exists in queue {}; "
+                                    "nothing was made)",
+                                    o.id, placed.queue)
+                      : fmt::format("job {} exists in queue {}: nothing was made", o.id,
+                                    placed.queue));
+    else if (placed.created_queue && stderr_terminal)
+        log::info(fmt::format("new queue {}", o.queue));
     if (!o.wait) {
         cli::write_stdout(o.id + "\n");
         cli::flush_stdout();
@@ -306,7 +319,13 @@ int enqueue_main(int argc, char** argv) {
     queue::QueueKeys keys(server.namespace_name, o.queue);
 
     std::vector<std::string> ids;
-    auto on_id = [&](const std::string& id) {
+    // People at a terminal learn that nothing was made; scripts have the id on stdout anyway.
+    bool stderr_terminal = ::isatty(STDERR_FILENO) == 1;
+    auto on_id = [&](const std::string& id, Submitter::Made made) {
+        if (made == Submitter::Made::existing && stderr_terminal)
+            log::info(fmt::format("exists: {} ({}; nothing was made)", id,
+                                  o.id.empty() ? "a live job holds this --unique key"
+                                               : "a job with this --id exists"));
         if (o.wait) {
             ids.push_back(id);
             log::info("enqueued " + id);
@@ -365,6 +384,8 @@ int enqueue_main(int argc, char** argv) {
         }
         submitter.finish();
         cli::flush_stdout();
+        if (submitter.created_queue() && stderr_terminal)
+            log::info(fmt::format("new queue {}", o.queue));
     } catch (const RedisError& error) {
         cli::flush_stdout();
         // Lines, so that a script can resume where the input was: blank lines hold no job.

@@ -15,8 +15,7 @@ constexpr std::size_t window_chunks = 8;
 }  // namespace
 
 Submitter::Submitter(redis::Connection& connection, const queue::NamespaceKeys& namespace_keys,
-                     const queue::QueueKeys& keys, const queue::EnqueueOptions& options,
-                     std::function<void(const std::string&)> on_id)
+                     const queue::QueueKeys& keys, const queue::EnqueueOptions& options, OnId on_id)
     : connection_(connection),
       namespace_keys_(namespace_keys),
       keys_(keys),
@@ -65,6 +64,7 @@ void Submitter::flush_window() {
         auto reply = connection_.read_reply();
         if (reply.is_error()) throw RedisError("cannot register the queue: " + reply.text);
         queue_registered_ = true;
+        created_queue_ = reply.type == redis::Reply::Type::integer && reply.integer == 1;
     }
     auto replies = connection_.read_script_replies();
     for (std::size_t c = 0; c < window_.size(); ++c) {
@@ -81,7 +81,8 @@ void Submitter::flush_window() {
                 result = queue::parse_enqueue(queue::run(connection_, call), retry).at(0);
             }
             ++acknowledged_;
-            on_id_(result.id);
+            on_id_(result.id, result.status == queue::EnqueueStatus::existing ? Made::existing
+                                                                              : Made::created);
         }
     }
     window_.clear();

@@ -15,10 +15,11 @@ namespace workq::enqueue {
 class Submitter {
   public:
     // `on_id` is called with each job's id, in input order, once it is acknowledged: the new
-    // job's id, or the existing job's for --id and --unique.
+    // job's id (Made::created), or the existing job's for --id and --unique (Made::existing).
+    enum class Made { created, existing };
+    using OnId = std::function<void(const std::string&, Made)>;
     Submitter(redis::Connection& connection, const queue::NamespaceKeys& namespace_keys,
-              const queue::QueueKeys& keys, const queue::EnqueueOptions& options,
-              std::function<void(const std::string&)> on_id);
+              const queue::QueueKeys& keys, const queue::EnqueueOptions& options, OnId on_id);
 
     // Adds a job; its id is the caller's (options.caller_ids) or a new one. May send.
     void add(std::string payload, std::string caller_id = {});
@@ -26,6 +27,8 @@ class Submitter {
     void finish();
 
     std::size_t acknowledged() const { return acknowledged_; }
+    // Whether the first chunk made the queue known to the namespace (it was never seen).
+    bool created_queue() const { return created_queue_; }
 
   private:
     struct Pending {
@@ -39,12 +42,13 @@ class Submitter {
     const queue::NamespaceKeys& namespace_keys_;
     const queue::QueueKeys& keys_;
     queue::EnqueueOptions options_;
-    std::function<void(const std::string&)> on_id_;
+    OnId on_id_;
     std::vector<std::vector<Pending>> window_;  // chunks not yet acknowledged
     std::vector<Pending> chunk_;                // the chunk being filled
     std::size_t chunk_bytes_ = 0;
     std::size_t acknowledged_ = 0;
     bool queue_registered_ = false;
+    bool created_queue_ = false;
 };
 
 }  // namespace workq::enqueue

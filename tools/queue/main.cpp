@@ -1,11 +1,14 @@
-// workq-queue ls QUEUE [--state waiting|scheduled|running] [--limit N] [--json]
+// workq-queue ls QUEUE [--state waiting|scheduled|running] [--limit N] [--json | --ids]
+//                [--no-header]
 // workq-queue cancel ID... | -
-// workq-queue purge QUEUE [--waiting] [--scheduled]
+// workq-queue purge QUEUE [--waiting] [--scheduled] [--yes]
 // workq-queue pause QUEUE
 // workq-queue resume QUEUE
 //
 // Acting on live jobs without reaching for redis-cli: every change is one atomic transition of
 // the engine, safe against a worker settling the same job at the same moment.
+#include <unistd.h>
+
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 #include <boost/json.hpp>
@@ -14,6 +17,7 @@
 #include <map>
 #include <set>
 
+#include "cli/exit_codes.hpp"
 #include "cli/json.hpp"
 #include "cli/options.hpp"
 #include "cli/output.hpp"
@@ -37,25 +41,31 @@ constexpr Millis cancelled_ttl{86'400'000};  // a cancelled job stays visible as
 
 constexpr const char* footer = R"(Output:
   ls: jobs in the order they run: running (worker, attempt, lease left), then waiting (highest
-      priority first, then oldest), then scheduled (soonest first). --json: one object per line
-      with id, queue, state, priority, attempts, max_attempts, created_at, due_at, worker,
-      lease_expires_at, payload_bytes, payload_preview.
+      priority first, then oldest), then scheduled (soonest first). A header and ages at a
+      terminal; in a pipe no header, TIME in RFC 3339 (lease end, due or enqueued) and '-' for
+      an empty cell. On stderr: a note when the list is empty or --limit cut it. --ids: the ids
+      alone. --json: one object per line with id, queue, state, priority, attempts,
+      max_attempts, created_at, due_at, worker, lease_expires_at, payload_bytes,
+      payload_preview.
   cancel: the ids cancelled (waiting, scheduled) or being stopped (running), one per line.
-  purge: the number of jobs cancelled.
+  purge: the number of jobs cancelled. At a terminal it first asks (y/N) on stderr; --yes
+      does not ask.
   pause, resume: nothing; a note on stderr.
 
 Exit status:
   0    success
-  1    some id was unknown or had already ended (reported on stderr; the others processed)
+  1    some id was unknown or had already ended (reported on stderr; the others processed);
+       a purge declined at the prompt
   2    usage error
   3    cannot reach Redis
 
 Examples:
   workq-queue ls mail --limit 20
   workq-queue ls mail --state running --json | jq .worker
+  workq-queue ls mail --state scheduled --ids --limit 0 | workq-queue cancel -
   workq-queue cancel 01jd9x3k7m2q5v8wza
   workq-queue ls mail --state waiting --json | jq -r 'select(.payload_preview | test("spam")) | .id' | workq-queue cancel -
-  workq-queue purge mail --scheduled
+  workq-queue purge mail --scheduled --yes
   workq-queue pause mail; ...; workq-queue resume mail
 )";
 
@@ -242,11 +252,58 @@ class Lister {
     std::size_t shown_ = 0;
 };
 
+// How many live jobs `ls` would list without a limit: to say so when the limit cut the list.
+long long count_live(redis::Connection& connection, const queue::QueueKeys& keys,
+                     const std::string& state) {
+    auto now = std::to_string(server_now_ms(connection));
+    long long total = 0;
+    if (state.empty() || state == "running")
+        total += connection.call({"ZCARD", keys.running()}).as_integer();
+    if (state.empty() || state == "scheduled")
+        total += connection.call({"ZCOUNT", keys.scheduled(), "(" + now, "+inf"}).as_integer();
+    if (state.empty() || state == "waiting") {
+        total += connection.call({"ZCOUNT", keys.scheduled(), "-inf", now}).as_integer();
+        auto priorities = connection.call({"ZRANGE", keys.priorities(), "0", "-1"});
+        for (const auto& text : priorities.as_array())
+            try {
+                total += connection.call({"LLEN", keys.waiting(std::stoll(text.as_string()))})
+                             .as_integer();
+            } catch (const std::invalid_argument&) {
+                // not a priority: nothing of ours waits there
+            } catch (const std::out_of_range&) {
+            }
+    }
+    return total;
+}
+
+// Says on stderr what stdout cannot: that the list is empty, or that --limit cut it.
+void note_listing(redis::Connection& connection, const queue::QueueKeys& keys,
+                  const std::string& state, std::size_t limit, std::size_t shown) {
+    auto what = state.empty() ? std::string("live") : state;
+    if (shown == 0) {
+        log::info(fmt::format("no {} jobs in queue {}", what, keys.queue()));
+        return;
+    }
+    if (limit == 0 || shown < limit) return;
+    auto total = count_live(connection, keys, state);
+    if (total > static_cast<long long>(shown))
+        log::info(fmt::format("{} of {} {} jobs listed (--limit N for more, --limit 0 for all)",
+                              shown, total, what));
+}
+
+enum class LsFormat { table, json, ids };
+
 int ls(redis::Connection& connection, const queue::QueueKeys& keys, const std::string& state,
-       std::size_t limit, bool json) {
-    if (json) {
-        // One object per line as each page arrives: bounded memory however many are listed.
+       std::size_t limit, LsFormat format, cli::Table::Header header) {
+    std::size_t shown = 0;
+    if (format != LsFormat::table) {
+        // One line per job as each page arrives: bounded memory however many are listed.
         Lister(connection, keys, limit, [&](const Row& row) {
+            ++shown;
+            if (format == LsFormat::ids) {
+                cli::write_stdout(row.id + "\n");
+                return;
+            }
             const auto& f = row.fields;
             boost::json::object object{
                 {"id", row.id},
@@ -265,29 +322,42 @@ int ls(redis::Connection& connection, const queue::QueueKeys& keys, const std::s
             cli::put_bytes(object, "payload_preview", f.preview);
             cli::print_json_line(object);
         }).run(state);
+        cli::flush_stdout();
+        note_listing(connection, keys, state, limit, shown);
         return 0;
     }
     std::vector<Row> rows;
     Lister(connection, keys, limit, [&](const Row& row) { rows.push_back(row); }).run(state);
     auto now = server_now_ms(connection);
-    cli::Table table({"ID", "STATE", "PRIO", "ATTEMPTS", "WHEN", "WORKER", "PAYLOAD"},
-                     {false, false, true, true, false, false, false});
+    // At a terminal, times relative to now ("enqueued 4m ago"); in a pipe, one RFC 3339 word
+    // and '-' for an empty cell, so that every row has the same fields for awk and cut.
+    bool people = cli::stdout_is_terminal();
+    auto cell = [&](std::string text) { return people || !text.empty() ? text : "-"; };
+    cli::Table table(
+        {"ID", "STATE", "PRIO", "ATTEMPTS", people ? "WHEN" : "TIME", "WORKER", "PAYLOAD"},
+        {false, false, true, true, false, false, false});
     for (const auto& row : rows) {
         const auto& f = row.fields;
         std::string when;
         if (row.state == "running" && f.lease_ms)
-            when = "lease " + (*f.lease_ms > now
-                                   ? format_duration_short(Millis(*f.lease_ms - now)) + " left"
-                                   : "lapsed");
+            when = !people ? format_rfc3339(*f.lease_ms)
+                           : "lease " +
+                                 (*f.lease_ms > now
+                                      ? format_duration_short(Millis(*f.lease_ms - now)) + " left"
+                                      : "lapsed");
         else if (row.state == "scheduled" && row.due_ms)
-            when = "runs " + format_relative(*row.due_ms, now);
+            when =
+                people ? "runs " + format_relative(*row.due_ms, now) : format_rfc3339(*row.due_ms);
         else if (f.created_ms)
-            when = "enqueued " + format_relative(*f.created_ms, now);
+            when = people ? "enqueued " + format_relative(*f.created_ms, now)
+                          : format_rfc3339(*f.created_ms);
         table.add({row.id, row.state, std::to_string(f.priority),
-                   fmt::format("{}/{}", f.attempts, f.max_attempts), when, f.worker,
-                   one_line(f.preview, 40)});
+                   fmt::format("{}/{}", f.attempts, f.max_attempts), cell(when), cell(f.worker),
+                   cell(one_line(f.preview, 40))});
     }
-    if (!rows.empty()) cli::write_stdout(table.render());
+    if (!rows.empty()) cli::write_stdout(table.render(header));
+    cli::flush_stdout();
+    note_listing(connection, keys, state, limit, rows.size());
     return 0;
 }
 
@@ -359,6 +429,31 @@ int cancel(redis::Connection& connection, const std::string& namespace_name,
     return problems > 0 ? 1 : 0;
 }
 
+// A person at a terminal is asked before a purge, with the number it would cancel; anything
+// but y/yes declines. Scripts (stdin not a terminal) and --yes are not asked.
+bool confirm_purge(redis::Connection& connection, const queue::QueueKeys& keys,
+                   queue::PurgeWhich which) {
+    long long count = 0;
+    std::string what;
+    if (which != queue::PurgeWhich::scheduled) {
+        count += count_live(connection, keys, "waiting");
+        what = "waiting";
+    }
+    if (which != queue::PurgeWhich::waiting) {
+        count += count_live(connection, keys, "scheduled");
+        what += what.empty() ? "scheduled" : " and scheduled";
+    }
+    std::fputs(fmt::format("{}: cancel all {} {} job(s) of queue {}? [y/N] ", log::program(), count,
+                           what, keys.queue())
+                   .c_str(),
+               stderr);
+    std::fflush(stderr);
+    std::string answer;
+    if (!std::getline(std::cin, answer)) return false;
+    if (!answer.empty() && answer.back() == '\r') answer.pop_back();
+    return answer == "y" || answer == "Y" || answer == "yes" || answer == "YES" || answer == "Yes";
+}
+
 int queue_main(int argc, char** argv) {
     CLI::App app{"List, cancel and purge live jobs; pause and resume a queue.", "workq-queue"};
     app.require_subcommand(1);
@@ -366,7 +461,8 @@ int queue_main(int argc, char** argv) {
     cli::add_common_options(app, common);
     std::string queue_name, state;
     std::size_t limit = 50;
-    bool json = false, waiting = false, scheduled = false;
+    bool json = false, ids_only = false, no_header = false, waiting = false, scheduled = false,
+         yes = false;
     std::vector<std::string> ids;
 
     auto* ls_cmd = app.add_subcommand("ls", "List live jobs in the order they run");
@@ -374,7 +470,10 @@ int queue_main(int argc, char** argv) {
     ls_cmd->add_option("--state", state, "Only waiting, scheduled or running jobs")
         ->check(CLI::IsMember({"waiting", "scheduled", "running"}));
     ls_cmd->add_option("--limit", limit, "At most this many (default 50; 0: no limit)");
-    ls_cmd->add_flag("--json", json, "One JSON object per line");
+    auto* json_flag = ls_cmd->add_flag("--json", json, "One JSON object per line");
+    ls_cmd->add_flag("--ids", ids_only, "Only the ids, one per line")->excludes(json_flag);
+    ls_cmd->add_flag("--no-header", no_header,
+                     "No header line (there is none when stdout is not a terminal)");
     auto* cancel_cmd = app.add_subcommand(
         "cancel", "Cancel jobs: waiting/scheduled at once, running via their worker");
     cancel_cmd->add_option("ID", ids, "Job ids, or - to read them from stdin")->required();
@@ -383,6 +482,9 @@ int queue_main(int argc, char** argv) {
     purge_cmd->add_option("QUEUE", queue_name, "Queue")->required();
     purge_cmd->add_flag("--waiting", waiting, "Only waiting jobs");
     purge_cmd->add_flag("--scheduled", scheduled, "Only scheduled jobs");
+    purge_cmd->add_flag(
+        "-y,--yes", yes,
+        "Do not ask (it asks only when stdin is a terminal: scripts need no --yes)");
     auto* pause_cmd =
         app.add_subcommand("pause", "No worker anywhere claims from the queue until resume");
     pause_cmd->add_option("QUEUE", queue_name, "Queue")->required();
@@ -398,12 +500,22 @@ int queue_main(int argc, char** argv) {
     auto connection = cli::connect(server);
     queue::QueueKeys keys(server.namespace_name,
                           queue_name.empty() ? std::string("x") : queue_name);
-    if (ls_cmd->parsed()) return ls(connection, keys, state, limit, json);
+    if (ls_cmd->parsed())
+        return ls(connection, keys, state, limit,
+                  json       ? LsFormat::json
+                  : ids_only ? LsFormat::ids
+                             : LsFormat::table,
+                  no_header || !cli::stdout_is_terminal() ? cli::Table::Header::hidden
+                                                          : cli::Table::Header::shown);
     if (cancel_cmd->parsed()) return cancel(connection, server.namespace_name, ids);
     if (purge_cmd->parsed()) {
         auto which = waiting == scheduled ? queue::PurgeWhich::both
                      : waiting            ? queue::PurgeWhich::waiting
                                           : queue::PurgeWhich::scheduled;
+        if (!yes && ::isatty(STDIN_FILENO) && !confirm_purge(connection, keys, which)) {
+            log::error(fmt::format("nothing purged from {}", queue_name));
+            return to_int(ExitCode::failed);
+        }
         long long total = 0;
         for (;;) {
             auto step = queue::parse_purge(

@@ -21,6 +21,7 @@
 #include <cstring>
 
 #include "check.hpp"
+#include "cli/input.hpp"
 #include "cli/options.hpp"
 #include "cli/output.hpp"
 #include "cli/runner.hpp"
@@ -247,7 +248,7 @@ int status_main(int argc, char** argv) {
     check->excludes(json)->excludes(prometheus)->excludes(app.get_option("--watch"));
     serve_option->excludes(json)->excludes(check)->excludes(app.get_option("--watch"));
     auto* job = app.add_subcommand("job", "Show jobs by id: state, attempts, result, last error");
-    job->add_option("ID", o.job_ids, "Job ids")->required();
+    job->add_option("ID", o.job_ids, "Job ids, or - to read them from stdin")->required();
     job->add_flag("--json", o.job_json, "One JSON object per line");
     cli::add_common_options(app, common);
     cli::describe_tool(app, footer);
@@ -308,8 +309,8 @@ int status_main(int argc, char** argv) {
     auto connection = cli::connect(server);
     if (job->parsed()) {
         // --json before `job` means the same as after it.
-        auto unknown =
-            show_jobs(connection, server.namespace_name, o.job_ids, o.job_json || o.json);
+        auto unknown = show_jobs(connection, server.namespace_name, cli::ids_or_stdin(o.job_ids),
+                                 o.job_json || o.json);
         return unknown > 0 ? 1 : 0;
     }
     if (o.check) {

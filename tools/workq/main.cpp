@@ -29,15 +29,16 @@ constexpr const char* usage =
     "  status    queue depth, latency, worker health, one job's state\n"
     "  schedule  periodic jobs from cron expressions, one job per tick across a fleet\n"
     "\n"
-    "Each command has --help with examples. See the README and workq(7).\n"
+    "Each command has --help with examples (workq help COMMAND). See workq(7).\n"
     "\n"
     "Examples:\n"
     "  workq enqueue mail < addresses.txt\n"
     "  workq work --burst mail -- ./send-mail\n"
     "  workq status\n";
 
+// A command is a word: a letter first, then letters, digits and dashes.
 bool is_command_name(std::string_view name) {
-    if (name.empty() || name.size() > 64) return false;
+    if (name.empty() || name.size() > 64 || !(name[0] >= 'a' && name[0] <= 'z')) return false;
     for (char c : name)
         if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) return false;
     return true;
@@ -49,7 +50,13 @@ int front_door(int argc, char** argv) {
         return workq::to_int(workq::ExitCode::usage);
     }
     std::string sub = argv[1];
-    if (sub == "--help" || sub == "-h" || sub == "help") {
+    std::vector<char*> args(argv + 1, argv + argc);
+    // `workq help COMMAND` is `workq-COMMAND --help`, as git does it.
+    static char help_flag[] = "--help";
+    if (sub == "help" && argc >= 3) {
+        sub = argv[2];
+        args = {argv[2], help_flag};
+    } else if (sub == "--help" || sub == "-h" || sub == "help") {
         std::fputs(usage, stdout);
         return 0;
     }
@@ -57,11 +64,15 @@ int front_door(int argc, char** argv) {
         std::printf("workq %s\n", WORKQ_VERSION);
         return 0;
     }
+    if (sub.starts_with("-"))
+        throw workq::UsageError(fmt::format(
+            "unknown option '{}': workq itself takes only --help and --version; a command's "
+            "options go after the command (workq COMMAND --help)",
+            workq::printable(sub)));
     if (!is_command_name(sub))
         throw workq::UsageError(
             fmt::format("unknown command '{}' (see workq --help)", workq::printable(sub)));
     std::string program = "workq-" + sub;
-    std::vector<char*> args(argv + 1, argv + argc);
     args[0] = program.data();
     args.push_back(nullptr);
 
@@ -74,8 +85,9 @@ int front_door(int argc, char** argv) {
     ::execvp(program.c_str(), args.data());
     if (errno == ENOENT)
         throw workq::UsageError(
-            fmt::format("unknown command '{}': no {} beside {} or on PATH (see workq --help)", sub,
-                        program, self.string()));
+            fmt::format("unknown command '{}' (see workq --help for the commands; no {} beside "
+                        "{} or on PATH)",
+                        sub, program, self.parent_path().string()));
     throw workq::Error(fmt::format("cannot run {}: {}", program, std::strerror(errno)));
 }
 
