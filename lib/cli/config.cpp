@@ -134,8 +134,8 @@ void apply_config(CLI::App& app, const Config& config, const std::string& tool,
             if (table.empty() && key != "namespace")
                 warn(fmt::format("unknown key '{}' at the top level of {}", key, value.origin));
             else if (table == "redis" && key != "url" && key != "password_file" &&
-                     key != "sentinel_password_file" && key != "tls_ca_cert" &&
-                     key != "tls_cert" && key != "tls_key" && key != "tls_server_name")
+                     key != "sentinel_password_file" && key != "tls_ca_cert" && key != "tls_cert" &&
+                     key != "tls_key" && key != "tls_server_name")
                 warn(fmt::format("unknown key '{}' in [redis] ({})", key, value.origin));
         }
         if (!table.empty() && table != "redis" &&

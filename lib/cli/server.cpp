@@ -98,7 +98,9 @@ void resolve_tls(ServerSettings& settings, const CommonOptions& options, const C
         for (const auto* given : {&ca, &cert, &key, &name})
             if (!given->value.empty())
                 throw UsageError(fmt::format(
-                    "{} is for TLS, and the server is not a rediss:// URL ({}{})", given->source,
+                    "{} is for TLS, and the server is not a rediss:// (or rediss+sentinel://) URL "
+                    "({}{})",
+                    given->source,
                     settings.embedded ? "the embedded one" : redis::describe(settings.endpoint),
                     settings.embedded ? "" : ", from " + settings.source));
         return;

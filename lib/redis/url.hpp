@@ -50,7 +50,7 @@ struct Endpoint {
     // Set for redis+sentinel://. The sentinels say where the master is: `host` is empty until
     // they have (redis/sentinel.hpp fills it and `port` in the copy it connects with).
     std::optional<SentinelSettings> sentinel;
-    TlsSettings tls;       // tls.enabled only for rediss://
+    TlsSettings tls;  // tls.enabled only for rediss://
 };
 
 // Parses a URL (rediss:// sets tls.enabled; the other TLS settings come from flags, environment

@@ -30,8 +30,7 @@ bool same_sentinels(const workq::redis::Endpoint& a, const workq::redis::Endpoin
 
 bool same_server(const workq::redis::Endpoint& a, const workq::redis::Endpoint& b) {
     return a.kind == b.kind && a.database == b.database && a.username == b.username &&
-           same_sentinels(a, b) &&
-           a.tls.enabled == b.tls.enabled &&
+           same_sentinels(a, b) && a.tls.enabled == b.tls.enabled &&
            (a.kind == workq::redis::Endpoint::Kind::unix_socket
                 ? a.socket_path == b.socket_path
                 : a.host == b.host && a.port == b.port);
@@ -43,10 +42,10 @@ bool same_server(const workq::redis::Endpoint& a, const workq::redis::Endpoint& 
 // it.
 std::string_view findable_password(std::string_view url) {
     std::size_t rest = url.starts_with("redis://")             ? 8
-                       : url.starts_with("rediss://")           ? 9
+                       : url.starts_with("rediss://")          ? 9
                        : url.starts_with("redis+sentinel://")  ? 17
                        : url.starts_with("rediss+sentinel://") ? 18
-                                                                : 0;
+                                                               : 0;
     if (rest == 0) return {};
     auto at = url.rfind('@');
     auto colon = url.find(':', rest);
