@@ -74,7 +74,8 @@ function __workq_operands
             continue
         end
         switch $word
-            case --redis --password-file --namespace --config --log-level --log-format \
+            case --redis --password-file --tls-ca-cert --tls-cert --tls-key --tls-server-name \
+                --namespace --config --log-level --log-format \
                 --priority --delay --at --max-attempts --timeout --unique --id --wait-timeout \
                 --max-payload -c --concurrency --kill-grace --lease --backoff \
                 --permanent-exit-codes --max-jobs --max-runtime --shutdown-timeout --on-start \
@@ -127,6 +128,10 @@ for tool in enqueue work queue dlq status schedule
     complete -c workq-$tool -f
     __workq_o $tool -l redis -x -d 'Redis server URL'
     __workq_o $tool -l password-file -r -F -d 'Read the Redis password from this file'
+    __workq_o $tool -l tls-ca-cert -r -F -d 'rediss://: trust the CA certificates in this file'
+    __workq_o $tool -l tls-cert -r -F -d 'rediss://: present this client certificate'
+    __workq_o $tool -l tls-key -r -F -d "rediss://: the client certificate's key"
+    __workq_o $tool -l tls-server-name -x -d "rediss://: the name to verify the server's certificate for"
     __workq_o $tool -l namespace -x -d "Key prefix of all of workq's keys"
     __workq_o $tool -l config -r -F -d 'Read only this config file'
     __workq_o $tool -s q -l quiet -d 'Print errors only on stderr'

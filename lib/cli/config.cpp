@@ -125,7 +125,9 @@ Config load_config(const std::optional<std::string>& explicit_file) {
 }
 
 bool is_connection_key(std::string_view key) {
-    return key == "redis" || key == "password-file" || key == "namespace" || key == "config";
+    return key == "redis" || key == "password-file" || key == "namespace" || key == "config" ||
+           key == "tls-ca-cert" || key == "tls-cert" || key == "tls-key" ||
+           key == "tls-server-name";
 }
 
 void apply_config(CLI::App& app, const Config& config, const std::string& tool,
@@ -136,7 +138,8 @@ void apply_config(CLI::App& app, const Config& config, const std::string& tool,
             if (table.empty() && key != "namespace")
                 warn(fmt::format("unknown key '{}' at the top level of {}", key, value.origin));
             else if (table == "redis" && key != "url" && key != "password_file" &&
-                     key != "sentinel_password_file")
+                     key != "sentinel_password_file" && key != "tls_ca_cert" && key != "tls_cert" &&
+                     key != "tls_key" && key != "tls_server_name")
                 warn(fmt::format("unknown key '{}' in [redis] ({})", key, value.origin));
         }
         if (!table.empty() && table != "redis" &&

@@ -32,13 +32,31 @@ void add_common_options(CLI::App& app, CommonOptions& options) {
     auto* group = "Connection and output";
     app.add_option(
            "--redis", options.redis_url,
-           "Redis server URL: redis://[user[:password]@]host[:port][/db], "
+           "Redis server URL: redis://[user[:password]@]host[:port][/db], rediss://... (TLS), "
            "redis+sentinel://host[:port][,host[:port]...]/MASTER[/db] or unix:///path?db=N "
            "(env WORKQ_REDIS_URL, then config, then REDIS_URL; default: the embedded server)")
         ->check(not_empty())
         ->group(group);
     app.add_option("--password-file", options.password_file,
                    "Read the Redis password from this file (env WORKQ_REDIS_PASSWORD)")
+        ->check(not_empty())
+        ->group(group);
+    app.add_option("--tls-ca-cert", options.tls_ca_cert,
+                   "rediss://: trust the CA certificates in this PEM file (env WORKQ_TLS_CA_CERT; "
+                   "default: the system's store)")
+        ->check(not_empty())
+        ->group(group);
+    app.add_option("--tls-cert", options.tls_cert,
+                   "rediss://: present this client certificate (PEM; env WORKQ_TLS_CERT)")
+        ->check(not_empty())
+        ->group(group);
+    app.add_option("--tls-key", options.tls_key,
+                   "rediss://: the client certificate's key (PEM, unencrypted; env WORKQ_TLS_KEY)")
+        ->check(not_empty())
+        ->group(group);
+    app.add_option("--tls-server-name", options.tls_server_name,
+                   "rediss://: the name to verify the server's certificate for and send as SNI "
+                   "(env WORKQ_TLS_SERVER_NAME; default: the URL's host)")
         ->check(not_empty())
         ->group(group);
     app.add_option("--namespace", options.namespace_name,

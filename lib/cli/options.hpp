@@ -17,6 +17,10 @@ namespace workq::cli {
 struct CommonOptions {
     std::string redis_url;
     std::string password_file;
+    std::string tls_ca_cert;  // CONTRACT.md section 10; resolve_server() ranks them
+    std::string tls_cert;
+    std::string tls_key;
+    std::string tls_server_name;
     std::string namespace_name;
     std::string config_file;
     bool quiet = false;
@@ -24,7 +28,8 @@ struct CommonOptions {
     std::string log_format = "human";
 };
 
-// Adds --redis, --password-file, --namespace, --config, -q/--quiet, --log-level, --log-format,
+// Adds --redis, --password-file, --tls-ca-cert, --tls-cert, --tls-key, --tls-server-name,
+// --namespace, --config, -q/--quiet, --log-level, --log-format,
 // --version and the help text's shared sections.
 void add_common_options(CLI::App& app, CommonOptions& options);
 

@@ -1,11 +1,16 @@
 #include "cli/server.hpp"
 
+#include <unistd.h>
+
 #include <fmt/format.h>
+#include <cctype>
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 
 #include "redis/embedded.hpp"
+#include "redis/tls.hpp"
 #include "util/errors.hpp"
 #include "util/hardening.hpp"
 #include "util/log.hpp"
@@ -43,6 +48,81 @@ std::string read_password_file(const std::string& file) {
         password.pop_back();
     if (password.empty()) throw UsageError(fmt::format("password file {} is empty", file));
     return password;
+}
+
+// One TLS setting (CONTRACT.md section 10) with the contract's precedence: the flag, WORKQ_*,
+// the tool's table, [redis]. `source` names where it came from, for messages.
+struct Setting {
+    std::string value;
+    std::string source;
+};
+
+Setting tls_setting(const std::string& flag_value, const Config& config, const std::string& tool,
+                    std::string_view name) {
+    auto flag = fmt::format("--tls-{}", name);
+    if (!flag_value.empty()) return {flag_value, flag};
+    auto env_name = fmt::format("WORKQ_TLS_{}", name);
+    for (auto& c : env_name)
+        c = c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    if (auto value = env(env_name.c_str()); !value.empty()) return {value, env_name};
+    if (const auto* value = config.find(tool, flag.substr(2)); value && !value->items.empty())
+        return {value->items.front(), value->origin};
+    auto key = fmt::format("tls_{}", name);
+    for (auto& c : key)
+        if (c == '-') c = '_';
+    if (const auto* value = config.find("redis", key); value && !value->items.empty())
+        return {value->items.front(), value->origin};
+    return {};
+}
+
+enum class Directory { allowed, refused };
+
+// A file a TLS setting names must be there and readable: say which setting named it.
+void check_file(const Setting& setting, Directory directory) {
+    if (setting.value.empty()) return;
+    std::error_code ec;
+    bool directory_allowed = directory == Directory::allowed;  // a c_rehash'd CA directory
+    if (!std::filesystem::exists(setting.value, ec))
+        throw UsageError(fmt::format("{}: {} does not exist", setting.source, setting.value));
+    if (std::filesystem::is_directory(setting.value, ec) && !directory_allowed)
+        throw UsageError(fmt::format("{}: {} is a directory", setting.source, setting.value));
+    if (::access(setting.value.c_str(), R_OK) != 0)
+        throw UsageError(fmt::format("{}: cannot read {}: {}", setting.source, setting.value,
+                                     std::strerror(errno)));
+}
+
+void resolve_tls(ServerSettings& settings, const CommonOptions& options, const Config& config,
+                 const std::string& tool) {
+    auto ca = tls_setting(options.tls_ca_cert, config, tool, "ca-cert");
+    auto cert = tls_setting(options.tls_cert, config, tool, "cert");
+    auto key = tls_setting(options.tls_key, config, tool, "key");
+    auto name = tls_setting(options.tls_server_name, config, tool, "server-name");
+    auto& tls = settings.endpoint.tls;
+    if (!tls.enabled) {
+        for (const auto* given : {&ca, &cert, &key, &name})
+            if (!given->value.empty())
+                throw UsageError(fmt::format(
+                    "{} is for TLS, and the server is not a rediss:// (or rediss+sentinel://) URL "
+                    "({}{})",
+                    given->source,
+                    settings.embedded ? "the embedded one" : redis::describe(settings.endpoint),
+                    settings.embedded ? "" : ", from " + settings.source));
+        return;
+    }
+    if (cert.value.empty() != key.value.empty())
+        throw UsageError(fmt::format("{} needs {} too: a client certificate goes with its key",
+                                     cert.value.empty() ? key.source : cert.source,
+                                     cert.value.empty() ? "--tls-cert (or WORKQ_TLS_CERT)"
+                                                        : "--tls-key (or WORKQ_TLS_KEY)"));
+    check_file(ca, Directory::allowed);
+    check_file(cert, Directory::refused);
+    check_file(key, Directory::refused);
+    tls.ca_cert = ca.value;
+    tls.cert = cert.value;
+    tls.key = key.value;
+    tls.server_name = name.value;
+    // The files' contents too, now: a usage error (exit 2) rather than a failure to connect.
+    redis::check_tls_settings(tls);
 }
 
 }  // namespace
@@ -113,6 +193,8 @@ ServerSettings resolve_server(const CommonOptions& options, const Config& config
     // The embedded server is private to the user (a 0700 socket directory) and has no password:
     // a password meant for some configured server must not make it refuse us.
     if (settings.embedded) settings.endpoint.password.clear();
+
+    resolve_tls(settings, options, config, tool);
 
     std::string ns = options.namespace_name;
     if (ns.empty()) ns = env("WORKQ_NAMESPACE");

@@ -8,6 +8,7 @@
 #include "redis/resp.hpp"
 #include "redis/sentinel.hpp"
 #include "redis/transport.hpp"
+#include "util/errors.hpp"
 #include "util/names.hpp"
 
 namespace workq::redis {
@@ -37,6 +38,7 @@ struct AsyncConnection::Impl {
     unsigned generation = 0;  // waits armed for an earlier descriptor find it changed
     bool read_armed = false, write_armed = false;
     bool io_posted = false;
+    bool ended = false;  // the transport failed; fail() is on its way
 
     void watch(int fd) {
         if (fd == watched_fd) return;
@@ -237,7 +239,7 @@ void AsyncConnection::arm(Wait wait) {
 // without blocking; then waits for the socket to allow more. Replies go to their handlers
 // through the io_context.
 void AsyncConnection::do_io() {
-    if (state_ == State::failed) return;
+    if (state_ == State::failed || impl_->ended) return;
     auto& impl = *impl_;
     if (!impl.connector && !impl.transport) return;  // the sentinels have not answered yet
     try {
@@ -273,15 +275,21 @@ void AsyncConnection::do_io() {
         }
 
         // Always reading, even with nothing in flight: a server that closes the connection
-        // is noticed at once, not at the next command.
+        // is noticed at once, not at the next command. The replies that came before the end
+        // still go to their commands (an error a server sends before it hangs up, say).
         auto read_wait = Wait::none;
+        std::optional<std::string> ended;
         char buffer[16 * 1024];
-        while (read_wait == Wait::none) {
-            auto io = impl.transport->read(buffer, sizeof buffer);
-            if (io.bytes == 0)
-                read_wait = io.wait;
-            else
-                impl.reader.feed(buffer, io.bytes);
+        while (read_wait == Wait::none && !ended) {
+            try {
+                auto io = impl.transport->read(buffer, sizeof buffer);
+                if (io.bytes == 0)
+                    read_wait = io.wait;
+                else
+                    impl.reader.feed(buffer, io.bytes);
+            } catch (const TransportError& error) {
+                ended = error.what();
+            }
         }
         while (auto reply = impl.reader.next()) {
             if (impl.pending.empty()) throw TransportError("the server sent a reply to no command");
@@ -291,9 +299,16 @@ void AsyncConnection::do_io() {
                 handler(std::move(reply));
             });
         }
+        if (ended) {
+            // After the handlers of those replies, which may say more than "closed".
+            impl.unwatch();
+            impl.ended = true;
+            fail_later(*ended);
+            return;
+        }
         arm(read_wait);
         arm(write_wait);
-    } catch (const TransportError& error) {
+    } catch (const Error& error) {  // TransportError, or a TLS context that cannot be made
         fail(error.what());
     } catch (const boost::system::system_error& error) {  // the reactor refused the socket
         fail(error.what());

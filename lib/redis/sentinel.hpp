@@ -5,7 +5,7 @@
 // until they reconfigure it.
 //
 // The connections to the sentinels are built from the same endpoint as the master's (the same
-// transport settings: TLS, when rediss+sentinel:// lands, applies to both), with the sentinel's
+// transport settings: rediss+sentinel:// is TLS to both), with the sentinel's
 // address, no database and the sentinel password.
 #pragma once
 

@@ -10,6 +10,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "redis/tls.hpp"
+
 namespace workq::redis {
 namespace {
 
@@ -41,17 +43,10 @@ class PlainTransport final : public Transport {
                 answered_ = true;
                 return {static_cast<std::size_t>(n), Wait::none};
             }
-            if (n == 0) {
-                // A Redis port that speaks TLS closes, without a word, a client that does not.
-                if (!answered_ && kind_ == Endpoint::Kind::tcp)
-                    throw TransportError(
-                        "closed by the server before it answered (if that port speaks TLS, use "
-                        "a rediss:// URL)");
-                throw TransportError("closed by the server");
-            }
+            if (n == 0) throw TransportError(reset_reason(0));
             if (errno == EINTR) continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK) return {0, Wait::readable};
-            throw TransportError(errno_text(errno));
+            throw TransportError(reset_reason(errno));
         }
     }
 
@@ -65,7 +60,7 @@ class PlainTransport final : public Transport {
             }
             if (errno == EINTR) continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK) return {0, Wait::writable};
-            throw TransportError(errno_text(errno));
+            throw TransportError(reset_reason(errno));
         }
     }
 
@@ -74,6 +69,17 @@ class PlainTransport final : public Transport {
     }
 
   private:
+    // A Redis port that speaks TLS closes, without a word, a client that does not: with a
+    // reset when our command was still unread there.
+    std::string reset_reason(int error) const {
+        bool unanswered_tcp = !answered_ && kind_ == Endpoint::Kind::tcp;
+        if (unanswered_tcp && (error == 0 || error == ECONNRESET || error == EPIPE))
+            return fmt::format(
+                "{} before it answered (if that port speaks TLS, use a rediss:// URL)",
+                error == 0 ? "closed by the server" : errno_text(error));
+        return error == 0 ? "closed by the server" : errno_text(error);
+    }
+
     Endpoint::Kind kind_;
     bool answered_ = false;
 };
@@ -178,6 +184,7 @@ std::unique_ptr<Transport> Connector::finish() {
         set_option(socket_.get(), IPPROTO_TCP, TCP_KEEPINTVL, keepalive_interval_s);
         set_option(socket_.get(), IPPROTO_TCP, TCP_KEEPCNT, keepalive_count);
     }
+    if (endpoint_.tls.enabled) return make_tls_transport(std::move(socket_), endpoint_);
     return std::make_unique<PlainTransport>(std::move(socket_), endpoint_.kind);
 }
 

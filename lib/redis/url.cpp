@@ -151,20 +151,14 @@ Endpoint parse_url(std::string_view url) {
     auto scheme_end = url.find("://");
     if (scheme_end == std::string_view::npos)
         refuse(url,
-               "expected redis://host[:port][/db], redis+sentinel://host[:port]/MASTER[/db] "
-               "or unix:///path/to.sock[?db=N]");
+               "expected redis://host[:port][/db], rediss://host[:port][/db], "
+               "redis+sentinel://host[:port]/MASTER[/db] or unix:///path/to.sock[?db=N]");
     auto scheme = url.substr(0, scheme_end);
     auto rest = url.substr(scheme_end + 3);
     // Control bytes belong %-escaped; raw, they would reach terminals in every message that
     // names the server.
     if (std::any_of(url.begin(), url.end(), [](unsigned char c) { return c < 0x20 || c == 0x7f; }))
         refuse(url, "it holds a control character (write it %-escaped)");
-
-    if (scheme == "rediss")
-        throw UsageError(fmt::format(
-            "invalid Redis URL '{}': rediss:// (TLS) is not supported yet; run a local TLS tunnel "
-            "and point workq at it (see the README, section \"TLS\")",
-            printable(mask_password(url), 200)));
 
     if (scheme == "unix") {
         endpoint.kind = Endpoint::Kind::unix_socket;
@@ -195,15 +189,13 @@ Endpoint parse_url(std::string_view url) {
         return endpoint;
     }
 
-    bool sentinel = scheme == "redis+sentinel";
-    if (scheme == "rediss+sentinel")
-        throw UsageError(fmt::format(
-            "invalid Redis URL '{}': rediss+sentinel:// (Sentinel over TLS) is not supported yet; "
-            "use redis+sentinel:// (see the README, section \"Sentinel\")",
-            printable(mask_password(url), 200)));
-    if (scheme != "redis" && !sentinel)
-        refuse(url, fmt::format("unknown scheme '{}' (use redis://, redis+sentinel:// or unix://)",
+    bool sentinel = scheme == "redis+sentinel" || scheme == "rediss+sentinel";
+    if (scheme != "redis" && scheme != "rediss" && !sentinel)
+        refuse(url, fmt::format("unknown scheme '{}' (use redis://, rediss://, redis+sentinel://, "
+                                "rediss+sentinel:// or unix://)",
                                 printable(scheme)));
+    // rediss+sentinel://: TLS to the sentinels and to the master alike.
+    endpoint.tls.enabled = scheme == "rediss" || scheme == "rediss+sentinel";
 
     auto at = rest.rfind('@');
     if (at != std::string_view::npos) {
@@ -266,20 +258,21 @@ std::string describe(const Endpoint& endpoint) {
         return endpoint.database == 0 ? fmt::format("unix://{}", path)
                                       : fmt::format("unix://{}?db={}", path, endpoint.database);
     }
+    const char* scheme = endpoint.tls.enabled ? "rediss" : "redis";
     if (endpoint.sentinel) {
         if (!endpoint.host.empty())
-            return fmt::format("master {} at redis://{}{}/{}",
-                               percent_encode(endpoint.sentinel->master_name, "/@,"), user,
+            return fmt::format("master {} at {}://{}{}/{}",
+                               percent_encode(endpoint.sentinel->master_name, "/@,"), scheme, user,
                                format_host_port(endpoint.host, endpoint.port), endpoint.database);
         std::string sentinels;
         for (const auto& sentinel : endpoint.sentinel->sentinels)
             sentinels +=
                 (sentinels.empty() ? "" : ",") + format_host_port(sentinel.host, sentinel.port);
-        return fmt::format("redis+sentinel://{}{}/{}/{}", user, sentinels,
+        return fmt::format("{}+sentinel://{}{}/{}/{}", scheme, user, sentinels,
                            percent_encode(endpoint.sentinel->master_name, "/@,"),
                            endpoint.database);
     }
-    return fmt::format("redis://{}{}/{}", user, format_host_port(endpoint.host, endpoint.port),
+    return fmt::format("{}://{}{}/{}", scheme, user, format_host_port(endpoint.host, endpoint.port),
                        endpoint.database);
 }
 

@@ -1,5 +1,6 @@
 // Where the server is and how to log in: parsed from the contract's URL forms
 //   redis://[user[:password]@]host[:port][/db]
+//   rediss://[user[:password]@]host[:port][/db]     (TLS, CONTRACT.md section 10)
 //   unix:///path/to.sock[?db=N]
 //   redis+sentinel://[user[:password]@]host[:port][,host[:port]...]/MASTER[/db]
 #pragma once
@@ -27,6 +28,16 @@ struct SentinelSettings {
     std::string password;  // WORKQ_SENTINEL_PASSWORD or redis.sentinel_password_file; empty: none
 };
 
+// TLS for a rediss:// endpoint: the flags, environment and config keys of CONTRACT.md section 10.
+// The server's certificate chain and name are always verified.
+struct TlsSettings {
+    bool enabled = false;     // rediss://
+    std::string ca_cert;      // PEM file (or c_rehash'd directory) of CAs; empty: the system's
+    std::string cert;         // client certificate (PEM, chain allowed), for mutual TLS
+    std::string key;          // its private key (PEM, not encrypted)
+    std::string server_name;  // the name to verify and send as SNI; empty: the URL's host
+};
+
 struct Endpoint {
     enum class Kind { tcp, unix_socket };
     Kind kind = Kind::tcp;
@@ -39,18 +50,20 @@ struct Endpoint {
     // Set for redis+sentinel://. The sentinels say where the master is: `host` is empty until
     // they have (redis/sentinel.hpp fills it and `port` in the copy it connects with).
     std::optional<SentinelSettings> sentinel;
+    TlsSettings tls;  // tls.enabled only for rediss://
 };
 
-// Parses a URL. Throws UsageError naming the URL (password masked) and what is wrong; for
-// rediss:// the message points to the README's TLS section.
+// Parses a URL (rediss:// sets tls.enabled; the other TLS settings come from flags, environment
+// and config). Throws UsageError naming the URL (password masked) and what is wrong.
 Endpoint parse_url(std::string_view url);
 
 // True when the URL text carries a password (so a caller can warn that argv is visible).
 bool url_has_password(std::string_view url);
 
-// "redis://host:6379/0" or "unix:///run/x.sock?db=1", never with the password. A Sentinel
-// endpoint reads "redis+sentinel://h1:26379,h2:26379/mymaster/0", or once its master was found
-// "master mymaster at redis://10.0.0.5:6379/0". The URL forms parse back to the same server.
+// "redis://host:6379/0", "rediss://host:6379/0" or "unix:///run/x.sock?db=1", never with the
+// password. A Sentinel endpoint reads "redis+sentinel://h1:26379,h2:26379/mymaster/0" (or
+// rediss+sentinel://), or once its master was found "master mymaster at redis://10.0.0.5:6379/0"
+// (or rediss://). The URL forms parse back to the same server.
 std::string describe(const Endpoint& endpoint);
 
 // The URL with any password replaced by "***", for messages.

@@ -42,7 +42,7 @@ field() { dpkg-deb -f "$DEB" "$1"; }
 
 @test "it declares its runtime dependencies and recommends redis-server" {
     depends=$(field Depends)
-    for library in libhiredis0.14 libfmt9 libboost-json1.81.0 libtomlplusplus3 libdate-tz3 tzdata \
+    for library in libhiredis0.14 libssl3 libfmt9 libboost-json1.81.0 libtomlplusplus3 libdate-tz3 tzdata \
         libc6 libstdc++6; do
         [[ $depends == *"$library"* ]] || fail "Depends lacks $library: $depends"
     done

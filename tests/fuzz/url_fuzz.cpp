@@ -1,7 +1,8 @@
-// Redis URLs (lib/redis/url), redis+sentinel:// included: parse_url either returns an endpoint or
-// throws UsageError (never anything else); the message never holds the password or a control byte;
-// an endpoint's description (used in every message naming the server) parses back to the same
-// server and never holds the password; mask_password hides every byte of it.
+// Redis URLs (lib/redis/url): redis://, rediss:// (TLS), unix://, redis+sentinel:// and
+// rediss+sentinel://. parse_url either returns an endpoint or throws UsageError (never anything
+// else); the message never holds the password or a control byte; an endpoint's description (used
+// in every message naming the server) parses back to the same server and never holds the
+// password; mask_password hides every byte of it.
 #include <algorithm>
 #include <cctype>
 #include <cstddef>
@@ -29,7 +30,7 @@ bool same_sentinels(const workq::redis::Endpoint& a, const workq::redis::Endpoin
 
 bool same_server(const workq::redis::Endpoint& a, const workq::redis::Endpoint& b) {
     return a.kind == b.kind && a.database == b.database && a.username == b.username &&
-           same_sentinels(a, b) &&
+           same_sentinels(a, b) && a.tls.enabled == b.tls.enabled &&
            (a.kind == workq::redis::Endpoint::Kind::unix_socket
                 ? a.socket_path == b.socket_path
                 : a.host == b.host && a.port == b.port);
@@ -40,9 +41,11 @@ bool same_server(const workq::redis::Endpoint& a, const workq::redis::Endpoint& 
 // that finding it elsewhere means it leaked rather than that the host or user name happens to hold
 // it.
 std::string_view findable_password(std::string_view url) {
-    std::size_t rest = url.starts_with("redis://")            ? 8
-                       : url.starts_with("redis+sentinel://") ? 17
-                                                              : 0;
+    std::size_t rest = url.starts_with("redis://")             ? 8
+                       : url.starts_with("rediss://")          ? 9
+                       : url.starts_with("redis+sentinel://")  ? 17
+                       : url.starts_with("rediss+sentinel://") ? 18
+                                                               : 0;
     if (rest == 0) return {};
     auto at = url.rfind('@');
     auto colon = url.find(':', rest);

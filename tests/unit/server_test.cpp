@@ -33,6 +33,10 @@ class ResolveServer : public ::testing::Test {
     EnvVar redis_url_{"REDIS_URL", std::nullopt};
     EnvVar password_{"WORKQ_REDIS_PASSWORD", std::nullopt};
     EnvVar namespace_{"WORKQ_NAMESPACE", std::nullopt};
+    EnvVar tls_ca_{"WORKQ_TLS_CA_CERT", std::nullopt};
+    EnvVar tls_cert_{"WORKQ_TLS_CERT", std::nullopt};
+    EnvVar tls_key_{"WORKQ_TLS_KEY", std::nullopt};
+    EnvVar tls_name_{"WORKQ_TLS_SERVER_NAME", std::nullopt};
     CommonOptions options_;
     Config config_;
     TempDir dir_;
@@ -123,16 +127,57 @@ TEST_F(ResolveServer, AMalformedUrlNamesItsSource) {
     EXPECT_TRUE(contains(message, "unknown scheme")) << message;
     url_.set(std::nullopt);
 
-    set(config_, "redis", "url", "rediss://tls.example.com", "/etc/workq/config.toml:4");
+    set(config_, "redis", "url", "rediss://tls.example.com:0", "/etc/workq/config.toml:4");
     message = usage_error([&] { resolve(); });
     EXPECT_TRUE(contains(message, "/etc/workq/config.toml:4")) << message;
-    EXPECT_TRUE(contains(message, "README")) << message;
+    EXPECT_TRUE(contains(message, "port")) << message;
     config_.tables.clear();
 
     redis_url_.set("localhost:6379");
     message = usage_error([&] { resolve(); });
     EXPECT_TRUE(contains(message, "REDIS_URL")) << message;
     EXPECT_TRUE(contains(message, "localhost:6379")) << message;
+}
+
+TEST_F(ResolveServer, TlsSettingsRankFlagEnvToolTableRedisTable) {
+    url_.set("rediss://cache.example.com");
+    EXPECT_TRUE(resolve().endpoint.tls.enabled);
+    EXPECT_EQ(resolve().endpoint.tls.server_name, "");
+    set(config_, "redis", "tls_server_name", "from-redis-table", "c.toml:2");
+    EXPECT_EQ(resolve().endpoint.tls.server_name, "from-redis-table");
+    set(config_, "work", "tls-server-name", "from-tool-table", "c.toml:5");
+    EXPECT_EQ(resolve().endpoint.tls.server_name, "from-tool-table");
+    EXPECT_EQ(resolve("status").endpoint.tls.server_name, "from-redis-table");
+    tls_name_.set("from-env");
+    EXPECT_EQ(resolve().endpoint.tls.server_name, "from-env");
+    options_.tls_server_name = "from-flag";
+    EXPECT_EQ(resolve().endpoint.tls.server_name, "from-flag");
+}
+
+TEST_F(ResolveServer, TlsSettingsWithoutRedissAreUsageErrorsNamingTheirSource) {
+    url_.set("redis://cache.example.com");
+    options_.tls_server_name = "x";
+    auto message = usage_error([&] { resolve(); });
+    EXPECT_TRUE(contains(message, "--tls-server-name")) << message;
+    EXPECT_TRUE(contains(message, "rediss://")) << message;
+    options_.tls_server_name.clear();
+    url_.set(std::nullopt);  // the embedded server
+    set(config_, "redis", "tls_ca_cert", "/etc/ssl/certs", "c.toml:7");
+    message = usage_error([&] { resolve(); });
+    EXPECT_TRUE(contains(message, "c.toml:7")) << message;
+    EXPECT_TRUE(contains(message, "embedded")) << message;
+}
+
+TEST_F(ResolveServer, AClientCertificateWithoutItsKeyIsAUsageError) {
+    url_.set("rediss://cache.example.com");
+    tls_cert_.set(dir_.write("client.crt", "x").string());
+    auto message = usage_error([&] { resolve(); });
+    EXPECT_TRUE(contains(message, "WORKQ_TLS_CERT")) << message;
+    EXPECT_TRUE(contains(message, "--tls-key")) << message;
+    tls_key_.set((dir_.path() / "missing.key").string());
+    message = usage_error([&] { resolve(); });
+    EXPECT_TRUE(contains(message, "WORKQ_TLS_KEY")) << message;
+    EXPECT_TRUE(contains(message, "missing.key")) << message;
 }
 
 TEST_F(ResolveServer, PasswordPrecedenceFileFlagEnvConfigFileUrl) {

@@ -132,11 +132,21 @@ TEST(Url, RefusesUnknownSchemes) {
     }
 }
 
-TEST(Url, RefusesTlsPointingToTheReadme) {
-    auto message = refusal("rediss://:topsecret@cache.example.com:6380");
+TEST(Url, ParsesTlsUrls) {
+    auto endpoint = parse_url("rediss://alice:topsecret@cache.example.com:6380/2");
+    EXPECT_TRUE(endpoint.tls.enabled);
+    EXPECT_EQ(endpoint.kind, Endpoint::Kind::tcp);
+    EXPECT_EQ(endpoint.host, "cache.example.com");
+    EXPECT_EQ(endpoint.port, 6380);
+    EXPECT_EQ(endpoint.database, 2);
+    EXPECT_EQ(endpoint.username, "alice");
+    EXPECT_EQ(endpoint.password, "topsecret");
+    EXPECT_EQ(parse_url("rediss://[::1]").port, 6379);
+    EXPECT_FALSE(parse_url("redis://h").tls.enabled);
+    EXPECT_FALSE(parse_url("unix:///tmp/x.sock").tls.enabled);
+    EXPECT_EQ(redis::describe(endpoint), "rediss://alice@cache.example.com:6380/2");
+    auto message = refusal("rediss://:topsecret@cache.example.com:0");
     EXPECT_TRUE(contains(message, "rediss://")) << message;
-    EXPECT_TRUE(contains(message, "TLS")) << message;
-    EXPECT_TRUE(contains(message, "README")) << message;
     EXPECT_FALSE(contains(message, "topsecret")) << message;
 }
 
@@ -200,7 +210,7 @@ TEST(Url, RefusalsNeverShowThePassword) {
     for (const char* url :
          {"redis://:topsecret@host:0", "redis://user:topsecret@host/x", "redis://:top@secret@h:0",
           "redis://:top/secret@host:0", "redis://:topsecret@:6379", "redis://u:topsecret%zz@h",
-          "unix:///tmp/x.sock?password=topsecret&db=x", "rediss://u:top/secret@h"}) {
+          "unix:///tmp/x.sock?password=topsecret&db=x", "rediss://u:top/secret@h:0"}) {
         auto message = refusal(url);
         EXPECT_FALSE(contains(message, "secret")) << url << ": " << message;
         EXPECT_TRUE(contains(message, "invalid Redis URL")) << message;
@@ -220,10 +230,11 @@ TEST(Url, DescribeNeverShowsThePassword) {
 
 TEST(Url, DescribeRoundTrips) {
     for (const char* url :
-         {"redis://h:1/15", "redis://[fe80::1]:6379/0", "unix:///a/b.sock?db=9"}) {
+         {"redis://h:1/15", "redis://[fe80::1]:6379/0", "unix:///a/b.sock?db=9", "rediss://h/3"}) {
         auto endpoint = parse_url(url);
         auto again = parse_url(redis::describe(endpoint));
         EXPECT_EQ(again.kind, endpoint.kind) << url;
+        EXPECT_EQ(again.tls.enabled, endpoint.tls.enabled) << url;
         EXPECT_EQ(again.host, endpoint.host) << url;
         EXPECT_EQ(again.port, endpoint.port) << url;
         EXPECT_EQ(again.socket_path, endpoint.socket_path) << url;
@@ -353,11 +364,24 @@ TEST(Url, SentinelRefusals) {
         EXPECT_TRUE(contains(message, "invalid Redis URL")) << url << ": " << message;
         EXPECT_TRUE(contains(message, says)) << url << ": " << message;
     }
-    auto message = refusal("rediss+sentinel://:topsecret@h/m");
-    EXPECT_TRUE(contains(message, "not supported yet")) << message;
+    auto message = refusal("rediss+sentinel://:topsecret@h:0/m");
+    EXPECT_TRUE(contains(message, "port")) << message;
     EXPECT_FALSE(contains(message, "topsecret")) << message;
     message = refusal("redis+sentinel://:topsecret@h:0/m");
     EXPECT_FALSE(contains(message, "topsecret")) << message;
+}
+
+TEST(Url, SentinelOverTlsIsTlsToTheSentinelsAndTheMaster) {
+    auto endpoint = parse_url("rediss+sentinel://:pw@s1,s2:7/mymaster/1");
+    EXPECT_TRUE(endpoint.tls.enabled);
+    ASSERT_TRUE(endpoint.sentinel);
+    EXPECT_EQ(endpoint.sentinel->master_name, "mymaster");
+    EXPECT_EQ(endpoint.database, 1);
+    EXPECT_EQ(redis::describe(endpoint), "rediss+sentinel://s1:26379,s2:7/mymaster/1");
+    EXPECT_FALSE(parse_url("redis+sentinel://s1/m").tls.enabled);
+    endpoint.host = "10.0.0.5";
+    endpoint.port = 6380;
+    EXPECT_EQ(redis::describe(endpoint), "master mymaster at rediss://10.0.0.5:6380/1");
 }
 
 TEST(Url, SentinelDescribe) {

@@ -43,6 +43,7 @@ std::string render_human(const Snapshot& s) {
                                   s.server.embedded ? " (embedded)" : "",
                                   s.server.redis_version.empty() ? "?" : s.server.redis_version,
                                   s.namespace_name);
+    if (s.server.tls) out += fmt::format("over {}\n", s.server.transport);
     for (const auto& warning : s.server.warnings)
         out += cli::paint("warning: " + warning, cli::Tone::warn) + "\n";
     out += "\n";
@@ -111,6 +112,7 @@ std::string render_json(const Snapshot& s) {
         warnings.emplace_back(warning);
     root["server"] = boost::json::object{{"url", s.server.url},
                                          {"embedded", s.server.embedded},
+                                         {"transport", s.server.transport},
                                          {"redis_version", s.server.redis_version},
                                          {"namespace", s.namespace_name},
                                          {"time", format_rfc3339(s.server_now_ms)},

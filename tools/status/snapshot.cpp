@@ -11,6 +11,8 @@ Snapshot take_snapshot(redis::Connection& connection, const cli::ServerSettings&
     snapshot.namespace_name = server.namespace_name;
     snapshot.server.url = redis::describe(server.endpoint);
     snapshot.server.embedded = server.embedded;
+    snapshot.server.transport = connection.transport_security();
+    snapshot.server.tls = server.endpoint.tls.enabled;
     // One INFO (its default sections) for the version and the warnings.
     auto info = redis::info_fields(connection, "");
     for (const auto& [name, value] : info)

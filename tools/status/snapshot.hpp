@@ -21,6 +21,10 @@ struct QueueSnapshot {
 struct ServerSnapshot {
     std::string url;  // as the tools reach it, no password
     bool embedded = false;
+    // How the bytes travel: "TCP", "Unix socket", or "TLS 1.3 (cipher), server verified as
+    // NAME" (redis::Connection::transport_security()).
+    std::string transport;
+    bool tls = false;
     std::string redis_version;
     std::vector<std::string> warnings;
 };

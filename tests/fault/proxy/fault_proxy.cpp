@@ -16,7 +16,8 @@
 //   refuse         stop listening: new connections are refused
 //   drop N [TEXT]  lose the next N replies (to commands whose words contain TEXT): the command
 //                  is applied, its reply never arrives, and its connection is reset (later
-//                  replies on it would answer the wrong commands)
+//                  replies on it would answer the wrong commands). Not on TLS connections,
+//                  whose bytes are opaque: the other faults apply to them as to any stream
 //   cut N          reset the next connection that receives more than N further reply bytes,
 //                  after forwarding exactly N
 //   stats          counters: open, held, accepted, dropped, resets, cuts, bytes each way
@@ -163,6 +164,17 @@ class Proxy {
 
     void note_commands(Link& link, std::string_view chunk) {
         if (link.unparsed) return;
+        // A TLS client (rediss://) opens with a handshake record (0x16), which would otherwise
+        // read as an inline command that never ends. Its bytes are opaque: forwarded as they
+        // come, so `drop` cannot pick a reply out; delay, blackhole, reset, refuse and cut work
+        // on them as on any stream.
+        if (link.requests.empty() && link.awaiting.empty() && !chunk.empty() &&
+            chunk.front() == '\x16') {
+            if (!tls_noted_) std::cerr << "workq-fault-proxy: a TLS client; forwarding it raw\n";
+            tls_noted_ = true;
+            link.unparsed = true;
+            return;
+        }
         link.requests.append(chunk);
         std::size_t used = 0;
         for (;;) {
@@ -385,6 +397,7 @@ class Proxy {
     long long drop_left_ = 0;
     std::string drop_match_;
     long long cut_left_ = -1;
+    bool tls_noted_ = false;  // said once that TLS links are forwarded raw
 
     std::uint64_t accepted_ = 0, dropped_ = 0, resets_ = 0, cuts_ = 0;
     std::uint64_t bytes_up_ = 0, bytes_down_ = 0;
