@@ -164,11 +164,11 @@ std::map<std::string, std::string> apply_environment(
         CLI::Option* option = found->second;
         auto key = option->get_lnames().front();
         if (is_connection_key(key)) {
-            warn(
-                fmt::format("{} is not read: the connection settings have variables of their "
-                            "own (WORKQ_REDIS_URL, WORKQ_REDIS_PASSWORD, WORKQ_NAMESPACE, "
-                            "WORKQ_CONFIG)",
-                            variable));
+            warn(fmt::format(
+                "{} is not read: the connection settings have variables of their "
+                "own (WORKQ_REDIS_URL, WORKQ_REDIS_PASSWORD, WORKQ_NAMESPACE, WORKQ_TLS_*, "
+                "WORKQ_CONFIG)",
+                variable));
             continue;
         }
         if (option->count() > 0) continue;  // the command line wins

@@ -280,14 +280,19 @@ TEST_F(Transitions, BatchesAsLargeAsTheLargestConcurrencyClaimRenewSettleAndReap
     ASSERT_EQ(renewed.size(), largest_concurrency);
     EXPECT_EQ(std::count(renewed.begin(), renewed.end(), RenewStatus::renewed),
               static_cast<long>(largest_concurrency));
-    // Half settle in one batch; the other half's worker is lost and the reaper takes them back.
+    // Half settle in one batch; the other half's leases lapse (renewed for 1 ms) and the reaper
+    // takes them back in one call.
     std::span<const queue::Completion> half(done.data(), largest_concurrency / 2);
     auto settled =
         queue::parse_complete(engine().run(queue::complete_call(k, half, Engine::long_ttl)));
     EXPECT_EQ(std::count(settled.begin(), settled.end(), Settle::done),
               static_cast<long>(largest_concurrency / 2));
     EXPECT_EQ(raw().zcard(k.running()), static_cast<long long>(largest_concurrency / 2));
-    EXPECT_EQ(engine().reap(k, {"w1"}, largest_concurrency),
+    std::span<const queue::HeldJob> other_half(held.data() + largest_concurrency / 2,
+                                               largest_concurrency / 2);
+    engine().run(queue::renew_call(k, 1ms, other_half));
+    ASSERT_TRUE(server_time_passes(raw().server_now_ms() + 1));
+    EXPECT_EQ(engine().reap(k, largest_concurrency),
               static_cast<long long>(largest_concurrency / 2));
     EXPECT_EQ(raw().zcard(k.running()), 0);
     EXPECT_EQ(raw().llen(k.waiting(0)), static_cast<long long>(largest_concurrency / 2));
