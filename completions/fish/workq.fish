@@ -80,7 +80,8 @@ function __workq_operands
                 --max-payload -c --concurrency --kill-grace --lease --backoff \
                 --permanent-exit-codes --max-jobs --max-runtime --shutdown-timeout --on-start \
                 --on-stop --health-cmd --health-interval --name --max-result --result-ttl \
-                --recycle-jobs --recycle-age --recycle-errors --max-depth --warn-max-depth \
+                --recycle-jobs --recycle-age --recycle-errors --summary-interval --max-depth \
+                --warn-max-depth \
                 --max-age --warn-max-age --min-workers --warn-min-workers --max-dead \
                 --warn-max-dead --worker --state --limit --older-than --newer-than \
                 --error-match --max-count --cron --tz --catch-up --count
@@ -179,6 +180,7 @@ __workq_o work -l persistent -d 'One long-lived handler per slot'
 __workq_o work -l recycle-jobs -x -d 'Replace a persistent handler after this many jobs'
 __workq_o work -l recycle-age -x -d 'Replace a persistent handler after this long'
 __workq_o work -l recycle-errors -x -d 'Replace a persistent handler after this many failures'
+__workq_o work -l summary-interval -x -d 'How often a summary line is logged'
 __workq_o work -n '__workq_no_operand work' -a '(__workq_queues)' -d queue
 __workq_o work -n '__workq_sub work --' -a '(__fish_complete_command)'
 

@@ -4,11 +4,14 @@
 #include <fmt/ranges.h>
 #include <toml++/toml.h>
 #include <CLI/CLI.hpp>
+#include <cctype>
 #include <cstdlib>
 #include <cstring>
 
 #include "util/errors.hpp"
 #include "util/read_file.hpp"
+
+extern char** environ;
 
 namespace workq::cli {
 namespace fs = std::filesystem;
@@ -122,6 +125,70 @@ Config load_config(const std::optional<std::string>& explicit_file) {
         merge_file(config, file);
     }
     return config;
+}
+
+std::string environment_variable(std::string_view tool, std::string_view key) {
+    std::string name = "WORKQ_";
+    for (std::string_view part : {tool, std::string_view("_"), key})
+        for (char c : part)
+            name += c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    return name;
+}
+
+std::map<std::string, std::string> apply_environment(
+    CLI::App& app, const std::string& tool, const std::function<void(const std::string&)>& warn) {
+    std::map<std::string, std::string> applied;
+    std::map<std::string, CLI::Option*> by_variable;
+    for (CLI::Option* option : app.get_options()) {
+        for (const auto& name : option->get_lnames()) {
+            if (name == "help" || name == "version") continue;
+            by_variable[environment_variable(tool, name)] = option;
+        }
+    }
+    const std::string prefix = environment_variable(tool, "");
+    for (char** entry = environ; entry && *entry; ++entry) {
+        std::string_view text = *entry;
+        auto equals = text.find('=');
+        if (equals == std::string_view::npos || !text.starts_with(prefix)) continue;
+        std::string variable(text.substr(0, equals));
+        std::string value(text.substr(equals + 1));
+        if (value.empty()) continue;  // set but empty: unset, as for WORKQ_CONFIG
+        auto found = by_variable.find(variable);
+        if (found == by_variable.end()) {
+            warn(
+                fmt::format("unknown variable {} in the environment (no option of workq-{} is "
+                            "named so)",
+                            variable, tool));
+            continue;
+        }
+        CLI::Option* option = found->second;
+        auto key = option->get_lnames().front();
+        if (is_connection_key(key)) {
+            warn(fmt::format(
+                "{} is not read: the connection settings have variables of their "
+                "own (WORKQ_REDIS_URL, WORKQ_REDIS_PASSWORD, WORKQ_NAMESPACE, WORKQ_TLS_*, "
+                "WORKQ_CONFIG)",
+                variable));
+            continue;
+        }
+        if (option->count() > 0) continue;  // the command line wins
+        try {
+            if (option->get_expected_min() == 0) {  // a flag
+                if (value == "false" || value == "0") continue;
+                if (value != "true" && value != "1")
+                    throw UsageError(fmt::format("{}: must be true or false (or 1 or 0), not '{}'",
+                                                 variable, value));
+                option->add_result(std::string("true"));
+            } else {
+                option->add_result(value);
+            }
+            option->run_callback();
+        } catch (const CLI::Error& error) {
+            throw UsageError(fmt::format("{}: {}", variable, error.what()));
+        }
+        applied[key] = variable;
+    }
+    return applied;
 }
 
 bool is_connection_key(std::string_view key) {

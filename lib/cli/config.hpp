@@ -50,6 +50,20 @@ Config load_config(const std::optional<std::string>& explicit_file);
 // the command line and the file for them.
 bool is_connection_key(std::string_view key);
 
+// The environment variable that stands for key `key` of tool `tool`'s table:
+// WORKQ_<TOOL>_<KEY>, upper case, '-' as '_' (work, shutdown-timeout: WORKQ_WORK_SHUTDOWN_TIMEOUT).
+std::string environment_variable(std::string_view tool, std::string_view key);
+
+// Gives each long option of `app` that the command line left unset the value of its
+// environment variable (environment_variable(tool, key)), when that is set and not empty: the
+// environment ranks between the command line and the config file (CONTRACT.md section 2), so
+// call it before apply_config. A flag takes true/false (or 1/0). The connection keys (redis,
+// password-file, namespace, config) have variables of their own and are not read this way.
+// Variables of the tool's prefix that name no option are reported through `warn`; a value the
+// option refuses throws UsageError naming the variable. Returns the variables applied, by key.
+std::map<std::string, std::string> apply_environment(
+    CLI::App& app, const std::string& tool, const std::function<void(const std::string&)>& warn);
+
 // Gives each option of `app` that the command line left unset the value of the key of the same
 // name in table `tool` (a flag takes true/false). Keys naming no option are reported through
 // `warn` ("unknown key 'x' in [work] (file:3)"); values the option refuses throw UsageError

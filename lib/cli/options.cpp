@@ -277,7 +277,8 @@ std::optional<std::string> explicit_config_file(const CommonOptions& options) {
     return std::nullopt;
 }
 
-Config finish_options(CLI::App& app, CommonOptions& options, const std::string& tool) {
+Config finish_options(CLI::App& app, CommonOptions& options, const std::string& tool,
+                      std::map<std::string, std::string>* from_environment) {
     // Logging first, from the command line alone, so that config warnings honour --quiet.
     auto setup_logging = [&] {
         log::Level level = log::Level::info;
@@ -285,6 +286,9 @@ Config finish_options(CLI::App& app, CommonOptions& options, const std::string& 
             throw UsageError(
                 fmt::format("--log-level: unknown level '{}' (use debug, info, warn or error)",
                             options.log_level));
+        // A handler's stderr, which workq-work relays, is the user's output: --quiet (our own
+        // lines) keeps it; a level that hides warnings hides it too.
+        bool relay = level <= log::Level::warn;
         if (options.quiet) level = log::Level::error;
         log::Format format = log::Format::human;
         if (options.log_format == "json")
@@ -293,12 +297,16 @@ Config finish_options(CLI::App& app, CommonOptions& options, const std::string& 
             throw UsageError(fmt::format("--log-format: unknown format '{}' (use human or json)",
                                          options.log_format));
         log::configure(log::program(), level, format);
+        log::relay_output(relay);
     };
     setup_logging();
-    Config config = load_config(explicit_config_file(options));
     std::vector<std::string> warnings;
-    apply_config(app, config, tool,
-                 [&](const std::string& warning) { warnings.push_back(warning); });
+    auto warn = [&](const std::string& warning) { warnings.push_back(warning); };
+    // The environment first: it ranks above the file, which fills only what is still unset.
+    auto applied = apply_environment(app, tool, warn);
+    if (from_environment) *from_environment = std::move(applied);
+    Config config = load_config(explicit_config_file(options));
+    apply_config(app, config, tool, warn);
     setup_logging();  // the file may have set log-level, quiet or log-format
     for (const auto& warning : warnings)
         log::warn(warning);

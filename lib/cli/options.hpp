@@ -2,6 +2,7 @@
 // after parsing its command line: read the config file, apply it, set up logging.
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 
@@ -60,10 +61,14 @@ void parse_command_line(CLI::App& app, int argc, char** argv);
 // runner calls it on the real argv after making the copy the tool parses.
 void hide_passwords_in_argv(char** argv);
 
-// After parse_command_line(): loads the config (the --config flag, then WORKQ_CONFIG, then the
-// layered defaults), applies the tool's table to options the command line left unset, and
-// configures logging. Unknown keys are warnings. Returns the config for the connection settings.
-Config finish_options(CLI::App& app, CommonOptions& options, const std::string& tool);
+// After parse_command_line(): gives options the command line left unset the values of the
+// tool's environment variables (WORKQ_<TOOL>_<KEY>), then loads the config (the --config flag,
+// then WORKQ_CONFIG, then the layered defaults) and applies the tool's table to options still
+// unset, and configures logging. Unknown keys and variables are warnings. Returns the config
+// for the connection settings; `from_environment`, when given, gets the variables applied, by
+// key.
+Config finish_options(CLI::App& app, CommonOptions& options, const std::string& tool,
+                      std::map<std::string, std::string>* from_environment = nullptr);
 
 // The explicit config file: --config, else WORKQ_CONFIG; nullopt means the layered defaults.
 std::optional<std::string> explicit_config_file(const CommonOptions& options);

@@ -1,29 +1,39 @@
 -- heartbeat: a worker's registration and heartbeat, in the namespace's registry. Not a change
 -- of any job's state.
 -- KEYS[1] {NS}:workers (zset id -> last heartbeat ms)   KEYS[2] {NS}:worker:<id> (hash)
+-- KEYS[3] {NS}:exited (zset id -> when its final registration is forgotten, ms)
 -- ARGV[1] worker id   ARGV[2] lost after ms   ARGV[3] forget after ms
--- ARGV[4] 'stop' to unregister (a clean exit), else 'beat'
--- ARGV[5..] field, value pairs to store (state, busy, processed, ...)
+-- ARGV[4] 'beat', or 'exit': the worker's last word. Its final registration (state stopped or
+--         error, reason, stopped_at) moves from the workers to the exited and is kept ARGV[5] ms,
+--         so that `workq-status` can say when and why it ended.
+-- ARGV[5] keep ms (exit)   ARGV[6..] field, value pairs to store (state, busy, processed, ...)
 -- Returns { server now ms, ids of lost workers... }: lost = no heartbeat for `lost after`.
--- Entries of workers silent for `forget after` are removed.
+-- Entries of workers silent for `forget after` are removed, and exited ones past their time.
 local id = ARGV[1]
 local lost_after, forget_after = tonumber(ARGV[2]), tonumber(ARGV[3])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-if ARGV[4] == 'stop' then
+local fields = {'last_heartbeat', now}
+if ARGV[4] == 'exit' then
+    local keep = tonumber(ARGV[5])
+    fields[#fields + 1] = 'stopped_at'; fields[#fields + 1] = now
+    for i = 6, #ARGV do fields[#fields + 1] = ARGV[i] end
     redis.call('ZREM', KEYS[1], id)
-    redis.call('DEL', KEYS[2])
+    call_chunked('HSET', KEYS[2], fields)
+    redis.call('PEXPIRE', KEYS[2], keep)
+    redis.call('ZADD', KEYS[3], now + keep, id)
 else
     -- One HSET for every field: an idle worker's heartbeat is a handful of calls, not a dozen.
     -- A worker new to the registry (ZADD added it) records when it started.
-    local fields = {'last_heartbeat', now}
     if redis.call('ZADD', KEYS[1], now, id) == 1 then
         fields[#fields + 1] = 'started_at'; fields[#fields + 1] = now
     end
-    for i = 5, #ARGV do fields[#fields + 1] = ARGV[i] end
+    for i = 6, #ARGV do fields[#fields + 1] = ARGV[i] end
     call_chunked('HSET', KEYS[2], fields)
     redis.call('PEXPIRE', KEYS[2], forget_after)
 end
+-- Exited workers past their time: their hashes expired by themselves.
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
 -- Silent workers, oldest first, in one read: forgotten ones are removed, lost ones returned.
 local out = {now}
 local silent = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - lost_after, 'WITHSCORES', 'LIMIT', 0, 1100)

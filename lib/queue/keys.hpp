@@ -7,7 +7,8 @@
 // Keys of the namespace share the tag {NS}:
 //   {NS}:queues (set of queue names), {NS}:workers (zset id -> heartbeat ms),
 //   {NS}:worker:<id> (hash: the worker's registration),
-//   {NS}:id:<id> (string: the queue holding or making the job with a caller-chosen id; expires)
+//   {NS}:id:<id> (string: the queue holding or making the job with a caller-chosen id; expires),
+//   {NS}:exited (zset id -> when the final registration of a worker that exited is forgotten, ms)
 // The Lua scripts build per-job keys from the queue's prefix "{NS:QUEUE}:" with the same
 // suffixes (lib/lua/common/helpers.lua lists them).
 #pragma once
@@ -62,6 +63,7 @@ class NamespaceKeys {
     std::string worker(std::string_view id) const { return prefix_ + "worker:" + std::string(id); }
     // The namespace-wide reservation of a caller-chosen job id (lib/lua/reserve_id.lua).
     std::string id(std::string_view job_id) const { return prefix_ + "id:" + std::string(job_id); }
+    std::string exited() const { return prefix_ + "exited"; }
 
   private:
     std::string name_;

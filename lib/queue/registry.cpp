@@ -6,18 +6,34 @@
 
 namespace workq::queue {
 
-ScriptCall heartbeat_call(const NamespaceKeys& keys, std::string_view worker_id,
-                          const Fields& fields, bool stop) {
+namespace {
+
+ScriptCall registry_call(const NamespaceKeys& keys, std::string_view worker_id,
+                         const Fields& fields, std::string_view mode,
+                         std::chrono::milliseconds keep) {
     ScriptCall call;
     call.script = &script("heartbeat");
-    call.keys = {keys.workers(), keys.worker(worker_id)};
+    call.keys = {keys.workers(), keys.worker(worker_id), keys.exited()};
     call.args = {std::string(worker_id), std::to_string(lost_after.count()),
-                 std::to_string(forget_after.count()), stop ? "stop" : "beat"};
+                 std::to_string(forget_after.count()), std::string(mode),
+                 std::to_string(keep.count())};
     for (const auto& [field, value] : fields) {
         call.args.push_back(field);
         call.args.push_back(value);
     }
     return call;
+}
+
+}  // namespace
+
+ScriptCall heartbeat_call(const NamespaceKeys& keys, std::string_view worker_id,
+                          const Fields& fields) {
+    return registry_call(keys, worker_id, fields, "beat", std::chrono::milliseconds(0));
+}
+
+ScriptCall exit_call(const NamespaceKeys& keys, std::string_view worker_id, const Fields& fields,
+                     std::chrono::milliseconds keep) {
+    return registry_call(keys, worker_id, fields, "exit", keep);
 }
 
 HeartbeatResult parse_heartbeat(const redis::Reply& reply) {
@@ -32,27 +48,30 @@ HeartbeatResult parse_heartbeat(const redis::Reply& reply) {
 
 std::vector<WorkerRecord> list_workers(redis::Connection& connection, const NamespaceKeys& keys,
                                        long long& server_now_ms) {
-    auto workers_key = keys.workers();
     connection.append({"TIME"});
-    connection.append({"ZRANGE", workers_key, "0", "-1"});
+    connection.append({"ZRANGE", keys.workers(), "0", "-1"});
+    connection.append({"ZRANGE", keys.exited(), "0", "-1"});
     auto time = connection.read_reply();
     auto ids = connection.read_reply();
+    auto exited_ids = connection.read_reply();
     if (ids.is_error()) throw RedisError("cannot list workers: " + ids.text);
+    if (exited_ids.is_error()) throw RedisError("cannot list exited workers: " + exited_ids.text);
     server_now_ms = time.at(0).as_integer() * 1000 + time.at(1).as_integer() / 1000;
-    std::vector<std::string> id_list;
+    std::vector<std::pair<std::string, bool>> id_list;  // id, exited
     for (const auto& id : ids.as_array())
-        id_list.push_back(id.as_string());
-    for (const auto& id : id_list) {
-        auto key = keys.worker(id);
-        connection.append({"HGETALL", key});
-    }
+        id_list.emplace_back(id.as_string(), false);
+    for (const auto& id : exited_ids.as_array())
+        id_list.emplace_back(id.as_string(), true);
+    for (const auto& entry : id_list)
+        connection.append({"HGETALL", keys.worker(entry.first)});
     std::vector<WorkerRecord> records;
-    for (const auto& id : id_list) {
+    for (const auto& [id, exited] : id_list) {
         auto reply = connection.read_reply();
         const auto& items = reply.as_array();
-        if (items.empty()) continue;  // expired between the two round trips
+        if (items.empty()) continue;  // expired (or forgotten) between the two round trips
         WorkerRecord record;
         record.id = id;
+        record.exited = exited;
         for (std::size_t i = 0; i + 1 < items.size(); i += 2) {
             const auto& field = items[i].as_string();
             const auto& value = items[i + 1].as_string();
@@ -87,8 +106,13 @@ std::vector<WorkerRecord> list_workers(redis::Connection& connection, const Name
                 record.started_at_ms = number();
             else if (field == "last_heartbeat")
                 record.last_heartbeat_ms = number();
+            else if (field == "stopped_at")
+                record.stopped_at_ms = number();
+            else if (field == "reason")
+                record.reason = value;
         }
-        record.live = server_now_ms - record.last_heartbeat_ms < lost_after.count();
+        record.live =
+            !record.exited && server_now_ms - record.last_heartbeat_ms < lost_after.count();
         records.push_back(std::move(record));
     }
     return records;

@@ -18,6 +18,7 @@ struct Settings {
     std::string program = "workq";
     Level level = Level::info;
     Format format = Format::human;
+    bool relay = true;
 };
 
 Settings& settings() {
@@ -140,6 +141,9 @@ void configure(std::string_view program, Level level, Format format) {
 void set_level(Level level) {
     settings().level = level;
 }
+void relay_output(bool on) {
+    settings().relay = on;
+}
 const std::string& program() {
     return settings().program;
 }
@@ -195,7 +199,7 @@ void write(Level level, std::string_view message, std::initializer_list<Field> f
 }
 
 void relay(std::string_view tag, std::string_view text) {
-    if (settings().level >= Level::error) return;  // --quiet
+    if (!settings().relay) return;
     try {
         const auto& config = settings();
         std::string line;

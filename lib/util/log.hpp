@@ -44,8 +44,10 @@ inline void error(std::string_view message, std::initializer_list<Field> fields 
 
 // Writes a line of a handler's stderr, tagged with its job id: "workq-work: [job-id] text",
 // control characters and invalid UTF-8 escaped as one_line does (util/text.hpp).
-// Relayed output is not an event of ours, so it bypasses the level filter but not --quiet
-// (which is the error level: --log-level error silences it too).
+// Relayed output is the user's, not an event of ours: --quiet (our own lines) leaves it alone;
+// only relay_output(false) (--log-level error) silences it.
 void relay(std::string_view tag, std::string_view line);
+// Whether relay() writes (on unless turned off; configure() turns it on again).
+void relay_output(bool on);
 
 }  // namespace workq::log

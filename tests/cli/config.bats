@@ -45,7 +45,8 @@ teardown() { workq_test_teardown; }
 @test "a list as a TOML array: permanent-exit-codes = [100, 101] is the flag's \"100,101\"" {
     printf '[work]\npermanent-exit-codes = [100, 101]\nbackoff = ["1h", "2h"]\n' >"$USER_CONFIG"
     workq-enqueue q a b >"$D/ids"
-    run --separate-stderr workq-work --burst q -- sh -c 'case "$(cat)" in a) exit 101;; *) exit 7;; esac'
+    # --max-runtime: the burst would wait an hour for b's retry.
+    run --separate-stderr workq-work --burst --max-runtime 1s q -- sh -c 'case "$(cat)" in a) exit 101;; *) exit 7;; esac'
     assert_failure 1
     local a b
     { read -r a; read -r b; } <"$D/ids"

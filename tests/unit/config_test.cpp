@@ -5,7 +5,9 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <fstream>
+#include <map>
 #include <string>
 #include <thread>
 #include <vector>
@@ -515,4 +517,71 @@ TEST(Options, FinishOptionsRefusesUnknownLogLevelsAndFormats) {
         EXPECT_TRUE(contains(message, "xml")) << message;
     }
     log::configure(log::program(), log::Level::info, log::Format::human);
+}
+
+// --- apply_environment (WORKQ_<TOOL>_<KEY>) ------------------------------------------------------
+
+TEST(ConfigEnvironment, TheVariableIsTheToolAndTheKeyUpperCaseWithUnderscores) {
+    EXPECT_EQ(environment_variable("work", "shutdown-timeout"), "WORKQ_WORK_SHUTDOWN_TIMEOUT");
+    EXPECT_EQ(environment_variable("enqueue", "max-attempts"), "WORKQ_ENQUEUE_MAX_ATTEMPTS");
+}
+
+TEST(ConfigEnvironment, FillsWhatTheCommandLineLeftUnsetAndRanksAboveTheFile) {
+    TempDir dir;
+    EnvVar concurrency("WORKQ_WORK_CONCURRENCY", "3");
+    EnvVar timeout("WORKQ_WORK_TIMEOUT", "1m");
+    EnvVar burst("WORKQ_WORK_BURST", "1");
+    EnvVar arg("WORKQ_WORK_ARG", "false");
+    EnvVar empty("WORKQ_WORK_RATIO", "");
+    WorkApp tool;
+    tool.parse("--timeout 2m");
+    std::vector<std::string> warnings;
+    auto applied = apply_environment(
+        tool.app, "work", [&](const std::string& warning) { warnings.push_back(warning); });
+    EXPECT_EQ(tool.concurrency, 3);
+    EXPECT_EQ(tool.timeout, "2m");  // the command line wins
+    EXPECT_TRUE(tool.burst);
+    EXPECT_FALSE(tool.arg);
+    EXPECT_EQ(tool.ratio, 0);  // empty: unset
+    EXPECT_EQ(applied,
+              (std::map<std::string, std::string>{{"burst", "WORKQ_WORK_BURST"},
+                                                  {"concurrency", "WORKQ_WORK_CONCURRENCY"}}));
+    EXPECT_TRUE(warnings.empty());
+    // The file fills only what is still unset.
+    EXPECT_TRUE(apply(tool, dir, "[work]\nconcurrency = 8\nratio = 0.5\n").empty());
+    EXPECT_EQ(tool.concurrency, 3);
+    EXPECT_EQ(tool.ratio, 0.5);
+}
+
+TEST(ConfigEnvironment, ABadValueNamesTheVariableAnUnknownOneIsAWarning) {
+    {
+        EnvVar percent("WORKQ_WORK_PERCENT", "150");
+        WorkApp tool;
+        tool.parse("");
+        try {
+            apply_environment(tool.app, "work", [](const std::string&) {});
+            FAIL() << "accepted 150";
+        } catch (const UsageError& error) {
+            EXPECT_NE(std::string(error.what()).find("WORKQ_WORK_PERCENT"), std::string::npos)
+                << error.what();
+        }
+    }
+    {
+        EnvVar burst("WORKQ_WORK_BURST", "yes please");
+        WorkApp tool;
+        tool.parse("");
+        EXPECT_THROW(apply_environment(tool.app, "work", [](const std::string&) {}), UsageError);
+    }
+    EnvVar typo("WORKQ_WORK_CONCURENCY", "2");
+    EnvVar connection("WORKQ_WORK_NAMESPACE", "other");
+    WorkApp tool;
+    tool.parse("");
+    std::vector<std::string> warnings;
+    apply_environment(tool.app, "work",
+                      [&](const std::string& warning) { warnings.push_back(warning); });
+    ASSERT_EQ(warnings.size(), 2u);
+    std::sort(warnings.begin(), warnings.end());
+    EXPECT_NE(warnings[0].find("WORKQ_WORK_NAMESPACE is not read"), std::string::npos);
+    EXPECT_NE(warnings[1].find("unknown variable WORKQ_WORK_CONCURENCY"), std::string::npos);
+    EXPECT_TRUE(tool.common.namespace_name.empty());
 }

@@ -171,11 +171,21 @@ TEST_F(Log, TheLevelFiltersLessSevereLines) {
     EXPECT_TRUE(log::enabled(log::Level::warn));
 }
 
-TEST_F(Log, QuietShowsErrorsOnly) {
+TEST_F(Log, QuietShowsErrorsOnlyOfOurOwnAndStillRelaysHandlers) {
     log::configure("workq-test", log::Level::error, log::Format::human);
     CaptureStderr capture;
     log::info("started the embedded redis-server");
     log::warn("maxmemory-policy is allkeys-lru");
+    log::relay("01jd", "handler chatter");
+    log::error("cannot reach Redis");
+    EXPECT_EQ(capture.text(),
+              "workq-test: [01jd] handler chatter\nworkq-test: error: cannot reach Redis\n");
+}
+
+TEST_F(Log, RelayOutputOffSilencesHandlers) {
+    log::configure("workq-test", log::Level::error, log::Format::human);
+    log::relay_output(false);
+    CaptureStderr capture;
     log::relay("01jd", "handler chatter");
     log::error("cannot reach Redis");
     EXPECT_EQ(capture.text(), "workq-test: error: cannot reach Redis\n");

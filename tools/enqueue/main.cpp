@@ -47,7 +47,8 @@ Input:
 
 Environment:
   WORKQ_REDIS_URL, WORKQ_REDIS_PASSWORD, WORKQ_NAMESPACE, WORKQ_CONFIG, REDIS_URL
-  Config: [enqueue] table; each key is a long option, e.g. max-attempts = 5.
+  Config: [enqueue] table; each key is a long option, e.g. max-attempts = 5; or
+  WORKQ_ENQUEUE_<KEY> in the environment (WORKQ_ENQUEUE_MAX_ATTEMPTS=5), over the file.
 
 Exit status:
   0    every job is enqueued (or, with --wait, every job succeeded)

@@ -58,8 +58,18 @@ Verdict check(const Snapshot& s, const Thresholds& t, const std::vector<std::str
             if (found == s.workers.end() || w->last_heartbeat_ms > found->last_heartbeat_ms)
                 found = w;
         }
+        auto ago = [&](long long ms) {
+            return format_duration_short(queue::Millis(s.server_now_ms - ms));
+        };
         if (found == s.workers.end())
             critical.push_back(fmt::format("worker {} is not registered", t.worker));
+        else if (found->exited && found->state == "error")
+            critical.push_back(fmt::format("worker {} exited in error {} ago: {}", t.worker,
+                                           ago(found->stopped_at_ms), found->reason));
+        else if (found->exited)
+            critical.push_back(
+                fmt::format("worker {} stopped {} ago ({})", t.worker, ago(found->stopped_at_ms),
+                            found->reason.empty() ? "no reason given" : found->reason));
         else if (!found->live)
             critical.push_back(fmt::format(
                 "worker {} is lost (no heartbeat for {})", t.worker,

@@ -44,7 +44,8 @@ constexpr const char* footer = R"(Output:
   (succeeded in the last 60 s) OLDEST PAUSED, then per worker its id, name, host, pid, state,
   queues, busy/concurrency, processed, failed, uptime, last heartbeat and LIVE or LOST (no
   heartbeat for 15s). Colour only at a terminal (NO_COLOR turns it off).
-  --json: one document {"server", "queues": [...], "workers": [...]} (README, "workq-status").
+  --json: one document {"server", "queues": [...], "workers": [...], "exited_workers": [...]}
+  (README, "workq-status").
   --prometheus: the exposition format, for node_exporter's textfile collector.
   --serve ADDR: nothing on stdout; serves GET /metrics (the --prometheus text, computed on each
   scrape; 503 with the reason when Redis cannot be read) and GET /livez (200) over HTTP until

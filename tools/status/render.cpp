@@ -1,11 +1,13 @@
 #include "render.hpp"
 
 #include <fmt/format.h>
+#include <algorithm>
 #include <boost/json.hpp>
 
 #include "cli/json.hpp"
 #include "cli/table.hpp"
 #include "util/duration.hpp"
+#include "util/text.hpp"
 #include "util/time.hpp"
 
 namespace workq::status {
@@ -35,6 +37,23 @@ std::string label(std::string_view value) {
     }
     return out;
 }
+
+// What the STATE column and the JSON's `state` say: a lost worker's last reported state is
+// not what it is doing now (it may be dead), so it shows as `lost`.
+std::string shown_state(const queue::WorkerRecord& w) {
+    return !w.exited && !w.live ? std::string("lost") : w.state;
+}
+
+// How long it ran: until now while live, until its last heartbeat when lost (it stopped
+// beating then), until it stopped when exited.
+queue::Millis uptime(const queue::WorkerRecord& w, long long now_ms) {
+    long long end = w.exited ? w.stopped_at_ms : w.live ? now_ms : w.last_heartbeat_ms;
+    if (w.started_at_ms <= 0 || end < w.started_at_ms) return queue::Millis(0);
+    return queue::Millis(end - w.started_at_ms);
+}
+
+// Exited workers shown in the table at most; --json lists every one.
+constexpr std::size_t exited_shown = 10;
 
 }  // namespace
 
@@ -81,27 +100,52 @@ std::string render_human(const Snapshot& s) {
         }
     }
     out += "\n";
-    if (s.workers.empty()) {
+    std::vector<const queue::WorkerRecord*> registered, exited;
+    for (const auto& w : s.workers)
+        (w.exited ? exited : registered).push_back(&w);
+    if (registered.empty()) {
         out += "no workers\n";
-        return out;
+    } else {
+        cli::Table workers(
+            {"WORKER", "NAME", "HOST", "PID", "STATE", "QUEUES", "BUSY", "PROCESSED", "FAILED",
+             "UPTIME", "HEARTBEAT", "LIVE"},
+            {false, false, false, true, false, false, true, true, true, true, true, false});
+        for (const auto* w : registered) {
+            auto tone = !w->live                ? cli::Tone::bad
+                        : w->state == "running" ? cli::Tone::good
+                        : w->state == "error"   ? cli::Tone::bad
+                                                : cli::Tone::warn;
+            workers.add({w->id, w->name, w->host, std::to_string(w->pid),
+                         cli::paint(shown_state(*w), tone), join(w->queues, ","),
+                         fmt::format("{}/{}", w->busy, w->concurrency),
+                         std::to_string(w->processed), std::to_string(w->failed),
+                         format_duration_short(uptime(*w, s.server_now_ms)),
+                         format_relative(w->last_heartbeat_ms, s.server_now_ms),
+                         w->live ? "live" : cli::paint("LOST", cli::Tone::bad)});
+        }
+        out += workers.render();
     }
-    cli::Table workers(
-        {"WORKER", "NAME", "HOST", "PID", "STATE", "QUEUES", "BUSY", "PROCESSED", "FAILED",
-         "UPTIME", "HEARTBEAT", "LIVE"},
-        {false, false, false, true, false, false, true, true, true, true, true, false});
-    for (const auto& w : s.workers) {
-        auto tone = !w.live                ? cli::Tone::bad
-                    : w.state == "running" ? cli::Tone::good
-                    : w.state == "error"   ? cli::Tone::bad
-                                           : cli::Tone::warn;
-        workers.add({w.id, w.name, w.host, std::to_string(w.pid), cli::paint(w.state, tone),
-                     join(w.queues, ","), fmt::format("{}/{}", w.busy, w.concurrency),
-                     std::to_string(w.processed), std::to_string(w.failed),
-                     format_duration_short(queue::Millis(s.server_now_ms - w.started_at_ms)),
-                     format_relative(w.last_heartbeat_ms, s.server_now_ms),
-                     w.live ? "live" : cli::paint("LOST", cli::Tone::bad)});
+    if (exited.empty()) return out;
+    // Most recent first; a cron --burst every minute leaves many.
+    std::sort(exited.begin(), exited.end(),
+              [](const auto* a, const auto* b) { return a->stopped_at_ms > b->stopped_at_ms; });
+    out += "\nexited (kept an hour after a clean stop, a day after an error):\n";
+    cli::Table table({"WORKER", "NAME", "HOST", "PID", "STATE", "QUEUES", "PROCESSED", "FAILED",
+                      "UPTIME", "EXITED", "REASON"},
+                     {false, false, false, true, false, false, true, true, true, true, false});
+    for (std::size_t i = 0; i < exited.size() && i < exited_shown; ++i) {
+        const auto* w = exited[i];
+        table.add({w->id, w->name, w->host, std::to_string(w->pid),
+                   w->state == "error" ? cli::paint(w->state, cli::Tone::bad) : w->state,
+                   join(w->queues, ","), std::to_string(w->processed), std::to_string(w->failed),
+                   format_duration_short(uptime(*w, s.server_now_ms)),
+                   format_relative(w->stopped_at_ms, s.server_now_ms),
+                   one_line(w->reason.empty() ? "-" : w->reason, 80)});
     }
-    out += workers.render();
+    out += table.render();
+    if (exited.size() > exited_shown)
+        out += fmt::format("{} more exited worker(s) not shown (--json lists every one)\n",
+                           exited.size() - exited_shown);
     return out;
 }
 
@@ -139,27 +183,36 @@ std::string render_json(const Snapshot& s) {
         queues.push_back(std::move(item));
     }
     root["queues"] = std::move(queues);
-    boost::json::array workers;
+    boost::json::array workers, exited;
     for (const auto& w : s.workers) {
         boost::json::array worker_queues;
         for (const auto& queue : w.queues)
             worker_queues.emplace_back(queue);
-        workers.push_back(
-            boost::json::object{{"id", w.id},
-                                {"name", w.name},
-                                {"host", w.host},
-                                {"pid", w.pid},
-                                {"state", w.state},
-                                {"queues", std::move(worker_queues)},
-                                {"busy", w.busy},
-                                {"concurrency", w.concurrency},
-                                {"processed", w.processed},
-                                {"failed", w.failed},
-                                {"started_at", cli::time_value(w.started_at_ms)},
-                                {"last_heartbeat", cli::time_value(w.last_heartbeat_ms)},
-                                {"live", w.live}});
+        boost::json::object item{
+            {"id", w.id},
+            {"name", w.name},
+            {"host", w.host},
+            {"pid", w.pid},
+            {"state", shown_state(w)},
+            {"queues", std::move(worker_queues)},
+            {"busy", w.busy},
+            {"concurrency", w.concurrency},
+            {"processed", w.processed},
+            {"failed", w.failed},
+            {"started_at", cli::time_value(w.started_at_ms)},
+            {"last_heartbeat", cli::time_value(w.last_heartbeat_ms)},
+            {"uptime_s", static_cast<double>(uptime(w, s.server_now_ms).count()) / 1000.0},
+            {"live", w.live}};
+        if (w.exited) {
+            item["stopped_at"] = cli::time_value(w.stopped_at_ms);
+            item["reason"] = w.reason;
+            exited.push_back(std::move(item));
+        } else {
+            workers.push_back(std::move(item));
+        }
     }
     root["workers"] = std::move(workers);
+    root["exited_workers"] = std::move(exited);
     return boost::json::serialize(root) + "\n";
 }
 
@@ -203,21 +256,26 @@ std::string render_prometheus(const Snapshot& s) {
                              ? static_cast<double>(st.oldest_waiting_age->count()) / 1000.0
                              : 0.0);
                  });
-    long long live = 0, lost = 0;
+    long long live = 0, lost = 0, gone = 0;
     for (const auto& w : s.workers)
-        (w.live ? live : lost)++;
-    family("workq_workers", "gauge", "Registered workers by liveness.");
+        (w.exited ? gone : w.live ? live : lost)++;
+    family("workq_workers", "gauge",
+           "Workers by liveness (exited: final registrations kept a while).");
     out += fmt::format("workq_workers{{namespace=\"{}\",liveness=\"live\"}} {}\n",
                        label(s.namespace_name), live);
     out += fmt::format("workq_workers{{namespace=\"{}\",liveness=\"lost\"}} {}\n",
                        label(s.namespace_name), lost);
+    out += fmt::format("workq_workers{{namespace=\"{}\",liveness=\"exited\"}} {}\n",
+                       label(s.namespace_name), gone);
     auto worker_metric = [&](std::string_view name, std::string_view type, std::string_view help,
                              auto value_of) {
         family(name, type, help);
         for (const auto& w : s.workers)
-            out += fmt::format("{}{{namespace=\"{}\",worker=\"{}\",name=\"{}\",state=\"{}\"}} {}\n",
-                               name, label(s.namespace_name), label(w.id), label(w.name),
-                               label(w.state), value_of(w));
+            if (!w.exited)
+                out += fmt::format(
+                    "{}{{namespace=\"{}\",worker=\"{}\",name=\"{}\",state=\"{}\"}} {}\n", name,
+                    label(s.namespace_name), label(w.id), label(w.name), label(shown_state(w)),
+                    value_of(w));
     };
     using Worker = queue::WorkerRecord;
     worker_metric("workq_worker_busy", "gauge", "Slots running a job.",

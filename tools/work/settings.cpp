@@ -38,11 +38,18 @@ Signals:
   SIGTERM, SIGINT  drain: claim nothing more, let running jobs finish within --shutdown-timeout,
                    then stop their handlers and release the jobs (attempt not counted); exit 0.
                    A second one skips the wait.
-  SIGHUP           reload the config file: concurrency, timeouts, backoff, lease, hooks.
+  SIGHUP, SIGUSR1  reload the config file: concurrency, timeouts, backoff, lease, hooks.
   SIGTSTP/SIGCONT  pause / resume claiming.
+  SIGUSR2          logged and ignored.
 
 Output:
   Nothing on stdout. Logs on stderr, one line per event (--log-format json for machines).
+  -q hides the worker's own lines but errors; handlers' stderr is still relayed.
+
+Environment:
+  WORKQ_REDIS_URL, WORKQ_REDIS_PASSWORD, WORKQ_NAMESPACE, WORKQ_CONFIG, REDIS_URL
+  Config: [work] table, or WORKQ_WORK_<KEY> over it (WORKQ_WORK_CONCURRENCY=4,
+  WORKQ_WORK_SHUTDOWN_TIMEOUT=20s); SIGHUP re-reads the file, not the environment.
 
 Exit status:
   0    stopped cleanly (signal, --max-jobs, --max-runtime, or a --burst with no dead job)
@@ -77,6 +84,41 @@ std::vector<std::string> split(const std::string& text, char separator) {
 
 }  // namespace
 
+std::vector<std::pair<std::string, std::string>> reloadable_values(const Settings& s) {
+    std::string codes;
+    for (int code : s.permanent_exit_codes)
+        codes += (codes.empty() ? "" : ",") + std::to_string(code);
+    auto quoted = [](const std::string& text) {
+        return text.empty() ? std::string("(none)") : "'" + printable(text, 60) + "'";
+    };
+    return {{"concurrency", std::to_string(s.concurrency)},
+            {"timeout", format_duration(s.timeout)},
+            {"kill-grace", format_duration(s.kill_grace)},
+            {"lease", format_duration(s.lease)},
+            {"backoff", format_duration(s.backoff.base) + "," + format_duration(s.backoff.cap)},
+            {"permanent-exit-codes", codes},
+            {"shutdown-timeout", format_duration(s.shutdown_timeout)},
+            {"on-start", quoted(s.on_start)},
+            {"on-stop", quoted(s.on_stop)},
+            {"health-cmd", quoted(s.health_cmd)},
+            {"health-interval", format_duration(s.health_interval)},
+            {"max-result", std::to_string(s.max_result)},
+            {"result-ttl", format_duration(s.result_ttl)}};
+}
+
+std::vector<std::string> settings_warnings(const Settings& s) {
+    std::vector<std::string> warnings;
+    // The budget holds the kill grace (SIGTERM at budget - grace): at or below the grace, the
+    // handlers are stopped as soon as the drain begins.
+    if (s.shutdown_timeout <= s.kill_grace)
+        warnings.push_back(fmt::format(
+            "--shutdown-timeout {} is not longer than --kill-grace {}: on SIGTERM running jobs get "
+            "no time to finish (their handlers are stopped at once and the jobs released); give "
+            "--shutdown-timeout more than --kill-grace",
+            format_duration(s.shutdown_timeout), format_duration(s.kill_grace)));
+    return warnings;
+}
+
 Settings parse_settings(int argc, char** argv) {
     Settings s;
     CLI::App app{"Run a worker: claim jobs from the queues and run COMMAND for each.",
@@ -85,7 +127,7 @@ Settings parse_settings(int argc, char** argv) {
     std::string timeout = "5m", kill_grace = "3s", lease = "30s", backoff = "10s,1h",
                 shutdown_timeout = "25s";
     std::string health_interval = "30s", max_runtime, max_result = "1MiB", result_ttl = "24h",
-                recycle_age;
+                recycle_age, summary_interval = "1m";
     std::string permanent = "100";
 
     app.add_option("QUEUES", queues_text, "Queue, or comma-separated queues in priority order")
@@ -102,13 +144,17 @@ Settings parse_settings(int argc, char** argv) {
                    "Exit codes that mean dead at once (default 100)");
     app.add_flag("--arg", s.payload_as_argument,
                  "Pass the payload as COMMAND's last argument instead of stdin");
-    app.add_flag("--burst", s.burst, "Work off every due job, then exit (1 if any went dead)");
+    app.add_flag("--burst", s.burst,
+                 "Work off every due job and the retries of those it ran, then exit (1 if any "
+                 "went dead)");
     app.add_option("--max-jobs", s.max_jobs, "Exit 0 after this many jobs");
     app.add_option("--max-runtime", max_runtime, "Drain and exit 0 after running this long");
     app.add_option("--shutdown-timeout", shutdown_timeout,
                    "On SIGTERM, the whole time allowed to finish running jobs (default 25s)");
     app.add_option("--on-start", s.on_start, "Shell command run before claiming; failure: exit 4");
-    app.add_option("--on-stop", s.on_stop, "Shell command run after the last job, before exiting");
+    app.add_option("--on-stop", s.on_stop,
+                   "Shell command run before exiting (also after an error; not after a failed "
+                   "--on-start)");
     app.add_option("--health-cmd", s.health_cmd,
                    "Shell command checked every --health-interval; failing: paused");
     app.add_option("--health-interval", health_interval,
@@ -120,6 +166,8 @@ Settings parse_settings(int argc, char** argv) {
                    "Largest result kept; more is cut and marked (default 1MiB)");
     app.add_option("--result-ttl", result_ttl,
                    "How long a succeeded job and its result stay visible (default 24h)");
+    app.add_option("--summary-interval", summary_interval,
+                   "Log a summary line this often (default 1m; 0: only the final one)");
     app.add_flag("--persistent", s.persistent,
                  "Start COMMAND once per slot and feed it JSON lines");
     app.add_option("--recycle-jobs", s.recycle_jobs,
@@ -128,6 +176,9 @@ Settings parse_settings(int argc, char** argv) {
     app.add_option("--recycle-errors", s.recycle_errors,
                    "--persistent: restart a handler after this many failures");
     cli::add_common_options(app, s.common);
+    app.get_option("--quiet")->description(
+        "Print only errors of the worker's own; handlers' stderr is still relayed "
+        "(--log-level error hides it)");
     cli::describe_tool(app, help_footer);
 
     // COMMAND and its arguments are taken verbatim after the first `--`: CLI11 would read
@@ -147,7 +198,14 @@ Settings parse_settings(int argc, char** argv) {
                             printable(s.command.front())));
         s.command.assign(argv + options_end + 1, argv + argc);
     }
-    s.config = cli::finish_options(app, s.common, "work");
+    // What the command line set is pinned: a reload of the file cannot change it (nor what the
+    // environment set, which ranks above the file too).
+    for (const CLI::Option* option : app.get_options())
+        if (option->count() > 0 && !option->get_lnames().empty())
+            s.pinned[option->get_lnames().front()] = "--" + option->get_lnames().front();
+    std::map<std::string, std::string> from_environment;
+    s.config = cli::finish_options(app, s.common, "work", &from_environment);
+    s.pinned.insert(from_environment.begin(), from_environment.end());
 
     // An empty QUEUES splits into no names at all: refuse it as the empty name it is (a worker
     // of no queue would wait for nothing, forever).
@@ -194,6 +252,9 @@ Settings parse_settings(int argc, char** argv) {
     s.max_result = *size;
     s.result_ttl = duration_option(result_ttl, "--result-ttl");
     if (!recycle_age.empty()) s.recycle_age = duration_option(recycle_age, "--recycle-age");
+    s.summary_interval = duration_option(summary_interval, "--summary-interval");
+    if (s.summary_interval.count() > 0 && s.summary_interval < Millis(100))
+        throw UsageError("--summary-interval: must be 0 (off) or at least 100ms");
     if (s.recycle_jobs < 0 || s.recycle_errors < 0)
         throw UsageError("--recycle-jobs/--recycle-errors: must not be negative");
     if (!s.name.empty()) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -29,6 +30,7 @@ struct Settings {
     bool persistent = false;
     long long recycle_jobs = 0, recycle_errors = 0;
     Millis recycle_age{0};
+    Millis summary_interval{60'000};  // 0: no periodic summary (the final one is always logged)
 
     // Reloadable with SIGHUP.
     long long concurrency = 1;
@@ -46,11 +48,22 @@ struct Settings {
     // Where they came from.
     cli::CommonOptions common;
     cli::Config config;
+    // Keys the config file cannot change, by key: what set them ("--concurrency" on the
+    // command line, or "WORKQ_WORK_CONCURRENCY").
+    std::map<std::string, std::string> pinned;
 };
+
+// The settings SIGHUP may change, as (key, value as the user writes it) pairs in a fixed order:
+// what a reload compares and logs.
+std::vector<std::pair<std::string, std::string>> reloadable_values(const Settings& settings);
 
 // Parses argv (and the config file it names or implies). Throws UsageError (exit 2) naming
 // what is wrong; --help and --version throw cli::HelpRequested.
 Settings parse_settings(int argc, char** argv);
+
+// Settings that are valid but defeat their purpose (a --shutdown-timeout that leaves running
+// jobs no time), as warnings for the log at start and on every reload.
+std::vector<std::string> settings_warnings(const Settings& settings);
 
 // The footer of --help: lifecycle, signals, environment, exit status, examples.
 extern const char* const help_footer;

@@ -57,8 +57,10 @@ std::size_t max_argument_bytes() {
     return bytes;
 }
 
-// The signals the loop acts on (as events, through asio's self-pipe).
-constexpr int watched_signals[] = {SIGTERM, SIGINT, SIGHUP, SIGTSTP, SIGCONT, SIGCHLD};
+// The signals the loop acts on (as events, through asio's self-pipe). SIGUSR1 and SIGUSR2 are
+// caught too: their default disposition kills the worker without a drain.
+constexpr int watched_signals[] = {SIGTERM, SIGINT,  SIGHUP,  SIGTSTP,
+                                   SIGCONT, SIGCHLD, SIGUSR1, SIGUSR2};
 
 std::string hostname() {
     char buffer[256] = {};
@@ -125,6 +127,8 @@ Worker::Worker(int argc, char** argv, Settings settings)
       shutdown_timer_(io_),
       hard_stop_timer_(io_),
       reconnect_timer_(io_),
+      retry_timer_(io_),
+      summary_timer_(io_),
       service_(io_) {}
 
 std::string Worker::worker_label() const {
@@ -135,6 +139,10 @@ void Worker::set_state(State state, std::string_view why) {
     if (state == state_) return;
     auto from = state_;
     state_ = state;
+    // Why the worker ends (the first reason to drain; an error overrides it), for the registry.
+    if (!why.empty() &&
+        (state == State::error || (state == State::draining && stop_reason_.empty())))
+        stop_reason_ = std::string(why);
     if (why.empty())
         log::info(fmt::format("state {} -> {}", to_string(from), to_string(state)),
                   {{"worker", worker_label()}});
@@ -160,6 +168,8 @@ void Worker::refresh_pause_state() {
 
 int Worker::run() {
     log::info("state initializing", {{"worker", worker_label()}});
+    for (const auto& warning : settings_warnings(settings_))
+        log::warn(warning, {{"worker", worker_label()}});
     // A typo in COMMAND must never dead-letter a queue: refuse to start instead.
     std::string problem;
     auto executable = find_executable(settings_.command.front(), problem);
@@ -209,6 +219,7 @@ int Worker::run() {
 
     guard_->stop();
     if (startup_failure_) throw RedisError(*startup_failure_);
+    log_summary(true);
     if (state_ != State::error && settings_.name.empty()) {
         std::error_code ignored;
         fs::remove_all(state_base_, ignored);
@@ -262,6 +273,7 @@ void Worker::on_commands_ready() {
                          return;
                      }
                      exit_code_ = 4;
+                     on_start_failed_ = true;
                      set_state(State::error, fmt::format("--on-start failed ({}); claiming nothing",
                                                          outcome.describe()));
                      finish();
@@ -313,6 +325,7 @@ void Worker::start_running() {
     set_state(State::running);
     if (paused_by_signal_ || paused_by_health_) refresh_pause_state();
     schedule_heartbeat(queue::heartbeat_interval);
+    schedule_summary();
     schedule_reaper();
     schedule_renewal();
     if (!settings_.health_cmd.empty()) schedule_health_check(settings_.health_interval);
@@ -346,6 +359,7 @@ void Worker::begin_drain(std::string_view why, bool urgent) {
     blpop_in_flight_ = false;
     health_timer_.cancel();
     runtime_timer_.cancel();
+    retry_timer_.cancel();
     // The whole budget includes the kill grace: SIGTERM at budget - grace, SIGKILL at budget.
     auto term_at = settings_.shutdown_timeout > settings_.kill_grace
                        ? settings_.shutdown_timeout - settings_.kill_grace
@@ -408,6 +422,8 @@ void Worker::finish() {
     renew_timer_.cancel();
     health_timer_.cancel();
     runtime_timer_.cancel();
+    retry_timer_.cancel();
+    summary_timer_.cancel();
     auto unregister_and_stop = [this] {
         if (state_ != State::error) set_state(State::stopped);
         hard_stop_timer_.expires_after(unregister_timeout);
@@ -419,7 +435,9 @@ void Worker::finish() {
         else
             io_.stop();
     };
-    if (settings_.on_stop.empty() || state_ == State::error) {
+    // --on-stop runs on every exit but one: an --on-start that failed (what it would undo
+    // never happened). An error (COMMAND gone, a fatal error) is when it matters most.
+    if (settings_.on_stop.empty() || on_start_failed_) {
         unregister_and_stop();
         return;
     }
@@ -470,7 +488,15 @@ void Worker::on_signal(int signal_number) {
             break;
         }
         case SIGHUP:
-            reload_settings();
+            reload_settings("SIGHUP");
+            break;
+        case SIGUSR1:
+            // As some of the systems we replace do: a reload (a supervisor may only send USR1).
+            reload_settings("SIGUSR1");
+            break;
+        case SIGUSR2:
+            log::warn("SIGUSR2: means nothing to workq-work; ignored (SIGHUP or SIGUSR1 reloads)",
+                      {{"worker", worker_label()}});
             break;
         case SIGTSTP:
             paused_by_signal_ = true;
@@ -516,13 +542,14 @@ void Worker::reap_children() {
     }
 }
 
-void Worker::reload_settings() {
+void Worker::reload_settings(std::string_view signal_name) {
     try {
         auto fresh = parse_settings(argc_, argv_);
         if (fresh.queues != settings_.queues || fresh.command != settings_.command)
-            log::warn("SIGHUP: queues and COMMAND never change while running; keeping them",
+            log::warn(fmt::format("{}: queues and COMMAND never change while running; keeping them",
+                                  signal_name),
                       {{"worker", worker_label()}});
-        auto old_concurrency = settings_.concurrency;
+        auto before = reloadable_values(settings_);
         settings_.concurrency = fresh.concurrency;
         settings_.timeout = fresh.timeout;
         settings_.kill_grace = fresh.kill_grace;
@@ -545,9 +572,28 @@ void Worker::reload_settings() {
             for (std::size_t i = old_size; i < slots_.size(); ++i)
                 slots_[i].index = i;
         }
-        log::info(fmt::format("SIGHUP: reloaded the config (concurrency {} -> {})", old_concurrency,
-                              settings_.concurrency),
+        // Say what changed, and what the file could not change: a setting the command line or
+        // the environment gave stays as it is, which a reload that "changed nothing" hides.
+        auto after = reloadable_values(settings_);
+        std::string changes, pinned;
+        for (std::size_t i = 0; i < after.size(); ++i) {
+            const auto& [key, value] = after[i];
+            if (before[i].second != value)
+                changes += fmt::format("{}{} {} -> {}", changes.empty() ? "" : ", ", key,
+                                       before[i].second, value);
+            if (auto source = fresh.pinned.find(key); source != fresh.pinned.end())
+                pinned += fmt::format("{}{} {} (by {})", pinned.empty() ? "" : ", ", key, value,
+                                      source->second);
+        }
+        log::info(fmt::format("{}: reloaded the config: {}{}", signal_name,
+                              changes.empty() ? "nothing changed" : changes,
+                              pinned.empty() ? ""
+                                             : "; kept, as the command line or environment "
+                                               "sets them: " +
+                                                   pinned),
                   {{"worker", worker_label()}});
+        for (const auto& warning : settings_warnings(settings_))
+            log::warn(warning, {{"worker", worker_label()}});
         if (health_changed && started_running_ && state_ != State::draining) {
             health_timer_.cancel();
             if (settings_.health_cmd.empty()) {
@@ -565,10 +611,9 @@ void Worker::reload_settings() {
         maybe_claim();
     } catch (const cli::HelpRequested&) {
     } catch (const std::exception& error) {
-        log::error(
-            fmt::format("SIGHUP: the config could not be loaded ({}); keeping the old settings",
-                        error.what()),
-            {{"worker", worker_label()}});
+        log::error(fmt::format("{}: the config could not be loaded ({}); keeping the old settings",
+                               signal_name, error.what()),
+                   {{"worker", worker_label()}});
     }
 }
 
@@ -601,6 +646,7 @@ void Worker::maybe_claim() {
     }
     if (wanted == 0) return;
     claim_in_flight_ = true;
+    last_claim_sent_ = std::chrono::steady_clock::now();
     auto token_base = fmt::format("{}.{}", worker_id_, ++claim_sequence_);
     auto call = queue::claim_call(queue_keys_, worker_id_, token_base, settings_.lease, wanted);
     commands_->script(
@@ -623,6 +669,7 @@ void Worker::maybe_claim() {
             }
             crash_point("after-claim");
             for (auto& claimed : result.jobs) {
+                retries_.erase(claimed.id);  // its retry is here
                 Job job;
                 job.queue_index = claimed.queue_index;
                 job.claimed = std::move(claimed);
@@ -666,7 +713,29 @@ void Worker::burst_idle() {
             maybe_claim();
             return;
         }
-        begin_drain("--burst: no job is due");
+        // Something started meanwhile: its end looks again.
+        if (claim_in_flight_ || busy_slots() > 0 || settles_pending()) return;
+        // A retry that was due when the last claim went out would have been claimed by it:
+        // another worker ran it, a user cancelled it, or its queue is paused. Not ours to wait
+        // for any more.
+        std::erase_if(retries_,
+                      [&](const auto& retry) { return retry.second <= last_claim_sent_; });
+        if (retries_.empty()) {
+            begin_drain("--burst: no job is due");
+            return;
+        }
+        auto earliest = retries_.begin()->second;
+        for (const auto& retry : retries_)
+            earliest = std::min(earliest, retry.second);
+        auto wait = std::chrono::duration_cast<Millis>(earliest - std::chrono::steady_clock::now());
+        log::info(fmt::format("--burst: {} job(s) it ran wait for a retry; sleeping {} until the "
+                              "first is due",
+                              retries_.size(), format_duration(std::max(wait, Millis(0)))),
+                  {{"worker", worker_label()}});
+        retry_timer_.expires_at(earliest);
+        retry_timer_.async_wait([this](auto error) {
+            if (!error) maybe_claim();
+        });
     });
 }
 
@@ -984,9 +1053,10 @@ void Worker::report(Job job, RunResult run) {
     } else if (run.kind == RunResult::Kind::released) {
         settle({queue::release_call(keys, id, job.claimed.token, settings_.result_ttl),
                 [this, id, queue](const redis::Reply& reply) {
-                    if (queue::parse_settle(reply) == queue::Settle::done)
-                        log::info("job released (attempt not counted)",
-                                  {{"worker", worker_label()}, {"queue", queue}, {"job", id}});
+                    if (queue::parse_settle(reply) != queue::Settle::done) return;
+                    ++jobs_released_;
+                    log::info("job released (attempt not counted)",
+                              {{"worker", worker_label()}, {"queue", queue}, {"job", id}});
                 }});
     } else if (run.kind == RunResult::Kind::succeeded) {
         if (run.dropped > 0)
@@ -1002,6 +1072,7 @@ void Worker::report(Job job, RunResult run) {
                          {{"worker", worker_label()}, {"queue", queue}, {"job", id}});
                      return;
                  }
+                 ++jobs_succeeded_;
                  log::info("job succeeded", {{"worker", worker_label()},
                                              {"queue", queue},
                                              {"job", id},
@@ -1020,7 +1091,7 @@ void Worker::report(Job job, RunResult run) {
         settle(
             {queue::fail_call(keys, id, job.claimed.token, error_text, reason, delay,
                               settings_.result_ttl),
-             [this, id, queue, reason, duration, attempt = job.claimed.attempt,
+             [this, id, queue, reason, duration, delay, attempt = job.claimed.attempt,
               max = job.claimed.max_attempts](const redis::Reply& reply) {
                  auto result = queue::parse_fail(reply);
                  if (result.settle == queue::Settle::refused) {
@@ -1041,6 +1112,10 @@ void Worker::report(Job job, RunResult run) {
                                     {"duration", duration},
                                     {"retry_at", format_rfc3339(result.due_ms)}});
                          ++jobs_failed_;
+                         // A burst waits for it (CONTRACT.md section 4). The server's due time
+                         // is now + delay by its clock, no later than this by ours.
+                         if (settings_.burst && delay)
+                             retries_[id] = std::chrono::steady_clock::now() + *delay;
                          break;
                      case queue::JobState::dead:
                          ++jobs_failed_;
@@ -1155,7 +1230,7 @@ void Worker::flush_outbox() {
 
 // --- periodic work -------------------------------------------------------------------------------
 
-void Worker::heartbeat(bool stop, std::function<void()> then) {
+void Worker::heartbeat(bool exiting, std::function<void()> then) {
     if (!commands_ || !commands_->ready()) {
         if (then) then();
         return;
@@ -1173,11 +1248,50 @@ void Worker::heartbeat(bool stop, std::function<void()> then) {
                             {"processed", std::to_string(jobs_finished_)},
                             {"failed", std::to_string(jobs_failed_)},
                             {"version", WORKQ_VERSION}};
-    auto call = queue::heartbeat_call(namespace_keys_, worker_id_, fields, stop);
+    // The last word stays in the registry a while, with the reason: `workq-status` shows it,
+    // and `--check --worker` says why the worker is gone instead of "not registered".
+    auto call = exiting ? queue::exit_call(
+                              namespace_keys_, worker_id_,
+                              [&] {
+                                  auto last = fields;
+                                  last.emplace_back("reason", stop_reason_);
+                                  return last;
+                              }(),
+                              state_ == State::error ? queue::keep_error : queue::keep_stopped)
+                        : queue::heartbeat_call(namespace_keys_, worker_id_, fields);
     commands_->script(*call.script, call.keys, call.args,
                       [then = std::move(then)](std::optional<redis::Reply>) {
                           if (then) then();
                       });
+}
+
+void Worker::schedule_summary() {
+    if (settings_.summary_interval.count() <= 0) return;
+    summary_timer_.expires_after(settings_.summary_interval);
+    summary_timer_.async_wait([this](auto error) {
+        if (error) return;
+        log_summary(false);
+        schedule_summary();
+    });
+}
+
+void Worker::log_summary(bool final) {
+    auto ran = std::chrono::duration_cast<Millis>(std::chrono::steady_clock::now() - started_at_);
+    auto counts =
+        fmt::format("processed {}, succeeded {}, failed {}, dead {}, released {}", jobs_finished_,
+                    jobs_succeeded_, jobs_failed_, jobs_dead_, jobs_released_);
+    if (final) {
+        log::info(fmt::format("final summary: {} in {}; exit {}", counts,
+                              format_duration_short(ran), exit_code_),
+                  {{"worker", worker_label()}, {"state", std::string(to_string(state_))}});
+        return;
+    }
+    auto recent = jobs_finished_ - finished_at_last_summary_;
+    finished_at_last_summary_ = jobs_finished_;
+    log::info(fmt::format("summary: {} ({} in the last {}); busy {}/{}; state {}", counts, recent,
+                          format_duration(settings_.summary_interval), busy_slots(),
+                          settings_.concurrency, to_string(state_)),
+              {{"worker", worker_label()}});
 }
 
 void Worker::schedule_heartbeat(Millis after) {

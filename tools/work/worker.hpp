@@ -106,7 +106,8 @@ class Worker {
     void watch_signals();
     void on_signal(int signal_number);
     void reap_children();
-    void reload_settings();
+    // SIGHUP and SIGUSR1: `signal_name` names the one that asked, in the logs.
+    void reload_settings(std::string_view signal_name);
 
     // jobs
     void maybe_claim();
@@ -135,7 +136,12 @@ class Worker {
 
     // periodic work
     void schedule_heartbeat(Millis after);
-    void heartbeat(bool stop = false, std::function<void()> then = {});
+    // The periodic summary line (--summary-interval) and the final one, at info.
+    void schedule_summary();
+    void log_summary(bool final);
+    // With `exiting`, the worker's last word: its final registration (state, reason) is kept
+    // among the exited workers.
+    void heartbeat(bool exiting = false, std::function<void()> then = {});
     void schedule_reaper();
     // Takes back every lapsed lease of every queue, in bounded batches (at once again while the
     // last batch says more remain), then calls `then` with how many came back. Lost replies
@@ -144,7 +150,8 @@ class Worker {
     void reap_all(std::function<void(long long taken_back)> then);
     void reap_queue(std::size_t queue_index, std::shared_ptr<ReapPass> pass, long long so_far);
     // --burst found nothing to claim and nothing running: take back what is overdue, then
-    // stop (or claim again when something came back).
+    // claim again when something came back, else sleep until the first retry of a job it ran
+    // is due, else stop.
     void burst_idle();
     void schedule_renewal();
     void schedule_health_check(Millis after);
@@ -185,6 +192,12 @@ class Worker {
     bool first_health_check_done_ = false;
     bool first_reap_done_ = false;  // nothing is claimed before overdue jobs are taken back
     bool burst_reap_in_flight_ = false;
+    bool on_start_failed_ = false;  // the one exit --on-stop is skipped on
+    std::string stop_reason_;       // why it drained or failed, for its final registration
+    // --burst: the jobs it ran that wait for a retry, by id, and when each is due (the steady
+    // clock: the worker chose the delay, and the server's due time is no later than this).
+    std::map<std::string, std::chrono::steady_clock::time_point> retries_;
+    std::chrono::steady_clock::time_point last_claim_sent_;
     int exit_code_ = 0;
     std::optional<std::string> startup_failure_;
     std::vector<Slot> slots_;
@@ -194,10 +207,15 @@ class Worker {
     std::size_t settles_in_flight_ = 0;
     long long claim_sequence_ = 0;
     long long jobs_started_ = 0, jobs_finished_ = 0, jobs_failed_ = 0, jobs_dead_ = 0;
+    long long jobs_succeeded_ = 0, jobs_released_ = 0;
+    long long finished_at_last_summary_ = 0;
+    std::chrono::steady_clock::time_point started_at_ = std::chrono::steady_clock::now();
     int reconnect_attempt_ = 0;
 
     boost::asio::steady_timer heartbeat_timer_, reaper_timer_, renew_timer_, health_timer_;
     boost::asio::steady_timer runtime_timer_, shutdown_timer_, hard_stop_timer_, reconnect_timer_;
+    boost::asio::steady_timer retry_timer_;  // --burst: until the first retry is due
+    boost::asio::steady_timer summary_timer_;
     ServiceNotifier service_;  // systemd: READY, STOPPING, STATUS, WATCHDOG (when NOTIFY_SOCKET)
 };
 
