@@ -6,6 +6,7 @@
 
 #include "queue/scripts.hpp"
 #include "util/names.hpp"
+#include "util/text.hpp"
 
 namespace workq::queue {
 namespace {
@@ -237,9 +238,10 @@ ScriptCall fail_call(const QueueKeys& keys, std::string_view id, std::string_vie
                      std::string_view error, std::string_view reason,
                      std::optional<Millis> retry_delay, Millis result_ttl) {
     auto call = make_call("fail", keys);
-    call.args.insert(call.args.end(),
-                     {std::string(id), std::string(token), std::string(error), std::string(reason),
-                      retry_delay ? ms(*retry_delay) : "-1", ms(result_ttl)});
+    call.args.insert(
+        call.args.end(),
+        {std::string(id), std::string(token), std::string(tail_utf8(error, max_error_bytes)),
+         std::string(reason), retry_delay ? ms(*retry_delay) : "-1", ms(result_ttl)});
     return call;
 }
 

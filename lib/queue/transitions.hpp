@@ -125,7 +125,11 @@ struct FailOutcome {
     JobState state = JobState::unknown;
     long long due_ms = 0;  // for scheduled: when it runs again (server epoch ms)
 };
-// retry_delay nullopt: a permanent failure, dead at once.
+// The longest error text stored per attempt (CONTRACT.md §4: a handler's last 4 KiB); the
+// fail script keeps the last max_error_bytes of a longer one, whatever the caller sent.
+constexpr std::size_t max_error_bytes = 4096;
+// retry_delay nullopt: a permanent failure, dead at once. `error` is cut to its last
+// max_error_bytes (a persistent handler's reply may carry any length).
 ScriptCall fail_call(const QueueKeys& keys, std::string_view id, std::string_view token,
                      std::string_view error, std::string_view reason,
                      std::optional<Millis> retry_delay, Millis result_ttl);

@@ -149,4 +149,14 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
     return row[b.size()];
 }
 
+std::string_view tail_utf8(std::string_view text, std::size_t max_bytes) {
+    if (text.size() <= max_bytes) return text;
+    auto tail = text.substr(text.size() - max_bytes);
+    std::size_t skip = 0;
+    while (skip < tail.size() && skip < 3 &&
+           (static_cast<unsigned char>(tail[skip]) & 0xC0) == 0x80)
+        ++skip;
+    return tail.substr(skip);
+}
+
 }  // namespace workq

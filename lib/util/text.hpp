@@ -18,6 +18,10 @@ std::optional<std::string> base64_decode(std::string_view text);
 // `max_chars` characters with "…".
 std::string one_line(std::string_view text, std::size_t max_chars);
 
+// At most the last `max_bytes` bytes of `text`, starting on a UTF-8 character (continuation
+// bytes at the cut are dropped): how long texts are kept by their end (a job's error).
+std::string_view tail_utf8(std::string_view text, std::size_t max_bytes);
+
 // The number of single-byte insertions, deletions and substitutions that turn `a` into `b`
 // (Levenshtein): how far a mistyped word is from a known one, for "did you mean ...?".
 std::size_t edit_distance(std::string_view a, std::string_view b);

@@ -327,6 +327,26 @@ $a"
     assert_regex "$stderr" "--error-match: invalid regex"
 }
 
+# Issue 23, item 5: std::regex recursed once per character and a 1 MB error (stored by a
+# persistent handler before errors were capped) made --error-match die of SIGSEGV. Errors are
+# now stored capped at 4 KiB and matched on their last 4 KiB, by an engine without recursion.
+@test "--error-match on a 1 MB error (stored before the cap) answers, matching its last 4 KiB" {
+    make_dead_letters q 2
+    local long short
+    mapfile -t ids <"$D/q.dead"
+    long=${ids[0]} short=${ids[1]}
+    { head -c 1000000 /dev/zero | tr '\0' a; printf 'the end'; } >"$D/error"
+    rcli -x hset "{$WORKQ_NAMESPACE:q}:job:$long" error <"$D/error" >/dev/null
+    run --separate-stderr workq-dlq ls q --json --error-match '(a|b)*the end$'
+    assert_success
+    assert_equal "$(jq -r .id <<<"$output")" "$long"
+    # Only the last 4 KiB are looked at: the beginning of the 1 MB text is not seen.
+    rcli -x hset "{$WORKQ_NAMESPACE:q}:job:$short" error < <(printf 'start'; head -c 5000 /dev/zero | tr '\0' a) >/dev/null
+    run --separate-stderr workq-dlq ls q --json --error-match '^start'
+    assert_success
+    assert_output ""
+}
+
 # ---- export, import -----------------------------------------------------------------------------
 
 @test "export/import round trip: binary payloads (NUL, invalid UTF-8) come back byte-identical with their ids" {

@@ -102,6 +102,34 @@ EOF
     [ "$again" != "$unique" ] || fail "the cancelled job still holds its unique key"
 }
 
+# Issue 23, item 12: cancel said "the job ends cancelled" of a running job whose handler then
+# ended first, and the job ended succeeded. It says what it did: it asked.
+@test "cancel of a running job whose handler ends first: the job ends succeeded, and cancel never said otherwise" {
+    export D
+    local h
+    h=$(make_handler h <<'EOF'
+cat >/dev/null
+: >"$D/started"
+while [ ! -e "$D/go" ]; do sleep 0.05; done
+printf done
+EOF
+)
+    # Renewal every 20 s: the handler ends long before the worker hears of the cancel.
+    start_worker w --lease 60s q -- "$h"
+    local id
+    id=$(workq-enqueue q job)
+    wait_until 10 test -e "$D/started"
+    run --separate-stderr workq-queue cancel "$id"
+    assert_success
+    assert_output "$id"
+    [[ "$stderr" != *"ends cancelled"* || "$stderr" == *"unless the handler ends first"* ]] ||
+        fail "cancel promised an outcome: $stderr"
+    assert_regex "$stderr" "cancel requested"
+    touch "$D/go"
+    wait_until 10 state_is q "$id" succeeded
+    assert_equal "$(job_field q "$id" result)" done
+}
+
 @test "cancel of a running job: its handler's process group is stopped, the job ends cancelled, not retried, not a failure" {
     export D
     local h

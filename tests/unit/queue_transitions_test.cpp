@@ -297,6 +297,45 @@ TEST_F(Transitions, BatchesAsLargeAsTheLargestConcurrencyClaimRenewSettleAndReap
     EXPECT_EQ(raw().llen(k.waiting(0)), static_cast<long long>(largest_concurrency / 2));
 }
 
+// Issue 23, item 5: a persistent handler's 1 MB error was stored whole, 50 times per job.
+// Every stored error is its last 4 KiB: cut by fail_call, and by the script whatever it is sent.
+TEST_F(Transitions, StoredErrorsAreCappedAtTheirLastFourKiB) {
+    auto k = keys();
+    ASSERT_EQ(engine().enqueue_one(k, "e", Options().max_attempts(3)), EnqueueStatus::created);
+    std::string huge = "first" + std::string(1000000, 'x') + "\xc3\xa9last";
+    auto job = take(k);
+    auto call = queue::fail_call(k, "e", job.token, huge, "exit", 0ms, Engine::long_ttl);
+    EXPECT_LE(call.args[3].size(), queue::max_error_bytes);
+    call.args[3] = huge;  // as an older or foreign client would send it
+    engine().run(call);
+    auto stored = raw().hget(k.job("e"), "error").value_or("");
+    EXPECT_EQ(stored.size(), queue::max_error_bytes);
+    EXPECT_TRUE(stored.ends_with("\xc3\xa9last"));
+    auto entries = raw().lrange(k.errors("e"));
+    ASSERT_EQ(entries.size(), 1u);
+    EXPECT_LT(entries[0].size(), queue::max_error_bytes + 200);
+
+    // A cut inside a UTF-8 character starts on the next one: 2,500 two-byte characters and
+    // one more byte put the cut on a second byte.
+    std::string accents;
+    for (int i = 0; i < 2500; ++i)
+        accents += "\xc3\xa9";
+    accents += "!";
+    ASSERT_TRUE(wait_until([&] {
+        engine().reap(k);
+        auto claimed = engine().claim(k);
+        if (claimed.jobs.empty()) return false;
+        job = claimed.jobs[0];
+        return true;
+    }));
+    call = queue::fail_call(k, "e", job.token, "", "exit", 0ms, Engine::long_ttl);
+    call.args[3] = accents;
+    engine().run(call);
+    stored = raw().hget(k.job("e"), "error").value_or("");
+    EXPECT_EQ(stored.size(), queue::max_error_bytes - 1);
+    EXPECT_EQ(static_cast<unsigned char>(stored[0]), 0xc3);
+}
+
 // The namespace reservation of caller ids (issue 23, item 9): reserved first, made second.
 TEST_F(Transitions, CallerIdReservationNamesOneQueueAndFencesTheEnqueue) {
     queue::NamespaceKeys ns_keys(ns());

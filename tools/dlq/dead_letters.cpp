@@ -74,8 +74,8 @@ void each_dead_letter(redis::Connection& connection, const queue::QueueKeys& key
             letters.push_back(std::move(letter));
         }
         for (const auto& letter : letters) {
-            if (filter.error_match && !std::regex_search(letter.error, *filter.error_match) &&
-                !std::regex_search(letter.reason, *filter.error_match))
+            if (filter.error_match && !filter.error_match->search(letter.error) &&
+                !filter.error_match->search(letter.reason))
                 continue;
             if (!visit(letter)) return;
             if (limit > 0 && ++visited >= limit) return;

@@ -4,12 +4,12 @@
 
 #include <functional>
 #include <optional>
-#include <regex>
 #include <string>
 
 #include "queue/keys.hpp"
 #include "queue/transitions.hpp"
 #include "redis/connection.hpp"
+#include "util/error_pattern.hpp"
 
 namespace workq::dlq {
 
@@ -24,7 +24,7 @@ struct DeadLetter {
 
 struct Filter {
     std::optional<queue::Millis> older_than, newer_than;
-    std::optional<std::regex> error_match;
+    std::optional<ErrorPattern> error_match;
     std::string error_pattern;  // as given, for messages
     bool any() const { return older_than || newer_than || error_match; }
 };

@@ -86,12 +86,7 @@ struct FilterOptions {
         if (!newer_than.empty())
             filter.newer_than = parse_duration_or_throw(newer_than, "--newer-than");
         if (!error_match.empty()) {
-            try {
-                filter.error_match = std::regex(error_match, std::regex::ECMAScript);
-            } catch (const std::regex_error& error) {
-                throw UsageError(fmt::format("--error-match: invalid regex '{}': {}",
-                                             printable(error_match), error.what()));
-            }
+            filter.error_match.emplace(error_match);  // UsageError when invalid
             filter.error_pattern = error_match;
         }
         return filter;

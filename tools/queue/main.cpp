@@ -47,7 +47,8 @@ constexpr const char* footer = R"(Output:
       alone. --json: one object per line with id, queue, state, priority, attempts,
       max_attempts, created_at, due_at, worker, lease_expires_at, payload_bytes,
       payload_preview.
-  cancel: the ids cancelled (waiting, scheduled) or being stopped (running), one per line.
+  cancel: the ids cancelled (waiting, scheduled) or asked to stop (running: the job ends
+    cancelled unless its handler ends first), one per line.
   purge: the number of jobs cancelled. At a terminal it first asks (y/N) on stderr; --yes
       does not ask.
   pause, resume: nothing; a note on stderr.
@@ -407,10 +408,14 @@ int cancel(redis::Connection& connection, const std::string& namespace_name,
                         break;
                     case queue::CancelStatus::flagged:
                         cli::write_stdout(queue_ids[i] + "\n");
+                        // Not "ends cancelled": a handler that ends before the worker hears of
+                        // the request ends the job as it ended (issue 23, item 12).
                         log::info(fmt::format(
-                            "job {} is running: its worker stops the handler at its next lease "
-                            "renewal and the job ends cancelled",
-                            queue_ids[i]));
+                            "job {} is running: cancel requested; its worker stops the handler "
+                            "at its next lease renewal and the job then ends cancelled, unless "
+                            "the handler ends first (then the job ends as the handler did: "
+                            "workq-status job {})",
+                            queue_ids[i], queue_ids[i]));
                         break;
                     case queue::CancelStatus::finished:
                         ++problems;

@@ -90,7 +90,17 @@ local function remove_waiting(p, id, prio)
     if redis.call('LLEN', list) == 0 then redis.call('ZREM', p .. 'priorities', prio) end
 end
 
+-- Every stored error text is at most its last MAX_ERROR_BYTES (CONTRACT.md §4: the last 4 KiB
+-- of a handler's stderr), starting on a UTF-8 character: a client sending more (a persistent
+-- handler's reply, an older workq) cannot fill the server, nor a reader's regex.
+local MAX_ERROR_BYTES = 4096
+local function cap_error(text)
+    if #text <= MAX_ERROR_BYTES then return text end
+    return (string.gsub(string.sub(text, -MAX_ERROR_BYTES), '^[\128-\191]+', ''))
+end
+
 local function add_error(p, id, now, attempt, reason, text)
+    text = cap_error(text)
     local key = p .. 'errors:' .. id
     redis.call('RPUSH', key, cjson.encode({at = now, attempt = attempt, reason = reason, error = text}))
     redis.call('LTRIM', key, -MAX_ERRORS_KEPT, -1)
