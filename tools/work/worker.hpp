@@ -110,6 +110,8 @@ class Worker {
 
     // jobs
     void maybe_claim();
+    // No handler could be started (no pipe, no process): claim nothing for shortage_pause.
+    void pause_claims_for_shortage();
     void idle_wait(std::optional<Millis> next_due);
     void start_job(Slot& slot, Job job);
     // Records a job as dead at once with `error` (a payload no run of COMMAND can take).
@@ -185,6 +187,7 @@ class Worker {
     bool first_health_check_done_ = false;
     bool first_reap_done_ = false;  // nothing is claimed before overdue jobs are taken back
     bool burst_reap_in_flight_ = false;
+    bool short_of_resources_ = false;  // see pause_claims_for_shortage
     int exit_code_ = 0;
     std::optional<std::string> startup_failure_;
     std::vector<Slot> slots_;
@@ -198,6 +201,7 @@ class Worker {
 
     boost::asio::steady_timer heartbeat_timer_, reaper_timer_, renew_timer_, health_timer_;
     boost::asio::steady_timer runtime_timer_, shutdown_timer_, hard_stop_timer_, reconnect_timer_;
+    boost::asio::steady_timer shortage_timer_;
     ServiceNotifier service_;  // systemd: READY, STOPPING, STATUS, WATCHDOG (when NOTIFY_SOCKET)
 };
 
