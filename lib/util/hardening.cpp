@@ -65,10 +65,19 @@ std::error_code make_private_directories(const std::filesystem::path& dir) {
     return error;
 }
 
+namespace {
+std::optional<rlim_t> started_soft_limit;  // set by the first raise
+}  // namespace
+
+std::optional<rlim_t> original_soft_fd_limit() {
+    return started_soft_limit;
+}
+
 FdLimits raise_fd_limit() {
     rlimit limit{};
     if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return {};
     if (limit.rlim_cur < limit.rlim_max) {
+        if (!started_soft_limit) started_soft_limit = limit.rlim_cur;
         rlimit raised = limit;
         raised.rlim_cur = limit.rlim_max;
         if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) limit = raised;

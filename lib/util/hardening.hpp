@@ -7,6 +7,7 @@
 #include <sys/resource.h>
 
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -38,11 +39,17 @@ bool replace_command_line(char** argv, std::string_view shown);
 std::error_code make_private_directories(const std::filesystem::path& dir);
 
 // The limits on open descriptors, after raising the soft one to the hard one (each handler
-// holds pipes; a 1024 soft limit, the usual default, runs out near -c 250).
+// holds pipes; a 1024 soft limit, the usual default, runs out near -c 300). Zeros when the
+// kernel does not say.
 struct FdLimits {
     rlim_t soft = 0;
     rlim_t hard = 0;
 };
 FdLimits raise_fd_limit();
+
+// The soft limit the process had before its first raise_fd_limit(), or nullopt when it never
+// raised it. Children get it back before exec (util/process.cpp): programs that use select()
+// break above 1024 descriptors, so the raise is for the worker alone, as systemd advises.
+std::optional<rlim_t> original_soft_fd_limit();
 
 }  // namespace workq

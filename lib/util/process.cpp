@@ -5,11 +5,13 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -17,6 +19,7 @@
 #include <sstream>
 
 #include "util/errors.hpp"
+#include "util/hardening.hpp"
 
 namespace workq {
 namespace {
@@ -194,6 +197,8 @@ struct ChildArguments {
     char* const* envp;
     pid_t parent;
     int exec_error;  // errno of a failed exec, written by the child
+    bool restore_fd_limit;
+    rlimit fd_limit;  // the descriptor limit the child gets back (see original_soft_fd_limit)
 };
 
 // The child's side of spawn(). With CLONE_VM it runs in our address space on a stack of its own
@@ -225,6 +230,9 @@ int child_main(void* opaque) {
     place(out, 1);
     place(err, 2);
     close_fds_from(3);
+    // Only now: with the worker's descriptors copied, numbers above the lower limit were taken,
+    // and the dups above would have failed.
+    if (args.restore_fd_limit) ::setrlimit(RLIMIT_NOFILE, &args.fd_limit);
     reset_signals_for_exec();
     ::execve(request.executable.c_str(), args.argv, args.envp);
     args.exec_error = errno;
@@ -256,7 +264,12 @@ SpawnResult spawn(const SpawnRequest& request) {
     for (const auto& entry : request.env)
         envp.push_back(const_cast<char*>(entry.c_str()));
     envp.push_back(nullptr);
-    ChildArguments args{&request, argv.data(), envp.data(), ::getpid(), 0};
+    ChildArguments args{&request, argv.data(), envp.data(), ::getpid(), 0, false, {}};
+    if (auto soft = original_soft_fd_limit();
+        soft && ::getrlimit(RLIMIT_NOFILE, &args.fd_limit) == 0) {
+        args.fd_limit.rlim_cur = std::min(*soft, args.fd_limit.rlim_max);
+        args.restore_fd_limit = true;
+    }
     int saved_errno = 0;
     pid_t pid;
     {

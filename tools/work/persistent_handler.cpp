@@ -69,7 +69,15 @@ std::shared_ptr<PersistentHandler> PersistentHandler::start(asio::io_context& io
                                                             Spawned spawned, Changed changed) {
     std::shared_ptr<PersistentHandler> handler(
         new PersistentHandler(io, std::move(params), std::move(spawned), std::move(changed)));
-    handler->spawn();
+    try {
+        handler->spawn();
+    } catch (const std::exception& failure) {
+        // No pipe or no process to be had (descriptors run out): not a reason to stop the
+        // worker. Tried again with the growing restart delay, as after a crash.
+        log::error(fmt::format("cannot start the persistent handler: {}", failure.what()),
+                   {{"slot", handler->params_.tag}});
+        handler->schedule_restart();
+    }
     return handler;
 }
 

@@ -56,6 +56,8 @@ class PersistentHandler : public std::enable_shared_from_this<PersistentHandler>
     using Changed = std::function<void()>;       // the state changed (ready again, ...)
     using Done = std::function<void(PersistentOutcome)>;
 
+    // Starts the process; when it cannot be made (no pipe, no process), logs it and tries again
+    // after the restart delay. Never throws for that.
     static std::shared_ptr<PersistentHandler> start(boost::asio::io_context& io, Params params,
                                                     Spawned spawned, Changed changed);
 

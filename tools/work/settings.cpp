@@ -8,6 +8,7 @@
 #include "util/bytes.hpp"
 #include "util/duration.hpp"
 #include "util/errors.hpp"
+#include "util/hardening.hpp"
 #include "util/names.hpp"
 
 namespace workq::work {
@@ -269,6 +270,27 @@ Settings parse_settings(int argc, char** argv) {
             "--arg and --persistent cannot be used together: a persistent handler gets each "
             "payload in its JSON request line");
     return s;
+}
+
+void check_descriptor_budget(long long concurrency) {
+    // Per slot: a handler's stdin, stdout and stderr pipes (our ends). Fixed: stdio, the event
+    // loop's own, two Redis connections, the guard's pipe, systemd's socket, a hook's pipes and
+    // those of a handler being started, with room to spare.
+    constexpr long long per_slot = 3;
+    constexpr long long fixed = 64;
+    auto limits = raise_fd_limit();
+    if (limits.soft == 0) return;  // unknown: nothing to check against
+    auto needed = fixed + per_slot * concurrency;
+    if (limits.soft == RLIM_INFINITY || static_cast<rlim_t>(needed) <= limits.soft) return;
+    auto soft = static_cast<long long>(limits.soft);
+    auto advice = soft >= fixed + per_slot
+                      ? fmt::format("raise the limit, or use --concurrency {} at most",
+                                    (soft - fixed) / per_slot)
+                      : std::string("raise the limit");
+    throw UsageError(
+        fmt::format("--concurrency {} needs about {} open files, but the limit is {} (ulimit -n; "
+                    "LimitNOFILE= under systemd): {}",
+                    concurrency, needed, soft, advice));
 }
 
 }  // namespace workq::work

@@ -65,6 +65,13 @@ Settings parse_settings(int argc, char** argv);
 // jobs no time), as warnings for the log at start and on every reload.
 std::vector<std::string> settings_warnings(const Settings& settings);
 
+// Checks that `concurrency` slots fit in the limit on open descriptors, after raising the soft
+// limit to the hard one (handlers get the soft limit the worker started with: see
+// set_child_descriptor_limit). A slot's handler holds up to three pipes' ends; the worker's own
+// (Redis, signals, the guard, hooks, a handler being started) are a fixed allowance. Throws
+// UsageError naming the limit and the largest -c it allows: at start, not mid-run.
+void check_descriptor_budget(long long concurrency);
+
 // The footer of --help: lifecycle, signals, environment, exit status, examples.
 extern const char* const help_footer;
 

@@ -42,6 +42,9 @@ constexpr Millis reaper_interval{4000};  // lapsed leases come back within lease
 // Jobs taken back per reap call: bounds how long one call holds the server. A pass calls again
 // at once while more remain, so that a thousand lapsed leases still come back in one pass.
 constexpr std::size_t reap_limit = 200;
+// After a handler could not be started for want of descriptors or processes: how long the
+// worker claims nothing before trying again.
+constexpr Millis shortage_pause{1000};
 constexpr Millis reconnect_first{100};
 constexpr Millis reconnect_cap{5000};
 constexpr Millis blocking_retry{1000};    // after the waiting (BLPOP) connection failed to open
@@ -129,6 +132,7 @@ Worker::Worker(int argc, char** argv, Settings settings)
       reconnect_timer_(io_),
       retry_timer_(io_),
       summary_timer_(io_),
+      shortage_timer_(io_),
       service_(io_) {}
 
 std::string Worker::worker_label() const {
@@ -177,6 +181,8 @@ int Worker::run() {
         throw FatalError(fmt::format("cannot execute COMMAND '{}': {}",
                                      printable(settings_.command.front()), problem));
     executable_ = *executable;
+    // Every slot's pipes must fit: say so now, not with "cannot create a pipe" mid-run.
+    check_descriptor_budget(settings_.concurrency);
 
     server_ = cli::resolve_server(settings_.common, settings_.config, "work");
     namespace_keys_ = queue::NamespaceKeys(server_.namespace_name);
@@ -545,6 +551,7 @@ void Worker::reap_children() {
 void Worker::reload_settings(std::string_view signal_name) {
     try {
         auto fresh = parse_settings(argc_, argv_);
+        check_descriptor_budget(fresh.concurrency);  // refused: the old settings stay
         if (fresh.queues != settings_.queues || fresh.command != settings_.command)
             log::warn(fmt::format("{}: queues and COMMAND never change while running; keeping them",
                                   signal_name),
@@ -634,9 +641,20 @@ std::size_t Worker::busy_slots() const {
     return busy;
 }
 
+void Worker::pause_claims_for_shortage() {
+    if (short_of_resources_) return;
+    short_of_resources_ = true;
+    shortage_timer_.expires_after(shortage_pause);
+    shortage_timer_.async_wait([this](auto error) {
+        if (error) return;
+        short_of_resources_ = false;
+        maybe_claim();
+    });
+}
+
 void Worker::maybe_claim() {
-    if (state_ != State::running || claim_in_flight_ || !first_reap_done_ || !commands_ ||
-        !commands_->ready())
+    if (state_ != State::running || claim_in_flight_ || short_of_resources_ || !first_reap_done_ ||
+        !commands_ || !commands_->ready())
         return;
     std::size_t wanted = free_slots();
     if (settings_.max_jobs > 0) {
@@ -892,13 +910,21 @@ void Worker::start_job(Slot& slot, Job job) {
                                      });
         children_[slot.run->pid()] = [run = slot.run](int status) { run->on_exit(status); };
     } catch (const std::exception& error) {
-        // Could not even fork: give the job back and stop, as for a COMMAND that cannot run.
+        // No pipe or no process to be had (descriptors or processes run out): a shortage of
+        // the moment, neither the job's fault nor a reason to stop. The job goes back
+        // uncounted, and the worker claims nothing for a while rather than take it again at
+        // once. If we die before the release lands, the lease lapses and the job comes back.
         const auto& held = *slot.job;
+        log::warn(fmt::format("cannot start the handler: {}; job released (attempt not counted); "
+                              "claiming again in {}",
+                              error.what(), format_duration(shortage_pause)),
+                  {{"worker", worker_label()}, {"job", held.claimed.id}});
         settle({queue::release_call(queue_keys_[held.queue_index], held.claimed.id,
                                     held.claimed.token, settings_.result_ttl),
                 [](const redis::Reply&) {}});
         slot.job.reset();
-        fatal(fmt::format("cannot start the handler: {}", error.what()));
+        --jobs_started_;
+        pause_claims_for_shortage();
     }
 }
 

@@ -111,6 +111,8 @@ class Worker {
 
     // jobs
     void maybe_claim();
+    // No handler could be started (no pipe, no process): claim nothing for shortage_pause.
+    void pause_claims_for_shortage();
     void idle_wait(std::optional<Millis> next_due);
     void start_job(Slot& slot, Job job);
     // Records a job as dead at once with `error` (a payload no run of COMMAND can take).
@@ -198,6 +200,7 @@ class Worker {
     // clock: the worker chose the delay, and the server's due time is no later than this).
     std::map<std::string, std::chrono::steady_clock::time_point> retries_;
     std::chrono::steady_clock::time_point last_claim_sent_;
+    bool short_of_resources_ = false;  // see pause_claims_for_shortage
     int exit_code_ = 0;
     std::optional<std::string> startup_failure_;
     std::vector<Slot> slots_;
@@ -216,6 +219,7 @@ class Worker {
     boost::asio::steady_timer runtime_timer_, shutdown_timer_, hard_stop_timer_, reconnect_timer_;
     boost::asio::steady_timer retry_timer_;  // --burst: until the first retry is due
     boost::asio::steady_timer summary_timer_;
+    boost::asio::steady_timer shortage_timer_;
     ServiceNotifier service_;  // systemd: READY, STOPPING, STATUS, WATCHDOG (when NOTIFY_SOCKET)
 };
 
