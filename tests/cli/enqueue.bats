@@ -480,7 +480,7 @@ assert_payload() {
     refute_output --partial "new queue"
     # A typo makes a queue: said once, naming how to remove it.
     run at_terminal workq-enqueue qq x
-    assert_output --partial "new queue qq"
+    assert_output --partial "new queue qq (a typo? workq-queue rm qq removes it)"
     # Not a terminal: the id alone, nothing on stderr.
     run --separate-stderr workq-enqueue --unique nightly q backup
     assert_output "$first"

@@ -367,7 +367,8 @@ int enqueue_main(int argc, char** argv) {
         submitter.finish();
         cli::flush_stdout();
         if (submitter.created_queue() && stderr_terminal)
-            log::info(fmt::format("new queue {}", o.queue));
+            log::info(fmt::format("new queue {} (a typo? workq-queue rm {} removes it)", o.queue,
+                                  o.queue));
     } catch (const RedisError& error) {
         cli::flush_stdout();
         // Lines, so that a script can resume where the input was: blank lines hold no job.
