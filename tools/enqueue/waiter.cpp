@@ -100,10 +100,14 @@ WaitOutcome wait_for_jobs(redis::Connection& connection, const queue::QueueKeys&
                                     ids[next_to_print]));
             } else {
                 any_failed = true;
-                log::error(fmt::format(
-                    "job {} ended {}{}; its result is an empty record", ids[next_to_print],
-                    info ? queue::to_string(info->state) : "unknown",
-                    info && !info->error.empty() ? ": " + printable(info->error, 300) : ""));
+                // A handler's error text ends with its last newline: not part of the message.
+                std::string_view error = info ? std::string_view(info->error) : std::string_view{};
+                while (!error.empty() && (error.back() == '\n' || error.back() == '\r'))
+                    error.remove_suffix(1);
+                log::error(fmt::format("job {} ended {}{}; its result is an empty record",
+                                       ids[next_to_print],
+                                       info ? queue::to_string(info->state) : "unknown",
+                                       !error.empty() ? ": " + printable(error, 300) : ""));
             }
             if (record.empty() || record.back() != terminator) record += terminator;
             cli::write_stdout(record);
