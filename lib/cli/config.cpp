@@ -86,6 +86,7 @@ void merge_config_text(Config& config, std::string_view text, const fs::path& fi
     for (const auto& [key, node] : root) {
         std::string name(key.str());
         if (const auto* table = node.as_table()) {
+            config.table_origins[name] = origin_of(file, *table);
             for (const auto& [inner_key, inner] : *table) {
                 std::string inner_name(inner_key.str());
                 config.tables[name][inner_name] =
@@ -210,10 +211,15 @@ void apply_config(CLI::App& app, const Config& config, const std::string& tool,
                 warn(fmt::format("unknown key '{}' in [redis] ({})", key, value.origin));
         }
         if (!table.empty() && table != "redis" &&
-            std::find(tool_tables.begin(), tool_tables.end(), table) == tool_tables.end())
-            warn(fmt::format(
-                "unknown table [{}] in {}", table,
-                keys.empty() ? std::string("the config file") : keys.begin()->second.origin));
+            std::find(tool_tables.begin(), tool_tables.end(), table) == tool_tables.end()) {
+            // The table's own line: its first key's (the line after it, or further) would send
+            // the reader to a line that is not the mistake.
+            auto origin = config.table_origins.find(table);
+            warn(fmt::format("unknown table [{}] in {}", table,
+                             origin != config.table_origins.end() ? origin->second
+                             : keys.empty()                       ? std::string("the config file")
+                                                                  : keys.begin()->second.origin));
+        }
     }
     auto own = config.tables.find(tool);
     if (own == config.tables.end()) return;

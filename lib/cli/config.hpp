@@ -28,6 +28,8 @@ struct ConfigValue {
 struct Config {
     // table name ("" for the top level) -> key -> value
     std::map<std::string, std::map<std::string, ConfigValue>> tables;
+    // table name -> "file:line" of its header, for messages about the table itself
+    std::map<std::string, std::string> table_origins;
     std::vector<std::filesystem::path> files;  // the files that were read, in order
 
     const ConfigValue* find(const std::string& table, const std::string& key) const;

@@ -25,9 +25,12 @@ namespace {
 // connection as input. A closed stdin or stdout gets /dev/null opened the wrong way round: the
 // descriptor is taken, and using it still fails (EBADF), reported as any tool would. A closed
 // stderr gets /dev/null for writing: diagnostics go nowhere, as the caller asked.
+bool closed_at_start[3] = {false, false, false};
+
 void occupy_closed_std_descriptors() {
     for (int fd = 0; fd <= 2; ++fd) {
         if (fcntl(fd, F_GETFD) != -1 || errno != EBADF) continue;
+        closed_at_start[fd] = true;
         int opened = open("/dev/null", fd == 1 ? O_RDONLY : O_WRONLY);
         if (opened >= 0 && opened != fd) {
             dup2(opened, fd);
@@ -37,6 +40,10 @@ void occupy_closed_std_descriptors() {
 }
 
 }  // namespace
+
+bool was_closed_at_start(int fd) {
+    return fd >= 0 && fd <= 2 && closed_at_start[fd];
+}
 
 int run(std::string_view program, int argc, char** argv, ToolMain tool) {
     occupy_closed_std_descriptors();

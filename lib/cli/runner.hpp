@@ -13,4 +13,9 @@ using ToolMain = int (*)(int argc, char** argv);
 // "<program>: error: <message>". Nothing reaches std::terminate.
 int run(std::string_view program, int argc, char** argv, ToolMain tool);
 
+// Whether descriptor `fd` (0, 1 or 2) was closed when the tool started (`>&-`): run() gave it
+// /dev/null the wrong way round, so using it fails. A tool whose output would be lost (the ids
+// of jobs it makes) asks before it does anything.
+bool was_closed_at_start(int fd);
+
 }  // namespace workq::cli

@@ -213,7 +213,7 @@ redis::Connection connect(ServerSettings& settings, redis::Timeouts timeouts) {
         if (server.started_now)
             log::info(
                 fmt::format("started the embedded redis-server (socket {}, data in {}); "
-                            "see the README, \"The embedded server\"",
+                            "see workq(7), THE EMBEDDED DEFAULT",
                             server.socket_path.string(), server.state_dir.string()));
     }
     return redis::Connection::open(settings.endpoint, timeouts);

@@ -48,7 +48,7 @@ for i = 3, #ARGV, 4 do
                        'settled', token)
         end
         release_unique(p, id, job.unique)
-        notify_final(p, id, job.notify)
+        notify_final(p, id, job.notify, 'succeeded', ttl <= 0 and ARGV[i + 2] or nil)
         -- A job that never failed has no error record (add_error sets `reason` on the record).
         expire_final(p, id, ttl, not job.reason)
     end

@@ -339,6 +339,23 @@ ScriptCall set_paused_call(const QueueKeys& keys, bool paused) {
     return call;
 }
 
+ScriptCall queue_remove_call(const QueueKeys& keys, RunningJobs running) {
+    auto call = make_call("queue_remove", keys);
+    call.args.push_back(running == RunningJobs::allowed ? "1" : "0");
+    return call;
+}
+
+QueueRemoval parse_queue_remove(const redis::Reply& reply) {
+    QueueRemoval removal;
+    removal.removed = reply.at(0).as_integer() == 1;
+    removal.waiting = reply.at(1).as_integer();
+    removal.scheduled = reply.at(2).as_integer();
+    removal.running = reply.at(3).as_integer();
+    removal.dead = reply.at(4).as_integer();
+    removal.schedules = reply.at(5).as_integer();
+    return removal;
+}
+
 ScriptCall notify_call(const QueueKeys& keys, std::span<const std::string> ids) {
     auto call = make_call("notify", keys);
     for (const auto& id : ids)

@@ -178,6 +178,17 @@ PurgeStep parse_purge(const redis::Reply& reply);
 
 ScriptCall set_paused_call(const QueueKeys& keys, bool paused);
 
+// --- removing a queue (workq-queue rm) -----------------------------------------------------------
+// What a queue still holds; `removed` when queue_remove removed it (then the counts are zero,
+// except running jobs that RunningJobs::allowed let stay: they were told to stop).
+struct QueueRemoval {
+    bool removed = false;
+    long long waiting = 0, scheduled = 0, running = 0, dead = 0, schedules = 0;
+};
+enum class RunningJobs { refuse, allowed };
+ScriptCall queue_remove_call(const QueueKeys& keys, RunningJobs running);
+QueueRemoval parse_queue_remove(const redis::Reply& reply);
+
 // Asks that the end of each existing job be pushed to its done list (see enqueue --wait).
 ScriptCall notify_call(const QueueKeys& keys, std::span<const std::string> ids);
 

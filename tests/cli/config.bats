@@ -103,6 +103,8 @@ teardown() { workq_test_teardown; }
     [[ "$stderr" == *"'colour'"* ]] || fail "top-level key not named: $stderr"
     [[ "$stderr" == *"'host'"* ]] || fail "[redis] key not named: $stderr"
     [[ "$stderr" == *"enqeue"* ]] || fail "unknown table not named: $stderr"
+    # The table's own line (7), not the line of its first key after it.
+    [[ "$stderr" == *"unknown table [enqeue] in $USER_CONFIG:7"* ]] || fail "not the table's line: $stderr"
     while IFS= read -r line; do
         [[ "$line" == "workq-enqueue: warning: "* ]] || fail "not a warning line: $line"
     done <<<"$stderr"

@@ -419,6 +419,39 @@ $a"
     assert_raw_state q fresh-1 waiting
 }
 
+@test "the --help example works: export, then import --new-ids into another queue of the namespace" {
+    make_dead_letters mail 3
+    workq-dlq export mail >"$D/mail-dead.jsonl"
+    # Without --new-ids the ids exist (the dead letters): each is skipped, exit 1.
+    run --separate-stderr workq-dlq import mail-replay "$D/mail-dead.jsonl"
+    assert_failure 1
+    [[ "$stderr" == *"exists in queue mail"* ]] || fail "$stderr"
+    run --separate-stderr workq-dlq import --new-ids mail-replay "$D/mail-dead.jsonl"
+    assert_success
+    assert_equal "${#lines[@]}" 3
+    local id
+    for id in "${lines[@]}"; do
+        assert_raw_state mail-replay "$id" waiting
+        ! grep -q "\"$id\"" "$D/mail-dead.jsonl" || fail "$id is an old id"
+    done
+    assert_equal "$(workq-dlq count mail)" 3
+    # The help shows it that way.
+    workq-dlq --help | grep -q 'import --new-ids mail-replay'
+}
+
+@test "an import that brings nothing back makes no queue" {
+    printf 'not json\n{"id":"x"}\n' >"$D/bad.jsonl"
+    run --separate-stderr workq-dlq import replay "$D/bad.jsonl"
+    assert_failure 1
+    run --separate-stderr workq-status --json
+    assert_json "$output" '.queues | length == 0'
+    printf '{"id":"again-1","payload":"p"}\n' >"$D/good.jsonl"
+    run --separate-stderr workq-dlq import replay "$D/good.jsonl"
+    assert_success
+    run --separate-stderr workq-status --json
+    assert_json "$output" '[.queues[].name] == ["replay"]'
+}
+
 @test "export with a filter spanning many pages stays in step (every line valid, each once)" {
     # 1,200 dead letters, every other one matching: the export's page of records fills in the
     # middle of a page of the dead set.

@@ -71,6 +71,9 @@ man_flags() {
     [ -x "$PREFIX/share/doc/workq/examples/pipeline.sh" ]
     [ -f "$PREFIX/share/doc/workq/examples/systemd/workq-work@.service" ]
     [ -f "$PREFIX/share/doc/workq/examples/handlers/persistent-upper.py" ]
+    [ -f "$PREFIX/share/doc/workq/README.md" ]
+    [ -f "$PREFIX/lib/systemd/system/workq-work@.service" ]
+    [ -f "$PREFIX/lib/sysusers.d/workq.conf" ]
     # man finds them by name through the prefix's man path.
     run env MANPATH="$PREFIX/share/man" MANWIDTH=100 man 5 workq-config
     assert_success
@@ -345,7 +348,7 @@ mail	queue"
 @test "examples/systemd/workq-work@.service is a valid unit for systemd" {
     command -v systemd-analyze >/dev/null || skip "systemd-analyze is not installed"
     unit="$BATS_TEST_TMPDIR/workq-work@mail.service"
-    sed "s|/usr/bin/workq-work|$PREFIX/bin/workq-work|" \
+    sed "s|^ExecStart=workq-work|ExecStart=$PREFIX/bin/workq-work|" \
         "$PREFIX/share/doc/workq/examples/systemd/workq-work@.service" >"$unit"
     run systemd-analyze verify --man=no "$unit"
     assert_success

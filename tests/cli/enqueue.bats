@@ -511,11 +511,24 @@ assert_payload() {
     refute_output --partial "new queue"
     # A typo makes a queue: said once, naming how to remove it.
     run at_terminal workq-enqueue qq x
-    assert_output --partial "new queue qq"
+    assert_output --partial "new queue qq (a typo? workq-queue rm qq removes it)"
     # Not a terminal: the id alone, nothing on stderr.
     run --separate-stderr workq-enqueue --unique nightly q backup
     assert_output "$first"
     assert_equal "$stderr" ""
     run --separate-stderr workq-enqueue fresh x
     assert_equal "$stderr" ""
+}
+
+@test "--delay 10 minutes: a unit where the queue goes is a usage error naming the fix, nothing enqueued" {
+    run --separate-stderr workq-enqueue --delay 10 minutes mail x
+    assert_failure 2
+    [[ "$stderr" == *"--delay 10 minutes: write the duration as one word (--delay 10m)"* ]] || fail "$stderr"
+    run --separate-stderr workq-enqueue --timeout 1.5 h q x
+    assert_failure 2
+    [[ "$stderr" == *"(--timeout 1.5h)"* ]] || fail "$stderr"
+    assert_equal "$(rcli scard "{$WORKQ_NAMESPACE}:queues")" 0
+    # A queue may still be called "m" when the duration is one word.
+    run --separate-stderr workq-enqueue --delay 10m m x
+    assert_success
 }

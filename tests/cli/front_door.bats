@@ -100,7 +100,9 @@ command_errors() {
     before=$(command_errors)
     run --separate-stderr bash -c 'workq-enqueue q closed-out >&-'
     assert_equal "$status" 1
-    [[ "$stderr" == *"cannot write to stdout"* ]] || fail "$stderr"
+    [[ "$stderr" == *"cannot write to stdout"*"nothing was enqueued"* ]] || fail "$stderr"
+    # Refused before anything was made: no job whose id nobody has.
+    assert_equal "$(job_count q)" 0
     run --separate-stderr bash -c 'workq-enqueue q <&-'
     assert_equal "$status" 1
     [[ "$stderr" == *"cannot read stdin"* ]] || fail "$stderr"

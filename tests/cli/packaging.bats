@@ -37,6 +37,7 @@ field() { dpkg-deb -f "$DEB" "$1"; }
     [ "$(field Architecture)" = amd64 ]
     [ "$(field Section)" = utils ]
     [ -n "$(field Maintainer)" ]
+    [[ "$(field Homepage)" == https://* ]] || fail "Homepage: $(field Homepage)"
     field Description | grep -q 'job queues on Redis'
 }
 
@@ -69,7 +70,8 @@ field() { dpkg-deb -f "$DEB" "$1"; }
         share/doc/workq/copyright share/doc/workq/changelog.gz \
         share/doc/workq/examples/systemd/workq-work@.service \
         share/doc/workq/examples/cron/crontab share/doc/workq/examples/kubernetes/deployment.yaml \
-        share/doc/workq/examples/pipeline.sh; do
+        share/doc/workq/examples/pipeline.sh share/doc/workq/README.md \
+        lib/systemd/system/workq-work@.service lib/sysusers.d/workq.conf; do
         grep -qE " \./usr/$path\$" <<<"$listing" || fail "the package lacks /usr/$path"
     done
     # Nothing outside /usr, nothing from the build machine, every file root's.
@@ -99,4 +101,23 @@ field() { dpkg-deb -f "$DEB" "$1"; }
     run "$root/usr/bin/workq" enqueue --help
     assert_success
     assert_line --partial "Usage: workq-enqueue"
+}
+
+@test "the systemd unit ships disabled, with the workq user it runs as (sysusers.d) made by postinst" {
+    root="$BATS_TEST_TMPDIR/root"
+    dpkg-deb -x "$DEB" "$root"
+    dpkg-deb -e "$DEB" "$root/DEBIAN"
+    unit="$root/usr/lib/systemd/system/workq-work@.service"
+    grep -qx 'User=workq' "$unit"
+    grep -qx 'Type=notify' "$unit"
+    # A bare name, found where cmake --install or the package put the binary.
+    grep -qE '^ExecStart=workq-work ' "$unit"
+    cmp "$unit" "$root/usr/share/doc/workq/examples/systemd/workq-work@.service"
+    grep -qE '^u workq - ' "$root/usr/lib/sysusers.d/workq.conf"
+    grep -q 'systemd-sysusers workq.conf' "$root/DEBIAN/postinst"
+    ! grep -qE 'systemctl.*(enable|start)' "$root/DEBIAN/postinst" || fail "postinst enables or starts a unit"
+    # Nothing in the package is enabled: no symlink into a .wants directory.
+    ! dpkg-deb -c "$DEB" | grep -q '\.wants/'
+    # The README that messages point to is there.
+    grep -q '^# workq' "$root/usr/share/doc/workq/README.md"
 }

@@ -165,3 +165,27 @@ PY
     [[ "$stderr" == *"--arg and --persistent cannot be used together"* ]] || fail "$stderr"
     assert_raw_state q "$id" waiting
 }
+
+@test "a handler that prints a banner on stdout: the job's error quotes the line (escaped, cut) and says where banners go" {
+    cat >"$D/banner.sh" <<'SH'
+#!/bin/sh
+# Prints a banner once it has its first request (as a lazy model loader would), then replies.
+read -r request
+printf 'Loading model v2 \033[1m(42 MB)\033[0m ... done, and a very long tail %s\n' "$(printf 'x%.0s' $(seq 300))"
+while :; do
+    id=$(printf '%s' "$request" | jq -r .id)
+    printf '{"id":"%s","ok":true,"result":"r"}\n' "$id"
+    read -r request || exit 0
+done
+SH
+    chmod +x "$D/banner.sh"
+    id=$(workq-enqueue --max-attempts 1 q x)
+    start_worker w --persistent --burst q -- "$D/banner.sh"
+    wait_exit "$LAST_PID" 30
+    assert_raw_state q "$id" dead
+    local error
+    error=$(job_field q "$id" error)
+    [[ "$error" == *'not valid JSON'*': "Loading model v2 \x1b[1m(42 MB)\x1b[0m ... done'* ]] || fail "$error"
+    [[ "$error" == *'print banners and logs to stderr'* ]] || fail "$error"
+    [ "${#error}" -lt 400 ] || fail "the quoted line is not cut: ${#error} bytes"
+}

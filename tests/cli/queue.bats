@@ -66,7 +66,7 @@ EOF
 }
 
 @test "pause and resume of a queue nothing was enqueued to yet; bad queue names are usage errors" {
-    run --separate-stderr workq-queue pause fresh
+    run --separate-stderr workq-queue pause --create fresh
     assert_success
     run --separate-stderr workq-status --json
     assert_json "$output" '.queues | map(select(.name == "fresh")) | .[0].paused == true'
@@ -76,7 +76,82 @@ EOF
     assert_failure 2
 }
 
-# ---- cancel -------------------------------------------------------------------------------------
+@test "pause or resume of a queue the namespace never saw: exit 1, nothing made, unless --create" {
+    workq-enqueue mail x >/dev/null
+    run --separate-stderr workq-queue pause mial
+    assert_failure 1
+    [[ "$stderr" == *"no queue mial"*"nothing paused"*"--create"* ]] || fail "$stderr"
+    run --separate-stderr workq-queue resume mial
+    assert_failure 1
+    [[ "$stderr" == *"nothing resumed"* ]] || fail "$stderr"
+    run --separate-stderr workq-status --json
+    assert_json "$output" '[.queues[].name] == ["mail"] and .queues[0].paused == false'
+    run --separate-stderr workq-queue pause mail
+    assert_success
+    run --separate-stderr workq-queue resume mail
+    assert_success
+}
+
+# ---- rm -----------------------------------------------------------------------------------------
+
+@test "rm removes a queue a typo made: gone from status and --check; refused for an unknown one" {
+    workq-enqueue mail x >/dev/null
+    local id
+    id=$(workq-enqueue mial x)
+    workq-queue cancel "$id" >/dev/null
+    workq-queue pause mial
+    run --separate-stderr workq-queue rm mial
+    assert_success
+    assert_output ""
+    [[ "$stderr" == *"queue mial removed"* ]] || fail "$stderr"
+    run --separate-stderr workq-status --json
+    assert_json "$output" '[.queues[].name] == ["mail"]'
+    run --separate-stderr workq-status --check
+    [[ "$output" != *mial* ]] || fail "$output"
+    # Its ended job is still found until it expires.
+    run --separate-stderr workq-status job "$id"
+    assert_success
+    assert_output --regexp "^$id +cancelled"
+    [ "$(rcli exists "{$WORKQ_NAMESPACE:mial}:meta")" = 0 ] || fail "its meta is left"
+    run --separate-stderr workq-queue rm mial
+    assert_failure 1
+    [[ "$stderr" == *"no queue mial"* ]] || fail "$stderr"
+    run --separate-stderr workq-queue pause mial
+    assert_failure 1
+    # A new enqueue makes it again, fresh.
+    workq-enqueue mial y >/dev/null
+    run --separate-stderr workq-status --json mial
+    assert_json "$output" '.queues[0] | .waiting == 1 and .paused == false'
+}
+
+@test "rm refuses while the queue holds jobs or dead letters, naming them; --force removes them and says so" {
+    export D
+    seq 2 | workq-enqueue q >/dev/null
+    workq-enqueue --delay 1h q later >/dev/null
+    make_dead_letters q 1
+    run --separate-stderr workq-queue rm q
+    assert_failure 1
+    [[ "$stderr" == *"q holds 2 waiting jobs, 1 scheduled job, 1 dead letter: not removed"* ]] || fail "$stderr"
+    run --separate-stderr workq-status --json
+    assert_json "$output" '.queues | map(select(.name == "q")) | .[0] | .waiting == 2 and .dead == 1'
+    # A running job too.
+    local running
+    running=$(workq-enqueue --priority 9 q busy)
+    start_worker w --max-jobs 1 q -- sh -c 'cat >/dev/null; exec sleep 60'
+    wait_until 10 state_is q "$running" running
+    run --separate-stderr workq-queue rm q
+    assert_failure 1
+    [[ "$stderr" == *"1 running job"* ]] || fail "$stderr"
+    run --separate-stderr workq-queue rm q --force
+    assert_success
+    [[ "$stderr" == *"--force: removing queue q and what it holds: 2 waiting jobs, 1 scheduled job, 1 running job, 1 dead letter"* ]] || fail "$stderr"
+    [[ "$stderr" == *"told to stop"* ]] || fail "$stderr"
+    run --separate-stderr workq-status --json
+    assert_json "$output" '.queues | map(select(.name == "q")) | length == 0'
+    # The running job's worker stops it; it ends cancelled, not retried.
+    wait_until 15 state_is q "$running" cancelled
+    assert_equal "$(rcli zcard "{$WORKQ_NAMESPACE:q}:dead")" 0
+}
 
 @test "cancel of waiting and scheduled jobs: removed at once, ids printed, state cancelled; the unique key is free again" {
     local waiting scheduled kept unique

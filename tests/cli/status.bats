@@ -177,7 +177,8 @@ EOF
     # It refreshes: two more jobs show up without a key pressed.
     workq-enqueue q two three >/dev/null
     wait_until 5 pane_has '^q +3 +0 +0 +0 ' || fail "the view did not refresh: $(pane)"
-    wait_until 5 pane_has 'succeeded per second: +q [0-9.]+/s'
+    # Only queues that moved are in the throughput line.
+    wait_until 5 pane_has 'succeeded per second: none'
 
     tmux -L "$TMUX_SOCKET" send-keys q
     wait_until 5 test -s "$D/rc1" || fail "q did not quit: $(pane)"
@@ -193,6 +194,43 @@ EOF
     wait_until 5 pane_has before-watch
     pane_has 'refreshing every' && fail "the view is still on screen: $(pane)"
     return 0
+}
+
+@test "--watch fits a 70x20 terminal: no line wraps, the header stays, hidden queues are counted" {
+    command -v tmux >/dev/null || skip "tmux is not installed (scripts/setup installs it)"
+    export D
+    local i
+    for i in $(seq -w 1 30); do workq-enqueue "queue-with-a-long-name-$i" x >/dev/null; done
+    start_worker w --name a-worker-with-a-rather-long-name queue-with-a-long-name-01 -- cat
+    wait_until 10 eval 'workq-status --json | jq -e ".workers[] | select(.live)" >/dev/null'
+    TMUX_SOCKET="workq-test-$BATS_TEST_NUMBER-$$"
+    tmux -L "$TMUX_SOCKET" -f /dev/null new-session -d -x 70 -y 20 "workq-status --watch=200ms; sleep 60"
+    # -J joins a line the terminal wrapped: a wrapped line would show longer than 70.
+    pane() { tmux -L "$TMUX_SOCKET" capture-pane -pJ; }
+    pane_has() { pane | grep -qE -- "$1"; }
+    wait_until 10 pane_has 'q or Ctrl-C quits' || fail "no view: $(pane)"
+    wait_until 10 pane_has 'succeeded per second' || fail "no second view: $(pane)"
+    local screen
+    screen=$(pane)
+    echo "$screen" >&3
+    # The first line is the server's, the queue table's header is there, and the footer.
+    [[ "$(head -1 <<<"$screen")" == "server: "* ]] || fail "the header scrolled away: $screen"
+    grep -qE '^QUEUE +WAITING' <<<"$screen" || fail "no queue header: $screen"
+    grep -qE '^NAME +STATE' <<<"$screen" || fail "no worker header: $screen"
+    grep -qE '^queue-with-a-long-name-01 ' <<<"$screen" || fail "no queue row: $screen"
+    grep -q 'q or Ctrl-C quits' <<<"$screen"
+    # Every line fits: nothing wrapped.
+    local long
+    long=$(awk 'length($0) > 70' <<<"$screen")
+    [ -z "$long" ] || fail "lines wider than the terminal: $long"
+    [ "$(wc -l <<<"$screen")" -le 20 ] || fail "more lines than the terminal has: $screen"
+    # The queues that did not fit are counted, not dropped silently.
+    grep -qE '\.\.\. [0-9]+ queue\(s\) not shown' <<<"$screen" || fail "hidden queues not counted: $screen"
+    # The two counts that looked alike are told apart.
+    grep -q 'PROCESSED: jobs a worker ran since it started' <<<"$screen" || fail "$screen"
+    # In a pipe the view is whole: every queue.
+    run --separate-stderr workq-status
+    assert_equal "$(grep -c '^queue-with-a-long-name-' <<<"$output")" 30
 }
 
 @test "--watch when stdout is not a terminal prints one view per interval until SIGINT, exit 0" {

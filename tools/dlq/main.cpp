@@ -4,7 +4,7 @@
 // workq-dlq rm QUEUE (ID... | --all | -) [FILTERS]
 // workq-dlq count QUEUE
 // workq-dlq export QUEUE [FILTERS]          JSON lines with payloads, for `import`
-// workq-dlq import QUEUE [FILE]            bring exported jobs back as waiting jobs
+// workq-dlq import QUEUE [FILE] [--new-ids] bring exported jobs back as waiting jobs
 // workq-dlq cap QUEUE [--max-count N] [--max-age D]   keep at most N / none older than D
 // FILTERS: --older-than D, --newer-than D, --error-match REGEX
 //
@@ -65,7 +65,7 @@ Examples:
   workq-dlq show 01jd9x3k7m2q5v8wza
   workq-dlq requeue mail --all --error-match 'timeout'
   workq-dlq ls mail --ids --limit 0 --older-than 7d | workq-dlq rm mail -
-  workq-dlq export mail > mail-dead.jsonl && workq-dlq import mail-replay < mail-dead.jsonl
+  workq-dlq export mail > mail-dead.jsonl && workq-dlq import --new-ids mail-replay mail-dead.jsonl
   workq-dlq cap mail --max-count 100000 --max-age 30d
 )";
 
@@ -387,10 +387,13 @@ int export_letters(redis::Connection& connection, const queue::QueueKeys& keys,
     return 0;
 }
 
+enum class ImportIds { kept, new_ones };
+
 int import_letters(redis::Connection& connection, const std::string& namespace_name,
-                   const queue::QueueKeys& keys, std::istream& in, const std::string& source) {
+                   const queue::QueueKeys& keys, std::istream& in, const std::string& source,
+                   ImportIds id_policy) {
     std::size_t line_number = 0, problems = 0;
-    connection.call({"SADD", queue::NamespaceKeys(namespace_name).queues(), keys.queue()});
+    bool registered = false;
     struct Pending {
         std::size_t line;
         std::string id, payload;
@@ -416,6 +419,12 @@ int import_letters(redis::Connection& connection, const std::string& namespace_n
                                    source, job.line, job.id, place.queue));
             return true;
         });
+        // The queue becomes known with its first job: an import that brings nothing back (a
+        // bad file, ids that exist) makes no queue.
+        if (!pending.empty() && !registered) {
+            connection.call({"SADD", queue::NamespaceKeys(namespace_name).queues(), keys.queue()});
+            registered = true;
+        }
         std::vector<queue::ScriptCall> calls;
         for (const auto& job : pending) {
             std::vector<queue::NewJob> one{{job.id, job.payload}};
@@ -456,10 +465,16 @@ int import_letters(redis::Connection& connection, const std::string& namespace_n
         try {
             if (ec || !value.is_object()) throw UsageError("not a JSON object");
             const auto& object = value.as_object();
-            auto* id = object.if_contains("id");
-            if (!id || !id->is_string()) throw UsageError("no id");
-            job.id = boost::json::value_to<std::string>(*id);
-            if (auto problem = job_id_problem(job.id)) throw UsageError("invalid id: " + *problem);
+            if (id_policy == ImportIds::new_ones) {
+                // A copy beside the originals (ids are unique in the namespace): fresh ids.
+                job.id = new_job_id();
+            } else {
+                auto* id = object.if_contains("id");
+                if (!id || !id->is_string()) throw UsageError("no id");
+                job.id = boost::json::value_to<std::string>(*id);
+                if (auto problem = job_id_problem(job.id))
+                    throw UsageError("invalid id: " + *problem);
+            }
             if (auto* p = object.if_contains("payload"); p && p->is_string()) {
                 job.payload = boost::json::value_to<std::string>(*p);
             } else if (auto* b = object.if_contains("payload_base64"); b && b->is_string()) {
@@ -545,9 +560,15 @@ int dlq_main(int argc, char** argv) {
     export_cmd->add_option("QUEUE", queue_name, "Queue")->required();
     filters.add_to(export_cmd);
     auto* import_cmd =
-        app.add_subcommand("import", "Enqueue the jobs of an export as waiting jobs (same ids)");
+        app.add_subcommand("import",
+                           "Enqueue the jobs of an export as waiting jobs (same ids, "
+                           "or new ones with --new-ids)");
     import_cmd->add_option("QUEUE", queue_name, "Queue to put them in")->required();
     import_cmd->add_option("FILE", file, "Export file (default: stdin)");
+    bool new_ids = false;
+    import_cmd->add_flag("--new-ids", new_ids,
+                         "Give each job a new id (to copy jobs whose ids exist, e.g. into "
+                         "another queue of the same namespace)");
     auto* cap_cmd = app.add_subcommand(
         "cap", "Cap the dead letters kept (trimmed ones are counted in workq-status)");
     cap_cmd->add_option("QUEUE", queue_name, "Queue")->required();
@@ -603,9 +624,12 @@ int dlq_main(int argc, char** argv) {
     }
     if (export_cmd->parsed()) return export_letters(connection, keys, filter);
     if (import_cmd->parsed()) {
+        auto id_policy = new_ids ? ImportIds::new_ones : ImportIds::kept;
         if (import_file)
-            return import_letters(connection, server.namespace_name, keys, *import_file, file);
-        return import_letters(connection, server.namespace_name, keys, std::cin, "stdin");
+            return import_letters(connection, server.namespace_name, keys, *import_file, file,
+                                  id_policy);
+        return import_letters(connection, server.namespace_name, keys, std::cin, "stdin",
+                              id_policy);
     }
     if (cap_cmd->parsed()) {
         auto trimmed = queue::parse_count(

@@ -10,6 +10,8 @@
 #include <charconv>
 #include <cstdio>
 #include <limits>
+#include <set>
+#include <utility>
 
 #include "cli/exit_codes.hpp"
 #include "cli/options.hpp"
@@ -174,7 +176,26 @@ void define(CLI::App& app, Options& o) {
         ->check(size_check());
 }
 
+// `--delay 10 minutes mail x` reads as --delay 10, queue "minutes": a unit word where the queue
+// goes, after a bare number, is that mistake rather than a queue of that name.
+void refuse_unit_as_queue(const Options& o) {
+    static const std::set<std::string, std::less<>> units{
+        "ms",      "s", "sec", "secs", "second", "seconds", "m", "min", "mins", "minute",
+        "minutes", "h", "hr",  "hrs",  "hour",   "hours",   "d", "day", "days"};
+    if (!units.contains(o.queue)) return;
+    for (const auto& [flag, value] : {std::pair{"--delay", o.delay},
+                                      {"--timeout", o.timeout},
+                                      {"--wait-timeout", o.wait_timeout}})
+        if (!value.empty() && value.find_first_not_of("0123456789.") == std::string::npos)
+            throw UsageError(fmt::format(
+                "{} {} {}: write the duration as one word ({} {}{}); '{}' would be taken as the "
+                "queue",
+                flag, value, o.queue, flag, value, o.queue.substr(0, o.queue == "ms" ? 2 : 1),
+                o.queue));
+}
+
 queue::EnqueueOptions validate(const Options& o, std::size_t& max_payload) {
+    refuse_unit_as_queue(o);
     check_queue_name(o.queue);
     queue::EnqueueOptions options;
     if (o.priority < -max_priority || o.priority > max_priority)
@@ -283,15 +304,14 @@ int enqueue_caller_id(redis::Connection& connection, const queue::NamespaceKeys&
     }
     if (placed.status == queue::EnqueueStatus::created) log::info("enqueued " + o.id);
     std::vector<std::string> ids{o.id};
-    switch (wait_for_jobs(connection, queue::QueueKeys(namespace_keys.name(), placed.queue), ids,
-                          wait_timeout)) {
+    switch (wait_for_jobs(connection, queue::QueueKeys(namespace_keys.name(), placed.queue),
+                          namespace_keys.name(), ids, wait_timeout,
+                          o.nul ? Separator::nul : Separator::newline)) {
         case WaitOutcome::all_succeeded:
             return to_int(ExitCode::success);
         case WaitOutcome::some_failed:
             return to_int(ExitCode::failed);
         case WaitOutcome::timed_out:
-            log::error(
-                fmt::format("--wait-timeout {} passed before every job ended", o.wait_timeout));
             return to_int(ExitCode::wait_timeout);
     }
     return to_int(ExitCode::success);
@@ -315,11 +335,20 @@ int enqueue_main(int argc, char** argv) {
         wait_timeout = parse_duration_or_throw(o.wait_timeout, "--wait-timeout");
     if (wait_timeout && wait_timeout->count() == 0) wait_timeout.reset();  // 0: none (contract §2)
 
+    // Ids (or --wait's results) that cannot be printed are jobs nobody can find: refuse before
+    // anything is made.
+    if (cli::was_closed_at_start(STDOUT_FILENO))
+        throw Error(
+            fmt::format("cannot write to stdout (it is closed): the {} would be lost; "
+                        "nothing was enqueued (to drop them: >/dev/null)",
+                        o.wait ? "results" : "ids of the jobs"));
+
     auto connection = cli::connect(server);
     queue::NamespaceKeys namespace_keys(server.namespace_name);
     queue::QueueKeys keys(server.namespace_name, o.queue);
 
     std::vector<std::string> ids;
+    auto separator = o.nul ? Separator::nul : Separator::newline;
     // People at a terminal learn that nothing was made; scripts have the id on stdout anyway.
     bool stderr_terminal = ::isatty(STDERR_FILENO) == 1;
     auto on_id = [&](const std::string& id, Submitter::Made made) {
@@ -386,7 +415,8 @@ int enqueue_main(int argc, char** argv) {
         submitter.finish();
         cli::flush_stdout();
         if (submitter.created_queue() && stderr_terminal)
-            log::info(fmt::format("new queue {}", o.queue));
+            log::info(fmt::format("new queue {} (a typo? workq-queue rm {} removes it)", o.queue,
+                                  o.queue));
     } catch (const RedisError& error) {
         cli::flush_stdout();
         // Lines, so that a script can resume where the input was: blank lines hold no job.
@@ -394,22 +424,27 @@ int enqueue_main(int argc, char** argv) {
             lines_read > 0 && !o.whole
                 ? fmt::format(" from {} {}(s) of stdin", lines_read, o.nul ? "record" : "line")
                 : "";
-        throw RedisError(fmt::format("{}; read {} job(s){}, enqueued {} (their ids are on stdout)",
-                                     error.what(), read, where, submitter.acknowledged()));
+        // With --wait the ids went to stderr at info level, which -q hides: name them here.
+        std::string which = "their ids are on stdout";
+        if (o.wait) {
+            which = "their ids:";
+            for (const auto& id : ids)
+                which += " " + id;
+        }
+        throw RedisError(fmt::format("{}; read {} job(s){}, enqueued {} ({})", error.what(), read,
+                                     where, submitter.acknowledged(), which));
     }
     if (read == 0) {
         log::info("no jobs: stdin held no payload");
         return to_int(ExitCode::success);
     }
     if (!o.wait) return to_int(ExitCode::success);
-    switch (wait_for_jobs(connection, keys, ids, wait_timeout)) {
+    switch (wait_for_jobs(connection, keys, server.namespace_name, ids, wait_timeout, separator)) {
         case WaitOutcome::all_succeeded:
             return to_int(ExitCode::success);
         case WaitOutcome::some_failed:
             return to_int(ExitCode::failed);
         case WaitOutcome::timed_out:
-            log::error(
-                fmt::format("--wait-timeout {} passed before every job ended", o.wait_timeout));
             return to_int(ExitCode::wait_timeout);
     }
     return to_int(ExitCode::success);

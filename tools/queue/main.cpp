@@ -2,8 +2,9 @@
 //                [--no-header]
 // workq-queue cancel ID... | -
 // workq-queue purge QUEUE [--waiting] [--scheduled] [--yes]
-// workq-queue pause QUEUE
-// workq-queue resume QUEUE
+// workq-queue pause QUEUE [--create]
+// workq-queue resume QUEUE [--create]
+// workq-queue rm QUEUE [--force]
 //
 // Acting on live jobs without reaching for redis-cli: every change is one atomic transition of
 // the engine, safe against a worker settling the same job at the same moment.
@@ -25,6 +26,7 @@
 #include "cli/server.hpp"
 #include "cli/table.hpp"
 #include "queue/client.hpp"
+#include "queue/schedules.hpp"
 #include "util/duration.hpp"
 #include "util/errors.hpp"
 #include "util/log.hpp"
@@ -51,12 +53,14 @@ constexpr const char* footer = R"(Output:
     cancelled unless its handler ends first), one per line.
   purge: the number of jobs cancelled. At a terminal it first asks (y/N) on stderr; --yes
       does not ask.
-  pause, resume: nothing; a note on stderr.
+  pause, resume, rm: nothing; a note on stderr.
 
 Exit status:
   0    success
   1    some id was unknown or had already ended (reported on stderr; the others processed);
-       a purge declined at the prompt
+       a purge declined at the prompt; pause, resume or rm of a queue the namespace has never
+       seen (pause and resume: unless --create); rm of a queue that holds jobs, dead letters
+       or schedules (unless --force)
   2    usage error
   3    cannot reach Redis
 
@@ -68,6 +72,7 @@ Examples:
   workq-queue ls mail --state waiting --json | jq -r 'select(.payload_preview | test("spam")) | .id' | workq-queue cancel -
   workq-queue purge mail --scheduled --yes
   workq-queue pause mail; ...; workq-queue resume mail
+  workq-queue rm mial                                   # a typo's queue
 )";
 
 struct Row {
@@ -459,15 +464,106 @@ bool confirm_purge(redis::Connection& connection, const queue::QueueKeys& keys,
     return answer == "y" || answer == "Y" || answer == "yes" || answer == "YES" || answer == "Yes";
 }
 
+// Whether the namespace has seen the queue: in its set of queues, or with a meta of its own (a
+// queue whose registration a crash or a race lost still has one).
+bool queue_known(redis::Connection& connection, const std::string& namespace_name,
+                 const queue::QueueKeys& keys) {
+    return connection
+                   .call({"SISMEMBER", queue::NamespaceKeys(namespace_name).queues(), keys.queue()})
+                   .as_integer() == 1 ||
+           connection.call({"EXISTS", keys.meta()}).as_integer() == 1;
+}
+
+// What a queue still holds, for a message: "3 waiting, 1 dead letter".
+std::string holdings(const queue::QueueRemoval& left) {
+    std::vector<std::string> parts;
+    auto part = [&](long long n, const char* one, const char* many) {
+        if (n > 0) parts.push_back(fmt::format("{} {}", n, n == 1 ? one : many));
+    };
+    part(left.waiting, "waiting job", "waiting jobs");
+    part(left.scheduled, "scheduled job", "scheduled jobs");
+    part(left.running, "running job", "running jobs");
+    part(left.dead, "dead letter", "dead letters");
+    part(left.schedules, "schedule", "schedules");
+    return fmt::format("{}", fmt::join(parts, ", "));
+}
+
+// workq-queue rm QUEUE [--force]: takes a queue out of the namespace (a typo's queue, one no
+// longer used). Refused while it holds anything a user may still want; --force first cancels
+// its waiting and scheduled jobs (records kept as cancelled, as purge does), tells its running
+// jobs to stop (they end cancelled), deletes its dead letters and schedules, and says so.
+//
+// The name leaves the namespace's set first (another slot than the queue's keys), then one
+// script removes the queue's own keys if nothing is left. A refusal puts the name back. Killed
+// between the two: the queue is missing from listings until the next rm or enqueue, with its
+// jobs intact (workq-status QUEUE still shows it). An enqueue racing the removal can leave its
+// job in a queue that is not listed, the same way; the next enqueue lists it again.
+int remove_queue(redis::Connection& connection, const std::string& namespace_name,
+                 const queue::QueueKeys& keys, bool force) {
+    auto queues = queue::NamespaceKeys(namespace_name).queues();
+    if (!queue_known(connection, namespace_name, keys))
+        throw Error(fmt::format("no queue {} in namespace {}", keys.queue(), namespace_name));
+    if (force) {
+        auto left = queue::parse_queue_remove(
+            queue::run(connection, queue::queue_remove_call(keys, queue::RunningJobs::refuse)));
+        if (!left.removed) {
+            log::warn(fmt::format("--force: removing queue {} and what it holds: {}", keys.queue(),
+                                  holdings(left)));
+            for (const auto& name : connection.call({"SMEMBERS", keys.schedules()}).as_array())
+                queue::run(connection, queue::schedule_remove_call(keys, name.as_string()));
+            for (bool more = true; more;)
+                more = queue::parse_purge(
+                           queue::run(connection, queue::purge_call(keys, queue::PurgeWhich::both,
+                                                                    purge_batch, cancelled_ttl)))
+                           .more;
+            for (;;) {
+                auto running =
+                    connection.call({"ZRANGE", keys.running(), "0", std::to_string(page - 1)});
+                std::vector<std::string> ids;
+                for (const auto& id : running.as_array())
+                    ids.push_back(id.as_string());
+                if (ids.empty()) break;
+                queue::run(connection, queue::cancel_call(keys, cancelled_ttl, ids));
+                if (ids.size() < page) break;
+            }
+            for (long long dead = 1; dead > 0;) {
+                auto outcomes = queue::parse_id_outcomes(
+                    queue::run(connection, queue::dead_delete_call(keys, {}, purge_batch)));
+                dead = static_cast<long long>(outcomes.size());
+            }
+        }
+    }
+    connection.call({"SREM", queues, keys.queue()});
+    auto removal = queue::parse_queue_remove(
+        queue::run(connection, queue::queue_remove_call(keys, force ? queue::RunningJobs::allowed
+                                                                    : queue::RunningJobs::refuse)));
+    if (!removal.removed) {
+        connection.call({"SADD", queues, keys.queue()});
+        throw Error(fmt::format(
+            "queue {} holds {}: not removed (workq-queue purge, workq-dlq rm --all, or rm "
+            "--force to remove it with all of that)",
+            keys.queue(), holdings(removal)));
+    }
+    if (removal.running > 0)
+        log::info(
+            fmt::format("queue {} removed; its {} running job(s) were told to stop and end "
+                        "cancelled",
+                        keys.queue(), removal.running));
+    else
+        log::info(fmt::format("queue {} removed", keys.queue()));
+    return 0;
+}
+
 int queue_main(int argc, char** argv) {
-    CLI::App app{"List, cancel and purge live jobs; pause and resume a queue.", "workq-queue"};
+    CLI::App app{"List, cancel and purge live jobs; pause, resume and remove a queue.",
+                 "workq-queue"};
     app.require_subcommand(1);
     cli::CommonOptions common;
     cli::add_common_options(app, common);
     std::string queue_name, state;
     std::size_t limit = 50;
     bool json = false, ids_only = false, no_header = false, waiting = false, scheduled = false,
-         yes = false;
+         yes = false, create = false, force = false;
     std::vector<std::string> ids;
 
     auto* ls_cmd = app.add_subcommand("ls", "List live jobs in the order they run");
@@ -493,9 +589,17 @@ int queue_main(int argc, char** argv) {
     auto* pause_cmd =
         app.add_subcommand("pause", "No worker anywhere claims from the queue until resume");
     pause_cmd->add_option("QUEUE", queue_name, "Queue")->required();
+    pause_cmd->add_flag("--create", create,
+                        "Pause a queue the namespace has never seen (ahead of its first job)");
     auto* resume_cmd =
         app.add_subcommand("resume", "Let workers claim from the queue again (wakes idle ones)");
     resume_cmd->add_option("QUEUE", queue_name, "Queue")->required();
+    resume_cmd->add_flag("--create", create, "Resume a queue the namespace has never seen");
+    auto* rm_cmd = app.add_subcommand(
+        "rm", "Remove a queue that holds no job and no dead letter (a typo's queue)");
+    rm_cmd->add_option("QUEUE", queue_name, "Queue")->required();
+    rm_cmd->add_flag("--force", force,
+                     "Also when it holds jobs: cancel them, delete its dead letters and schedules");
     cli::describe_tool(app, footer);
     cli::parse_command_line(app, argc, argv);
     auto config = cli::finish_options(app, common, "queue");
@@ -531,7 +635,14 @@ int queue_main(int argc, char** argv) {
         cli::write_stdout(std::to_string(total) + "\n");
         return 0;
     }
+    if (rm_cmd->parsed()) return remove_queue(connection, server.namespace_name, keys, force);
     bool pause = pause_cmd->parsed();
+    // A typo (`pause mial`) must not make a queue and say "paused" while the real one runs.
+    if (!create && !queue_known(connection, server.namespace_name, keys))
+        throw Error(fmt::format(
+            "no queue {} in namespace {}: nothing {} (--create {} it ahead of its first job)",
+            queue_name, server.namespace_name, pause ? "paused" : "resumed",
+            pause ? "pauses" : "resumes"));
     // Make the queue known to workq-status even when nothing was ever enqueued to it.
     connection.call({"SADD", queue::NamespaceKeys(server.namespace_name).queues(), queue_name});
     auto changed = queue::parse_count(queue::run(connection, queue::set_paused_call(keys, pause)));

@@ -11,6 +11,7 @@
 // (--serve).
 #include <poll.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -26,6 +27,7 @@
 #include "cli/output.hpp"
 #include "cli/runner.hpp"
 #include "cli/server.hpp"
+#include "cli/table.hpp"
 #include "http/address.hpp"
 #include "job_view.hpp"
 #include "render.hpp"
@@ -174,23 +176,49 @@ int watch(redis::Connection& connection, const cli::ServerSettings& server, cons
         auto snapshot = take_snapshot(connection, server, o.queues);
         if (!screen) warn_about_server(snapshot);
         auto now = std::chrono::steady_clock::now();
-        std::string text = o.json         ? render_json(snapshot)
-                           : o.prometheus ? render_prometheus(snapshot)
-                                          : render_human(snapshot);
-        if (!o.json && !o.prometheus && previous) {
+        // Below the view: throughput of the queues that moved, what the two counts mean, how to
+        // quit.
+        std::vector<std::string> below;
+        if (!o.json && !o.prometheus) {
             double seconds = std::chrono::duration<double>(now - previous_time).count();
             std::string rates;
-            for (const auto& q : snapshot.queues)
-                for (const auto& p : previous->queues)
-                    if (p.name == q.name && seconds > 0)
-                        rates += fmt::format(
-                            "  {} {:.1f}/s", q.name,
-                            static_cast<double>(q.stats.succeeded - p.stats.succeeded) / seconds);
-            if (!rates.empty()) text += "\nsucceeded per second:" + rates + "\n";
+            if (previous && seconds > 0)
+                for (const auto& q : snapshot.queues)
+                    for (const auto& p : previous->queues)
+                        if (p.name == q.name && q.stats.succeeded > p.stats.succeeded)
+                            rates += fmt::format(
+                                "  {} {:.1f}/s", q.name,
+                                static_cast<double>(q.stats.succeeded - p.stats.succeeded) /
+                                    seconds);
+            if (previous)
+                below.push_back("succeeded per second:" + (rates.empty() ? " none" : rates));
+            if (!snapshot.workers.empty())
+                below.push_back(
+                    "SUCCEEDED: each queue's total; PROCESSED: jobs a worker ran since it started");
+            if (screen)
+                below.push_back(fmt::format("refreshing every {}; q or Ctrl-C quits",
+                                            format_duration(interval)));
         }
-        if (!o.json && !o.prometheus && screen)
-            text += fmt::format("\nrefreshing every {}; q or Ctrl-C quits\n",
-                                format_duration(interval));
+        Screen fitted;
+        if (screen && !o.json && !o.prometheus) {
+            winsize size{};
+            if (::ioctl(STDOUT_FILENO, TIOCGWINSZ, &size) == 0 && size.ws_col > 0 &&
+                size.ws_row > 0) {
+                // One column short of the edge: a terminal may wrap a line that fills it.
+                fitted.width = size.ws_col - 1u;
+                // And one row short of the bottom: the newline after the last line would scroll.
+                fitted.height = size.ws_row - 1u;
+                fitted.footer_lines = below.size() + 1;  // a blank line above it
+            }
+        }
+        std::string text = o.json         ? render_json(snapshot)
+                           : o.prometheus ? render_prometheus(snapshot)
+                                          : render_human(snapshot, fitted);
+        if (!below.empty()) {
+            text += "\n";
+            for (const auto& line : below)
+                text += (fitted.width > 0 ? cli::cut_to_width(line, fitted.width) : line) + "\n";
+        }
         if (screen) {
             // Redraw in place: home, each line cleared to its end, the rest of the screen cleared;
             // no blank frame between two views, so no flicker.

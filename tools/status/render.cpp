@@ -57,52 +57,94 @@ constexpr std::size_t exited_shown = 10;
 
 }  // namespace
 
-std::string render_human(const Snapshot& s) {
-    std::string out = fmt::format("server: {}{}  redis {}  namespace {}\n", s.server.url,
-                                  s.server.embedded ? " (embedded)" : "",
-                                  s.server.redis_version.empty() ? "?" : s.server.redis_version,
-                                  s.namespace_name);
-    if (s.server.tls) out += fmt::format("over {}\n", s.server.transport);
-    for (const auto& warning : s.server.warnings)
-        out += cli::paint("warning: " + warning, cli::Tone::warn) + "\n";
-    out += "\n";
+std::string render_human(const Snapshot& s, const Screen& screen) {
+    auto fit = [&](const std::string& line) {
+        return (screen.width > 0 ? cli::cut_to_width(line, screen.width) : line) + "\n";
+    };
+    std::string head = fit(fmt::format(
+        "server: {}{}  redis {}  namespace {}", s.server.url,
+        s.server.embedded ? " (embedded)" : "",
+        s.server.redis_version.empty() ? "?" : s.server.redis_version, s.namespace_name));
+    std::size_t head_lines = 1;
+    if (s.server.tls) {
+        head += fit(fmt::format("over {}", s.server.transport));
+        ++head_lines;
+    }
+    for (const auto& warning : s.server.warnings) {
+        head += fit(cli::paint("warning: " + warning, cli::Tone::warn));
+        ++head_lines;
+    }
+
+    // What each section would take, and what fits: notes go first, then rows, so that the
+    // server line, both headers and the footer stay on the screen.
+    std::vector<std::string> notes;
+    for (const auto& q : s.queues) {
+        if (q.stats.trimmed > 0)
+            notes.push_back(fmt::format("{}: {} dead letter(s) trimmed by the cap so far", q.name,
+                                        q.stats.trimmed));
+        // A job held by a worker that died stays `running` until a worker of its queue takes it
+        // back: say so, or it looks busy forever.
+        if (q.stats.overdue > 0)
+            notes.push_back(cli::paint(
+                fmt::format("{}: {} running job(s) overdue: the lease lapsed; a worker of the "
+                            "queue takes them back when it runs",
+                            q.name, q.stats.overdue),
+                cli::Tone::warn));
+    }
+    std::vector<const queue::WorkerRecord*> registered, exited;
+    for (const auto& w : s.workers)
+        (w.exited ? exited : registered).push_back(&w);
+    // Most recent first; a cron --burst every minute leaves many.
+    std::sort(exited.begin(), exited.end(),
+              [](const auto* a, const auto* b) { return a->stopped_at_ms > b->stopped_at_ms; });
+    std::size_t queue_rows = s.queues.size(), worker_rows = registered.size();
+    std::size_t shown_notes = notes.size(), shown_queues = queue_rows, shown_workers = worker_rows;
+    std::size_t shown_exited = std::min(exited.size(), exited_shown);
+    if (screen.height > 0) {
+        // head, blank, queue header, blank, worker header (or their one-line stand-ins)
+        std::size_t fixed = head_lines + 4 + screen.footer_lines;
+        std::size_t room = screen.height > fixed ? screen.height - fixed : 0;
+        if (queue_rows + worker_rows + notes.size() > room) {
+            shown_notes = 0;
+            room = room > 0 ? room - 1 : 0;  // the "not shown" line
+            if (queue_rows + worker_rows > room) {
+                // Queues first, leaving workers a third of the rows (or what they need).
+                shown_workers = std::min(worker_rows, room / 3);
+                shown_queues = std::min(queue_rows, room - shown_workers);
+                shown_workers = std::min(worker_rows, room - shown_queues);
+            } else {
+                shown_notes = std::min(notes.size(), room - queue_rows - worker_rows);
+            }
+        }
+        // Exited workers only where everything else fit: blank, title, header, rows.
+        std::size_t used = shown_queues + shown_workers + shown_notes;
+        std::size_t left = room > used + 3 ? room - used - 3 : 0;
+        shown_exited = std::min({exited.size(), exited_shown, left});
+    }
+
+    std::string out = head + "\n";
     if (s.queues.empty()) {
-        out += "no queues yet (a queue appears when a job is first enqueued to it)\n";
+        out += fit("no queues yet (a queue appears when a job is first enqueued to it)");
     } else {
         cli::Table table({"QUEUE", "WAITING", "SCHEDULED", "RUNNING", "DEAD", "SUCCEEDED", "FAILED",
                           "PER-MIN", "OLDEST", "PAUSED"},
                          {false, true, true, true, true, true, true, true, true, false});
-        long long trimmed = 0;
-        for (const auto& q : s.queues) {
-            const auto& st = q.stats;
-            trimmed += st.trimmed;
-            table.add({q.name, std::to_string(st.waiting), std::to_string(st.scheduled),
+        // A narrow screen keeps the queue, its backlog, what runs and what died.
+        table.set_drop_order({7, 6, 2, 8, 5, 9});
+        for (std::size_t i = 0; i < shown_queues; ++i) {
+            const auto& st = s.queues[i].stats;
+            table.add({s.queues[i].name, std::to_string(st.waiting), std::to_string(st.scheduled),
                        std::to_string(st.running),
                        st.dead > 0 ? cli::paint(std::to_string(st.dead), cli::Tone::bad) : "0",
                        std::to_string(st.succeeded), std::to_string(st.failed),
                        std::to_string(st.succeeded_last_minute), age(st.oldest_waiting_age),
                        st.paused ? cli::paint("paused", cli::Tone::warn) : "no"});
         }
-        out += table.render();
-        for (const auto& q : s.queues) {
-            if (q.stats.trimmed > 0)
-                out += fmt::format("{}: {} dead letter(s) trimmed by the cap so far\n", q.name,
-                                   q.stats.trimmed);
-            // A job held by a worker that died stays `running` until a worker of its queue
-            // takes it back: say so, or it looks busy forever.
-            if (q.stats.overdue > 0)
-                out += cli::paint(
-                           fmt::format("{}: {} running job(s) overdue: the lease lapsed; a worker "
-                                       "of the queue takes them back when it runs",
-                                       q.name, q.stats.overdue),
-                           cli::Tone::warn) +
-                       "\n";
-        }
+        out += table.render(cli::Table::Header::shown, screen.width);
+        for (std::size_t i = 0; i < shown_notes; ++i)
+            out += fit(notes[i]);
     }
     out += "\n";
-    std::vector<const queue::WorkerRecord*> registered, exited;
-    for (const auto& w : s.workers)
-        (w.exited ? exited : registered).push_back(&w);
     if (registered.empty()) {
         out += "no workers\n";
     } else {
@@ -110,42 +152,57 @@ std::string render_human(const Snapshot& s) {
             {"WORKER", "NAME", "HOST", "PID", "STATE", "QUEUES", "BUSY", "PROCESSED", "FAILED",
              "UPTIME", "HEARTBEAT", "LIVE"},
             {false, false, false, true, false, false, true, true, true, true, true, false});
-        for (const auto* w : registered) {
-            auto tone = !w->live                ? cli::Tone::bad
-                        : w->state == "running" ? cli::Tone::good
-                        : w->state == "error"   ? cli::Tone::bad
-                                                : cli::Tone::warn;
-            workers.add({w->id, w->name, w->host, std::to_string(w->pid),
-                         cli::paint(shown_state(*w), tone), join(w->queues, ","),
-                         fmt::format("{}/{}", w->busy, w->concurrency),
-                         std::to_string(w->processed), std::to_string(w->failed),
-                         format_duration_short(uptime(*w, s.server_now_ms)),
-                         format_relative(w->last_heartbeat_ms, s.server_now_ms),
-                         w->live ? "live" : cli::paint("LOST", cli::Tone::bad)});
+        // A narrow screen keeps the name, its state, how busy it is and whether it lives.
+        workers.set_drop_order({0, 2, 3, 10, 9, 8, 7, 5, 6});
+        for (std::size_t i = 0; i < shown_workers; ++i) {
+            const auto& w = *registered[i];
+            auto tone = !w.live                ? cli::Tone::bad
+                        : w.state == "running" ? cli::Tone::good
+                        : w.state == "error"   ? cli::Tone::bad
+                                               : cli::Tone::warn;
+            workers.add({w.id, w.name, w.host, std::to_string(w.pid),
+                         cli::paint(shown_state(w), tone), join(w.queues, ","),
+                         fmt::format("{}/{}", w.busy, w.concurrency), std::to_string(w.processed),
+                         std::to_string(w.failed), format_duration_short(uptime(w, s.server_now_ms)),
+                         format_relative(w.last_heartbeat_ms, s.server_now_ms),
+                         w.live ? "live" : cli::paint("LOST", cli::Tone::bad)});
         }
-        out += workers.render();
+        out += workers.render(cli::Table::Header::shown, screen.width);
     }
-    if (exited.empty()) return out;
-    // Most recent first; a cron --burst every minute leaves many.
-    std::sort(exited.begin(), exited.end(),
-              [](const auto* a, const auto* b) { return a->stopped_at_ms > b->stopped_at_ms; });
-    out += "\nexited (kept an hour after a clean stop, a day after an error):\n";
-    cli::Table table({"WORKER", "NAME", "HOST", "PID", "STATE", "QUEUES", "PROCESSED", "FAILED",
-                      "UPTIME", "EXITED", "REASON"},
-                     {false, false, false, true, false, false, true, true, true, true, false});
-    for (std::size_t i = 0; i < exited.size() && i < exited_shown; ++i) {
-        const auto* w = exited[i];
-        table.add({w->id, w->name, w->host, std::to_string(w->pid),
-                   w->state == "error" ? cli::paint(w->state, cli::Tone::bad) : w->state,
-                   join(w->queues, ","), std::to_string(w->processed), std::to_string(w->failed),
-                   format_duration_short(uptime(*w, s.server_now_ms)),
-                   format_relative(w->stopped_at_ms, s.server_now_ms),
-                   one_line(w->reason.empty() ? "-" : w->reason, 80)});
+    if (shown_exited > 0) {
+        out += "\n" + fit("exited (kept an hour after a clean stop, a day after an error):");
+        cli::Table table({"WORKER", "NAME", "HOST", "PID", "STATE", "QUEUES", "PROCESSED",
+                          "FAILED", "UPTIME", "EXITED", "REASON"},
+                         {false, false, false, true, false, false, true, true, true, true, false});
+        table.set_drop_order({0, 2, 3, 8, 7, 6, 5});
+        for (std::size_t i = 0; i < shown_exited; ++i) {
+            const auto* w = exited[i];
+            table.add({w->id, w->name, w->host, std::to_string(w->pid),
+                       w->state == "error" ? cli::paint(w->state, cli::Tone::bad) : w->state,
+                       join(w->queues, ","), std::to_string(w->processed),
+                       std::to_string(w->failed), format_duration_short(uptime(*w, s.server_now_ms)),
+                       format_relative(w->stopped_at_ms, s.server_now_ms),
+                       one_line(w->reason.empty() ? "-" : w->reason, 80)});
+        }
+        out += table.render(cli::Table::Header::shown, screen.width);
+        if (screen.height == 0 && exited.size() > shown_exited)
+            out += fmt::format("{} more exited worker(s) not shown (--json lists every one)\n",
+                               exited.size() - shown_exited);
     }
-    out += table.render();
-    if (exited.size() > exited_shown)
-        out += fmt::format("{} more exited worker(s) not shown (--json lists every one)\n",
-                           exited.size() - exited_shown);
+    std::vector<std::string> hidden;
+    if (shown_queues < queue_rows)
+        hidden.push_back(fmt::format("{} queue(s)", queue_rows - shown_queues));
+    if (shown_workers < worker_rows)
+        hidden.push_back(fmt::format("{} worker(s)", worker_rows - shown_workers));
+    if (screen.height > 0 && shown_exited < exited.size())
+        hidden.push_back(fmt::format("{} exited worker(s)", exited.size() - shown_exited));
+    if (shown_notes < notes.size())
+        hidden.push_back(fmt::format("{} note(s)", notes.size() - shown_notes));
+    if (!hidden.empty())
+        out += fit(cli::paint(fmt::format("... {} not shown (a taller terminal, or name the "
+                                          "queues: workq-status --watch QUEUE...)",
+                                          join(hidden, ", ")),
+                              cli::Tone::dim));
     return out;
 }
 

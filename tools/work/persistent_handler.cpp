@@ -16,6 +16,7 @@
 #include "util/fd.hpp"
 #include "util/log.hpp"
 #include "util/process.hpp"
+#include "util/text.hpp"
 
 namespace workq::work {
 namespace asio = boost::asio;
@@ -27,6 +28,8 @@ constexpr Millis longest_restart_delay{30'000};
 constexpr Millis healthy_stretch{30'000};  // a process that lived this long resets the delay
 constexpr std::size_t error_tail_bytes = 4096;
 constexpr std::size_t reply_envelope = 64 * 1024;  // room for the JSON around the result
+// How much of a line that is not a reply a message quotes: enough to recognise a banner.
+constexpr std::size_t quoted_line_chars = 120;
 constexpr Millis exit_drain_limit{2000};
 
 }  // namespace
@@ -219,20 +222,25 @@ void PersistentHandler::read_stderr() {
 void PersistentHandler::handle_line(std::string_view line) {
     if (state_ != State::busy) {
         // Two replies for one job, or chatter on stdout: the protocol is broken, start afresh.
-        log::warn(
-            fmt::format(
-                "persistent handler wrote a line while no job was running ({}); restarting it",
-                line.size() > 80 ? std::string(line.substr(0, 80)) + "..." : std::string(line)),
-            {{"slot", params_.tag}, {"pid", std::to_string(pid_)}});
+        log::warn(fmt::format("persistent handler wrote a line while no job was running: \"{}\" "
+                              "(its stdout carries replies only: print banners and logs to "
+                              "stderr); restarting it",
+                              one_line(line, quoted_line_chars)),
+                  {{"slot", params_.tag}, {"pid", std::to_string(pid_)}});
         kill_process(true);
         return;
     }
     auto reply = queue::parse_reply(line);
     PersistentOutcome outcome;
     if (!reply.valid) {
+        // The line itself, escaped and cut, so that a banner or a log line printed to stdout
+        // is seen for what it is.
         outcome.kind = PersistentOutcome::Kind::bad_reply;
         outcome.reason = "bad reply";
-        outcome.error = reply.problem;
+        outcome.error = fmt::format(
+            "{}: \"{}\" (a persistent handler's stdout carries its replies only: print banners "
+            "and logs to stderr)",
+            reply.problem, one_line(line, quoted_line_chars));
     } else if (reply.id != current_id_) {
         outcome.kind = PersistentOutcome::Kind::bad_reply;
         outcome.reason = "bad reply";

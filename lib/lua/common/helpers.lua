@@ -143,13 +143,19 @@ local function trim_dead(p, now, cap)
     if count > 0 then redis.call('HINCRBY', p .. 'meta', 'trimmed', count) end
 end
 
--- Tells a `workq-enqueue --wait` blocked on <p>done:<id> that the job has ended.
+-- Tells a `workq-enqueue --wait` blocked on <p>done:<id> that the job has ended: pushes the final
+-- state ('succeeded', 'dead', 'cancelled'), so that the waiter knows it even when the record is
+-- gone, and after it the result when the record will not keep it (`result`: --result-ttl 0).
 local DONE_TTL_MS = 86400000
 -- `notify` is the record's field when the caller read it already (false: absent).
-local function notify_final(p, id, notify)
+local function notify_final(p, id, notify, state, result)
     if notify == nil then notify = redis.call('HGET', p .. 'job:' .. id, 'notify') end
     if notify == '1' then
-        redis.call('RPUSH', p .. 'done:' .. id, '1')
+        if result then
+            redis.call('RPUSH', p .. 'done:' .. id, state, result)
+        else
+            redis.call('RPUSH', p .. 'done:' .. id, state)
+        end
         redis.call('PEXPIRE', p .. 'done:' .. id, DONE_TTL_MS)
     end
 end
@@ -158,7 +164,7 @@ local function make_dead(p, id, now, unique)
     redis.call('HSET', p .. 'job:' .. id, 'state', 'dead', 'finished', now)
     redis.call('ZADD', p .. 'dead', now, id)
     release_unique(p, id, unique)
-    notify_final(p, id)
+    notify_final(p, id, nil, 'dead')
     trim_dead(p, now)
 end
 
@@ -178,7 +184,7 @@ local function make_cancelled(p, id, now, unique, ttl)
     redis.call('HSET', p .. 'job:' .. id, 'state', 'cancelled', 'finished', now)
     redis.call('HDEL', p .. 'job:' .. id, 'cancel', 'lease')
     release_unique(p, id, unique)
-    notify_final(p, id)
+    notify_final(p, id, nil, 'cancelled')
     expire_final(p, id, ttl)
 end
 
