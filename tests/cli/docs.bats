@@ -213,7 +213,7 @@ got
 $actual"
         # The options every tool has also work after a subcommand: offered there too.
         common=$(printf '%s\n' --redis --password-file --namespace --config --quiet --log-level \
-            --log-format)
+            --log-format --tls-ca-cert --tls-cert --tls-key --tls-server-name)
         for sub in $(subcommands "$tool"); do
             expected=$( { options_of_help "$("$PREFIX/bin/workq-$tool" "$sub" --help)" | grep -E '^--'
                 echo "$common"; } | sort -u)

@@ -1378,13 +1378,15 @@ void Worker::reap_queue(std::size_t queue_index, std::shared_ptr<ReapPass> pass,
         [this, queue_index, pass, so_far, queue_done](std::optional<redis::Reply> reply) {
             queue::ReapStep step;
             if (reply && !reply->is_error()) {
-                crash_point("in-reaper");
                 try {
                     step = queue::parse_reap(*reply);
                 } catch (const std::exception& error) {
                     log::error(fmt::format("reaping failed: {}", error.what()),
                                {{"worker", worker_label()}});
                 }
+                // The fault suite's crash right after a pass that took jobs back (a pass that
+                // found none, as the one before the first claim often does, proves nothing).
+                if (step.taken_back > 0) crash_point("in-reaper");
             }
             // More lapsed leases than one call takes: the next batch at once, so that they
             // all come back within lease + 5 s however many there are.
