@@ -181,7 +181,8 @@ complete_line() {
 ls
 pause
 purge
-resume"
+resume
+rm"
     run complete_line workq-dlq re
     assert_output "requeue"
     run complete_line workq-queue ls q --state ""

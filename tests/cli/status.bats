@@ -221,7 +221,10 @@ EOF
     grep -q 'q or Ctrl-C quits' <<<"$screen"
     # Every line fits: nothing wrapped.
     local long
-    long=$(awk 'length($0) > 70' <<<"$screen")
+    # Characters, not bytes: a cut line ends with the one-character ellipsis.
+    long=$(while IFS= read -r line; do
+        [ "$(printf '%s' "$line" | LC_ALL=C.UTF-8 wc -m)" -le 70 ] || echo "$line"
+    done <<<"$screen")
     [ -z "$long" ] || fail "lines wider than the terminal: $long"
     [ "$(wc -l <<<"$screen")" -le 20 ] || fail "more lines than the terminal has: $screen"
     # The queues that did not fit are counted, not dropped silently.

@@ -532,7 +532,10 @@ blocked_clients_are() { [ "$(rcli client list | grep -c 'cmd=blpop')" -eq "$1" ]
     [ -n "$(worker_field "$w" started_at)" ] && [ -n "$(worker_field "$w" last_heartbeat)" ]
     kill -TERM "$w"
     wait_exit "$w" 10
-    assert_equal "$(rcli exists "{$WORKQ_NAMESPACE}:worker:$id")" 0
+    # A clean stop leaves the live registry; its final registration stays a while (stopped).
+    [ -z "$(rcli zscore "{$WORKQ_NAMESPACE}:workers" "$id")" ] || fail "still registered as live"
+    [ -n "$(rcli zscore "{$WORKQ_NAMESPACE}:exited" "$id")" ] || fail "no final registration"
+    assert_equal "$(rcli hget "{$WORKQ_NAMESPACE}:worker:$id" state)" stopped
 }
 
 # ---- no busy polling -------------------------------------------------------------------------

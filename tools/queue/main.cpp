@@ -468,10 +468,24 @@ bool confirm_purge(redis::Connection& connection, const queue::QueueKeys& keys,
 // queue whose registration a crash or a race lost still has one).
 bool queue_known(redis::Connection& connection, const std::string& namespace_name,
                  const queue::QueueKeys& keys) {
-    return connection
-                   .call({"SISMEMBER", queue::NamespaceKeys(namespace_name).queues(), keys.queue()})
-                   .as_integer() == 1 ||
-           connection.call({"EXISTS", keys.meta()}).as_integer() == 1;
+    queue::NamespaceKeys ns(namespace_name);
+    if (connection.call({"SISMEMBER", ns.queues(), keys.queue()}).as_integer() == 1 ||
+        connection.call({"EXISTS", keys.meta()}).as_integer() == 1)
+        return true;
+    // A queue that workers serve before its first job is known too: pausing it ahead of the
+    // first enqueue is what an operator does. Registered workers are few; pause is rare.
+    auto workers = connection.call({"ZRANGE", ns.workers(), "0", "-1"});
+    for (const auto& id : workers.elements) {
+        auto served = connection.call({"HGET", ns.worker(id.text), "queues"});
+        if (served.is_nil()) continue;
+        std::string_view rest = served.text;  // "a,q,b"
+        while (!rest.empty()) {
+            auto comma = rest.find(',');
+            if (rest.substr(0, comma) == keys.queue()) return true;
+            rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+        }
+    }
+    return false;
 }
 
 // What a queue still holds, for a message: "3 waiting, 1 dead letter".
@@ -497,7 +511,10 @@ std::string holdings(const queue::QueueRemoval& left) {
 // script removes the queue's own keys if nothing is left. A refusal puts the name back. Killed
 // between the two: the queue is missing from listings until the next rm or enqueue, with its
 // jobs intact (workq-status QUEUE still shows it). An enqueue racing the removal can leave its
-// job in a queue that is not listed, the same way; the next enqueue lists it again.
+// job in a queue that is not listed, the same way; the next enqueue lists it again. Killed
+// before the name is remembered as removed: its ended jobs are not found by id (they expire).
+constexpr long long removed_kept_ms = 7LL * 24 * 3600 * 1000;
+
 int remove_queue(redis::Connection& connection, const std::string& namespace_name,
                  const queue::QueueKeys& keys, bool force) {
     auto queues = queue::NamespaceKeys(namespace_name).queues();
@@ -544,6 +561,15 @@ int remove_queue(redis::Connection& connection, const std::string& namespace_nam
             "--force to remove it with all of that)",
             keys.queue(), holdings(removal)));
     }
+    // Remembered a week (the longest an ended job's record usually lives; see
+    // NamespaceKeys::removed), so that `workq-status job ID` finds the jobs it ended.
+    auto time = connection.call({"TIME"}).as_array();
+    long long now_ms = std::stoll(time.at(0).as_string()) * 1000 +
+                       std::stoll(time.at(1).as_string()) / 1000;
+    auto removed = queue::NamespaceKeys(namespace_name).removed();
+    connection.call({"ZADD", removed, std::to_string(now_ms), keys.queue()});
+    connection.call(
+        {"ZREMRANGEBYSCORE", removed, "-inf", fmt::format("({}", now_ms - removed_kept_ms)});
     if (removal.running > 0)
         log::info(
             fmt::format("queue {} removed; its {} running job(s) were told to stop and end "
