@@ -22,6 +22,7 @@
 #include "queue/keys.hpp"
 #include "queue/transitions.hpp"
 #include "redis/async_connection.hpp"
+#include "schedule_firer.hpp"
 #include "service_notify.hpp"
 #include "settings.hpp"
 #include "util/process.hpp"
@@ -199,6 +200,7 @@ class Worker {
     boost::asio::steady_timer heartbeat_timer_, reaper_timer_, renew_timer_, health_timer_;
     boost::asio::steady_timer runtime_timer_, shutdown_timer_, hard_stop_timer_, reconnect_timer_;
     ServiceNotifier service_;  // systemd: READY, STOPPING, STATUS, WATCHDOG (when NOTIFY_SOCKET)
+    std::optional<ScheduleFirer> firer_;  // workq-schedule's ticks of our queues
 };
 
 }  // namespace workq::work
