@@ -8,16 +8,20 @@
 -- KEYS[1] <p>meta
 -- ARGV[1] prefix   ARGV[2] name   ARGV[3] generation read   ARGV[4] next tick ms read
 -- ARGV[5] the tick to make a job for, ms ('' = none: only advance)   ARGV[6] the new next tick ms
--- ARGV[7] the job id
+-- ARGV[7] the job id   ARGV[8] the deadline (server ms) of the id's namespace reservation
+-- (reserve_id.lua, as for workq-enqueue --id: see reserve_id in common/helpers.lua); past it,
+-- nothing is done
 -- Returns { status, job id, how, earliest tick ms of the queue (-1: none) } where status is
--- 1 done, 0 refused (changed meanwhile), -1 no such schedule, -2 the tick is not due yet; how
+-- 1 done, 0 refused (changed meanwhile), -1 no such schedule, -2 the tick is not due yet, -3
+-- the id's reservation lapsed before this call ran (the caller reserves again); how
 -- is 'created', 'exists' (a job with the id existed), 'unique' (the job id is then the live
 -- job holding the --unique key) or '' (no job asked for).
 local p, name = ARGV[1], ARGV[2]
 local tick = ARGV[5] ~= '' and tonumber(ARGV[5]) or nil
 local new_next = tonumber(ARGV[6])
 local id = ARGV[7]
-if not new_next or (ARGV[5] ~= '' and not tick) then
+local fence = tonumber(ARGV[8])
+if not new_next or (ARGV[5] ~= '' and (not tick or not fence)) then
     return redis.error_reply('ERR schedule_fire: malformed arguments')
 end
 local key = p .. 'schedule:' .. name
@@ -36,6 +40,7 @@ if f[1] ~= ARGV[3] or tonumber(f[2]) ~= tonumber(ARGV[4]) or f[3] == '1' then
 end
 local now = now_ms()
 if tick and tick > now then return {-2, '', '', earliest()} end
+if tick and not id_fence_open(fence, now) then return {-3, '', '', earliest()} end
 
 local how = ''
 if tick then

@@ -221,13 +221,15 @@ FirePlan plan_fire(const CronExpression& expression, const TimeZone& zone, Catch
 }
 
 ScriptCall schedule_fire_call(const QueueKeys& keys, const DueSchedule& schedule,
-                              long long expected_next_ms, const FireStep& step) {
+                              long long expected_next_ms, const FireStep& step,
+                              std::optional<long long> id_fence_ms) {
     auto call = make_call("schedule_fire", keys);
     call.args.insert(
         call.args.end(),
         {schedule.name, schedule.generation, std::to_string(expected_next_ms),
          step.tick_ms ? std::to_string(*step.tick_ms) : "", std::to_string(step.new_next_ms),
-         step.tick_ms ? tick_job_id(schedule.name, *step.tick_ms) : ""});
+         step.tick_ms ? tick_job_id(schedule.name, *step.tick_ms) : "",
+         id_fence_ms ? std::to_string(*id_fence_ms) : ""});
     return call;
 }
 
@@ -242,6 +244,9 @@ FireResult parse_schedule_fire(const redis::Reply& reply) {
             break;
         case -2:
             out.status = FireStatus::not_due;
+            break;
+        case -3:
+            out.status = FireStatus::reservation_lapsed;
             break;
         default:
             out.status = FireStatus::refused;

@@ -136,15 +136,18 @@ FirePlan plan_fire(const CronExpression& expression, const TimeZone& zone, Catch
                    long long watch_start_ms, std::size_t max_steps);
 constexpr long long never_ms = 253402300799000;  // 9999-12-31T23:59:59Z
 
-enum class FireStatus { done, refused, gone, not_due };
+enum class FireStatus { done, refused, gone, not_due, reservation_lapsed };
 struct FireResult {
     FireStatus status = FireStatus::refused;
     std::string job_id;  // the tick's job, or the live job holding its --unique key
     std::string how;     // "created", "exists", "unique", or empty (no job asked for)
     std::optional<long long> earliest_tick_ms;
 };
+// A step with a tick needs its job id reserved in the namespace first, as workq-enqueue --id
+// does (reserve_id_call): `id_fence_ms` is the reservation's deadline.
 ScriptCall schedule_fire_call(const QueueKeys& keys, const DueSchedule& schedule,
-                              long long expected_next_ms, const FireStep& step);
+                              long long expected_next_ms, const FireStep& step,
+                              std::optional<long long> id_fence_ms);
 FireResult parse_schedule_fire(const redis::Reply& reply);
 
 }  // namespace workq::queue

@@ -417,3 +417,21 @@ missed_ticks() {
     wait_until 20 bash -c '[ "$(workq-status --check >/dev/null 2>&1; echo $?)" = 0 ]'
     stop_workers
 }
+
+@test "a tick's job id is unique in the namespace: a job with that id in another queue means no job here" {
+    export D
+    workq-schedule add s q --cron '@every 1s' </dev/null 2>/dev/null
+    first=$(($(schedule_field q s next) / 1000))
+    taken=$((first + 6))
+    # Somebody made the id of a future tick in another queue (workq-enqueue --id).
+    workq-enqueue -q other --id "s.$taken" elsewhere >/dev/null
+    start_worker w q -- "$(recorder)"
+    wait_until 30 job_for q s $((taken + 2))
+    stop_workers
+    ! job_for q s "$taken"
+    job_for other s "$taken"
+    assert_log w "tick $(date -u -d @"$taken" +%Y-%m-%dT%H:%M:%S).000Z: no job here, job s.$taken is made or being made in queue other"
+    # The ticks around it made their jobs.
+    job_for q s $((taken - 1))
+    job_for q s $((taken + 1))
+}

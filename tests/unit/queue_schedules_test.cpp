@@ -204,10 +204,19 @@ class Firing : public Schedules {
         return queue::parse_schedule_due(
             engine().run(queue::schedule_due_call(keys(), worker, watch, 100)));
     }
+    // One step, its tick's id reserved first for this queue, as the worker does.
     queue::FireResult fire(const queue::DueSchedule& schedule, long long expected,
                            std::optional<long long> tick, long long new_next) {
-        return queue::parse_schedule_fire(
-            engine().run(queue::schedule_fire_call(keys(), schedule, expected, {tick, new_next})));
+        std::optional<long long> fence;
+        if (tick) {
+            std::vector<std::string> ids{queue::tick_job_id(schedule.name, *tick)};
+            auto reservation = queue::parse_reserve_id(
+                engine().run(queue::reserve_id_call(queue::NamespaceKeys(ns()), ids, "q")));
+            EXPECT_TRUE(reservation.at(0).held);
+            fence = reservation.at(0).deadline_ms;
+        }
+        return queue::parse_schedule_fire(engine().run(
+            queue::schedule_fire_call(keys(), schedule, expected, {tick, new_next}, fence)));
     }
 };
 
@@ -267,6 +276,22 @@ TEST_F(Firing, AStepMakesTheTicksJobAndAdvancesTheScheduleOnce) {
     EXPECT_EQ(skip.how, "");
     EXPECT_EQ(field("s", "next"), std::to_string(now));
     EXPECT_EQ(raw().llen(keys().waiting(3)), 1);
+}
+
+TEST_F(Firing, AStepPastItsIdReservationMakesNothing) {
+    auto now = raw().server_now_ms() / 1000 * 1000;
+    define(definition("s"), now - 1000);
+    auto schedule = due().due.at(0);
+    // The reservation's deadline is 2 s (the clock margin) from now: the fence is closed.
+    auto lapsed = queue::parse_schedule_fire(engine().run(queue::schedule_fire_call(
+        keys(), schedule, now - 1000, {now - 1000, now}, raw().server_now_ms() + 1000)));
+    EXPECT_EQ(lapsed.status, queue::FireStatus::reservation_lapsed);
+    EXPECT_EQ(field("s", "next"), std::to_string(now - 1000));
+    EXPECT_FALSE(raw().exists(keys().job(queue::tick_job_id("s", now - 1000))));
+    // A step with a tick and no reservation at all is a caller's bug: refused as malformed.
+    EXPECT_THROW(engine().run(queue::schedule_fire_call(keys(), schedule, now - 1000,
+                                                        {now - 1000, now}, std::nullopt)),
+                 RedisError);
 }
 
 TEST_F(Firing, AReplacedPausedOrRemovedScheduleRefusesTheStep) {

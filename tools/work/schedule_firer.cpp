@@ -25,10 +25,11 @@ constexpr Millis after_tick{5};
 
 }  // namespace
 
-ScheduleFirer::ScheduleFirer(boost::asio::io_context& io, std::vector<queue::QueueKeys> queues,
-                             std::string worker_id, ConnectionGetter connection,
-                             std::function<std::string()> label)
+ScheduleFirer::ScheduleFirer(boost::asio::io_context& io, queue::NamespaceKeys namespace_keys,
+                             std::vector<queue::QueueKeys> queues, std::string worker_id,
+                             ConnectionGetter connection, std::function<std::string()> label)
     : io_(io),
+      namespace_keys_(std::move(namespace_keys)),
       queues_(std::move(queues)),
       worker_id_(std::move(worker_id)),
       connection_(std::move(connection)),
@@ -220,14 +221,132 @@ void ScheduleFirer::fire(std::size_t queue_index, const queue::DueSchedule& sche
                          const queue::FirePlan& plan,
                          std::function<void(const queue::FireResult&)> on_result,
                          std::function<void()> done) {
-    // The steps go out pipelined: each expects the next tick the previous one set, so if one is
-    // refused (another worker was first, the schedule changed) the rest are refused too.
+    // A tick's job id is unique in the namespace, as for workq-enqueue --id (README, "Ids
+    // across queues"): reserve the ids for this queue, look for them in the other queues, and
+    // make each job fenced by its reservation. A tick whose id another queue holds or has made
+    // makes no job here (after an `add` that moved the schedule was cut short, both queues
+    // fire it: the id keeps it to one job).
+    auto ids = std::make_shared<std::vector<std::string>>();
+    for (const auto& step : plan.steps)
+        if (step.tick_ms) ids->push_back(queue::tick_job_id(schedule.name, *step.tick_ms));
+    auto placements = std::make_shared<std::map<std::string, Placement>>();
+    if (ids->empty()) {
+        send_steps(queue_index, schedule, plan, *placements, on_result, done);
+        return;
+    }
+    const auto& queue_name = queues_[queue_index].queue();
+    auto call = queue::reserve_id_call(namespace_keys_, *ids, queue_name);
+    connection_()->script(
+        *call.script, call.keys, call.args,
+        [this, queue_index, schedule, plan, on_result, done, ids, placements,
+         call](std::optional<redis::Reply> reply) {
+            if (!reply) return done();  // the connection failed: the next round tries again
+            std::vector<queue::IdReservation> reservations;
+            try {
+                queue::check_reply(call, *reply);
+                reservations = queue::parse_reserve_id(*reply);
+            } catch (const std::exception& error) {
+                log::error(fmt::format("schedule {}: cannot reserve its jobs' ids: {}",
+                                       schedule.name, error.what()),
+                           {{"worker", label_()}, {"queue", queues_[queue_index].queue()}});
+                return done();
+            }
+            for (std::size_t i = 0; i < ids->size() && i < reservations.size(); ++i) {
+                auto& place = (*placements)[(*ids)[i]];
+                if (reservations[i].held)
+                    place.fence_ms = reservations[i].deadline_ms;
+                else
+                    place.elsewhere = reservations[i].holder;
+            }
+            look_elsewhere(queue_index, schedule, plan, ids, placements, on_result, done);
+        });
+}
+
+void ScheduleFirer::look_elsewhere(std::size_t queue_index, const queue::DueSchedule& schedule,
+                                   const queue::FirePlan& plan,
+                                   std::shared_ptr<std::vector<std::string>> ids,
+                                   std::shared_ptr<std::map<std::string, Placement>> placements,
+                                   std::function<void(const queue::FireResult&)> on_result,
+                                   std::function<void()> done) {
     auto connection = connection_();
+    connection->command(
+        {"SMEMBERS", namespace_keys_.queues()},
+        [this, queue_index, schedule, plan, ids, placements, on_result,
+         done](std::optional<redis::Reply> reply) {
+            if (!reply) return done();
+            std::vector<std::string> others;
+            if (reply->is_array())
+                for (const auto& item : reply->elements)
+                    if (item.is_string() && item.text != queues_[queue_index].queue())
+                        others.push_back(item.text);
+            std::vector<std::string> held;
+            for (const auto& id : *ids)
+                if ((*placements)[id].fence_ms) held.push_back(id);
+            if (others.empty() || held.empty()) {
+                send_steps(queue_index, schedule, plan, *placements, on_result, done);
+                return;
+            }
+            // A job made under a reservation that has lapsed since is in its queue already.
+            auto left = std::make_shared<std::size_t>(held.size() * others.size());
+            auto found = std::make_shared<std::vector<std::string>>();
+            for (const auto& id : held)
+                for (const auto& other : others) {
+                    auto key = queue::QueueKeys(namespace_keys_.name(), other).job(id);
+                    connection_()->command(
+                        {"EXISTS", key},
+                        [this, queue_index, schedule, plan, placements, on_result, done, left,
+                         found, id, other](std::optional<redis::Reply> exists) {
+                            if (exists && exists->type == redis::Reply::Type::integer &&
+                                exists->integer == 1) {
+                                (*placements)[id].fence_ms.reset();
+                                (*placements)[id].elsewhere = other;
+                                found->push_back(id);
+                            }
+                            if (--*left > 0) return;
+                            if (!found->empty()) {
+                                // Give back what this queue will not use.
+                                auto release = queue::release_id_call(namespace_keys_, *found,
+                                                                      queues_[queue_index].queue());
+                                connection_()->script(*release.script, release.keys, release.args,
+                                                      [](auto) {});
+                            }
+                            send_steps(queue_index, schedule, plan, *placements, on_result, done);
+                        });
+                }
+        });
+}
+
+void ScheduleFirer::send_steps(std::size_t queue_index, const queue::DueSchedule& schedule,
+                               const queue::FirePlan& plan,
+                               const std::map<std::string, Placement>& placements,
+                               std::function<void(const queue::FireResult&)> on_result,
+                               std::function<void()> done) {
+    // The steps go out pipelined: each expects the next tick the previous one set, so if one is
+    // refused (another worker was first, the schedule changed, a reservation lapsed) the rest
+    // are refused too, and the next round starts from what the server has.
+    auto connection = connection_();
+    if (!connection || !connection->ready()) return done();
     auto left = std::make_shared<std::size_t>(plan.steps.size());
     auto expected = schedule.next_ms;
     const auto& keys = queues_[queue_index];
-    for (const auto& step : plan.steps) {
-        auto call = queue::schedule_fire_call(keys, schedule, expected, step);
+    for (auto step : plan.steps) {
+        std::optional<long long> fence;
+        if (step.tick_ms) {
+            auto id = queue::tick_job_id(schedule.name, *step.tick_ms);
+            auto place = placements.find(id);
+            if (place != placements.end() && place->second.fence_ms) {
+                fence = place->second.fence_ms;
+            } else {
+                log::info(
+                    fmt::format("schedule {}: tick {}: no job here, job {} is {} queue {}",
+                                schedule.name, format_rfc3339(*step.tick_ms), id,
+                                place != placements.end() ? "made or being made in" : "reserved by",
+                                place != placements.end() ? place->second.elsewhere : "?"),
+                    {{"worker", label_()}, {"queue", keys.queue()}});
+                step.tick_ms.reset();  // the schedule advances past it
+            }
+        }
+        auto call = queue::schedule_fire_call(keys, schedule, expected, step, fence);
         expected = step.new_next_ms;
         connection->script(
             *call.script, call.keys, call.args,

@@ -15,6 +15,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -32,9 +33,9 @@ class ScheduleFirer {
 
     // `connection` gives the worker's command connection of the moment (it is replaced on
     // reconnect); `label` names the worker in logs.
-    ScheduleFirer(boost::asio::io_context& io, std::vector<queue::QueueKeys> queues,
-                  std::string worker_id, ConnectionGetter connection,
-                  std::function<std::string()> label);
+    ScheduleFirer(boost::asio::io_context& io, queue::NamespaceKeys namespace_keys,
+                  std::vector<queue::QueueKeys> queues, std::string worker_id,
+                  ConnectionGetter connection, std::function<std::string()> label);
 
     // A round on every queue: at start, and after a reconnect (the worker could fire nothing
     // while cut off: the ticks of that time were missed unless another worker watched).
@@ -60,16 +61,33 @@ class ScheduleFirer {
     void round(std::size_t queue_index);
     void rounds(bool only_with_schedules);
     void on_due(std::size_t queue_index, const queue::DueRead& read);
-    // Sends the plan's steps; `on_result` sees each reply, `done` runs after the last.
+    // Where a tick's job may be made: here, fenced by this queue's reservation of its id, or
+    // not (another queue holds the id).
+    struct Placement {
+        std::optional<long long> fence_ms;
+        std::string elsewhere;
+    };
+    // Reserves the ids of the plan's ticks, looks for them in the other queues, then sends the
+    // steps; `on_result` sees each reply, `done` runs after the last (or on a failure).
     void fire(std::size_t queue_index, const queue::DueSchedule& schedule,
               const queue::FirePlan& plan, std::function<void(const queue::FireResult&)> on_result,
               std::function<void()> done);
+    void look_elsewhere(std::size_t queue_index, const queue::DueSchedule& schedule,
+                        const queue::FirePlan& plan, std::shared_ptr<std::vector<std::string>> ids,
+                        std::shared_ptr<std::map<std::string, Placement>> placements,
+                        std::function<void(const queue::FireResult&)> on_result,
+                        std::function<void()> done);
+    void send_steps(std::size_t queue_index, const queue::DueSchedule& schedule,
+                    const queue::FirePlan& plan, const std::map<std::string, Placement>& placements,
+                    std::function<void(const queue::FireResult&)> on_result,
+                    std::function<void()> done);
     // Sets the timer for a tick EARLIEST_MS (server clock) read when the server said NOW_MS.
     void arm(long long earliest_ms, long long now_ms);
     void on_timer();
     bool active() const;
 
     boost::asio::io_context& io_;
+    queue::NamespaceKeys namespace_keys_;
     std::vector<queue::QueueKeys> queues_;
     std::string worker_id_;
     ConnectionGetter connection_;

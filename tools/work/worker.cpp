@@ -174,7 +174,7 @@ int Worker::run() {
         queue_keys_.emplace_back(server_.namespace_name, queue);
     successes_.resize(queue_keys_.size());
     firer_.emplace(
-        io_, queue_keys_, worker_id_, [this] { return commands_; },
+        io_, namespace_keys_, queue_keys_, worker_id_, [this] { return commands_; },
         [this] { return worker_label(); });
     {
         // Reachable at start, or exit 3; this also starts the embedded server when it is the one.
