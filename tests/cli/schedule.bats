@@ -422,16 +422,26 @@ missed_ticks() {
     export D
     workq-schedule add s q --cron '@every 1s' </dev/null 2>/dev/null
     first=$(($(schedule_field q s next) / 1000))
-    taken=$((first + 6))
-    # Somebody made the id of a future tick in another queue (workq-enqueue --id).
+    taken=$((first + 6)) lapsed=$((first + 8))
+    # Somebody made the ids of two future ticks in another queue (workq-enqueue --id). The
+    # first's reservation still holds; the second's has lapsed (deleted here, as 15 s would):
+    # the worker finds that job by looking in the other queues.
     workq-enqueue -q other --id "s.$taken" elsewhere >/dev/null
+    workq-enqueue -q other --id "s.$lapsed" elsewhere >/dev/null
+    rcli del "{$WORKQ_NAMESPACE}:id:s.$lapsed" >/dev/null
     start_worker w q -- "$(recorder)"
-    wait_until 30 job_for q s $((taken + 2))
+    wait_until 30 job_for q s $((lapsed + 2))
     stop_workers
-    ! job_for q s "$taken"
-    job_for other s "$taken"
-    assert_log w "tick $(date -u -d @"$taken" +%Y-%m-%dT%H:%M:%S).000Z: no job here, job s.$taken is made or being made in queue other"
-    # The ticks around it made their jobs.
-    job_for q s $((taken - 1))
-    job_for q s $((taken + 1))
+    for t in "$taken" "$lapsed"; do
+        ! job_for q s "$t" || fail "tick $t made a second job s.$t, in queue q"
+        job_for other s "$t"
+        assert_log w "tick $(date -u -d @"$t" +%Y-%m-%dT%H:%M:%S).000Z: no job here, job s.$t is made or being made in queue other"
+        # The ticks around it made their jobs.
+        job_for q s $((t - 1))
+        job_for q s $((t + 1))
+    done
+    # The reservation taken for the lapsed one was given back.
+    [ -z "$(rcli get "{$WORKQ_NAMESPACE}:id:s.$lapsed")" ]
+    # The others made their jobs under this queue's reservation.
+    [ "$(rcli get "{$WORKQ_NAMESPACE}:id:s.$((lapsed + 1))")" = q ]
 }

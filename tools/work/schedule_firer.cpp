@@ -234,9 +234,11 @@ void ScheduleFirer::fire(std::size_t queue_index, const queue::DueSchedule& sche
         send_steps(queue_index, schedule, plan, *placements, on_result, done);
         return;
     }
+    auto connection = connection_();
+    if (!connection || !connection->ready()) return done();  // the reconnect starts a round
     const auto& queue_name = queues_[queue_index].queue();
     auto call = queue::reserve_id_call(namespace_keys_, *ids, queue_name);
-    connection_()->script(
+    connection->script(
         *call.script, call.keys, call.args,
         [this, queue_index, schedule, plan, on_result, done, ids, placements,
          call](std::optional<redis::Reply> reply) {
@@ -269,11 +271,15 @@ void ScheduleFirer::look_elsewhere(std::size_t queue_index, const queue::DueSche
                                    std::function<void(const queue::FireResult&)> on_result,
                                    std::function<void()> done) {
     auto connection = connection_();
+    if (!connection || !connection->ready()) return done();
     connection->command(
         {"SMEMBERS", namespace_keys_.queues()},
-        [this, queue_index, schedule, plan, ids, placements, on_result,
-         done](std::optional<redis::Reply> reply) {
-            if (!reply) return done();
+        // The lookups go out on the connection that answered (weakly held: a handler must not
+        // keep its own connection alive).
+        [this, weak = std::weak_ptr(connection), queue_index, schedule, plan, ids, placements,
+         on_result, done](std::optional<redis::Reply> reply) {
+            auto answered = weak.lock();
+            if (!reply || !answered) return done();
             std::vector<std::string> others;
             if (reply->is_array())
                 for (const auto& item : reply->elements)
@@ -292,26 +298,26 @@ void ScheduleFirer::look_elsewhere(std::size_t queue_index, const queue::DueSche
             for (const auto& id : held)
                 for (const auto& other : others) {
                     auto key = queue::QueueKeys(namespace_keys_.name(), other).job(id);
-                    connection_()->command(
-                        {"EXISTS", key},
-                        [this, queue_index, schedule, plan, placements, on_result, done, left,
-                         found, id, other](std::optional<redis::Reply> exists) {
-                            if (exists && exists->type == redis::Reply::Type::integer &&
-                                exists->integer == 1) {
-                                (*placements)[id].fence_ms.reset();
-                                (*placements)[id].elsewhere = other;
-                                found->push_back(id);
-                            }
-                            if (--*left > 0) return;
-                            if (!found->empty()) {
-                                // Give back what this queue will not use.
-                                auto release = queue::release_id_call(namespace_keys_, *found,
-                                                                      queues_[queue_index].queue());
-                                connection_()->script(*release.script, release.keys, release.args,
-                                                      [](auto) {});
-                            }
-                            send_steps(queue_index, schedule, plan, *placements, on_result, done);
-                        });
+                    answered->command({"EXISTS", key}, [this, weak, queue_index, schedule, plan,
+                                                        placements, on_result, done, left, found,
+                                                        id,
+                                                        other](std::optional<redis::Reply> exists) {
+                        if (exists && exists->type == redis::Reply::Type::integer &&
+                            exists->integer == 1) {
+                            (*placements)[id].fence_ms.reset();
+                            (*placements)[id].elsewhere = other;
+                            found->push_back(id);
+                        }
+                        if (--*left > 0) return;
+                        auto still = weak.lock();
+                        if (!found->empty() && still) {
+                            // Give back what this queue will not use (left alone, it lapses).
+                            auto release = queue::release_id_call(namespace_keys_, *found,
+                                                                  queues_[queue_index].queue());
+                            still->script(*release.script, release.keys, release.args, [](auto) {});
+                        }
+                        send_steps(queue_index, schedule, plan, *placements, on_result, done);
+                    });
                 }
         });
 }
