@@ -4,9 +4,11 @@
 -- KEYS[i]    <p_i>meta of each queue (names the slots)
 -- ARGV[1] worker id   ARGV[2] token base (unique per call)   ARGV[3] lease ms
 -- ARGV[4] max jobs    ARGV[5..] prefix of each queue, in KEYS order
--- Returns { wait_hint_ms, job, job, ... } where wait_hint_ms is the time until the earliest
--- scheduled job of an unpaused queue (-1: none) and each job is
--- { queue index (1-based), id, payload, attempt, max attempts, timeout ms or '', token }.
+-- Returns { wait_hint_ms, tick_hint_ms, job, job, ... } where wait_hint_ms is the time until the
+-- earliest scheduled job of an unpaused queue (-1: none), tick_hint_ms the time until the
+-- earliest tick of a schedule of any of the queues (0: due; -1: none, or the claim took as many
+-- jobs as asked: a worker that stays busy learns its ticks on its firer's own rounds) and each
+-- job is { queue index (1-based), id, payload, attempt, max attempts, timeout ms or '', token }.
 local worker, token_base = ARGV[1], ARGV[2]
 local lease_ms = tonumber(ARGV[3])
 local max_jobs = tonumber(ARGV[4])
@@ -15,6 +17,7 @@ local now = now_ms()
 
 local jobs = {}
 local next_due = -1
+local next_tick = -1
 
 -- Numbers go to redis.call as strings formatted once (Redis formats Lua numbers with %.17g).
 local now_text = tostring(now)
@@ -78,6 +81,17 @@ for qi = 1, #KEYS do
     end
 end
 
-local out = {next_due}
+-- A worker about to wait learns when its next schedule tick falls (workq-schedule add wakes it).
+if #jobs < max_jobs then
+    for qi = 1, #KEYS do
+        local first = redis.call('ZRANGE', ARGV[4 + qi] .. 'ticks', '0', '0', 'WITHSCORES')
+        if first[2] then
+            local wait = math.max(0, tonumber(first[2]) - now)
+            if next_tick < 0 or wait < next_tick then next_tick = wait end
+        end
+    end
+end
+
+local out = {next_due, next_tick}
 for _, job in ipairs(jobs) do out[#out + 1] = job end
 return out

@@ -1,10 +1,12 @@
 -- stats: one queue's counts, in O(number of priorities) whatever the queue's length. Read-only.
 -- KEYS[1] <p>meta
--- ARGV[1] prefix
+-- ARGV[1] prefix   ARGV[2] after how long (ms) a due tick counts as late
 -- Returns { waiting, scheduled, running, dead, succeeded, failed, paused (0/1),
 --           oldest waiting age ms (-1: none), dead letters trimmed, data version (0: none),
 --           jobs succeeded in the last 60 s (estimated from this minute's and the last one's counts),
---           running jobs whose lease lapsed (overdue: the reaper of a running worker takes them back) }.
+--           running jobs whose lease lapsed (overdue: the reaper of a running worker takes them back),
+--           schedules (workq-schedule), the earliest tick of an unpaused one (ms; -1: none),
+--           schedules whose tick is late: due for more than ARGV[2] ms (no worker fires them) }.
 -- Scheduled jobs already due count as waiting (a worker promotes them when it next looks).
 local p = ARGV[1]
 local now = now_ms()
@@ -50,4 +52,7 @@ return {
     tonumber(m[5]) or 0,
     math.floor(recent + 0.5),
     redis.call('ZCOUNT', p .. 'running', '-inf', now),
+    redis.call('SCARD', p .. 'schedules'),
+    tonumber(redis.call('ZRANGE', p .. 'ticks', 0, 0, 'WITHSCORES')[2]) or -1,
+    redis.call('ZCOUNT', p .. 'ticks', '-inf', now - (tonumber(ARGV[2]) or 0)),
 }

@@ -195,7 +195,10 @@ ClaimResult parse_claim(const redis::Reply& reply) {
     if (items.empty()) return result;
     auto next_due = items[0].as_integer();
     if (next_due >= 0) result.next_due = Millis(next_due);
-    for (std::size_t i = 1; i < items.size(); ++i) {
+    if (items.size() < 2) throw RedisError("claim: a reply without its tick hint");
+    auto next_tick = items[1].as_integer();
+    if (next_tick >= 0) result.next_tick = Millis(next_tick);
+    for (std::size_t i = 2; i < items.size(); ++i) {
         const auto& job = items[i];
         ClaimedJob claimed;
         claimed.queue_index = static_cast<std::size_t>(job.at(0).as_integer() - 1);
@@ -426,7 +429,9 @@ ScriptCall dead_cap_call(const QueueKeys& keys, long long max_count, Millis max_
 }
 
 ScriptCall stats_call(const QueueKeys& keys) {
-    return make_call("stats", keys);
+    auto call = make_call("stats", keys);
+    call.args.push_back(ms(schedule_late_after));
+    return call;
 }
 
 QueueStats parse_stats(const redis::Reply& reply) {
@@ -443,6 +448,11 @@ QueueStats parse_stats(const redis::Reply& reply) {
     stats.data_version = reply.at(9).as_integer();
     if (reply.as_array().size() > 10) stats.succeeded_last_minute = reply.at(10).as_integer();
     if (reply.as_array().size() > 11) stats.overdue = reply.at(11).as_integer();
+    if (reply.as_array().size() > 14) {
+        stats.schedules = reply.at(12).as_integer();
+        if (auto tick = reply.at(13).as_integer(); tick >= 0) stats.next_tick_ms = tick;
+        stats.late_schedules = reply.at(14).as_integer();
+    }
     return stats;
 }
 

@@ -97,7 +97,8 @@ struct ClaimedJob {
     std::string token;
 };
 struct ClaimResult {
-    std::optional<Millis> next_due;  // until the earliest scheduled job, if any
+    std::optional<Millis> next_due;   // until the earliest scheduled job, if any
+    std::optional<Millis> next_tick;  // until the earliest schedule tick (0: due), if any
     std::vector<ClaimedJob> jobs;
 };
 ScriptCall claim_call(std::span<const QueueKeys> queues, std::string_view worker_id,
@@ -227,7 +228,13 @@ struct QueueStats {
     long long data_version = 0;
     long long succeeded_last_minute = 0;  // recent throughput: successes in the last 60 s
     long long overdue = 0;                // running jobs whose lease lapsed, not yet taken back
+    long long schedules = 0;              // workq-schedule's schedules of the queue
+    std::optional<long long> next_tick_ms;  // the earliest tick of an unpaused schedule
+    long long late_schedules = 0;           // schedules whose tick is late (no worker fires them)
 };
+// A schedule's tick due for longer than this is late: no worker serves its queue (they fire
+// within 2 s), or all are cut off. workq-status warns; workq-schedule ls marks it.
+constexpr Millis schedule_late_after{10000};
 ScriptCall stats_call(const QueueKeys& keys);
 QueueStats parse_stats(const redis::Reply& reply);
 

@@ -31,6 +31,10 @@ Verdict check(const Snapshot& s, const Thresholds& t, const std::vector<std::str
             warning.push_back(fmt::format("{}: oldest waiting job {} old > {}", q.name,
                                           format_duration_short(age),
                                           format_duration(*t.warn_max_age)));
+        // A late tick: no worker serves the queue to fire it (whatever the thresholds).
+        if (st.late_schedules > 0)
+            warning.push_back(fmt::format("{}: {} schedule(s) late: no worker fires their ticks",
+                                          q.name, st.late_schedules));
         perfdata +=
             fmt::format(" '{}_waiting'={} '{}_dead'={} '{}_age'={:.3f}s", q.name, st.waiting,
                         q.name, st.dead, q.name, static_cast<double>(age.count()) / 1000.0);

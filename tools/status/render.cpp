@@ -82,6 +82,17 @@ std::string render_human(const Snapshot& s, const Screen& screen) {
         if (q.stats.trimmed > 0)
             notes.push_back(fmt::format("{}: {} dead letter(s) trimmed by the cap so far", q.name,
                                         q.stats.trimmed));
+        if (q.stats.schedules > 0) {
+            std::string line = fmt::format(
+                "{}: {} schedule(s), next tick {}", q.name, q.stats.schedules,
+                q.stats.next_tick_ms ? format_relative(*q.stats.next_tick_ms, s.server_now_ms)
+                                     : std::string("none (paused)"));
+            if (q.stats.late_schedules > 0)
+                line += cli::paint(fmt::format("; {} late: no worker of the queue fires them",
+                                               q.stats.late_schedules),
+                                   cli::Tone::warn);
+            notes.push_back(line);
+        }
         // A job held by a worker that died stays `running` until a worker of its queue takes it
         // back: say so, or it looks busy forever.
         if (q.stats.overdue > 0)
@@ -231,7 +242,10 @@ std::string render_json(const Snapshot& s) {
                                  {"failed", st.failed},
                                  {"paused", st.paused},
                                  {"succeeded_last_minute", st.succeeded_last_minute},
-                                 {"dead_trimmed", st.trimmed}};
+                                 {"dead_trimmed", st.trimmed},
+                                 {"schedules", st.schedules},
+                                 {"next_tick", cli::time_value(st.next_tick_ms)},
+                                 {"late_schedules", st.late_schedules}};
         if (st.oldest_waiting_age)
             item["oldest_waiting_age_s"] =
                 static_cast<double>(st.oldest_waiting_age->count()) / 1000.0;
@@ -295,6 +309,11 @@ std::string render_prometheus(const Snapshot& s) {
     queue_metric("workq_queue_overdue", "gauge",
                  "Running jobs whose lease lapsed, not yet taken back by a worker.",
                  [](const Stats& st) { return st.overdue; });
+    queue_metric("workq_queue_schedules", "gauge", "Schedules (workq-schedule) of the queue.",
+                 [](const Stats& st) { return st.schedules; });
+    queue_metric("workq_queue_schedules_late", "gauge",
+                 "Schedules whose tick is late: no worker of the queue fires them.",
+                 [](const Stats& st) { return st.late_schedules; });
     queue_metric("workq_queue_dead", "gauge", "Dead letters kept.",
                  [](const Stats& st) { return st.dead; });
     queue_metric("workq_queue_succeeded_total", "counter", "Jobs that succeeded.",

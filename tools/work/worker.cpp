@@ -189,6 +189,9 @@ int Worker::run() {
     for (const auto& queue : settings_.queues)
         queue_keys_.emplace_back(server_.namespace_name, queue);
     successes_.resize(queue_keys_.size());
+    firer_.emplace(
+        io_, namespace_keys_, queue_keys_, worker_id_, [this] { return commands_; },
+        [this] { return worker_label(); });
     {
         // Reachable at start, or exit 3; this also starts the embedded server when it is the one.
         auto connection = cli::connect(server_);
@@ -288,11 +291,13 @@ void Worker::on_commands_ready() {
     }
     flush_outbox();
     heartbeat();
+    if (state_ == State::running || state_ == State::paused) firer_->start();
     maybe_claim();
 }
 
 void Worker::on_commands_lost(const std::string& reason) {
     claim_in_flight_ = false;
+    firer_->on_connection_lost();
     if (blocking_) blocking_->close();
     blpop_in_flight_ = false;
     auto delay =
@@ -333,6 +338,7 @@ void Worker::start_running() {
     schedule_heartbeat(queue::heartbeat_interval);
     schedule_summary();
     schedule_reaper();
+    firer_->start();
     schedule_renewal();
     if (!settings_.health_cmd.empty()) schedule_health_check(settings_.health_interval);
     if (settings_.max_runtime.count() > 0) {
@@ -425,6 +431,8 @@ void Worker::finish() {
     shutdown_timer_.cancel();
     heartbeat_timer_.cancel();
     reaper_timer_.cancel();
+    // Before the last heartbeat, on the same connection: its reply ends the process.
+    firer_->stop();
     renew_timer_.cancel();
     health_timer_.cancel();
     runtime_timer_.cancel();
@@ -686,6 +694,7 @@ void Worker::maybe_claim() {
                 return;
             }
             crash_point("after-claim");
+            firer_->on_claim_hint(result.next_tick);
             for (auto& claimed : result.jobs) {
                 retries_.erase(claimed.id);  // its retry is here
                 Job job;
@@ -1337,6 +1346,8 @@ void Worker::schedule_reaper() {
         reap_all([this](long long taken_back) {
             log::debug(fmt::format("reaper pass: {} job(s) taken back", taken_back),
                        {{"worker", worker_label()}});
+            // Schedules ride on the reaper's period: a busy worker fires and keeps its watch.
+            if (state_ == State::running || state_ == State::paused) firer_->on_reaper_pass();
             if (!finishing_) schedule_reaper();
         });
     });

@@ -22,6 +22,7 @@
 #include "queue/keys.hpp"
 #include "queue/transitions.hpp"
 #include "redis/async_connection.hpp"
+#include "schedule_firer.hpp"
 #include "service_notify.hpp"
 #include "settings.hpp"
 #include "util/process.hpp"
@@ -221,6 +222,7 @@ class Worker {
     boost::asio::steady_timer summary_timer_;
     boost::asio::steady_timer shortage_timer_;
     ServiceNotifier service_;  // systemd: READY, STOPPING, STATUS, WATCHDOG (when NOTIFY_SOCKET)
+    std::optional<ScheduleFirer> firer_;  // workq-schedule's ticks of our queues
 };
 
 }  // namespace workq::work

@@ -18,6 +18,7 @@
 --   <p>schedule:<name> hash: cron, tz, catch_up, prio, max, timeout, unique, payload, next,
 --                      paused, gen (bumped by each definition), last_job, last_tick, created,
 --                      updated
+--   <p>watchers        zset: worker id -> until when it vouches to fire the queue's ticks
 -- and one key per caller-chosen job id in the namespace's slot (see reserve_id below):
 --   {NS}:id:<id>       string: the queue that holds, or is making, job <id> (expires)
 -- All times are the server's (TIME), in milliseconds.
@@ -186,6 +187,41 @@ local function make_cancelled(p, id, now, unique, ttl)
     release_unique(p, id, unique)
     notify_final(p, id, nil, 'cancelled')
     expire_final(p, id, ttl)
+end
+
+-- The job that holds --unique key `unique` while it is scheduled, waiting or running; nil when
+-- none does (a key naming an ended job is free).
+local function live_unique_holder(p, unique)
+    local holder = redis.call('GET', p .. 'unique:' .. unique)
+    if not holder then return nil end
+    local state = redis.call('HGET', p .. 'job:' .. holder, 'state')
+    if state == 'waiting' or state == 'scheduled' or state == 'running' then return holder end
+    return nil
+end
+
+-- Writes the record of new job `id` (no record may exist) in one HSET: `o` holds payload, max
+-- (text), created (text), prio (number), prio_text, timeout ('' = the worker's), notify (bool),
+-- unique ('' = none) and due (ms, or nil). Takes the unique key; a job with `due` joins the
+-- scheduled set. Returns true when the job is waiting: the caller appends it to its priority's
+-- list (workq-enqueue batches those in one RPUSH). A fresh record has neither `attempts`
+-- (absent = 0) nor `ready` (absent = `created`).
+local function write_new_job(p, id, o)
+    local fields = {'payload', o.payload, 'max', o.max, 'created', o.created}
+    if o.prio ~= 0 then fields[#fields + 1] = 'prio'; fields[#fields + 1] = o.prio_text end
+    if o.timeout ~= '' then fields[#fields + 1] = 'timeout'; fields[#fields + 1] = o.timeout end
+    if o.notify then fields[#fields + 1] = 'notify'; fields[#fields + 1] = '1' end
+    if o.unique ~= '' then
+        fields[#fields + 1] = 'unique'; fields[#fields + 1] = o.unique
+        redis.call('SET', p .. 'unique:' .. o.unique, id)
+    end
+    if o.due then
+        fields[#fields + 1] = 'state'; fields[#fields + 1] = 'scheduled'
+        redis.call('ZADD', p .. 'scheduled', o.due, id)
+    else
+        fields[#fields + 1] = 'state'; fields[#fields + 1] = 'waiting'
+    end
+    redis.call('HSET', p .. 'job:' .. id, unpack(fields))
+    return not o.due
 end
 
 -- Does `token` hold job `id`? The holder is the last claimer, while it runs the job, or
