@@ -3,9 +3,16 @@
 // explicit lengths (payloads may hold NUL bytes). A connection that failed (timeout, reset,
 // protocol error) is dead: every later call throws RedisError, as nobody can tell which reply
 // would answer which command after that.
+//
+// Through Sentinel, a failover is followed where that loses nothing: a connection found closed
+// before a command is written to it, and a command the server refused as no longer master
+// (READONLY, UNBLOCKED: it did not run), go to the master the sentinels name now, within
+// Timeouts::failover. A connection lost after a command was written is an error as above (the
+// command may have run).
 #pragma once
 
 #include <chrono>
+#include <deque>
 #include <memory>
 #include <span>
 #include <string>
@@ -90,10 +97,22 @@ class Connection {
     [[noreturn]] void fail(std::string_view during, std::string_view reason);
     void flush();
     void wait(Wait what);
+    Reply receive();  // flushes, then reads one reply
+    // Sentinel: whether the server closed the connection while nothing was asked of it.
+    bool closed_while_idle();
+    // Sentinel: connects to the master the sentinels name now, keeping the unsent commands.
+    void reopen(std::string_view why);
 
     std::unique_ptr<Context> context_;
     Endpoint endpoint_;
     std::vector<PendingScript> pending_scripts_;
+    // Sentinel: the endpoint as given (no master address), the timeouts to reconnect with, and
+    // every command appended and not yet answered, oldest first (`written` of them sent), kept
+    // to be sent again to the next master.
+    Endpoint origin_;
+    Timeouts timeouts_;
+    std::deque<std::string> unanswered_;
+    std::size_t written_ = 0;
 };
 
 }  // namespace workq::redis
