@@ -165,6 +165,7 @@ void Connection::reopen(std::string_view why) {
     for (const auto& command : unanswered_)
         context_->output += command;
     written_ = 0;
+    ++reopened_;
     log::info(fmt::format("now talking to {}", describe(endpoint_)));
 }
 
@@ -294,6 +295,29 @@ std::vector<Reply> Connection::read_script_replies() {
 
 void Connection::set_command_timeout(std::chrono::milliseconds timeout) {
     if (context_) context_->timeout = timeout;
+}
+
+long long Connection::wait_for_replicas(long long replicas, std::chrono::milliseconds timeout) {
+    if (!context_) throw RedisError(fmt::format("connection to {} is closed", describe(endpoint_)));
+    // The reply comes when the replicas answer or the timeout passes; a margin for the rest.
+    constexpr std::chrono::milliseconds margin{5000};
+    constexpr std::chrono::milliseconds forever{std::chrono::hours(24 * 365)};
+    auto saved = context_->timeout;
+    context_->timeout = timeout.count() == 0 ? forever : timeout + margin;
+    auto before = reopened_;
+    auto count = std::to_string(replicas);
+    auto ms = std::to_string(timeout.count());
+    auto reply = command({"WAIT", count, ms});
+    if (context_) context_->timeout = saved;
+    if (reopened_ != before)
+        throw RedisError(fmt::format(
+            "the master changed before {} replica(s) acknowledged the writes; {} cannot vouch "
+            "for them",
+            replicas, describe(endpoint_)));
+    if (reply.is_error())
+        throw RedisError(
+            fmt::format("WAIT failed on {}: {}", describe(endpoint_), printable(reply.text, 200)));
+    return reply.as_integer();
 }
 
 std::string Connection::transport_security() const {

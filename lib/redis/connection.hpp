@@ -81,6 +81,12 @@ class Connection {
     // (BLPOP) need more than their own timeout.
     void set_command_timeout(std::chrono::milliseconds timeout);
 
+    // WAIT: blocks until `replicas` replicas have every write this connection made, or
+    // `timeout` passed (0: no limit), and returns how many replicas have them (which may be
+    // fewer, or more). Throws RedisError when the server refuses, or when a failover moved the
+    // connection to another master since those writes (the new one cannot vouch for them).
+    long long wait_for_replicas(long long replicas, std::chrono::milliseconds timeout);
+
     const Endpoint& endpoint() const { return endpoint_; }
 
     // How the bytes travel, for `workq-status`: "TCP", "Unix socket", or the TLS version,
@@ -113,6 +119,7 @@ class Connection {
     Timeouts timeouts_;
     std::deque<std::string> unanswered_;
     std::size_t written_ = 0;
+    unsigned reopened_ = 0;  // how many times the connection moved to another master
 };
 
 }  // namespace workq::redis

@@ -30,10 +30,22 @@ teardown() { topology_teardown; }
     run --separate-stderr workq-status --json
     assert_success
     assert_equal "$(jq -r '.queues[] | select(.name == "q") | .succeeded' <<<"$output")" 3
+    # The topology: which master the sentinels named, which sentinel answered, the replica.
+    assert_equal "$(jq -r .server.topology.kind <<<"$output")" sentinel
+    assert_equal "$(jq -r .server.topology.master_name <<<"$output")" "$MASTER_NAME"
+    assert_equal "$(jq -r .server.topology.master <<<"$output")" "127.0.0.1:$(topo_port node1)"
+    assert_equal "$(jq -r '.server.topology.sentinels | length' <<<"$output")" 3
+    assert_equal "$(jq -r '.server.topology.replicas[0].address' <<<"$output")" "127.0.0.1:$(topo_port node2)"
+    assert_equal "$(jq -r '.server.topology.replicas[0].in_sync' <<<"$output")" true
+    run --separate-stderr workq-status
+    assert_success
+    assert_output --partial "sentinel: master $MASTER_NAME at 127.0.0.1:$(topo_port node1) (named by sentinel 127.0.0.1:"
+    assert_output --partial "replica 127.0.0.1:$(topo_port node2): online, in sync"
     run --separate-stderr workq-dlq ls q
     assert_success
     run --separate-stderr workq-status --check q
     assert_success
+    assert_output --partial "replicas_in_sync=1"
     check_invariants q "$D/ids"
 }
 
@@ -61,6 +73,30 @@ teardown() { topology_teardown; }
     # Nothing was sent to it (a replica refuses writes anyway: the check is that we never tried).
     run redis-cli -s "$(topo_socket node2)" info commandstats
     [[ "$output" != *cmdstat_evalsha* && "$output" != *cmdstat_eval:* ]] || fail "a script reached the replica"
+}
+
+@test "--replicas: 1 of 1 replica is enough; 2 of 1 is exit 1 with the ids printed and the shortfall named; --check warns without a replica in sync" {
+    run --separate-stderr workq-enqueue --replicas 1 q a b
+    assert_success
+    [ "${#lines[@]}" -eq 2 ] || fail "$output"
+    printf '%s\n' "${lines[@]}" >"$D/ids"
+    # The replica has them.
+    assert_equal "$(redis-cli -s "$(topo_socket node2)" llen "{$WORKQ_NAMESPACE:q}:waiting:0")" 2
+    run --separate-stderr workq-enqueue --replicas 2 --replicas-timeout 300ms q c
+    assert_equal "$status" 1
+    [ "${#lines[@]}" -eq 1 ] || fail "the id is not printed: $output"
+    echo "$output" >>"$D/ids"
+    [[ "$stderr" == *"--replicas 2: 1 job(s) reached only 1 replica(s) within 300ms"* ]] || fail "$stderr"
+    check_invariants q "$D/ids"
+    # The replica gone: --replicas 1 falls short, and --check warns that no replica is in sync.
+    topo_kill node2
+    run --separate-stderr workq-enqueue --replicas 1 --replicas-timeout 300ms q d
+    assert_equal "$status" 1
+    [[ "$stderr" == *"reached only 0 replica(s)"* ]] || fail "$stderr"
+    run --separate-stderr workq-status --check --no-server-warnings q
+    assert_equal "$status" 1
+    assert_output --partial "WARNING: no replica is attached to the master"
+    assert_output --partial "replicas_in_sync=0"
 }
 
 @test "all sentinels down: exit 3 within 10 s, naming each sentinel and why" {

@@ -44,6 +44,22 @@ std::string render_human(const Snapshot& s) {
                                   s.server.redis_version.empty() ? "?" : s.server.redis_version,
                                   s.namespace_name);
     if (s.server.tls) out += fmt::format("over {}\n", s.server.transport);
+    if (s.server.topology == "sentinel")
+        out += fmt::format("sentinel: master {} at {} (named by sentinel {})\n",
+                           s.server.master_name, s.server.master_address, s.server.sentinel);
+    for (const auto& replica : s.server.replicas)
+        out += fmt::format(
+            "replica {}: {}{}, lag {}, {} behind\n", replica.address,
+            replica.state.empty() ? "?" : replica.state, replica.in_sync ? ", in sync" : "",
+            replica.lag_s < 0 ? "?" : fmt::format("{}s", replica.lag_s),
+            replica.behind_bytes < 0 ? std::string("?")
+                                     : fmt::format("{} bytes", replica.behind_bytes));
+    if (s.server.no_replica_in_sync)
+        out +=
+            cli::paint(s.server.replicas.empty() ? "warning: no replica is attached to the master"
+                                                 : "warning: no replica is in sync with the master",
+                       cli::Tone::warn) +
+            "\n";
     for (const auto& warning : s.server.warnings)
         out += cli::paint("warning: " + warning, cli::Tone::warn) + "\n";
     out += "\n";
@@ -110,7 +126,25 @@ std::string render_json(const Snapshot& s) {
     boost::json::array warnings;
     for (const auto& warning : s.server.warnings)
         warnings.emplace_back(warning);
+    boost::json::array replicas;
+    for (const auto& replica : s.server.replicas)
+        replicas.push_back(boost::json::object{{"address", replica.address},
+                                               {"state", replica.state},
+                                               {"lag_s", replica.lag_s},
+                                               {"behind_bytes", replica.behind_bytes},
+                                               {"in_sync", replica.in_sync}});
+    boost::json::object topology{{"kind", s.server.topology}, {"replicas", std::move(replicas)}};
+    if (s.server.topology == "sentinel") {
+        boost::json::array sentinels;
+        for (const auto& sentinel : s.server.sentinels)
+            sentinels.emplace_back(sentinel);
+        topology["master_name"] = s.server.master_name;
+        topology["master"] = s.server.master_address;
+        topology["sentinel"] = s.server.sentinel;
+        topology["sentinels"] = std::move(sentinels);
+    }
     root["server"] = boost::json::object{{"url", s.server.url},
+                                         {"topology", std::move(topology)},
                                          {"embedded", s.server.embedded},
                                          {"transport", s.server.transport},
                                          {"redis_version", s.server.redis_version},
