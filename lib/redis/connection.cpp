@@ -3,6 +3,7 @@
 #include <poll.h>
 
 #include <fmt/format.h>
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -37,7 +38,9 @@ bool wait_until(int fd, Wait wait, Clock::time_point deadline) {
     for (;;) {
         auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
         if (left.count() <= 0) return false;
-        int ready = ::poll(&watched, 1, static_cast<int>(left.count()));
+        // poll takes an int: a long wait (WAIT with no limit) is made of several.
+        auto slice = std::min<long long>(left.count(), 60 * 60 * 1000);
+        int ready = ::poll(&watched, 1, static_cast<int>(slice));
         if (ready > 0) return true;  // an error or hang-up shows in the next read or write
         if (ready < 0 && errno != EINTR) throw TransportError(std::strerror(errno));
     }
@@ -211,6 +214,7 @@ Reply Connection::read_reply() {
             throw RedisError(fmt::format("{} is not the master: {}", describe(endpoint_),
                                          printable(reply.text, 200)));
         }
+        if (!first_answered_by_) first_answered_by_ = reopened_;
         return reply;
     }
 }
@@ -299,20 +303,23 @@ void Connection::set_command_timeout(std::chrono::milliseconds timeout) {
 
 long long Connection::wait_for_replicas(long long replicas, std::chrono::milliseconds timeout) {
     if (!context_) throw RedisError(fmt::format("connection to {} is closed", describe(endpoint_)));
+    // The master whose acknowledgements WAIT is to vouch for: the one that answered the first
+    // write, or (none answered yet) the one talked to now.
+    auto vouched = first_answered_by_.value_or(reopened_);
     // The reply comes when the replicas answer or the timeout passes; a margin for the rest.
     constexpr std::chrono::milliseconds margin{5000};
     constexpr std::chrono::milliseconds forever{std::chrono::hours(24 * 365)};
     auto saved = context_->timeout;
     context_->timeout = timeout.count() == 0 ? forever : timeout + margin;
-    auto before = reopened_;
     auto count = std::to_string(replicas);
     auto ms = std::to_string(timeout.count());
     auto reply = command({"WAIT", count, ms});
     if (context_) context_->timeout = saved;
-    if (reopened_ != before)
+    first_answered_by_.reset();
+    if (reopened_ != vouched)
         throw RedisError(fmt::format(
             "the master changed before {} replica(s) acknowledged the writes; {} cannot vouch "
-            "for them",
+            "for what the old master acknowledged",
             replicas, describe(endpoint_)));
     if (reply.is_error())
         throw RedisError(

@@ -14,6 +14,7 @@
 #include <chrono>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -81,10 +82,14 @@ class Connection {
     // (BLPOP) need more than their own timeout.
     void set_command_timeout(std::chrono::milliseconds timeout);
 
-    // WAIT: blocks until `replicas` replicas have every write this connection made, or
-    // `timeout` passed (0: no limit), and returns how many replicas have them (which may be
-    // fewer, or more). Throws RedisError when the server refuses, or when a failover moved the
-    // connection to another master since those writes (the new one cannot vouch for them).
+    // Durable writes (workq-enqueue --replicas): begin_durable_writes() before the writes,
+    // then wait_for_replicas() WAITs until `replicas` replicas have every write this
+    // connection made, or `timeout` passed (0: no limit), and returns how many have them
+    // (which may be fewer, or more). Throws RedisError when the server refuses, or when a
+    // failover moved the connection to another master after the first of those writes was
+    // answered: the new master cannot vouch for what the old one acknowledged (writes sent
+    // again to the new master before any answer are its own, and covered).
+    void begin_durable_writes() { first_answered_by_.reset(); }
     long long wait_for_replicas(long long replicas, std::chrono::milliseconds timeout);
 
     const Endpoint& endpoint() const { return endpoint_; }
@@ -120,6 +125,9 @@ class Connection {
     std::deque<std::string> unanswered_;
     std::size_t written_ = 0;
     unsigned reopened_ = 0;  // how many times the connection moved to another master
+    // Durable writes: the value of reopened_ when the first reply since begin_durable_writes()
+    // came (none yet: empty).
+    std::optional<unsigned> first_answered_by_;
 };
 
 }  // namespace workq::redis

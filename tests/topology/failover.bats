@@ -81,13 +81,20 @@ succeeded_count() {
 
 @test "one-shot tools follow a failover: one started during it waits for the new master; one whose idle connection closed sends the rest there" {
     # A producer holding its connection open between jobs (stdin from a FIFO).
-    mkfifo "$D/in"
+    mkfifo "$D/in" "$D/durable.in"
     workq-enqueue q <"$D/in" >"$D/producer.ids" 2>"$D/enqueue.log" 3>&- &
     local enqueue=$!
     BACKGROUND_PIDS+=("$enqueue")
-    exec 4>"$D/in"
+    # Another with --replicas 1: its first job is on the replica before its id is printed.
+    workq-enqueue --replicas 1 --replicas-timeout 300ms q <"$D/durable.in" \
+        >"$D/durable.ids" 2>"$D/durable.log" 3>&- 4>&- &
+    local durable=$!
+    BACKGROUND_PIDS+=("$durable")
+    exec 4>"$D/in" 5>"$D/durable.in"
     echo first >&4
+    echo durable-first >&5
     wait_until 10 has_lines "$D/producer.ids" 1
+    wait_until 10 has_lines "$D/durable.ids" 1
     [ "$(rcli wait 1 5000)" -ge 1 ]
     topo_kill node1
     # Started while the sentinels still name the dead master: it asks again until they name
@@ -104,8 +111,21 @@ succeeded_count() {
     cat "$D/producer.ids" >>"$D/ids"
     assert_equal "$(wc -l <"$D/ids")" 3
     grep -q "asking the sentinels" "$D/enqueue.log" || fail "$(cat "$D/enqueue.log")"
+    # The durable producer's next job goes to the new master too, which has no replica left:
+    # its id is printed (the job exists), the shortfall named, exit 1.
+    echo durable-second >&5
+    exec 5>&-
+    wait_until 15 process_gone "$durable"
+    local code=0
+    wait "$durable" || code=$?
+    assert_equal "$code" 1
+    assert_equal "$(wc -l <"$D/durable.ids")" 2
+    grep -q "asking the sentinels" "$D/durable.log" || fail "$(cat "$D/durable.log")"
+    grep -q -- "--replicas 1: 1 job(s) reached only 0 replica(s) within 300ms" "$D/durable.log" ||
+        fail "$(cat "$D/durable.log")"
+    cat "$D/durable.ids" >>"$D/ids"
     use_master node2
-    assert_equal "$(rcli llen "{$WORKQ_NAMESPACE:q}:waiting:0")" 3
+    assert_equal "$(rcli llen "{$WORKQ_NAMESPACE:q}:waiting:0")" 5
     check_invariants q "$D/ids"
 }
 

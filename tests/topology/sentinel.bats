@@ -75,6 +75,9 @@ teardown() { topology_teardown; }
     [[ "$output" != *cmdstat_evalsha* && "$output" != *cmdstat_eval:* ]] || fail "a script reached the replica"
 }
 
+# master_has_no_replica: the master (rcli) lists no replica.
+master_has_no_replica() { rcli info replication | tr -d '\r' | grep -q '^connected_slaves:0$'; }
+
 @test "--replicas: 1 of 1 replica is enough; 2 of 1 is exit 1 with the ids printed and the shortfall named; --check warns without a replica in sync" {
     run --separate-stderr workq-enqueue --replicas 1 q a b
     assert_success
@@ -93,6 +96,7 @@ teardown() { topology_teardown; }
     run --separate-stderr workq-enqueue --replicas 1 --replicas-timeout 300ms q d
     assert_equal "$status" 1
     [[ "$stderr" == *"reached only 0 replica(s)"* ]] || fail "$stderr"
+    wait_until 5 master_has_no_replica
     run --separate-stderr workq-status --check --no-server-warnings q
     assert_equal "$status" 1
     assert_output --partial "WARNING: no replica is attached to the master"

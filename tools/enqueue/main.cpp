@@ -302,6 +302,7 @@ int enqueue_caller_id(redis::Connection& connection, const queue::NamespaceKeys&
         if (reader.next(more) != PayloadReader::Status::end)
             throw UsageError("--id names one job, but stdin held several; nothing was enqueued");
     }
+    if (o.replicas > 0) connection.begin_durable_writes();
     auto placed =
         queue::enqueue_with_id(connection, namespace_keys, keys, options, {o.id, payload});
     // People at a terminal learn that nothing was made, or that a queue is new (a typo makes

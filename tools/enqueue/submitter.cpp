@@ -50,6 +50,7 @@ void Submitter::finish() {
 
 void Submitter::flush_window() {
     if (window_.empty()) return;
+    if (replicas_ > 0) connection_.begin_durable_writes();
     bool registering = !queue_registered_;
     if (registering) {
         // Discovery without KEYS: the namespace's set of queues, sent with the first chunk.
