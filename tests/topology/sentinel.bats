@@ -41,7 +41,18 @@ teardown() { topology_teardown; }
     assert_success
     assert_output --partial "sentinel: master $MASTER_NAME at 127.0.0.1:$(topo_port node1) (named by sentinel 127.0.0.1:"
     assert_output --partial "replica 127.0.0.1:$(topo_port node2): online, in sync"
+    run --separate-stderr workq-status --prometheus
+    assert_success
+    assert_line 'workq_replicas{in_sync="true"} 1'
+    assert_line 'workq_replicas{in_sync="false"} 0'
     run --separate-stderr workq-dlq ls q
+    assert_success
+    run --separate-stderr workq-schedule add nightly q --cron @daily x
+    assert_success
+    run --separate-stderr workq-schedule ls
+    assert_success
+    assert_output --partial nightly
+    run --separate-stderr workq-schedule rm nightly
     assert_success
     run --separate-stderr workq-status --check q
     assert_success
@@ -101,6 +112,13 @@ master_has_no_replica() { rcli info replication | tr -d '\r' | grep -q '^connect
     assert_equal "$status" 1
     assert_output --partial "WARNING: no replica is attached to the master"
     assert_output --partial "replicas_in_sync=0"
+    # The master told to refuse writes without a replica in sync (min-replicas-to-write, as the
+    # README describes): a tool says so and exits 3; nothing is made.
+    rcli config set min-replicas-to-write 1 >/dev/null
+    run --separate-stderr workq-enqueue q e
+    assert_equal "$status" 3
+    [[ "$stderr" == *NOREPLICAS* ]] || fail "$stderr"
+    assert_equal "$(rcli llen "{$WORKQ_NAMESPACE:q}:waiting:0")" 4
 }
 
 @test "all sentinels down: exit 3 within 10 s, naming each sentinel and why" {

@@ -1,6 +1,7 @@
 #include "render.hpp"
 
 #include <fmt/format.h>
+#include <algorithm>
 #include <boost/json.hpp>
 
 #include "cli/json.hpp"
@@ -267,6 +268,17 @@ std::string render_prometheus(const Snapshot& s) {
     family("workq_server_warnings", "gauge",
            "Server settings that put jobs at risk (eviction policy, persistence).");
     out += fmt::format("workq_server_warnings {}\n", s.server.warnings.size());
+    // Alert on in_sync="true" == 0 where replicas are expected: the next failover would lose
+    // what only the master holds.
+    auto in_sync = std::count_if(s.server.replicas.begin(), s.server.replicas.end(),
+                                 [](const auto& replica) { return replica.in_sync; });
+    family("workq_replicas", "gauge",
+           fmt::format("Replicas of the master, by whether they are in sync (online, "
+                       "acknowledged within {}s).",
+                       redis::replica_max_lag_s));
+    out += fmt::format("workq_replicas{{in_sync=\"true\"}} {}\n", in_sync);
+    out += fmt::format("workq_replicas{{in_sync=\"false\"}} {}\n",
+                       static_cast<long long>(s.server.replicas.size()) - in_sync);
     return out;
 }
 
