@@ -321,6 +321,13 @@ assert_payload() {
         [[ "$stderr" == *replicas* ]] || fail "$bad: $stderr"
     done
     assert_equal "$(job_count q)" 4
+    # From the config file's [enqueue] table (CONTRACT.md section 10).
+    mkdir -p "$XDG_CONFIG_HOME/workq"
+    printf '[enqueue]\nreplicas = 1\nreplicas-timeout = "100ms"\n' >"$XDG_CONFIG_HOME/workq/config.toml"
+    run --separate-stderr workq-enqueue q e
+    assert_equal "$status" 1
+    [[ "$stderr" == *"--replicas 1: 1 job(s) reached only 0 replica(s) within 100ms"* ]] || fail "$stderr"
+    assert_equal "$(job_count q)" 5
 }
 
 @test "a payload argument or --whole input over the limit is exit 2, and nothing is enqueued" {
