@@ -77,6 +77,7 @@ function __workq_operands
             case --redis --password-file --tls-ca-cert --tls-cert --tls-key --tls-server-name \
                 --namespace --config --log-level --log-format \
                 --priority --delay --at --max-attempts --timeout --unique --id --wait-timeout \
+                --replicas --replicas-timeout \
                 --max-payload -c --concurrency --kill-grace --lease --backoff \
                 --permanent-exit-codes --max-jobs --max-runtime --shutdown-timeout --on-start \
                 --on-stop --health-cmd --health-interval --name --max-result --result-ttl \
@@ -152,6 +153,8 @@ __workq_o enqueue -l unique -x -d 'Make no other job with this key'
 __workq_o enqueue -l id -x -d 'Use this id'
 __workq_o enqueue -l wait -d 'Block until the jobs end; print results'
 __workq_o enqueue -l wait-timeout -x -d 'With --wait: give up after this long'
+__workq_o enqueue -l replicas -x -d 'Wait until this many replicas have the jobs'
+__workq_o enqueue -l replicas-timeout -x -d 'With --replicas: how long to wait'
 __workq_o enqueue -s 0 -l null -d 'Read NUL-separated payloads'
 __workq_o enqueue -l whole -d 'All of stdin is one job'
 __workq_o enqueue -l max-payload -x -d 'Largest payload accepted'

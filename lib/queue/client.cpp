@@ -176,8 +176,7 @@ PlacedJob enqueue_with_id(redis::Connection& connection, const NamespaceKeys& na
     // every queue (place_ids) must see this one.
     auto registered = connection.command({"SADD", namespace_keys.queues(), keys.queue()});
     if (registered.is_error()) throw RedisError("cannot register the queue: " + registered.text);
-    bool created_queue =
-        registered.type == redis::Reply::Type::integer && registered.integer == 1;
+    bool created_queue = registered.type == redis::Reply::Type::integer && registered.integer == 1;
     const std::vector<std::string> ids{std::string(job.id)};
     options.caller_ids = true;
     // Each round renews the reservation; one lapses only when the enqueue reached the server

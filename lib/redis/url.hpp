@@ -66,6 +66,9 @@ bool url_has_password(std::string_view url);
 // (or rediss://). The URL forms parse back to the same server.
 std::string describe(const Endpoint& endpoint);
 
+// "host:port", "[::1]:port": an address as a URL writes it.
+std::string host_port(std::string_view host, int port);
+
 // The URL with any password replaced by "***", for messages.
 std::string mask_password(std::string_view url);
 

@@ -564,8 +564,8 @@ int remove_queue(redis::Connection& connection, const std::string& namespace_nam
     // Remembered a week (the longest an ended job's record usually lives; see
     // NamespaceKeys::removed), so that `workq-status job ID` finds the jobs it ended.
     auto time = connection.call({"TIME"}).as_array();
-    long long now_ms = std::stoll(time.at(0).as_string()) * 1000 +
-                       std::stoll(time.at(1).as_string()) / 1000;
+    long long now_ms =
+        std::stoll(time.at(0).as_string()) * 1000 + std::stoll(time.at(1).as_string()) / 1000;
     auto removed = queue::NamespaceKeys(namespace_name).removed();
     connection.call({"ZADD", removed, std::to_string(now_ms), keys.queue()});
     connection.call(

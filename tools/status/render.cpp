@@ -70,6 +70,27 @@ std::string render_human(const Snapshot& s, const Screen& screen) {
         head += fit(fmt::format("over {}", s.server.transport));
         ++head_lines;
     }
+    if (s.server.topology == "sentinel") {
+        head += fit(fmt::format("sentinel: master {} at {} (named by sentinel {})",
+                                s.server.master_name, s.server.master_address, s.server.sentinel));
+        ++head_lines;
+    }
+    for (const auto& replica : s.server.replicas) {
+        head += fit(fmt::format(
+            "replica {}: {}{}, lag {}, {} behind", replica.address,
+            replica.state.empty() ? "?" : replica.state, replica.in_sync ? ", in sync" : "",
+            replica.lag_s < 0 ? "?" : fmt::format("{}s", replica.lag_s),
+            replica.behind_bytes < 0 ? std::string("?")
+                                     : fmt::format("{} bytes", replica.behind_bytes)));
+        ++head_lines;
+    }
+    if (s.server.no_replica_in_sync) {
+        head += fit(cli::paint(s.server.replicas.empty()
+                                   ? "warning: no replica is attached to the master"
+                                   : "warning: no replica is in sync with the master",
+                               cli::Tone::warn));
+        ++head_lines;
+    }
     for (const auto& warning : s.server.warnings) {
         head += fit(cli::paint("warning: " + warning, cli::Tone::warn));
         ++head_lines;
@@ -174,7 +195,8 @@ std::string render_human(const Snapshot& s, const Screen& screen) {
             workers.add({w.id, w.name, w.host, std::to_string(w.pid),
                          cli::paint(shown_state(w), tone), join(w.queues, ","),
                          fmt::format("{}/{}", w.busy, w.concurrency), std::to_string(w.processed),
-                         std::to_string(w.failed), format_duration_short(uptime(w, s.server_now_ms)),
+                         std::to_string(w.failed),
+                         format_duration_short(uptime(w, s.server_now_ms)),
                          format_relative(w.last_heartbeat_ms, s.server_now_ms),
                          w.live ? "live" : cli::paint("LOST", cli::Tone::bad)});
         }
@@ -182,8 +204,8 @@ std::string render_human(const Snapshot& s, const Screen& screen) {
     }
     if (shown_exited > 0) {
         out += "\n" + fit("exited (kept an hour after a clean stop, a day after an error):");
-        cli::Table table({"WORKER", "NAME", "HOST", "PID", "STATE", "QUEUES", "PROCESSED",
-                          "FAILED", "UPTIME", "EXITED", "REASON"},
+        cli::Table table({"WORKER", "NAME", "HOST", "PID", "STATE", "QUEUES", "PROCESSED", "FAILED",
+                          "UPTIME", "EXITED", "REASON"},
                          {false, false, false, true, false, false, true, true, true, true, false});
         table.set_drop_order({0, 2, 3, 8, 7, 6, 5});
         for (std::size_t i = 0; i < shown_exited; ++i) {
@@ -191,7 +213,8 @@ std::string render_human(const Snapshot& s, const Screen& screen) {
             table.add({w->id, w->name, w->host, std::to_string(w->pid),
                        w->state == "error" ? cli::paint(w->state, cli::Tone::bad) : w->state,
                        join(w->queues, ","), std::to_string(w->processed),
-                       std::to_string(w->failed), format_duration_short(uptime(*w, s.server_now_ms)),
+                       std::to_string(w->failed),
+                       format_duration_short(uptime(*w, s.server_now_ms)),
                        format_relative(w->stopped_at_ms, s.server_now_ms),
                        one_line(w->reason.empty() ? "-" : w->reason, 80)});
         }
@@ -222,7 +245,25 @@ std::string render_json(const Snapshot& s) {
     boost::json::array warnings;
     for (const auto& warning : s.server.warnings)
         warnings.emplace_back(warning);
+    boost::json::array replicas;
+    for (const auto& replica : s.server.replicas)
+        replicas.push_back(boost::json::object{{"address", replica.address},
+                                               {"state", replica.state},
+                                               {"lag_s", replica.lag_s},
+                                               {"behind_bytes", replica.behind_bytes},
+                                               {"in_sync", replica.in_sync}});
+    boost::json::object topology{{"kind", s.server.topology}, {"replicas", std::move(replicas)}};
+    if (s.server.topology == "sentinel") {
+        boost::json::array sentinels;
+        for (const auto& sentinel : s.server.sentinels)
+            sentinels.emplace_back(sentinel);
+        topology["master_name"] = s.server.master_name;
+        topology["master"] = s.server.master_address;
+        topology["sentinel"] = s.server.sentinel;
+        topology["sentinels"] = std::move(sentinels);
+    }
     root["server"] = boost::json::object{{"url", s.server.url},
+                                         {"topology", std::move(topology)},
                                          {"embedded", s.server.embedded},
                                          {"transport", s.server.transport},
                                          {"redis_version", s.server.redis_version},
@@ -367,6 +408,17 @@ std::string render_prometheus(const Snapshot& s) {
     family("workq_server_warnings", "gauge",
            "Server settings that put jobs at risk (eviction policy, persistence).");
     out += fmt::format("workq_server_warnings {}\n", s.server.warnings.size());
+    // Alert on in_sync="true" == 0 where replicas are expected: the next failover would lose
+    // what only the master holds.
+    auto in_sync = std::count_if(s.server.replicas.begin(), s.server.replicas.end(),
+                                 [](const auto& replica) { return replica.in_sync; });
+    family("workq_replicas", "gauge",
+           fmt::format("Replicas of the master, by whether they are in sync (online, "
+                       "acknowledged within {}s).",
+                       redis::replica_max_lag_s));
+    out += fmt::format("workq_replicas{{in_sync=\"true\"}} {}\n", in_sync);
+    out += fmt::format("workq_replicas{{in_sync=\"false\"}} {}\n",
+                       static_cast<long long>(s.server.replicas.size()) - in_sync);
     return out;
 }
 

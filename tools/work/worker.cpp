@@ -246,7 +246,9 @@ void Worker::connect_commands() {
                 on_commands_ready();
                 return;
             }
-            if (!started_running_ && state_ == State::initializing) {
+            // Through Sentinel a failover may begin between the check at start and this
+            // connection: ask again, as after any loss.
+            if (!started_running_ && state_ == State::initializing && !server_.endpoint.sentinel) {
                 startup_failure_ = "cannot connect to " + *error;
                 io_.stop();
                 return;
