@@ -76,6 +76,10 @@ AsyncConnection::~AsyncConnection() {
     impl_->close(state_ == State::ready);
 }
 
+std::string AsyncConnection::transport_security() const {
+    return impl_ && impl_->transport ? impl_->transport->security() : "closed";
+}
+
 std::size_t AsyncConnection::in_flight() const {
     return impl_->pending.size();
 }

@@ -69,6 +69,9 @@ class AsyncConnection : public std::enable_shared_from_this<AsyncConnection> {
     // The server, with the master's address once the sentinels named it.
     const Endpoint& endpoint() const { return endpoint_; }
     std::size_t in_flight() const;
+    // How the bytes travel ("TCP", "Unix socket", the TLS version, cipher and verified name),
+    // for the log; "closed" when there is no connection.
+    std::string transport_security() const;
 
     // Drops the connection now; pending handlers get nullopt. on_lost is not called.
     void close();

@@ -259,7 +259,15 @@ void Worker::connect_commands() {
 }
 
 void Worker::on_commands_ready() {
-    if (reconnect_attempt_ > 0) log::info("reconnected to Redis", {{"worker", worker_label()}});
+    // Over TLS the log says what was verified, once per connection: what an operator checks
+    // first when a managed service rotates its certificate.
+    auto transport = commands_->transport_security();
+    bool tls = transport.starts_with("TLS");
+    if (reconnect_attempt_ > 0)
+        log::info(tls ? "reconnected to Redis over " + transport : "reconnected to Redis",
+                  {{"worker", worker_label()}});
+    else if (tls)
+        log::info("connected to Redis over " + transport, {{"worker", worker_label()}});
     reconnect_attempt_ = 0;
     // Every script is loaded before anything runs one. An EVALSHA the server does not know goes
     // again as EVAL behind the commands pipelined after it: a claim could then overtake the
