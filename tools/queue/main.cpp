@@ -526,7 +526,9 @@ int remove_queue(redis::Connection& connection, const std::string& namespace_nam
         if (!left.removed) {
             log::warn(fmt::format("--force: removing queue {} and what it holds: {}", keys.queue(),
                                   holdings(left)));
-            for (const auto& name : connection.call({"SMEMBERS", keys.schedules()}).as_array())
+            // (The reply held by name: a range-for over a temporary's member would dangle.)
+            auto schedules = connection.call({"SMEMBERS", keys.schedules()});
+            for (const auto& name : schedules.as_array())
                 queue::run(connection, queue::schedule_remove_call(keys, name.as_string()));
             for (bool more = true; more;)
                 more = queue::parse_purge(
