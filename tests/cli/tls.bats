@@ -142,7 +142,7 @@ tls_clients() { redis-cli -s "$OWN/redis.sock" client list | grep -c 'cmd=' || t
     SSL_CERT_FILE="$CERTS/ca.crt" run --separate-stderr workq-enqueue q z
     assert_success
     # Three jobs made, the refused one not.
-    run workq-queue ls q --ids
+    WORKQ_TLS_CA_CERT="$CERTS/ca.crt" run workq-queue ls q --ids
     assert_success
     assert_equal "${#lines[@]}" 3
 }
