@@ -31,7 +31,13 @@ local function claim_one(qi, p, id)
         dead_corrupt(p, id, now, 'the job record was missing or not a hash when the job was claimed')
         return
     end
-    if f[1] ~= 'waiting' then return end  -- a stale list entry: the job moved on
+    if f[1] ~= 'waiting' then
+        local problem = state_problem(f[1])
+        -- A state workq never writes: without a reason it would leave the list and every
+        -- listing, a dead letter nobody sees.
+        if problem then dead_corrupt(p, id, now, problem .. ' (found when the job was claimed)') end
+        return  -- else a stale list entry: the job moved on
+    end
     if not f[2] then
         dead_corrupt(p, id, now, 'the job record has no payload')
         return

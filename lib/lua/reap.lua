@@ -30,11 +30,16 @@ for _, id in ipairs(lapsed) do
         local f = {}
         if redis.call('TYPE', p .. 'job:' .. id).ok == 'hash' then
             f = redis.call('HMGET', p .. 'job:' .. id, 'state', 'attempts', 'max', 'prio', 'unique', 'cancel', 'worker')
+            f.hash = true
         else
             count = count + 1
             dead_corrupt(p, id, now, 'the job record was missing or not a hash when its lease was reaped')
         end
-        if f[1] == 'running' then
+        local problem = f.hash and state_problem(f[1])
+        if problem then
+            count = count + 1
+            dead_corrupt(p, id, now, problem .. ' (found when its lease was reaped)')
+        elseif f[1] == 'running' then
             count = count + 1
             local attempts, max = tonumber(f[2]) or 0, tonumber(f[3]) or 1
             redis.call('HDEL', p .. 'job:' .. id, 'lease')

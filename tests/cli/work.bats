@@ -423,10 +423,13 @@ EOF
 # ---- corrupted records -----------------------------------------------------------------------
 
 @test "a corrupted job record is dead-lettered with a reason; the queue keeps flowing" {
-    workq-enqueue q one two three >"$D/ids"
-    local bad
+    workq-enqueue q one two three four >"$D/ids"
+    local bad bogus
     bad=$(sed -n 2p "$D/ids")
+    bogus=$(sed -n 4p "$D/ids")
     rcli set "{$WORKQ_NAMESPACE:q}:job:$bad" x >/dev/null
+    # A state workq never writes (issue 23, item 12): dead-lettered, not dropped from the list.
+    rcli hset "{$WORKQ_NAMESPACE:q}:job:$bogus" state bogus >/dev/null
     # An id pushed without any record at all.
     rcli rpush "{$WORKQ_NAMESPACE:q}:waiting:0" ghost >/dev/null
     start_worker w --burst q -- sh -c 'cat >>"$0"; echo >>"$0"' "$D/ledger"
@@ -439,6 +442,10 @@ EOF
     assert_equal "$(rcli get "{$WORKQ_NAMESPACE:q}:corrupt:$bad")" x
     assert_raw_state q "$(sed -n 1p "$D/ids")" succeeded
     assert_raw_state q "$(sed -n 3p "$D/ids")" succeeded
+    assert_raw_state q "$bogus" dead
+    assert_equal "$(job_field q "$bogus" reason)" corrupt
+    [[ "$(job_field q "$bogus" error)" == *"'bogus'"* ]] || fail "$(job_field q "$bogus" error)"
+    assert_equal "$(workq-dlq count q)" 3
     run grep -c 'AddressSanitizer\|runtime error' "$D/w.log"
     assert_output 0
 }

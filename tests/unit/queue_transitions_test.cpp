@@ -762,6 +762,37 @@ TEST_F(Transitions, CorruptRecordsNeverBreakSettleCancelPurgeOrStats) {
     EXPECT_EQ(dead, (std::vector<std::string>{"s1", "w1", "w3"}));
 }
 
+TEST_F(Transitions, ARecordInAStateWorkqNeverWritesIsDeadLetteredWithAReason) {
+    // Issue 23, item 12: such a record left the waiting list at the claim and was then found in
+    // no structure at all. Waiting, due scheduled and lapsed running records alike.
+    auto k = keys();
+    ASSERT_EQ(engine().enqueue(k, {{"run", "0"}}).size(), 1u);
+    take(k, "w1", 1ms);
+    ASSERT_EQ(engine().enqueue(k, {{"w-bad", "1"}, {"w-good", "2"}}).size(), 2u);
+    ASSERT_EQ(engine().enqueue_one(k, "s-bad", Options().delay(50ms)), EnqueueStatus::created);
+    raw().call({"HSET", k.job("w-bad"), "state", "bogus"});
+    raw().call({"HSET", k.job("s-bad"), "state", "zombie"});
+    raw().call({"HSET", k.job("run"), "state", "runing"});
+    ASSERT_TRUE(server_time_passes(*raw().zscore(k.scheduled(), "s-bad")));
+
+    auto claimed = engine().claim(k, "w2", 30000ms, 10);
+    ASSERT_EQ(claimed.jobs.size(), 1u);
+    EXPECT_EQ(claimed.jobs[0].id, "w-good");
+    ASSERT_TRUE(reap_until(k, 1));
+    for (std::string id : {"w-bad", "s-bad", "run"}) {
+        EXPECT_EQ(state(k, id), "dead") << id;
+        EXPECT_TRUE(raw().zscore(k.dead(), id)) << id;
+        EXPECT_EQ(raw().hget(k.job(id), "reason"), "corrupt") << id;
+        // The payload is kept: a user can requeue it once the record is whole again.
+        EXPECT_TRUE(raw().hget(k.job(id), "payload")) << id;
+    }
+    EXPECT_NE(raw().hget(k.job("w-bad"), "error")->find("'bogus'"), std::string::npos);
+    EXPECT_NE(raw().hget(k.job("s-bad"), "error")->find("'zombie'"), std::string::npos);
+    EXPECT_NE(raw().hget(k.job("run"), "error")->find("'runing'"), std::string::npos);
+    EXPECT_EQ(raw().zcard(k.running()), 1);  // w-good
+    EXPECT_EQ(raw().zcard(k.scheduled()), 0);
+}
+
 TEST_F(Transitions, TrimmingACorruptDeadLetterRemovesWhatWasKeptAside) {
     auto k = keys();
     ASSERT_EQ(engine().dead_cap(k, 1, 0ms), 0);

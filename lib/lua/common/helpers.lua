@@ -255,18 +255,34 @@ local function detach_held(p, id, job)
     end
 end
 
--- A record that cannot be a job (missing, or not a hash) becomes a dead letter with a reason
--- instead of blocking the queue; a foreign value is kept aside under <p>corrupt:<id>.
+-- The states a job record may be in (README, "Data model"). A record in any other is corrupt.
+local STATES = {waiting = true, scheduled = true, running = true, succeeded = true, dead = true,
+                cancelled = true}
+
+-- A record that cannot be a job (missing, not a hash, a state or a field workq never writes)
+-- becomes a dead letter with a reason instead of blocking the queue, or vanishing from it. A
+-- foreign value is kept aside under <p>corrupt:<id>; a hash keeps its fields (what was wrong
+-- with them is in the reason), only its state becomes dead.
 local function dead_corrupt(p, id, now, why)
     local key = p .. 'job:' .. id
     local kind = redis.call('TYPE', key).ok
     if kind ~= 'none' and kind ~= 'hash' then
         redis.call('RENAME', key, p .. 'corrupt:' .. id)
         why = why .. ' (the ' .. kind .. ' found there is kept as ' .. p .. 'corrupt:' .. id .. ')'
+        kind = 'none'
     end
-    redis.call('HSET', key, 'state', 'dead', 'attempts', 0, 'max', 0, 'created', now)
+    if kind == 'none' then
+        redis.call('HSET', key, 'state', 'dead', 'attempts', 0, 'max', 0, 'created', now)
+    end
     add_error(p, id, now, 0, 'corrupt', why)
     make_dead(p, id, now, nil)
+end
+
+-- Why a record in `state` cannot be handled as a job in it: nil when the state is one workq
+-- knows (a stale entry of a job that moved on is skipped by its reader, not dead-lettered).
+local function state_problem(state)
+    if STATES[state] then return nil end
+    return "the job record's state '" .. tostring(state) .. "' is not one workq knows"
 end
 
 -- Moves due scheduled jobs to the tail of their waiting list; at most `limit` per call. A due
@@ -276,8 +292,13 @@ local function promote_due(p, now, limit)
     for _, id in ipairs(due) do
         redis.call('ZREM', p .. 'scheduled', id)
         if redis.call('TYPE', p .. 'job:' .. id).ok == 'hash' then
-            local prio = redis.call('HGET', p .. 'job:' .. id, 'prio')
-            push_waiting(p, id, tonumber(prio) or 0, now, false)
+            local f = redis.call('HMGET', p .. 'job:' .. id, 'state', 'prio')
+            local problem = state_problem(f[1])
+            if problem then
+                dead_corrupt(p, id, now, problem .. ' (found when the job became due)')
+            else
+                push_waiting(p, id, tonumber(f[2]) or 0, now, false)
+            end
         else
             dead_corrupt(p, id, now, 'the job record was missing or not a hash when the job became due')
         end
