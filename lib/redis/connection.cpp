@@ -95,6 +95,8 @@ Connection Connection::open_server(const Endpoint& endpoint, Timeouts timeouts) 
              wait = context->transport->handshake())
             if (!wait_until(context->transport->fd(), wait, deadline))
                 throw TransportError("timed out in the TLS handshake");
+    } catch (const UntrustedServer&) {
+        throw;  // says what it refused, and must not read as "nobody there"
     } catch (const TransportError& error) {
         throw RedisError(fmt::format("cannot connect to {}: {}", describe(endpoint), error.what()));
     }

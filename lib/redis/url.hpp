@@ -51,6 +51,9 @@ struct Endpoint {
     // they have (redis/sentinel.hpp fills it and `port` in the copy it connects with).
     std::optional<SentinelSettings> sentinel;
     TlsSettings tls;  // tls.enabled only for rediss://
+    // Set for the embedded default server (redis/embedded.hpp) to its state directory: every
+    // connection then checks the socket's directory and who answers on the socket first.
+    std::string embedded_state;
 };
 
 // Parses a URL (rediss:// sets tls.enabled; the other TLS settings come from flags, environment

@@ -628,9 +628,14 @@ void Worker::reload_settings(std::string_view signal_name) {
                 schedule_health_check(Millis(0));
             }
         }
-        if (settings_.persistent && started_running_ && state_ != State::draining)
+        if (settings_.persistent && started_running_ && state_ != State::draining) {
             for (std::size_t k = 0; k < static_cast<std::size_t>(settings_.concurrency); ++k)
                 start_persistent(slots_[k]);
+            // Lowered: the slots past it take no new job; their handlers go now, or after the
+            // job they run (on_persistent_done).
+            for (auto& slot : slots_)
+                retire_persistent(slot);
+        }
         schedule_renewal();
         heartbeat();
         maybe_claim();
@@ -999,11 +1004,35 @@ void Worker::start_persistent(Slot& slot) {
         });
 }
 
+void Worker::retire_persistent(Slot& slot) {
+    if (!slot.persistent || slot.job || slot.persistent_stopping ||
+        slot.index < static_cast<std::size_t>(settings_.concurrency) || state_ == State::draining ||
+        state_ == State::error)
+        return;
+    log::info(fmt::format("concurrency lowered to {}: stopping the persistent handler of slot {}",
+                          settings_.concurrency, slot.index + 1),
+              {{"worker", worker_label()}, {"pid", std::to_string(slot.persistent->pid())}});
+    slot.persistent_stopping = true;
+    slot.persistent->shutdown([this, index = slot.index] {
+        auto& retired = slots_[index];
+        retired.persistent.reset();
+        retired.persistent_stopping = false;
+        if (state_ == State::draining || state_ == State::error) {
+            check_drained();
+            return;
+        }
+        // Raised again while this one was going: the slot gets a fresh handler.
+        if (started_running_ && index < static_cast<std::size_t>(settings_.concurrency))
+            start_persistent(retired);
+    });
+}
+
 void Worker::on_persistent_done(std::size_t slot_index, PersistentOutcome outcome) {
     auto& slot = slots_[slot_index];
     if (!slot.job) return;
     Job job = std::move(*slot.job);
     slot.job.reset();
+    retire_persistent(slot);
     RunResult result;
     result.duration = outcome.duration;
     result.describe = outcome.reason.empty() ? "ok" : outcome.reason;

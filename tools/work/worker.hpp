@@ -52,7 +52,8 @@ class Worker {
         std::optional<Job> job;
         std::shared_ptr<HandlerRun> run;                // per-job mode: the running handler
         std::shared_ptr<PersistentHandler> persistent;  // --persistent: the slot's process
-        bool persistent_stopping = false;               // shut down while draining
+        bool persistent_stopping =
+            false;  // shut down (draining, or retired: see retire_persistent)
     };
     // What a run of a job came to, whichever kind of handler ran it (per job or persistent).
     struct RunResult {
@@ -125,6 +126,10 @@ class Worker {
     void report(Job job, RunResult run);
     // --persistent: starts the slot's long-lived handler (if it has none).
     void start_persistent(Slot& slot);
+    // --persistent: a slot past the concurrency (lowered by a reload) stops its handler once it
+    // has no job (stdin closed, then the kill grace, as at shutdown), and starts one again if
+    // the concurrency grew back meanwhile. Does nothing to a slot within the concurrency.
+    void retire_persistent(Slot& slot);
     // Stops whatever runs the slot's job (lease lost, cancel, shutdown).
     void stop_slot(Slot& slot, StopReason reason);
     bool slot_ready(const Slot& slot) const;
