@@ -105,6 +105,12 @@ std::string render_human(const Snapshot& s, const Screen& screen) {
     std::vector<const queue::WorkerRecord*> registered, exited;
     for (const auto& w : s.workers)
         (w.exited ? exited : registered).push_back(&w);
+    // A paused worker says why (its breaker tripped, its health check fails, SIGTSTP).
+    for (const auto* w : registered)
+        if (w->live && w->state == "paused" && !w->reason.empty())
+            notes.push_back(cli::paint(
+                fmt::format("worker {} paused: {}", w->name.empty() ? w->id : w->name, w->reason),
+                cli::Tone::warn));
     // Most recent first; a cron --burst every minute leaves many.
     std::sort(exited.begin(), exited.end(),
               [](const auto* a, const auto* b) { return a->stopped_at_ms > b->stopped_at_ms; });
@@ -174,7 +180,8 @@ std::string render_human(const Snapshot& s, const Screen& screen) {
             workers.add({w.id, w.name, w.host, std::to_string(w.pid),
                          cli::paint(shown_state(w), tone), join(w.queues, ","),
                          fmt::format("{}/{}", w.busy, w.concurrency), std::to_string(w.processed),
-                         std::to_string(w.failed), format_duration_short(uptime(w, s.server_now_ms)),
+                         std::to_string(w.failed),
+                         format_duration_short(uptime(w, s.server_now_ms)),
                          format_relative(w.last_heartbeat_ms, s.server_now_ms),
                          w.live ? "live" : cli::paint("LOST", cli::Tone::bad)});
         }
@@ -182,8 +189,8 @@ std::string render_human(const Snapshot& s, const Screen& screen) {
     }
     if (shown_exited > 0) {
         out += "\n" + fit("exited (kept an hour after a clean stop, a day after an error):");
-        cli::Table table({"WORKER", "NAME", "HOST", "PID", "STATE", "QUEUES", "PROCESSED",
-                          "FAILED", "UPTIME", "EXITED", "REASON"},
+        cli::Table table({"WORKER", "NAME", "HOST", "PID", "STATE", "QUEUES", "PROCESSED", "FAILED",
+                          "UPTIME", "EXITED", "REASON"},
                          {false, false, false, true, false, false, true, true, true, true, false});
         table.set_drop_order({0, 2, 3, 8, 7, 6, 5});
         for (std::size_t i = 0; i < shown_exited; ++i) {
@@ -191,7 +198,8 @@ std::string render_human(const Snapshot& s, const Screen& screen) {
             table.add({w->id, w->name, w->host, std::to_string(w->pid),
                        w->state == "error" ? cli::paint(w->state, cli::Tone::bad) : w->state,
                        join(w->queues, ","), std::to_string(w->processed),
-                       std::to_string(w->failed), format_duration_short(uptime(*w, s.server_now_ms)),
+                       std::to_string(w->failed),
+                       format_duration_short(uptime(*w, s.server_now_ms)),
                        format_relative(w->stopped_at_ms, s.server_now_ms),
                        one_line(w->reason.empty() ? "-" : w->reason, 80)});
         }
@@ -279,6 +287,9 @@ std::string render_json(const Snapshot& s) {
             item["reason"] = w.reason;
             exited.push_back(std::move(item));
         } else {
+            // Why a paused worker claims nothing (the breaker, a failing health check,
+            // SIGTSTP); empty otherwise.
+            item["reason"] = w.reason;
             workers.push_back(std::move(item));
         }
     }

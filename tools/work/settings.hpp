@@ -42,6 +42,10 @@ struct Settings {
     Millis shutdown_timeout{25'000};
     std::string on_start, on_stop, health_cmd;
     Millis health_interval{30'000};
+    // The breaker (CONTRACT.md section 12): after this many failed jobs in a row, claim nothing
+    // for the cooldown (doubling on each trip before a success, at most max_failure_cooldown).
+    long long pause_after_failures = 0;  // 0: off
+    Millis failure_cooldown{30'000};
     std::size_t max_result = 1024 * 1024;
     Millis result_ttl{86'400'000};
 

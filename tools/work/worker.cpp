@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 #include <random>
+#include <utility>
 
 #include "cli/server.hpp"
 #include "queue/backoff.hpp"
@@ -52,6 +53,9 @@ constexpr Millis settle_allowance{5000};  // after the shutdown budget, time lef
 constexpr Millis hook_timeout{60000};
 constexpr Millis renew_at_most_every{2000};
 constexpr Millis unregister_timeout{2000};
+// The breaker's cooldown doubles on each trip before a success, up to this (or the configured
+// cooldown, when that is longer).
+constexpr Millis max_failure_cooldown{600'000};
 
 // Bytes of the longest single argument exec accepts, plus one: Linux's MAX_ARG_STRLEN (32
 // pages) counts the terminating NUL.
@@ -133,6 +137,7 @@ Worker::Worker(int argc, char** argv, Settings settings)
       retry_timer_(io_),
       summary_timer_(io_),
       shortage_timer_(io_),
+      breaker_timer_(io_),
       service_(io_) {}
 
 std::string Worker::worker_label() const {
@@ -157,14 +162,25 @@ void Worker::set_state(State state, std::string_view why) {
     service_.state_changed(to_string(state), why);
 }
 
+std::string Worker::pause_reason() const {
+    if (paused_by_signal_) return "SIGTSTP: claiming nothing until SIGCONT";
+    if (paused_by_breaker_) return breaker_reason_;
+    if (paused_by_health_) return "health check failing: claiming nothing until it passes";
+    return {};
+}
+
 void Worker::refresh_pause_state() {
     if (state_ != State::running && state_ != State::paused) return;
-    bool paused = paused_by_signal_ || paused_by_health_;
-    if (paused && state_ == State::running)
-        set_state(State::paused, paused_by_signal_
-                                     ? "SIGTSTP: claiming nothing until SIGCONT"
-                                     : "health check failing: claiming nothing until it passes");
-    else if (!paused && state_ == State::paused) {
+    auto reason = pause_reason();
+    auto before = std::exchange(pause_reason_, reason);
+    if (!reason.empty() && state_ == State::running) {
+        set_state(State::paused, reason);
+    } else if (!reason.empty() && reason != before) {
+        // Paused already, for another reason now: say so, and show it in the registry.
+        log::info(fmt::format("still paused: {}", reason), {{"worker", worker_label()}});
+        heartbeat();
+        service_.state_changed(to_string(state_), reason);
+    } else if (reason.empty() && state_ == State::paused) {
         set_state(State::running);
         maybe_claim();
     }
@@ -370,6 +386,7 @@ void Worker::begin_drain(std::string_view why, bool urgent) {
     if (blocking_) blocking_->close();
     blpop_in_flight_ = false;
     health_timer_.cancel();
+    breaker_timer_.cancel();
     runtime_timer_.cancel();
     retry_timer_.cancel();
     // The whole budget includes the kill grace: SIGTERM at budget - grace, SIGKILL at budget.
@@ -435,6 +452,7 @@ void Worker::finish() {
     firer_->stop();
     renew_timer_.cancel();
     health_timer_.cancel();
+    breaker_timer_.cancel();
     runtime_timer_.cancel();
     retry_timer_.cancel();
     summary_timer_.cancel();
@@ -580,6 +598,9 @@ void Worker::reload_settings(std::string_view signal_name) {
         settings_.health_interval = fresh.health_interval;
         settings_.max_result = fresh.max_result;
         settings_.result_ttl = fresh.result_ttl;
+        // A new cooldown applies from the next trip; the breaker turned off ends its pause.
+        settings_.pause_after_failures = fresh.pause_after_failures;
+        settings_.failure_cooldown = fresh.failure_cooldown;
         settings_.config = std::move(fresh.config);
         if (static_cast<std::size_t>(settings_.concurrency) > slots_.size()) {
             auto old_size = slots_.size();
@@ -617,6 +638,14 @@ void Worker::reload_settings(std::string_view signal_name) {
             } else {
                 schedule_health_check(Millis(0));
             }
+        }
+        if (settings_.pause_after_failures <= 0 && paused_by_breaker_) {
+            breaker_timer_.cancel();
+            paused_by_breaker_ = false;
+            failures_in_a_row_ = 0;
+            log::info(fmt::format("{}: the breaker is off; its pause ends", signal_name),
+                      {{"worker", worker_label()}});
+            refresh_pause_state();
         }
         if (settings_.persistent && started_running_ && state_ != State::draining)
             for (std::size_t k = 0; k < static_cast<std::size_t>(settings_.concurrency); ++k)
@@ -1063,6 +1092,14 @@ void Worker::on_handler_done(std::size_t slot_index, HandlerOutcome outcome) {
 void Worker::report(Job job, RunResult run) {
     ++jobs_finished_;
     crash_point("before-settle");
+    // Before the claim at the end: a worker that trips here claims nothing more. A job a user
+    // cancelled, one whose lease was lost and one released say nothing about the handler.
+    if (!job.lease_lost && !job.cancel_requested && !run.cancelled) {
+        if (run.kind == RunResult::Kind::succeeded)
+            note_run_for_breaker(false);
+        else if (run.kind == RunResult::Kind::failed)
+            note_run_for_breaker(true);
+    }
     const auto& keys = queue_keys_[job.queue_index];
     const auto& id = job.claimed.id;
     auto duration = format_duration_short(run.duration);
@@ -1283,6 +1320,9 @@ void Worker::heartbeat(bool exiting, std::function<void()> then) {
                             {"processed", std::to_string(jobs_finished_)},
                             {"failed", std::to_string(jobs_failed_)},
                             {"version", WORKQ_VERSION}};
+    // Why it claims nothing while paused (the breaker, a failing health check, SIGTSTP); empty
+    // otherwise, so that a resumed worker's hash holds no stale reason.
+    if (!exiting) fields.emplace_back("reason", state_ == State::paused ? pause_reason_ : "");
     // The last word stays in the registry a while, with the reason: `workq-status` shows it,
     // and `--check --worker` says why the worker is gone instead of "not registered".
     auto call = exiting ? queue::exit_call(
@@ -1471,6 +1511,90 @@ bool Worker::note_health(bool ok, const HandlerOutcome& outcome) {
         paused_by_health_ = false;
     }
     return true;
+}
+
+void Worker::note_run_for_breaker(bool failed) {
+    if (!failed) {
+        // A success closes the episode: the next trip starts again from --failure-cooldown.
+        failures_in_a_row_ = 0;
+        breaker_trips_ = 0;
+        return;
+    }
+    ++failures_in_a_row_;
+    // Jobs that were running when it tripped finish while it is paused: their failures add to
+    // nothing (the count starts afresh when it resumes).
+    if (settings_.pause_after_failures <= 0 || paused_by_breaker_ ||
+        failures_in_a_row_ < settings_.pause_after_failures)
+        return;
+    if (state_ != State::running && state_ != State::paused) return;  // draining, stopping
+    // base * 2^trips, at most 10 min (or the base itself, when the user asked for more).
+    auto ceiling = std::max(settings_.failure_cooldown, max_failure_cooldown);
+    auto cooldown = settings_.failure_cooldown;
+    for (int i = 0; i < breaker_trips_ && cooldown < ceiling; ++i)
+        cooldown *= 2;
+    cooldown = std::min(cooldown, ceiling);
+    ++breaker_trips_;
+    paused_by_breaker_ = true;
+    breaker_reason_ = fmt::format(
+        "{} jobs failed in a row (--pause-after-failures {}): claiming nothing for {}{}{}",
+        failures_in_a_row_, settings_.pause_after_failures, format_duration(cooldown),
+        breaker_trips_ > 1 ? fmt::format(" (trip {} before a success)", breaker_trips_) : "",
+        settings_.health_cmd.empty() ? "" : ", then until --health-cmd passes");
+    log::warn(fmt::format("breaker tripped: {}", breaker_reason_), {{"worker", worker_label()}});
+    refresh_pause_state();
+    breaker_timer_.expires_after(cooldown);
+    breaker_timer_.async_wait([this](auto error) {
+        if (!error) end_breaker_cooldown();
+    });
+}
+
+void Worker::end_breaker_cooldown() {
+    if (!paused_by_breaker_ || finishing_ || state_ == State::draining || state_ == State::stopped)
+        return;
+    auto resume = [this] {
+        paused_by_breaker_ = false;
+        failures_in_a_row_ = 0;
+        refresh_pause_state();
+    };
+    if (settings_.health_cmd.empty()) {
+        log::info("breaker: cooldown over; resuming", {{"worker", worker_label()}});
+        resume();
+        return;
+    }
+    run_hook(settings_.health_cmd, "health", std::min(settings_.health_interval, hook_timeout),
+             [this, resume](bool ok, const HandlerOutcome& outcome) {
+                 if (!paused_by_breaker_ || finishing_ || state_ == State::draining ||
+                     state_ == State::stopped)
+                     return;
+                 if (ok) {
+                     log::info("breaker: cooldown over and the health check passed; resuming",
+                               {{"worker", worker_label()}});
+                     resume();
+                     return;
+                 }
+                 // The dependency is still down: stay paused and look again, as often as the
+                 // periodic check would, and no later than another cooldown. The cooldown does
+                 // not double for this: it doubles only when jobs fail again.
+                 auto again = std::min(settings_.health_interval, settings_.failure_cooldown);
+                 breaker_reason_ = fmt::format(
+                     "the breaker tripped and the health check fails ({}): claiming nothing until "
+                     "it passes",
+                     outcome.describe());
+                 log::warn(fmt::format("breaker: cooldown over but the health check fails ({}); "
+                                       "staying paused, checking again in {}",
+                                       outcome.describe(), format_duration(again)),
+                           {{"worker", worker_label()}});
+                 if (settings_.burst) {
+                     exit_code_ = 1;
+                     begin_drain("--burst: health check failed");
+                     return;
+                 }
+                 refresh_pause_state();
+                 breaker_timer_.expires_after(again);
+                 breaker_timer_.async_wait([this](auto error) {
+                     if (!error) end_breaker_cooldown();
+                 });
+             });
 }
 
 void Worker::schedule_health_check(Millis after) {
