@@ -46,6 +46,11 @@ Signals:
   SIGTSTP/SIGCONT  pause / resume claiming.
   SIGUSR2          logged and ignored.
 
+HTTP (--http ADDR; PORT alone is 127.0.0.1, 0.0.0.0:PORT for a pod):
+  GET /livez    200 unless the worker is in error        GET /readyz  200 only while running
+  GET /metrics  Prometheus text: jobs by queue and outcome, slots, state, job durations
+  GET /         this worker as JSON                      anything else: 404 (405, 400)
+
 Output:
   Nothing on stdout. Logs on stderr, one line per event (--log-format json for machines).
   -q hides the worker's own lines but errors; handlers' stderr is still relayed.
@@ -135,6 +140,7 @@ Settings parse_settings(int argc, char** argv) {
     std::string health_interval = "30s", failure_cooldown = "30s", max_runtime, max_result = "1MiB",
                 result_ttl = "24h", recycle_age, summary_interval = "1m";
     std::string permanent = "100";
+    std::string http_address;
 
     app.add_option("QUEUES", queues_text, "Queue, or comma-separated queues in priority order")
         ->required();
@@ -180,6 +186,9 @@ Settings parse_settings(int argc, char** argv) {
                    "How long a succeeded job and its result stay visible (default 24h)");
     app.add_option("--summary-interval", summary_interval,
                    "Log a summary line this often (default 1m; 0: only the final one)");
+    auto* http_option = app.add_option(
+        "--http", http_address,
+        "Serve /livez, /readyz, /metrics and / at ADDR: PORT (127.0.0.1), IP:PORT, [IPv6]:PORT");
     app.add_flag("--persistent", s.persistent,
                  "Start COMMAND once per slot and feed it JSON lines");
     app.add_option("--recycle-jobs", s.recycle_jobs,
@@ -280,6 +289,8 @@ Settings parse_settings(int argc, char** argv) {
             throw UsageError(
                 fmt::format("--name: invalid worker name '{}': {}", printable(s.name), *problem));
     }
+    if (http_option->count() > 0 || !http_address.empty())
+        s.http = http::parse_listen_address(http_address, "--http");
     if (s.command.empty() || s.command.front().empty())
         throw UsageError("COMMAND is missing (put it after --)");
     if (s.persistent && s.payload_as_argument)

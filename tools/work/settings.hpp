@@ -12,6 +12,7 @@
 
 #include "cli/config.hpp"
 #include "cli/options.hpp"
+#include "http/address.hpp"
 #include "queue/backoff.hpp"
 
 namespace workq::work {
@@ -31,6 +32,7 @@ struct Settings {
     long long recycle_jobs = 0, recycle_errors = 0;
     Millis recycle_age{0};
     Millis summary_interval{60'000};  // 0: no periodic summary (the final one is always logged)
+    std::optional<http::ListenAddress> http;  // --http: /livez, /readyz, /metrics, /
 
     // Reloadable with SIGHUP.
     long long concurrency = 1;

@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 #include <boost/asio/post.hpp>
+#include <boost/json.hpp>
 #include <cerrno>
 #include <cstring>
 #include <random>
@@ -214,6 +215,11 @@ int Worker::run() {
         for (const auto& warning : redis::server_warnings(connection))
             log::warn(warning);
     }
+    metrics_ = WorkerMetrics(settings_.queues);
+    started_at_ms_ =
+        std::chrono::duration_cast<Millis>(std::chrono::system_clock::now().time_since_epoch())
+            .count();
+    if (settings_.http) serve_http();
 
     for (char** entry = environ; entry && *entry; ++entry)
         if (!hidden_from_handlers(*entry)) base_env_.emplace_back(*entry);
@@ -875,8 +881,9 @@ void Worker::fail_permanently(Job job, const std::string& error, const std::stri
     const auto& keys = queue_keys_[job.queue_index];
     settle({queue::fail_call(keys, job.claimed.id, job.claimed.token, error, reason, std::nullopt,
                              settings_.result_ttl),
-            [this, id = job.claimed.id, error](const redis::Reply&) {
+            [this, id = job.claimed.id, queue_index = job.queue_index, error](const redis::Reply&) {
                 ++jobs_dead_;
+                metrics_.count(queue_index, Outcome::dead);
                 log::error("job dead: " + error, {{"job", id}});
             }});
 }
@@ -1104,6 +1111,10 @@ void Worker::report(Job job, RunResult run) {
     const auto& id = job.claimed.id;
     auto duration = format_duration_short(run.duration);
     std::string queue = settings_.queues[job.queue_index];
+    auto queue_index = job.queue_index;
+    if (!job.lease_lost &&
+        (run.kind == RunResult::Kind::succeeded || run.kind == RunResult::Kind::failed))
+        metrics_.observe(queue_index, run.duration);
 
     if (run.kind == RunResult::Kind::exec_failed && run.exec_error == E2BIG &&
         settings_.payload_as_argument) {
@@ -1119,14 +1130,16 @@ void Worker::report(Job job, RunResult run) {
         fatal(fmt::format("cannot execute COMMAND '{}': {}; job {} released, attempt not counted",
                           printable(settings_.command.front()), std::strerror(run.exec_error), id));
     } else if (job.lease_lost) {
+        metrics_.count(queue_index, Outcome::lost);
         log::warn(
             "lease lost: another worker holds the job or it was settled; its outcome is dropped",
             {{"worker", worker_label()}, {"queue", queue}, {"job", id}, {"outcome", run.describe}});
     } else if (run.kind == RunResult::Kind::released) {
         settle({queue::release_call(keys, id, job.claimed.token, settings_.result_ttl),
-                [this, id, queue](const redis::Reply& reply) {
+                [this, id, queue, queue_index](const redis::Reply& reply) {
                     if (queue::parse_settle(reply) != queue::Settle::done) return;
                     ++jobs_released_;
+                    metrics_.count(queue_index, Outcome::released);
                     log::info("job released (attempt not counted)",
                               {{"worker", worker_label()}, {"queue", queue}, {"job", id}});
                 }});
@@ -1137,14 +1150,17 @@ void Worker::report(Job job, RunResult run) {
                       {{"job", id}});
         successes_[job.queue_index].pending.push_back(
             {id, job.claimed.token, std::move(run.result), run.dropped,
-             [this, id, queue, duration, attempt = job.claimed.attempt](queue::Settle settled) {
+             [this, id, queue, queue_index, duration,
+              attempt = job.claimed.attempt](queue::Settle settled) {
                  if (settled == queue::Settle::refused) {
+                     metrics_.count(queue_index, Outcome::lost);
                      log::warn(
                          "lease lost: the success was not recorded (another worker holds the job)",
                          {{"worker", worker_label()}, {"queue", queue}, {"job", id}});
                      return;
                  }
                  ++jobs_succeeded_;
+                 metrics_.count(queue_index, Outcome::succeeded);
                  log::info("job succeeded", {{"worker", worker_label()},
                                              {"queue", queue},
                                              {"job", id},
@@ -1163,10 +1179,11 @@ void Worker::report(Job job, RunResult run) {
         settle(
             {queue::fail_call(keys, id, job.claimed.token, error_text, reason, delay,
                               settings_.result_ttl),
-             [this, id, queue, reason, duration, delay, attempt = job.claimed.attempt,
+             [this, id, queue, queue_index, reason, duration, delay, attempt = job.claimed.attempt,
               max = job.claimed.max_attempts](const redis::Reply& reply) {
                  auto result = queue::parse_fail(reply);
                  if (result.settle == queue::Settle::refused) {
+                     metrics_.count(queue_index, Outcome::lost);
                      log::warn(
                          "lease lost: the failure was not recorded (another worker holds the job)",
                          {{"worker", worker_label()}, {"queue", queue}, {"job", id}});
@@ -1184,6 +1201,7 @@ void Worker::report(Job job, RunResult run) {
                                     {"duration", duration},
                                     {"retry_at", format_rfc3339(result.due_ms)}});
                          ++jobs_failed_;
+                         metrics_.count(queue_index, Outcome::failed);
                          // A burst waits for it (CONTRACT.md section 4). The server's due time
                          // is now + delay by its clock, no later than this by ours.
                          if (settings_.burst && delay)
@@ -1192,6 +1210,7 @@ void Worker::report(Job job, RunResult run) {
                      case queue::JobState::dead:
                          ++jobs_failed_;
                          ++jobs_dead_;
+                         metrics_.count(queue_index, Outcome::dead);
                          log::error("job dead", {{"worker", worker_label()},
                                                  {"queue", queue},
                                                  {"job", id},
@@ -1200,6 +1219,7 @@ void Worker::report(Job job, RunResult run) {
                                                  {"duration", duration}});
                          break;
                      case queue::JobState::cancelled:
+                         metrics_.count(queue_index, Outcome::cancelled);
                          log::info("job cancelled",
                                    {{"worker", worker_label()}, {"queue", queue}, {"job", id}});
                          break;
@@ -1646,6 +1666,90 @@ void Worker::run_hook(const std::string& command, std::string_view tag, Millis t
         log::error(fmt::format("cannot run the {} hook: {}", tag, error.what()));
         asio::post(io_, [then = std::move(then), outcome] { then(false, outcome); });
     }
+}
+
+// --- HTTP (--http) -------------------------------------------------------------------------------
+
+void Worker::serve_http() {
+    http::Router router;
+    // Each handler runs on the worker's loop between two events: what it reads is never
+    // half-updated, and it answers from memory (no Redis), so a scrape costs the loop little.
+    router.handle("/livez", [this](const http::Request&) {
+        if (state_ == State::error)
+            return http::text_response(503, fmt::format("error: {}", stop_reason_));
+        return http::text_response(200, "ok");
+    });
+    router.handle("/readyz", [this](const http::Request&) {
+        if (state_ == State::running) return http::text_response(200, "running");
+        auto why = state_ == State::paused                               ? pause_reason_
+                   : state_ == State::draining || state_ == State::error ? stop_reason_
+                                                                         : std::string();
+        return http::text_response(503, why.empty()
+                                            ? std::string(to_string(state_))
+                                            : fmt::format("{}: {}", to_string(state_), why));
+    });
+    router.handle("/metrics", [this](const http::Request&) {
+        Gauges gauges;
+        gauges.state = to_string(state_);
+        for (auto state : {State::initializing, State::starting, State::running, State::paused,
+                           State::draining, State::stopped, State::error})
+            gauges.states.push_back(to_string(state));
+        gauges.busy_slots = busy_slots();
+        gauges.slots = static_cast<std::size_t>(settings_.concurrency);
+        gauges.failures_in_a_row = failures_in_a_row_;
+        gauges.breaker_trips = breaker_trips_;
+        gauges.uptime_seconds =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - started_at_).count();
+        http::Response response;
+        response.content_type = "text/plain; version=0.0.4; charset=utf-8";
+        response.body = metrics_.render(gauges);
+        return response;
+    });
+    router.handle("/", [this](const http::Request&) {
+        http::Response response;
+        response.content_type = "application/json";
+        response.body = worker_json();
+        return response;
+    });
+    try {
+        http_.emplace(io_, *settings_.http, std::move(router));
+    } catch (const Error& error) {
+        // A worker asked to answer probes that cannot would look dead to its supervisor.
+        throw FatalError(fmt::format("--http: {}", error.what()));
+    }
+    log::info(fmt::format("serving http://{}/ (/livez, /readyz, /metrics)",
+                          http::describe(http_->local_address())),
+              {{"worker", worker_label()}});
+}
+
+std::string Worker::worker_json() const {
+    // The registration (what the heartbeat stores) and the counters of this process.
+    boost::json::array queues;
+    for (const auto& queue : settings_.queues)
+        queues.emplace_back(queue);
+    boost::json::object worker{
+        {"id", worker_id_},
+        {"name", worker_label()},
+        {"host", host_},
+        {"pid", static_cast<long long>(::getpid())},
+        {"state", to_string(state_)},
+        {"reason", state_ == State::paused                               ? pause_reason_
+                   : state_ == State::draining || state_ == State::error ? stop_reason_
+                                                                         : std::string()},
+        {"queues", std::move(queues)},
+        {"concurrency", settings_.concurrency},
+        {"busy", busy_slots()},
+        {"processed", jobs_finished_},
+        {"succeeded", jobs_succeeded_},
+        {"failed", jobs_failed_},
+        {"dead", jobs_dead_},
+        {"released", jobs_released_},
+        {"failures_in_a_row", failures_in_a_row_},
+        {"started_at", format_rfc3339(started_at_ms_)},
+        {"uptime_s",
+         std::chrono::duration<double>(std::chrono::steady_clock::now() - started_at_).count()},
+        {"version", WORKQ_VERSION}};
+    return boost::json::serialize(worker) + "\n";
 }
 
 }  // namespace workq::work

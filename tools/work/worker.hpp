@@ -18,6 +18,8 @@
 
 #include "cli/server.hpp"
 #include "handler_run.hpp"
+#include "http/server.hpp"
+#include "metrics.hpp"
 #include "persistent_handler.hpp"
 #include "queue/keys.hpp"
 #include "queue/transitions.hpp"
@@ -172,6 +174,11 @@ class Worker {
     void run_hook(const std::string& command, std::string_view tag, Millis timeout,
                   std::function<void(bool ok, const HandlerOutcome&)> then);
 
+    // --http: listens (before the loop runs; FatalError when it cannot) and serves /livez,
+    // /readyz, /metrics and / on the worker's loop.
+    void serve_http();
+    std::string worker_json() const;
+
     // The slot's WORKQ_STATE_DIR, and making it (an error when it cannot be made).
     std::filesystem::path slot_state_dir(std::size_t slot_index) const;
     std::error_code make_slot_state_dir(std::size_t slot_index) const;
@@ -238,6 +245,10 @@ class Worker {
     boost::asio::steady_timer breaker_timer_;  // the breaker's cooldown
     ServiceNotifier service_;  // systemd: READY, STOPPING, STATUS, WATCHDOG (when NOTIFY_SOCKET)
     std::optional<ScheduleFirer> firer_;  // workq-schedule's ticks of our queues
+    WorkerMetrics metrics_;
+    long long started_at_ms_ = 0;  // the wall clock at start, for `/`
+    // Last: destroyed first, before the loop and everything its handlers read.
+    std::optional<http::Server> http_;
 };
 
 }  // namespace workq::work
