@@ -81,7 +81,8 @@ function __workq_operands
                 --max-payload -c --concurrency --kill-grace --lease --backoff \
                 --permanent-exit-codes --max-jobs --max-runtime --shutdown-timeout --on-start \
                 --on-stop --health-cmd --health-interval --name --max-result --result-ttl \
-                --recycle-jobs --recycle-age --recycle-errors --summary-interval --max-depth \
+                --recycle-jobs --recycle-age --recycle-errors --summary-interval \
+                --pause-after-failures --failure-cooldown --http --max-depth \
                 --warn-max-depth \
                 --max-age --warn-max-age --min-workers --warn-min-workers --max-dead \
                 --warn-max-dead --worker --state --limit --older-than --newer-than \
@@ -176,6 +177,9 @@ __workq_o work -l on-start -x -a '(__fish_complete_command)' -d 'Shell command r
 __workq_o work -l on-stop -x -a '(__fish_complete_command)' -d 'Shell command run before exiting'
 __workq_o work -l health-cmd -x -a '(__fish_complete_command)' -d 'Health check shell command'
 __workq_o work -l health-interval -x -d 'How often the health check runs'
+__workq_o work -l pause-after-failures -x -d 'Pause after this many failed jobs in a row'
+__workq_o work -l failure-cooldown -x -d 'How long the breaker pauses (doubles per trip)'
+__workq_o work -l http -x -d 'Serve /livez, /readyz, /metrics and / over HTTP on ADDR'
 __workq_o work -l name -x -d 'Worker name'
 __workq_o work -l max-result -x -d 'Largest result kept'
 __workq_o work -l result-ttl -x -d 'How long a succeeded job stays visible'

@@ -126,6 +126,12 @@ std::string render_human(const Snapshot& s, const Screen& screen) {
     std::vector<const queue::WorkerRecord*> registered, exited;
     for (const auto& w : s.workers)
         (w.exited ? exited : registered).push_back(&w);
+    // A paused worker says why (its breaker tripped, its health check fails, SIGTSTP).
+    for (const auto* w : registered)
+        if (w->live && w->state == "paused" && !w->reason.empty())
+            notes.push_back(cli::paint(
+                fmt::format("worker {} paused: {}", w->name.empty() ? w->id : w->name, w->reason),
+                cli::Tone::warn));
     // Most recent first; a cron --burst every minute leaves many.
     std::sort(exited.begin(), exited.end(),
               [](const auto* a, const auto* b) { return a->stopped_at_ms > b->stopped_at_ms; });
@@ -320,6 +326,9 @@ std::string render_json(const Snapshot& s) {
             item["reason"] = w.reason;
             exited.push_back(std::move(item));
         } else {
+            // Why a paused worker claims nothing (the breaker, a failing health check,
+            // SIGTSTP); empty otherwise.
+            item["reason"] = w.reason;
             workers.push_back(std::move(item));
         }
     }

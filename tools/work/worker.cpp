@@ -7,9 +7,11 @@
 
 #include <fmt/format.h>
 #include <boost/asio/post.hpp>
+#include <boost/json.hpp>
 #include <cerrno>
 #include <cstring>
 #include <random>
+#include <utility>
 
 #include "cli/server.hpp"
 #include "queue/backoff.hpp"
@@ -52,6 +54,9 @@ constexpr Millis settle_allowance{5000};  // after the shutdown budget, time lef
 constexpr Millis hook_timeout{60000};
 constexpr Millis renew_at_most_every{2000};
 constexpr Millis unregister_timeout{2000};
+// The breaker's cooldown doubles on each trip before a success, up to this (or the configured
+// cooldown, when that is longer).
+constexpr Millis max_failure_cooldown{600'000};
 
 // Bytes of the longest single argument exec accepts, plus one: Linux's MAX_ARG_STRLEN (32
 // pages) counts the terminating NUL.
@@ -133,6 +138,7 @@ Worker::Worker(int argc, char** argv, Settings settings)
       retry_timer_(io_),
       summary_timer_(io_),
       shortage_timer_(io_),
+      breaker_timer_(io_),
       service_(io_) {}
 
 std::string Worker::worker_label() const {
@@ -157,14 +163,25 @@ void Worker::set_state(State state, std::string_view why) {
     service_.state_changed(to_string(state), why);
 }
 
+std::string Worker::pause_reason() const {
+    if (paused_by_signal_) return "SIGTSTP: claiming nothing until SIGCONT";
+    if (paused_by_breaker_) return breaker_reason_;
+    if (paused_by_health_) return "health check failing: claiming nothing until it passes";
+    return {};
+}
+
 void Worker::refresh_pause_state() {
     if (state_ != State::running && state_ != State::paused) return;
-    bool paused = paused_by_signal_ || paused_by_health_;
-    if (paused && state_ == State::running)
-        set_state(State::paused, paused_by_signal_
-                                     ? "SIGTSTP: claiming nothing until SIGCONT"
-                                     : "health check failing: claiming nothing until it passes");
-    else if (!paused && state_ == State::paused) {
+    auto reason = pause_reason();
+    auto before = std::exchange(pause_reason_, reason);
+    if (!reason.empty() && state_ == State::running) {
+        set_state(State::paused, reason);
+    } else if (!reason.empty() && reason != before) {
+        // Paused already, for another reason now: say so, and show it in the registry.
+        log::info(fmt::format("still paused: {}", reason), {{"worker", worker_label()}});
+        heartbeat();
+        service_.state_changed(to_string(state_), reason);
+    } else if (reason.empty() && state_ == State::paused) {
         set_state(State::running);
         maybe_claim();
     }
@@ -198,6 +215,11 @@ int Worker::run() {
         for (const auto& warning : redis::server_warnings(connection))
             log::warn(warning);
     }
+    metrics_ = WorkerMetrics(settings_.queues);
+    started_at_ms_ =
+        std::chrono::duration_cast<Millis>(std::chrono::system_clock::now().time_since_epoch())
+            .count();
+    if (settings_.http) serve_http();
 
     for (char** entry = environ; entry && *entry; ++entry)
         if (!hidden_from_handlers(*entry)) base_env_.emplace_back(*entry);
@@ -380,6 +402,7 @@ void Worker::begin_drain(std::string_view why, bool urgent) {
     if (blocking_) blocking_->close();
     blpop_in_flight_ = false;
     health_timer_.cancel();
+    breaker_timer_.cancel();
     runtime_timer_.cancel();
     retry_timer_.cancel();
     // The whole budget includes the kill grace: SIGTERM at budget - grace, SIGKILL at budget.
@@ -445,6 +468,7 @@ void Worker::finish() {
     firer_->stop();
     renew_timer_.cancel();
     health_timer_.cancel();
+    breaker_timer_.cancel();
     runtime_timer_.cancel();
     retry_timer_.cancel();
     summary_timer_.cancel();
@@ -590,6 +614,9 @@ void Worker::reload_settings(std::string_view signal_name) {
         settings_.health_interval = fresh.health_interval;
         settings_.max_result = fresh.max_result;
         settings_.result_ttl = fresh.result_ttl;
+        // A new cooldown applies from the next trip; the breaker turned off ends its pause.
+        settings_.pause_after_failures = fresh.pause_after_failures;
+        settings_.failure_cooldown = fresh.failure_cooldown;
         settings_.config = std::move(fresh.config);
         if (static_cast<std::size_t>(settings_.concurrency) > slots_.size()) {
             auto old_size = slots_.size();
@@ -627,6 +654,14 @@ void Worker::reload_settings(std::string_view signal_name) {
             } else {
                 schedule_health_check(Millis(0));
             }
+        }
+        if (settings_.pause_after_failures <= 0 && paused_by_breaker_) {
+            breaker_timer_.cancel();
+            paused_by_breaker_ = false;
+            failures_in_a_row_ = 0;
+            log::info(fmt::format("{}: the breaker is off; its pause ends", signal_name),
+                      {{"worker", worker_label()}});
+            refresh_pause_state();
         }
         if (settings_.persistent && started_running_ && state_ != State::draining) {
             for (std::size_t k = 0; k < static_cast<std::size_t>(settings_.concurrency); ++k)
@@ -861,8 +896,9 @@ void Worker::fail_permanently(Job job, const std::string& error, const std::stri
     const auto& keys = queue_keys_[job.queue_index];
     settle({queue::fail_call(keys, job.claimed.id, job.claimed.token, error, reason, std::nullopt,
                              settings_.result_ttl),
-            [this, id = job.claimed.id, error](const redis::Reply&) {
+            [this, id = job.claimed.id, queue_index = job.queue_index, error](const redis::Reply&) {
                 ++jobs_dead_;
+                metrics_.count(queue_index, Outcome::dead);
                 log::error("job dead: " + error, {{"job", id}});
             }});
 }
@@ -1102,10 +1138,22 @@ void Worker::on_handler_done(std::size_t slot_index, HandlerOutcome outcome) {
 void Worker::report(Job job, RunResult run) {
     ++jobs_finished_;
     crash_point("before-settle");
+    // Before the claim at the end: a worker that trips here claims nothing more. A job a user
+    // cancelled, one whose lease was lost and one released say nothing about the handler.
+    if (!job.lease_lost && !job.cancel_requested && !run.cancelled) {
+        if (run.kind == RunResult::Kind::succeeded)
+            note_run_for_breaker(false);
+        else if (run.kind == RunResult::Kind::failed)
+            note_run_for_breaker(true);
+    }
     const auto& keys = queue_keys_[job.queue_index];
     const auto& id = job.claimed.id;
     auto duration = format_duration_short(run.duration);
     std::string queue = settings_.queues[job.queue_index];
+    auto queue_index = job.queue_index;
+    if (!job.lease_lost &&
+        (run.kind == RunResult::Kind::succeeded || run.kind == RunResult::Kind::failed))
+        metrics_.observe(queue_index, run.duration);
 
     if (run.kind == RunResult::Kind::exec_failed && run.exec_error == E2BIG &&
         settings_.payload_as_argument) {
@@ -1121,14 +1169,16 @@ void Worker::report(Job job, RunResult run) {
         fatal(fmt::format("cannot execute COMMAND '{}': {}; job {} released, attempt not counted",
                           printable(settings_.command.front()), std::strerror(run.exec_error), id));
     } else if (job.lease_lost) {
+        metrics_.count(queue_index, Outcome::lost);
         log::warn(
             "lease lost: another worker holds the job or it was settled; its outcome is dropped",
             {{"worker", worker_label()}, {"queue", queue}, {"job", id}, {"outcome", run.describe}});
     } else if (run.kind == RunResult::Kind::released) {
         settle({queue::release_call(keys, id, job.claimed.token, settings_.result_ttl),
-                [this, id, queue](const redis::Reply& reply) {
+                [this, id, queue, queue_index](const redis::Reply& reply) {
                     if (queue::parse_settle(reply) != queue::Settle::done) return;
                     ++jobs_released_;
+                    metrics_.count(queue_index, Outcome::released);
                     log::info("job released (attempt not counted)",
                               {{"worker", worker_label()}, {"queue", queue}, {"job", id}});
                 }});
@@ -1139,14 +1189,17 @@ void Worker::report(Job job, RunResult run) {
                       {{"job", id}});
         successes_[job.queue_index].pending.push_back(
             {id, job.claimed.token, std::move(run.result), run.dropped,
-             [this, id, queue, duration, attempt = job.claimed.attempt](queue::Settle settled) {
+             [this, id, queue, queue_index, duration,
+              attempt = job.claimed.attempt](queue::Settle settled) {
                  if (settled == queue::Settle::refused) {
+                     metrics_.count(queue_index, Outcome::lost);
                      log::warn(
                          "lease lost: the success was not recorded (another worker holds the job)",
                          {{"worker", worker_label()}, {"queue", queue}, {"job", id}});
                      return;
                  }
                  ++jobs_succeeded_;
+                 metrics_.count(queue_index, Outcome::succeeded);
                  log::info("job succeeded", {{"worker", worker_label()},
                                              {"queue", queue},
                                              {"job", id},
@@ -1165,10 +1218,11 @@ void Worker::report(Job job, RunResult run) {
         settle(
             {queue::fail_call(keys, id, job.claimed.token, error_text, reason, delay,
                               settings_.result_ttl),
-             [this, id, queue, reason, duration, delay, attempt = job.claimed.attempt,
+             [this, id, queue, queue_index, reason, duration, delay, attempt = job.claimed.attempt,
               max = job.claimed.max_attempts](const redis::Reply& reply) {
                  auto result = queue::parse_fail(reply);
                  if (result.settle == queue::Settle::refused) {
+                     metrics_.count(queue_index, Outcome::lost);
                      log::warn(
                          "lease lost: the failure was not recorded (another worker holds the job)",
                          {{"worker", worker_label()}, {"queue", queue}, {"job", id}});
@@ -1186,6 +1240,7 @@ void Worker::report(Job job, RunResult run) {
                                     {"duration", duration},
                                     {"retry_at", format_rfc3339(result.due_ms)}});
                          ++jobs_failed_;
+                         metrics_.count(queue_index, Outcome::failed);
                          // A burst waits for it (CONTRACT.md section 4). The server's due time
                          // is now + delay by its clock, no later than this by ours.
                          if (settings_.burst && delay)
@@ -1194,6 +1249,7 @@ void Worker::report(Job job, RunResult run) {
                      case queue::JobState::dead:
                          ++jobs_failed_;
                          ++jobs_dead_;
+                         metrics_.count(queue_index, Outcome::dead);
                          log::error("job dead", {{"worker", worker_label()},
                                                  {"queue", queue},
                                                  {"job", id},
@@ -1202,6 +1258,7 @@ void Worker::report(Job job, RunResult run) {
                                                  {"duration", duration}});
                          break;
                      case queue::JobState::cancelled:
+                         metrics_.count(queue_index, Outcome::cancelled);
                          log::info("job cancelled",
                                    {{"worker", worker_label()}, {"queue", queue}, {"job", id}});
                          break;
@@ -1322,6 +1379,9 @@ void Worker::heartbeat(bool exiting, std::function<void()> then) {
                             {"processed", std::to_string(jobs_finished_)},
                             {"failed", std::to_string(jobs_failed_)},
                             {"version", WORKQ_VERSION}};
+    // Why it claims nothing while paused (the breaker, a failing health check, SIGTSTP); empty
+    // otherwise, so that a resumed worker's hash holds no stale reason.
+    if (!exiting) fields.emplace_back("reason", state_ == State::paused ? pause_reason_ : "");
     // The last word stays in the registry a while, with the reason: `workq-status` shows it,
     // and `--check --worker` says why the worker is gone instead of "not registered".
     auto call = exiting ? queue::exit_call(
@@ -1512,6 +1572,90 @@ bool Worker::note_health(bool ok, const HandlerOutcome& outcome) {
     return true;
 }
 
+void Worker::note_run_for_breaker(bool failed) {
+    if (!failed) {
+        // A success closes the episode: the next trip starts again from --failure-cooldown.
+        failures_in_a_row_ = 0;
+        breaker_trips_ = 0;
+        return;
+    }
+    ++failures_in_a_row_;
+    // Jobs that were running when it tripped finish while it is paused: their failures add to
+    // nothing (the count starts afresh when it resumes).
+    if (settings_.pause_after_failures <= 0 || paused_by_breaker_ ||
+        failures_in_a_row_ < settings_.pause_after_failures)
+        return;
+    if (state_ != State::running && state_ != State::paused) return;  // draining, stopping
+    // base * 2^trips, at most 10 min (or the base itself, when the user asked for more).
+    auto ceiling = std::max(settings_.failure_cooldown, max_failure_cooldown);
+    auto cooldown = settings_.failure_cooldown;
+    for (int i = 0; i < breaker_trips_ && cooldown < ceiling; ++i)
+        cooldown *= 2;
+    cooldown = std::min(cooldown, ceiling);
+    ++breaker_trips_;
+    paused_by_breaker_ = true;
+    breaker_reason_ = fmt::format(
+        "{} jobs failed in a row (--pause-after-failures {}): claiming nothing for {}{}{}",
+        failures_in_a_row_, settings_.pause_after_failures, format_duration(cooldown),
+        breaker_trips_ > 1 ? fmt::format(" (trip {} before a success)", breaker_trips_) : "",
+        settings_.health_cmd.empty() ? "" : ", then until --health-cmd passes");
+    log::warn(fmt::format("breaker tripped: {}", breaker_reason_), {{"worker", worker_label()}});
+    refresh_pause_state();
+    breaker_timer_.expires_after(cooldown);
+    breaker_timer_.async_wait([this](auto error) {
+        if (!error) end_breaker_cooldown();
+    });
+}
+
+void Worker::end_breaker_cooldown() {
+    if (!paused_by_breaker_ || finishing_ || state_ == State::draining || state_ == State::stopped)
+        return;
+    auto resume = [this] {
+        paused_by_breaker_ = false;
+        failures_in_a_row_ = 0;
+        refresh_pause_state();
+    };
+    if (settings_.health_cmd.empty()) {
+        log::info("breaker: cooldown over; resuming", {{"worker", worker_label()}});
+        resume();
+        return;
+    }
+    run_hook(settings_.health_cmd, "health", std::min(settings_.health_interval, hook_timeout),
+             [this, resume](bool ok, const HandlerOutcome& outcome) {
+                 if (!paused_by_breaker_ || finishing_ || state_ == State::draining ||
+                     state_ == State::stopped)
+                     return;
+                 if (ok) {
+                     log::info("breaker: cooldown over and the health check passed; resuming",
+                               {{"worker", worker_label()}});
+                     resume();
+                     return;
+                 }
+                 // The dependency is still down: stay paused and look again, as often as the
+                 // periodic check would, and no later than another cooldown. The cooldown does
+                 // not double for this: it doubles only when jobs fail again.
+                 auto again = std::min(settings_.health_interval, settings_.failure_cooldown);
+                 breaker_reason_ = fmt::format(
+                     "the breaker tripped and the health check fails ({}): claiming nothing until "
+                     "it passes",
+                     outcome.describe());
+                 log::warn(fmt::format("breaker: cooldown over but the health check fails ({}); "
+                                       "staying paused, checking again in {}",
+                                       outcome.describe(), format_duration(again)),
+                           {{"worker", worker_label()}});
+                 if (settings_.burst) {
+                     exit_code_ = 1;
+                     begin_drain("--burst: health check failed");
+                     return;
+                 }
+                 refresh_pause_state();
+                 breaker_timer_.expires_after(again);
+                 breaker_timer_.async_wait([this](auto error) {
+                     if (!error) end_breaker_cooldown();
+                 });
+             });
+}
+
 void Worker::schedule_health_check(Millis after) {
     health_timer_.expires_after(after);
     health_timer_.async_wait([this](auto error) {
@@ -1561,6 +1705,90 @@ void Worker::run_hook(const std::string& command, std::string_view tag, Millis t
         log::error(fmt::format("cannot run the {} hook: {}", tag, error.what()));
         asio::post(io_, [then = std::move(then), outcome] { then(false, outcome); });
     }
+}
+
+// --- HTTP (--http) -------------------------------------------------------------------------------
+
+void Worker::serve_http() {
+    http::Router router;
+    // Each handler runs on the worker's loop between two events: what it reads is never
+    // half-updated, and it answers from memory (no Redis), so a scrape costs the loop little.
+    router.handle("/livez", [this](const http::Request&) {
+        if (state_ == State::error)
+            return http::text_response(503, fmt::format("error: {}", stop_reason_));
+        return http::text_response(200, "ok");
+    });
+    router.handle("/readyz", [this](const http::Request&) {
+        if (state_ == State::running) return http::text_response(200, "running");
+        auto why = state_ == State::paused                               ? pause_reason_
+                   : state_ == State::draining || state_ == State::error ? stop_reason_
+                                                                         : std::string();
+        return http::text_response(503, why.empty()
+                                            ? std::string(to_string(state_))
+                                            : fmt::format("{}: {}", to_string(state_), why));
+    });
+    router.handle("/metrics", [this](const http::Request&) {
+        Gauges gauges;
+        gauges.state = to_string(state_);
+        for (auto state : {State::initializing, State::starting, State::running, State::paused,
+                           State::draining, State::stopped, State::error})
+            gauges.states.push_back(to_string(state));
+        gauges.busy_slots = busy_slots();
+        gauges.slots = static_cast<std::size_t>(settings_.concurrency);
+        gauges.failures_in_a_row = failures_in_a_row_;
+        gauges.breaker_trips = breaker_trips_;
+        gauges.uptime_seconds =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - started_at_).count();
+        http::Response response;
+        response.content_type = "text/plain; version=0.0.4; charset=utf-8";
+        response.body = metrics_.render(gauges);
+        return response;
+    });
+    router.handle("/", [this](const http::Request&) {
+        http::Response response;
+        response.content_type = "application/json";
+        response.body = worker_json();
+        return response;
+    });
+    try {
+        http_.emplace(io_, *settings_.http, std::move(router));
+    } catch (const Error& error) {
+        // A worker asked to answer probes that cannot would look dead to its supervisor.
+        throw FatalError(fmt::format("--http: {}", error.what()));
+    }
+    log::info(fmt::format("serving http://{}/ (/livez, /readyz, /metrics)",
+                          http::describe(http_->local_address())),
+              {{"worker", worker_label()}});
+}
+
+std::string Worker::worker_json() const {
+    // The registration (what the heartbeat stores) and the counters of this process.
+    boost::json::array queues;
+    for (const auto& queue : settings_.queues)
+        queues.emplace_back(queue);
+    boost::json::object worker{
+        {"id", worker_id_},
+        {"name", worker_label()},
+        {"host", host_},
+        {"pid", static_cast<long long>(::getpid())},
+        {"state", to_string(state_)},
+        {"reason", state_ == State::paused                               ? pause_reason_
+                   : state_ == State::draining || state_ == State::error ? stop_reason_
+                                                                         : std::string()},
+        {"queues", std::move(queues)},
+        {"concurrency", settings_.concurrency},
+        {"busy", busy_slots()},
+        {"processed", jobs_finished_},
+        {"succeeded", jobs_succeeded_},
+        {"failed", jobs_failed_},
+        {"dead", jobs_dead_},
+        {"released", jobs_released_},
+        {"failures_in_a_row", failures_in_a_row_},
+        {"started_at", format_rfc3339(started_at_ms_)},
+        {"uptime_s",
+         std::chrono::duration<double>(std::chrono::steady_clock::now() - started_at_).count()},
+        {"version", WORKQ_VERSION}};
+    return boost::json::serialize(worker) + "\n";
 }
 
 }  // namespace workq::work

@@ -18,6 +18,8 @@
 
 #include "cli/server.hpp"
 #include "handler_run.hpp"
+#include "http/server.hpp"
+#include "metrics.hpp"
 #include "persistent_handler.hpp"
 #include "queue/keys.hpp"
 #include "queue/transitions.hpp"
@@ -94,6 +96,9 @@ class Worker {
 
     // lifecycle
     void set_state(State state, std::string_view why = {});
+    // Why the worker claims nothing, by precedence (SIGTSTP, the breaker, the health check);
+    // empty when nothing holds it back.
+    std::string pause_reason() const;
     void refresh_pause_state();
     void connect_commands();
     void on_commands_ready();
@@ -166,8 +171,18 @@ class Worker {
     // Records a health check's verdict (paused while failing; a failing --burst drains).
     // Returns false when the worker is now draining.
     bool note_health(bool ok, const HandlerOutcome& outcome);
+    // The breaker (--pause-after-failures): counts a finished run (a failure, or a success that
+    // resets it), and trips when the count reaches the setting.
+    void note_run_for_breaker(bool failed);
+    // The cooldown is over: consult --health-cmd (if any) and resume.
+    void end_breaker_cooldown();
     void run_hook(const std::string& command, std::string_view tag, Millis timeout,
                   std::function<void(bool ok, const HandlerOutcome&)> then);
+
+    // --http: listens (before the loop runs; FatalError when it cannot) and serves /livez,
+    // /readyz, /metrics and / on the worker's loop.
+    void serve_http();
+    std::string worker_json() const;
 
     // The slot's WORKQ_STATE_DIR, and making it (an error when it cannot be made).
     std::filesystem::path slot_state_dir(std::size_t slot_index) const;
@@ -194,7 +209,13 @@ class Worker {
     std::shared_ptr<redis::AsyncConnection> blocking_;
 
     State state_ = State::initializing;
-    bool paused_by_signal_ = false, paused_by_health_ = false;
+    bool paused_by_signal_ = false, paused_by_health_ = false, paused_by_breaker_ = false;
+    std::string pause_reason_;  // what the registry and the logs say while paused
+    // The breaker: failed runs in a row, trips since the last success (the cooldown doubles
+    // with each), and what the pause says.
+    long long failures_in_a_row_ = 0;
+    int breaker_trips_ = 0;
+    std::string breaker_reason_;
     bool claim_in_flight_ = false, blpop_in_flight_ = false;
     bool started_running_ = false, finishing_ = false;
     bool first_health_check_done_ = false;
@@ -226,8 +247,13 @@ class Worker {
     boost::asio::steady_timer retry_timer_;  // --burst: until the first retry is due
     boost::asio::steady_timer summary_timer_;
     boost::asio::steady_timer shortage_timer_;
+    boost::asio::steady_timer breaker_timer_;  // the breaker's cooldown
     ServiceNotifier service_;  // systemd: READY, STOPPING, STATUS, WATCHDOG (when NOTIFY_SOCKET)
     std::optional<ScheduleFirer> firer_;  // workq-schedule's ticks of our queues
+    WorkerMetrics metrics_;
+    long long started_at_ms_ = 0;  // the wall clock at start, for `/`
+    // Last: destroyed first, before the loop and everything its handlers read.
+    std::optional<http::Server> http_;
 };
 
 }  // namespace workq::work
