@@ -236,7 +236,25 @@ int Worker::run() {
                             printable(slot_state_dir(i).string(), 200), error.message()));
     }
 
-    guard_.emplace(GroupGuard::start());
+    // Only now that the embedded server runs (its double fork must not make it our orphan):
+    // a handler's descendant that leaves its process group (timeout, setsid) and is orphaned
+    // comes to the worker, which kills it (kill_inherited), instead of going to init.
+    if (!become_subreaper())
+        log::warn(fmt::format("cannot become a subreaper ({}): a handler's child that leaves its "
+                              "process group may outlive its job",
+                              std::strerror(errno)),
+                  {{"worker", worker_label()}});
+    std::string no_cgroup;
+    cgroup_ = HandlerCgroup::create("workq-" + worker_id_, no_cgroup);
+    if (cgroup_)
+        log::info("handlers run in the cgroup " + cgroup_->dir(), {{"worker", worker_label()}});
+    else
+        log::debug("no cgroup for the handlers: " + no_cgroup +
+                       "; process groups, the subreaper and the guard stand in",
+                   {{"worker", worker_label()}});
+    guard_scope_.marker = "WORKQ_WORKER_ID=" + worker_id_;
+    if (cgroup_) guard_scope_.cgroup_dir = cgroup_->dir();
+    guard_.emplace(GroupGuard::start(guard_scope_));
     // A signal mask is inherited: a worker started with SIGTERM blocked would never drain.
     // Unblock what the loop acts on (handlers get an empty mask anyway, see spawn()).
     sigset_t watched;
@@ -564,7 +582,7 @@ void Worker::on_signal(int signal_number) {
 void Worker::reap_children() {
     for (;;) {
         siginfo_t info{};
-        if (::waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) != 0 || info.si_pid == 0) return;
+        if (::waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) != 0 || info.si_pid == 0) break;
         pid_t pid = info.si_pid;
         auto found = children_.find(pid);
         if (found != children_.end()) {
@@ -574,10 +592,10 @@ void Worker::reap_children() {
             guard_->forget(pid);
         }
         int status = 0;
-        if (::waitpid(pid, &status, 0) < 0) return;
+        if (::waitpid(pid, &status, 0) < 0) break;
         if (guard_ && pid == guard_->pid()) {
             log::error("the process guard died; starting a new one", {{"worker", worker_label()}});
-            guard_.emplace(GroupGuard::start());
+            guard_.emplace(GroupGuard::start(guard_scope_));
             for (const auto& entry : children_)
                 guard_->adopt(entry.first);
             continue;
@@ -588,6 +606,24 @@ void Worker::reap_children() {
             on_exit(status);
         }
     }
+    // A leader's exit orphans what it left outside its group: that came to us just now.
+    kill_inherited();
+}
+
+void Worker::kill_inherited() {
+    auto killed = kill_unknown_children(
+        [this](pid_t pid) { return children_.contains(pid) || (guard_ && pid == guard_->pid()); });
+    if (killed.empty()) return;
+    std::string which;
+    for (std::size_t i = 0; i < killed.size() && i < 5; ++i)
+        which += fmt::format("{}{} ({})", i == 0 ? "" : ", ", killed[i].pid,
+                             printable(killed[i].name, 40));
+    if (killed.size() > 5) which += fmt::format(" and {} more", killed.size() - 5);
+    log::warn(
+        fmt::format(
+            "killed {} process{} that a handler or hook left running outside its process group: {}",
+            killed.size(), killed.size() == 1 ? "" : "es", which),
+        {{"worker", worker_label()}});
 }
 
 void Worker::reload_settings(std::string_view signal_name) {
@@ -941,6 +977,7 @@ void Worker::start_job(Slot& slot, Job job) {
     params.max_result = settings_.max_result;
     params.tag = job.claimed.id;
     params.guard_fd = guard_->registration_fd();
+    params.cgroup_fd = cgroup_ ? cgroup_->procs_fd() : -1;
     if (settings_.payload_as_argument) {
         // A payload no exec can pass as an argument, now or ever: a permanent failure of that
         // job, not of the worker (every worker taking it would stop, and the queue with them).
@@ -1017,6 +1054,7 @@ void Worker::start_persistent(Slot& slot) {
     params.max_reply = settings_.max_result;
     params.tag = fmt::format("slot-{}", slot.index + 1);
     params.guard_fd = guard_->registration_fd();
+    params.cgroup_fd = cgroup_ ? cgroup_->procs_fd() : -1;
     params.recycle_jobs = settings_.recycle_jobs;
     params.recycle_errors = settings_.recycle_errors;
     params.recycle_age = settings_.recycle_age;
@@ -1433,6 +1471,7 @@ void Worker::schedule_heartbeat(Millis after) {
     heartbeat_timer_.async_wait([this](auto error) {
         if (error) return;
         heartbeat();
+        kill_inherited();
         schedule_heartbeat(queue::heartbeat_interval);
     });
 }
@@ -1684,6 +1723,7 @@ void Worker::run_hook(const std::string& command, std::string_view tag, Millis t
     params.max_result = 64 * 1024;
     params.tag = std::string(tag);
     params.guard_fd = guard_->registration_fd();
+    params.cgroup_fd = cgroup_ ? cgroup_->procs_fd() : -1;
     try {
         auto run = HandlerRun::start(
             io_, std::move(params),

@@ -27,6 +27,7 @@
 #include "schedule_firer.hpp"
 #include "service_notify.hpp"
 #include "settings.hpp"
+#include "util/cgroup.hpp"
 #include "util/process.hpp"
 
 namespace workq::work {
@@ -113,6 +114,10 @@ class Worker {
     void watch_signals();
     void on_signal(int signal_number);
     void reap_children();
+    // Kills what the worker inherited as a subreaper: a handler's (or hook's) descendant that
+    // left its process group (timeout, setsid) and whose parent died. Called when a child
+    // exits and with every heartbeat (an orphan makes no SIGCHLD of ours until it dies).
+    void kill_inherited();
     // SIGHUP and SIGUSR1: `signal_name` names the one that asked, in the logs.
     void reload_settings(std::string_view signal_name);
 
@@ -204,6 +209,8 @@ class Worker {
 
     boost::asio::io_context io_;
     boost::asio::signal_set signals_;
+    std::optional<HandlerCgroup> cgroup_;  // where the system lets the worker have one
+    GuardScope guard_scope_;               // the marker and cgroup every guard it starts kills
     std::optional<GroupGuard> guard_;
     std::shared_ptr<redis::AsyncConnection> commands_;
     std::shared_ptr<redis::AsyncConnection> blocking_;
