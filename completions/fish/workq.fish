@@ -192,13 +192,14 @@ __workq_o work -n '__workq_no_operand work' -a '(__workq_queues)' -d queue
 __workq_o work -n '__workq_sub work --' -a '(__fish_complete_command)'
 
 # workq-queue
-set -l queue_subs ls cancel purge pause resume rm
+set -l queue_subs ls cancel purge pause resume rm limit
 __workq_o queue -n "not __fish_seen_subcommand_from $queue_subs" -a ls -d 'List live jobs'
 __workq_o queue -n "not __fish_seen_subcommand_from $queue_subs" -a cancel -d 'Cancel jobs'
 __workq_o queue -n "not __fish_seen_subcommand_from $queue_subs" -a purge -d 'Cancel every waiting/scheduled job'
 __workq_o queue -n "not __fish_seen_subcommand_from $queue_subs" -a pause -d 'No worker claims until resume'
 __workq_o queue -n "not __fish_seen_subcommand_from $queue_subs" -a resume -d 'Let workers claim again'
 __workq_o queue -n "not __fish_seen_subcommand_from $queue_subs" -a rm -d 'Remove a queue that holds nothing'
+__workq_o queue -n "not __fish_seen_subcommand_from $queue_subs" -a limit -d 'Fleet-wide rate and concurrency limits'
 __workq_o queue -n '__fish_seen_subcommand_from ls' -l state -x -a 'waiting scheduled running' -d 'Only jobs in this state'
 __workq_o queue -n '__fish_seen_subcommand_from ls' -l limit -x -d 'At most this many'
 __workq_o queue -n '__fish_seen_subcommand_from ls' -l json -d 'One JSON object per line'
@@ -207,9 +208,11 @@ __workq_o queue -n '__fish_seen_subcommand_from ls' -l no-header -d 'No header l
 __workq_o queue -n '__fish_seen_subcommand_from purge' -l waiting -d 'Only waiting jobs'
 __workq_o queue -n '__fish_seen_subcommand_from purge' -l scheduled -d 'Only scheduled jobs'
 __workq_o queue -n '__fish_seen_subcommand_from purge' -s y -l yes -d 'Do not ask'
-__workq_o queue -n '__fish_seen_subcommand_from pause resume' -l create -d 'A queue never seen'
+__workq_o queue -n '__fish_seen_subcommand_from pause resume limit' -l create -d 'A queue never seen'
+__workq_o queue -n '__fish_seen_subcommand_from limit' -l rate -x -d 'At most N starts in any DURATION (N/DURATION)'
+__workq_o queue -n '__fish_seen_subcommand_from limit' -l concurrency -x -d 'At most N running at once'
 __workq_o queue -n '__fish_seen_subcommand_from rm' -l force -d 'Also when it holds jobs'
-__workq_o queue -n '__fish_seen_subcommand_from ls purge pause resume rm' -a '(__workq_queues)' -d queue
+__workq_o queue -n '__fish_seen_subcommand_from ls purge pause resume rm limit' -a '(__workq_queues)' -d queue
 
 # workq-dlq
 set -l dlq_subs ls show requeue rm count export import cap

@@ -12,7 +12,8 @@
 -- so the meta is read and written once per call, and each record read once and written once.
 local p = ARGV[1]
 local ttl = tonumber(ARGV[2])
-local meta = redis.call('HMGET', KEYS[1], 'version', 'succeeded', 'rate_minute', 'rate_count')
+local meta = redis.call('HMGET', KEYS[1], 'version', 'succeeded', 'rate_minute', 'rate_count',
+                        'limit_concurrency')
 check_version(KEYS[1], false, meta[1])
 local now = now_ms()
 local now_text = tostring(now)
@@ -55,7 +56,12 @@ for i = 3, #ARGV, 4 do
     out[#out + 1] = status
 end
 -- Records of a batch may have been detached from <p>running before: ZREM ignores them.
-if #finished_running > 0 then call_chunked('ZREM', p .. 'running', finished_running) end
+if #finished_running > 0 then
+    call_chunked('ZREM', p .. 'running', finished_running)
+    -- A place under the queue's concurrency limit is free: wake a worker it held back (claim
+    -- emptied the wake-ups while the limit was full). fail, release and reap wake anyway.
+    if (tonumber(meta[5]) or 0) > 0 then wake(p .. 'wake') end
+end
 if succeeded > 0 then
     -- The success count, and recent throughput for workq-status (successes in this minute and
     -- the one before), in one write: the script is atomic, so read-and-set is as safe as HINCRBY.

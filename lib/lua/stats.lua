@@ -6,7 +6,8 @@
 --           jobs succeeded in the last 60 s (estimated from this minute's and the last one's counts),
 --           running jobs whose lease lapsed (overdue: the reaper of a running worker takes them back),
 --           schedules (workq-schedule), the earliest tick of an unpaused one (ms; -1: none),
---           schedules whose tick is late: due for more than ARGV[2] ms (no worker fires them) }.
+--           schedules whose tick is late: due for more than ARGV[2] ms (no worker fires them),
+--           rate limit (starts per window; 0: none), its window ms, concurrency limit (0: none) }.
 -- Scheduled jobs already due count as waiting (a worker promotes them when it next looks).
 local p = ARGV[1]
 local now = now_ms()
@@ -30,7 +31,8 @@ if due > 0 then
     if first and (oldest < 0 or first < oldest) then oldest = first end
 end
 local m = redis.call('HMGET', KEYS[1], 'succeeded', 'failed', 'paused', 'trimmed', 'version',
-                     'rate_minute', 'rate_count', 'rate_previous')
+                     'rate_minute', 'rate_count', 'rate_previous', 'limit_rate', 'limit_window',
+                     'limit_concurrency')
 local minute = math.floor(now / 60000)
 local left_of_window = 1 - (now % 60000) / 60000  -- share of the last minute still in the window
 local recent = 0
@@ -55,4 +57,7 @@ return {
     redis.call('SCARD', p .. 'schedules'),
     tonumber(redis.call('ZRANGE', p .. 'ticks', 0, 0, 'WITHSCORES')[2]) or -1,
     redis.call('ZCOUNT', p .. 'ticks', '-inf', now - (tonumber(ARGV[2]) or 0)),
+    tonumber(m[9]) or 0,
+    tonumber(m[10]) or 0,
+    tonumber(m[11]) or 0,
 }

@@ -178,6 +178,7 @@ complete_line() {
     assert_line status
     run complete_line workq-queue ""
     assert_output "cancel
+limit
 ls
 pause
 purge

@@ -118,6 +118,8 @@ EOF
     body /metrics >"$D/metrics"
     grep -qx 'workq_worker_breaker_trips 1' "$D/metrics"
     grep -qx 'workq_worker_failures_in_a_row 2' "$D/metrics"
+    # No limit on q: nothing was held back.
+    grep -qx 'workq_worker_claims_held_back_total 0' "$D/metrics"
 }
 
 @test "--http: /metrics counts jobs by queue and outcome and times them per queue; promtool-clean" {

@@ -43,8 +43,8 @@ namespace {
 
 constexpr const char* footer = R"(Output:
   Default: the server, then per queue WAITING SCHEDULED RUNNING DEAD SUCCEEDED FAILED PER-MIN
-  (succeeded in the last 60 s) OLDEST PAUSED, then per worker its id, name, host, pid, state,
-  queues, busy/concurrency, processed, failed, uptime, last heartbeat and LIVE or LOST (no
+  (succeeded in the last 60 s) OLDEST PAUSED LIMITS (workq-queue limit), then per worker its
+  id, name, host, pid, state, queues, busy/concurrency, processed, failed, uptime, last heartbeat and LIVE or LOST (no
   heartbeat for 15s). Colour only at a terminal (NO_COLOR turns it off).
   --json: one document {"server", "queues": [...], "workers": [...], "exited_workers": [...]}
   (README, "workq-status").

@@ -20,6 +20,14 @@ std::string join(const std::vector<std::string>& items, std::string_view separat
     return out;
 }
 
+// "20/1s" (rate), "3 running" (concurrency), both joined by ", "; "-" for none.
+std::string limits_cell(const queue::QueueLimits& limits) {
+    std::string out = queue::format_rate_limit(limits.rate, limits.window);
+    if (limits.concurrency > 0)
+        out += fmt::format("{}{} running", out.empty() ? "" : ", ", limits.concurrency);
+    return out.empty() ? "-" : out;
+}
+
 std::string age(const std::optional<queue::Millis>& value) {
     return value ? format_duration_short(*value) : "-";
 }
@@ -165,10 +173,10 @@ std::string render_human(const Snapshot& s, const Screen& screen) {
         out += fit("no queues yet (a queue appears when a job is first enqueued to it)");
     } else {
         cli::Table table({"QUEUE", "WAITING", "SCHEDULED", "RUNNING", "DEAD", "SUCCEEDED", "FAILED",
-                          "PER-MIN", "OLDEST", "PAUSED"},
-                         {false, true, true, true, true, true, true, true, true, false});
+                          "PER-MIN", "OLDEST", "PAUSED", "LIMITS"},
+                         {false, true, true, true, true, true, true, true, true, false, false});
         // A narrow screen keeps the queue, its backlog, what runs and what died.
-        table.set_drop_order({7, 6, 2, 8, 5, 9});
+        table.set_drop_order({10, 7, 6, 2, 8, 5, 9});
         for (std::size_t i = 0; i < shown_queues; ++i) {
             const auto& st = s.queues[i].stats;
             table.add({s.queues[i].name, std::to_string(st.waiting), std::to_string(st.scheduled),
@@ -176,7 +184,8 @@ std::string render_human(const Snapshot& s, const Screen& screen) {
                        st.dead > 0 ? cli::paint(std::to_string(st.dead), cli::Tone::bad) : "0",
                        std::to_string(st.succeeded), std::to_string(st.failed),
                        std::to_string(st.succeeded_last_minute), age(st.oldest_waiting_age),
-                       st.paused ? cli::paint("paused", cli::Tone::warn) : "no"});
+                       st.paused ? cli::paint("paused", cli::Tone::warn) : "no",
+                       limits_cell(st.limits)});
         }
         out += table.render(cli::Table::Header::shown, screen.width);
         for (std::size_t i = 0; i < shown_notes; ++i)
@@ -293,6 +302,12 @@ std::string render_json(const Snapshot& s) {
                                  {"schedules", st.schedules},
                                  {"next_tick", cli::time_value(st.next_tick_ms)},
                                  {"late_schedules", st.late_schedules}};
+        // workq-queue limit: "20/1s" and a number, null when the queue has no such limit.
+        auto rate = queue::format_rate_limit(st.limits.rate, st.limits.window);
+        item["rate_limit"] = rate.empty() ? boost::json::value(nullptr) : boost::json::value(rate);
+        item["concurrency_limit"] = st.limits.concurrency > 0
+                                        ? boost::json::value(st.limits.concurrency)
+                                        : boost::json::value(nullptr);
         if (st.oldest_waiting_age)
             item["oldest_waiting_age_s"] =
                 static_cast<double>(st.oldest_waiting_age->count()) / 1000.0;
@@ -374,6 +389,18 @@ std::string render_prometheus(const Snapshot& s) {
                  [](const Stats& st) { return st.trimmed; });
     queue_metric("workq_queue_paused", "gauge", "1 when the queue is paused.",
                  [](const Stats& st) { return st.paused ? 1 : 0; });
+    queue_metric("workq_queue_rate_limit", "gauge",
+                 "Jobs that may start in any window of workq_queue_rate_limit_window_seconds "
+                 "(workq-queue limit; 0: no rate limit).",
+                 [](const Stats& st) { return st.limits.rate; });
+    queue_metric("workq_queue_rate_limit_window_seconds", "gauge",
+                 "The window of the rate limit (0: no rate limit).", [](const Stats& st) {
+                     return fmt::format("{:.3f}",
+                                        static_cast<double>(st.limits.window.count()) / 1000.0);
+                 });
+    queue_metric("workq_queue_concurrency_limit", "gauge",
+                 "Jobs that may run at once across every worker (workq-queue limit; 0: none).",
+                 [](const Stats& st) { return st.limits.concurrency; });
     queue_metric("workq_queue_oldest_waiting_age_seconds", "gauge",
                  "Age of the oldest waiting job (0 when none).", [](const Stats& st) {
                      return fmt::format(

@@ -91,6 +91,9 @@ std::string WorkerMetrics::render(const Gauges& gauges) const {
     family("workq_worker_breaker_trips", "gauge",
            "Times the breaker tripped since the last success (each doubles the cooldown).");
     out += fmt::format("workq_worker_breaker_trips {}\n", gauges.breaker_trips);
+    family("workq_worker_claims_held_back_total", "counter",
+           "Claims a queue's fleet-wide rate or concurrency limit held back (workq-queue limit).");
+    out += fmt::format("workq_worker_claims_held_back_total {}\n", gauges.claims_held_back);
     family("workq_worker_uptime_seconds", "gauge", "Seconds since the worker started.");
     out += fmt::format("workq_worker_uptime_seconds {:.3f}\n", gauges.uptime_seconds);
     return out;

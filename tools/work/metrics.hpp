@@ -24,7 +24,8 @@ struct Gauges {
     std::vector<std::string_view> states;  // every state, for workq_worker_state{state}
     std::size_t busy_slots = 0, slots = 0;
     long long failures_in_a_row = 0;
-    int breaker_trips = 0;  // since the last success
+    int breaker_trips = 0;           // since the last success
+    long long claims_held_back = 0;  // by a queue's fleet-wide limit (workq-queue limit)
     double uptime_seconds = 0;
 };
 

@@ -47,6 +47,9 @@ constexpr std::size_t reap_limit = 200;
 // After a handler could not be started for want of descriptors or processes: how long the
 // worker claims nothing before trying again.
 constexpr Millis shortage_pause{1000};
+// --burst: how often a queue whose concurrency limit holds it back is looked at again (a burst
+// does not wait on wake-ups).
+constexpr Millis burst_concurrency_look{1000};
 constexpr Millis reconnect_first{100};
 constexpr Millis reconnect_cap{5000};
 constexpr Millis blocking_retry{1000};    // after the waiting (BLPOP) connection failed to open
@@ -139,6 +142,7 @@ Worker::Worker(int argc, char** argv, Settings settings)
       summary_timer_(io_),
       shortage_timer_(io_),
       breaker_timer_(io_),
+      hold_timer_(io_),
       service_(io_) {}
 
 std::string Worker::worker_label() const {
@@ -206,6 +210,8 @@ int Worker::run() {
     for (const auto& queue : settings_.queues)
         queue_keys_.emplace_back(server_.namespace_name, queue);
     successes_.resize(queue_keys_.size());
+    rate_held_until_.resize(queue_keys_.size());
+    hold_logged_.resize(queue_keys_.size());
     firer_.emplace(
         io_, namespace_keys_, queue_keys_, worker_id_, [this] { return commands_; },
         [this] { return worker_label(); });
@@ -423,6 +429,7 @@ void Worker::begin_drain(std::string_view why, bool urgent) {
     breaker_timer_.cancel();
     runtime_timer_.cancel();
     retry_timer_.cancel();
+    hold_timer_.cancel();
     // The whole budget includes the kill grace: SIGTERM at budget - grace, SIGKILL at budget.
     auto term_at = settings_.shutdown_timeout > settings_.kill_grace
                        ? settings_.shutdown_timeout - settings_.kill_grace
@@ -489,6 +496,7 @@ void Worker::finish() {
     breaker_timer_.cancel();
     runtime_timer_.cancel();
     retry_timer_.cancel();
+    hold_timer_.cancel();
     summary_timer_.cancel();
     auto unregister_and_stop = [this] {
         if (state_ != State::error) set_state(State::stopped);
@@ -804,16 +812,78 @@ void Worker::maybe_claim() {
                 }
                 start_job(*free_slot, std::move(job));
             }
+            bool held = note_holds(result.holds);
             if (result.jobs.size() == wanted) {
                 maybe_claim();
                 return;
             }
             if (settings_.burst) {
+                if (held) {
+                    // Jobs wait but a limit holds them back: they are due, so the burst goes on.
+                    // A rate hold's timer claims again; a concurrency hold looks every second.
+                    if (!rate_hold_armed()) {
+                        hold_timer_.expires_after(burst_concurrency_look);
+                        hold_timer_.async_wait([this](auto error) {
+                            if (!error) maybe_claim();
+                        });
+                    }
+                    return;
+                }
                 if (busy_slots() == 0 && !settles_pending()) burst_idle();
                 return;
             }
             idle_wait(result.next_due);
         });
+}
+
+// Records which queues the claim's limits held back. A rate hold says when the next starts are
+// possible: until then the worker does not wait on that queue's wake-ups (an enqueue there
+// would only wake it to be held again), and a timer claims again at that time, at most
+// idle_block later (so that a limit loosened meanwhile is seen). A concurrency hold has no
+// time: the end of one of the queue's running jobs wakes waiters (complete, fail, release and
+// reap push a wake-up), and the wait is an ordinary one.
+bool Worker::note_holds(const std::vector<queue::Hold>& holds) {
+    auto now = std::chrono::steady_clock::now();
+    bool any = false;
+    std::optional<std::chrono::steady_clock::time_point> first_end;
+    for (std::size_t i = 0; i < rate_held_until_.size(); ++i) {
+        auto hold = i < holds.size() ? holds[i] : queue::Hold{};
+        rate_held_until_[i].reset();
+        if (hold.kind == queue::HoldKind::none) continue;
+        any = true;
+        ++claims_held_back_;
+        std::string why =
+            hold.kind == queue::HoldKind::rate
+                ? fmt::format("its rate limit; next start in {}", format_duration(hold.wait))
+                : std::string("its concurrency limit; until one of its jobs ends");
+        auto message = fmt::format("queue {} held back by {}", settings_.queues[i], why);
+        if (!hold_logged_[i]) {
+            hold_logged_[i] = true;
+            log::info(message, {{"worker", worker_label()}});
+        } else {
+            log::debug(message, {{"worker", worker_label()}});
+        }
+        if (hold.kind == queue::HoldKind::rate) {
+            auto end = now + std::min(hold.wait, idle_block);
+            rate_held_until_[i] = end;
+            if (!first_end || end < *first_end) first_end = end;
+        }
+    }
+    if (first_end) {
+        hold_timer_.expires_at(*first_end);
+        hold_timer_.async_wait([this](auto error) {
+            if (!error) maybe_claim();
+        });
+    } else {
+        hold_timer_.cancel();
+    }
+    return any;
+}
+
+bool Worker::rate_hold_armed() const {
+    auto now = std::chrono::steady_clock::now();
+    return std::any_of(rate_held_until_.begin(), rate_held_until_.end(),
+                       [&](const auto& until) { return until && *until > now; });
 }
 
 void Worker::burst_idle() {
@@ -882,8 +952,12 @@ void Worker::idle_wait(std::optional<Millis> next_due) {
     auto wait = idle_block;
     if (next_due) wait = std::max(Millis(10), std::min(wait, *next_due));
     std::vector<std::string> args{"BLPOP"};
-    for (const auto& keys : queue_keys_)
-        args.push_back(keys.wake());
+    auto now = std::chrono::steady_clock::now();
+    for (std::size_t i = 0; i < queue_keys_.size(); ++i)
+        // A queue its rate limit holds back: hold_timer_ claims again when it allows.
+        if (!rate_held_until_[i] || *rate_held_until_[i] <= now)
+            args.push_back(queue_keys_[i].wake());
+    if (args.size() == 1) return;  // every queue is held back by its rate: hold_timer_ looks
     args.push_back(fmt::format("{:.3f}", static_cast<double>(wait.count()) / 1000.0));
     blpop_in_flight_ = true;
     blocking_->command(
@@ -1777,6 +1851,7 @@ void Worker::serve_http() {
         gauges.slots = static_cast<std::size_t>(settings_.concurrency);
         gauges.failures_in_a_row = failures_in_a_row_;
         gauges.breaker_trips = breaker_trips_;
+        gauges.claims_held_back = claims_held_back_;
         gauges.uptime_seconds =
             std::chrono::duration<double>(std::chrono::steady_clock::now() - started_at_).count();
         http::Response response;

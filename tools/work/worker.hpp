@@ -171,6 +171,8 @@ class Worker {
     // claim again when something came back, else sleep until the first retry of a job it ran
     // is due, else stop.
     void burst_idle();
+    bool note_holds(const std::vector<queue::Hold>& holds);  // true: some queue was held back
+    bool rate_hold_armed() const;
     void schedule_renewal();
     void schedule_health_check(Millis after);
     // Records a health check's verdict (paused while failing; a failing --burst drains).
@@ -255,6 +257,12 @@ class Worker {
     boost::asio::steady_timer summary_timer_;
     boost::asio::steady_timer shortage_timer_;
     boost::asio::steady_timer breaker_timer_;  // the breaker's cooldown
+    // Until a queue's rate limit allows its next starts (workq-queue limit): the claim said when.
+    // Meanwhile the worker does not wait on that queue's wake-ups; this timer claims again then.
+    boost::asio::steady_timer hold_timer_;
+    std::vector<std::optional<std::chrono::steady_clock::time_point>> rate_held_until_;
+    std::vector<bool> hold_logged_;   // a queue's first hold is logged at info, later ones at debug
+    long long claims_held_back_ = 0;  // claims that a queue's limit held back (for metrics)
     ServiceNotifier service_;  // systemd: READY, STOPPING, STATUS, WATCHDOG (when NOTIFY_SOCKET)
     std::optional<ScheduleFirer> firer_;  // workq-schedule's ticks of our queues
     WorkerMetrics metrics_;
