@@ -225,6 +225,15 @@ EOF
     assert_equal "$(workq-status api --json | jq '.queues[0].succeeded')" 1
 }
 
+@test "--burst waits for the jobs a limit holds back: they are due" {
+    workq-queue limit api --create --rate 2/500ms --concurrency 1 >/dev/null
+    seq 6 | workq-enqueue api >/dev/null
+    start_worker w --burst -c 4 api -- cat
+    wait_exit "$LAST_PID" 60
+    assert_equal "$EXIT_CODE" 0
+    assert_equal "$(workq-status api --json | jq -c '.queues[0] | [.succeeded, .waiting]')" "[6,0]"
+}
+
 # succeeded_is QUEUE N, running_is QUEUE N (for wait_until)
 succeeded_is() { [ "$(workq-status "$1" --json | jq '.queues[0].succeeded')" = "$2" ]; }
 running_is() { [ "$(workq-status "$1" --json | jq '.queues[0].running')" = "$2" ]; }
