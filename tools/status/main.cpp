@@ -194,7 +194,7 @@ int watch(redis::Connection& connection, const cli::ServerSettings& server, cons
                 below.push_back("succeeded per second:" + (rates.empty() ? " none" : rates));
             if (!snapshot.workers.empty())
                 below.push_back(
-                    "SUCCEEDED: queue totals; PROCESSED: jobs a worker ran since it started");
+                    "SUCCEEDED: per queue; PROCESSED: jobs a worker ran since it started");
             if (screen)
                 below.push_back(fmt::format("refreshing every {}; q or Ctrl-C quits",
                                             format_duration(interval)));

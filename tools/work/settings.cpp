@@ -186,9 +186,9 @@ Settings parse_settings(int argc, char** argv) {
                    "How long a succeeded job and its result stay visible (default 24h)");
     app.add_option("--summary-interval", summary_interval,
                    "Log a summary line this often (default 1m; 0: only the final one)");
-    auto* http_option = app.add_option(
-        "--http", http_address,
-        "Serve /livez, /readyz, /metrics and / at ADDR: PORT (127.0.0.1), IP:PORT, [IPv6]:PORT");
+    auto* http_option = app.add_option("--http", http_address,
+                                       "Serve /livez, /readyz, /metrics and / at ADDR: a port "
+                                       "alone (127.0.0.1), ip:port or [ipv6]:port");
     app.add_flag("--persistent", s.persistent,
                  "Start COMMAND once per slot and feed it JSON lines");
     app.add_option("--recycle-jobs", s.recycle_jobs,
