@@ -32,20 +32,6 @@ std::string age(const std::optional<queue::Millis>& value) {
     return value ? format_duration_short(*value) : "-";
 }
 
-// Prometheus label values escape backslash, quote and newline.
-std::string label(std::string_view value) {
-    std::string out;
-    for (char c : value) {
-        if (c == '\\' || c == '"') out += '\\';
-        if (c == '\n') {
-            out += "\\n";
-            continue;
-        }
-        out += c;
-    }
-    return out;
-}
-
 // What the STATE column and the JSON's `state` say: a lost worker's last reported state is
 // not what it is doing now (it may be dead), so it shows as `lost`.
 std::string shown_state(const queue::WorkerRecord& w) {
@@ -362,7 +348,8 @@ std::string render_prometheus(const Snapshot& s) {
         family(name, type, help);
         for (const auto& q : s.queues)
             out += fmt::format("{}{{namespace=\"{}\",queue=\"{}\"}} {}\n", name,
-                               label(s.namespace_name), label(q.name), value_of(q.stats));
+                               prometheus_label(s.namespace_name), prometheus_label(q.name),
+                               value_of(q.stats));
     };
     using Stats = queue::QueueStats;
     queue_metric("workq_queue_waiting", "gauge", "Jobs waiting to run.",
@@ -415,11 +402,11 @@ std::string render_prometheus(const Snapshot& s) {
     family("workq_workers", "gauge",
            "Workers by liveness (exited: final registrations kept a while).");
     out += fmt::format("workq_workers{{namespace=\"{}\",liveness=\"live\"}} {}\n",
-                       label(s.namespace_name), live);
+                       prometheus_label(s.namespace_name), live);
     out += fmt::format("workq_workers{{namespace=\"{}\",liveness=\"lost\"}} {}\n",
-                       label(s.namespace_name), lost);
+                       prometheus_label(s.namespace_name), lost);
     out += fmt::format("workq_workers{{namespace=\"{}\",liveness=\"exited\"}} {}\n",
-                       label(s.namespace_name), gone);
+                       prometheus_label(s.namespace_name), gone);
     auto worker_metric = [&](std::string_view name, std::string_view type, std::string_view help,
                              auto value_of) {
         family(name, type, help);
@@ -427,8 +414,8 @@ std::string render_prometheus(const Snapshot& s) {
             if (!w.exited)
                 out += fmt::format(
                     "{}{{namespace=\"{}\",worker=\"{}\",name=\"{}\",state=\"{}\"}} {}\n", name,
-                    label(s.namespace_name), label(w.id), label(w.name), label(shown_state(w)),
-                    value_of(w));
+                    prometheus_label(s.namespace_name), prometheus_label(w.id),
+                    prometheus_label(w.name), prometheus_label(shown_state(w)), value_of(w));
     };
     using Worker = queue::WorkerRecord;
     worker_metric("workq_worker_busy", "gauge", "Slots running a job.",
