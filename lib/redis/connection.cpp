@@ -454,6 +454,12 @@ std::vector<Connection::ClusterMaster> Connection::cluster_masters() const {
     return masters;
 }
 
+std::optional<HostPort> Connection::cluster_master_of(std::string_view key) const {
+    if (!cluster_) return std::nullopt;
+    if (auto master = cluster_->map.master_of(key_slot(key))) return *master;
+    return std::nullopt;
+}
+
 // --- cluster -------------------------------------------------------------------------------------
 
 Connection Connection::open_cluster(const Endpoint& endpoint, Timeouts timeouts,

@@ -116,6 +116,9 @@ class Connection {
     };
     std::vector<ClusterMaster> cluster_masters() const;
     bool is_cluster() const { return cluster_ != nullptr; }
+    // The master that serves `key`'s slot as the slot map says (nullopt when not a cluster, or
+    // when no master serves it now).
+    std::optional<HostPort> cluster_master_of(std::string_view key) const;
 
     // How the bytes travel, for `workq-status`: "TCP", "Unix socket", or the TLS version,
     // cipher and the name the server was verified as.

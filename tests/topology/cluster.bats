@@ -28,7 +28,7 @@ teardown() { cluster_teardown; }
     done
 }
 
-@test "per-job and persistent work, --wait, --unique, priorities and delays on queues of three masters" {
+@test "per-job work, --wait, --unique, priorities and delays on queues of three masters" {
     local queues q
     queues=$(queues_on_masters 3)
     for q in $queues; do
@@ -128,7 +128,7 @@ teardown() { cluster_teardown; }
     done
 }
 
-@test "a worker serving several queues on different masters is refused (exit 2), one queue per worker works" {
+@test "a worker serving several queues on different masters is refused (exit 2) before it claims" {
     local queues
     queues=$(queues_on_masters 2 | paste -sd,)
     run --separate-stderr workq-work --burst $queues -- true
@@ -147,4 +147,81 @@ teardown() { cluster_teardown; }
     run --separate-stderr workq-enqueue --redis "redis://127.0.0.1:$(cluster_port n1)/1" "$q" x
     assert_equal "$status" 3
     [[ "$stderr" == *"SELECT"* ]] || fail "$stderr"
+}
+
+@test "workq-status names the cluster's masters and which one serves each queue" {
+    local queues q
+    queues=$(queues_on_masters 3)
+    for q in $queues; do workq-enqueue "$q" x >/dev/null; done
+    run --separate-stderr workq-status --json
+    assert_success
+    assert_equal "$(jq -r .server.topology.kind <<<"$output")" cluster
+    assert_equal "$(jq -r '.server.topology.masters | length' <<<"$output")" 3
+    assert_equal "$(jq -r '[.server.topology.masters[].slots] | add' <<<"$output")" 16384
+    for q in $queues; do
+        local port
+        port=$(cluster_port "$(queue_master "$q")")
+        assert_equal "$(jq -r --arg q "$q" '.queues[] | select(.name == $q) | .node' <<<"$output")" "127.0.0.1:$port"
+        assert_equal "$(jq -r --arg q "$q" '.queues[] | select(.name == $q) | .slot' <<<"$output")" \
+            "$(ccli n1 cluster keyslot "{$WORKQ_NAMESPACE:$q}:meta")"
+        assert_equal "$(jq -r --arg q "$q" --arg a "127.0.0.1:$port" \
+            '.server.topology.masters[] | select(.address == $a) | .queues | index($q) != null' <<<"$output")" true
+    done
+    run --separate-stderr workq-status
+    assert_success
+    for q in $queues; do
+        assert_output --partial "cluster master 127.0.0.1:$(cluster_port "$(queue_master "$q")"): "
+    done
+}
+
+# ledger_ends: how many handler runs reached their end.
+ledger_ends() { grep -c '^end' "$FAULT_LEDGER" || true; }
+
+# queue_moved QUEUE NODE: a live master other than NODE serves QUEUE's slot.
+queue_moved() {
+    local now
+    now=$(queue_master "$1") && [ -n "$now" ] && [ "$now" != "$2" ]
+}
+
+# cluster_recovered: every live node says the cluster is ok.
+cluster_recovered() {
+    local node
+    for node in "${CLUSTER_NODES[@]}"; do
+        [ -f "$CLUSTER/$node/redis.pid" ] || continue
+        ccli "$node" cluster info | tr -d '\r' | grep -q '^cluster_state:ok$' || return 1
+    done
+}
+
+@test "a master killed under load: its replica is promoted, tools and the worker follow, no job lost with --replicas 1" {
+    local q victim
+    q=$(queues_on_masters 1)
+    victim=$(queue_master "$q")
+    run --separate-stderr workq-enqueue --replicas 1 "$q" $(seq 1 40)
+    assert_success
+    printf '%s\n' "${lines[@]}" >"$D/ids"
+    FAULT_SLEEP=0.05 start_worker w "$q" --concurrency 4 -- "$HANDLERS/ledger.sh"
+    wait_until 20 at_least 5 ledger_ends
+    kill -9 "$(cat "$CLUSTER/$victim/redis.pid")"
+    rm -f "$CLUSTER/$victim/redis.pid"
+    # Meanwhile, and after: one-shot tools find the new master by themselves.
+    wait_until 30 queue_moved "$q" "$victim"
+    wait_until 30 cluster_recovered
+    # The new master has no replica yet: a durable enqueue says so (the jobs exist).
+    run --separate-stderr workq-enqueue --replicas 1 --replicas-timeout 200ms "$q" 41
+    assert_equal "$status" 1
+    [[ "$stderr" == *"reached only 0 replica(s)"* ]] || fail "$stderr"
+    echo "$output" >>"$D/ids"
+    # The old master comes back as the new one's replica; durable enqueues work again.
+    cluster_node_start "$victim"
+    wait_until 30 cluster_all_ok "${CLUSTER_NODES[@]}"
+    wait_until 30 cluster_replicas_in_sync
+    run --separate-stderr workq-enqueue --replicas 1 "$q" $(seq 42 50)
+    assert_success
+    printf '%s\n' "${lines[@]}" >>"$D/ids"
+    use_queue_node "$q"
+    wait_until 60 all_settled "$q"
+    check_invariants "$q" "$D/ids" 40
+    kill -TERM "$(cat "$D/w.wpid")"
+    wait_exit "$(cat "$D/w.wpid")" 30
+    assert_equal "$EXIT_CODE" 0
 }
