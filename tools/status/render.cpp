@@ -69,6 +69,17 @@ std::string render_human(const Snapshot& s, const Screen& screen) {
                                 s.server.master_name, s.server.master_address, s.server.sentinel));
         ++head_lines;
     }
+    if (s.server.topology == "cluster") {
+        // One line per master: its share of the slots and the queues it serves.
+        for (const auto& master : s.server.cluster_masters) {
+            std::vector<std::string> served;
+            for (const auto& q : s.queues)
+                if (q.node == master.address) served.push_back(q.name);
+            head += fit(fmt::format("cluster master {}: {} slots, queues: {}", master.address,
+                                    master.slots, served.empty() ? "-" : join(served, ", ")));
+            ++head_lines;
+        }
+    }
     for (const auto& replica : s.server.replicas) {
         head += fit(fmt::format(
             "replica {}: {}{}, lag {}, {} behind", replica.address,
@@ -263,6 +274,18 @@ std::string render_json(const Snapshot& s) {
         topology["sentinel"] = s.server.sentinel;
         topology["sentinels"] = std::move(sentinels);
     }
+    if (s.server.topology == "cluster") {
+        boost::json::array masters;
+        for (const auto& master : s.server.cluster_masters) {
+            boost::json::array served;
+            for (const auto& q : s.queues)
+                if (q.node == master.address) served.emplace_back(q.name);
+            masters.push_back(boost::json::object{{"address", master.address},
+                                                  {"slots", master.slots},
+                                                  {"queues", std::move(served)}});
+        }
+        topology["masters"] = std::move(masters);
+    }
     root["server"] = boost::json::object{{"url", s.server.url},
                                          {"topology", std::move(topology)},
                                          {"embedded", s.server.embedded},
@@ -274,20 +297,23 @@ std::string render_json(const Snapshot& s) {
     boost::json::array queues;
     for (const auto& q : s.queues) {
         const auto& st = q.stats;
-        boost::json::object item{{"name", q.name},
-                                 {"waiting", st.waiting},
-                                 {"scheduled", st.scheduled},
-                                 {"running", st.running},
-                                 {"overdue", st.overdue},
-                                 {"dead", st.dead},
-                                 {"succeeded", st.succeeded},
-                                 {"failed", st.failed},
-                                 {"paused", st.paused},
-                                 {"succeeded_last_minute", st.succeeded_last_minute},
-                                 {"dead_trimmed", st.trimmed},
-                                 {"schedules", st.schedules},
-                                 {"next_tick", cli::time_value(st.next_tick_ms)},
-                                 {"late_schedules", st.late_schedules}};
+        boost::json::object item{
+            {"name", q.name},
+            {"node", q.node.empty() ? boost::json::value(nullptr) : boost::json::value(q.node)},
+            {"slot", q.slot < 0 ? boost::json::value(nullptr) : boost::json::value(q.slot)},
+            {"waiting", st.waiting},
+            {"scheduled", st.scheduled},
+            {"running", st.running},
+            {"overdue", st.overdue},
+            {"dead", st.dead},
+            {"succeeded", st.succeeded},
+            {"failed", st.failed},
+            {"paused", st.paused},
+            {"succeeded_last_minute", st.succeeded_last_minute},
+            {"dead_trimmed", st.trimmed},
+            {"schedules", st.schedules},
+            {"next_tick", cli::time_value(st.next_tick_ms)},
+            {"late_schedules", st.late_schedules}};
         // workq-queue limit: "20/1s" and a number, null when the queue has no such limit.
         auto rate = queue::format_rate_limit(st.limits.rate, st.limits.window);
         item["rate_limit"] = rate.empty() ? boost::json::value(nullptr) : boost::json::value(rate);
