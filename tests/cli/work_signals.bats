@@ -646,3 +646,34 @@ client_calls() {
     assert_equal "$EXIT_CODE" 0
     stop_redis "$own"
 }
+
+@test "an outcome the server refuses for now (NOREPLICAS) is kept and sent again: the job ends succeeded, run once" {
+    # Its own server: CONFIG SET must not reach another test's.
+    local own="$BATS_TEST_TMPDIR/own"
+    mkdir -p "$own"
+    start_redis "$own"
+    export WORKQ_REDIS_URL="unix://$own/redis.sock" WORKQ_TEST_REDIS_SOCKET="$own/redis.sock"
+    id=$(workq-enqueue q x)
+    local h
+    h=$(blocking_handler)
+    export D
+    start_worker w q -- "$h"
+    local w=$LAST_PID
+    wait_until 10 has_lines "$D/handler.pid" 2
+    wait_until 5 state_is q "$id" running
+    # No replica: every write is refused (NOREPLICAS), the worker's success included.
+    rcli config set min-replicas-to-write 1 >/dev/null
+    touch "$D/go"
+    wait_until 10 log_has w "refused to record an outcome for now"
+    assert_raw_state q "$id" running
+    rcli config set min-replicas-to-write 0 >/dev/null
+    # Sent again after the backoff, well before the 30 s lease could lapse and run it again.
+    wait_until 15 state_is q "$id" succeeded
+    assert_equal "$(job_field q "$id" result)" "result of attempt 1"
+    assert_equal "$(job_field q "$id" attempts)" 1
+    assert_equal "$(grep -c '^start' "$D/ledger")" 1
+    kill -TERM "$w"
+    wait_exit "$w" 10
+    assert_equal "$EXIT_CODE" 0
+    stop_redis "$own"
+}
