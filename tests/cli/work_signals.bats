@@ -113,7 +113,7 @@ EOF
     local h
     h=$(blocking_handler)
     export D
-    start_worker a --lease 1s q -- "$h"
+    start_worker a --log-level debug --lease 1s q -- "$h"
     local a=$LAST_PID
     wait_until 10 has_lines "$D/handler.pid" 2
     kill -STOP "$a"
@@ -434,12 +434,12 @@ blocked_clients_are() { [ "$(rcli client list | grep -c 'cmd=blpop')" -eq "$1" ]
     mkdir -p "$own"
     start_redis "$own"
     export WORKQ_REDIS_URL="unix://$own/redis.sock" WORKQ_TEST_REDIS_SOCKET="$own/redis.sock"
-    start_worker a q -- cat
+    start_worker a --log-level debug q -- cat
     local a=$LAST_PID
     wait_until 10 blocked_clients_are 1
     kill -TSTP "$a"
     wait_until 5 worker_field_is "$a" state paused
-    start_worker b q -- cat
+    start_worker b --log-level debug q -- cat
     # Both wait in BLPOP, the paused one first in line.
     wait_until 5 blocked_clients_are 2
     local t0
@@ -494,7 +494,7 @@ blocked_clients_are() { [ "$(rcli client list | grep -c 'cmd=blpop')" -eq "$1" ]
 @test "a health check failing from the start: nothing is claimed, not even before the first check" {
     touch "$D/sick"
     id=$(workq-enqueue q x)
-    start_worker w --health-cmd "test ! -e $D/sick" --health-interval 200ms q -- cat
+    start_worker w --log-level debug --health-cmd "test ! -e $D/sick" --health-interval 200ms q -- cat
     local w=$LAST_PID
     wait_until 10 worker_field_is "$w" state paused
     assert_raw_state q "$id" waiting
@@ -527,7 +527,7 @@ blocked_clients_are() { [ "$(rcli client list | grep -c 'cmd=blpop')" -eq "$1" ]
 
 @test "SIGTERM while --on-start runs: nothing is claimed, --on-stop runs, exit 0" {
     id=$(workq-enqueue q x)
-    start_worker w --on-start "echo started >$D/started; sleep 1" --on-stop "echo stop >>$D/hooks" q -- cat
+    start_worker w --log-level debug --on-start "echo started >$D/started; sleep 1" --on-stop "echo stop >>$D/hooks" q -- cat
     local w=$LAST_PID
     wait_until 10 test -e "$D/started"
     kill -TERM "$w"

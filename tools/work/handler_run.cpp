@@ -77,8 +77,9 @@ std::shared_ptr<HandlerRun> HandlerRun::start(asio::io_context& io, Params param
 void HandlerRun::spawn() {
     SpawnRequest request;
     request.executable = params_.executable;
-    request.argv = params_.argv;
-    request.env = params_.env;
+    // Moved, not copied: a run spawns once, and nothing reads them afterwards.
+    request.argv = std::move(params_.argv);
+    request.env = std::move(params_.env);
     request.guard_fd = params_.guard_fd;
     request.cgroup_fd = params_.cgroup_fd;
     started_ = std::chrono::steady_clock::now();

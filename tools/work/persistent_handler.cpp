@@ -85,8 +85,10 @@ std::shared_ptr<PersistentHandler> PersistentHandler::start(asio::io_context& io
 
 void PersistentHandler::set_state(State state) {
     if (state_ == state) return;
-    log::debug(fmt::format("persistent handler {} -> {}", to_string(state_), to_string(state)),
-               {{"slot", params_.tag}, {"pid", std::to_string(pid_)}});
+    // Twice per job: the line's fields are built only when it is written.
+    if (log::enabled(log::Level::debug))
+        log::debug(fmt::format("persistent handler {} -> {}", to_string(state_), to_string(state)),
+                   {{"slot", params_.tag}, {"pid", std::to_string(pid_)}});
     state_ = state;
 }
 
@@ -126,7 +128,9 @@ void PersistentHandler::run_job(const queue::HandlerRequest& request, Millis tim
     done_ = std::move(done);
     current_id_ = request.id;
     job_started_ = std::chrono::steady_clock::now();
-    pending_write_ = queue::encode_request(request);
+    // One buffer per slot, reused from job to job (no write is pending: the slot was ready).
+    pending_write_.clear();
+    queue::encode_request(request, pending_write_);
     asio::async_write(
         stdin_, asio::buffer(pending_write_), [self = shared_from_this()](auto error, std::size_t) {
             // A process that died or closed its stdin: its exit (or silence) ends the job.

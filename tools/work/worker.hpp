@@ -107,6 +107,7 @@ class Worker {
     void pause_claims_for_shortage();
     void idle_wait(std::optional<Millis> next_due);
     void start_job(Slot& slot, Job job);
+    void log_claimed(const Job& job) const;  // at debug
     // Records a job as dead at once with `error` (a payload no run of COMMAND can take).
     void fail_permanently(Job job, const std::string& error, const std::string& reason);
     void on_handler_done(std::size_t slot_index, HandlerOutcome outcome);

@@ -81,19 +81,26 @@ void Worker::fail_permanently(Job job, const std::string& error, const std::stri
            });
 }
 
+void Worker::log_claimed(const Job& job) const {
+    // A line per job only at debug (issue 16): the summary line says what a worker did at info.
+    if (!log::enabled(log::Level::debug)) return;
+    log::debug("job claimed",
+               {{"worker", worker_label()},
+                {"queue", settings_.queues[job.queue_index]},
+                {"job", job.claimed.id},
+                {"attempt", fmt::format("{}/{}", job.claimed.attempt, job.claimed.max_attempts)}});
+}
+
 void Worker::start_job(Slot& slot, Job job) {
     if (slot.persistent) {
         ++jobs_started_;
-        log::info(
-            "job claimed",
-            {{"worker", worker_label()},
-             {"queue", settings_.queues[job.queue_index]},
-             {"job", job.claimed.id},
-             {"attempt", fmt::format("{}/{}", job.claimed.attempt, job.claimed.max_attempts)}});
-        queue::HandlerRequest request{job.claimed.id, settings_.queues[job.queue_index],
-                                      job.claimed.payload, job.claimed.attempt};
-        auto timeout = job.claimed.timeout.value_or(settings_.timeout);
+        log_claimed(job);
         slot.job = std::move(job);
+        const auto& held = *slot.job;
+        // Views of the job the slot holds: the request line is written at once.
+        queue::HandlerRequest request{held.claimed.id, settings_.queues[held.queue_index],
+                                      held.claimed.payload, held.claimed.attempt};
+        auto timeout = held.claimed.timeout.value_or(settings_.timeout);
         slot.persistent->run_job(request, timeout,
                                  [this, index = slot.index](PersistentOutcome outcome) {
                                      on_persistent_done(index, std::move(outcome));
@@ -101,12 +108,7 @@ void Worker::start_job(Slot& slot, Job job) {
         return;
     }
     ++jobs_started_;
-    const auto& queue = settings_.queues[job.queue_index];
-    log::info("job claimed",
-              {{"worker", worker_label()},
-               {"queue", queue},
-               {"job", job.claimed.id},
-               {"attempt", fmt::format("{}/{}", job.claimed.attempt, job.claimed.max_attempts)}});
+    log_claimed(job);
     // Made again if something removed it while the worker ran (made at start, or exit 4).
     make_slot_state_dir(slot.index);
     HandlerRun::Params params;
@@ -323,8 +325,10 @@ void Worker::report(Job job, RunResult run) {
     }
     const auto& keys = queue_keys_[job.queue_index];
     const auto& id = job.claimed.id;
-    auto duration = format_duration_short(run.duration);
-    std::string queue = settings_.queues[job.queue_index];
+    // Captured by the replies' handlers, cheaply: the queue names never change while running,
+    // and the duration is formatted only for a line that is written.
+    std::string_view queue = settings_.queues[job.queue_index];
+    auto duration = run.duration;
     auto queue_index = job.queue_index;
     if (!job.lease_lost &&
         (run.kind == RunResult::Kind::succeeded || run.kind == RunResult::Kind::failed))
@@ -346,14 +350,17 @@ void Worker::report(Job job, RunResult run) {
         metrics_.count(queue_index, Outcome::lost);
         log::warn(
             "lease lost: another worker holds the job or it was settled; its outcome is dropped",
-            {{"worker", worker_label()}, {"queue", queue}, {"job", id}, {"outcome", run.describe}});
+            {{"worker", worker_label()},
+             {"queue", std::string(queue)},
+             {"job", id},
+             {"outcome", run.describe}});
     } else if (run.kind == RunResult::Kind::released) {
         release(job, [this, id, queue, queue_index](const redis::Reply& reply) {
             if (queue::parse_settle(reply) != queue::Settle::done) return;
             ++jobs_released_;
             metrics_.count(queue_index, Outcome::released);
             log::info("job released (attempt not counted)",
-                      {{"worker", worker_label()}, {"queue", queue}, {"job", id}});
+                      {{"worker", worker_label()}, {"queue", std::string(queue)}, {"job", id}});
         });
     } else if (run.kind == RunResult::Kind::succeeded) {
         if (run.dropped > 0)
@@ -369,16 +376,17 @@ void Worker::report(Job job, RunResult run) {
                      metrics_.count(queue_index, Outcome::lost);
                      log::warn(
                          "lease lost: the success was not recorded (another worker holds the job)",
-                         {{"worker", worker_label()}, {"queue", queue}, {"job", id}});
+                         {{"worker", worker_label()}, {"queue", std::string(queue)}, {"job", id}});
                      return;
                  }
                  ++jobs_succeeded_;
                  metrics_.count(queue_index, Outcome::succeeded);
-                 log::info("job succeeded", {{"worker", worker_label()},
-                                             {"queue", queue},
-                                             {"job", id},
-                                             {"attempt", std::to_string(attempt)},
-                                             {"duration", duration}});
+                 if (!log::enabled(log::Level::debug)) return;
+                 log::debug("job succeeded", {{"worker", worker_label()},
+                                              {"queue", std::string(queue)},
+                                              {"job", id},
+                                              {"attempt", std::to_string(attempt)},
+                                              {"duration", format_duration_short(duration)}});
              }});
     } else {
         bool cancelled = job.cancel_requested || run.cancelled;
@@ -398,7 +406,7 @@ void Worker::report(Job job, RunResult run) {
                     metrics_.count(queue_index, Outcome::lost);
                     log::warn(
                         "lease lost: the failure was not recorded (another worker holds the job)",
-                        {{"worker", worker_label()}, {"queue", queue}, {"job", id}});
+                        {{"worker", worker_label()}, {"queue", std::string(queue)}, {"job", id}});
                     return;
                 }
                 if (result.settle == queue::Settle::duplicate) return;
@@ -406,11 +414,11 @@ void Worker::report(Job job, RunResult run) {
                     case queue::JobState::scheduled:
                         log::warn("job failed; will retry",
                                   {{"worker", worker_label()},
-                                   {"queue", queue},
+                                   {"queue", std::string(queue)},
                                    {"job", id},
                                    {"attempt", fmt::format("{}/{}", attempt, max)},
                                    {"reason", reason},
-                                   {"duration", duration},
+                                   {"duration", format_duration_short(duration)},
                                    {"retry_at", format_rfc3339(result.due_ms)}});
                         ++jobs_failed_;
                         metrics_.count(queue_index, Outcome::failed);
@@ -424,16 +432,17 @@ void Worker::report(Job job, RunResult run) {
                         ++jobs_dead_;
                         metrics_.count(queue_index, Outcome::dead);
                         log::error("job dead", {{"worker", worker_label()},
-                                                {"queue", queue},
+                                                {"queue", std::string(queue)},
                                                 {"job", id},
                                                 {"attempt", fmt::format("{}/{}", attempt, max)},
                                                 {"reason", reason},
-                                                {"duration", duration}});
+                                                {"duration", format_duration_short(duration)}});
                         break;
                     case queue::JobState::cancelled:
                         metrics_.count(queue_index, Outcome::cancelled);
-                        log::info("job cancelled",
-                                  {{"worker", worker_label()}, {"queue", queue}, {"job", id}});
+                        log::info("job cancelled", {{"worker", worker_label()},
+                                                    {"queue", std::string(queue)},
+                                                    {"job", id}});
                         break;
                     default:
                         break;
