@@ -310,7 +310,8 @@ void Worker::on_commands_ready() {
 }
 
 void Worker::on_commands_lost(const std::string& reason) {
-    claim_in_flight_ = false;
+    claims_in_flight_ = slots_claimed_for_ = 0;
+    ++claim_epoch_;
     firer_->on_connection_lost();
     if (blocking_) blocking_->close();
     blpop_in_flight_ = false;

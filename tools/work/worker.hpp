@@ -198,7 +198,13 @@ class Worker {
     long long failures_in_a_row_ = 0;
     int breaker_trips_ = 0;
     std::string breaker_reason_;
-    bool claim_in_flight_ = false, blpop_in_flight_ = false;
+    // Claims on their way, and the slots they would fill (kept for their jobs). A second claim
+    // goes out when slots free while one is on its way, so that Redis has the next request
+    // before the first reply is in (issue 16). Calls of a lost connection count no more: their
+    // epoch is past.
+    std::size_t claims_in_flight_ = 0, slots_claimed_for_ = 0;
+    long long claim_epoch_ = 0;
+    bool blpop_in_flight_ = false;
     bool started_running_ = false, finishing_ = false;
     bool first_health_check_done_ = false;
     bool first_reap_done_ = false;  // nothing is claimed before overdue jobs are taken back

@@ -47,24 +47,30 @@ void Worker::pause_claims_for_shortage() {
 }
 
 void Worker::maybe_claim() {
-    if (state_ != State::running || claim_in_flight_ || short_of_resources_ || !first_reap_done_ ||
-        !commands_ || !commands_->ready())
+    if (state_ != State::running || claims_in_flight_ >= max_claims_in_flight ||
+        short_of_resources_ || !first_reap_done_ || !commands_ || !commands_->ready())
         return;
-    std::size_t wanted = free_slots();
+    // The slots a claim on its way would fill are not asked for again.
+    std::size_t free = free_slots();
+    if (free <= slots_claimed_for_) return;
+    std::size_t wanted = free - slots_claimed_for_;
     if (settings_.max_jobs > 0) {
-        auto left = settings_.max_jobs - jobs_started_;
+        auto left = settings_.max_jobs - jobs_started_ - static_cast<long long>(slots_claimed_for_);
         if (left <= 0) return;
         wanted = std::min<std::size_t>(wanted, static_cast<std::size_t>(left));
     }
     if (wanted == 0) return;
-    claim_in_flight_ = true;
+    ++claims_in_flight_;
+    slots_claimed_for_ += wanted;
     last_claim_sent_ = std::chrono::steady_clock::now();
     auto token_base = fmt::format("{}.{}", worker_id_, ++claim_sequence_);
     auto call = queue::claim_call(queue_keys_, worker_id_, token_base, settings_.lease, wanted);
     commands_->script(
         *call.script, call.keys, call.args,
-        [this, call, wanted](std::optional<redis::Reply> reply) {
-            claim_in_flight_ = false;
+        [this, call, wanted, epoch = claim_epoch_](std::optional<redis::Reply> reply) {
+            if (epoch != claim_epoch_) return;  // a lost connection's: reconnecting claims again
+            --claims_in_flight_;
+            slots_claimed_for_ -= wanted;
             if (!reply) return;  // the connection failed: reconnecting claims again
             queue::ClaimResult result;
             try {
@@ -186,7 +192,7 @@ void Worker::burst_idle() {
             return;
         }
         // Something started meanwhile: its end looks again.
-        if (claim_in_flight_ || busy_slots() > 0 || settler_->pending()) return;
+        if (claims_in_flight_ > 0 || busy_slots() > 0 || settler_->pending()) return;
         // A retry that was due when the last claim went out would have been claimed by it:
         // another worker ran it, a user cancelled it, or its queue is paused. Not ours to wait
         // for any more.

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <csignal>
+#include <cstddef>
 #include <string>
 #include <string_view>
 
@@ -9,6 +10,9 @@
 
 namespace workq::work::detail {
 
+// Claims on their way at once: a second one goes out when slots free while the first is on its
+// way (a busy worker keeps Redis busy); more would only split the same free slots thinner.
+inline constexpr std::size_t max_claims_in_flight = 2;
 // How long an idle worker blocks on the server before looking again (and the ceiling on its
 // idle command rate: about one BLPOP and one claim per this interval).
 inline constexpr Millis idle_block{5000};
