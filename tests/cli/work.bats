@@ -548,7 +548,7 @@ EOF
 
 @test "--log-format json: every line on stderr is one JSON object" {
     workq-enqueue q x >/dev/null
-    start_worker w --burst --log-format json q -- sh -c 'echo "relayed line" >&2'
+    start_worker w --burst --log-format json --log-level debug q -- sh -c 'echo "relayed line" >&2'
     wait_exit "$LAST_PID" 20
     assert_equal "$EXIT_CODE" 0
     local line
