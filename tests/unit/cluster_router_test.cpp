@@ -1,0 +1,216 @@
+// The cluster routers (redis/connection.cpp, redis/async_connection.cpp) against fake nodes: a
+// loopback server per node whose replies the test writes (MOVED, CLUSTERDOWN, a hang-up), for
+// the paths a real cluster reaches only by luck of timing.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/post.hpp>
+
+#include "redis/async_connection.hpp"
+#include "redis/cluster.hpp"
+#include "redis/connection.hpp"
+#include "util/errors.hpp"
+
+namespace {
+
+using namespace workq;
+using Command = std::vector<std::string>;
+
+// Answers each command with what `respond` returns (raw RESP); an empty answer hangs up.
+class FakeNode {
+  public:
+    using Responder = std::function<std::string(const Command&)>;
+    explicit FakeNode(Responder respond) : respond_(std::move(respond)) {
+        listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in address{};
+        address.sin_family = AF_INET;
+        address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        ::bind(listener_, reinterpret_cast<sockaddr*>(&address), sizeof address);
+        ::listen(listener_, 16);
+        socklen_t length = sizeof address;
+        ::getsockname(listener_, reinterpret_cast<sockaddr*>(&address), &length);
+        port_ = ntohs(address.sin_port);
+        thread_ = std::thread([this] { serve(); });
+    }
+    ~FakeNode() {
+        stop_ = true;
+        thread_.join();
+        for (auto& client : clients_)
+            ::close(client.first);
+        ::close(listener_);
+    }
+    int port() const { return port_; }
+    std::vector<Command> seen() {
+        std::lock_guard lock(mutex_);
+        return seen_;
+    }
+
+  private:
+    static std::optional<Command> parse(std::string& buffer) {
+        std::size_t at = 0;
+        auto line = [&]() -> std::optional<std::string> {
+            auto end = buffer.find("\r\n", at);
+            if (end == std::string::npos) return std::nullopt;
+            auto text = buffer.substr(at + 1, end - at - 1);
+            at = end + 2;
+            return text;
+        };
+        auto count = line();
+        if (!count) return std::nullopt;
+        Command command;
+        for (int i = 0; i < std::stoi(*count); ++i) {
+            auto size = line();
+            if (!size || buffer.size() < at + std::stoul(*size) + 2) return std::nullopt;
+            command.push_back(buffer.substr(at, std::stoul(*size)));
+            at += std::stoul(*size) + 2;
+        }
+        buffer.erase(0, at);
+        return command;
+    }
+    void serve() {
+        while (!stop_) {
+            std::vector<pollfd> watched{{listener_, POLLIN, 0}};
+            for (auto& client : clients_)
+                watched.push_back({client.first, POLLIN, 0});
+            if (::poll(watched.data(), watched.size(), 20) <= 0) continue;
+            if (watched[0].revents) clients_[::accept(listener_, nullptr, nullptr)] = "";
+            for (std::size_t i = 1; i < watched.size(); ++i) {
+                if (!watched[i].revents) continue;
+                int fd = watched[i].fd;
+                char chunk[4096];
+                auto got = ::read(fd, chunk, sizeof chunk);
+                bool hang_up = got <= 0;
+                if (!hang_up) clients_[fd].append(chunk, static_cast<std::size_t>(got));
+                while (!hang_up) {
+                    auto command = parse(clients_[fd]);
+                    if (!command) break;
+                    {
+                        std::lock_guard lock(mutex_);
+                        seen_.push_back(*command);
+                    }
+                    auto answer = respond_(*command);
+                    if (answer.empty())
+                        hang_up = true;
+                    else
+                        (void)!::write(fd, answer.data(), answer.size());
+                }
+                if (hang_up) {
+                    ::close(fd);
+                    clients_.erase(fd);
+                }
+            }
+        }
+    }
+    Responder respond_;
+    int listener_ = -1;
+    int port_ = 0;
+    std::thread thread_;
+    std::atomic<bool> stop_{false};
+    std::map<int, std::string> clients_;
+    std::mutex mutex_;
+    std::vector<Command> seen_;
+};
+
+// CLUSTER SLOTS: every slot on the node at `port`.
+std::string all_slots_on(int port) {
+    return "*1\r\n*3\r\n:0\r\n:16383\r\n*2\r\n$9\r\n127.0.0.1\r\n:" + std::to_string(port) + "\r\n";
+}
+
+redis::Endpoint cluster_at(int port) {
+    redis::Endpoint endpoint;
+    endpoint.kind = redis::Endpoint::Kind::tcp;
+    endpoint.host = "127.0.0.1";
+    endpoint.port = port;
+    endpoint.cluster = redis::ClusterSettings{{redis::HostPort{"127.0.0.1", port}}};
+    return endpoint;
+}
+
+bool is(const Command& command, std::string_view name) {
+    return !command.empty() && command[0] == name;
+}
+
+// A write redirected by a demoted old master (MOVED) ran on the new one: WAIT asks that one
+// only; a replica refuses WAIT, so asking the old one too failed a durable write.
+TEST(ClusterRouter, WaitAsksTheNodeThatRanTheWriteNotTheOneThatRedirectedIt) {
+    FakeNode fresh([](const Command& command) -> std::string {
+        if (is(command, "SET")) return "+OK\r\n";
+        if (is(command, "WAIT")) return ":1\r\n";
+        return "-ERR unexpected\r\n";
+    });
+    std::atomic<int> demoted_port{0};
+    FakeNode demoted([&](const Command& command) -> std::string {
+        if (is(command, "CLUSTER")) return all_slots_on(demoted_port);  // a stale map
+        if (is(command, "SET"))
+            return "-MOVED " + std::to_string(redis::key_slot("k")) +
+                   " 127.0.0.1:" + std::to_string(fresh.port()) + "\r\n";
+        if (is(command, "WAIT")) return "-ERR WAIT cannot be used with replica instances.\r\n";
+        return "-ERR unexpected\r\n";
+    });
+    demoted_port = demoted.port();
+
+    auto connection = redis::Connection::open(cluster_at(demoted.port()));
+    connection.begin_durable_writes();
+    EXPECT_EQ(connection.command({"SET", "k", "v"}).text, "OK");
+    EXPECT_EQ(connection.wait_for_replicas(1, std::chrono::milliseconds(100)), 1);
+    for (const auto& command : demoted.seen())
+        EXPECT_FALSE(is(command, "WAIT"));
+}
+
+// A worker's settle waiting out a CLUSTERDOWN when the router fails (another command's node
+// hung up): the router answers it (nullopt: send again once reconnected) at once, even when
+// its owner drops the router before the retry was due, as a worker that reconnects does.
+TEST(ClusterRouter, ACommandWaitingOutClusterDownIsAnsweredWhenTheRouterFails) {
+    std::atomic<int> port{0};
+    FakeNode node([&](const Command& command) -> std::string {
+        if (is(command, "CLUSTER")) return all_slots_on(port);
+        if (is(command, "SET")) return "-CLUSTERDOWN The cluster is down\r\n";
+        if (is(command, "GET")) return "";  // hang up
+        return "+OK\r\n";                   // the handshake
+    });
+    port = node.port();
+
+    boost::asio::io_context io;
+    std::shared_ptr<redis::AsyncConnection> router;
+    int answers = 0;
+    std::optional<redis::Reply> answer{redis::Reply{}};
+    bool lost = false;
+    router = redis::AsyncConnection::open(
+        io, cluster_at(node.port()), std::chrono::seconds(2),
+        [&](std::optional<std::string> error) {
+            ASSERT_FALSE(error) << *error;
+            router->command(
+                {"SET", "k", "v"},
+                [&](std::optional<redis::Reply> reply) {
+                    ++answers;
+                    answer = std::move(reply);
+                    io.stop();
+                },
+                std::chrono::seconds(5));
+            router->command(
+                {"GET", "k"}, [](auto) {}, std::chrono::seconds(5));
+        },
+        [&](const std::string&) {
+            lost = true;
+            // As Worker::connect_commands does on the reconnect: the old router goes.
+            boost::asio::post(io, [&] { router.reset(); });
+        });
+    io.run_for(std::chrono::seconds(3));
+    EXPECT_TRUE(lost);
+    EXPECT_EQ(answers, 1);
+    EXPECT_FALSE(answer);
+}
+
+}  // namespace
