@@ -213,4 +213,95 @@ TEST(ClusterRouter, ACommandWaitingOutClusterDownIsAnsweredWhenTheRouterFails) {
     EXPECT_FALSE(answer);
 }
 
+// A pipeline whose entries end on several nodes (one redirected mid-way) returns the replies in
+// the order the commands were appended.
+TEST(ClusterRouter, APipelineAcrossNodesRepliesInOrder) {
+    FakeNode other([](const Command& command) -> std::string {
+        if (is(command, "GET")) return "$3\r\nB:" + command[1] + "\r\n";
+        return "-ERR unexpected\r\n";
+    });
+    std::atomic<int> port{0};
+    FakeNode first([&](const Command& command) -> std::string {
+        if (is(command, "CLUSTER")) return all_slots_on(port);
+        if (is(command, "GET") && command[1] == "b")
+            return "-MOVED " + std::to_string(redis::key_slot("b")) +
+                   " 127.0.0.1:" + std::to_string(other.port()) + "\r\n";
+        if (is(command, "GET")) return "$3\r\nA:" + command[1] + "\r\n";
+        return "-ERR unexpected\r\n";
+    });
+    port = first.port();
+
+    auto connection = redis::Connection::open(cluster_at(first.port()));
+    connection.append({"GET", "a"});
+    connection.append({"GET", "b"});
+    connection.append({"GET", "c"});
+    EXPECT_EQ(connection.read_reply().text, "A:a");
+    EXPECT_EQ(connection.read_reply().text, "B:b");
+    EXPECT_EQ(connection.read_reply().text, "A:c");
+    // The slot map learned from MOVED: the next call goes straight there.
+    EXPECT_EQ(connection.command({"GET", "b"}).text, "B:b");
+}
+
+// ASK: ASKING then the command, on the target's connection, the one right after the other; the
+// map is not changed (the next call asks the old owner again).
+TEST(ClusterRouter, AskSendsAskingRightBeforeTheCommandOnTheTarget) {
+    FakeNode target([](const Command& command) -> std::string {
+        if (is(command, "ASKING")) return "+OK\r\n";
+        if (is(command, "GET")) return "$1\r\nv\r\n";
+        return "-ERR unexpected\r\n";
+    });
+    std::atomic<int> port{0};
+    FakeNode source([&](const Command& command) -> std::string {
+        if (is(command, "CLUSTER")) return all_slots_on(port);
+        if (is(command, "GET"))
+            return "-ASK " + std::to_string(redis::key_slot(command[1])) +
+                   " 127.0.0.1:" + std::to_string(target.port()) + "\r\n";
+        return "-ERR unexpected\r\n";
+    });
+    port = source.port();
+
+    auto connection = redis::Connection::open(cluster_at(source.port()));
+    EXPECT_EQ(connection.command({"GET", "x"}).text, "v");
+    EXPECT_EQ(connection.command({"GET", "x"}).text, "v");
+    auto seen = target.seen();
+    ASSERT_EQ(seen.size(), 4u);
+    for (std::size_t i = 0; i < seen.size(); i += 2) {
+        EXPECT_TRUE(is(seen[i], "ASKING"));
+        EXPECT_TRUE(is(seen[i + 1], "GET"));
+    }
+    auto asked_source = 0;
+    for (const auto& command : source.seen())
+        asked_source += is(command, "GET");
+    EXPECT_EQ(asked_source, 2);
+}
+
+// Two nodes that send each other the slot (MOVED back and forth) end in an error reply after
+// max_redirects, not in a loop.
+TEST(ClusterRouter, MovedBackAndForthStopsAtTheRedirectCap) {
+    std::atomic<int> a_port{0}, b_port{0};
+    auto node = [&](std::atomic<int>& to) {
+        return [&](const Command& command) -> std::string {
+            if (is(command, "CLUSTER")) return all_slots_on(a_port);
+            if (is(command, "GET"))
+                return "-MOVED " + std::to_string(redis::key_slot(command[1])) +
+                       " 127.0.0.1:" + std::to_string(to.load()) + "\r\n";
+            return "-ERR unexpected\r\n";
+        };
+    };
+    FakeNode a(node(b_port));
+    FakeNode b(node(a_port));
+    a_port = a.port();
+    b_port = b.port();
+
+    auto connection = redis::Connection::open(cluster_at(a.port()));
+    auto reply = connection.command({"GET", "x"});
+    EXPECT_TRUE(reply.is_error());
+    EXPECT_TRUE(reply.text.starts_with("MOVED")) << reply.text;
+    auto gets = 0;
+    for (auto* fake : {&a, &b})
+        for (const auto& command : fake->seen())
+            gets += is(command, "GET");
+    EXPECT_EQ(gets, redis::max_redirects + 1);
+}
+
 }  // namespace
