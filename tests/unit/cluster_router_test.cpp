@@ -57,6 +57,11 @@ class FakeNode {
         std::lock_guard lock(mutex_);
         return seen_;
     }
+    // How many commands each read from a client held, in order.
+    std::vector<std::size_t> batches() {
+        std::lock_guard lock(mutex_);
+        return batches_;
+    }
 
   private:
     static std::optional<Command> parse(std::string& buffer) {
@@ -94,6 +99,7 @@ class FakeNode {
                 auto got = ::read(fd, chunk, sizeof chunk);
                 bool hang_up = got <= 0;
                 if (!hang_up) clients_[fd].append(chunk, static_cast<std::size_t>(got));
+                std::size_t batch = 0;
                 while (!hang_up) {
                     auto command = parse(clients_[fd]);
                     if (!command) break;
@@ -101,11 +107,16 @@ class FakeNode {
                         std::lock_guard lock(mutex_);
                         seen_.push_back(*command);
                     }
+                    ++batch;
                     auto answer = respond_(*command);
                     if (answer.empty())
                         hang_up = true;
                     else
                         (void)!::write(fd, answer.data(), answer.size());
+                }
+                if (batch > 0) {
+                    std::lock_guard lock(mutex_);
+                    batches_.push_back(batch);
                 }
                 if (hang_up) {
                     ::close(fd);
@@ -122,6 +133,7 @@ class FakeNode {
     std::map<int, std::string> clients_;
     std::mutex mutex_;
     std::vector<Command> seen_;
+    std::vector<std::size_t> batches_;
 };
 
 // CLUSTER SLOTS: every slot on the node at `port`.
@@ -302,6 +314,39 @@ TEST(ClusterRouter, MovedBackAndForthStopsAtTheRedirectCap) {
         for (const auto& command : fake->seen())
             gets += is(command, "GET");
     EXPECT_EQ(gets, redis::max_redirects + 1);
+}
+
+// One server named: AUTH, SELECT and the INFO cluster probe go in one write (one round trip on
+// the way in), and a refused login still says so, not what the commands after it met.
+TEST(ClusterRouter, HandshakeAndClusterProbeGoInOneWrite) {
+    FakeNode server([](const Command& command) -> std::string {
+        if (is(command, "AUTH"))
+            return command.back() == "right" ? "+OK\r\n" : "-WRONGPASS invalid password\r\n";
+        if (is(command, "SELECT")) return "+OK\r\n";
+        if (is(command, "INFO")) return "$28\r\n# Cluster\r\ncluster_enabled:0\r\n";
+        if (is(command, "PING")) return "+PONG\r\n";
+        return "-ERR unexpected\r\n";
+    });
+    auto url = "redis://:right@127.0.0.1:" + std::to_string(server.port()) + "/2";
+    auto connection = redis::Connection::open(redis::parse_url(url));
+    EXPECT_FALSE(connection.is_cluster());
+    EXPECT_EQ(connection.command({"PING"}).text, "PONG");
+    auto seen = server.seen();
+    ASSERT_GE(seen.size(), 3u);
+    EXPECT_TRUE(is(seen[0], "AUTH"));
+    EXPECT_TRUE(is(seen[1], "SELECT"));
+    EXPECT_TRUE(is(seen[2], "INFO"));
+    ASSERT_FALSE(server.batches().empty());
+    EXPECT_EQ(server.batches().front(), 3u);
+
+    auto wrong = "redis://:wrong@127.0.0.1:" + std::to_string(server.port()) + "/2";
+    try {
+        redis::Connection::open(redis::parse_url(wrong));
+        ADD_FAILURE() << "a wrong password was accepted";
+    } catch (const RedisError& error) {
+        EXPECT_NE(std::string(error.what()).find("cannot log in"), std::string::npos)
+            << error.what();
+    }
 }
 
 }  // namespace
