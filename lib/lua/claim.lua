@@ -4,9 +4,13 @@
 -- KEYS[i]    <p_i>meta of each queue (names the slots)
 -- ARGV[1] worker id   ARGV[2] token base (unique per call)   ARGV[3] lease ms
 -- ARGV[4] max jobs    ARGV[5..] prefix of each queue, in KEYS order
--- Returns { wait_hint_ms, job, job, ... } where wait_hint_ms is the time until the earliest
--- scheduled job of an unpaused queue (-1: none) and each job is
+-- Returns { wait_hint_ms, damaged, job, job, ... } where wait_hint_ms is the time until the
+-- earliest scheduled job of an unpaused queue (-1: none); damaged lists { queue index, what }
+-- pairs, flattened, for each queue skipped because a structure of it holds the wrong type
+-- (see "Damage" in common/helpers.lua; the other queues are served as usual); and each job is
 -- { queue index (1-based), id, payload, attempt, max attempts, timeout ms or '', token }.
+-- A queue written by a newer data model refuses the whole claim (WORKQ_VERSION), before any
+-- write.
 local worker, token_base = ARGV[1], ARGV[2]
 local lease_ms = tonumber(ARGV[3])
 local max_jobs = tonumber(ARGV[4])
@@ -15,46 +19,70 @@ local now = now_ms()
 
 local jobs = {}
 local next_due = -1
+local damaged = {}
 
 -- Numbers go to redis.call as strings formatted once (Redis formats Lua numbers with %.17g).
 local now_text = tostring(now)
 local deadline = tostring(now + lease_ms)
 local running = {}  -- deadline, id pairs for one ZADD per queue
 
+local function note_damage(qi, damage)
+    damaged[#damaged + 1] = qi
+    damaged[#damaged + 1] = damage
+end
+
 local function claim_one(qi, p, id)
-    local key = p .. 'job:' .. id
-    local f = redis.pcall('HMGET', key, 'state', 'payload', 'attempts', 'max', 'timeout')
-    if f.err or (not f[1] and redis.call('EXISTS', key) == 0) then
-        dead_corrupt(p, id, now, 'the job record was missing or not a hash when the job was claimed')
+    local job, problem = read_job(p, id, {'state', 'payload', 'attempts', 'max', 'timeout'})
+    -- A stale list entry: the job moved on.
+    if job.state ~= 'waiting' and (not problem or FINAL[job.state]) then return end
+    if not problem and not job.payload then problem = 'the job record has no payload' end
+    if problem then
+        -- The queue's dead letters were checked before this queue's first write.
+        dead_corrupt(p, id, now, problem .. ' (found when the job was claimed)', job.state ~= 'waiting')
         return
     end
-    if f[1] ~= 'waiting' then
-        local problem = state_problem(f[1])
-        -- A state workq never writes: without a reason it would leave the list and every
-        -- listing, a dead letter nobody sees.
-        if problem then dead_corrupt(p, id, now, problem .. ' (found when the job was claimed)') end
-        return  -- else a stale list entry: the job moved on
-    end
-    if not f[2] then
-        dead_corrupt(p, id, now, 'the job record has no payload')
-        return
-    end
-    local attempt = (tonumber(f[3]) or 0) + 1
+    local attempt = job.attempts + 1
     local token = token_base .. '.' .. (#jobs + 1)
     -- `settled` is emptied, not deleted: one write instead of two (no token is empty).
-    redis.call('HSET', key, 'state', 'running', 'attempts', tostring(attempt), 'token', token,
+    redis.call('HSET', p .. 'job:' .. id, 'state', 'running', 'attempts', digits(attempt), 'token', token,
                'worker', worker, 'lease', deadline, 'started', now_text, 'settled', '')
     running[#running + 1] = deadline
     running[#running + 1] = id
-    jobs[#jobs + 1] = {qi, id, f[2], attempt, tonumber(f[4]) or 1, f[5] or '', token}
+    jobs[#jobs + 1] = {qi, id, job.payload, attempt, job.max, job.timeout and digits(job.timeout) or '', token}
+end
+
+-- Every queue is looked at before the first write: a newer data model ends the claim here, a
+-- damaged queue is left out.
+local metas = {}
+for qi = 1, #KEYS do
+    local p = ARGV[4 + qi]
+    local meta = redis.pcall('HMGET', KEYS[qi], 'version', 'paused')
+    local damage
+    if meta.err then
+        damage = key_damage(KEYS[qi], 'hash')
+    else
+        damage = version_damage(KEYS[qi], meta[1]) or
+                 structure_damage(p, {'priorities', 'scheduled', 'running', 'dead'})
+    end
+    if damage then
+        note_damage(qi, damage)
+        metas[qi] = false
+    else
+        metas[qi] = meta
+    end
 end
 
 for qi = 1, #KEYS do
     local p = ARGV[4 + qi]
-    local meta = redis.call('HMGET', KEYS[qi], 'version', 'paused')
-    check_version(KEYS[qi], false, meta[1])
-    if meta[2] ~= '1' then
-        promote_due(p, now, PROMOTE_LIMIT)
+    local meta = metas[qi]
+    local plan, damage
+    if meta and meta[2] ~= '1' then plan, damage = plan_promote(p, now, PROMOTE_LIMIT) end
+    -- A paused queue's wake key is not touched below: one of another type would fail the
+    -- worker's BLPOP on every queue. It holds no job: replaced.
+    if meta and meta[2] == '1' and key_damage(p .. 'wake', 'list') then redis.call('DEL', p .. 'wake') end
+    if damage then note_damage(qi, damage) end
+    if plan then
+        apply_promote(p, now, plan)
         local drained = false  -- seen empty: no need to ask again below
         running = {}
         while #jobs < max_jobs do
@@ -62,14 +90,23 @@ for qi = 1, #KEYS do
             if not top then drained = true; break end
             local list = p .. 'waiting:' .. top
             local wanted = max_jobs - #jobs
-            local ids = redis.call('LPOP', list, tostring(wanted)) or {}  -- Redis >= 6.2
+            local ids = redis.pcall('LPOP', list, tostring(wanted))  -- Redis >= 6.2
+            if type(ids) == 'table' and ids.err then
+                -- Not a list (LPOP wrote nothing): this queue stops here; what it gave is kept.
+                note_damage(qi, key_damage(list, 'list') or (list .. ' cannot be read'))
+                drained = nil
+                break
+            end
+            ids = ids or {}
             if #ids < wanted or redis.call('LLEN', list) == 0 then
                 redis.call('ZREM', p .. 'priorities', top)
             end
             for _, id in ipairs(ids) do claim_one(qi, p, id) end
         end
         if #running > 0 then call_chunked('ZADD', p .. 'running', running) end
-        if not drained and redis.call('ZCARD', p .. 'priorities') > 0 then
+        if drained == nil then
+            -- Damaged: the wake-ups are left as they are.
+        elseif not drained and redis.call('ZCARD', p .. 'priorities') > 0 then
             -- More jobs wait than this worker takes: wake another idle worker.
             wake(p .. 'wake')
         else
@@ -84,6 +121,6 @@ for qi = 1, #KEYS do
     end
 end
 
-local out = {next_due}
+local out = {next_due, damaged}
 for _, job in ipairs(jobs) do out[#out + 1] = job end
 return out

@@ -6,18 +6,23 @@
 --           jobs succeeded in the last 60 s (estimated from this minute's and the last one's counts),
 --           running jobs whose lease lapsed (overdue: the reaper of a running worker takes them back) }.
 -- Scheduled jobs already due count as waiting (a worker promotes them when it next looks).
+-- A damaged queue (see "Damage" in common/helpers.lua) is refused with WORKQ_DAMAGED naming the
+-- key: workq-status shows the queue as damaged, and the others as usual.
 local p = ARGV[1]
+check_structures(p, {'priorities', 'scheduled', 'running', 'dead'})
 local now = now_ms()
 local waiting = 0
 local oldest = -1
 for _, prio in ipairs(redis.call('ZRANGE', p .. 'priorities', 0, -1)) do
     local list = p .. 'waiting:' .. prio
+    local damage = list_damage(p, prio)
+    if damage then refuse(damage) end
     waiting = waiting + redis.call('LLEN', list)
     local head = redis.call('LINDEX', list, 0)
     if head then
         -- A fresh record has no `ready`: it is its `created`. An error reply: a corrupt record.
         local f = redis.pcall('HMGET', p .. 'job:' .. head, 'ready', 'created')
-        local ready = type(f) == 'table' and not f.err and tonumber(f[1] or f[2]) or nil
+        local ready = type(f) == 'table' and not f.err and whole(f[1] or f[2]) or nil
         if ready and (oldest < 0 or ready < oldest) then oldest = ready end
     end
 end
@@ -29,25 +34,27 @@ if due > 0 then
 end
 local m = redis.call('HMGET', KEYS[1], 'succeeded', 'failed', 'paused', 'trimmed', 'version',
                      'rate_minute', 'rate_count', 'rate_previous')
+-- A newer version is shown, not refused (the tools warn); one that is not a number is damage.
+if m[5] and not whole(m[5]) then refuse(KEYS[1] .. ' has a version ' .. quote(m[5]) .. ' that is not a number') end
 local minute = math.floor(now / 60000)
 local left_of_window = 1 - (now % 60000) / 60000  -- share of the last minute still in the window
 local recent = 0
-if tonumber(m[6]) == minute then
-    recent = (tonumber(m[7]) or 0) + (tonumber(m[8]) or 0) * left_of_window
-elseif tonumber(m[6]) == minute - 1 then
-    recent = (tonumber(m[7]) or 0) * left_of_window
+if whole(m[6]) == minute then
+    recent = (whole(m[7]) or 0) + (whole(m[8]) or 0) * left_of_window
+elseif whole(m[6]) == minute - 1 then
+    recent = (whole(m[7]) or 0) * left_of_window
 end
 return {
     waiting,
     redis.call('ZCARD', p .. 'scheduled') - due,
     redis.call('ZCARD', p .. 'running'),
     redis.call('ZCARD', p .. 'dead'),
-    tonumber(m[1]) or 0,
-    tonumber(m[2]) or 0,
+    whole(m[1]) or 0,
+    whole(m[2]) or 0,
     m[3] == '1' and 1 or 0,
     oldest < 0 and -1 or math.max(0, now - oldest),
-    tonumber(m[4]) or 0,
-    tonumber(m[5]) or 0,
+    whole(m[4]) or 0,
+    whole(m[5]) or 0,
     math.floor(recent + 0.5),
     redis.call('ZCOUNT', p .. 'running', '-inf', now),
 }

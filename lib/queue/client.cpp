@@ -34,7 +34,7 @@ redis::Reply run(redis::Connection& connection, const ScriptCall& call) {
 std::vector<std::string> list_queues(redis::Connection& connection, const NamespaceKeys& keys) {
     auto key = keys.queues();
     auto reply = connection.command({"SMEMBERS", key});
-    if (reply.is_error()) throw RedisError("cannot list queues: " + reply.text);
+    expect_type(reply, key, "set");
     std::vector<std::string> names;
     for (const auto& item : reply.as_array())
         names.push_back(item.as_string());
@@ -170,8 +170,7 @@ PlacedJob enqueue_with_id(redis::Connection& connection, const NamespaceKeys& na
     // every queue (place_ids) must see this one.
     auto registered = connection.command({"SADD", namespace_keys.queues(), keys.queue()});
     if (registered.is_error()) throw RedisError("cannot register the queue: " + registered.text);
-    bool created_queue =
-        registered.type == redis::Reply::Type::integer && registered.integer == 1;
+    bool created_queue = registered.type == redis::Reply::Type::integer && registered.integer == 1;
     const std::vector<std::string> ids{std::string(job.id)};
     options.caller_ids = true;
     // Each round renews the reservation; one lapses only when the enqueue reached the server

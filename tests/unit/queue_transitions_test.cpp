@@ -724,8 +724,14 @@ TEST_F(Transitions, CorruptRecordsNeverBreakSettleCancelPurgeOrStats) {
         raw().call({"SET", k.job(id), "garbage"});
     }
 
-    // Settling or renewing a record that is not a job is refused, not an error.
-    EXPECT_EQ(engine().complete(k, "run", held.token), Settle::refused);
+    // Settling a record that is not a job quarantines it (a dead letter, the result kept);
+    // then it holds no lease: the next settle or renewal is refused, not an error.
+    EXPECT_EQ(engine().complete(k, "run", held.token, "the result"), Settle::quarantined);
+    EXPECT_EQ(state(k, "run"), "dead");
+    EXPECT_EQ(raw().hget(k.job("run"), "reason"), "corrupt");
+    EXPECT_EQ(raw().hget(k.job("run"), "result"), "the result");
+    EXPECT_EQ(raw().get(k.prefix() + "corrupt:run"), "garbage");
+    EXPECT_FALSE(raw().zscore(k.running(), "run"));
     EXPECT_EQ(engine().fail(k, "run", held.token, 0ms).settle, Settle::refused);
     EXPECT_EQ(engine().release(k, "run", held.token), Settle::refused);
     EXPECT_EQ(engine().renew(k, "run", held.token), RenewStatus::lost);
@@ -759,7 +765,7 @@ TEST_F(Transitions, CorruptRecordsNeverBreakSettleCancelPurgeOrStats) {
     EXPECT_EQ(raw().zcard(k.scheduled()), 0);
     auto dead = raw().zrange(k.dead());
     std::sort(dead.begin(), dead.end());
-    EXPECT_EQ(dead, (std::vector<std::string>{"s1", "w1", "w3"}));
+    EXPECT_EQ(dead, (std::vector<std::string>{"run", "s1", "w1", "w3"}));
 }
 
 TEST_F(Transitions, ARecordInAStateWorkqNeverWritesIsDeadLetteredWithAReason) {

@@ -78,6 +78,18 @@ std::string render_human(const Snapshot& s, const Screen& screen) {
     // What each section would take, and what fits: notes go first, then rows, so that the
     // server line, both headers and the footer stay on the screen.
     std::vector<std::string> notes;
+    // Damage first: of all notes, the one an operator must not miss.
+    for (const auto& q : s.queues)
+        if (!q.damage.empty())
+            notes.push_back(cli::paint(
+                fmt::format("{}: damaged: {} (README, \"Damaged data\")", q.name, q.damage),
+                cli::Tone::bad));
+    if (!s.registry_damage.empty())
+        notes.push_back(cli::paint(
+            fmt::format("workers: damaged: {}; the workers it lists are not shown (README, "
+                        "\"Damaged data\")",
+                        s.registry_damage),
+            cli::Tone::bad));
     for (const auto& q : s.queues) {
         if (q.stats.trimmed > 0)
             notes.push_back(fmt::format("{}: {} dead letter(s) trimmed by the cap so far", q.name,
@@ -133,6 +145,11 @@ std::string render_human(const Snapshot& s, const Screen& screen) {
         table.set_drop_order({7, 6, 2, 8, 5, 9});
         for (std::size_t i = 0; i < shown_queues; ++i) {
             const auto& st = s.queues[i].stats;
+            if (!s.queues[i].damage.empty()) {
+                table.add({s.queues[i].name, cli::paint("damaged", cli::Tone::bad), "?", "?", "?",
+                           "?", "?", "?", "?", "?"});
+                continue;
+            }
             table.add({s.queues[i].name, std::to_string(st.waiting), std::to_string(st.scheduled),
                        std::to_string(st.running),
                        st.dead > 0 ? cli::paint(std::to_string(st.dead), cli::Tone::bad) : "0",
@@ -163,7 +180,8 @@ std::string render_human(const Snapshot& s, const Screen& screen) {
             workers.add({w.id, w.name, w.host, std::to_string(w.pid),
                          cli::paint(shown_state(w), tone), join(w.queues, ","),
                          fmt::format("{}/{}", w.busy, w.concurrency), std::to_string(w.processed),
-                         std::to_string(w.failed), format_duration_short(uptime(w, s.server_now_ms)),
+                         std::to_string(w.failed),
+                         format_duration_short(uptime(w, s.server_now_ms)),
                          format_relative(w.last_heartbeat_ms, s.server_now_ms),
                          w.live ? "live" : cli::paint("LOST", cli::Tone::bad)});
         }
@@ -171,8 +189,8 @@ std::string render_human(const Snapshot& s, const Screen& screen) {
     }
     if (shown_exited > 0) {
         out += "\n" + fit("exited (kept an hour after a clean stop, a day after an error):");
-        cli::Table table({"WORKER", "NAME", "HOST", "PID", "STATE", "QUEUES", "PROCESSED",
-                          "FAILED", "UPTIME", "EXITED", "REASON"},
+        cli::Table table({"WORKER", "NAME", "HOST", "PID", "STATE", "QUEUES", "PROCESSED", "FAILED",
+                          "UPTIME", "EXITED", "REASON"},
                          {false, false, false, true, false, false, true, true, true, true, false});
         table.set_drop_order({0, 2, 3, 8, 7, 6, 5});
         for (std::size_t i = 0; i < shown_exited; ++i) {
@@ -180,7 +198,8 @@ std::string render_human(const Snapshot& s, const Screen& screen) {
             table.add({w->id, w->name, w->host, std::to_string(w->pid),
                        w->state == "error" ? cli::paint(w->state, cli::Tone::bad) : w->state,
                        join(w->queues, ","), std::to_string(w->processed),
-                       std::to_string(w->failed), format_duration_short(uptime(*w, s.server_now_ms)),
+                       std::to_string(w->failed),
+                       format_duration_short(uptime(*w, s.server_now_ms)),
                        format_relative(w->stopped_at_ms, s.server_now_ms),
                        one_line(w->reason.empty() ? "-" : w->reason, 80)});
         }
@@ -221,7 +240,18 @@ std::string render_json(const Snapshot& s) {
     boost::json::array queues;
     for (const auto& q : s.queues) {
         const auto& st = q.stats;
+        if (!q.damage.empty()) {
+            // Its counts are unknown: null, not a zero that looks like an empty queue.
+            boost::json::object item{{"name", q.name}, {"damaged", q.damage}};
+            for (const char* field :
+                 {"waiting", "scheduled", "running", "overdue", "dead", "succeeded", "failed",
+                  "paused", "succeeded_last_minute", "dead_trimmed", "oldest_waiting_age_s"})
+                item[field] = nullptr;
+            queues.push_back(std::move(item));
+            continue;
+        }
         boost::json::object item{{"name", q.name},
+                                 {"damaged", nullptr},
                                  {"waiting", st.waiting},
                                  {"scheduled", st.scheduled},
                                  {"running", st.running},
@@ -270,6 +300,10 @@ std::string render_json(const Snapshot& s) {
     }
     root["workers"] = std::move(workers);
     root["exited_workers"] = std::move(exited);
+    if (!s.registry_damage.empty())
+        root["registry_damaged"] = s.registry_damage;
+    else
+        root["registry_damaged"] = nullptr;
     return boost::json::serialize(root) + "\n";
 }
 
@@ -282,8 +316,9 @@ std::string render_prometheus(const Snapshot& s) {
                             auto value_of) {
         family(name, type, help);
         for (const auto& q : s.queues)
-            out += fmt::format("{}{{namespace=\"{}\",queue=\"{}\"}} {}\n", name,
-                               label(s.namespace_name), label(q.name), value_of(q.stats));
+            if (q.damage.empty())  // unknown: no sample (workq_queue_damaged says why)
+                out += fmt::format("{}{{namespace=\"{}\",queue=\"{}\"}} {}\n", name,
+                                   label(s.namespace_name), label(q.name), value_of(q.stats));
     };
     using Stats = queue::QueueStats;
     queue_metric("workq_queue_waiting", "gauge", "Jobs waiting to run.",
@@ -313,6 +348,11 @@ std::string render_prometheus(const Snapshot& s) {
                              ? static_cast<double>(st.oldest_waiting_age->count()) / 1000.0
                              : 0.0);
                  });
+    family("workq_queue_damaged", "gauge",
+           "1 when a key of the queue holds the wrong type (its other metrics are then absent).");
+    for (const auto& q : s.queues)
+        out += fmt::format("workq_queue_damaged{{namespace=\"{}\",queue=\"{}\"}} {}\n",
+                           label(s.namespace_name), label(q.name), q.damage.empty() ? 0 : 1);
     long long live = 0, lost = 0, gone = 0;
     for (const auto& w : s.workers)
         (w.exited ? gone : w.live ? live : lost)++;

@@ -1,5 +1,7 @@
 #include "snapshot.hpp"
 
+#include <algorithm>
+
 #include "queue/client.hpp"
 #include "redis/server_info.hpp"
 
@@ -28,11 +30,23 @@ Snapshot take_snapshot(redis::Connection& connection, const cli::ServerSettings&
     }
     auto replies = connection.read_script_replies();
     for (std::size_t i = 0; i < names.size(); ++i) {
-        queue::check_reply(calls[i], replies[i]);
-        snapshot.queues.push_back({names[i], queue::parse_stats(replies[i])});
+        // One queue's damage is shown, and the other queues' counts as usual.
+        try {
+            queue::check_reply(calls[i], replies[i]);
+            snapshot.queues.push_back({names[i], queue::parse_stats(replies[i]), {}});
+        } catch (const queue::QueueDamagedError& error) {
+            snapshot.queues.push_back({names[i], {}, error.damage});
+        }
     }
-    snapshot.workers = queue::list_workers(connection, keys, snapshot.server_now_ms);
+    snapshot.workers =
+        queue::list_workers(connection, keys, snapshot.server_now_ms, &snapshot.registry_damage);
     return snapshot;
+}
+
+bool Snapshot::damaged() const {
+    if (!registry_damage.empty()) return true;
+    return std::any_of(queues.begin(), queues.end(),
+                       [](const QueueSnapshot& q) { return !q.damage.empty(); });
 }
 
 }  // namespace workq::status

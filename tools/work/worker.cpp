@@ -686,6 +686,12 @@ void Worker::maybe_claim() {
                 return;
             }
             crash_point("after-claim");
+            for (std::size_t q = 0; q < queue_keys_.size(); ++q) {
+                std::optional<std::string> damage;
+                for (const auto& found : result.damaged)
+                    if (found.queue_index == q) damage = found.what;
+                note_damage(q, damage);
+            }
             for (auto& claimed : result.jobs) {
                 retries_.erase(claimed.id);  // its retry is here
                 Job job;
@@ -719,6 +725,25 @@ void Worker::maybe_claim() {
             }
             idle_wait(result.next_due);
         });
+}
+
+void Worker::note_damage(std::size_t queue_index, std::optional<std::string> what) {
+    auto known = damaged_queues_.find(queue_index);
+    const auto& queue = settings_.queues[queue_index];
+    if (!what) {
+        if (known == damaged_queues_.end()) return;
+        damaged_queues_.erase(known);
+        log::info("the queue is no longer damaged; claiming from it again",
+                  {{"worker", worker_label()}, {"queue", queue}});
+        return;
+    }
+    if (known != damaged_queues_.end() && known->second == *what) return;
+    damaged_queues_[queue_index] = *what;
+    log::error(fmt::format("the queue is damaged: {}; claiming nothing from it until it is "
+                           "repaired (README, \"Damaged data\"){}",
+                           printable(*what, 300),
+                           queue_keys_.size() > 1 ? "; the other queues are served as usual" : ""),
+               {{"worker", worker_label()}, {"queue", queue}});
 }
 
 void Worker::burst_idle() {
@@ -795,6 +820,22 @@ void Worker::idle_wait(std::optional<Millis> next_due) {
         std::move(args),
         [this](std::optional<redis::Reply> reply) {
             blpop_in_flight_ = false;
+            if (reply && reply->is_error()) {
+                // A wake key of another type (the claim replaces it, unless its queue is
+                // damaged): never a loop of errors, and said once.
+                if (reply->text != blpop_error_)
+                    log::warn(
+                        fmt::format("waiting for work failed: {}; claiming again every {}",
+                                    printable(reply->text, 200), format_duration(blocking_retry)),
+                        {{"worker", worker_label()}});
+                blpop_error_ = reply->text;
+                auto timer = std::make_shared<asio::steady_timer>(io_, blocking_retry);
+                timer->async_wait([this, timer](auto wait_error) {
+                    if (!wait_error) maybe_claim();
+                });
+                return;
+            }
+            if (reply) blpop_error_.clear();
             if (reply && reply->is_array() && (free_slots() == 0 || state_ != State::running)) {
                 // Woken while every slot is busy, or while paused (SIGTSTP, a failing health
                 // check): pass the wake-up on to another worker, or it waits a whole idle_block.
@@ -1098,6 +1139,13 @@ void Worker::report(Job job, RunResult run) {
                          {{"worker", worker_label()}, {"queue", queue}, {"job", id}});
                      return;
                  }
+                 if (settled == queue::Settle::quarantined) {
+                     log::error(
+                         "the job's record is corrupt: dead-lettered with its result kept "
+                         "(see workq-dlq show)",
+                         {{"worker", worker_label()}, {"queue", queue}, {"job", id}});
+                     return;
+                 }
                  ++jobs_succeeded_;
                  log::info("job succeeded", {{"worker", worker_label()},
                                              {"queue", queue},
@@ -1127,6 +1175,16 @@ void Worker::report(Job job, RunResult run) {
                      return;
                  }
                  if (result.settle == queue::Settle::duplicate) return;
+                 if (result.settle == queue::Settle::quarantined) {
+                     log::error(
+                         "the job's record is corrupt: dead-lettered with this attempt's "
+                         "reason (see workq-dlq show)",
+                         {{"worker", worker_label()},
+                          {"queue", queue},
+                          {"job", id},
+                          {"reason", reason}});
+                     return;
+                 }
                  switch (result.state) {
                      case queue::JobState::scheduled:
                          log::warn("job failed; will retry",
@@ -1286,7 +1344,25 @@ void Worker::heartbeat(bool exiting, std::function<void()> then) {
                               state_ == State::error ? queue::keep_error : queue::keep_stopped)
                         : queue::heartbeat_call(namespace_keys_, worker_id_, fields);
     commands_->script(*call.script, call.keys, call.args,
-                      [then = std::move(then)](std::optional<redis::Reply>) {
+                      [this, call, then = std::move(then)](std::optional<redis::Reply> reply) {
+                          // A damaged registry leaves this worker unregistered, not stopped: said
+                          // once.
+                          std::string damage;
+                          if (reply && reply->is_error()) {
+                              try {
+                                  queue::check_reply(call, *reply);
+                              } catch (const std::exception& error) {
+                                  damage = error.what();
+                              }
+                          }
+                          if (reply && damage != registry_damage_) {
+                              if (!damage.empty())
+                                  log::error(fmt::format("cannot register the worker: {}", damage),
+                                             {{"worker", worker_label()}});
+                              else
+                                  log::info("registered again", {{"worker", worker_label()}});
+                              registry_damage_ = damage;
+                          }
                           if (then) then();
                       });
 }
@@ -1375,9 +1451,18 @@ void Worker::reap_queue(std::size_t queue_index, std::shared_ptr<ReapPass> pass,
     auto call = queue::reap_call(queue_keys_[queue_index], reap_limit, settings_.result_ttl);
     commands_->script(
         *call.script, call.keys, call.args,
-        [this, queue_index, pass, so_far, queue_done](std::optional<redis::Reply> reply) {
+        [this, call, queue_index, pass, so_far, queue_done](std::optional<redis::Reply> reply) {
             queue::ReapStep step;
-            if (reply && !reply->is_error()) {
+            if (reply && reply->is_error()) {
+                try {
+                    queue::check_reply(call, *reply);
+                } catch (const queue::QueueDamagedError& error) {
+                    note_damage(queue_index, error.damage);
+                } catch (const std::exception& error) {
+                    log::error(fmt::format("reaping failed: {}", error.what()),
+                               {{"worker", worker_label()}});
+                }
+            } else if (reply) {
                 try {
                     step = queue::parse_reap(*reply);
                 } catch (const std::exception& error) {
@@ -1422,7 +1507,14 @@ void Worker::schedule_renewal() {
                             auto& slot = slots_[owners[i]];
                             if (!slot.job || slot.job->claimed.token != call.args[2 + 2 * i + 1])
                                 continue;
-                            if (statuses[i] == queue::RenewStatus::lost) {
+                            if (statuses[i] == queue::RenewStatus::quarantined) {
+                                slot.job->lease_lost = true;
+                                log::error(
+                                    "the job's record is corrupt: dead-lettered (see workq-dlq "
+                                    "show); stopping its handler",
+                                    {{"worker", worker_label()}, {"job", slot.job->claimed.id}});
+                                stop_slot(slot, StopReason::lease_lost);
+                            } else if (statuses[i] == queue::RenewStatus::lost) {
                                 slot.job->lease_lost = true;
                                 log::warn(
                                     "lease lost: another worker holds the job; stopping its "
