@@ -263,6 +263,34 @@ ScriptCall complete_call(const QueueKeys& keys, std::span<const Completion> jobs
     return call;
 }
 
+bool cut_results(ScriptCall& call, std::size_t budget) {
+    if (!call.script || call.script->name != "complete" || call.args.size() < 6) return false;
+    // args: prefix, result TTL, then id, token, result, dropped per job.
+    std::size_t jobs = (call.args.size() - 2) / 4, total = 0, fixed = 0;
+    for (const auto& key : call.keys)
+        fixed += key.size();
+    for (std::size_t i = 0; i < call.args.size(); ++i) {
+        total += call.args[i].size();
+        if (i < 2 || (i - 2) % 4 != 2) fixed += call.args[i].size();
+    }
+    if (total <= budget) return false;
+    // The dropped counts grow by a few digits: room for them.
+    constexpr std::size_t digits_room = 24;
+    auto room = budget > fixed + digits_room * jobs ? budget - fixed - digits_room * jobs : 0;
+    auto share = room / jobs;
+    bool cut = false;
+    for (std::size_t j = 0; j < jobs; ++j) {
+        auto& result = call.args[2 + 4 * j + 2];
+        if (result.size() <= share) continue;
+        auto& dropped = call.args[2 + 4 * j + 3];
+        dropped = std::to_string(optional_number(dropped).value_or(0) +
+                                 static_cast<long long>(result.size() - share));
+        result.resize(share);
+        cut = true;
+    }
+    return cut;
+}
+
 std::vector<Settle> parse_complete(const redis::Reply& reply) {
     std::vector<Settle> out;
     for (const auto& item : reply.as_array())

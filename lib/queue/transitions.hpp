@@ -146,6 +146,11 @@ ScriptCall complete_call(const QueueKeys& keys, std::span<const Completion> jobs
                          Millis result_ttl);
 // One verdict per job of the call, in its order.
 std::vector<Settle> parse_complete(const redis::Reply& reply);
+// Cuts the results a complete_call carries, each to the same share, so that all its arguments
+// add up to at most `budget` bytes; each cut is added to the job's dropped bytes (its record
+// says `truncated`, as for --max-result). Returns false, changing nothing, when the call is not
+// a complete_call or fits already.
+bool cut_results(ScriptCall& call, std::size_t budget);
 Settle parse_settle(const redis::Reply& reply);
 
 struct FailOutcome {

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <boost/asio/post.hpp>
 #include <cerrno>
 #include <cstring>
@@ -51,6 +52,17 @@ constexpr Millis blocking_retry{1000};    // after the waiting (BLPOP) connectio
 constexpr Millis settle_allowance{5000};  // after the shutdown budget, time left to report
 constexpr Millis hook_timeout{60000};
 constexpr Millis renew_at_most_every{2000};
+// Redis refuses an argument longer than its proto-max-bulk-len, and a command longer than its
+// client-query-buffer-limit, by closing the connection, often while the command is still being
+// written: a settle carrying such a result would be sent again at every reconnect, forever.
+// The worker cuts a result to the server's proto-max-bulk-len when it can read it (CONFIG GET;
+// Redis's default of 512 MiB when it cannot), and a success report the connection died under
+// settle_losses_before_cut times is sent again with its results cut to what any Redis takes:
+// neither setting can be lower than 1 MiB. Cut results are recorded as `truncated`, as
+// --max-result does.
+constexpr std::size_t smallest_request_limit = std::size_t(1) << 20;
+constexpr std::size_t request_room = 64 << 10;  // the command's other bytes, RESP framing
+constexpr int settle_losses_before_cut = 3;
 constexpr Millis unregister_timeout{2000};
 
 // Bytes of the longest single argument exec accepts, plus one: Linux's MAX_ARG_STRLEN (32
@@ -262,6 +274,16 @@ void Worker::on_commands_ready() {
     // settle refused as a lost lease.
     for (const auto& script : queue::embedded_scripts())
         commands_->command({"SCRIPT", "LOAD", std::string(script.text)}, [](auto) {});
+    // The longest argument this server takes. CONFIG is refused to a least-privilege user:
+    // then the limit stays as it was (Redis's default at first), silently.
+    commands_->command({"CONFIG", "GET", "proto-max-bulk-len"}, [this](auto reply) {
+        if (!reply || !reply->is_array() || reply->elements.size() != 2) return;
+        try {
+            auto limit = std::stoull(reply->elements[1].as_string());
+            if (limit >= smallest_request_limit) bulk_limit_ = limit;
+        } catch (const std::exception&) {
+        }
+    });
     if (state_ == State::initializing) {
         heartbeat();
         set_state(State::starting);
@@ -1126,7 +1148,15 @@ void Worker::report(Job job, RunResult run) {
                               {{"worker", worker_label()}, {"queue", queue}, {"job", id}});
                 }});
     } else if (run.kind == RunResult::Kind::succeeded) {
-        if (run.dropped > 0)
+        if (run.result.size() > bulk_limit_ - request_room) {
+            auto kept = bulk_limit_ - request_room;
+            log::warn(fmt::format("result of {} bytes cut at {}: the server takes no longer "
+                                  "argument (its proto-max-bulk-len)",
+                                  run.result.size(), kept),
+                      {{"worker", worker_label()}, {"queue", queue}, {"job", id}});
+            run.dropped += run.result.size() - kept;
+            run.result.resize(kept);
+        } else if (run.dropped > 0)
             log::warn(fmt::format("result cut at {} bytes ({} more dropped; see --max-result)",
                                   run.result.size(), run.dropped),
                       {{"job", id}});
@@ -1239,7 +1269,21 @@ void Worker::settle(Outgoing outgoing) {
                           --settles_in_flight_;
                           if (!reply) {
                               // Lost on the way: send it again once reconnected. Settles are
-                              // idempotent (a repeat by the same token changes nothing).
+                              // idempotent (a repeat by the same token changes nothing). One the
+                              // server hangs up on again and again is refused for its size: not
+                              // sent unchanged once more (see smallest_request_limit).
+                              if (++sent->lost >= settle_losses_before_cut)
+                                  cut_refused_settle(*sent, fmt::format("the connection died {} "
+                                                                        "times while it was sent",
+                                                                        sent->lost));
+                              outbox_.push_front(std::move(*sent));
+                              return;
+                          }
+                          // The server said why before hanging up (its "Protocol error: invalid
+                          // bulk length"): the same, at once.
+                          if (reply->is_error() && reply->text.starts_with("ERR Protocol error") &&
+                              cut_refused_settle(
+                                  *sent, "the server refused it: " + printable(reply->text, 120))) {
                               outbox_.push_front(std::move(*sent));
                               return;
                           }
@@ -1261,6 +1305,20 @@ void Worker::settle(Outgoing outgoing) {
                           if (settings_.burst && settles_in_flight_ == 0) maybe_claim();
                           check_drained();
                       });
+}
+
+bool Worker::cut_refused_settle(Outgoing& outgoing, std::string_view why) {
+    if (!queue::cut_results(outgoing.call, smallest_request_limit - request_room)) return false;
+    std::vector<std::string_view> ids;
+    for (std::size_t i = 2; i < outgoing.call.args.size(); i += 4)
+        ids.push_back(outgoing.call.args[i]);
+    log::error(fmt::format("the report of the success of {}: {}; it is too long for the server "
+                           "(proto-max-bulk-len, client-query-buffer-limit): sent again with the "
+                           "results cut to {} bytes in all (recorded as truncated)",
+                           fmt::join(ids, ", "), why, smallest_request_limit - request_room),
+               {{"worker", worker_label()}});
+    outgoing.lost = 0;
+    return true;
 }
 
 void Worker::send_successes(std::size_t queue_index) {

@@ -76,6 +76,7 @@ class Worker {
         queue::ScriptCall call;
         std::function<void(const redis::Reply&)> on_reply;
         std::function<void()> answered;  // once the server answered (even with an error)
+        int lost = 0;                    // times the connection died while it was on its way
     };
     // A success waiting to be settled. Successes of one queue go out as one `complete` call
     // whenever none of that queue's is on its way: the batch grows with the load, and no timer
@@ -131,6 +132,10 @@ class Worker {
     void stop_slot(Slot& slot, StopReason reason);
     bool slot_ready(const Slot& slot) const;
     void settle(Outgoing outgoing);
+    // A success report the server refuses for its size (it hung up on it, again and again, or
+    // said "Protocol error"): its results cut so that any Redis takes it (see worker.cpp). False
+    // when there was nothing to cut: it goes again unchanged, as after any lost connection.
+    bool cut_refused_settle(Outgoing& outgoing, std::string_view why);
     // Sends the queue's pending successes as one call, unless one of its calls is on the way.
     void send_successes(std::size_t queue_index);
     // Outcomes not yet answered by the server: in flight, in the outbox, or waiting to be sent.
@@ -199,6 +204,9 @@ class Worker {
     std::map<std::size_t, std::string> damaged_queues_;  // queue index -> its damage, as logged
     std::string registry_damage_;                        // the registry's, as logged
     std::string blpop_error_;                            // the last BLPOP's error, as logged
+    // The longest argument the server takes (its proto-max-bulk-len, read at each connect when
+    // CONFIG GET is allowed; else Redis's default): longer results are cut to it.
+    std::size_t bulk_limit_ = std::size_t(512) << 20;
     bool burst_reap_in_flight_ = false;
     bool on_start_failed_ = false;  // the one exit --on-stop is skipped on
     std::string stop_reason_;       // why it drained or failed, for its final registration
