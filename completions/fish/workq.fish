@@ -77,10 +77,12 @@ function __workq_operands
             case --redis --password-file --tls-ca-cert --tls-cert --tls-key --tls-server-name \
                 --namespace --config --log-level --log-format \
                 --priority --delay --at --max-attempts --timeout --unique --id --wait-timeout \
+                --replicas --replicas-timeout \
                 --max-payload -c --concurrency --kill-grace --lease --backoff \
                 --permanent-exit-codes --max-jobs --max-runtime --shutdown-timeout --on-start \
                 --on-stop --health-cmd --health-interval --name --max-result --result-ttl \
-                --recycle-jobs --recycle-age --recycle-errors --summary-interval --max-depth \
+                --recycle-jobs --recycle-age --recycle-errors --summary-interval \
+                --pause-after-failures --failure-cooldown --http --max-depth \
                 --warn-max-depth \
                 --max-age --warn-max-age --min-workers --warn-min-workers --max-dead \
                 --warn-max-dead --worker --state --limit --older-than --newer-than \
@@ -152,6 +154,8 @@ __workq_o enqueue -l unique -x -d 'Make no other job with this key'
 __workq_o enqueue -l id -x -d 'Use this id'
 __workq_o enqueue -l wait -d 'Block until the jobs end; print results'
 __workq_o enqueue -l wait-timeout -x -d 'With --wait: give up after this long'
+__workq_o enqueue -l replicas -x -d 'Wait until this many replicas have the jobs'
+__workq_o enqueue -l replicas-timeout -x -d 'With --replicas: how long to wait'
 __workq_o enqueue -s 0 -l null -d 'Read NUL-separated payloads'
 __workq_o enqueue -l whole -d 'All of stdin is one job'
 __workq_o enqueue -l max-payload -x -d 'Largest payload accepted'
@@ -173,6 +177,9 @@ __workq_o work -l on-start -x -a '(__fish_complete_command)' -d 'Shell command r
 __workq_o work -l on-stop -x -a '(__fish_complete_command)' -d 'Shell command run before exiting'
 __workq_o work -l health-cmd -x -a '(__fish_complete_command)' -d 'Health check shell command'
 __workq_o work -l health-interval -x -d 'How often the health check runs'
+__workq_o work -l pause-after-failures -x -d 'Pause after this many failed jobs in a row'
+__workq_o work -l failure-cooldown -x -d 'How long the breaker pauses (doubles per trip)'
+__workq_o work -l http -x -d 'Serve /livez, /readyz, /metrics and / over HTTP on ADDR'
 __workq_o work -l name -x -d 'Worker name'
 __workq_o work -l max-result -x -d 'Largest result kept'
 __workq_o work -l result-ttl -x -d 'How long a succeeded job stays visible'
@@ -185,13 +192,14 @@ __workq_o work -n '__workq_no_operand work' -a '(__workq_queues)' -d queue
 __workq_o work -n '__workq_sub work --' -a '(__fish_complete_command)'
 
 # workq-queue
-set -l queue_subs ls cancel purge pause resume rm
+set -l queue_subs ls cancel purge pause resume rm limit
 __workq_o queue -n "not __fish_seen_subcommand_from $queue_subs" -a ls -d 'List live jobs'
 __workq_o queue -n "not __fish_seen_subcommand_from $queue_subs" -a cancel -d 'Cancel jobs'
 __workq_o queue -n "not __fish_seen_subcommand_from $queue_subs" -a purge -d 'Cancel every waiting/scheduled job'
 __workq_o queue -n "not __fish_seen_subcommand_from $queue_subs" -a pause -d 'No worker claims until resume'
 __workq_o queue -n "not __fish_seen_subcommand_from $queue_subs" -a resume -d 'Let workers claim again'
 __workq_o queue -n "not __fish_seen_subcommand_from $queue_subs" -a rm -d 'Remove a queue that holds nothing'
+__workq_o queue -n "not __fish_seen_subcommand_from $queue_subs" -a limit -d 'Fleet-wide rate and concurrency limits'
 __workq_o queue -n '__fish_seen_subcommand_from ls' -l state -x -a 'waiting scheduled running' -d 'Only jobs in this state'
 __workq_o queue -n '__fish_seen_subcommand_from ls' -l limit -x -d 'At most this many'
 __workq_o queue -n '__fish_seen_subcommand_from ls' -l json -d 'One JSON object per line'
@@ -200,9 +208,11 @@ __workq_o queue -n '__fish_seen_subcommand_from ls' -l no-header -d 'No header l
 __workq_o queue -n '__fish_seen_subcommand_from purge' -l waiting -d 'Only waiting jobs'
 __workq_o queue -n '__fish_seen_subcommand_from purge' -l scheduled -d 'Only scheduled jobs'
 __workq_o queue -n '__fish_seen_subcommand_from purge' -s y -l yes -d 'Do not ask'
-__workq_o queue -n '__fish_seen_subcommand_from pause resume' -l create -d 'A queue never seen'
+__workq_o queue -n '__fish_seen_subcommand_from pause resume limit' -l create -d 'A queue never seen'
+__workq_o queue -n '__fish_seen_subcommand_from limit' -l rate -x -d 'At most N starts in any DURATION (N/DURATION)'
+__workq_o queue -n '__fish_seen_subcommand_from limit' -l concurrency -x -d 'At most N running at once'
 __workq_o queue -n '__fish_seen_subcommand_from rm' -l force -d 'Also when it holds jobs'
-__workq_o queue -n '__fish_seen_subcommand_from ls purge pause resume rm' -a '(__workq_queues)' -d queue
+__workq_o queue -n '__fish_seen_subcommand_from ls purge pause resume rm limit' -a '(__workq_queues)' -d queue
 
 # workq-dlq
 set -l dlq_subs ls show requeue rm count export import cap

@@ -210,6 +210,8 @@ redis::Connection connect(ServerSettings& settings, redis::Timeouts timeouts) {
     if (settings.embedded) {
         auto server = redis::ensure_embedded_server();
         settings.endpoint.socket_path = server.socket_path.string();
+        // Every later connection (a worker's reconnects too) checks the directory and the server.
+        settings.endpoint.embedded_state = server.state_dir.string();
         if (server.started_now)
             log::info(
                 fmt::format("started the embedded redis-server (socket {}, data in {}); "

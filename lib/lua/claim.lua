@@ -4,10 +4,23 @@
 -- KEYS[i]    <p_i>meta of each queue (names the slots)
 -- ARGV[1] worker id   ARGV[2] token base (unique per call)   ARGV[3] lease ms
 -- ARGV[4] max jobs    ARGV[5..] prefix of each queue, in KEYS order
--- Returns { wait_hint_ms, damaged, job, job, ... } where wait_hint_ms is the time until the
--- earliest scheduled job of an unpaused queue (-1: none); damaged lists { queue index, what }
--- pairs, flattened, for each queue skipped because a structure of it holds the wrong type
--- (see "Damage" in common/helpers.lua; the other queues are served as usual); and each job is
+-- Limits (workq-queue limit; meta limit_rate, limit_window, limit_concurrency): a queue takes no
+-- more jobs than its limits leave room for. Rate: a sliding log of start times (<p>starts, token
+-- -> start ms) holds every start of the last window; a start is allowed while fewer than
+-- limit_rate starts have a time in (now - window, now]. So no half-open interval of length
+-- window ever holds more than limit_rate starts (on the server's clock). Concurrency: the
+-- queue's <p>running, fleet-wide. A limit that is not a whole number is none (set_limits writes
+-- only those).
+-- Returns { wait_hint_ms, tick_hint_ms, holds, damaged, job, job, ... } where wait_hint_ms is
+-- the time until the earliest scheduled job of an unpaused queue (-1: none), tick_hint_ms the
+-- time until the earliest tick of a schedule of any of the queues (0: due; -1: none, or the
+-- claim took as many jobs as asked: a worker that stays busy learns its ticks on its firer's own
+-- rounds); holds has one number per queue: -1 not held back; -2 held by its concurrency limit
+-- (until a running job ends: its end wakes waiters); >= 0 held by its rate limit for that many
+-- ms (then as many places as the worker still wants, up to the limit, are free); damaged lists
+-- { queue index, what } pairs, flattened, for each queue skipped because a structure of it
+-- holds the wrong type (see "Damage" in common/helpers.lua; the other queues are served as
+-- usual); and each job is
 -- { queue index (1-based), id, payload, attempt, max attempts, timeout ms or '', token }.
 -- A queue written by a newer data model refuses the whole claim (WORKQ_VERSION), before any
 -- write.
@@ -19,12 +32,14 @@ local now = now_ms()
 
 local jobs = {}
 local next_due = -1
+local next_tick = -1
 local damaged = {}
 
 -- Numbers go to redis.call as strings formatted once (Redis formats Lua numbers with %.17g).
 local now_text = tostring(now)
 local deadline = tostring(now + lease_ms)
 local running = {}  -- deadline, id pairs for one ZADD per queue
+local holds = {}
 
 local function note_damage(qi, damage)
     damaged[#damaged + 1] = qi
@@ -56,13 +71,14 @@ end
 local metas = {}
 for qi = 1, #KEYS do
     local p = ARGV[4 + qi]
-    local meta = redis.pcall('HMGET', KEYS[qi], 'version', 'paused')
+    local meta = redis.pcall('HMGET', KEYS[qi], 'version', 'paused', 'limit_rate', 'limit_window',
+                             'limit_concurrency')
     local damage
     if meta.err then
         damage = key_damage(KEYS[qi], 'hash')
     else
         damage = version_damage(KEYS[qi], meta[1]) or
-                 structure_damage(p, {'priorities', 'scheduled', 'running', 'dead'})
+                 structure_damage(p, {'priorities', 'scheduled', 'running', 'dead', 'starts', 'ticks'})
     end
     if damage then
         note_damage(qi, damage)
@@ -76,6 +92,7 @@ for qi = 1, #KEYS do
     local p = ARGV[4 + qi]
     local meta = metas[qi]
     local plan, damage
+    holds[qi] = -1
     if meta and meta[2] ~= '1' then plan, damage = plan_promote(p, now, PROMOTE_LIMIT) end
     -- A paused queue's wake key is not touched below: one of another type would fail the
     -- worker's BLPOP on every queue. It holds no job: replaced.
@@ -83,13 +100,33 @@ for qi = 1, #KEYS do
     if damage then note_damage(qi, damage) end
     if plan then
         apply_promote(p, now, plan)
+        -- How many this queue may start now: its limits' room, at most what the worker wants.
+        local wanted_here = max_jobs - #jobs
+        local room = wanted_here
+        local rate, window = whole(meta[3]), whole(meta[4])
+        local in_window = 0
+        if rate and window and rate > 0 and window > 0 then
+            redis.call('ZREMRANGEBYSCORE', p .. 'starts', '-inf', now - window)
+            in_window = redis.call('ZCARD', p .. 'starts')
+            room = math.min(room, math.max(0, rate - in_window))
+        else
+            rate = nil
+        end
+        local concurrency = whole(meta[5])
+        local full = false  -- the concurrency limit leaves no room
+        if concurrency and concurrency > 0 then
+            local free = math.max(0, concurrency - redis.call('ZCARD', p .. 'running'))
+            full = free <= room and free < wanted_here
+            room = math.min(room, free)
+        end
+        local first = #jobs + 1
         local drained = false  -- seen empty: no need to ask again below
         running = {}
-        while #jobs < max_jobs do
+        while #jobs < first - 1 + room do
             local top = redis.call('ZREVRANGE', p .. 'priorities', '0', '0')[1]
             if not top then drained = true; break end
             local list = p .. 'waiting:' .. top
-            local wanted = max_jobs - #jobs
+            local wanted = first - 1 + room - #jobs
             local ids = redis.pcall('LPOP', list, tostring(wanted))  -- Redis >= 6.2
             if type(ids) == 'table' and ids.err then
                 -- Not a list (LPOP wrote nothing): this queue stops here; what it gave is kept.
@@ -104,23 +141,62 @@ for qi = 1, #KEYS do
             for _, id in ipairs(ids) do claim_one(qi, p, id) end
         end
         if #running > 0 then call_chunked('ZADD', p .. 'running', running) end
+        local taken = #jobs - first + 1
+        if rate and taken > 0 then
+            local start_log = {}
+            for i = first, #jobs do
+                start_log[#start_log + 1] = now_text
+                start_log[#start_log + 1] = jobs[i][7]
+            end
+            call_chunked('ZADD', p .. 'starts', start_log)
+            redis.call('PEXPIRE', p .. 'starts', tostring(window))
+        end
+        local more = drained == false and redis.call('ZCARD', p .. 'priorities') > 0
         if drained == nil then
             -- Damaged: the wake-ups are left as they are.
-        elseif not drained and redis.call('ZCARD', p .. 'priorities') > 0 then
+        elseif more and taken < wanted_here then
+            -- Held back by a limit while jobs wait. Pending wake-ups are stale: the next start
+            -- is possible when the hint says (rate) or when a running job ends (its end wakes).
+            redis.call('DEL', p .. 'wake')
+            local count = in_window + taken
+            if rate and count >= rate then
+                -- When as many places as the worker still wants (at most the limit) are free.
+                local k = math.min(wanted_here - taken, rate)
+                local index = math.max(0, math.min(count - rate + k - 1, count - 1))
+                local at = redis.call('ZRANGE', p .. 'starts', index, index, 'WITHSCORES')[2]
+                holds[qi] = math.max(1, (tonumber(at) or now) + window - now)
+            elseif full then
+                holds[qi] = -2
+            end
+        elseif more then
             -- More jobs wait than this worker takes: wake another idle worker.
             wake(p .. 'wake')
         else
             -- Nothing waits: pending wake-ups are stale. Any later enqueue pushes a new one.
             redis.call('DEL', p .. 'wake')
         end
-        local first = redis.call('ZRANGE', p .. 'scheduled', '0', '0', 'WITHSCORES')
-        if first[2] then
-            local wait = math.max(0, tonumber(first[2]) - now)
+        local first_due = redis.call('ZRANGE', p .. 'scheduled', '0', '0', 'WITHSCORES')
+        if first_due[2] then
+            local wait = math.max(0, tonumber(first_due[2]) - now)
             if next_due < 0 or wait < next_due then next_due = wait end
         end
     end
 end
 
-local out = {next_due, damaged}
+-- A worker about to wait learns when its next schedule tick falls (workq-schedule add wakes it).
+-- A damaged queue's ticks were not checked: it is left out.
+if #jobs < max_jobs then
+    for qi = 1, #KEYS do
+        if metas[qi] then
+            local first = redis.call('ZRANGE', ARGV[4 + qi] .. 'ticks', '0', '0', 'WITHSCORES')
+            if first[2] then
+                local wait = math.max(0, tonumber(first[2]) - now)
+                if next_tick < 0 or wait < next_tick then next_tick = wait end
+            end
+        end
+    end
+end
+
+local out = {next_due, next_tick, holds, damaged}
 for _, job in ipairs(jobs) do out[#out + 1] = job end
 return out

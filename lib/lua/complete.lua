@@ -13,7 +13,8 @@
 -- so the meta is read and written once per call, and each record read once and written once.
 local p = ARGV[1]
 local ttl = tonumber(ARGV[2])
-local meta = read_meta(KEYS[1], {'version', 'succeeded', 'rate_minute', 'rate_count'})
+local meta = read_meta(KEYS[1], {'version', 'succeeded', 'rate_minute', 'rate_count',
+                                   'limit_concurrency'})
 local now = now_ms()
 local now_text = tostring(now)
 local out = {}
@@ -64,6 +65,10 @@ end
 -- A running set of another type holds none of them (see "Damage" in common/helpers.lua).
 if #finished_running > 0 and not key_damage(p .. 'running', 'zset') then
     call_chunked('ZREM', p .. 'running', finished_running)
+    -- A place under the queue's concurrency limit is free: wake a worker it held back (claim
+    -- emptied the wake-ups while the limit was full). fail, release and reap wake anyway.
+    -- (wake replaces a wake key of another type; a limit that is not a number is none.)
+    if (whole(meta[5]) or 0) > 0 then wake(p .. 'wake') end
 end
 if succeeded > 0 then
     -- The success count, and recent throughput for workq-status (successes in this minute and

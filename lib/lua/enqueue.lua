@@ -71,13 +71,8 @@ for i = 11, #ARGV, 2 do
         status = -2
     elseif unique ~= '' then
         -- A key (or a holder's record) of another type names no live job: it is replaced.
-        local holder = redis.pcall('GET', p .. 'unique:' .. unique)
-        if type(holder) == 'string' then
-            local state = redis.pcall('HGET', p .. 'job:' .. holder, 'state')
-            if state == 'waiting' or state == 'scheduled' or state == 'running' then
-                status, result_id = 0, holder
-            end
-        end
+        local holder = live_unique_holder(p, unique)
+        if holder then status, result_id = 0, holder end
     end
     if status == 1 then
         -- One HSET with every field of the new record. A fresh record has neither `attempts`
@@ -87,23 +82,10 @@ for i = 11, #ARGV, 2 do
             redis.call('HSET', key, 'payload', payload, 'max', max_attempts, 'created', now_text,
                        'state', 'waiting')
             waiting_ids[#waiting_ids + 1] = id
-        else
-        local fields = {'payload', payload, 'max', max_attempts, 'created', now_text}
-        if prio ~= 0 then fields[#fields + 1] = 'prio'; fields[#fields + 1] = prio_text end
-        if timeout ~= '' then fields[#fields + 1] = 'timeout'; fields[#fields + 1] = timeout end
-        if notify then fields[#fields + 1] = 'notify'; fields[#fields + 1] = '1' end
-        if unique ~= '' then
-            fields[#fields + 1] = 'unique'; fields[#fields + 1] = unique
-            redis.call('SET', p .. 'unique:' .. unique, id)
-        end
-        if due then
-            fields[#fields + 1] = 'state'; fields[#fields + 1] = 'scheduled'
-            redis.call('ZADD', p .. 'scheduled', due, id)
-        else
-            fields[#fields + 1] = 'state'; fields[#fields + 1] = 'waiting'
+        elseif write_new_job(p, id, {payload = payload, max = max_attempts, created = now_text,
+                                     prio = prio, prio_text = prio_text, timeout = timeout,
+                                     notify = notify, unique = unique, due = due}) then
             waiting_ids[#waiting_ids + 1] = id
-        end
-        redis.call('HSET', key, unpack(fields))
         end
         if caller_ids then made[id] = true end
         made_any = true

@@ -1,15 +1,18 @@
 -- stats: one queue's counts, in O(number of priorities) whatever the queue's length. Read-only.
 -- KEYS[1] <p>meta
--- ARGV[1] prefix
+-- ARGV[1] prefix   ARGV[2] after how long (ms) a due tick counts as late
 -- Returns { waiting, scheduled, running, dead, succeeded, failed, paused (0/1),
 --           oldest waiting age ms (-1: none), dead letters trimmed, data version (0: none),
 --           jobs succeeded in the last 60 s (estimated from this minute's and the last one's counts),
---           running jobs whose lease lapsed (overdue: the reaper of a running worker takes them back) }.
+--           running jobs whose lease lapsed (overdue: the reaper of a running worker takes them back),
+--           schedules (workq-schedule), the earliest tick of an unpaused one (ms; -1: none),
+--           schedules whose tick is late: due for more than ARGV[2] ms (no worker fires them),
+--           rate limit (starts per window; 0: none), its window ms, concurrency limit (0: none) }.
 -- Scheduled jobs already due count as waiting (a worker promotes them when it next looks).
 -- A damaged queue (see "Damage" in common/helpers.lua) is refused with WORKQ_DAMAGED naming the
 -- key: workq-status shows the queue as damaged, and the others as usual.
 local p = ARGV[1]
-check_structures(p, {'priorities', 'scheduled', 'running', 'dead'})
+check_structures(p, {'priorities', 'scheduled', 'running', 'dead', 'schedules', 'ticks'})
 local now = now_ms()
 local waiting = 0
 local oldest = -1
@@ -33,7 +36,8 @@ if due > 0 then
     if first and (oldest < 0 or first < oldest) then oldest = first end
 end
 local m = redis.call('HMGET', KEYS[1], 'succeeded', 'failed', 'paused', 'trimmed', 'version',
-                     'rate_minute', 'rate_count', 'rate_previous')
+                     'rate_minute', 'rate_count', 'rate_previous', 'limit_rate', 'limit_window',
+                     'limit_concurrency')
 -- A newer version is shown, not refused (the tools warn); one that is not a number is damage.
 if m[5] and not whole(m[5]) then refuse(KEYS[1] .. ' has a version ' .. quote(m[5]) .. ' that is not a number') end
 local minute = math.floor(now / 60000)
@@ -57,4 +61,11 @@ return {
     whole(m[5]) or 0,
     math.floor(recent + 0.5),
     redis.call('ZCOUNT', p .. 'running', '-inf', now),
+    redis.call('SCARD', p .. 'schedules'),
+    tonumber(redis.call('ZRANGE', p .. 'ticks', 0, 0, 'WITHSCORES')[2]) or -1,
+    redis.call('ZCOUNT', p .. 'ticks', '-inf', now - (tonumber(ARGV[2]) or 0)),
+    -- A limit that is not a whole number is none (set_limits writes only those; claim agrees).
+    whole(m[9]) or 0,
+    whole(m[10]) or 0,
+    whole(m[11]) or 0,
 }

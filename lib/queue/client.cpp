@@ -46,6 +46,12 @@ std::vector<std::optional<JobInfo>> find_jobs(redis::Connection& connection,
                                               const NamespaceKeys& keys,
                                               std::span<const std::string> ids, bool details) {
     auto queues = list_queues(connection, keys);
+    // Queues removed lately still hold their ended jobs' records until those expire.
+    auto removed = connection.command({"ZRANGE", keys.removed(), "0", "-1"});
+    if (removed.is_error()) throw RedisError("cannot list removed queues: " + removed.text);
+    for (const auto& item : removed.as_array())
+        if (!std::binary_search(queues.begin(), queues.end(), item.as_string()))
+            queues.push_back(item.as_string());
     std::vector<std::optional<JobInfo>> found(ids.size());
     if (queues.empty()) return found;
     for (std::size_t start = 0; start < ids.size(); start += lookup_batch) {

@@ -64,6 +64,9 @@ class NamespaceKeys {
     // The namespace-wide reservation of a caller-chosen job id (lib/lua/reserve_id.lua).
     std::string id(std::string_view job_id) const { return prefix_ + "id:" + std::string(job_id); }
     std::string exited() const { return prefix_ + "exited"; }
+    // Queues `workq-queue rm` removed (zset name -> when, server ms), kept a week: their ended
+    // jobs' records stay until their TTL, and `workq-status job ID` still looks there.
+    std::string removed() const { return prefix_ + "removed"; }
 
   private:
     std::string name_;

@@ -123,4 +123,138 @@ ScheduleRows parse_schedule_rows(const redis::Reply& reply, std::string_view que
     return out;
 }
 
+namespace {
+
+SysSeconds seconds_of(long long ms) {
+    return SysSeconds{std::chrono::seconds{ms / 1000 - (ms % 1000 < 0 ? 1 : 0)}};
+}
+
+long long ms_of(SysSeconds t) {
+    return t.time_since_epoch().count() * 1000;
+}
+
+// A long outage walks every tick it missed to find the latest; past this many, the rest is left
+// for the next round (a minutely schedule down for almost four years).
+constexpr long long max_walk = 2'000'000;
+
+}  // namespace
+
+ScriptCall schedule_due_call(const QueueKeys& keys, std::string_view worker_id, Millis watch,
+                             std::size_t limit) {
+    auto call = make_call("schedule_due", keys);
+    call.args.emplace_back(worker_id);
+    call.args.push_back(std::to_string(watch.count()));
+    call.args.push_back(std::to_string(limit));
+    return call;
+}
+
+DueRead parse_schedule_due(const redis::Reply& reply) {
+    DueRead out;
+    const auto& items = reply.as_array();
+    if (items.size() < 3) throw RedisError("schedule_due: a short reply");
+    out.server_now_ms = items[0].as_integer();
+    if (auto v = items[1].as_integer(); v >= 0) out.watched_until_ms = v;
+    if (auto v = items[2].as_integer(); v >= 0) out.earliest_tick_ms = v;
+    for (std::size_t i = 3; i < items.size(); ++i) {
+        const auto& f = items[i];
+        DueSchedule due;
+        due.name = f.at(0).as_string();
+        due.generation = f.at(1).as_string();
+        due.next_ms = f.at(2).as_integer();
+        due.cron = f.at(3).as_string();
+        due.tz = f.at(4).as_string();
+        due.catch_up = parse_catch_up(f.at(5).as_string()).value_or(CatchUp::latest);
+        out.due.push_back(std::move(due));
+    }
+    return out;
+}
+
+FirePlan plan_fire(const CronExpression& expression, const TimeZone& zone, CatchUp catch_up,
+                   long long next_ms, long long now_ms, std::optional<long long> watched_until_ms,
+                   long long watch_start_ms, std::size_t max_steps) {
+    FirePlan plan;
+    auto following = [&](long long t) {
+        auto next = next_tick(expression, zone, seconds_of(t));
+        return next ? ms_of(*next) : never_ms;
+    };
+    auto missed = [&](long long t) {
+        return !(watched_until_ms && t <= *watched_until_ms) && t < watch_start_ms;
+    };
+    const long long period_ms = expression.every.count() * 1000;
+    std::optional<long long> latest_missed;
+    // The missed ticks so far become one step: the latest's job, or none.
+    auto settle_missed = [&](long long next_after) {
+        if (!latest_missed) return;
+        plan.steps.push_back(
+            {catch_up == CatchUp::latest ? latest_missed : std::nullopt, next_after});
+        latest_missed.reset();
+    };
+    long long t = next_ms;
+    long long walked = 0;
+    while (t <= now_ms && t != never_ms && plan.steps.size() < max_steps && walked < max_walk) {
+        if (missed(t)) {
+            if (!plan.first_missed_ms) plan.first_missed_ms = t;
+            if (period_ms > 0) {
+                // A fixed period: straight to the last tick of the outage.
+                auto end = std::min(now_ms, watch_start_ms - 1);
+                auto count = (end - t) / period_ms + 1;
+                plan.missed += count;
+                latest_missed = t + (count - 1) * period_ms;
+                plan.last_missed_ms = latest_missed;
+                t = *latest_missed + period_ms;
+            } else {
+                ++plan.missed;
+                ++walked;
+                latest_missed = t;
+                plan.last_missed_ms = t;
+                t = following(t);
+            }
+            continue;
+        }
+        settle_missed(t);
+        auto next = following(t);
+        plan.steps.push_back({t, next});
+        t = next;
+    }
+    settle_missed(t);
+    return plan;
+}
+
+ScriptCall schedule_fire_call(const QueueKeys& keys, const DueSchedule& schedule,
+                              long long expected_next_ms, const FireStep& step,
+                              std::optional<long long> id_fence_ms) {
+    auto call = make_call("schedule_fire", keys);
+    call.args.insert(
+        call.args.end(),
+        {schedule.name, schedule.generation, std::to_string(expected_next_ms),
+         step.tick_ms ? std::to_string(*step.tick_ms) : "", std::to_string(step.new_next_ms),
+         step.tick_ms ? tick_job_id(schedule.name, *step.tick_ms) : "",
+         id_fence_ms ? std::to_string(*id_fence_ms) : ""});
+    return call;
+}
+
+FireResult parse_schedule_fire(const redis::Reply& reply) {
+    FireResult out;
+    switch (reply.at(0).as_integer()) {
+        case 1:
+            out.status = FireStatus::done;
+            break;
+        case -1:
+            out.status = FireStatus::gone;
+            break;
+        case -2:
+            out.status = FireStatus::not_due;
+            break;
+        case -3:
+            out.status = FireStatus::reservation_lapsed;
+            break;
+        default:
+            out.status = FireStatus::refused;
+    }
+    out.job_id = reply.at(1).as_string();
+    out.how = reply.at(2).as_string();
+    if (auto v = reply.at(3).as_integer(); v >= 0) out.earliest_tick_ms = v;
+    return out;
+}
+
 }  // namespace workq::queue

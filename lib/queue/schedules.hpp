@@ -12,6 +12,7 @@
 
 #include "queue/keys.hpp"
 #include "queue/transitions.hpp"
+#include "util/cron.hpp"
 
 namespace workq::queue {
 
@@ -86,5 +87,67 @@ struct ScheduleRows {
 // name empty: every schedule of the queue.
 ScriptCall schedule_rows_call(const QueueKeys& keys, std::string_view name = {});
 ScheduleRows parse_schedule_rows(const redis::Reply& reply, std::string_view queue);
+
+// --- firing (workq-work)
+// ----------------------------------------------------------------------------- How long a worker
+// vouches, on each round, to fire its queues' ticks: ticks before a watcher's deadline were not
+// missed, only late. Above the reaper's period (4 s, jittered), on which the rounds run, with room
+// for a slow round trip.
+constexpr Millis watch_period{10000};
+
+struct DueSchedule {
+    std::string name;
+    std::string generation;
+    long long next_ms = 0;
+    std::string cron, tz;
+    CatchUp catch_up = CatchUp::latest;
+};
+struct DueRead {
+    long long server_now_ms = 0;
+    std::optional<long long> watched_until_ms;  // before this round: until when someone watched
+    std::optional<long long> earliest_tick_ms;  // of the queue's unpaused schedules
+    std::vector<DueSchedule> due;
+};
+// A firer's round on one queue: records `worker_id` as watching for `watch` (0: it stops now).
+ScriptCall schedule_due_call(const QueueKeys& keys, std::string_view worker_id, Millis watch,
+                             std::size_t limit);
+DueRead parse_schedule_due(const redis::Reply& reply);
+
+// One step of a schedule: the job of `tick_ms` (nullopt: no job, the tick is skipped) and the
+// next tick after it. Each step expects the schedule's next tick to be the previous step's
+// new_next_ms (the first step: the schedule's own).
+struct FireStep {
+    std::optional<long long> tick_ms;
+    long long new_next_ms = 0;
+};
+struct FirePlan {
+    std::vector<FireStep> steps;
+    long long missed = 0;  // ticks that fell while no worker watched the queue
+    std::optional<long long> first_missed_ms, last_missed_ms;
+};
+// The steps that bring a due schedule (next tick `next_ms`) up to the server's `now_ms`. A tick
+// was missed when it fell after every watcher's deadline (`watched_until_ms`) and before this
+// worker started watching (`watch_start_ms`); every other due tick makes its job, in order.
+// Missed ticks make one job for the latest (CatchUp::latest) or none. At most `max_steps`
+// steps: the rest wait for the next round. A tick after which the expression never fires again
+// leaves the schedule at `never_ms`.
+FirePlan plan_fire(const CronExpression& expression, const TimeZone& zone, CatchUp catch_up,
+                   long long next_ms, long long now_ms, std::optional<long long> watched_until_ms,
+                   long long watch_start_ms, std::size_t max_steps);
+constexpr long long never_ms = 253402300799000;  // 9999-12-31T23:59:59Z
+
+enum class FireStatus { done, refused, gone, not_due, reservation_lapsed };
+struct FireResult {
+    FireStatus status = FireStatus::refused;
+    std::string job_id;  // the tick's job, or the live job holding its --unique key
+    std::string how;     // "created", "exists", "unique", or empty (no job asked for)
+    std::optional<long long> earliest_tick_ms;
+};
+// A step with a tick needs its job id reserved in the namespace first, as workq-enqueue --id
+// does (reserve_id_call): `id_fence_ms` is the reservation's deadline.
+ScriptCall schedule_fire_call(const QueueKeys& keys, const DueSchedule& schedule,
+                              long long expected_next_ms, const FireStep& step,
+                              std::optional<long long> id_fence_ms);
+FireResult parse_schedule_fire(const redis::Reply& reply);
 
 }  // namespace workq::queue

@@ -1,10 +1,13 @@
 #include "queue/transitions.hpp"
 
 #include <fmt/format.h>
+
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
+#include <charconv>
 
 #include "queue/scripts.hpp"
+#include "util/duration.hpp"
 #include "util/names.hpp"
 #include "util/text.hpp"
 
@@ -231,12 +234,26 @@ ClaimResult parse_claim(const redis::Reply& reply) {
     if (items.empty()) return result;
     auto next_due = items[0].as_integer();
     if (next_due >= 0) result.next_due = Millis(next_due);
-    if (items.size() < 2) return result;
-    const auto& damaged = items[1].as_array();
+    if (items.size() < 2) throw RedisError("claim: a reply without its tick hint");
+    auto next_tick = items[1].as_integer();
+    if (next_tick >= 0) result.next_tick = Millis(next_tick);
+    if (items.size() < 3 || !items[2].is_array()) throw RedisError("claim: a reply without holds");
+    for (const auto& hold : items[2].as_array()) {
+        auto value = hold.as_integer();
+        if (value >= 0)
+            result.holds.push_back({HoldKind::rate, Millis(value)});
+        else if (value == -2)
+            result.holds.push_back({HoldKind::concurrency, Millis(0)});
+        else
+            result.holds.push_back({});
+    }
+    if (items.size() < 4 || !items[3].is_array())
+        throw RedisError("claim: a reply without its damaged queues");
+    const auto& damaged = items[3].as_array();
     for (std::size_t i = 0; i + 1 < damaged.size(); i += 2)
         result.damaged.push_back(
             {static_cast<std::size_t>(damaged[i].as_integer() - 1), damaged[i + 1].as_string()});
-    for (std::size_t i = 2; i < items.size(); ++i) {
+    for (std::size_t i = 4; i < items.size(); ++i) {
         const auto& job = items[i];
         ClaimedJob claimed;
         claimed.queue_index = static_cast<std::size_t>(job.at(0).as_integer() - 1);
@@ -412,6 +429,68 @@ ScriptCall set_paused_call(const QueueKeys& keys, bool paused) {
     return call;
 }
 
+RateLimit parse_rate_limit(std::string_view text, std::string_view what) {
+    if (text == "0") return {};
+    auto slash = text.find('/');
+    auto bad = [&](std::string_view why) {
+        return UsageError(
+            fmt::format("{} '{}': {} (N/DURATION such as 10/1s or 600/1m; 0 removes "
+                        "the limit)",
+                        what, text, why));
+    };
+    if (slash == std::string_view::npos) throw bad("no /DURATION");
+    auto count_text = text.substr(0, slash);
+    long long count = 0;
+    auto [end, error] =
+        std::from_chars(count_text.data(), count_text.data() + count_text.size(), count);
+    if (count_text.empty() || error != std::errc{} || end != count_text.data() + count_text.size())
+        throw bad("N is not a whole number");
+    if (count < 0 || count > max_rate_limit)
+        throw bad(fmt::format("N must be 0 to {}", max_rate_limit));
+    auto window = parse_duration(text.substr(slash + 1));
+    if (!window) throw bad("DURATION is not a duration");
+    if (*window < Millis(1)) throw bad("DURATION must be at least 1ms");
+    if (count == 0) return {};
+    return {count, *window};
+}
+
+std::string format_rate_limit(long long rate, Millis window) {
+    if (rate <= 0 || window <= Millis(0)) return "";
+    return fmt::format("{}/{}", rate, format_duration(window));
+}
+
+ScriptCall set_limits_call(const QueueKeys& keys, std::optional<RateLimit> rate,
+                           std::optional<long long> concurrency) {
+    auto call = make_call("set_limits", keys);
+    call.args.push_back(rate ? std::to_string(rate->rate) : "");
+    call.args.push_back(rate ? ms(rate->window) : "");
+    call.args.push_back(concurrency ? std::to_string(*concurrency) : "");
+    return call;
+}
+
+QueueLimits parse_limits(const redis::Reply& reply) {
+    QueueLimits limits;
+    limits.rate = reply.at(0).as_integer();
+    limits.window = Millis(reply.at(1).as_integer());
+    limits.concurrency = reply.at(2).as_integer();
+    if (limits.rate <= 0 || limits.window <= Millis(0)) limits.rate = 0, limits.window = Millis(0);
+    return limits;
+}
+
+QueueLimits parse_limits_fields(const redis::Reply& reply) {
+    QueueLimits limits;
+    auto number = [&](std::size_t i) -> long long {
+        const auto& item = reply.at(i);
+        if (item.is_nil()) return 0;
+        return optional_number(item.as_string()).value_or(0);
+    };
+    limits.rate = number(0);
+    limits.window = Millis(number(1));
+    limits.concurrency = std::max(0LL, number(2));
+    if (limits.rate <= 0 || limits.window <= Millis(0)) limits.rate = 0, limits.window = Millis(0);
+    return limits;
+}
+
 ScriptCall queue_remove_call(const QueueKeys& keys, RunningJobs running) {
     auto call = make_call("queue_remove", keys);
     call.args.push_back(running == RunningJobs::allowed ? "1" : "0");
@@ -499,7 +578,9 @@ ScriptCall dead_cap_call(const QueueKeys& keys, long long max_count, Millis max_
 }
 
 ScriptCall stats_call(const QueueKeys& keys) {
-    return make_call("stats", keys);
+    auto call = make_call("stats", keys);
+    call.args.push_back(ms(schedule_late_after));
+    return call;
 }
 
 QueueStats parse_stats(const redis::Reply& reply) {
@@ -516,6 +597,16 @@ QueueStats parse_stats(const redis::Reply& reply) {
     stats.data_version = reply.at(9).as_integer();
     if (reply.as_array().size() > 10) stats.succeeded_last_minute = reply.at(10).as_integer();
     if (reply.as_array().size() > 11) stats.overdue = reply.at(11).as_integer();
+    if (reply.as_array().size() > 14) {
+        stats.schedules = reply.at(12).as_integer();
+        if (auto tick = reply.at(13).as_integer(); tick >= 0) stats.next_tick_ms = tick;
+        stats.late_schedules = reply.at(14).as_integer();
+    }
+    if (reply.as_array().size() > 17) {
+        stats.limits.rate = reply.at(15).as_integer();
+        stats.limits.window = Millis(reply.at(16).as_integer());
+        stats.limits.concurrency = reply.at(17).as_integer();
+    }
     return stats;
 }
 

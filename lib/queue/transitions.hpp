@@ -121,8 +121,20 @@ struct QueueDamage {
     std::size_t queue_index = 0;
     std::string what;
 };
+// Why a queue gave fewer jobs than asked while jobs wait in it (workq-queue limit).
+enum class HoldKind {
+    none,
+    rate,         // its rate limit: the next starts are possible after `wait`
+    concurrency,  // its concurrency limit: until one of its running jobs ends (that wakes waiters)
+};
+struct Hold {
+    HoldKind kind = HoldKind::none;
+    Millis wait{0};  // rate: until as many places as the worker still wants (or all) are free
+};
 struct ClaimResult {
-    std::optional<Millis> next_due;  // until the earliest scheduled job, if any
+    std::optional<Millis> next_due;   // until the earliest scheduled job, if any
+    std::optional<Millis> next_tick;  // until the earliest schedule tick (0: due), if any
+    std::vector<Hold> holds;          // one per queue given to claim_call
     std::vector<QueueDamage> damaged;
     std::vector<ClaimedJob> jobs;
 };
@@ -212,6 +224,31 @@ PurgeStep parse_purge(const redis::Reply& reply);
 
 ScriptCall set_paused_call(const QueueKeys& keys, bool paused);
 
+// --- limits (workq-queue limit) ------------------------------------------------------------------
+// A queue's fleet-wide limits, enforced by claim on the server's clock: at most `rate` starts
+// in any window of `window`, at most `concurrency` jobs running. 0: no such limit.
+struct QueueLimits {
+    long long rate = 0;
+    Millis window{0};
+    long long concurrency = 0;
+};
+constexpr long long max_rate_limit = 100'000;  // starts kept in the log: one zset entry each
+constexpr long long max_concurrency_limit = 1'000'000;
+// "20/1s" for 20 starts per 1 s; "0" for none. Throws UsageError naming `what` for anything
+// else: N must be 0..max_rate_limit, DURATION a duration of at least 1ms.
+struct RateLimit {
+    long long rate = 0;  // 0: none
+    Millis window{0};
+};
+RateLimit parse_rate_limit(std::string_view text, std::string_view what);
+std::string format_rate_limit(long long rate, Millis window);  // "20/1s"; "" for none
+// nullopt: leave that limit as it is; a rate or concurrency of 0 clears it.
+ScriptCall set_limits_call(const QueueKeys& keys, std::optional<RateLimit> rate,
+                           std::optional<long long> concurrency);
+QueueLimits parse_limits(const redis::Reply& reply);
+// The reply of HMGET <p>meta limit_rate limit_window limit_concurrency (reading them).
+QueueLimits parse_limits_fields(const redis::Reply& reply);
+
 // --- removing a queue (workq-queue rm) -----------------------------------------------------------
 // What a queue still holds; `removed` when queue_remove removed it (then the counts are zero,
 // except running jobs that RunningJobs::allowed let stay: they were told to stop).
@@ -259,9 +296,16 @@ struct QueueStats {
     std::optional<Millis> oldest_waiting_age;
     long long trimmed = 0;
     long long data_version = 0;
-    long long succeeded_last_minute = 0;  // recent throughput: successes in the last 60 s
-    long long overdue = 0;                // running jobs whose lease lapsed, not yet taken back
+    long long succeeded_last_minute = 0;    // recent throughput: successes in the last 60 s
+    long long overdue = 0;                  // running jobs whose lease lapsed, not yet taken back
+    long long schedules = 0;                // workq-schedule's schedules of the queue
+    std::optional<long long> next_tick_ms;  // the earliest tick of an unpaused schedule
+    long long late_schedules = 0;           // schedules whose tick is late (no worker fires them)
+    QueueLimits limits;                     // workq-queue limit
 };
+// A schedule's tick due for longer than this is late: no worker serves its queue (they fire
+// within 2 s), or all are cut off. workq-status warns; workq-schedule ls marks it.
+constexpr Millis schedule_late_after{10000};
 ScriptCall stats_call(const QueueKeys& keys);
 QueueStats parse_stats(const redis::Reply& reply);
 

@@ -76,6 +76,10 @@ AsyncConnection::~AsyncConnection() {
     impl_->close(state_ == State::ready);
 }
 
+std::string AsyncConnection::transport_security() const {
+    return impl_ && impl_->transport ? impl_->transport->security() : "closed";
+}
+
 std::size_t AsyncConnection::in_flight() const {
     return impl_->pending.size();
 }
@@ -293,6 +297,11 @@ void AsyncConnection::do_io() {
         }
         while (auto reply = impl.reader.next()) {
             if (impl.pending.empty()) throw TransportError("the server sent a reply to no command");
+            // Through Sentinel, a server that refuses a command as no longer master (READONLY,
+            // UNBLOCKED: it did not run) ends the connection: the owner's reconnect asks the
+            // sentinels again, and what it had sent goes to the new master.
+            if (endpoint_.sentinel && is_failover_error(*reply))
+                throw TransportError("no longer the master: " + printable(reply->text, 200));
             auto handler = std::move(impl.pending.front().handler);
             impl.pending.pop_front();
             asio::post(io_, [handler = std::move(handler), reply = std::move(*reply)]() mutable {

@@ -8,9 +8,10 @@
 // Commands are pipelined: many may be in flight; each callback runs on the io_context, in
 // order, with the reply, or with nullopt when the connection failed before the reply came.
 // A failed connection stays failed (nobody can tell which reply would answer which command
-// after that): the owner makes a new one, with backoff. A command that gets no reply within
-// its deadline fails the connection. No callback ever runs inside a call to this class, but
-// for on_ready and on_lost, which run inside close().
+// after that): the owner makes a new one, with backoff. Through Sentinel, a reply refusing a
+// command as no longer master (READONLY, UNBLOCKED) fails the connection too. A command that
+// gets no reply within its deadline fails the connection. No callback ever runs inside a call
+// to this class, but for on_ready and on_lost, which run inside close().
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -68,6 +69,9 @@ class AsyncConnection : public std::enable_shared_from_this<AsyncConnection> {
     // The server, with the master's address once the sentinels named it.
     const Endpoint& endpoint() const { return endpoint_; }
     std::size_t in_flight() const;
+    // How the bytes travel ("TCP", "Unix socket", the TLS version, cipher and verified name),
+    // for the log; "closed" when there is no connection.
+    std::string transport_security() const;
 
     // Drops the connection now; pending handlers get nullopt. on_lost is not called.
     void close();

@@ -3,10 +3,18 @@
 // explicit lengths (payloads may hold NUL bytes). A connection that failed (timeout, reset,
 // protocol error) is dead: every later call throws RedisError, as nobody can tell which reply
 // would answer which command after that.
+//
+// Through Sentinel, a failover is followed where that loses nothing: a connection found closed
+// before a command is written to it, and a command the server refused as no longer master
+// (READONLY, UNBLOCKED: it did not run), go to the master the sentinels name now, within
+// Timeouts::failover. A connection lost after a command was written is an error as above (the
+// command may have run).
 #pragma once
 
 #include <chrono>
+#include <deque>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -74,6 +82,16 @@ class Connection {
     // (BLPOP) need more than their own timeout.
     void set_command_timeout(std::chrono::milliseconds timeout);
 
+    // Durable writes (workq-enqueue --replicas): begin_durable_writes() before the writes,
+    // then wait_for_replicas() WAITs until `replicas` replicas have every write this
+    // connection made, or `timeout` passed (0: no limit), and returns how many have them
+    // (which may be fewer, or more). Throws RedisError when the server refuses, or when a
+    // failover moved the connection to another master after the first of those writes was
+    // answered: the new master cannot vouch for what the old one acknowledged (writes sent
+    // again to the new master before any answer are its own, and covered).
+    void begin_durable_writes() { first_answered_by_.reset(); }
+    long long wait_for_replicas(long long replicas, std::chrono::milliseconds timeout);
+
     const Endpoint& endpoint() const { return endpoint_; }
 
     // How the bytes travel, for `workq-status`: "TCP", "Unix socket", or the TLS version,
@@ -90,10 +108,26 @@ class Connection {
     [[noreturn]] void fail(std::string_view during, std::string_view reason);
     void flush();
     void wait(Wait what);
+    Reply receive();  // flushes, then reads one reply
+    // Sentinel: whether the server closed the connection while nothing was asked of it.
+    bool closed_while_idle();
+    // Sentinel: connects to the master the sentinels name now, keeping the unsent commands.
+    void reopen(std::string_view why);
 
     std::unique_ptr<Context> context_;
     Endpoint endpoint_;
     std::vector<PendingScript> pending_scripts_;
+    // Sentinel: the endpoint as given (no master address), the timeouts to reconnect with, and
+    // every command appended and not yet answered, oldest first (`written` of them sent), kept
+    // to be sent again to the next master.
+    Endpoint origin_;
+    Timeouts timeouts_;
+    std::deque<std::string> unanswered_;
+    std::size_t written_ = 0;
+    unsigned reopened_ = 0;  // how many times the connection moved to another master
+    // Durable writes: the value of reopened_ when the first reply since begin_durable_writes()
+    // came (none yet: empty).
+    std::optional<unsigned> first_answered_by_;
 };
 
 }  // namespace workq::redis

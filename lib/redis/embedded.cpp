@@ -17,6 +17,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -50,8 +51,26 @@ void make_private_dir(const fs::path& dir) {
     ::chmod(dir.c_str(), 0700);
 }
 
-// The socket directory must be ours alone: another local user must not be able to pre-create
-// /tmp/workq-$UID and so see or replace our socket.
+// Why a socket directory is not ours alone, or "" when it is. Another local user must not be
+// able to make /tmp/workq-$UID first (or again, after a reboot) and so see or replace our socket.
+std::string socket_dir_problem(const struct stat& info) {
+    if (S_ISLNK(info.st_mode)) return "it is a symbolic link";
+    if (!S_ISDIR(info.st_mode)) return "it is not a directory";
+    if (info.st_uid != ::getuid())
+        return fmt::format("it is owned by uid {}, not by you (uid {})", info.st_uid, ::getuid());
+    if ((info.st_mode & 077) != 0)
+        return fmt::format("it is open to others (mode {:o})", info.st_mode & 0777);
+    return {};
+}
+
+[[noreturn]] void refuse_socket_dir(const fs::path& dir, std::string_view why) {
+    throw UntrustedServer(
+        fmt::format("refusing the socket directory {}: {}; remove it or set XDG_RUNTIME_DIR to a "
+                    "private directory",
+                    dir.string(), why));
+}
+
+// Makes the socket directory (0700) if it is missing, and checks it.
 void check_socket_dir(const fs::path& dir) {
     if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
         throw RedisError(fmt::format("cannot create the socket directory {}: {}", dir.string(),
@@ -60,18 +79,22 @@ void check_socket_dir(const fs::path& dir) {
     if (::lstat(dir.c_str(), &info) != 0)
         throw RedisError(fmt::format("cannot inspect the socket directory {}: {}", dir.string(),
                                      std::strerror(errno)));
-    auto refuse = [&](std::string_view why) {
-        throw RedisError(
-            fmt::format("refusing the socket directory {}: {}; remove it or set XDG_RUNTIME_DIR to "
-                        "a private directory",
-                        dir.string(), why));
-    };
-    if (S_ISLNK(info.st_mode)) refuse("it is a symbolic link");
-    if (!S_ISDIR(info.st_mode)) refuse("it is not a directory");
-    if (info.st_uid != ::getuid())
-        refuse(fmt::format("it is owned by uid {}, not by you (uid {})", info.st_uid, ::getuid()));
-    if ((info.st_mode & 077) != 0)
-        refuse(fmt::format("it is open to others (mode {:o})", info.st_mode & 0777));
+    if (auto why = socket_dir_problem(info); !why.empty()) refuse_socket_dir(dir, why);
+}
+
+bool same_file(const struct stat& a, const struct stat& b) {
+    return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+// Whether `pid`'s working directory is `dir` (redis-server works in its data directory, which
+// for ours is the state directory). nullopt when it cannot be read.
+std::optional<bool> works_in(pid_t pid, const fs::path& dir) {
+    struct stat served {
+    }, wanted{};
+    if (::stat(fmt::format("/proc/{}/cwd", pid).c_str(), &served) != 0 ||
+        ::stat(dir.c_str(), &wanted) != 0)
+        return std::nullopt;
+    return same_file(served, wanted);
 }
 
 fs::path socket_dir() {
@@ -99,9 +122,10 @@ void write_file_atomically(const fs::path& file, const std::string& text) {
     fs::rename(temporary, file);
 }
 
-// A quick "is anyone answering": connect to the socket and PING. LOADING counts as alive.
+// A quick "is anyone answering": connect to the socket and PING. LOADING counts as alive. A
+// server that is not ours (UntrustedServer) is not "absent": that propagates.
 enum class Probe { answering, loading, absent };
-Probe probe(const fs::path& socket) {
+Probe probe(const fs::path& socket, const fs::path& state_dir) {
     if (socket.empty() || socket.string().size() >= sizeof(sockaddr_un{}.sun_path))
         return Probe::absent;
     std::error_code ec;
@@ -109,12 +133,15 @@ Probe probe(const fs::path& socket) {
     Endpoint endpoint;
     endpoint.kind = Endpoint::Kind::unix_socket;
     endpoint.socket_path = socket.string();
+    endpoint.embedded_state = state_dir.string();
     try {
         auto connection = Connection::open(
             endpoint, {std::chrono::milliseconds(1000), std::chrono::milliseconds(2000)});
         auto reply = connection.command({"PING"});
         if (reply.is_error() && reply.text.starts_with("LOADING")) return Probe::loading;
         return reply.is_error() ? Probe::absent : Probe::answering;
+    } catch (const UntrustedServer&) {
+        throw;
     } catch (const RedisError&) {
         return Probe::absent;
     }
@@ -127,17 +154,41 @@ pid_t read_pid(const fs::path& pid_file) {
     return (pid > 1 && end && *end == '\0') ? static_cast<pid_t>(pid) : 0;
 }
 
-bool is_redis_server(pid_t pid) {
-    std::ifstream cmdline(fmt::format("/proc/{}/cmdline", pid));
-    std::string text((std::istreambuf_iterator<char>(cmdline)), std::istreambuf_iterator<char>());
-    return text.find("redis-server") != std::string::npos;
+// The effective uid a process runs as (the "Uid:" line of its status), or nullopt.
+std::optional<uid_t> process_uid(pid_t pid) {
+    std::ifstream status(fmt::format("/proc/{}/status", pid));
+    for (std::string line; std::getline(status, line);) {
+        if (!line.starts_with("Uid:")) continue;
+        std::istringstream fields(line.substr(4));
+        unsigned long real = 0, effective = 0;
+        if (fields >> real >> effective) return static_cast<uid_t>(effective);
+    }
+    return std::nullopt;
+}
+
+// Whether `pid` is this state directory's server: a process of ours, executing redis-server (the
+// binary we would start, or one named redis-server: an upgrade replaces the file), working in
+// the state directory. A stale pid file may name any process by now, even one whose command
+// line says "redis-server": the name alone proves nothing.
+bool is_our_server(pid_t pid, const fs::path& state_dir, const std::string& executable) {
+    if (process_uid(pid) != ::getuid()) return false;
+    auto exe = fmt::format("/proc/{}/exe", pid);
+    struct stat running {
+    }, expected{};
+    if (::stat(exe.c_str(), &running) != 0) return false;
+    bool same_binary = ::stat(executable.c_str(), &expected) == 0 && same_file(running, expected);
+    std::error_code ec;
+    auto target = fs::read_symlink(exe, ec);
+    if (!same_binary && (ec || !target.filename().string().starts_with("redis-server")))
+        return false;
+    return works_in(pid, state_dir) == true;
 }
 
 // A server whose socket vanished (a cleaner emptied /tmp) still owns the data directory; stop it
 // before starting another, as two servers on one append-only file would corrupt it.
-void stop_stale_server(const fs::path& pid_file) {
-    pid_t pid = read_pid(pid_file);
-    if (pid == 0 || !is_redis_server(pid)) return;
+void stop_stale_server(const fs::path& state_dir, const std::string& executable) {
+    pid_t pid = read_pid(state_dir / "redis.pid");
+    if (pid == 0 || !is_our_server(pid, state_dir, executable)) return;
     ::kill(pid, SIGTERM);
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     while (::kill(pid, 0) == 0 && std::chrono::steady_clock::now() < deadline)
@@ -317,15 +368,16 @@ EmbeddedServer ensure_embedded_server() {
     server.state_dir = embedded_state_dir();
     auto socket_record = server.state_dir / "socket";
 
-    // Fast path: the recorded socket answers. One connect, no lock.
+    // Fast path: the recorded socket answers, in a directory of ours, with our server. One
+    // connect, no lock.
     server.socket_path = read_first_line(socket_record);
-    if (probe(server.socket_path) != Probe::absent) return server;
+    if (probe(server.socket_path, server.state_dir) != Probe::absent) return server;
 
     make_private_dir(server.state_dir);
     FileLock lock(server.state_dir / "lock");
     // Someone may have started it while we waited for the lock.
     server.socket_path = read_first_line(socket_record);
-    if (probe(server.socket_path) != Probe::absent) return server;
+    if (probe(server.socket_path, server.state_dir) != Probe::absent) return server;
 
     auto dir = socket_dir();
     check_socket_dir(dir);
@@ -335,8 +387,18 @@ EmbeddedServer ensure_embedded_server() {
             fmt::format("the socket path {} is too long for a Unix socket; set XDG_RUNTIME_DIR to "
                         "a shorter directory",
                         socket.string()));
+    // Two state directories may share this socket path (a systemd --user unit and a login shell
+    // with different XDG_STATE_HOME): their starts are serialised here, and a socket a live
+    // server answers on is never removed. Ours (the record was lost) is used; another state
+    // directory's makes probe() throw, naming both.
+    FileLock socket_lock(dir / "lock");
+    if (probe(socket, server.state_dir) != Probe::absent) {
+        write_file_atomically(socket_record, socket.string() + "\n");
+        server.socket_path = socket;
+        return server;
+    }
     auto executable = find_redis_server();
-    stop_stale_server(server.state_dir / "redis.pid");
+    stop_stale_server(server.state_dir, executable);
     auto config = server.state_dir / "redis.conf";
     auto log = server.state_dir / "redis.log";
     write_config(config, server.state_dir, socket);
@@ -345,7 +407,7 @@ EmbeddedServer ensure_embedded_server() {
     pid_t pid = spawn_detached(executable, config, log);
 
     auto deadline = std::chrono::steady_clock::now() + start_deadline;
-    while (probe(socket) != Probe::answering) {
+    while (probe(socket, server.state_dir) != Probe::answering) {
         if (!is_running(pid))
             throw RedisError(
                 fmt::format("the embedded redis-server ({}) exited at start; its log {} says:{}",
@@ -360,6 +422,43 @@ EmbeddedServer ensure_embedded_server() {
     server.socket_path = socket;
     server.started_now = true;
     return server;
+}
+
+bool check_embedded_socket_dir(const fs::path& socket_path) {
+    auto dir = socket_path.parent_path();
+    struct stat info {};
+    if (::lstat(dir.c_str(), &info) != 0) {
+        if (errno == ENOENT || errno == ENOTDIR) return false;
+        throw UntrustedServer(fmt::format("cannot inspect the socket directory {}: {}",
+                                          dir.string(), std::strerror(errno)));
+    }
+    if (auto why = socket_dir_problem(info); !why.empty()) refuse_socket_dir(dir, why);
+    return true;
+}
+
+void check_embedded_peer(int fd, const fs::path& socket_path, const fs::path& state_dir) {
+    ucred peer{};
+    socklen_t length = sizeof peer;
+    if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &length) != 0)
+        throw UntrustedServer(fmt::format("cannot tell who answers on {}: {}", socket_path.string(),
+                                          std::strerror(errno)));
+    if (peer.uid != ::getuid())
+        throw UntrustedServer(fmt::format(
+            "refusing the server on {}: it runs as uid {}, not as you (uid {}); remove {} or set "
+            "XDG_RUNTIME_DIR to a private directory",
+            socket_path.string(), peer.uid, ::getuid(), socket_path.parent_path().string()));
+    // A server in another pid namespace shows no pid: its uid is all we can know. The same goes
+    // for a working directory we cannot read: a process of ours could do anything to us anyway;
+    // this check is about two state directories sharing one socket path, not about trust.
+    if (peer.pid <= 0 || works_in(peer.pid, state_dir) != false) return;
+    std::error_code ec;
+    auto where = fs::read_symlink(fmt::format("/proc/{}/cwd", peer.pid), ec);
+    throw UntrustedServer(fmt::format(
+        "the socket {} is served by the embedded server of another state directory, {} (pid {}), "
+        "not by this one's, {}: two state directories share one socket path; give each its own "
+        "XDG_RUNTIME_DIR, or use one XDG_STATE_HOME for both",
+        socket_path.string(), ec ? std::string("unknown") : where.string(), peer.pid,
+        state_dir.string()));
 }
 
 }  // namespace workq::redis

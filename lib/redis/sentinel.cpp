@@ -25,8 +25,7 @@ constexpr Millis first_retry{100};
 constexpr Millis retry_cap{1000};
 
 std::string name_of(const HostPort& address) {
-    bool ipv6 = address.host.find(':') != std::string::npos;
-    return fmt::format("{}{}{}:{}", ipv6 ? "[" : "", address.host, ipv6 ? "]" : "", address.port);
+    return host_port(address.host, address.port);
 }
 
 // The last sentinel that answered, per master name: one process talks to one set of sentinels

@@ -7,8 +7,12 @@
 #include <sys/stat.h>
 
 #include <fmt/format.h>
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <map>
 #include <mutex>
 #include <tuple>
@@ -52,6 +56,21 @@ void check_readable(const std::string& file, const char* what, bool directory_al
             fmt::format("cannot read the {} {}: {}", what, file, std::strerror(errno)));
 }
 
+// Whether `directory` holds OpenSSL's hash links (c_rehash, update-ca-certificates): a name
+// such as 9d04f354.0.
+bool has_hash_links(const char* directory) {
+    std::error_code error;
+    for (const auto& entry :
+         std::filesystem::directory_iterator(directory ? directory : "", error)) {
+        auto name = entry.path().filename().string();
+        if (name.size() == 10 && name[8] == '.' && name[9] == '0' &&
+            std::all_of(name.begin(), name.begin() + 8,
+                        [](unsigned char c) { return std::isxdigit(c) != 0; }))
+            return true;
+    }
+    return false;
+}
+
 ContextPtr build_context(const TlsSettings& settings) {
     ERR_clear_error();
     ContextPtr context(SSL_CTX_new(TLS_client_method()), ContextFree());
@@ -66,7 +85,18 @@ ContextPtr build_context(const TlsSettings& settings) {
     SSL_CTX_set_default_passwd_cb(context.get(), [](char*, int, int, void*) { return 0; });
 
     if (settings.ca_cert.empty()) {
-        if (SSL_CTX_set_default_verify_paths(context.get()) != 1)
+        // The system's hashed directory is read lazily, one file per issuer the server's chain
+        // names; the bundle file is parsed whole (~140 certificates, tens of milliseconds a
+        // one-shot tool would pay on every run). The bundle only where the directory has no
+        // hash links, or when SSL_CERT_FILE names a bundle of the user's.
+        const char* file_env = std::getenv(X509_get_default_cert_file_env());
+        const char* dir_env = std::getenv(X509_get_default_cert_dir_env());
+        const char* directory = dir_env && *dir_env ? dir_env : X509_get_default_cert_dir();
+        if (!(file_env && *file_env) && has_hash_links(directory)) {
+            if (SSL_CTX_set_default_verify_dir(context.get()) != 1)
+                throw UsageError("cannot use the system's CA certificates: " + openssl_reason() +
+                                 " (give them with --tls-ca-cert)");
+        } else if (SSL_CTX_set_default_verify_paths(context.get()) != 1)
             throw UsageError("cannot load the system's CA certificates: " + openssl_reason() +
                              " (give them with --tls-ca-cert)");
     } else {

@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "redis/embedded.hpp"
 #include "redis/tls.hpp"
 
 namespace workq::redis {
@@ -92,6 +93,10 @@ void set_option(int fd, int level, int name, int value) {
 }  // namespace
 
 Connector::Connector(const Endpoint& endpoint) : endpoint_(endpoint) {
+    // Checked on every connection, not only when the server is started: after a reboot or a
+    // /tmp cleaner, another local user may have made the directory and a server in it.
+    if (!endpoint.embedded_state.empty() && !check_embedded_socket_dir(endpoint.socket_path))
+        throw TransportError(errno_text(ENOENT));
     if (endpoint.kind == Endpoint::Kind::unix_socket) {
         Address address;
         auto* un = reinterpret_cast<sockaddr_un*>(&address.storage);
@@ -184,6 +189,8 @@ std::unique_ptr<Transport> Connector::finish() {
         set_option(socket_.get(), IPPROTO_TCP, TCP_KEEPINTVL, keepalive_interval_s);
         set_option(socket_.get(), IPPROTO_TCP, TCP_KEEPCNT, keepalive_count);
     }
+    if (!endpoint_.embedded_state.empty())
+        check_embedded_peer(socket_.get(), endpoint_.socket_path, endpoint_.embedded_state);
     if (endpoint_.tls.enabled) return make_tls_transport(std::move(socket_), endpoint_);
     return std::make_unique<PlainTransport>(std::move(socket_), endpoint_.kind);
 }

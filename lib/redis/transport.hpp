@@ -28,6 +28,13 @@ struct TransportError : RedisError {
     using RedisError::RedisError;
 };
 
+// The socket's directory or the process answering on it is not who it must be (the embedded
+// server's checks, redis/embedded.hpp): someone else's server, not "no server there". Never
+// taken for an absent server, whose socket could then be removed or replaced.
+struct UntrustedServer : TransportError {
+    using TransportError::TransportError;
+};
+
 // What a non-blocking call waits for before it can go on.
 enum class Wait { none, readable, writable };
 
@@ -78,7 +85,8 @@ class Transport {
 class Connector {
   public:
     // Resolves the endpoint's address. Throws TransportError when the name does not resolve
-    // or the socket path does not fit a Unix socket address.
+    // or the socket path does not fit a Unix socket address; for the embedded server, when its
+    // socket directory is missing, or UntrustedServer when that directory is not ours alone.
     explicit Connector(const Endpoint& endpoint);
 
     // Starts or goes on connecting: Wait::none once connected, else Wait::writable (on fd(),
@@ -88,7 +96,8 @@ class Connector {
     int fd() const { return socket_.get(); }
 
     // The connected socket as a transport, with TCP_NODELAY and keepalive on a TCP one. Call
-    // after step() returned Wait::none.
+    // after step() returned Wait::none. For the embedded server, throws UntrustedServer when
+    // the process answering is not our server (redis/embedded.hpp).
     std::unique_ptr<Transport> finish();
 
   private:

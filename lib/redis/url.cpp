@@ -72,13 +72,6 @@ HostPort parse_host_port(std::string_view text, std::string_view url, int defaul
     return address;
 }
 
-// host:port as a URL writes it: brackets when the host holds a ':' (IPv6) or starts with '[',
-// as parse_host_port reads them.
-std::string format_host_port(std::string_view host, int port) {
-    bool ipv6 = host.find(':') != std::string_view::npos || host.starts_with('[');
-    return fmt::format("{}{}{}:{}", ipv6 ? "[" : "", host, ipv6 ? "]" : "", port);
-}
-
 // Where the passwords sit in `url` (offset and length of each), found the way parse_url reads
 // them: in a redis:// URL, between the first ':' of the userinfo and the last '@' (a password
 // may hold an unescaped '@' or '/'); in a unix:// URL, the value of every `password` parameter
@@ -125,6 +118,12 @@ std::string percent_encode(std::string_view text, std::string_view reserved) {
 }
 
 }  // namespace
+
+std::string host_port(std::string_view host, int port) {
+    // Brackets when the host holds a ':' (IPv6) or starts with '[', as parse_url reads them.
+    bool ipv6 = host.find(':') != std::string_view::npos || host.starts_with('[');
+    return fmt::format("{}{}{}:{}", ipv6 ? "[" : "", host, ipv6 ? "]" : "", port);
+}
 
 std::string mask_password(std::string_view url) {
     std::string out;
@@ -263,16 +262,15 @@ std::string describe(const Endpoint& endpoint) {
         if (!endpoint.host.empty())
             return fmt::format("master {} at {}://{}{}/{}",
                                percent_encode(endpoint.sentinel->master_name, "/@,"), scheme, user,
-                               format_host_port(endpoint.host, endpoint.port), endpoint.database);
+                               host_port(endpoint.host, endpoint.port), endpoint.database);
         std::string sentinels;
         for (const auto& sentinel : endpoint.sentinel->sentinels)
-            sentinels +=
-                (sentinels.empty() ? "" : ",") + format_host_port(sentinel.host, sentinel.port);
+            sentinels += (sentinels.empty() ? "" : ",") + host_port(sentinel.host, sentinel.port);
         return fmt::format("{}+sentinel://{}{}/{}/{}", scheme, user, sentinels,
                            percent_encode(endpoint.sentinel->master_name, "/@,"),
                            endpoint.database);
     }
-    return fmt::format("{}://{}{}/{}", scheme, user, format_host_port(endpoint.host, endpoint.port),
+    return fmt::format("{}://{}{}/{}", scheme, user, host_port(endpoint.host, endpoint.port),
                        endpoint.database);
 }
 

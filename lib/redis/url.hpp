@@ -51,6 +51,9 @@ struct Endpoint {
     // they have (redis/sentinel.hpp fills it and `port` in the copy it connects with).
     std::optional<SentinelSettings> sentinel;
     TlsSettings tls;  // tls.enabled only for rediss://
+    // Set for the embedded default server (redis/embedded.hpp) to its state directory: every
+    // connection then checks the socket's directory and who answers on the socket first.
+    std::string embedded_state;
 };
 
 // Parses a URL (rediss:// sets tls.enabled; the other TLS settings come from flags, environment
@@ -65,6 +68,9 @@ bool url_has_password(std::string_view url);
 // rediss+sentinel://), or once its master was found "master mymaster at redis://10.0.0.5:6379/0"
 // (or rediss://). The URL forms parse back to the same server.
 std::string describe(const Endpoint& endpoint);
+
+// "host:port", "[::1]:port": an address as a URL writes it.
+std::string host_port(std::string_view host, int port);
 
 // The URL with any password replaced by "***", for messages.
 std::string mask_password(std::string_view url);

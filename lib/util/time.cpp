@@ -122,9 +122,11 @@ std::optional<long long> parse_time(std::string_view text) {
         if (seconds == static_cast<std::time_t>(-1) || local.tm_hour != hour ||
             local.tm_min != minute || local.tm_mday != day)
             return std::nullopt;
+        // The leap second counts before the bound: 9999-12-31T23:59:60 would be year 10000.
+        long long total = static_cast<long long>(seconds) + (second == 60 ? 1 : 0);
         constexpr long long last_local_second = 253'402'300'799LL;
-        if (seconds < 0 || seconds > last_local_second) return std::nullopt;
-        return (static_cast<long long>(seconds) + (second == 60 ? 1 : 0)) * 1000 + millis;
+        if (seconds < 0 || total > last_local_second) return std::nullopt;
+        return total * 1000 + millis;
     } else {
         return std::nullopt;
     }

@@ -10,10 +10,14 @@ setup() {
     workq_test_setup
     embedded_test_setup
     PID_FILES=("$XDG_STATE_HOME/workq/redis.pid" "$BATS_TEST_TMPDIR/home/.local/state/workq/redis.pid")
+    OTHER_PIDS=()  # processes a test started that are not embedded servers: killed by pid
 }
 
 teardown() {
     stop_embedded "${PID_FILES[@]}"
+    local pid
+    for pid in "${OTHER_PIDS[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
+    [ -z "${OUTSIDE_DIR:-}" ] || rm -rf "$OUTSIDE_DIR"
     # A directory a test gave away must be ours again for bats to clean it up.
     chown -R "$(id -u)" "$BATS_TEST_TMPDIR" 2>/dev/null || true
     workq_test_teardown
@@ -223,4 +227,140 @@ assert_socket_dir_refused() {
     [ "$(cat "$XDG_STATE_HOME/workq/redis.pid")" != "$old" ] || fail "the same pid"
     assert_equal "$(redis_servers_on "$XDG_RUNTIME_DIR/workq/redis.sock")" 1
     assert_equal "$(ecli hget "{$WORKQ_NAMESPACE:q}:job:$id" payload)" kept
+}
+
+# ---- issue 23 item 4: checked on every connection, not only at start -------------------------
+
+@test "the socket directory is checked on every connection, not only when the server starts" {
+    run --separate-stderr workq-enqueue q a
+    assert_success
+    chmod 755 "$XDG_RUNTIME_DIR/workq"
+    run --separate-stderr workq-enqueue q b
+    assert_equal "$status" 3
+    assert_equal "$output" ""
+    [[ "$stderr" == *"refusing the socket directory $XDG_RUNTIME_DIR/workq: it is open to others"* ]] ||
+        fail "not refused: $stderr"
+    chmod 700 "$XDG_RUNTIME_DIR/workq"
+    run --separate-stderr workq-enqueue q c
+    assert_success
+    assert_equal "$(ecli llen "{$WORKQ_NAMESPACE:q}:waiting:0")" 2
+}
+
+@test "after a reboot, a socket directory replaced by a link to someone's server is refused on the fast path" {
+    run --separate-stderr workq-enqueue q a
+    assert_success
+    local pid
+    pid=$(cat "$XDG_STATE_HOME/workq/redis.pid")
+    kill "$pid"
+    wait_until 10 process_gone "$pid"
+    # The runtime directory is gone (reboot, cleaner); someone made it again as a link to a
+    # directory where their own server listens.
+    rm -rf "$XDG_RUNTIME_DIR/workq"
+    mkdir -m 700 "$BATS_TEST_TMPDIR/rogue"
+    start_redis "$BATS_TEST_TMPDIR/rogue"
+    OTHER_PIDS+=("$(cat "$BATS_TEST_TMPDIR/rogue/redis.pid")")
+    ln -s "$BATS_TEST_TMPDIR/rogue" "$XDG_RUNTIME_DIR/workq"
+    run --separate-stderr workq-enqueue q secret
+    assert_equal "$status" 3
+    [[ "$stderr" == *"refusing the socket directory $XDG_RUNTIME_DIR/workq: it is a symbolic link"* ]] ||
+        fail "not refused: $stderr"
+    assert_equal "$(redis-cli -s "$BATS_TEST_TMPDIR/rogue/redis.sock" dbsize)" 0
+}
+
+@test "a server run by another user on our socket is refused (SO_PEERCRED)" {
+    [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null || skip "needs root and setpriv"
+    run --separate-stderr workq-enqueue q a
+    assert_success
+    local pid
+    pid=$(cat "$XDG_STATE_HOME/workq/redis.pid")
+    kill "$pid"
+    wait_until 10 process_gone "$pid"
+    # Another user's server answers on the socket path recorded in our state directory (made
+    # while the directory was open; it is private again). Outside the test's directory, which
+    # that user cannot reach.
+    OUTSIDE_DIR=$(mktemp -d /tmp/workq-peercred.XXXXXX)
+    local rogue=$OUTSIDE_DIR/rogue
+    mkdir "$rogue"
+    chown nobody "$rogue"
+    chmod 711 "$OUTSIDE_DIR"
+    mkdir -m 733 "$OUTSIDE_DIR/workq"
+    export XDG_RUNTIME_DIR=$OUTSIDE_DIR
+    echo "$XDG_RUNTIME_DIR/workq/redis.sock" >"$XDG_STATE_HOME/workq/socket"
+    setpriv --reuid nobody --regid "$(id -g nobody)" --clear-groups redis-server --port 0 \
+        --unixsocket "$XDG_RUNTIME_DIR/workq/redis.sock" --unixsocketperm 777 --save '' \
+        --appendonly no --daemonize yes --pidfile "$rogue/redis.pid" --logfile "$rogue/redis.log" \
+        --dir "$rogue"
+    wait_until 5 test -s "$rogue/redis.pid"
+    OTHER_PIDS+=("$(cat "$rogue/redis.pid")")
+    wait_until 5 redis-cli -s "$XDG_RUNTIME_DIR/workq/redis.sock" ping
+    chmod 700 "$XDG_RUNTIME_DIR/workq"
+
+    run --separate-stderr workq-enqueue q secret
+    assert_equal "$status" 3
+    [[ "$stderr" == *"refusing the server on $XDG_RUNTIME_DIR/workq/redis.sock: it runs as uid $(id -u nobody), not as you"* ]] ||
+        fail "not refused: $stderr"
+    assert_equal "$(redis-cli -s "$XDG_RUNTIME_DIR/workq/redis.sock" dbsize)" 0
+}
+
+@test "a stale redis.pid never makes a tool signal an unrelated process, whatever its name" {
+    mkdir -p -m 700 "$XDG_STATE_HOME/workq"
+    # A process of ours that calls itself redis-server and even works in the state directory.
+    (cd "$XDG_STATE_HOME/workq" && exec -a redis-server sleep 300) 3>&- &
+    local decoy=$!
+    OTHER_PIDS+=("$decoy")
+    wait_until 5 grep -qa '^redis-server' "/proc/$decoy/cmdline"
+    echo "$decoy" >"$XDG_STATE_HOME/workq/redis.pid"
+    run --separate-stderr workq-enqueue q x
+    assert_success
+    [[ "$stderr" == *"started the embedded redis-server"* ]] || fail "no server started: $stderr"
+    alive_process() { ! process_gone "$1"; }
+    alive_process "$decoy" || fail "the decoy was signalled"
+    [ "$(cat "$XDG_STATE_HOME/workq/redis.pid")" != "$decoy" ] || fail "the pid file was not rewritten"
+}
+
+@test "two state directories sharing one socket path: the second is refused, naming both; the first server keeps its socket" {
+    local a="$BATS_TEST_TMPDIR/state-a" b="$BATS_TEST_TMPDIR/state-b"
+    PID_FILES+=("$a/workq/redis.pid" "$b/workq/redis.pid")
+    XDG_STATE_HOME=$a run --separate-stderr workq-enqueue q from-a
+    assert_success
+    local first=$output
+    XDG_STATE_HOME=$b run --separate-stderr workq-enqueue q from-b
+    assert_equal "$status" 3
+    assert_equal "$output" ""
+    [[ "$stderr" == *"$XDG_RUNTIME_DIR/workq/redis.sock"* && "$stderr" == *"$a/workq"* &&
+        "$stderr" == *"$b/workq"* ]] || fail "both state directories are not named: $stderr"
+    [ ! -e "$b/workq/redis.pid" ] || fail "a second server was started"
+    # The first server still answers on its socket, with its job.
+    XDG_STATE_HOME=$a run --separate-stderr workq-enqueue q again
+    assert_success
+    assert_equal "$stderr" ""
+    assert_equal "$(redis-cli -s "$XDG_RUNTIME_DIR/workq/redis.sock" hget "{$WORKQ_NAMESPACE:q}:job:$first" payload)" from-a
+
+    # The fast path too: b's record of that socket (an older start) is answered by a's server.
+    mkdir -p -m 700 "$b/workq"
+    echo "$XDG_RUNTIME_DIR/workq/redis.sock" >"$b/workq/socket"
+    XDG_STATE_HOME=$b run --separate-stderr workq-enqueue q from-b
+    assert_equal "$status" 3
+    [[ "$stderr" == *"$a/workq"* && "$stderr" == *"$b/workq"* ]] || fail "not refused: $stderr"
+    assert_equal "$(redis-cli -s "$XDG_RUNTIME_DIR/workq/redis.sock" llen "{$WORKQ_NAMESPACE:q}:waiting:0")" 2
+}
+
+@test "a worker's reconnects check the socket directory too" {
+    run --separate-stderr workq-enqueue q warm-up
+    assert_success
+    workq-work --name w q -- true 2>"$BATS_TEST_TMPDIR/w.log" 3>&- &
+    local w=$!
+    OTHER_PIDS+=("$w")
+    wait_until 10 grep -q "state starting -> running" "$BATS_TEST_TMPDIR/w.log"
+    chmod 755 "$XDG_RUNTIME_DIR/workq"
+    ecli client kill type normal >/dev/null
+    wait_until 10 grep -q "refusing the socket directory $XDG_RUNTIME_DIR/workq: it is open to others" \
+        "$BATS_TEST_TMPDIR/w.log"
+    chmod 700 "$XDG_RUNTIME_DIR/workq"
+    wait_until 30 grep -q "reconnected to Redis" "$BATS_TEST_TMPDIR/w.log"
+    local id
+    id=$(workq-enqueue q after)
+    wait_until 10 test "$(ecli hget "{$WORKQ_NAMESPACE:q}:job:$id" state)" = succeeded
+    kill -TERM "$w"
+    wait_until 30 process_gone "$w"
 }

@@ -300,6 +300,36 @@ assert_payload() {
     assert_equal "$(job_field qa half-done payload)" x
 }
 
+@test "--replicas: a server without replicas falls short: ids printed, the shortfall named, exit 1; bad values are exit 2" {
+    run --separate-stderr workq-enqueue --replicas 1 --replicas-timeout 100ms q a b
+    assert_equal "$status" 1
+    [ "${#lines[@]}" -eq 2 ] || fail "the ids are not printed: $output"
+    [[ "$stderr" == *"--replicas 1: 2 job(s) reached only 0 replica(s) within 100ms"* ]] || fail "$stderr"
+    assert_equal "$(job_count q)" 2
+    # --id too.
+    run --separate-stderr workq-enqueue --replicas 1 --replicas-timeout 100ms --id one q x
+    assert_equal "$status" 1
+    assert_output one
+    [[ "$stderr" == *"reached only 0 replica(s)"* ]] || fail "$stderr"
+    # 0: no wait.
+    run --separate-stderr workq-enqueue --replicas 0 q c
+    assert_success
+    for bad in '--replicas -1' '--replicas x' '--replicas 1001' '--replicas 1 --replicas-timeout 5x' \
+        '--replicas-timeout 1s'; do
+        run --separate-stderr workq-enqueue $bad q d
+        assert_equal "$status" 2
+        [[ "$stderr" == *replicas* ]] || fail "$bad: $stderr"
+    done
+    assert_equal "$(job_count q)" 4
+    # From the config file's [enqueue] table (CONTRACT.md section 10).
+    mkdir -p "$XDG_CONFIG_HOME/workq"
+    printf '[enqueue]\nreplicas = 1\nreplicas-timeout = "100ms"\n' >"$XDG_CONFIG_HOME/workq/config.toml"
+    run --separate-stderr workq-enqueue q e
+    assert_equal "$status" 1
+    [[ "$stderr" == *"--replicas 1: 1 job(s) reached only 0 replica(s) within 100ms"* ]] || fail "$stderr"
+    assert_equal "$(job_count q)" 5
+}
+
 @test "a payload argument or --whole input over the limit is exit 2, and nothing is enqueued" {
     run --separate-stderr workq-enqueue --max-payload 10 q short 12345678901 other
     assert_equal "$status" 2

@@ -267,7 +267,7 @@ server_ms() { rcli eval "local t = redis.call('TIME') return t[1] * 1000 + math.
     assert_equal "$EXIT_CODE" 4
     run --separate-stderr workq-status --check --worker werr
     assert_equal "$status" 2
-    assert_output --regexp "^WORKQ CRITICAL: worker werr exited in error [0-9]+(ms|s) ago: cannot execute COMMAND"
+    assert_output --regexp "^WORKQ CRITICAL: worker werr exited in error [0-9.]+(ms|s) ago: cannot execute COMMAND"
     run --separate-stderr workq-status --json
     assert_success
     assert_equal "$(jq -r '.exited_workers[] | select(.name == "werr") | "\(.state) \(.live) \(.stopped_at != null)"' <<<"$output")" "error false true"

@@ -41,13 +41,13 @@ field() { dpkg-deb -f "$DEB" "$1"; }
     field Description | grep -q 'job queues on Redis'
 }
 
-@test "it declares its runtime dependencies and recommends redis-server" {
+@test "it declares its runtime dependencies and recommends redis-server and the CA store" {
     depends=$(field Depends)
     for library in libhiredis0.14 libssl3 libfmt9 libboost-json1.81.0 libtomlplusplus3 libdate-tz3 tzdata \
         libc6 libstdc++6; do
         [[ $depends == *"$library"* ]] || fail "Depends lacks $library: $depends"
     done
-    [ "$(field Recommends)" = redis-server ]
+    [ "$(field Recommends)" = "redis-server, ca-certificates" ]
     if [ "$SANITIZED" = 0 ]; then
         [[ $depends != *libasan* ]] || fail "a Release package must not depend on libasan: $depends"
     fi

@@ -189,3 +189,67 @@ SH
     [[ "$error" == *'print banners and logs to stderr'* ]] || fail "$error"
     [ "${#error}" -lt 400 ] || fail "the quoted line is not cut: ${#error} bytes"
 }
+
+# live_handlers FILE: how many of the handler pids listed in FILE still run.
+live_handlers() {
+    local pid count=0
+    while read -r pid; do
+        alive "$pid" && count=$((count + 1))
+    done <"$1"
+    echo "$count"
+}
+live_handlers_are() { [ "$(live_handlers "$1")" -eq "$2" ]; }
+
+@test "SIGHUP lowering the concurrency stops the extra handlers once their job is done (issue 23)" {
+    # Records its pid; holds each job until $D/release exists; replies with its pid.
+    cat >"$D/held.sh" <<'SH'
+#!/bin/sh
+echo $$ >>"$D/handlers.pid"
+while read -r request; do
+    id=$(printf '%s' "$request" | jq -r .id)
+    : >"$D/running/$id"
+    while [ ! -e "$D/release" ]; do sleep 0.05; done
+    rm -f "$D/running/$id"
+    printf '{"id":"%s","ok":true,"result":"%s"}\n' "$id" $$
+done
+SH
+    chmod +x "$D/held.sh"
+    mkdir "$D/running"
+    export D
+    printf '[work]\nconcurrency = 3\n' >"$D/config.toml"
+    start_worker w --persistent --config "$D/config.toml" q -- "$D/held.sh"
+    local w=$LAST_PID
+    wait_until 10 has_lines "$D/handlers.pid" 3
+    workq-enqueue q a b c >"$D/ids"
+    wait_until 10 file_count_is "$D/running" 3
+
+    # Lowered while all three run: nothing is stopped before its job is done.
+    printf '[work]\nconcurrency = 1\n' >"$D/config.toml"
+    kill -HUP "$w"
+    wait_until 10 worker_field_is "$w" concurrency 1
+    assert_equal "$(live_handlers "$D/handlers.pid")" 3
+    assert_equal "$(ls "$D/running" | wc -l)" 3
+
+    touch "$D/release"
+    local id
+    while read -r id; do
+        wait_until 10 state_is q "$id" succeeded
+        assert_equal "$(job_field q "$id" attempts)" 1
+    done <"$D/ids"
+    # Then the two extra handlers go; one stays, and serves what comes next.
+    wait_until 10 live_handlers_are "$D/handlers.pid" 1
+    assert_log w "concurrency lowered to 1: stopping the persistent handler of slot"
+    id=$(workq-enqueue q d)
+    wait_until 10 state_is q "$id" succeeded
+    local kept
+    kept=$(while read -r pid; do if alive "$pid"; then echo "$pid"; fi; done <"$D/handlers.pid")
+    assert_equal "$(job_field q "$id" result)" "$kept"
+    assert_equal "$(wc -l <"$D/handlers.pid")" 3
+
+    # Raised again: the slots get fresh handlers.
+    printf '[work]\nconcurrency = 2\n' >"$D/config.toml"
+    kill -HUP "$w"
+    wait_until 10 has_lines "$D/handlers.pid" 4
+    wait_until 10 live_handlers_are "$D/handlers.pid" 2
+    alive "$w"
+}

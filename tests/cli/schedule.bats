@@ -213,3 +213,235 @@ line two" ]
     check "over the limit of 1048576 bytes" add s q --cron '@daily' <"$D/big"
     [ -z "$(namespace_keys)" ] || fail "keys written: $(namespace_keys)"
 }
+
+# ---- firing: workers make one job per tick ------------------------------------------------------
+
+# recorder: a handler that appends its job's id to $D/ledger.
+recorder() {
+    make_handler recorder <<'HANDLER'
+echo "$WORKQ_JOB_ID" >>"$D/ledger"
+HANDLER
+}
+
+# tick_jobs QUEUE NAME: the tick (epoch seconds) of every job of schedule NAME, sorted.
+tick_jobs() {
+    rcli --scan --pattern "{$WORKQ_NAMESPACE:$1}:job:$2.*" | sed 's/.*\.//' | sort -n
+}
+
+# tick_job_count QUEUE NAME: how many jobs schedule NAME made.
+tick_job_count() { tick_jobs "$1" "$2" | wc -l; }
+tick_jobs_at_least() { [ "$(tick_job_count "$1" "$2")" -ge "$3" ]; }
+
+# ledger_has N: the handlers ran at least N jobs.
+ledger_has() { [ -f "$D/ledger" ] && [ "$(wc -l <"$D/ledger")" -ge "$1" ]; }
+
+# assert_consecutive QUEUE NAME: the schedule's jobs are one per second, no gap, none twice.
+assert_consecutive() {
+    local ticks first last count
+    ticks=$(tick_jobs "$1" "$2")
+    first=$(head -1 <<<"$ticks")
+    last=$(tail -1 <<<"$ticks")
+    count=$(wc -l <<<"$ticks")
+    [ "$(sort -u <<<"$ticks" | wc -l)" -eq "$count" ] || fail "a tick twice: $ticks"
+    [ $((last - first + 1)) -eq "$count" ] || fail "ticks missing between $first and $last: $(echo $ticks)"
+}
+
+# job_for QUEUE NAME EPOCH: schedule NAME made a job for that tick.
+job_for() { [ "$(rcli exists "{$WORKQ_NAMESPACE:$1}:job:$2.$3")" = 1 ]; }
+
+# stop_workers: SIGTERM to every worker started, and wait for each to exit.
+stop_workers() {
+    local pid
+    for pid in "${WORKER_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    for pid in "${WORKER_PIDS[@]}"; do wait_exit "$pid" 30 || true; done
+}
+
+@test "exactly once: @every 1s on a queue served by 5 workers makes one job per second, ids consecutive" {
+    export D
+    h=$(recorder)
+    workq-schedule add tick q --cron '@every 1s' </dev/null 2>/dev/null
+    for i in 1 2 3 4 5; do start_worker "w$i" q -- "$h"; done
+    wait_until 40 ledger_has 10
+    stop_workers
+    assert_consecutive q tick
+    [ "$(tick_job_count q tick)" -ge 10 ]
+    # Each job ran once, and every job made was run.
+    [ "$(sort "$D/ledger" | uniq -d)" = "" ] || fail "ran twice: $(sort "$D/ledger" | uniq -d)"
+    [ "$(sort -u "$D/ledger" | wc -l)" -eq "$(tick_job_count q tick)" ]
+    # A job is a job like any other: payload, options, and the schedule's last job.
+    last=$(tick_jobs q tick | tail -1)
+    run workq-schedule ls --json
+    [ "$(jq -r .last_job <<<"$output")" = "tick.$last" ]
+    [ "$(jq -r .last_job_state <<<"$output")" = succeeded ]
+}
+
+@test "exactly once with workers killed (kill -9) and restarted meanwhile" {
+    export D
+    h=$(recorder)
+    workq-schedule add tick q --cron '@every 1s' </dev/null 2>/dev/null
+    for i in 1 2 3 4 5; do start_worker "w$i" q -- "$h"; done
+    wait_until 30 tick_jobs_at_least q tick 2
+    for round in 1 2 3; do
+        victim=${WORKER_PIDS[$((round - 1))]}
+        kill -9 "$victim"
+        wait_until 10 process_gone "$victim"
+        start_worker "again$round" q -- "$h"
+        seen=$(tick_job_count q tick)
+        wait_until 20 tick_jobs_at_least q tick $((seen + 2))
+    done
+    wait_until 20 tick_jobs_at_least q tick $(($(tick_job_count q tick) + 2))
+    stop_workers
+    assert_consecutive q tick
+    [ "$(tick_job_count q tick)" -ge 10 ]
+}
+
+# missed_ticks MODE: a schedule misses ticks while no worker runs, then one starts. Sets FIRST and
+# LAST (epoch seconds) of the missed ticks, from the worker's log.
+missed_ticks() {
+    export D
+    h=$(recorder)
+    workq-schedule add m q --cron '@every 1s' --catch-up "$1" </dev/null 2>/dev/null
+    first_tick=$(schedule_field q m next)
+    wait_until 20 server_after $((first_tick + 5000))
+    start_worker w q -- "$h"
+    wait_until 20 log_has w "fell while no worker served the queue"
+    line=$(grep -h 'fell while no worker served the queue' "$D/w.log")
+    [[ $line =~ ([0-9]+)\ tick\(s\)\ from\ ([^ ]+)\ to\ ([^ ]+)\ fell ]] || fail "$line"
+    COUNT=${BASH_REMATCH[1]}
+    FIRST=$(date -d "${BASH_REMATCH[2]}" +%s)
+    LAST=$(date -d "${BASH_REMATCH[3]}" +%s)
+    [ "$FIRST" -eq $((first_tick / 1000)) ]
+    [ "$COUNT" -ge 5 ]
+    [ $((LAST - FIRST + 1)) -eq "$COUNT" ]
+    # The ticks after the worker started fire as usual.
+    wait_until 20 job_for q m $((LAST + 2))
+    stop_workers
+}
+
+@test "missed ticks: no worker for 5 ticks, then one starts: one job, for the latest (--catch-up latest, the default)" {
+    missed_ticks latest
+    for ((t = FIRST; t < LAST; t++)); do ! job_for q m "$t" || fail "a job for missed tick $t"; done
+    job_for q m "$LAST"
+    assert_log w "--catch-up latest: one job, for the latest"
+    # From the latest missed tick on, one job per tick.
+    assert_consecutive q m
+}
+
+@test "missed ticks: --catch-up none makes no job for them" {
+    missed_ticks none
+    for ((t = FIRST; t <= LAST; t++)); do ! job_for q m "$t" || fail "a job for missed tick $t"; done
+    assert_log w "--catch-up none: no job for them"
+    [ "$(tick_jobs q m | head -1)" -gt "$LAST" ]
+    assert_consecutive q m
+}
+
+@test "pause stops firing; resume continues from the next tick, without the ticks missed meanwhile" {
+    export D
+    h=$(recorder)
+    workq-schedule add p q --cron '@every 1s' </dev/null 2>/dev/null
+    start_worker w q -- "$h"
+    wait_until 20 tick_jobs_at_least q p 2
+    workq-schedule pause p 2>/dev/null
+    paused_at=$(server_s)
+    wait_until 20 server_after $(((paused_at + 3) * 1000))
+    # At most the tick in progress when pause ran.
+    [ "$(tick_jobs q p | tail -1)" -le $((paused_at + 1)) ] || fail "fired while paused: $(tick_jobs q p | tail -1)"
+    # The tick after resume is after the time resume reads, so after this one.
+    resumed_at=$(server_s)
+    workq-schedule resume p 2>/dev/null
+    wait_until 20 job_for q p $((resumed_at + 3))
+    stop_workers
+    for ((t = paused_at + 2; t <= resumed_at; t++)); do ! job_for q p "$t" || fail "a job for tick $t, while paused"; done
+}
+
+@test "rm while a worker fires: at most the tick in progress, then nothing" {
+    export D
+    h=$(recorder)
+    workq-schedule add r q --cron '@every 1s' </dev/null 2>/dev/null
+    start_worker w q -- "$h"
+    wait_until 20 tick_jobs_at_least q r 2
+    workq-schedule rm r 2>/dev/null
+    removed_at=$(server_s)
+    wait_until 20 server_after $(((removed_at + 3) * 1000))
+    [ "$(tick_jobs q r | tail -1)" -le $((removed_at + 1)) ]
+    [ "$(rcli exists "{$WORKQ_NAMESPACE:q}:schedule:r")" = 0 ]
+    [ "$(rcli zcard "{$WORKQ_NAMESPACE:q}:ticks")" = 0 ]
+    stop_workers
+    # The jobs made before stay, and ran.
+    ledger_has 2
+}
+
+@test "a schedule added while workers wait idle fires from its first tick (add wakes them)" {
+    export D
+    h=$(recorder)
+    start_worker w q -- "$h"
+    wait_until 20 worker_listed_live "$LAST_PID"
+    workq-schedule add soon q --cron '@every 3s' </dev/null 2>/dev/null
+    first=$(($(schedule_field q soon next) / 1000))
+    # Idle, the worker waits on the server: add wakes it and it sets its timer for the tick.
+    wait_until 20 job_for q soon "$first"
+    wait_until 20 job_for q soon $((first + 3))
+    ! log_has w "fell while no worker served the queue"
+}
+
+@test "workq-status: schedules per queue with the next tick; a late tick is a WARNING for --check" {
+    use_safe_redis
+    workq-schedule add later q --cron '@yearly' </dev/null 2>/dev/null
+    run --separate-stderr workq-status --json
+    assert_success
+    jq -e '.queues[] | select(.name == "q") | .schedules == 1 and .late_schedules == 0 and
+        (.next_tick | test("-01-01T00:00:00"))' <<<"$output"
+    run --separate-stderr workq-status
+    assert_output --partial "q: 1 schedule(s), next tick in "
+    run --separate-stderr workq-status --check
+    assert_success
+    # No worker serves the queue: its tick goes late.
+    workq-schedule add late q --cron '@every 1s' </dev/null 2>/dev/null
+    next=$(schedule_field q late next)
+    wait_until 30 server_after $((next + 11000))
+    run --separate-stderr workq-status --check
+    assert_failure 1
+    assert_output --partial "WARNING: q: 1 schedule(s) late: no worker fires their ticks"
+    run --separate-stderr workq-status --json
+    jq -e '.queues[] | select(.name == "q") | .schedules == 2 and .late_schedules == 1' <<<"$output"
+    run --separate-stderr workq-status
+    assert_output --partial "1 late: no worker of the queue fires them"
+    run --separate-stderr workq-status --prometheus
+    assert_output --partial "workq_queue_schedules_late{namespace=\"$WORKQ_NAMESPACE\",queue=\"q\"} 1"
+    run workq-schedule ls q
+    assert_output --regexp "late +q +@every 1s +UTC +[0-9T:-]+Z \(late [0-9]+s\)"
+    # A worker fires it (one job, for the latest missed tick): no longer late.
+    export D
+    start_worker w q -- "$(recorder)"
+    wait_until 20 tick_jobs_at_least q late 1
+    wait_until 20 bash -c '[ "$(workq-status --check >/dev/null 2>&1; echo $?)" = 0 ]'
+    stop_workers
+}
+
+@test "a tick's job id is unique in the namespace: a job with that id in another queue means no job here" {
+    export D
+    workq-schedule add s q --cron '@every 1s' </dev/null 2>/dev/null
+    first=$(($(schedule_field q s next) / 1000))
+    taken=$((first + 6)) lapsed=$((first + 8))
+    # Somebody made the ids of two future ticks in another queue (workq-enqueue --id). The
+    # first's reservation still holds; the second's has lapsed (deleted here, as 15 s would):
+    # the worker finds that job by looking in the other queues.
+    workq-enqueue -q other --id "s.$taken" elsewhere >/dev/null
+    workq-enqueue -q other --id "s.$lapsed" elsewhere >/dev/null
+    rcli del "{$WORKQ_NAMESPACE}:id:s.$lapsed" >/dev/null
+    start_worker w q -- "$(recorder)"
+    wait_until 30 job_for q s $((lapsed + 2))
+    stop_workers
+    for t in "$taken" "$lapsed"; do
+        ! job_for q s "$t" || fail "tick $t made a second job s.$t, in queue q"
+        job_for other s "$t"
+        assert_log w "tick $(date -u -d @"$t" +%Y-%m-%dT%H:%M:%S).000Z: no job here, job s.$t is made or being made in queue other"
+        # The ticks around it made their jobs.
+        job_for q s $((t - 1))
+        job_for q s $((t + 1))
+    done
+    # The reservation taken for the lapsed one was given back.
+    [ -z "$(rcli get "{$WORKQ_NAMESPACE}:id:s.$lapsed")" ]
+    # The others made their jobs under this queue's reservation.
+    [ "$(rcli get "{$WORKQ_NAMESPACE}:id:s.$((lapsed + 1))")" = q ]
+}

@@ -111,12 +111,40 @@ tls_clients() { redis-cli -s "$OWN/redis.sock" client list | grep -c 'cmd=' || t
     [[ "$(jq -r .server.transport <<<"$output")" == TLS* ]] || fail "$output"
     run workq-work --burst q -- sh -c 'cat >"$0"' "$D/got"
     assert_success
+    # The worker's log says what it verified.
+    assert_output --partial "connected to Redis over TLSv1"
+    assert_output --partial "server verified as 127.0.0.1"
     assert_equal "$(cat "$D/got")" payload-1
     run workq-dlq count q
     assert_success
     assert_output 0
     # The jobs are on the TLS server, and nothing came in any other way.
     assert_equal "$(rcli hget "{$WORKQ_NAMESPACE:q}:job:$id" state)" succeeded
+}
+
+@test "with no --tls-ca-cert the system's CAs are used: a hashed directory (SSL_CERT_DIR) or a bundle (SSL_CERT_FILE)" {
+    start_tls_redis "$OWN"
+    use_tls
+    unset WORKQ_TLS_CA_CERT
+    # The system's own store does not know our CA: refused, with the way out named.
+    SSL_CERT_DIR="$BATS_TEST_TMPDIR/none" SSL_CERT_FILE="$BATS_TEST_TMPDIR/none.pem" \
+        assert_refused_with "--tls-ca-cert" workq-enqueue q x
+    # A directory of hash links (what update-ca-certificates makes) that holds it: accepted.
+    mkdir -p "$BATS_TEST_TMPDIR/hashed"
+    cp "$CERTS/ca.crt" "$BATS_TEST_TMPDIR/hashed/"
+    openssl rehash "$BATS_TEST_TMPDIR/hashed"
+    SSL_CERT_DIR="$BATS_TEST_TMPDIR/hashed" run --separate-stderr workq-enqueue q x
+    assert_success
+    # A bundle of the user's (SSL_CERT_FILE) is honoured even where a hashed directory exists.
+    SSL_CERT_FILE="$CERTS/ca.crt" SSL_CERT_DIR="$BATS_TEST_TMPDIR/none" \
+        run --separate-stderr workq-enqueue q y
+    assert_success
+    SSL_CERT_FILE="$CERTS/ca.crt" run --separate-stderr workq-enqueue q z
+    assert_success
+    # Three jobs made, the refused one not.
+    WORKQ_TLS_CA_CERT="$CERTS/ca.crt" run workq-queue ls q --ids
+    assert_success
+    assert_equal "${#lines[@]}" 3
 }
 
 @test "a host name is verified against the certificate's DNS names, and --tls-server-name names another" {

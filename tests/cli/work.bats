@@ -155,6 +155,45 @@ EOF
     assert_log w "timeout"
 }
 
+@test "--timeout: what the handler started outside its process group (timeout, setsid) dies too (issue 23)" {
+    id=$(workq-enqueue --max-attempts 1 q x)
+    local h
+    h=$(escaping_handler)
+    export D
+    start_worker w --timeout 1s --kill-grace 500ms q -- "$h"
+    wait_until 10 has_lines "$D/escaped.pid" 3
+    local handler pid
+    handler=$(cat "$D/handler.pid")
+    # (The third, orphaned at once, may be gone already: the worker kills orphans it inherits.)
+    for pid in $(head -2 "$D/escaped.pid"); do
+        wait_until 5 outside_group "$pid" "$handler" || fail "$pid did not leave the group"
+    done
+    wait_until 10 state_is q "$id" dead
+    wait_until 5 escaped_all_gone
+    assert_log w "outside its process group"
+    alive "$LAST_PID"
+}
+
+@test "a process orphaned outside its handler's group is killed while the worker runs, the handler unharmed" {
+    id=$(workq-enqueue q x)
+    local h
+    h=$(make_handler h <<'EOF'
+(env -i setsid sleep 1005 & echo $! >"$D/orphan.pid")
+while [ ! -e "$D/go" ]; do sleep 0.05; done
+echo done
+EOF
+)
+    export D
+    start_worker w q -- "$h"
+    wait_until 10 test -s "$D/orphan.pid"
+    # Inherited by the worker (its subreaper) and killed at its next look (a heartbeat: 5 s).
+    wait_until 15 process_gone "$(cat "$D/orphan.pid")"
+    assert_raw_state q "$id" running
+    touch "$D/go"
+    wait_until 10 state_is q "$id" succeeded
+    assert_log w "killed 1 process that a handler or hook left running outside its process group"
+}
+
 @test "--kill-grace: a handler that ignores SIGTERM gets SIGKILL after the grace" {
     id=$(workq-enqueue --max-attempts 1 q x)
     local h

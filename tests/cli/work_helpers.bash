@@ -30,9 +30,11 @@ work_teardown() {
     for file in "$D"/*.pid; do
         [ -f "$file" ] || continue
         while read -r pid; do
-            # Only what is plainly ours: a handler script of $D or a sleep it started.
-            [ -n "$pid" ] && grep -qaE "sleep|$D" "/proc/$pid/cmdline" 2>/dev/null &&
-                kill -9 "$pid" 2>/dev/null || true
+            # Only what is plainly ours: a handler script of $D or a sleep it started, and the
+            # process group it leads (a `timeout` and its child).
+            [ -n "$pid" ] && grep -qaE "sleep|$D" "/proc/$pid/cmdline" 2>/dev/null || continue
+            [ "$(ps -o pgid= -p "$pid" | tr -d ' ')" = "$pid" ] && kill -9 -- "-$pid" 2>/dev/null
+            kill -9 "$pid" 2>/dev/null || true
         done <"$file"
     done
     stop_redis "$BATS_TEST_TMPDIR/own"
@@ -145,4 +147,34 @@ make_handler() {
     } >"$path"
     chmod +x "$path"
     echo "$path"
+}
+
+# escaping_handler: a handler (path printed) that starts children outside its process group and
+# blocks until $D/go exists: a `setsid` child (own session), a `timeout` (own group, with its
+# `sleep` in it) and a `setsid` child orphaned at once (its parent subshell exits). Their pids go
+# to $D/escaped.pid (the timeout's second), the handler's to $D/handler.pid.
+escaping_handler() {
+    make_handler h <<'EOF2'
+echo $$ >"$D/handler.pid"
+setsid sleep 1002 &
+echo $! >>"$D/escaped.pid"
+timeout 1003 sleep 1003 &
+echo $! >>"$D/escaped.pid"
+(setsid sleep 1004 & echo $! >>"$D/escaped.pid")
+while [ ! -e "$D/go" ]; do sleep 0.05; done
+EOF2
+}
+
+# outside_group PID GROUP: the process runs, and not in that process group.
+outside_group() {
+    alive "$1" && [ "$(ps -o pgid= -p "$1" | tr -d ' ')" != "$2" ]
+}
+
+# escaped_all_gone: every process escaping_handler recorded is gone, the timeout's group too.
+escaped_all_gone() {
+    local pid
+    while read -r pid; do
+        process_gone "$pid" || return 1
+    done <"$D/escaped.pid"
+    group_gone "$(sed -n 2p "$D/escaped.pid")"
 }

@@ -128,7 +128,9 @@ EOF
 )
     local i
     for ((i = 1; i <= 50; i++)); do
-        start_worker "w$i" --lease 1s q -- "$h"
+        # A lease long enough that 50 workers on a loaded 2-core CI machine renew in time: the
+        # test is about reconnecting, and a lapsed lease would rerun a held job.
+        start_worker "w$i" --lease 5s q -- "$h"
     done
     wait_until 60 prints 50 rcli zcard "{$WORKQ_NAMESPACE}:workers"
     restart_redis --appendonly yes --appendfsync always

@@ -7,10 +7,14 @@
 # Layout under $TOPO (= $BATS_TEST_TMPDIR/topo): node1/ node2/ (redis-server: port, redis.sock,
 # redis.pid, redis.log) and s1/ s2/ s3/ (redis-sentinel: port, sentinel.conf, sentinel.pid,
 # sentinel.log).
+#
+# The servers and sentinels run the README's example configuration (examples/sentinel), with
+# loopback addresses, free ports, the test's directories and a down-after-milliseconds of 1 s.
 
 source "$BATS_TEST_DIRNAME/../fault/fault_helpers.bash"
 
 MASTER_NAME=${MASTER_NAME:-wq}
+EXAMPLE_DIR="$BATS_TEST_DIRNAME/../../examples/sentinel"
 SENTINEL_DOWN_AFTER_MS=1000
 
 # free_port: a TCP port of 127.0.0.1 nobody listens on right now (a later bind may still race
@@ -24,18 +28,21 @@ free_port() {
     echo "$port"
 }
 
-# topo_node_start NAME [ARGS...]: a redis-server in $TOPO/NAME on a free port (appendonly, so
-# that a restart keeps its data, as a real deployment's would).
+# topo_node_start NAME [ARGS...]: a redis-server of examples/sentinel/redis.conf in $TOPO/NAME on
+# a free port (appendonly there, so that a restart keeps its data, as a real deployment's would).
 topo_node_start() {
     local name=$1
     shift
     local dir="$TOPO/$name" port attempt
     mkdir -p "$dir"
+    # Its own copy: the sentinels make it rewrite its file (CONFIG REWRITE) as they reconfigure
+    # it, and a restart reads what they wrote, as in a real deployment.
+    [ -f "$dir/redis.conf" ] || cp "$EXAMPLE_DIR/redis.conf" "$dir/redis.conf"
     for attempt in 1 2 3 4 5; do
         port=$(cat "$dir/port" 2>/dev/null || free_port)
         rm -f "$dir/redis.pid"
-        redis-server --port "$port" --bind 127.0.0.1 --unixsocket "$dir/redis.sock" \
-            --unixsocketperm 700 --save "" --appendonly yes --appendfsync everysec \
+        redis-server "$dir/redis.conf" --port "$port" --bind 127.0.0.1 \
+            --unixsocket "$dir/redis.sock" --unixsocketperm 700 --save "" \
             --repl-diskless-sync-delay 0 \
             --daemonize yes --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" --dir "$dir" \
             "$@"
@@ -57,9 +64,10 @@ topo_socket() { echo "$TOPO/$1/redis.sock"; }
 # can be told about the others before it starts.
 sentinel_id() { printf '%s' "$TOPO/$1" | sha1sum | cut -c1-40; }
 
-# topo_sentinel_start NAME: a redis-sentinel in $TOPO/NAME watching node1 as $MASTER_NAME. It is
-# told the replica and the other sentinels (those whose port is chosen already): found by
-# themselves, through the master's hello channel and INFO, they take seconds.
+# topo_sentinel_start NAME: a redis-sentinel of examples/sentinel/sentinel.conf in $TOPO/NAME
+# watching node1 as $MASTER_NAME. It is told the replica and the other sentinels (those whose
+# port is chosen already): found by themselves, through the master's hello channel and INFO,
+# they take seconds.
 topo_sentinel_start() {
     local name=$1 dir="$TOPO/$1" port attempt other
     mkdir -p "$dir"
@@ -67,17 +75,18 @@ topo_sentinel_start() {
         port=$(cat "$dir/port" 2>/dev/null || free_port)
         if [ ! -f "$dir/sentinel.conf" ] || [ "$attempt" -gt 1 ]; then
             # The sentinel rewrites this file as it learns (replicas, other sentinels, epochs).
-            cat >"$dir/sentinel.conf" <<EOF
+            sed -E -e '/^port /d' \
+                -e "s/^(sentinel monitor mymaster) [^ ]+ [0-9]+ /\\1 127.0.0.1 $(topo_port node1) /" \
+                -e "s/^(sentinel down-after-milliseconds mymaster) [0-9]+/\\1 $SENTINEL_DOWN_AFTER_MS/" \
+                -e "s/^(sentinel failover-timeout mymaster) [0-9]+/\\1 10000/" \
+                -e "s/ mymaster / $MASTER_NAME /" "$EXAMPLE_DIR/sentinel.conf" >"$dir/sentinel.conf"
+            cat >>"$dir/sentinel.conf" <<EOF
 port $port
 bind 127.0.0.1
 daemonize yes
 pidfile $dir/sentinel.pid
 logfile $dir/sentinel.log
 dir $dir
-sentinel monitor $MASTER_NAME 127.0.0.1 $(topo_port node1) 2
-sentinel down-after-milliseconds $MASTER_NAME $SENTINEL_DOWN_AFTER_MS
-sentinel failover-timeout $MASTER_NAME 10000
-sentinel parallel-syncs $MASTER_NAME 1
 sentinel myid $(sentinel_id "$name")
 sentinel known-replica $MASTER_NAME 127.0.0.1 $(topo_port node2)
 EOF

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <optional>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -1743,6 +1744,156 @@ TEST_F(Transitions, NewerDataVersionIsRefusedAndNothingIsTouched) {
     EXPECT_FALSE(raw().hget(k.meta(), "paused"));
     EXPECT_EQ(raw().hget(k.meta(), "version"), "99");
     EXPECT_EQ(engine().stats(k).data_version, 99);  // reading tells which version it is
+}
+
+// ---- limits (workq-queue limit)
+// ------------------------------------------------------------------
+
+TEST(RateLimitSyntax, ReadsNPerDurationAndRefusesTheRest) {
+    auto rate = queue::parse_rate_limit("20/1s", "--rate");
+    EXPECT_EQ(rate.rate, 20);
+    EXPECT_EQ(rate.window, 1000ms);
+    EXPECT_EQ(queue::parse_rate_limit("600/1m", "--rate").window, 60000ms);
+    EXPECT_EQ(queue::parse_rate_limit("5/250ms", "--rate").window, 250ms);
+    EXPECT_EQ(queue::parse_rate_limit("0", "--rate").rate, 0);
+    EXPECT_EQ(queue::parse_rate_limit("0/1s", "--rate").rate, 0);
+    EXPECT_EQ(queue::format_rate_limit(20, 1000ms), "20/1s");
+    EXPECT_EQ(queue::format_rate_limit(600, 90000ms), "600/1m30s");
+    EXPECT_EQ(queue::format_rate_limit(0, 0ms), "");
+    for (const char* bad : {"", "10", "/1s", "x/1s", "-1/1s", "1.5/1s", "10/", "10/0", "10/0s",
+                            "10/abc", "10/-1s", "100001/1s", "10/1s/2", " 10/1s"})
+        EXPECT_THROW(queue::parse_rate_limit(bad, "--rate"), UsageError) << bad;
+    try {
+        queue::parse_rate_limit("10/x", "--rate");
+    } catch (const UsageError& error) {
+        EXPECT_NE(std::string(error.what()).find("--rate '10/x'"), std::string::npos)
+            << error.what();
+    }
+}
+
+class Limits : public Transitions {
+  protected:
+    queue::QueueLimits set(const queue::QueueKeys& k, std::optional<queue::RateLimit> rate,
+                           std::optional<long long> concurrency) {
+        return queue::parse_limits(engine().run(queue::set_limits_call(k, rate, concurrency)));
+    }
+    void enqueue(const queue::QueueKeys& k, int n) {
+        for (int i = 0; i < n; ++i)
+            ASSERT_EQ(engine().enqueue_one(k, "j" + std::to_string(i)), EnqueueStatus::created);
+    }
+};
+
+TEST_F(Limits, RateLimitStartsAtMostNPerWindowAndSaysWhenTheNextCan) {
+    auto k = keys();
+    auto limits = set(k, queue::RateLimit{3, 60000ms}, std::nullopt);
+    EXPECT_EQ(limits.rate, 3);
+    EXPECT_EQ(limits.window, 60000ms);
+    EXPECT_EQ(limits.concurrency, 0);
+    enqueue(k, 5);
+    auto first = engine().claim(k, "w1", 30000ms, 10);
+    ASSERT_EQ(first.jobs.size(), 3u);
+    ASSERT_EQ(first.holds.size(), 1u);
+    EXPECT_EQ(first.holds[0].kind, queue::HoldKind::rate);
+    EXPECT_GT(first.holds[0].wait, 59000ms);
+    EXPECT_LE(first.holds[0].wait, 60000ms);
+    EXPECT_EQ(raw().call({"ZCARD", k.prefix() + "starts"}).as_integer(), 3);
+    EXPECT_EQ(raw().llen(k.wake()), 0);  // held back: no wake-up passed on to another worker
+    // Ending jobs frees no start: the rate counts starts, not running jobs.
+    EXPECT_EQ(engine().complete(k, first.jobs[0].id, first.jobs[0].token, "ok"), Settle::done);
+    auto second = engine().claim(k, "w2", 30000ms, 10);
+    EXPECT_TRUE(second.jobs.empty());
+    EXPECT_EQ(second.holds[0].kind, queue::HoldKind::rate);
+    EXPECT_EQ(raw().lrange(k.waiting(0)).size(), 2u);
+}
+
+TEST_F(Limits, TheWindowSlidesStartByStart) {
+    auto k = keys();
+    set(k, queue::RateLimit{2, 400ms}, std::nullopt);
+    enqueue(k, 6);
+    auto first = engine().claim(k, "w1", 30000ms, 1);
+    ASSERT_EQ(first.jobs.size(), 1u);
+    auto t1 = *raw().zscore(k.prefix() + "starts", first.jobs[0].token);
+    auto second = engine().claim(k, "w1", 30000ms, 5);
+    ASSERT_EQ(second.jobs.size(), 1u);
+    auto t2 = *raw().zscore(k.prefix() + "starts", second.jobs[0].token);
+    // Held until the first start leaves the window (then one place is free: the hint is for as
+    // many as wanted, at most the limit, so two: when the second leaves).
+    ASSERT_EQ(second.holds[0].kind, queue::HoldKind::rate);
+    auto hinted = raw().server_now_ms() + second.holds[0].wait.count();
+    EXPECT_LE(hinted, static_cast<long long>(t2) + 400 + 50);
+    ASSERT_TRUE(server_time_passes(static_cast<long long>(t1) + 400));
+    auto third = engine().claim(k, "w1", 30000ms, 5);
+    // Exactly the places whose start left the window: never more than 2 in any 400 ms.
+    auto now = raw().server_now_ms();
+    auto in_window = now < static_cast<long long>(t2) + 400 ? 1u : 0u;
+    EXPECT_EQ(third.jobs.size(), 2u - in_window);
+}
+
+TEST_F(Limits, ConcurrencyCountsRunningJobsAndAnEndFreesAPlaceAndWakes) {
+    auto k = keys();
+    set(k, std::nullopt, 2);
+    enqueue(k, 6);
+    auto first = engine().claim(k, "w1", 30000ms, 10);
+    ASSERT_EQ(first.jobs.size(), 2u);
+    EXPECT_EQ(first.holds[0].kind, queue::HoldKind::concurrency);
+    auto held = engine().claim(k, "w2", 30000ms, 10);
+    EXPECT_TRUE(held.jobs.empty());
+    EXPECT_EQ(held.holds[0].kind, queue::HoldKind::concurrency);
+    EXPECT_EQ(raw().llen(k.wake()), 0);
+    // A success frees its place at once and wakes a waiter.
+    EXPECT_EQ(engine().complete(k, first.jobs[0].id, first.jobs[0].token, "ok"), Settle::done);
+    EXPECT_EQ(raw().llen(k.wake()), 1);
+    auto next = engine().claim(k, "w2", 30000ms, 10);
+    ASSERT_EQ(next.jobs.size(), 1u);
+    // A failure and a release free theirs too.
+    engine().fail(k, first.jobs[1].id, first.jobs[1].token, 60000ms);
+    EXPECT_EQ(engine().claim(k, "w3", 30000ms, 10).jobs.size(), 1u);
+    auto running = raw().call({"ZRANGE", k.running(), "0", "-1"}).as_array();
+    ASSERT_EQ(running.size(), 2u);
+    auto id = running[0].as_string();
+    auto token = *raw().hget(k.job(id), "token");
+    EXPECT_EQ(engine().release(k, id, token), Settle::done);
+    EXPECT_EQ(engine().claim(k, "w3", 30000ms, 10).jobs.size(), 1u);
+    EXPECT_EQ(engine().stats(k).running, 2);
+}
+
+TEST_F(Limits, AHeldQueueDoesNotHoldTheNextOne) {
+    auto q1 = keys("q1");
+    auto q2 = keys("q2");
+    set(q1, queue::RateLimit{1, 60000ms}, std::nullopt);
+    enqueue(q1, 3);
+    enqueue(q2, 3);
+    auto claimed = engine().claim({q1, q2}, "w1", 30000ms, 4);
+    ASSERT_EQ(claimed.jobs.size(), 4u);
+    EXPECT_EQ(claimed.jobs[0].queue_index, 0u);
+    EXPECT_EQ(claimed.jobs[3].queue_index, 1u);
+    ASSERT_EQ(claimed.holds.size(), 2u);
+    EXPECT_EQ(claimed.holds[0].kind, queue::HoldKind::rate);
+    EXPECT_EQ(claimed.holds[1].kind, queue::HoldKind::none);
+}
+
+TEST_F(Limits, ClearingLimitsLetsEveryJobGoAndStatsShowThem) {
+    auto k = keys();
+    set(k, queue::RateLimit{1, 60000ms}, 1);
+    auto stats = engine().stats(k);
+    EXPECT_EQ(stats.limits.rate, 1);
+    EXPECT_EQ(stats.limits.window, 60000ms);
+    EXPECT_EQ(stats.limits.concurrency, 1);
+    enqueue(k, 4);
+    EXPECT_EQ(engine().claim(k, "w1", 30000ms, 10).jobs.size(), 1u);
+    // Changing one leaves the other.
+    auto limits = set(k, std::nullopt, 0);
+    EXPECT_EQ(limits.rate, 1);
+    EXPECT_EQ(limits.concurrency, 0);
+    EXPECT_GE(raw().llen(k.wake()), 1);  // waiters wake to claim under the new limits
+    limits = set(k, queue::RateLimit{}, std::nullopt);
+    EXPECT_EQ(limits.rate, 0);
+    EXPECT_FALSE(raw().hget(k.meta(), "limit_rate"));
+    EXPECT_EQ(raw().call({"EXISTS", k.prefix() + "starts"}).as_integer(), 0);
+    auto all = engine().claim(k, "w1", 30000ms, 10);
+    EXPECT_EQ(all.jobs.size(), 3u);
+    EXPECT_EQ(all.holds[0].kind, queue::HoldKind::none);
+    EXPECT_EQ(engine().stats(k).limits.rate, 0);
 }
 
 }  // namespace

@@ -1,4 +1,5 @@
 #include "redis/sentinel.hpp"
+#include "redis/server_info.hpp"
 
 #include <gtest/gtest.h>
 
@@ -99,4 +100,24 @@ TEST(Sentinel, TheSentinelConnectionSharesTheTransportSettings) {
     EXPECT_EQ(node.username, "");
     EXPECT_EQ(node.password, "sentinel-pw");
     EXPECT_FALSE(node.sentinel);
+}
+
+TEST(ServerInfo, ReplicasAndTheirLag) {
+    redis::InfoFields fields{{"role", "master"},
+                             {"connected_slaves", "3"},
+                             {"slave0", "ip=10.0.0.2,port=6379,state=online,offset=900,lag=0"},
+                             {"slave1", "ip=::1,port=6380,state=online,offset=100,lag=11"},
+                             {"slave2", "ip=10.0.0.4,port=6379,state=wait_bgsave,offset=0,lag=0"},
+                             {"master_repl_offset", "1000"}};
+    auto info = redis::replication_info(fields);
+    EXPECT_EQ(info.role, "master");
+    ASSERT_EQ(info.replicas.size(), 3u);
+    EXPECT_EQ(info.replicas[0].address, "10.0.0.2:6379");
+    EXPECT_EQ(info.replicas[0].behind_bytes, 100);
+    EXPECT_EQ(info.replicas[0].lag_s, 0);
+    EXPECT_TRUE(info.replicas[0].in_sync);
+    EXPECT_EQ(info.replicas[1].address, "[::1]:6380");
+    EXPECT_FALSE(info.replicas[1].in_sync);  // its last acknowledgement is too old
+    EXPECT_FALSE(info.replicas[2].in_sync);  // not synchronized yet
+    EXPECT_TRUE(redis::replication_info({{"role", "master"}}).replicas.empty());
 }

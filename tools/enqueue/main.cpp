@@ -34,6 +34,7 @@ namespace {
 
 constexpr long long max_priority = 1'000'000;
 constexpr std::size_t max_unique_key = 512;
+constexpr long long max_replicas = 1000;  // far beyond any deployment; WAIT takes any count
 
 constexpr const char* footer = R"(Output:
   stdout: the id of each job, one per line, in input order, printed once the server holds the
@@ -54,7 +55,9 @@ Environment:
 
 Exit status:
   0    every job is enqueued (or, with --wait, every job succeeded)
-  1    with --wait: a job ended dead or cancelled
+  1    with --wait: a job ended dead or cancelled; with --replicas: fewer replicas than asked
+       acknowledged some jobs in time (their ids are printed: the jobs exist; stderr says
+       how many replicas answered)
   2    usage error: bad option, queue name, id, duration, time; a payload over the limit
        (in a stream: the jobs before it are enqueued and their ids printed)
   3    cannot reach or talk to Redis (every id already printed is enqueued)
@@ -68,6 +71,7 @@ Examples:
   workq-enqueue --delay 10m --max-attempts 3 reports monthly
   workq-enqueue --id "invoice-$N" billing "$N"          # safe to re-run after a crash
   result=$(workq-enqueue --wait --wait-timeout 1m thumbs img.png)
+  workq-enqueue --replicas 1 payments "$order"          # on a replica too, or exit 1
   # crontab: nightly backup, at most one pending at a time, silent unless it fails
   0 3 * * * workq-enqueue -q --unique nightly backup all
 )";
@@ -84,6 +88,8 @@ struct Options {
     std::string id;
     bool wait = false;
     std::string wait_timeout;
+    long long replicas = 0;
+    std::string replicas_timeout = "1s";
     bool nul = false;
     bool whole = false;
     std::string max_payload = "1MiB";
@@ -170,6 +176,13 @@ void define(CLI::App& app, Options& o) {
     app.add_option("--wait-timeout", o.wait_timeout,
                    "With --wait: give up after this long (exit 124; 0: never, the default)")
         ->check(duration_check());
+    app.add_option("--replicas", o.replicas,
+                   "Wait until this many replicas have the jobs before printing their ids; "
+                   "fewer within --replicas-timeout: exit 1 (default 0: no wait)")
+        ->check(integer_check(0, max_replicas));
+    app.add_option("--replicas-timeout", o.replicas_timeout,
+                   "With --replicas: how long to wait for the replicas (default 1s; 0: no limit)")
+        ->check(duration_check());
     app.add_flag("-0,--null", o.nul, "Read NUL-separated payloads from stdin");
     app.add_flag("--whole", o.whole, "All of stdin, bytes exactly, is one job");
     app.add_option("--max-payload", o.max_payload, "Largest payload accepted (default 1MiB)")
@@ -251,13 +264,40 @@ queue::EnqueueOptions validate(const Options& o, std::size_t& max_payload) {
     return options;
 }
 
+// --replicas fell short for `jobs` job(s): say so (the ids are printed; the jobs exist).
+void report_shortfall(std::size_t jobs, long long fewest, const Options& o) {
+    log::error(fmt::format(
+        "--replicas {}: {} job(s) reached only {} replica(s) within {}; they are enqueued (ids "
+        "printed) but could be lost if the master fails before they reach more",
+        o.replicas, jobs, fewest, o.replicas_timeout));
+}
+
+// The exit code of --wait's outcome.
+// (A timeout's message, naming the jobs still pending, is the waiter's.)
+int wait_exit_code(WaitOutcome outcome) {
+    switch (outcome) {
+        case WaitOutcome::all_succeeded:
+            return to_int(ExitCode::success);
+        case WaitOutcome::some_failed:
+            return to_int(ExitCode::failed);
+        case WaitOutcome::timed_out:
+            return to_int(ExitCode::wait_timeout);
+    }
+    return to_int(ExitCode::success);
+}
+
+// A shortfall of replicas makes a success exit 1; other outcomes keep their code.
+int with_shortfall(int code, bool under_replicated) {
+    return code == to_int(ExitCode::success) && under_replicated ? to_int(ExitCode::failed) : code;
+}
+
 // The one job of --id: its payload read whole first (the id's reservation must not lapse
 // while a slow producer writes), then made unless a job with the id exists in any queue of
 // the namespace (queue::enqueue_with_id). Prints the id either way.
 int enqueue_caller_id(redis::Connection& connection, const queue::NamespaceKeys& namespace_keys,
                       const queue::QueueKeys& keys, const queue::EnqueueOptions& options,
-                      const Options& o, std::size_t max_payload,
-                      std::optional<Millis> wait_timeout) {
+                      const Options& o, std::size_t max_payload, std::optional<Millis> wait_timeout,
+                      Millis replicas_timeout) {
     std::string payload;
     if (!o.payloads.empty()) {
         payload = o.payloads.front();
@@ -283,38 +323,38 @@ int enqueue_caller_id(redis::Connection& connection, const queue::NamespaceKeys&
         if (reader.next(more) != PayloadReader::Status::end)
             throw UsageError("--id names one job, but stdin held several; nothing was enqueued");
     }
+    if (o.replicas > 0) connection.begin_durable_writes();
     auto placed =
         queue::enqueue_with_id(connection, namespace_keys, keys, options, {o.id, payload});
     // People at a terminal learn that nothing was made, or that a queue is new (a typo makes
     // one); scripts have the id on stdout anyway.
     bool stderr_terminal = ::isatty(STDERR_FILENO) == 1;
     if (placed.status == queue::EnqueueStatus::existing)
-        log::info(stderr_terminal
-                      ? fmt::format("exists: {} (a job with this --id exists in queue {}; "
-                                    "nothing was made)",
-                                    o.id, placed.queue)
-                      : fmt::format("job {} exists in queue {}: nothing was made", o.id,
-                                    placed.queue));
+        log::info(
+            stderr_terminal
+                ? fmt::format("exists: {} (a job with this --id exists in queue {}; "
+                              "nothing was made)",
+                              o.id, placed.queue)
+                : fmt::format("job {} exists in queue {}: nothing was made", o.id, placed.queue));
     else if (placed.created_queue && stderr_terminal)
         log::info(fmt::format("new queue {}", o.queue));
+    bool under_replicated = false;
+    if (o.replicas > 0) {
+        auto got = connection.wait_for_replicas(o.replicas, replicas_timeout);
+        under_replicated = got < o.replicas;
+        if (under_replicated) report_shortfall(1, got, o);
+    }
     if (!o.wait) {
         cli::write_stdout(o.id + "\n");
         cli::flush_stdout();
-        return to_int(ExitCode::success);
+        return with_shortfall(to_int(ExitCode::success), under_replicated);
     }
     if (placed.status == queue::EnqueueStatus::created) log::info("enqueued " + o.id);
     std::vector<std::string> ids{o.id};
-    switch (wait_for_jobs(connection, queue::QueueKeys(namespace_keys.name(), placed.queue),
-                          namespace_keys.name(), ids, wait_timeout,
-                          o.nul ? Separator::nul : Separator::newline)) {
-        case WaitOutcome::all_succeeded:
-            return to_int(ExitCode::success);
-        case WaitOutcome::some_failed:
-            return to_int(ExitCode::failed);
-        case WaitOutcome::timed_out:
-            return to_int(ExitCode::wait_timeout);
-    }
-    return to_int(ExitCode::success);
+    auto outcome = wait_for_jobs(connection, queue::QueueKeys(namespace_keys.name(), placed.queue),
+                                 namespace_keys.name(), ids, wait_timeout,
+                                 o.nul ? Separator::nul : Separator::newline);
+    return with_shortfall(wait_exit_code(outcome), under_replicated);
 }
 
 int enqueue_main(int argc, char** argv) {
@@ -334,6 +374,9 @@ int enqueue_main(int argc, char** argv) {
     if (!o.wait_timeout.empty())
         wait_timeout = parse_duration_or_throw(o.wait_timeout, "--wait-timeout");
     if (wait_timeout && wait_timeout->count() == 0) wait_timeout.reset();  // 0: none (contract §2)
+    if (app.get_option("--replicas-timeout")->count() > 0 && o.replicas == 0)
+        throw UsageError("--replicas-timeout needs --replicas");
+    auto replicas_timeout = parse_duration_or_throw(o.replicas_timeout, "--replicas-timeout");
 
     // Ids (or --wait's results) that cannot be printed are jobs nobody can find: refuse before
     // anything is made.
@@ -366,8 +409,9 @@ int enqueue_main(int argc, char** argv) {
     };
     if (!o.id.empty())
         return enqueue_caller_id(connection, namespace_keys, keys, options, o, max_payload,
-                                 wait_timeout);
+                                 wait_timeout, replicas_timeout);
     Submitter submitter(connection, namespace_keys, keys, options, on_id);
+    if (o.replicas > 0) submitter.require_replicas(o.replicas, replicas_timeout);
 
     std::size_t read = 0;
     std::size_t lines_read = 0;  // lines (or NUL records) of stdin up to the last job read
@@ -438,16 +482,13 @@ int enqueue_main(int argc, char** argv) {
         log::info("no jobs: stdin held no payload");
         return to_int(ExitCode::success);
     }
-    if (!o.wait) return to_int(ExitCode::success);
-    switch (wait_for_jobs(connection, keys, server.namespace_name, ids, wait_timeout, separator)) {
-        case WaitOutcome::all_succeeded:
-            return to_int(ExitCode::success);
-        case WaitOutcome::some_failed:
-            return to_int(ExitCode::failed);
-        case WaitOutcome::timed_out:
-            return to_int(ExitCode::wait_timeout);
-    }
-    return to_int(ExitCode::success);
+    bool under_replicated = submitter.under_replicated() > 0;
+    if (under_replicated)
+        report_shortfall(submitter.under_replicated(), *submitter.fewest_replicas(), o);
+    if (!o.wait) return with_shortfall(to_int(ExitCode::success), under_replicated);
+    return with_shortfall(wait_exit_code(wait_for_jobs(connection, keys, server.namespace_name, ids,
+                                                       wait_timeout, separator)),
+                          under_replicated);
 }
 
 }  // namespace

@@ -1,5 +1,7 @@
 #include "submitter.hpp"
 
+#include <algorithm>
+
 #include "queue/client.hpp"
 #include "util/ids.hpp"
 
@@ -22,6 +24,11 @@ Submitter::Submitter(redis::Connection& connection, const queue::NamespaceKeys& 
       options_(options),
       on_id_(std::move(on_id)) {}
 
+void Submitter::require_replicas(long long replicas, std::chrono::milliseconds timeout) {
+    replicas_ = replicas;
+    replicas_timeout_ = timeout;
+}
+
 void Submitter::add(std::string payload, std::string caller_id) {
     chunk_bytes_ += payload.size() + caller_id.size() + 32;
     chunk_.push_back({caller_id.empty() ? new_job_id() : std::move(caller_id), std::move(payload)});
@@ -43,6 +50,7 @@ void Submitter::finish() {
 
 void Submitter::flush_window() {
     if (window_.empty()) return;
+    if (replicas_ > 0) connection_.begin_durable_writes();
     bool registering = !queue_registered_;
     if (registering) {
         // Discovery without KEYS: the namespace's set of queues, sent with the first chunk.
@@ -67,6 +75,7 @@ void Submitter::flush_window() {
         created_queue_ = reply.type == redis::Reply::Type::integer && reply.integer == 1;
     }
     auto replies = connection_.read_script_replies();
+    std::vector<std::pair<std::string, Made>> acknowledged;
     for (std::size_t c = 0; c < window_.size(); ++c) {
         queue::check_reply(calls[c], replies[c]);
         auto results = queue::parse_enqueue(replies[c], sent[c]);
@@ -80,10 +89,23 @@ void Submitter::flush_window() {
                 auto call = queue::enqueue_call(keys_, options_, retry);
                 result = queue::parse_enqueue(queue::run(connection_, call), retry).at(0);
             }
-            ++acknowledged_;
-            on_id_(result.id, result.status == queue::EnqueueStatus::existing ? Made::existing
-                                                                              : Made::created);
+            acknowledged.emplace_back(
+                std::move(result.id),
+                result.status == queue::EnqueueStatus::existing ? Made::existing : Made::created);
         }
+    }
+    // --replicas: the window's writes on that many replicas before its ids are printed. Fewer
+    // within the timeout: the jobs exist all the same, so their ids are printed, and counted.
+    if (replicas_ > 0) {
+        auto got = connection_.wait_for_replicas(replicas_, replicas_timeout_);
+        if (got < replicas_) {
+            under_replicated_ += acknowledged.size();
+            fewest_replicas_ = std::min(fewest_replicas_.value_or(got), got);
+        }
+    }
+    for (auto& [id, made] : acknowledged) {
+        ++acknowledged_;
+        on_id_(id, made);
     }
     window_.clear();
 }

@@ -2,7 +2,9 @@
 // job's id once the server has acknowledged its chunk: an id on stdout is always enqueued.
 #pragma once
 
+#include <chrono>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,6 +28,13 @@ class Submitter {
     // Sends everything still buffered and waits for the acknowledgements.
     void finish();
 
+    // --replicas: after each round trip's writes, WAIT until `replicas` replicas have them, at
+    // most `timeout` (0: no limit), before their ids go to on_id.
+    void require_replicas(long long replicas, std::chrono::milliseconds timeout);
+    // The jobs whose writes fewer replicas than required acknowledged, and the fewest that did.
+    std::size_t under_replicated() const { return under_replicated_; }
+    std::optional<long long> fewest_replicas() const { return fewest_replicas_; }
+
     std::size_t acknowledged() const { return acknowledged_; }
     // Whether the first chunk made the queue known to the namespace (it was never seen).
     bool created_queue() const { return created_queue_; }
@@ -48,6 +57,10 @@ class Submitter {
     std::size_t chunk_bytes_ = 0;
     std::size_t acknowledged_ = 0;
     bool queue_registered_ = false;
+    long long replicas_ = 0;
+    std::chrono::milliseconds replicas_timeout_{1000};
+    std::size_t under_replicated_ = 0;
+    std::optional<long long> fewest_replicas_;
     bool created_queue_ = false;
 };
 

@@ -5,6 +5,7 @@
 // workq-queue pause QUEUE [--create]
 // workq-queue resume QUEUE [--create]
 // workq-queue rm QUEUE [--force]
+// workq-queue limit QUEUE [--rate N/DURATION] [--concurrency N] [--create]
 //
 // Acting on live jobs without reaching for redis-cli: every change is one atomic transition of
 // the engine, safe against a worker settling the same job at the same moment.
@@ -13,6 +14,7 @@
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 #include <boost/json.hpp>
+#include <charconv>
 #include <functional>
 #include <iostream>
 #include <map>
@@ -45,7 +47,8 @@ constexpr const char* footer = R"(Output:
   ls: jobs in the order they run: running (worker, attempt, lease left), then waiting (highest
       priority first, then oldest), then scheduled (soonest first). A header and ages at a
       terminal; in a pipe no header, TIME in RFC 3339 (lease end, due or enqueued) and '-' for
-      an empty cell. On stderr: a note when the list is empty or --limit cut it. --ids: the ids
+      an empty cell. On stderr: a note when the list is empty or --limit cut it, and the
+      queue's limits (workq-queue limit) when it has any. --ids: the ids
       alone. --json: one object per line with id, queue, state, priority, attempts,
       max_attempts, created_at, due_at, worker, lease_expires_at, payload_bytes,
       payload_preview.
@@ -54,14 +57,18 @@ constexpr const char* footer = R"(Output:
   purge: the number of jobs cancelled. At a terminal it first asks (y/N) on stderr; --yes
       does not ask.
   pause, resume, rm: nothing; a note on stderr.
+  limit: the queue's limits as they now are, two lines: "rate N/DURATION" and "concurrency N"
+      (0: no such limit), the form --rate and --concurrency take.
 
 Exit status:
   0    success
   1    some id was unknown or had already ended (reported on stderr; the others processed);
        a purge declined at the prompt; pause, resume or rm of a queue the namespace has never
        seen (pause and resume: unless --create); rm of a queue that holds jobs, dead letters
-       or schedules (unless --force); the queue is damaged (README, "Damaged data")
-  2    usage error
+       or schedules (unless --force); limit of a queue the namespace has never seen (unless
+       --create); the queue is damaged (README, "Damaged data")
+  2    usage error: also a --rate that is not N/DURATION (N 0 to 100000, DURATION at least
+       1ms) and a --concurrency that is not a whole number from 0 to 1000000
   3    cannot reach Redis
 
 Examples:
@@ -73,6 +80,8 @@ Examples:
   workq-queue purge mail --scheduled --yes
   workq-queue pause mail; ...; workq-queue resume mail
   workq-queue rm mial                                   # a typo's queue
+  workq-queue limit api --rate 20/1s --concurrency 3    # fleet-wide, every worker and host
+  workq-queue limit api --rate 0                        # no rate limit any more
 )";
 
 struct Row {
@@ -311,6 +320,21 @@ void note_listing(redis::Connection& connection, const queue::QueueKeys& keys,
                               shown, total, what));
 }
 
+// The limits workq-queue limit set, said on stderr by ls (its stdout holds only jobs).
+void note_limits(redis::Connection& connection, const queue::QueueKeys& keys) {
+    auto limits = queue::parse_limits_fields(
+        connection.call({"HMGET", keys.meta(), "limit_rate", "limit_window", "limit_concurrency"}));
+    std::vector<std::string> parts;
+    if (limits.rate > 0)
+        parts.push_back(fmt::format("at most {} starts in any {}", limits.rate,
+                                    format_duration(limits.window)));
+    if (limits.concurrency > 0)
+        parts.push_back(fmt::format("at most {} running at once", limits.concurrency));
+    if (!parts.empty())
+        log::info(fmt::format("queue {} is limited (workq-queue limit): {}", keys.queue(),
+                              fmt::join(parts, ", ")));
+}
+
 enum class LsFormat { table, json, ids };
 
 int ls(redis::Connection& connection, const queue::QueueKeys& keys, const std::string& state,
@@ -344,6 +368,7 @@ int ls(redis::Connection& connection, const queue::QueueKeys& keys, const std::s
         }).run(state);
         cli::flush_stdout();
         note_listing(connection, keys, state, limit, shown);
+        note_limits(connection, keys);
         return 0;
     }
     std::vector<Row> rows;
@@ -378,6 +403,7 @@ int ls(redis::Connection& connection, const queue::QueueKeys& keys, const std::s
     if (!rows.empty()) cli::write_stdout(table.render(header));
     cli::flush_stdout();
     note_listing(connection, keys, state, limit, rows.size());
+    note_limits(connection, keys);
     return 0;
 }
 
@@ -482,10 +508,24 @@ bool confirm_purge(redis::Connection& connection, const queue::QueueKeys& keys,
 // queue whose registration a crash or a race lost still has one).
 bool queue_known(redis::Connection& connection, const std::string& namespace_name,
                  const queue::QueueKeys& keys) {
-    return connection
-                   .call({"SISMEMBER", queue::NamespaceKeys(namespace_name).queues(), keys.queue()})
-                   .as_integer() == 1 ||
-           connection.call({"EXISTS", keys.meta()}).as_integer() == 1;
+    queue::NamespaceKeys ns(namespace_name);
+    if (connection.call({"SISMEMBER", ns.queues(), keys.queue()}).as_integer() == 1 ||
+        connection.call({"EXISTS", keys.meta()}).as_integer() == 1)
+        return true;
+    // A queue that workers serve before its first job is known too: pausing it ahead of the
+    // first enqueue is what an operator does. Registered workers are few; pause is rare.
+    auto workers = connection.call({"ZRANGE", ns.workers(), "0", "-1"});
+    for (const auto& id : workers.elements) {
+        auto served = connection.call({"HGET", ns.worker(id.text), "queues"});
+        if (served.is_nil()) continue;
+        std::string_view rest = served.text;  // "a,q,b"
+        while (!rest.empty()) {
+            auto comma = rest.find(',');
+            if (rest.substr(0, comma) == keys.queue()) return true;
+            rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+        }
+    }
+    return false;
 }
 
 // What a queue still holds, for a message: "3 waiting, 1 dead letter".
@@ -511,7 +551,10 @@ std::string holdings(const queue::QueueRemoval& left) {
 // script removes the queue's own keys if nothing is left. A refusal puts the name back. Killed
 // between the two: the queue is missing from listings until the next rm or enqueue, with its
 // jobs intact (workq-status QUEUE still shows it). An enqueue racing the removal can leave its
-// job in a queue that is not listed, the same way; the next enqueue lists it again.
+// job in a queue that is not listed, the same way; the next enqueue lists it again. Killed
+// before the name is remembered as removed: its ended jobs are not found by id (they expire).
+constexpr long long removed_kept_ms = 7LL * 24 * 3600 * 1000;
+
 int remove_queue(redis::Connection& connection, const std::string& namespace_name,
                  const queue::QueueKeys& keys, bool force) {
     auto queues = queue::NamespaceKeys(namespace_name).queues();
@@ -523,7 +566,9 @@ int remove_queue(redis::Connection& connection, const std::string& namespace_nam
         if (!left.removed) {
             log::warn(fmt::format("--force: removing queue {} and what it holds: {}", keys.queue(),
                                   holdings(left)));
-            for (const auto& name : connection.call({"SMEMBERS", keys.schedules()}).as_array())
+            // (The reply held by name: a range-for over a temporary's member would dangle.)
+            auto schedules = connection.call({"SMEMBERS", keys.schedules()});
+            for (const auto& name : schedules.as_array())
                 queue::run(connection, queue::schedule_remove_call(keys, name.as_string()));
             for (bool more = true; more;)
                 more = queue::parse_purge(
@@ -558,6 +603,15 @@ int remove_queue(redis::Connection& connection, const std::string& namespace_nam
             "--force to remove it with all of that)",
             keys.queue(), holdings(removal)));
     }
+    // Remembered a week (the longest an ended job's record usually lives; see
+    // NamespaceKeys::removed), so that `workq-status job ID` finds the jobs it ended.
+    auto time = connection.call({"TIME"}).as_array();
+    long long now_ms =
+        std::stoll(time.at(0).as_string()) * 1000 + std::stoll(time.at(1).as_string()) / 1000;
+    auto removed = queue::NamespaceKeys(namespace_name).removed();
+    connection.call({"ZADD", removed, std::to_string(now_ms), keys.queue()});
+    connection.call(
+        {"ZREMRANGEBYSCORE", removed, "-inf", fmt::format("({}", now_ms - removed_kept_ms)});
     if (removal.running > 0)
         log::info(
             fmt::format("queue {} removed; its {} running job(s) were told to stop and end "
@@ -568,8 +622,46 @@ int remove_queue(redis::Connection& connection, const std::string& namespace_nam
     return 0;
 }
 
+long long parse_concurrency_limit(const std::string& text) {
+    long long value = 0;
+    auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (text.empty() || error != std::errc{} || end != text.data() + text.size() || value < 0 ||
+        value > queue::max_concurrency_limit)
+        throw UsageError(
+            fmt::format("--concurrency '{}': not a whole number from 0 to {} (0 removes the limit)",
+                        printable(text), queue::max_concurrency_limit));
+    return value;
+}
+
+// workq-queue limit QUEUE [--rate N/DURATION] [--concurrency N]: sets or clears the queue's
+// fleet-wide limits (kept on the server, enforced by every worker's claim), then prints them.
+int set_limits(redis::Connection& connection, const std::string& namespace_name,
+               const queue::QueueKeys& keys, std::optional<queue::RateLimit> rate,
+               std::optional<long long> concurrency, bool create) {
+    // A typo (`limit mial`) must not make a queue nobody serves.
+    if (!create && !queue_known(connection, namespace_name, keys))
+        throw Error(
+            fmt::format("no queue {} in namespace {}: no limit {} (--create to limit it "
+                        "ahead of its first job)",
+                        keys.queue(), namespace_name, rate || concurrency ? "set" : "read"));
+    queue::QueueLimits limits;
+    if (rate || concurrency) {
+        connection.call({"SADD", queue::NamespaceKeys(namespace_name).queues(), keys.queue()});
+        limits = queue::parse_limits(
+            queue::run(connection, queue::set_limits_call(keys, rate, concurrency)));
+    } else {
+        limits = queue::parse_limits_fields(connection.call(
+            {"HMGET", keys.meta(), "limit_rate", "limit_window", "limit_concurrency"}));
+    }
+    auto shown_rate = queue::format_rate_limit(limits.rate, limits.window);
+    cli::write_stdout(fmt::format("rate {}\nconcurrency {}\n",
+                                  shown_rate.empty() ? "0" : shown_rate, limits.concurrency));
+    cli::flush_stdout();
+    return 0;
+}
+
 int queue_main(int argc, char** argv) {
-    CLI::App app{"List, cancel and purge live jobs; pause, resume and remove a queue.",
+    CLI::App app{"List, cancel and purge live jobs; pause, resume, limit and remove a queue.",
                  "workq-queue"};
     app.require_subcommand(1);
     cli::CommonOptions common;
@@ -614,11 +706,29 @@ int queue_main(int argc, char** argv) {
     rm_cmd->add_option("QUEUE", queue_name, "Queue")->required();
     rm_cmd->add_flag("--force", force,
                      "Also when it holds jobs: cancel them, delete its dead letters and schedules");
+    auto* limit_cmd = app.add_subcommand(
+        "limit", "Limit how fast and how many of the queue's jobs start, across every worker");
+    limit_cmd->add_option("QUEUE", queue_name, "Queue")->required();
+    std::optional<std::string> rate_text, concurrency_text;
+    limit_cmd->add_option("--rate", rate_text,
+                          "At most N jobs start in any window of DURATION (N/DURATION: 10/1s, "
+                          "600/1m; 0 removes it)");
+    limit_cmd->add_option("--concurrency", concurrency_text,
+                          "At most N jobs running at once (0 removes it)");
+    limit_cmd->add_flag("--create", create,
+                        "Limit a queue the namespace has never seen (ahead of its first job)");
     cli::describe_tool(app, footer);
     cli::parse_command_line(app, argc, argv);
     auto config = cli::finish_options(app, common, "queue");
     auto server = cli::resolve_server(common, config, "queue");
     if (!cancel_cmd->parsed()) check_queue_name(queue_name);
+    // limit's values are checked before anything is sent (a bad one is exit 2 with no server).
+    std::optional<queue::RateLimit> rate;
+    std::optional<long long> concurrency_limit;
+    if (limit_cmd->parsed()) {
+        if (rate_text) rate = queue::parse_rate_limit(*rate_text, "--rate");
+        if (concurrency_text) concurrency_limit = parse_concurrency_limit(*concurrency_text);
+    }
 
     auto connection = cli::connect(server);
     queue::QueueKeys keys(server.namespace_name,
@@ -650,6 +760,8 @@ int queue_main(int argc, char** argv) {
         return 0;
     }
     if (rm_cmd->parsed()) return remove_queue(connection, server.namespace_name, keys, force);
+    if (limit_cmd->parsed())
+        return set_limits(connection, server.namespace_name, keys, rate, concurrency_limit, create);
     bool pause = pause_cmd->parsed();
     // A typo (`pause mial`) must not make a queue and say "paused" while the real one runs.
     if (!create && !queue_known(connection, server.namespace_name, keys))

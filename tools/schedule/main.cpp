@@ -320,8 +320,8 @@ int ls(redis::Connection& connection, const std::string& namespace_name,
         std::string next = "-";
         if (!row.paused && row.next_ms) {
             next = tick_text(*row.next_ms);
-            // Due for more than the firing window: no worker serves the queue, or it is busy.
-            if (*row.next_ms + 2000 < now)
+            // Due for long past the firing window: no worker serves the queue.
+            if (*row.next_ms + queue::schedule_late_after.count() < now)
                 next += cli::paint(
                     fmt::format(" (late {})", format_duration_short(Millis(now - *row.next_ms))),
                     cli::Tone::warn);

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <algorithm>
 
+#include "redis/server_info.hpp"
 #include "util/duration.hpp"
 
 namespace workq::status {
@@ -35,6 +36,10 @@ Verdict check(const Snapshot& s, const Thresholds& t, const std::vector<std::str
             warning.push_back(fmt::format("{}: oldest waiting job {} old > {}", q.name,
                                           format_duration_short(age),
                                           format_duration(*t.warn_max_age)));
+        // A late tick: no worker serves the queue to fire it (whatever the thresholds).
+        if (st.late_schedules > 0)
+            warning.push_back(fmt::format("{}: {} schedule(s) late: no worker fires their ticks",
+                                          q.name, st.late_schedules));
         perfdata +=
             fmt::format(" '{}_waiting'={} '{}_dead'={} '{}_age'={:.3f}s", q.name, st.waiting,
                         q.name, st.dead, q.name, static_cast<double>(age.count()) / 1000.0);
@@ -86,6 +91,19 @@ Verdict check(const Snapshot& s, const Thresholds& t, const std::vector<std::str
     if (t.server_warnings == ServerWarnings::warn)
         for (const auto& w : s.server.warnings)
             warning.push_back(w);
+    // Where replicas are expected (Sentinel, or some attached), none in sync means the next
+    // failover loses what only the master holds. The deployment's state, not its settings:
+    // --no-server-warnings does not silence it.
+    if (s.server.no_replica_in_sync)
+        warning.push_back(s.server.replicas.empty()
+                              ? std::string("no replica is attached to the master")
+                              : fmt::format("no replica in sync with the master ({} attached, none "
+                                            "online within {}s)",
+                                            s.server.replicas.size(), redis::replica_max_lag_s));
+    long long in_sync = std::count_if(s.server.replicas.begin(), s.server.replicas.end(),
+                                      [](const auto& replica) { return replica.in_sync; });
+    if (s.server.topology == "sentinel" || !s.server.replicas.empty())
+        perfdata += fmt::format(" replicas_in_sync={}", in_sync);
 
     Verdict verdict;
     std::string summary;

@@ -43,8 +43,8 @@ namespace {
 
 constexpr const char* footer = R"(Output:
   Default: the server, then per queue WAITING SCHEDULED RUNNING DEAD SUCCEEDED FAILED PER-MIN
-  (succeeded in the last 60 s) OLDEST PAUSED, then per worker its id, name, host, pid, state,
-  queues, busy/concurrency, processed, failed, uptime, last heartbeat and LIVE or LOST (no
+  (succeeded in the last 60 s) OLDEST PAUSED LIMITS (workq-queue limit), then per worker its
+  id, name, host, pid, state, queues, busy/concurrency, processed, failed, uptime, last heartbeat and LIVE or LOST (no
   heartbeat for 15s). Colour only at a terminal (NO_COLOR turns it off).
   --json: one document {"server", "queues": [...], "workers": [...], "exited_workers": [...]}
   (README, "workq-status").
@@ -195,7 +195,7 @@ int watch(redis::Connection& connection, const cli::ServerSettings& server, cons
                 below.push_back("succeeded per second:" + (rates.empty() ? " none" : rates));
             if (!snapshot.workers.empty())
                 below.push_back(
-                    "SUCCEEDED: each queue's total; PROCESSED: jobs a worker ran since it started");
+                    "SUCCEEDED: per queue; PROCESSED: jobs a worker ran since it started");
             if (screen)
                 below.push_back(fmt::format("refreshing every {}; q or Ctrl-C quits",
                                             format_duration(interval)));

@@ -20,6 +20,14 @@ std::string join(const std::vector<std::string>& items, std::string_view separat
     return out;
 }
 
+// "20/1s" (rate), "3 running" (concurrency), both joined by ", "; "-" for none.
+std::string limits_cell(const queue::QueueLimits& limits) {
+    std::string out = queue::format_rate_limit(limits.rate, limits.window);
+    if (limits.concurrency > 0)
+        out += fmt::format("{}{} running", out.empty() ? "" : ", ", limits.concurrency);
+    return out.empty() ? "-" : out;
+}
+
 std::string age(const std::optional<queue::Millis>& value) {
     return value ? format_duration_short(*value) : "-";
 }
@@ -70,6 +78,27 @@ std::string render_human(const Snapshot& s, const Screen& screen) {
         head += fit(fmt::format("over {}", s.server.transport));
         ++head_lines;
     }
+    if (s.server.topology == "sentinel") {
+        head += fit(fmt::format("sentinel: master {} at {} (named by sentinel {})",
+                                s.server.master_name, s.server.master_address, s.server.sentinel));
+        ++head_lines;
+    }
+    for (const auto& replica : s.server.replicas) {
+        head += fit(fmt::format(
+            "replica {}: {}{}, lag {}, {} behind", replica.address,
+            replica.state.empty() ? "?" : replica.state, replica.in_sync ? ", in sync" : "",
+            replica.lag_s < 0 ? "?" : fmt::format("{}s", replica.lag_s),
+            replica.behind_bytes < 0 ? std::string("?")
+                                     : fmt::format("{} bytes", replica.behind_bytes)));
+        ++head_lines;
+    }
+    if (s.server.no_replica_in_sync) {
+        head += fit(cli::paint(s.server.replicas.empty()
+                                   ? "warning: no replica is attached to the master"
+                                   : "warning: no replica is in sync with the master",
+                               cli::Tone::warn));
+        ++head_lines;
+    }
     for (const auto& warning : s.server.warnings) {
         head += fit(cli::paint("warning: " + warning, cli::Tone::warn));
         ++head_lines;
@@ -94,6 +123,17 @@ std::string render_human(const Snapshot& s, const Screen& screen) {
         if (q.stats.trimmed > 0)
             notes.push_back(fmt::format("{}: {} dead letter(s) trimmed by the cap so far", q.name,
                                         q.stats.trimmed));
+        if (q.stats.schedules > 0) {
+            std::string line = fmt::format(
+                "{}: {} schedule(s), next tick {}", q.name, q.stats.schedules,
+                q.stats.next_tick_ms ? format_relative(*q.stats.next_tick_ms, s.server_now_ms)
+                                     : std::string("none (paused)"));
+            if (q.stats.late_schedules > 0)
+                line += cli::paint(fmt::format("; {} late: no worker of the queue fires them",
+                                               q.stats.late_schedules),
+                                   cli::Tone::warn);
+            notes.push_back(line);
+        }
         // A job held by a worker that died stays `running` until a worker of its queue takes it
         // back: say so, or it looks busy forever.
         if (q.stats.overdue > 0)
@@ -106,6 +146,12 @@ std::string render_human(const Snapshot& s, const Screen& screen) {
     std::vector<const queue::WorkerRecord*> registered, exited;
     for (const auto& w : s.workers)
         (w.exited ? exited : registered).push_back(&w);
+    // A paused worker says why (its breaker tripped, its health check fails, SIGTSTP).
+    for (const auto* w : registered)
+        if (w->live && w->state == "paused" && !w->reason.empty())
+            notes.push_back(cli::paint(
+                fmt::format("worker {} paused: {}", w->name.empty() ? w->id : w->name, w->reason),
+                cli::Tone::warn));
     // Most recent first; a cron --burst every minute leaves many.
     std::sort(exited.begin(), exited.end(),
               [](const auto* a, const auto* b) { return a->stopped_at_ms > b->stopped_at_ms; });
@@ -139,10 +185,10 @@ std::string render_human(const Snapshot& s, const Screen& screen) {
         out += fit("no queues yet (a queue appears when a job is first enqueued to it)");
     } else {
         cli::Table table({"QUEUE", "WAITING", "SCHEDULED", "RUNNING", "DEAD", "SUCCEEDED", "FAILED",
-                          "PER-MIN", "OLDEST", "PAUSED"},
-                         {false, true, true, true, true, true, true, true, true, false});
+                          "PER-MIN", "OLDEST", "PAUSED", "LIMITS"},
+                         {false, true, true, true, true, true, true, true, true, false, false});
         // A narrow screen keeps the queue, its backlog, what runs and what died.
-        table.set_drop_order({7, 6, 2, 8, 5, 9});
+        table.set_drop_order({10, 7, 6, 2, 8, 5, 9});
         for (std::size_t i = 0; i < shown_queues; ++i) {
             const auto& st = s.queues[i].stats;
             if (!s.queues[i].damage.empty()) {
@@ -155,7 +201,8 @@ std::string render_human(const Snapshot& s, const Screen& screen) {
                        st.dead > 0 ? cli::paint(std::to_string(st.dead), cli::Tone::bad) : "0",
                        std::to_string(st.succeeded), std::to_string(st.failed),
                        std::to_string(st.succeeded_last_minute), age(st.oldest_waiting_age),
-                       st.paused ? cli::paint("paused", cli::Tone::warn) : "no"});
+                       st.paused ? cli::paint("paused", cli::Tone::warn) : "no",
+                       limits_cell(st.limits)});
         }
         out += table.render(cli::Table::Header::shown, screen.width);
         for (std::size_t i = 0; i < shown_notes; ++i)
@@ -230,7 +277,25 @@ std::string render_json(const Snapshot& s) {
     boost::json::array warnings;
     for (const auto& warning : s.server.warnings)
         warnings.emplace_back(warning);
+    boost::json::array replicas;
+    for (const auto& replica : s.server.replicas)
+        replicas.push_back(boost::json::object{{"address", replica.address},
+                                               {"state", replica.state},
+                                               {"lag_s", replica.lag_s},
+                                               {"behind_bytes", replica.behind_bytes},
+                                               {"in_sync", replica.in_sync}});
+    boost::json::object topology{{"kind", s.server.topology}, {"replicas", std::move(replicas)}};
+    if (s.server.topology == "sentinel") {
+        boost::json::array sentinels;
+        for (const auto& sentinel : s.server.sentinels)
+            sentinels.emplace_back(sentinel);
+        topology["master_name"] = s.server.master_name;
+        topology["master"] = s.server.master_address;
+        topology["sentinel"] = s.server.sentinel;
+        topology["sentinels"] = std::move(sentinels);
+    }
     root["server"] = boost::json::object{{"url", s.server.url},
+                                         {"topology", std::move(topology)},
                                          {"embedded", s.server.embedded},
                                          {"transport", s.server.transport},
                                          {"redis_version", s.server.redis_version},
@@ -261,7 +326,16 @@ std::string render_json(const Snapshot& s) {
                                  {"failed", st.failed},
                                  {"paused", st.paused},
                                  {"succeeded_last_minute", st.succeeded_last_minute},
-                                 {"dead_trimmed", st.trimmed}};
+                                 {"dead_trimmed", st.trimmed},
+                                 {"schedules", st.schedules},
+                                 {"next_tick", cli::time_value(st.next_tick_ms)},
+                                 {"late_schedules", st.late_schedules}};
+        // workq-queue limit: "20/1s" and a number, null when the queue has no such limit.
+        auto rate = queue::format_rate_limit(st.limits.rate, st.limits.window);
+        item["rate_limit"] = rate.empty() ? boost::json::value(nullptr) : boost::json::value(rate);
+        item["concurrency_limit"] = st.limits.concurrency > 0
+                                        ? boost::json::value(st.limits.concurrency)
+                                        : boost::json::value(nullptr);
         if (st.oldest_waiting_age)
             item["oldest_waiting_age_s"] =
                 static_cast<double>(st.oldest_waiting_age->count()) / 1000.0;
@@ -295,6 +369,9 @@ std::string render_json(const Snapshot& s) {
             item["reason"] = w.reason;
             exited.push_back(std::move(item));
         } else {
+            // Why a paused worker claims nothing (the breaker, a failing health check,
+            // SIGTSTP); empty otherwise.
+            item["reason"] = w.reason;
             workers.push_back(std::move(item));
         }
     }
@@ -330,6 +407,11 @@ std::string render_prometheus(const Snapshot& s) {
     queue_metric("workq_queue_overdue", "gauge",
                  "Running jobs whose lease lapsed, not yet taken back by a worker.",
                  [](const Stats& st) { return st.overdue; });
+    queue_metric("workq_queue_schedules", "gauge", "Schedules (workq-schedule) of the queue.",
+                 [](const Stats& st) { return st.schedules; });
+    queue_metric("workq_queue_schedules_late", "gauge",
+                 "Schedules whose tick is late: no worker of the queue fires them.",
+                 [](const Stats& st) { return st.late_schedules; });
     queue_metric("workq_queue_dead", "gauge", "Dead letters kept.",
                  [](const Stats& st) { return st.dead; });
     queue_metric("workq_queue_succeeded_total", "counter", "Jobs that succeeded.",
@@ -340,6 +422,18 @@ std::string render_prometheus(const Snapshot& s) {
                  [](const Stats& st) { return st.trimmed; });
     queue_metric("workq_queue_paused", "gauge", "1 when the queue is paused.",
                  [](const Stats& st) { return st.paused ? 1 : 0; });
+    queue_metric("workq_queue_rate_limit", "gauge",
+                 "Jobs that may start in any window of workq_queue_rate_limit_window_seconds "
+                 "(workq-queue limit; 0: no rate limit).",
+                 [](const Stats& st) { return st.limits.rate; });
+    queue_metric("workq_queue_rate_limit_window_seconds", "gauge",
+                 "The window of the rate limit (0: no rate limit).", [](const Stats& st) {
+                     return fmt::format("{:.3f}",
+                                        static_cast<double>(st.limits.window.count()) / 1000.0);
+                 });
+    queue_metric("workq_queue_concurrency_limit", "gauge",
+                 "Jobs that may run at once across every worker (workq-queue limit; 0: none).",
+                 [](const Stats& st) { return st.limits.concurrency; });
     queue_metric("workq_queue_oldest_waiting_age_seconds", "gauge",
                  "Age of the oldest waiting job (0 when none).", [](const Stats& st) {
                      return fmt::format(
@@ -388,6 +482,17 @@ std::string render_prometheus(const Snapshot& s) {
     family("workq_server_warnings", "gauge",
            "Server settings that put jobs at risk (eviction policy, persistence).");
     out += fmt::format("workq_server_warnings {}\n", s.server.warnings.size());
+    // Alert on in_sync="true" == 0 where replicas are expected: the next failover would lose
+    // what only the master holds.
+    auto in_sync = std::count_if(s.server.replicas.begin(), s.server.replicas.end(),
+                                 [](const auto& replica) { return replica.in_sync; });
+    family("workq_replicas", "gauge",
+           fmt::format("Replicas of the master, by whether they are in sync (online, "
+                       "acknowledged within {}s).",
+                       redis::replica_max_lag_s));
+    out += fmt::format("workq_replicas{{in_sync=\"true\"}} {}\n", in_sync);
+    out += fmt::format("workq_replicas{{in_sync=\"false\"}} {}\n",
+                       static_cast<long long>(s.server.replicas.size()) - in_sync);
     return out;
 }
 

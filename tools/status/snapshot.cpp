@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "queue/client.hpp"
+#include "redis/sentinel.hpp"
 #include "redis/server_info.hpp"
 
 namespace workq::status {
@@ -20,6 +21,22 @@ Snapshot take_snapshot(redis::Connection& connection, const cli::ServerSettings&
     for (const auto& [name, value] : info)
         if (name == "redis_version") snapshot.server.redis_version = value;
     snapshot.server.warnings = redis::server_warnings(info);
+    snapshot.server.replicas = redis::replication_info(info).replicas;
+    if (const auto& sentinel = server.endpoint.sentinel) {
+        snapshot.server.topology = "sentinel";
+        snapshot.server.master_name = sentinel->master_name;
+        const auto& master = connection.endpoint();
+        snapshot.server.master_address = redis::host_port(master.host, master.port);
+        for (const auto& address : sentinel->sentinels)
+            snapshot.server.sentinels.push_back(redis::host_port(address.host, address.port));
+        // The one asked first next time is the one that answered this time.
+        auto answered = redis::sentinels_in_turn(*sentinel).front();
+        snapshot.server.sentinel = redis::host_port(answered.host, answered.port);
+    }
+    bool expected = snapshot.server.topology == "sentinel" || !snapshot.server.replicas.empty();
+    snapshot.server.no_replica_in_sync =
+        expected && std::none_of(snapshot.server.replicas.begin(), snapshot.server.replicas.end(),
+                                 [](const auto& replica) { return replica.in_sync; });
 
     queue::NamespaceKeys keys(server.namespace_name);
     auto names = only.empty() ? queue::list_queues(connection, keys) : only;

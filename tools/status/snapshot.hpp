@@ -10,6 +10,7 @@
 #include "queue/registry.hpp"
 #include "queue/transitions.hpp"
 #include "redis/connection.hpp"
+#include "redis/server_info.hpp"
 
 namespace workq::status {
 
@@ -30,6 +31,15 @@ struct ServerSnapshot {
     bool tls = false;
     std::string redis_version;
     std::vector<std::string> warnings;
+    // The topology (CONTRACT.md section 10): "standalone" or "sentinel"; through Sentinel, the
+    // master's name, the address the sentinels named, and the sentinel that answered.
+    std::string topology = "standalone";
+    std::string master_name, master_address, sentinel;
+    std::vector<std::string> sentinels;
+    std::vector<redis::ReplicaInfo> replicas;  // as the master sees them
+    // No replica in sync where some are expected (Sentinel, or replicas attached): --check
+    // warns.
+    bool no_replica_in_sync = false;
 };
 
 struct Snapshot {

@@ -80,6 +80,7 @@ void HandlerRun::spawn() {
     request.argv = params_.argv;
     request.env = params_.env;
     request.guard_fd = params_.guard_fd;
+    request.cgroup_fd = params_.cgroup_fd;
     started_ = std::chrono::steady_clock::now();
     auto child = spawn_piped(std::move(request), params_.payload_on_stdin);
     pid_ = child.result.pid;

@@ -53,6 +53,7 @@ class HandlerRun : public std::enable_shared_from_this<HandlerRun> {
         std::size_t max_result = 1 << 20;
         std::string tag;  // prefixes relayed stderr lines: the job id
         int guard_fd = -1;
+        int cgroup_fd = -1;  // the worker's HandlerCgroup's cgroup.procs, or -1
     };
     using Done = std::function<void(HandlerOutcome)>;
 

@@ -98,6 +98,7 @@ void PersistentHandler::spawn() {
     request.argv = params_.argv;
     request.env = params_.env;
     request.guard_fd = params_.guard_fd;
+    request.cgroup_fd = params_.cgroup_fd;
     auto child = spawn_piped(std::move(request), true);
     pid_ = child.result.pid;
     exec_error_ = child.result.exec_error;

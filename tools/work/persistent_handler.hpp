@@ -48,6 +48,7 @@ class PersistentHandler : public std::enable_shared_from_this<PersistentHandler>
         std::size_t max_reply = 1 << 20;  // a reply line larger than this fails the job
         std::string tag;                  // for relayed stderr and logs: "slot-2"
         int guard_fd = -1;
+        int cgroup_fd = -1;  // the worker's HandlerCgroup's cgroup.procs, or -1
         long long recycle_jobs = 0, recycle_errors = 0;
         Millis recycle_age{0};
     };

@@ -33,15 +33,23 @@ Persistent handlers (--persistent):
 
 Lifecycle:
   initializing -> starting (--on-start) -> running <-> paused -> draining -> stopped; error.
-  paused: SIGTSTP (SIGCONT resumes) or a failing --health-cmd: claims nothing, finishes jobs.
+  paused: SIGTSTP (SIGCONT resumes), a failing --health-cmd, or the breaker: after
+  --pause-after-failures N failed jobs in a row, --failure-cooldown (doubling on each trip
+  before a success, at most 10m), then --health-cmd if given; claims nothing, finishes jobs.
 
 Signals:
   SIGTERM, SIGINT  drain: claim nothing more, let running jobs finish within --shutdown-timeout,
                    then stop their handlers and release the jobs (attempt not counted); exit 0.
                    A second one skips the wait.
-  SIGHUP, SIGUSR1  reload the config file: concurrency, timeouts, backoff, lease, hooks.
+  SIGHUP, SIGUSR1  reload the config file: concurrency, timeouts, backoff, lease, hooks,
+                   --pause-after-failures, --failure-cooldown.
   SIGTSTP/SIGCONT  pause / resume claiming.
   SIGUSR2          logged and ignored.
+
+HTTP (--http ADDR; PORT alone is 127.0.0.1, 0.0.0.0:PORT for a pod):
+  GET /livez    200 unless the worker is in error        GET /readyz  200 only while running
+  GET /metrics  Prometheus text: jobs by queue and outcome, slots, state, job durations
+  GET /         this worker as JSON                      anything else: 404 (405, 400)
 
 Output:
   Nothing on stdout. Logs on stderr, one line per event (--log-format json for machines).
@@ -103,6 +111,8 @@ std::vector<std::pair<std::string, std::string>> reloadable_values(const Setting
             {"on-stop", quoted(s.on_stop)},
             {"health-cmd", quoted(s.health_cmd)},
             {"health-interval", format_duration(s.health_interval)},
+            {"pause-after-failures", std::to_string(s.pause_after_failures)},
+            {"failure-cooldown", format_duration(s.failure_cooldown)},
             {"max-result", std::to_string(s.max_result)},
             {"result-ttl", format_duration(s.result_ttl)}};
 }
@@ -127,9 +137,10 @@ Settings parse_settings(int argc, char** argv) {
     std::string queues_text;
     std::string timeout = "5m", kill_grace = "3s", lease = "30s", backoff = "10s,1h",
                 shutdown_timeout = "25s";
-    std::string health_interval = "30s", max_runtime, max_result = "1MiB", result_ttl = "24h",
-                recycle_age, summary_interval = "1m";
+    std::string health_interval = "30s", failure_cooldown = "30s", max_runtime, max_result = "1MiB",
+                result_ttl = "24h", recycle_age, summary_interval = "1m";
     std::string permanent = "100";
+    std::string http_address;
 
     app.add_option("QUEUES", queues_text, "Queue, or comma-separated queues in priority order")
         ->required();
@@ -160,6 +171,12 @@ Settings parse_settings(int argc, char** argv) {
                    "Shell command checked every --health-interval; failing: paused");
     app.add_option("--health-interval", health_interval,
                    "How often --health-cmd runs (default 30s)");
+    app.add_option("--pause-after-failures", s.pause_after_failures,
+                   "After N failed jobs in a row, claim nothing for --failure-cooldown (default "
+                   "0: off)");
+    app.add_option("--failure-cooldown", failure_cooldown,
+                   "Pause after --pause-after-failures trips; doubles per trip up to 10m "
+                   "(default 30s)");
     app.add_option("--name", s.name,
                    "Worker name: registry and state directory (default: a fresh id)")
         ->check(cli::not_empty());
@@ -169,6 +186,9 @@ Settings parse_settings(int argc, char** argv) {
                    "How long a succeeded job and its result stay visible (default 24h)");
     app.add_option("--summary-interval", summary_interval,
                    "Log a summary line this often (default 1m; 0: only the final one)");
+    auto* http_option = app.add_option("--http", http_address,
+                                       "Serve /livez, /readyz, /metrics and / at ADDR: a port "
+                                       "alone (127.0.0.1), ip:port or [ipv6]:port");
     app.add_flag("--persistent", s.persistent,
                  "Start COMMAND once per slot and feed it JSON lines");
     app.add_option("--recycle-jobs", s.recycle_jobs,
@@ -245,6 +265,12 @@ Settings parse_settings(int argc, char** argv) {
     s.health_interval = duration_option(health_interval, "--health-interval");
     if (s.health_interval < Millis(100))
         throw UsageError("--health-interval: must be at least 100ms");
+    if (s.pause_after_failures < 0 || s.pause_after_failures > 1'000'000)
+        throw UsageError(fmt::format("--pause-after-failures: {} is not from 0 (off) to 1000000",
+                                     s.pause_after_failures));
+    s.failure_cooldown = duration_option(failure_cooldown, "--failure-cooldown");
+    if (s.failure_cooldown < Millis(100))
+        throw UsageError("--failure-cooldown: must be at least 100ms");
     if (!max_runtime.empty()) s.max_runtime = duration_option(max_runtime, "--max-runtime");
     if (s.max_jobs < 0) throw UsageError("--max-jobs: must not be negative");
     auto size = parse_size(max_result);
@@ -263,6 +289,8 @@ Settings parse_settings(int argc, char** argv) {
             throw UsageError(
                 fmt::format("--name: invalid worker name '{}': {}", printable(s.name), *problem));
     }
+    if (http_option->count() > 0 || !http_address.empty())
+        s.http = http::parse_listen_address(http_address, "--http");
     if (s.command.empty() || s.command.front().empty())
         throw UsageError("COMMAND is missing (put it after --)");
     if (s.persistent && s.payload_as_argument)

@@ -12,6 +12,7 @@
 
 #include "cli/config.hpp"
 #include "cli/options.hpp"
+#include "http/address.hpp"
 #include "queue/backoff.hpp"
 
 namespace workq::work {
@@ -31,6 +32,7 @@ struct Settings {
     long long recycle_jobs = 0, recycle_errors = 0;
     Millis recycle_age{0};
     Millis summary_interval{60'000};  // 0: no periodic summary (the final one is always logged)
+    std::optional<http::ListenAddress> http;  // --http: /livez, /readyz, /metrics, /
 
     // Reloadable with SIGHUP.
     long long concurrency = 1;
@@ -42,6 +44,10 @@ struct Settings {
     Millis shutdown_timeout{25'000};
     std::string on_start, on_stop, health_cmd;
     Millis health_interval{30'000};
+    // The breaker (CONTRACT.md section 12): after this many failed jobs in a row, claim nothing
+    // for the cooldown (doubling on each trip before a success, at most max_failure_cooldown).
+    long long pause_after_failures = 0;  // 0: off
+    Millis failure_cooldown{30'000};
     std::size_t max_result = 1024 * 1024;
     Millis result_ttl{86'400'000};
 

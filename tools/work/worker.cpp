@@ -8,9 +8,11 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <boost/asio/post.hpp>
+#include <boost/json.hpp>
 #include <cerrno>
 #include <cstring>
 #include <random>
+#include <utility>
 
 #include "cli/server.hpp"
 #include "queue/backoff.hpp"
@@ -46,6 +48,9 @@ constexpr std::size_t reap_limit = 200;
 // After a handler could not be started for want of descriptors or processes: how long the
 // worker claims nothing before trying again.
 constexpr Millis shortage_pause{1000};
+// --burst: how often a queue whose concurrency limit holds it back is looked at again (a burst
+// does not wait on wake-ups).
+constexpr Millis burst_concurrency_look{1000};
 constexpr Millis reconnect_first{100};
 constexpr Millis reconnect_cap{5000};
 constexpr Millis blocking_retry{1000};    // after the waiting (BLPOP) connection failed to open
@@ -64,6 +69,9 @@ constexpr std::size_t smallest_request_limit = std::size_t(1) << 20;
 constexpr std::size_t request_room = 64 << 10;  // the command's other bytes, RESP framing
 constexpr int settle_losses_before_cut = 3;
 constexpr Millis unregister_timeout{2000};
+// The breaker's cooldown doubles on each trip before a success, up to this (or the configured
+// cooldown, when that is longer).
+constexpr Millis max_failure_cooldown{600'000};
 
 // Bytes of the longest single argument exec accepts, plus one: Linux's MAX_ARG_STRLEN (32
 // pages) counts the terminating NUL.
@@ -145,6 +153,8 @@ Worker::Worker(int argc, char** argv, Settings settings)
       retry_timer_(io_),
       summary_timer_(io_),
       shortage_timer_(io_),
+      breaker_timer_(io_),
+      hold_timer_(io_),
       service_(io_) {}
 
 std::string Worker::worker_label() const {
@@ -169,14 +179,25 @@ void Worker::set_state(State state, std::string_view why) {
     service_.state_changed(to_string(state), why);
 }
 
+std::string Worker::pause_reason() const {
+    if (paused_by_signal_) return "SIGTSTP: claiming nothing until SIGCONT";
+    if (paused_by_breaker_) return breaker_reason_;
+    if (paused_by_health_) return "health check failing: claiming nothing until it passes";
+    return {};
+}
+
 void Worker::refresh_pause_state() {
     if (state_ != State::running && state_ != State::paused) return;
-    bool paused = paused_by_signal_ || paused_by_health_;
-    if (paused && state_ == State::running)
-        set_state(State::paused, paused_by_signal_
-                                     ? "SIGTSTP: claiming nothing until SIGCONT"
-                                     : "health check failing: claiming nothing until it passes");
-    else if (!paused && state_ == State::paused) {
+    auto reason = pause_reason();
+    auto before = std::exchange(pause_reason_, reason);
+    if (!reason.empty() && state_ == State::running) {
+        set_state(State::paused, reason);
+    } else if (!reason.empty() && reason != before) {
+        // Paused already, for another reason now: say so, and show it in the registry.
+        log::info(fmt::format("still paused: {}", reason), {{"worker", worker_label()}});
+        heartbeat();
+        service_.state_changed(to_string(state_), reason);
+    } else if (reason.empty() && state_ == State::paused) {
         set_state(State::running);
         maybe_claim();
     }
@@ -201,12 +222,22 @@ int Worker::run() {
     for (const auto& queue : settings_.queues)
         queue_keys_.emplace_back(server_.namespace_name, queue);
     successes_.resize(queue_keys_.size());
+    rate_held_until_.resize(queue_keys_.size());
+    hold_logged_.resize(queue_keys_.size());
+    firer_.emplace(
+        io_, namespace_keys_, queue_keys_, worker_id_, [this] { return commands_; },
+        [this] { return worker_label(); });
     {
         // Reachable at start, or exit 3; this also starts the embedded server when it is the one.
         auto connection = cli::connect(server_);
         for (const auto& warning : redis::server_warnings(connection))
             log::warn(warning);
     }
+    metrics_ = WorkerMetrics(settings_.queues);
+    started_at_ms_ =
+        std::chrono::duration_cast<Millis>(std::chrono::system_clock::now().time_since_epoch())
+            .count();
+    if (settings_.http) serve_http();
 
     for (char** entry = environ; entry && *entry; ++entry)
         if (!hidden_from_handlers(*entry)) base_env_.emplace_back(*entry);
@@ -223,7 +254,25 @@ int Worker::run() {
                             printable(slot_state_dir(i).string(), 200), error.message()));
     }
 
-    guard_.emplace(GroupGuard::start());
+    // Only now that the embedded server runs (its double fork must not make it our orphan):
+    // a handler's descendant that leaves its process group (timeout, setsid) and is orphaned
+    // comes to the worker, which kills it (kill_inherited), instead of going to init.
+    if (!become_subreaper())
+        log::warn(fmt::format("cannot become a subreaper ({}): a handler's child that leaves its "
+                              "process group may outlive its job",
+                              std::strerror(errno)),
+                  {{"worker", worker_label()}});
+    std::string no_cgroup;
+    cgroup_ = HandlerCgroup::create("workq-" + worker_id_, no_cgroup);
+    if (cgroup_)
+        log::info("handlers run in the cgroup " + cgroup_->dir(), {{"worker", worker_label()}});
+    else
+        log::debug("no cgroup for the handlers: " + no_cgroup +
+                       "; process groups, the subreaper and the guard stand in",
+                   {{"worker", worker_label()}});
+    guard_scope_.marker = "WORKQ_WORKER_ID=" + worker_id_;
+    if (cgroup_) guard_scope_.cgroup_dir = cgroup_->dir();
+    guard_.emplace(GroupGuard::start(guard_scope_));
     // A signal mask is inherited: a worker started with SIGTERM blocked would never drain.
     // Unblock what the loop acts on (handlers get an empty mask anyway, see spawn()).
     sigset_t watched;
@@ -255,7 +304,9 @@ void Worker::connect_commands() {
                 on_commands_ready();
                 return;
             }
-            if (!started_running_ && state_ == State::initializing) {
+            // Through Sentinel a failover may begin between the check at start and this
+            // connection: ask again, as after any loss.
+            if (!started_running_ && state_ == State::initializing && !server_.endpoint.sentinel) {
                 startup_failure_ = "cannot connect to " + *error;
                 io_.stop();
                 return;
@@ -266,7 +317,15 @@ void Worker::connect_commands() {
 }
 
 void Worker::on_commands_ready() {
-    if (reconnect_attempt_ > 0) log::info("reconnected to Redis", {{"worker", worker_label()}});
+    // Over TLS the log says what was verified, once per connection: what an operator checks
+    // first when a managed service rotates its certificate.
+    auto transport = commands_->transport_security();
+    bool tls = transport.starts_with("TLS");
+    if (reconnect_attempt_ > 0)
+        log::info(tls ? "reconnected to Redis over " + transport : "reconnected to Redis",
+                  {{"worker", worker_label()}});
+    else if (tls)
+        log::info("connected to Redis over " + transport, {{"worker", worker_label()}});
     reconnect_attempt_ = 0;
     // Every script is loaded before anything runs one. An EVALSHA the server does not know goes
     // again as EVAL behind the commands pipelined after it: a claim could then overtake the
@@ -310,11 +369,13 @@ void Worker::on_commands_ready() {
     }
     flush_outbox();
     heartbeat();
+    if (state_ == State::running || state_ == State::paused) firer_->start();
     maybe_claim();
 }
 
 void Worker::on_commands_lost(const std::string& reason) {
     claim_in_flight_ = false;
+    firer_->on_connection_lost();
     if (blocking_) blocking_->close();
     blpop_in_flight_ = false;
     auto delay =
@@ -355,6 +416,7 @@ void Worker::start_running() {
     schedule_heartbeat(queue::heartbeat_interval);
     schedule_summary();
     schedule_reaper();
+    firer_->start();
     schedule_renewal();
     if (!settings_.health_cmd.empty()) schedule_health_check(settings_.health_interval);
     if (settings_.max_runtime.count() > 0) {
@@ -386,8 +448,10 @@ void Worker::begin_drain(std::string_view why, bool urgent) {
     if (blocking_) blocking_->close();
     blpop_in_flight_ = false;
     health_timer_.cancel();
+    breaker_timer_.cancel();
     runtime_timer_.cancel();
     retry_timer_.cancel();
+    hold_timer_.cancel();
     // The whole budget includes the kill grace: SIGTERM at budget - grace, SIGKILL at budget.
     auto term_at = settings_.shutdown_timeout > settings_.kill_grace
                        ? settings_.shutdown_timeout - settings_.kill_grace
@@ -447,10 +511,14 @@ void Worker::finish() {
     shutdown_timer_.cancel();
     heartbeat_timer_.cancel();
     reaper_timer_.cancel();
+    // Before the last heartbeat, on the same connection: its reply ends the process.
+    firer_->stop();
     renew_timer_.cancel();
     health_timer_.cancel();
+    breaker_timer_.cancel();
     runtime_timer_.cancel();
     retry_timer_.cancel();
+    hold_timer_.cancel();
     summary_timer_.cancel();
     auto unregister_and_stop = [this] {
         if (state_ != State::error) set_state(State::stopped);
@@ -544,7 +612,7 @@ void Worker::on_signal(int signal_number) {
 void Worker::reap_children() {
     for (;;) {
         siginfo_t info{};
-        if (::waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) != 0 || info.si_pid == 0) return;
+        if (::waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) != 0 || info.si_pid == 0) break;
         pid_t pid = info.si_pid;
         auto found = children_.find(pid);
         if (found != children_.end()) {
@@ -554,10 +622,10 @@ void Worker::reap_children() {
             guard_->forget(pid);
         }
         int status = 0;
-        if (::waitpid(pid, &status, 0) < 0) return;
+        if (::waitpid(pid, &status, 0) < 0) break;
         if (guard_ && pid == guard_->pid()) {
             log::error("the process guard died; starting a new one", {{"worker", worker_label()}});
-            guard_.emplace(GroupGuard::start());
+            guard_.emplace(GroupGuard::start(guard_scope_));
             for (const auto& entry : children_)
                 guard_->adopt(entry.first);
             continue;
@@ -568,6 +636,24 @@ void Worker::reap_children() {
             on_exit(status);
         }
     }
+    // A leader's exit orphans what it left outside its group: that came to us just now.
+    kill_inherited();
+}
+
+void Worker::kill_inherited() {
+    auto killed = kill_unknown_children(
+        [this](pid_t pid) { return children_.contains(pid) || (guard_ && pid == guard_->pid()); });
+    if (killed.empty()) return;
+    std::string which;
+    for (std::size_t i = 0; i < killed.size() && i < 5; ++i)
+        which += fmt::format("{}{} ({})", i == 0 ? "" : ", ", killed[i].pid,
+                             printable(killed[i].name, 40));
+    if (killed.size() > 5) which += fmt::format(" and {} more", killed.size() - 5);
+    log::warn(
+        fmt::format(
+            "killed {} process{} that a handler or hook left running outside its process group: {}",
+            killed.size(), killed.size() == 1 ? "" : "es", which),
+        {{"worker", worker_label()}});
 }
 
 void Worker::reload_settings(std::string_view signal_name) {
@@ -594,6 +680,9 @@ void Worker::reload_settings(std::string_view signal_name) {
         settings_.health_interval = fresh.health_interval;
         settings_.max_result = fresh.max_result;
         settings_.result_ttl = fresh.result_ttl;
+        // A new cooldown applies from the next trip; the breaker turned off ends its pause.
+        settings_.pause_after_failures = fresh.pause_after_failures;
+        settings_.failure_cooldown = fresh.failure_cooldown;
         settings_.config = std::move(fresh.config);
         if (static_cast<std::size_t>(settings_.concurrency) > slots_.size()) {
             auto old_size = slots_.size();
@@ -632,9 +721,22 @@ void Worker::reload_settings(std::string_view signal_name) {
                 schedule_health_check(Millis(0));
             }
         }
-        if (settings_.persistent && started_running_ && state_ != State::draining)
+        if (settings_.pause_after_failures <= 0 && paused_by_breaker_) {
+            breaker_timer_.cancel();
+            paused_by_breaker_ = false;
+            failures_in_a_row_ = 0;
+            log::info(fmt::format("{}: the breaker is off; its pause ends", signal_name),
+                      {{"worker", worker_label()}});
+            refresh_pause_state();
+        }
+        if (settings_.persistent && started_running_ && state_ != State::draining) {
             for (std::size_t k = 0; k < static_cast<std::size_t>(settings_.concurrency); ++k)
                 start_persistent(slots_[k]);
+            // Lowered: the slots past it take no new job; their handlers go now, or after the
+            // job they run (on_persistent_done).
+            for (auto& slot : slots_)
+                retire_persistent(slot);
+        }
         schedule_renewal();
         heartbeat();
         maybe_claim();
@@ -714,6 +816,7 @@ void Worker::maybe_claim() {
                     if (found.queue_index == q) damage = found.what;
                 note_damage(q, damage);
             }
+            firer_->on_claim_hint(result.next_tick);
             for (auto& claimed : result.jobs) {
                 retries_.erase(claimed.id);  // its retry is here
                 Job job;
@@ -737,11 +840,23 @@ void Worker::maybe_claim() {
                 }
                 start_job(*free_slot, std::move(job));
             }
+            bool held = note_holds(result.holds);
             if (result.jobs.size() == wanted) {
                 maybe_claim();
                 return;
             }
             if (settings_.burst) {
+                if (held) {
+                    // Jobs wait but a limit holds them back: they are due, so the burst goes on.
+                    // A rate hold's timer claims again; a concurrency hold looks every second.
+                    if (!rate_hold_armed()) {
+                        hold_timer_.expires_after(burst_concurrency_look);
+                        hold_timer_.async_wait([this](auto error) {
+                            if (!error) maybe_claim();
+                        });
+                    }
+                    return;
+                }
                 if (busy_slots() == 0 && !settles_pending()) burst_idle();
                 return;
             }
@@ -766,6 +881,56 @@ void Worker::note_damage(std::size_t queue_index, std::optional<std::string> wha
                            printable(*what, 300),
                            queue_keys_.size() > 1 ? "; the other queues are served as usual" : ""),
                {{"worker", worker_label()}, {"queue", queue}});
+}
+
+// Records which queues the claim's limits held back. A rate hold says when the next starts are
+// possible: until then the worker does not wait on that queue's wake-ups (an enqueue there
+// would only wake it to be held again), and a timer claims again at that time, at most
+// idle_block later (so that a limit loosened meanwhile is seen). A concurrency hold has no
+// time: the end of one of the queue's running jobs wakes waiters (complete, fail, release and
+// reap push a wake-up), and the wait is an ordinary one.
+bool Worker::note_holds(const std::vector<queue::Hold>& holds) {
+    auto now = std::chrono::steady_clock::now();
+    bool any = false;
+    std::optional<std::chrono::steady_clock::time_point> first_end;
+    for (std::size_t i = 0; i < rate_held_until_.size(); ++i) {
+        auto hold = i < holds.size() ? holds[i] : queue::Hold{};
+        rate_held_until_[i].reset();
+        if (hold.kind == queue::HoldKind::none) continue;
+        any = true;
+        ++claims_held_back_;
+        std::string why =
+            hold.kind == queue::HoldKind::rate
+                ? fmt::format("its rate limit; next start in {}", format_duration(hold.wait))
+                : std::string("its concurrency limit; until one of its jobs ends");
+        auto message = fmt::format("queue {} held back by {}", settings_.queues[i], why);
+        if (!hold_logged_[i]) {
+            hold_logged_[i] = true;
+            log::info(message, {{"worker", worker_label()}});
+        } else {
+            log::debug(message, {{"worker", worker_label()}});
+        }
+        if (hold.kind == queue::HoldKind::rate) {
+            auto end = now + std::min(hold.wait, idle_block);
+            rate_held_until_[i] = end;
+            if (!first_end || end < *first_end) first_end = end;
+        }
+    }
+    if (first_end) {
+        hold_timer_.expires_at(*first_end);
+        hold_timer_.async_wait([this](auto error) {
+            if (!error) maybe_claim();
+        });
+    } else {
+        hold_timer_.cancel();
+    }
+    return any;
+}
+
+bool Worker::rate_hold_armed() const {
+    auto now = std::chrono::steady_clock::now();
+    return std::any_of(rate_held_until_.begin(), rate_held_until_.end(),
+                       [&](const auto& until) { return until && *until > now; });
 }
 
 void Worker::burst_idle() {
@@ -834,8 +999,12 @@ void Worker::idle_wait(std::optional<Millis> next_due) {
     auto wait = idle_block;
     if (next_due) wait = std::max(Millis(10), std::min(wait, *next_due));
     std::vector<std::string> args{"BLPOP"};
-    for (const auto& keys : queue_keys_)
-        args.push_back(keys.wake());
+    auto now = std::chrono::steady_clock::now();
+    for (std::size_t i = 0; i < queue_keys_.size(); ++i)
+        // A queue its rate limit holds back: hold_timer_ claims again when it allows.
+        if (!rate_held_until_[i] || *rate_held_until_[i] <= now)
+            args.push_back(queue_keys_[i].wake());
+    if (args.size() == 1) return;  // every queue is held back by its rate: hold_timer_ looks
     args.push_back(fmt::format("{:.3f}", static_cast<double>(wait.count()) / 1000.0));
     blpop_in_flight_ = true;
     blocking_->command(
@@ -900,8 +1069,9 @@ void Worker::fail_permanently(Job job, const std::string& error, const std::stri
     const auto& keys = queue_keys_[job.queue_index];
     settle({queue::fail_call(keys, job.claimed.id, job.claimed.token, error, reason, std::nullopt,
                              settings_.result_ttl),
-            [this, id = job.claimed.id, error](const redis::Reply&) {
+            [this, id = job.claimed.id, queue_index = job.queue_index, error](const redis::Reply&) {
                 ++jobs_dead_;
+                metrics_.count(queue_index, Outcome::dead);
                 log::error("job dead: " + error, {{"job", id}});
             }});
 }
@@ -944,6 +1114,7 @@ void Worker::start_job(Slot& slot, Job job) {
     params.max_result = settings_.max_result;
     params.tag = job.claimed.id;
     params.guard_fd = guard_->registration_fd();
+    params.cgroup_fd = cgroup_ ? cgroup_->procs_fd() : -1;
     if (settings_.payload_as_argument) {
         // A payload no exec can pass as an argument, now or ever: a permanent failure of that
         // job, not of the worker (every worker taking it would stop, and the queue with them).
@@ -1020,6 +1191,7 @@ void Worker::start_persistent(Slot& slot) {
     params.max_reply = settings_.max_result;
     params.tag = fmt::format("slot-{}", slot.index + 1);
     params.guard_fd = guard_->registration_fd();
+    params.cgroup_fd = cgroup_ ? cgroup_->procs_fd() : -1;
     params.recycle_jobs = settings_.recycle_jobs;
     params.recycle_errors = settings_.recycle_errors;
     params.recycle_age = settings_.recycle_age;
@@ -1043,11 +1215,35 @@ void Worker::start_persistent(Slot& slot) {
         });
 }
 
+void Worker::retire_persistent(Slot& slot) {
+    if (!slot.persistent || slot.job || slot.persistent_stopping ||
+        slot.index < static_cast<std::size_t>(settings_.concurrency) || state_ == State::draining ||
+        state_ == State::error)
+        return;
+    log::info(fmt::format("concurrency lowered to {}: stopping the persistent handler of slot {}",
+                          settings_.concurrency, slot.index + 1),
+              {{"worker", worker_label()}, {"pid", std::to_string(slot.persistent->pid())}});
+    slot.persistent_stopping = true;
+    slot.persistent->shutdown([this, index = slot.index] {
+        auto& retired = slots_[index];
+        retired.persistent.reset();
+        retired.persistent_stopping = false;
+        if (state_ == State::draining || state_ == State::error) {
+            check_drained();
+            return;
+        }
+        // Raised again while this one was going: the slot gets a fresh handler.
+        if (started_running_ && index < static_cast<std::size_t>(settings_.concurrency))
+            start_persistent(retired);
+    });
+}
+
 void Worker::on_persistent_done(std::size_t slot_index, PersistentOutcome outcome) {
     auto& slot = slots_[slot_index];
     if (!slot.job) return;
     Job job = std::move(*slot.job);
     slot.job.reset();
+    retire_persistent(slot);
     RunResult result;
     result.duration = outcome.duration;
     result.describe = outcome.reason.empty() ? "ok" : outcome.reason;
@@ -1117,10 +1313,22 @@ void Worker::on_handler_done(std::size_t slot_index, HandlerOutcome outcome) {
 void Worker::report(Job job, RunResult run) {
     ++jobs_finished_;
     crash_point("before-settle");
+    // Before the claim at the end: a worker that trips here claims nothing more. A job a user
+    // cancelled, one whose lease was lost and one released say nothing about the handler.
+    if (!job.lease_lost && !job.cancel_requested && !run.cancelled) {
+        if (run.kind == RunResult::Kind::succeeded)
+            note_run_for_breaker(false);
+        else if (run.kind == RunResult::Kind::failed)
+            note_run_for_breaker(true);
+    }
     const auto& keys = queue_keys_[job.queue_index];
     const auto& id = job.claimed.id;
     auto duration = format_duration_short(run.duration);
     std::string queue = settings_.queues[job.queue_index];
+    auto queue_index = job.queue_index;
+    if (!job.lease_lost &&
+        (run.kind == RunResult::Kind::succeeded || run.kind == RunResult::Kind::failed))
+        metrics_.observe(queue_index, run.duration);
 
     if (run.kind == RunResult::Kind::exec_failed && run.exec_error == E2BIG &&
         settings_.payload_as_argument) {
@@ -1136,14 +1344,16 @@ void Worker::report(Job job, RunResult run) {
         fatal(fmt::format("cannot execute COMMAND '{}': {}; job {} released, attempt not counted",
                           printable(settings_.command.front()), std::strerror(run.exec_error), id));
     } else if (job.lease_lost) {
+        metrics_.count(queue_index, Outcome::lost);
         log::warn(
             "lease lost: another worker holds the job or it was settled; its outcome is dropped",
             {{"worker", worker_label()}, {"queue", queue}, {"job", id}, {"outcome", run.describe}});
     } else if (run.kind == RunResult::Kind::released) {
         settle({queue::release_call(keys, id, job.claimed.token, settings_.result_ttl),
-                [this, id, queue](const redis::Reply& reply) {
+                [this, id, queue, queue_index](const redis::Reply& reply) {
                     if (queue::parse_settle(reply) != queue::Settle::done) return;
                     ++jobs_released_;
+                    metrics_.count(queue_index, Outcome::released);
                     log::info("job released (attempt not counted)",
                               {{"worker", worker_label()}, {"queue", queue}, {"job", id}});
                 }});
@@ -1162,8 +1372,10 @@ void Worker::report(Job job, RunResult run) {
                       {{"job", id}});
         successes_[job.queue_index].pending.push_back(
             {id, job.claimed.token, std::move(run.result), run.dropped,
-             [this, id, queue, duration, attempt = job.claimed.attempt](queue::Settle settled) {
+             [this, id, queue, queue_index, duration,
+              attempt = job.claimed.attempt](queue::Settle settled) {
                  if (settled == queue::Settle::refused) {
+                     metrics_.count(queue_index, Outcome::lost);
                      log::warn(
                          "lease lost: the success was not recorded (another worker holds the job)",
                          {{"worker", worker_label()}, {"queue", queue}, {"job", id}});
@@ -1177,6 +1389,7 @@ void Worker::report(Job job, RunResult run) {
                      return;
                  }
                  ++jobs_succeeded_;
+                 metrics_.count(queue_index, Outcome::succeeded);
                  log::info("job succeeded", {{"worker", worker_label()},
                                              {"queue", queue},
                                              {"job", id},
@@ -1195,10 +1408,11 @@ void Worker::report(Job job, RunResult run) {
         settle(
             {queue::fail_call(keys, id, job.claimed.token, error_text, reason, delay,
                               settings_.result_ttl),
-             [this, id, queue, reason, duration, delay, attempt = job.claimed.attempt,
+             [this, id, queue, queue_index, reason, duration, delay, attempt = job.claimed.attempt,
               max = job.claimed.max_attempts](const redis::Reply& reply) {
                  auto result = queue::parse_fail(reply);
                  if (result.settle == queue::Settle::refused) {
+                     metrics_.count(queue_index, Outcome::lost);
                      log::warn(
                          "lease lost: the failure was not recorded (another worker holds the job)",
                          {{"worker", worker_label()}, {"queue", queue}, {"job", id}});
@@ -1226,6 +1440,7 @@ void Worker::report(Job job, RunResult run) {
                                     {"duration", duration},
                                     {"retry_at", format_rfc3339(result.due_ms)}});
                          ++jobs_failed_;
+                         metrics_.count(queue_index, Outcome::failed);
                          // A burst waits for it (CONTRACT.md section 4). The server's due time
                          // is now + delay by its clock, no later than this by ours.
                          if (settings_.burst && delay)
@@ -1234,6 +1449,7 @@ void Worker::report(Job job, RunResult run) {
                      case queue::JobState::dead:
                          ++jobs_failed_;
                          ++jobs_dead_;
+                         metrics_.count(queue_index, Outcome::dead);
                          log::error("job dead", {{"worker", worker_label()},
                                                  {"queue", queue},
                                                  {"job", id},
@@ -1242,6 +1458,7 @@ void Worker::report(Job job, RunResult run) {
                                                  {"duration", duration}});
                          break;
                      case queue::JobState::cancelled:
+                         metrics_.count(queue_index, Outcome::cancelled);
                          log::info("job cancelled",
                                    {{"worker", worker_label()}, {"queue", queue}, {"job", id}});
                          break;
@@ -1390,6 +1607,9 @@ void Worker::heartbeat(bool exiting, std::function<void()> then) {
                             {"processed", std::to_string(jobs_finished_)},
                             {"failed", std::to_string(jobs_failed_)},
                             {"version", WORKQ_VERSION}};
+    // Why it claims nothing while paused (the breaker, a failing health check, SIGTSTP); empty
+    // otherwise, so that a resumed worker's hash holds no stale reason.
+    if (!exiting) fields.emplace_back("reason", state_ == State::paused ? pause_reason_ : "");
     // The last word stays in the registry a while, with the reason: `workq-status` shows it,
     // and `--check --worker` says why the worker is gone instead of "not registered".
     auto call = exiting ? queue::exit_call(
@@ -1459,6 +1679,7 @@ void Worker::schedule_heartbeat(Millis after) {
     heartbeat_timer_.async_wait([this](auto error) {
         if (error) return;
         heartbeat();
+        kill_inherited();
         schedule_heartbeat(queue::heartbeat_interval);
     });
 }
@@ -1471,6 +1692,8 @@ void Worker::schedule_reaper() {
         reap_all([this](long long taken_back) {
             log::debug(fmt::format("reaper pass: {} job(s) taken back", taken_back),
                        {{"worker", worker_label()}});
+            // Schedules ride on the reaper's period: a busy worker fires and keeps its watch.
+            if (state_ == State::running || state_ == State::paused) firer_->on_reaper_pass();
             if (!finishing_) schedule_reaper();
         });
     });
@@ -1612,6 +1835,90 @@ bool Worker::note_health(bool ok, const HandlerOutcome& outcome) {
     return true;
 }
 
+void Worker::note_run_for_breaker(bool failed) {
+    if (!failed) {
+        // A success closes the episode: the next trip starts again from --failure-cooldown.
+        failures_in_a_row_ = 0;
+        breaker_trips_ = 0;
+        return;
+    }
+    ++failures_in_a_row_;
+    // Jobs that were running when it tripped finish while it is paused: their failures add to
+    // nothing (the count starts afresh when it resumes).
+    if (settings_.pause_after_failures <= 0 || paused_by_breaker_ ||
+        failures_in_a_row_ < settings_.pause_after_failures)
+        return;
+    if (state_ != State::running && state_ != State::paused) return;  // draining, stopping
+    // base * 2^trips, at most 10 min (or the base itself, when the user asked for more).
+    auto ceiling = std::max(settings_.failure_cooldown, max_failure_cooldown);
+    auto cooldown = settings_.failure_cooldown;
+    for (int i = 0; i < breaker_trips_ && cooldown < ceiling; ++i)
+        cooldown *= 2;
+    cooldown = std::min(cooldown, ceiling);
+    ++breaker_trips_;
+    paused_by_breaker_ = true;
+    breaker_reason_ = fmt::format(
+        "{} jobs failed in a row (--pause-after-failures {}): claiming nothing for {}{}{}",
+        failures_in_a_row_, settings_.pause_after_failures, format_duration(cooldown),
+        breaker_trips_ > 1 ? fmt::format(" (trip {} before a success)", breaker_trips_) : "",
+        settings_.health_cmd.empty() ? "" : ", then until --health-cmd passes");
+    log::warn(fmt::format("breaker tripped: {}", breaker_reason_), {{"worker", worker_label()}});
+    refresh_pause_state();
+    breaker_timer_.expires_after(cooldown);
+    breaker_timer_.async_wait([this](auto error) {
+        if (!error) end_breaker_cooldown();
+    });
+}
+
+void Worker::end_breaker_cooldown() {
+    if (!paused_by_breaker_ || finishing_ || state_ == State::draining || state_ == State::stopped)
+        return;
+    auto resume = [this] {
+        paused_by_breaker_ = false;
+        failures_in_a_row_ = 0;
+        refresh_pause_state();
+    };
+    if (settings_.health_cmd.empty()) {
+        log::info("breaker: cooldown over; resuming", {{"worker", worker_label()}});
+        resume();
+        return;
+    }
+    run_hook(settings_.health_cmd, "health", std::min(settings_.health_interval, hook_timeout),
+             [this, resume](bool ok, const HandlerOutcome& outcome) {
+                 if (!paused_by_breaker_ || finishing_ || state_ == State::draining ||
+                     state_ == State::stopped)
+                     return;
+                 if (ok) {
+                     log::info("breaker: cooldown over and the health check passed; resuming",
+                               {{"worker", worker_label()}});
+                     resume();
+                     return;
+                 }
+                 // The dependency is still down: stay paused and look again, as often as the
+                 // periodic check would, and no later than another cooldown. The cooldown does
+                 // not double for this: it doubles only when jobs fail again.
+                 auto again = std::min(settings_.health_interval, settings_.failure_cooldown);
+                 breaker_reason_ = fmt::format(
+                     "the breaker tripped and the health check fails ({}): claiming nothing until "
+                     "it passes",
+                     outcome.describe());
+                 log::warn(fmt::format("breaker: cooldown over but the health check fails ({}); "
+                                       "staying paused, checking again in {}",
+                                       outcome.describe(), format_duration(again)),
+                           {{"worker", worker_label()}});
+                 if (settings_.burst) {
+                     exit_code_ = 1;
+                     begin_drain("--burst: health check failed");
+                     return;
+                 }
+                 refresh_pause_state();
+                 breaker_timer_.expires_after(again);
+                 breaker_timer_.async_wait([this](auto error) {
+                     if (!error) end_breaker_cooldown();
+                 });
+             });
+}
+
 void Worker::schedule_health_check(Millis after) {
     health_timer_.expires_after(after);
     health_timer_.async_wait([this](auto error) {
@@ -1640,6 +1947,7 @@ void Worker::run_hook(const std::string& command, std::string_view tag, Millis t
     params.max_result = 64 * 1024;
     params.tag = std::string(tag);
     params.guard_fd = guard_->registration_fd();
+    params.cgroup_fd = cgroup_ ? cgroup_->procs_fd() : -1;
     try {
         auto run = HandlerRun::start(
             io_, std::move(params),
@@ -1661,6 +1969,91 @@ void Worker::run_hook(const std::string& command, std::string_view tag, Millis t
         log::error(fmt::format("cannot run the {} hook: {}", tag, error.what()));
         asio::post(io_, [then = std::move(then), outcome] { then(false, outcome); });
     }
+}
+
+// --- HTTP (--http) -------------------------------------------------------------------------------
+
+void Worker::serve_http() {
+    http::Router router;
+    // Each handler runs on the worker's loop between two events: what it reads is never
+    // half-updated, and it answers from memory (no Redis), so a scrape costs the loop little.
+    router.handle("/livez", [this](const http::Request&) {
+        if (state_ == State::error)
+            return http::text_response(503, fmt::format("error: {}", stop_reason_));
+        return http::text_response(200, "ok");
+    });
+    router.handle("/readyz", [this](const http::Request&) {
+        if (state_ == State::running) return http::text_response(200, "running");
+        auto why = state_ == State::paused                               ? pause_reason_
+                   : state_ == State::draining || state_ == State::error ? stop_reason_
+                                                                         : std::string();
+        return http::text_response(503, why.empty()
+                                            ? std::string(to_string(state_))
+                                            : fmt::format("{}: {}", to_string(state_), why));
+    });
+    router.handle("/metrics", [this](const http::Request&) {
+        Gauges gauges;
+        gauges.state = to_string(state_);
+        for (auto state : {State::initializing, State::starting, State::running, State::paused,
+                           State::draining, State::stopped, State::error})
+            gauges.states.push_back(to_string(state));
+        gauges.busy_slots = busy_slots();
+        gauges.slots = static_cast<std::size_t>(settings_.concurrency);
+        gauges.failures_in_a_row = failures_in_a_row_;
+        gauges.breaker_trips = breaker_trips_;
+        gauges.claims_held_back = claims_held_back_;
+        gauges.uptime_seconds =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - started_at_).count();
+        http::Response response;
+        response.content_type = "text/plain; version=0.0.4; charset=utf-8";
+        response.body = metrics_.render(gauges);
+        return response;
+    });
+    router.handle("/", [this](const http::Request&) {
+        http::Response response;
+        response.content_type = "application/json";
+        response.body = worker_json();
+        return response;
+    });
+    try {
+        http_.emplace(io_, *settings_.http, std::move(router));
+    } catch (const Error& error) {
+        // A worker asked to answer probes that cannot would look dead to its supervisor.
+        throw FatalError(fmt::format("--http: {}", error.what()));
+    }
+    log::info(fmt::format("serving http://{}/ (/livez, /readyz, /metrics)",
+                          http::describe(http_->local_address())),
+              {{"worker", worker_label()}});
+}
+
+std::string Worker::worker_json() const {
+    // The registration (what the heartbeat stores) and the counters of this process.
+    boost::json::array queues;
+    for (const auto& queue : settings_.queues)
+        queues.emplace_back(queue);
+    boost::json::object worker{
+        {"id", worker_id_},
+        {"name", worker_label()},
+        {"host", host_},
+        {"pid", static_cast<long long>(::getpid())},
+        {"state", to_string(state_)},
+        {"reason", state_ == State::paused                               ? pause_reason_
+                   : state_ == State::draining || state_ == State::error ? stop_reason_
+                                                                         : std::string()},
+        {"queues", std::move(queues)},
+        {"concurrency", settings_.concurrency},
+        {"busy", busy_slots()},
+        {"processed", jobs_finished_},
+        {"succeeded", jobs_succeeded_},
+        {"failed", jobs_failed_},
+        {"dead", jobs_dead_},
+        {"released", jobs_released_},
+        {"failures_in_a_row", failures_in_a_row_},
+        {"started_at", format_rfc3339(started_at_ms_)},
+        {"uptime_s",
+         std::chrono::duration<double>(std::chrono::steady_clock::now() - started_at_).count()},
+        {"version", WORKQ_VERSION}};
+    return boost::json::serialize(worker) + "\n";
 }
 
 }  // namespace workq::work

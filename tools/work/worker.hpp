@@ -18,12 +18,16 @@
 
 #include "cli/server.hpp"
 #include "handler_run.hpp"
+#include "http/server.hpp"
+#include "metrics.hpp"
 #include "persistent_handler.hpp"
 #include "queue/keys.hpp"
 #include "queue/transitions.hpp"
 #include "redis/async_connection.hpp"
+#include "schedule_firer.hpp"
 #include "service_notify.hpp"
 #include "settings.hpp"
+#include "util/cgroup.hpp"
 #include "util/process.hpp"
 
 namespace workq::work {
@@ -51,7 +55,8 @@ class Worker {
         std::optional<Job> job;
         std::shared_ptr<HandlerRun> run;                // per-job mode: the running handler
         std::shared_ptr<PersistentHandler> persistent;  // --persistent: the slot's process
-        bool persistent_stopping = false;               // shut down while draining
+        bool persistent_stopping =
+            false;  // shut down (draining, or retired: see retire_persistent)
     };
     // What a run of a job came to, whichever kind of handler ran it (per job or persistent).
     struct RunResult {
@@ -93,6 +98,9 @@ class Worker {
 
     // lifecycle
     void set_state(State state, std::string_view why = {});
+    // Why the worker claims nothing, by precedence (SIGTSTP, the breaker, the health check);
+    // empty when nothing holds it back.
+    std::string pause_reason() const;
     void refresh_pause_state();
     void connect_commands();
     void on_commands_ready();
@@ -107,6 +115,10 @@ class Worker {
     void watch_signals();
     void on_signal(int signal_number);
     void reap_children();
+    // Kills what the worker inherited as a subreaper: a handler's (or hook's) descendant that
+    // left its process group (timeout, setsid) and whose parent died. Called when a child
+    // exits and with every heartbeat (an orphan makes no SIGCHLD of ours until it dies).
+    void kill_inherited();
     // SIGHUP and SIGUSR1: `signal_name` names the one that asked, in the logs.
     void reload_settings(std::string_view signal_name);
 
@@ -128,6 +140,10 @@ class Worker {
     void report(Job job, RunResult run);
     // --persistent: starts the slot's long-lived handler (if it has none).
     void start_persistent(Slot& slot);
+    // --persistent: a slot past the concurrency (lowered by a reload) stops its handler once it
+    // has no job (stdin closed, then the kill grace, as at shutdown), and starts one again if
+    // the concurrency grew back meanwhile. Does nothing to a slot within the concurrency.
+    void retire_persistent(Slot& slot);
     // Stops whatever runs the slot's job (lease lost, cancel, shutdown).
     void stop_slot(Slot& slot, StopReason reason);
     bool slot_ready(const Slot& slot) const;
@@ -163,13 +179,25 @@ class Worker {
     // claim again when something came back, else sleep until the first retry of a job it ran
     // is due, else stop.
     void burst_idle();
+    bool note_holds(const std::vector<queue::Hold>& holds);  // true: some queue was held back
+    bool rate_hold_armed() const;
     void schedule_renewal();
     void schedule_health_check(Millis after);
     // Records a health check's verdict (paused while failing; a failing --burst drains).
     // Returns false when the worker is now draining.
     bool note_health(bool ok, const HandlerOutcome& outcome);
+    // The breaker (--pause-after-failures): counts a finished run (a failure, or a success that
+    // resets it), and trips when the count reaches the setting.
+    void note_run_for_breaker(bool failed);
+    // The cooldown is over: consult --health-cmd (if any) and resume.
+    void end_breaker_cooldown();
     void run_hook(const std::string& command, std::string_view tag, Millis timeout,
                   std::function<void(bool ok, const HandlerOutcome&)> then);
+
+    // --http: listens (before the loop runs; FatalError when it cannot) and serves /livez,
+    // /readyz, /metrics and / on the worker's loop.
+    void serve_http();
+    std::string worker_json() const;
 
     // The slot's WORKQ_STATE_DIR, and making it (an error when it cannot be made).
     std::filesystem::path slot_state_dir(std::size_t slot_index) const;
@@ -191,12 +219,20 @@ class Worker {
 
     boost::asio::io_context io_;
     boost::asio::signal_set signals_;
+    std::optional<HandlerCgroup> cgroup_;  // where the system lets the worker have one
+    GuardScope guard_scope_;               // the marker and cgroup every guard it starts kills
     std::optional<GroupGuard> guard_;
     std::shared_ptr<redis::AsyncConnection> commands_;
     std::shared_ptr<redis::AsyncConnection> blocking_;
 
     State state_ = State::initializing;
-    bool paused_by_signal_ = false, paused_by_health_ = false;
+    bool paused_by_signal_ = false, paused_by_health_ = false, paused_by_breaker_ = false;
+    std::string pause_reason_;  // what the registry and the logs say while paused
+    // The breaker: failed runs in a row, trips since the last success (the cooldown doubles
+    // with each), and what the pause says.
+    long long failures_in_a_row_ = 0;
+    int breaker_trips_ = 0;
+    std::string breaker_reason_;
     bool claim_in_flight_ = false, blpop_in_flight_ = false;
     bool started_running_ = false, finishing_ = false;
     bool first_health_check_done_ = false;
@@ -234,7 +270,19 @@ class Worker {
     boost::asio::steady_timer retry_timer_;  // --burst: until the first retry is due
     boost::asio::steady_timer summary_timer_;
     boost::asio::steady_timer shortage_timer_;
+    boost::asio::steady_timer breaker_timer_;  // the breaker's cooldown
+    // Until a queue's rate limit allows its next starts (workq-queue limit): the claim said when.
+    // Meanwhile the worker does not wait on that queue's wake-ups; this timer claims again then.
+    boost::asio::steady_timer hold_timer_;
+    std::vector<std::optional<std::chrono::steady_clock::time_point>> rate_held_until_;
+    std::vector<bool> hold_logged_;   // a queue's first hold is logged at info, later ones at debug
+    long long claims_held_back_ = 0;  // claims that a queue's limit held back (for metrics)
     ServiceNotifier service_;  // systemd: READY, STOPPING, STATUS, WATCHDOG (when NOTIFY_SOCKET)
+    std::optional<ScheduleFirer> firer_;  // workq-schedule's ticks of our queues
+    WorkerMetrics metrics_;
+    long long started_at_ms_ = 0;  // the wall clock at start, for `/`
+    // Last: destroyed first, before the loop and everything its handlers read.
+    std::optional<http::Server> http_;
 };
 
 }  // namespace workq::work

@@ -2,7 +2,8 @@
 --
 -- Keys of one queue share the hash tag {NS:QUEUE}; every script receives that prefix
 -- ("{NS:QUEUE}:") and builds the per-job keys from it:
---   <p>meta            hash: version, paused, succeeded, failed, trimmed, dead_max, dead_max_age
+--   <p>meta            hash: version, paused, succeeded, failed, trimmed, dead_max, dead_max_age,
+--                      limit_rate, limit_window, limit_concurrency
 --   <p>priorities      zset: the priorities that have waiting jobs (member = score = priority)
 --   <p>waiting:<prio>  list: ids waiting at that priority, oldest first
 --   <p>scheduled       zset: id -> due time (ms)
@@ -19,6 +20,8 @@
 --   <p>schedule:<name> hash: cron, tz, catch_up, prio, max, timeout, unique, payload, next,
 --                      paused, gen (bumped by each definition), last_job, last_tick, created,
 --                      updated
+--   <p>watchers        zset: worker id -> until when it vouches to fire the queue's ticks
+--   <p>starts          zset: token -> start time (ms) of the last window's starts (rate limit)
 -- and one key per caller-chosen job id in the namespace's slot (see reserve_id below):
 --   {NS}:id:<id>       string: the queue that holds, or is making, job <id> (expires)
 -- All times are the server's (TIME), in milliseconds.
@@ -30,7 +33,7 @@
 -- calls whose failure changes nothing (an id is in no list or set of the wrong type). What it
 -- finds wrong is handled by kind:
 --   - a structure of the queue (meta, priorities, waiting:<prio>, scheduled, running, dead,
---     schedules, ticks) holding another type is damage: the script refuses with
+--     schedules, ticks, starts, watchers) holding another type is damage: the script refuses with
 --     WORKQ_DAMAGED <what> before its first write, and changes nothing (those keys hold the ids
 --     of jobs and the queue's pause: nothing is overwritten). A claim over several queues skips
 --     a damaged one and names it in its reply; the readers (stats, job_info) name it too;
@@ -38,7 +41,10 @@
 --     count or priority that is not a whole number in its range) is quarantined: dead-lettered
 --     with the reason `corrupt` and an error saying what was wrong (dead_corrupt);
 --   - keys that only signal (wake, done:<id>), a --unique key and a job's error list holding
---     another type hold no job: they are replaced (an error list with a note saying so).
+--     another type hold no job: they are replaced (an error list with a note saying so);
+--   - a schedule:<name> that is not a hash, or whose numbers workq did not write, is no
+--     schedule: the firer's scripts drop its tick (schedule_due) or make nothing (schedule_fire),
+--     `workq-schedule add` replaces it.
 -- A meta counter that is not a number starts again (they are statistics); a meta `version`
 -- that is not one is damage.
 
@@ -92,8 +98,11 @@ local function digits(n)
 end
 
 -- The type each structure of a queue holds (absent is fine: empty).
+-- starts (the rate limit's log) and watchers (who vouches to fire the ticks) hold no job, but
+-- replacing them would break a promise (the rate; a tick counted missed), so they are damage.
 local STRUCTURES = {meta = 'hash', priorities = 'zset', scheduled = 'zset', running = 'zset',
-                    dead = 'zset', schedules = 'set', ticks = 'zset'}
+                    dead = 'zset', schedules = 'set', ticks = 'zset', starts = 'zset',
+                    watchers = 'zset'}
 
 -- nil when `key` is absent or holds `want`; else the damage, said in words.
 local function key_damage(key, want)
@@ -325,6 +334,43 @@ local function make_cancelled(p, id, now, unique, ttl)
     release_unique(p, id, unique)
     notify_final(p, id, nil, 'cancelled')
     expire_final(p, id, ttl)
+end
+
+-- The job that holds --unique key `unique` while it is scheduled, waiting or running; nil when
+-- none does (a key naming an ended job is free). Writes nothing, fails on nothing: a unique key
+-- (or a holder's record) of another type names no live job, and write_new_job replaces it.
+local function live_unique_holder(p, unique)
+    local holder = redis.pcall('GET', p .. 'unique:' .. unique)
+    if type(holder) ~= 'string' then return nil end
+    local state = redis.pcall('HGET', p .. 'job:' .. holder, 'state')
+    if state == 'waiting' or state == 'scheduled' or state == 'running' then return holder end
+    return nil
+end
+
+-- Writes the record of new job `id` (no record may exist) in one HSET: `o` holds payload, max
+-- (text), created (text), prio (number), prio_text, timeout ('' = the worker's), notify (bool),
+-- unique ('' = none) and due (ms, or nil). Takes the unique key; a job with `due` joins the
+-- scheduled set. Returns true when the job is waiting: the caller appends it to its priority's
+-- list (workq-enqueue batches those in one RPUSH). A fresh record has neither `attempts`
+-- (absent = 0) nor `ready` (absent = `created`). The caller checked that the record is absent
+-- and, with `due`, that scheduled is a zset (SET replaces a unique key of any type).
+local function write_new_job(p, id, o)
+    local fields = {'payload', o.payload, 'max', o.max, 'created', o.created}
+    if o.prio ~= 0 then fields[#fields + 1] = 'prio'; fields[#fields + 1] = o.prio_text end
+    if o.timeout ~= '' then fields[#fields + 1] = 'timeout'; fields[#fields + 1] = o.timeout end
+    if o.notify then fields[#fields + 1] = 'notify'; fields[#fields + 1] = '1' end
+    if o.unique ~= '' then
+        fields[#fields + 1] = 'unique'; fields[#fields + 1] = o.unique
+        redis.call('SET', p .. 'unique:' .. o.unique, id)
+    end
+    if o.due then
+        fields[#fields + 1] = 'state'; fields[#fields + 1] = 'scheduled'
+        redis.call('ZADD', p .. 'scheduled', o.due, id)
+    else
+        fields[#fields + 1] = 'state'; fields[#fields + 1] = 'waiting'
+    end
+    redis.call('HSET', p .. 'job:' .. id, unpack(fields))
+    return not o.due
 end
 
 -- The states a job record may be in (README, "Data model"). A record in any other is corrupt.
