@@ -12,7 +12,8 @@
 -- A damaged queue (see "Damage" in common/helpers.lua) is refused with WORKQ_DAMAGED naming the
 -- key: workq-status shows the queue as damaged, and the others as usual.
 local p = ARGV[1]
-check_structures(p, {'priorities', 'scheduled', 'running', 'dead', 'schedules', 'ticks'})
+check_structures(p, {'priorities', 'scheduled', 'running', 'dead', 'schedules', 'ticks', 'starts',
+                     'watchers'})
 local now = now_ms()
 local waiting = 0
 local oldest = -1

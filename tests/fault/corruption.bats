@@ -2,8 +2,9 @@
 # Corruption at every kind of key (README, "Damaged data"; issue 23, item 2) while workers run:
 # job records of the wrong type or with fields workq never writes, an error list, a --unique key
 # and the wake key of another type, meta counters that are not numbers, and every structure of
-# the queue (meta, priorities, a waiting list, scheduled, running, dead) replaced by a string for
-# a moment, then put back as it was. A bad record is quarantined (dead with the reason
+# the queue (meta, priorities, a waiting list, scheduled, running, dead, the rate limit's log of
+# starts, the schedules' ticks and watchers) replaced by a string for a moment, then put back as
+# it was. A bad record is quarantined (dead with the reason
 # `corrupt`), a damaged queue waits, and the other queue the same workers serve is unharmed.
 # Then the invariant checker accounts for every job of both queues.
 
@@ -27,7 +28,7 @@ damage_job() {
 # before it is made; a structure replaced in one turn is put back in the next (mend_structure).
 corrupt_loop() {
     local p="{$WORKQ_NAMESPACE:q1}:" turn=0 round=0 id
-    local structures=(meta priorities waiting:0 scheduled running dead)
+    local structures=(meta priorities waiting:0 scheduled running dead starts ticks watchers)
     while :; do
         sleep 0.3
         if [ -s "$D/aside" ]; then
@@ -56,7 +57,7 @@ corrupt_loop() {
         # that is not a number starts again, as the model test checks.)
         9) echo "meta counter" >>"$D/damage" && rcli hset "${p}meta" failed x >/dev/null ;;
         0)
-            local key=${structures[$((round % 6))]}
+            local key=${structures[$((round % ${#structures[@]}))]}
             round=$((round + 1))
             echo "$key string" >>"$D/damage"
             echo "$key" >"$D/aside"
@@ -90,6 +91,8 @@ line_count() { wc -l <"$1"; }
     mv "$D/ids" "$D/ids0"
     : >"$D/damage"
     : >"$D/aside"
+    # A rate limit that holds nothing back: its log of starts is one more structure to damage.
+    WORKQ_REDIS_URL=$DIRECT_URL workq-queue limit q1 --rate 100000/1s >/dev/null
     export FAULT_SLEEP=0.25
     start_worker a -c 2 --lease 1s q1,q0 -- "$HANDLERS/ledger.sh"
     start_worker b -c 2 --lease 1s q1,q0 -- "$HANDLERS/ledger.sh"
@@ -97,8 +100,8 @@ line_count() { wc -l <"$1"; }
     local loop=$LAST_BACKGROUND
     # The other queue flows while q1 is being damaged.
     wait_until 60 all_settled q0
-    # Every kind of damage, every structure once (six rounds of the cycle), then all mended.
-    wait_until 120 at_least 6 grep -c '^mended' "$D/damage"
+    # Every kind of damage, every structure once (nine rounds of the cycle), then all mended.
+    wait_until 180 at_least 9 grep -c '^mended' "$D/damage"
     stop_background "$loop"
     [ ! -s "$D/aside" ] || mend_structure
     # Stale entries a damaged structure kept (a job that ended meanwhile) go at their lease.

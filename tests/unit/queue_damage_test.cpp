@@ -16,6 +16,7 @@
 
 #include "queue/client.hpp"
 #include "queue/registry.hpp"
+#include "queue/schedules.hpp"
 #include "queue/transitions.hpp"
 #include "redis_fixture.hpp"
 
@@ -50,12 +51,31 @@ std::map<std::string, std::string> dump_queue(Raw raw, const queue::QueueKeys& k
 }
 
 // A queue with a job in every state: waiting at two priorities, scheduled far and due,
-// running under a long lease and a lapsed one, dead; unique keys and a --wait flag on some.
+// running under a long lease and a lapsed one, dead; unique keys and a --wait flag on some;
+// fleet limits (a rate log of its starts), a schedule whose tick is due (its job at priority
+// 5, under a unique key), a paused one, and a worker watching the ticks.
 struct Scene {
     queue::QueueKeys k;
     queue::ClaimedJob held;    // running, long lease
     queue::ClaimedJob lapsed;  // running, lease lapsed
+    long long tick = 0;        // schedule s1's next tick (due)
 };
+
+// The namespace of a queue's keys: "{NS:QUEUE}:" -> NS.
+queue::NamespaceKeys namespace_of(const queue::QueueKeys& k) {
+    const auto& prefix = k.prefix();
+    return queue::NamespaceKeys(prefix.substr(1, prefix.find(':') - 1));
+}
+
+queue::ScheduleDefinition schedule_definition(std::string name, long long priority = 0) {
+    queue::ScheduleDefinition d;
+    d.name = std::move(name);
+    d.cron = "@every 60s";
+    d.priority = priority;
+    d.unique_key = "u-tick";
+    d.payload = "p";
+    return d;
+}
 
 class Damage : public RedisTest {
   protected:
@@ -65,10 +85,12 @@ class Damage : public RedisTest {
 
     Scene build(const std::string& name) {
         auto k = keys(name);
-        Scene scene{k, {}, {}};
+        Scene scene{k, {}, {}, 0};
         auto enqueue = [&](const std::string& id, Options options) {
             EXPECT_EQ(engine().enqueue_one(k, id, options), EnqueueStatus::created) << id;
         };
+        // A window of an hour: the rate log (which expires with its window) outlives the test.
+        engine().run(queue::set_limits_call(k, queue::RateLimit{1000, 3600000ms}, 50));
         enqueue("held", Options().priority(9));
         enqueue("lapsed", Options().priority(9));
         enqueue("corpse", Options().priority(9).max_attempts(1));
@@ -84,6 +106,12 @@ class Damage : public RedisTest {
                   EnqueueStatus::created);
         enqueue("s-far", Options().delay(3600000ms));
         enqueue("s-due", Options().delay(1ms));
+        scene.tick = raw().server_now_ms() - 1000;
+        engine().run(queue::schedule_define_call(k, schedule_definition("s1", 5), scene.tick));
+        engine().run(
+            queue::schedule_define_call(k, schedule_definition("s2"), scene.tick + 3600000));
+        engine().run(queue::schedule_set_paused_call(k, "s2", true));
+        engine().run(queue::schedule_due_call(k, "w1", 600000ms, 0));
         // The lapsed lease and the due job are past by the server's clock.
         EXPECT_TRUE(wait_until([&] {
             auto now = raw().server_now_ms();
@@ -109,7 +137,7 @@ class Damage : public RedisTest {
                 end
             until cursor == '0')",
                     "0", from.k.prefix(), k.prefix()});
-        return {k, from.held, from.lapsed};
+        return {k, from.held, from.lapsed, from.tick};
     }
 
     // Removes every key of the queue: the server stays small, so that SCAN stays quick.
@@ -148,9 +176,13 @@ std::vector<Corruption> corruptions() {
     };
     std::vector<Corruption> out;
     // Every structure of a queue, as another type.
-    for (std::string suffix : {"meta", "priorities", "scheduled", "running", "dead", "waiting:0",
-                               "waiting:5", "waiting:9", "schedules", "ticks", "wake"})
+    for (std::string suffix :
+         {"meta", "priorities", "scheduled", "running", "dead", "waiting:0", "waiting:5",
+          "waiting:9", "schedules", "ticks", "wake", "starts", "watchers", "schedule:s1"})
         out.push_back({suffix + " as a string", replace(suffix, "string")});
+    out.push_back({"ticks as a set", replace("ticks", "set")});
+    out.push_back({"starts as a list", replace("starts", "list")});
+    out.push_back({"schedule:s2 as a list", replace("schedule:s2", "list")});
     out.push_back({"meta as a list", replace("meta", "list")});
     out.push_back({"running as a hash", replace("running", "hash")});
     out.push_back({"waiting:0 as a set", replace("waiting:0", "set")});
@@ -158,6 +190,26 @@ std::vector<Corruption> corruptions() {
     out.push_back({"meta version x", [](Raw raw, const queue::QueueKeys& k) {
                        raw.call({"HSET", k.meta(), "version", "x"});
                    }});
+    out.push_back({"meta limits x", [](Raw raw, const queue::QueueKeys& k) {
+                       raw.call({"HSET", k.meta(), "limit_rate", "nan", "limit_window", "x",
+                                 "limit_concurrency", "1e9"});
+                   }});
+    out.push_back({"meta limits negative", [](Raw raw, const queue::QueueKeys& k) {
+                       raw.call({"HSET", k.meta(), "limit_rate", "-5", "limit_window", "-1",
+                                 "limit_concurrency", "-3"});
+                   }});
+    // A schedule's fields workq never writes.
+    for (std::string f : {"prio", "max", "timeout", "next", "gen"})
+        out.push_back({"schedule:s1 " + f + " nan", [f](Raw raw, const queue::QueueKeys& k) {
+                           raw.call({"HSET", k.schedule("s1"), f, "nan"});
+                       }});
+    out.push_back({"schedule:s1 prio 10000000", [](Raw raw, const queue::QueueKeys& k) {
+                       raw.call({"HSET", k.schedule("s1"), "prio", "10000000"});
+                   }});
+    out.push_back({"schedule:s1 without cron", [](Raw raw, const queue::QueueKeys& k) {
+                       raw.call({"HDEL", k.schedule("s1"), "cron"});
+                   }});
+    out.push_back({"unique:u-tick as a zset", replace("unique:u-tick", "zset")});
     out.push_back({"meta counters x", [](Raw raw, const queue::QueueKeys& k) {
                        raw.call({"HSET", k.meta(), "failed", "x", "succeeded", "nan", "trimmed",
                                  "1e400", "dead_max", "nan", "rate_minute", "inf"});
@@ -231,6 +283,80 @@ std::vector<Operation> operations() {
         {"dead cap", [](Engine& e, const Scene& s, auto&) { e.dead_cap(s.k, 1, 0ms); }},
         {"pause", [](Engine& e, const Scene& s, auto&) { e.set_paused(s.k, true); }},
         {"stats", [](Engine& e, const Scene& s, auto&) { e.stats(s.k); }},
+        {"set limits",
+         [](Engine& e, const Scene& s, auto&) {
+             queue::parse_limits(
+                 e.run(queue::set_limits_call(s.k, queue::RateLimit{5, 1000ms}, 2)));
+         }},
+        {"clear limits",
+         [](Engine& e, const Scene& s, auto&) {
+             queue::parse_limits(e.run(queue::set_limits_call(s.k, queue::RateLimit{}, 0)));
+         }},
+        {"schedule define",
+         [](Engine& e, const Scene& s, auto&) {
+             queue::parse_schedule_define(
+                 e.run(queue::schedule_define_call(s.k, schedule_definition("s1", 5), s.tick)));
+             queue::parse_schedule_define(
+                 e.run(queue::schedule_define_call(s.k, schedule_definition("s3"), s.tick)));
+         }},
+        {"schedule remove",
+         [](Engine& e, const Scene& s, auto&) { e.run(queue::schedule_remove_call(s.k, "s1")); }},
+        {"schedule pause",
+         [](Engine& e, const Scene& s, auto&) {
+             queue::parse_schedule_set_paused(
+                 e.run(queue::schedule_set_paused_call(s.k, "s1", true)));
+         }},
+        {"schedule resume",
+         [](Engine& e, const Scene& s, auto&) {
+             queue::parse_schedule_set_paused(
+                 e.run(queue::schedule_set_paused_call(s.k, "s2", false, s.tick + 3600000)));
+         }},
+        {"schedule rows",
+         [](Engine& e, const Scene& s, auto&) {
+             queue::parse_schedule_rows(e.run(queue::schedule_rows_call(s.k)), s.k.queue());
+         }},
+        {"schedule due",
+         [](Engine& e, const Scene& s, auto&) {
+             queue::parse_schedule_due(e.run(queue::schedule_due_call(s.k, "w2", 10000ms, 100)));
+         }},
+        {"schedule fire",
+         [](Engine& e, const Scene& s, auto&) {
+             // As the worker does: the tick's id reserved for the queue, then the step.
+             auto id = queue::tick_job_id("s1", s.tick);
+             std::vector<std::string> ids{id};
+             auto reservation = queue::parse_reserve_id(
+                 e.run(queue::reserve_id_call(namespace_of(s.k), ids, s.k.queue())));
+             EXPECT_TRUE(reservation.at(0).held);
+             // Given back however the step ends: every scene's tick has the same id.
+             struct Release {
+                 Engine& e;
+                 const Scene& s;
+                 std::vector<std::string> ids;
+                 ~Release() {
+                     try {
+                         e.run(queue::release_id_call(namespace_of(s.k), ids, s.k.queue()));
+                     } catch (const std::exception& error) {
+                         ADD_FAILURE() << "release: " << error.what();
+                     }
+                 }
+             } release{e, s, ids};
+             queue::DueSchedule due;
+             due.name = "s1";
+             due.generation = "1";
+             due.next_ms = s.tick;
+             due.cron = "@every 60s";
+             queue::parse_schedule_fire(e.run(queue::schedule_fire_call(
+                 s.k, due, s.tick, {s.tick, s.tick + 60000}, reservation.at(0).deadline_ms)));
+         }},
+        {"schedule skip a tick",
+         [](Engine& e, const Scene& s, auto&) {
+             queue::DueSchedule due;
+             due.name = "s1";
+             due.generation = "1";
+             due.next_ms = s.tick;
+             queue::parse_schedule_fire(e.run(queue::schedule_fire_call(
+                 s.k, due, s.tick, {std::nullopt, s.tick + 60000}, std::nullopt)));
+         }},
         {"job info",
          [](Engine& e, const Scene& s, auto&) {
              for (std::string id : {"w0", "w5", "s-due", "held", "lapsed", "corpse"})
@@ -275,6 +401,13 @@ TEST_F(Damage, EveryScriptFinishesOrRefusesHavingChangedNothing) {
     EXPECT_EQ(refused_by["w0 prio nan"], 0);
     EXPECT_EQ(refused_by["wake as a string"], 0);
     EXPECT_EQ(refused_by["errors:held as a string"], 0);
+    EXPECT_GT(refused_by["starts as a string"], 1);       // set_limits, stats
+    EXPECT_GT(refused_by["ticks as a string"], 4);        // the schedule scripts, stats
+    EXPECT_GT(refused_by["watchers as a string"], 1);     // schedule_due, stats
+    EXPECT_GT(refused_by["schedule:s1 prio nan"], 0);     // schedule_fire
+    EXPECT_EQ(refused_by["schedule:s1 as a string"], 0);  // no schedule: replaced or passed by
+    EXPECT_EQ(refused_by["meta limits x"], 0);            // limits that are none
+    EXPECT_EQ(refused_by["unique:u-tick as a zset"], 0);
     RecordProperty("refusals", refusals);
 }
 
@@ -420,6 +553,97 @@ TEST_F(Damage, TheRegistryRefusesADamagedSetAndReplacesABadRegistration) {
     EXPECT_TRUE(workers.empty());
     EXPECT_EQ(damage, n.workers() + " holds another type where workq keeps a zset");
     EXPECT_THROW(queue::list_workers(connection(), n, now), queue::QueueDamagedError);
+}
+
+TEST_F(Damage, AReservationOfAnotherTypeIsReplacedAndNeverReleased) {
+    queue::NamespaceKeys n(ns());
+    for (std::string kind : {"hash", "list", "zset", "set", "string without ttl"}) {
+        SCOPED_TRACE(kind);
+        std::vector<std::string> ids{"id-" + std::to_string(kind.size())};
+        auto key = n.id(ids[0]);
+        raw().call({"DEL", key});
+        if (kind == "hash") raw().call({"HSET", key, "f", "x"});
+        if (kind == "list") raw().call({"RPUSH", key, "x"});
+        if (kind == "zset") raw().call({"ZADD", key, "1", "x"});
+        if (kind == "set") raw().call({"SADD", key, "x"});
+        if (kind == "string without ttl") raw().call({"SET", key, "other"});
+        // Not one workq wrote (a reservation always expires): it names no queue, and is
+        // not given back by a release of another queue.
+        if (kind != "string without ttl") {
+            EXPECT_EQ(engine().run(queue::release_id_call(n, ids, "q")).at(0).as_integer(), 0);
+            EXPECT_NE(raw().type(key), "string");
+        }
+        auto held = queue::parse_reserve_id(engine().run(queue::reserve_id_call(n, ids, "q")));
+        ASSERT_EQ(held.size(), 1u);
+        EXPECT_TRUE(held[0].held);
+        EXPECT_EQ(raw().get(key), "q");
+        EXPECT_GT(raw().pttl(key), 0);
+    }
+}
+
+TEST_F(Damage, AScheduleWithNumbersWorkqNeverWritesFiresNothingAndIsNamed) {
+    auto k = keys();
+    auto now = raw().server_now_ms();
+    auto tick = now - 1000;
+    engine().run(queue::schedule_define_call(k, schedule_definition("s1", 5), tick));
+    raw().call({"HSET", k.schedule("s1"), "prio", "nan"});
+    auto due =
+        queue::parse_schedule_due(engine().run(queue::schedule_due_call(k, "w1", 10000ms, 100)));
+    ASSERT_EQ(due.due.size(), 1u);
+    std::vector<std::string> ids{queue::tick_job_id("s1", tick)};
+    auto fence = queue::parse_reserve_id(
+                     engine().run(queue::reserve_id_call(queue::NamespaceKeys(ns()), ids, "q")))
+                     .at(0)
+                     .deadline_ms;
+    try {
+        engine().run(queue::schedule_fire_call(k, due.due[0], tick, {tick, tick + 60000}, fence));
+        FAIL() << "no refusal";
+    } catch (const queue::QueueDamagedError& error) {
+        EXPECT_EQ(error.key, k.schedule("s1"));
+        EXPECT_NE(error.damage.find("prio 'nan' that is not a whole number"), std::string::npos)
+            << error.damage;
+    }
+    // Nothing made, the tick still due (workq-status shows it late).
+    EXPECT_FALSE(raw().exists(k.job(ids[0])));
+    EXPECT_EQ(raw().zscore(k.ticks(), "s1"), tick);
+    // Defined again, it fires.
+    engine().run(queue::schedule_define_call(k, schedule_definition("s1", 5), tick));
+    EXPECT_EQ(raw().hget(k.schedule("s1"), "prio"), "5");
+
+    // A record that is not a hash is no schedule: its tick goes.
+    raw().call({"DEL", k.schedule("s1")});
+    raw().call({"SET", k.schedule("s1"), "x"});
+    due = queue::parse_schedule_due(engine().run(queue::schedule_due_call(k, "w1", 10000ms, 100)));
+    EXPECT_TRUE(due.due.empty());
+    EXPECT_FALSE(raw().zscore(k.ticks(), "s1"));
+}
+
+TEST_F(Damage, ADamagedRateLogSkipsItsQueueInAClaimAndRefusesSetLimits) {
+    auto q1 = keys("q1"), q0 = keys("q0");
+    engine().run(queue::set_limits_call(q1, queue::RateLimit{10, 60000ms}, std::nullopt));
+    ASSERT_EQ(engine().enqueue_one(q1, "one"), EnqueueStatus::created);
+    ASSERT_EQ(engine().enqueue_one(q0, "zero"), EnqueueStatus::created);
+    raw().call({"SET", q1.prefix() + "starts", "x"});
+    auto claimed = engine().claim({q1, q0}, "w1", 30000ms, 5);
+    ASSERT_EQ(claimed.jobs.size(), 1u);
+    EXPECT_EQ(claimed.jobs[0].id, "zero");
+    ASSERT_EQ(claimed.damaged.size(), 1u);
+    EXPECT_EQ(claimed.damaged[0].what,
+              q1.prefix() + "starts holds a string where workq keeps a zset");
+    EXPECT_EQ(state_of(q1, "one"), "waiting");
+    EXPECT_THROW(engine().run(queue::set_limits_call(q1, queue::RateLimit{}, std::nullopt)),
+                 queue::QueueDamagedError);
+    EXPECT_THROW(engine().stats(q1), queue::QueueDamagedError);
+    // Limits that are not numbers are none: the claim takes every job.
+    raw().call({"DEL", q1.prefix() + "starts"});
+    raw().call({"HSET", q1.meta(), "limit_rate", "nan", "limit_concurrency", "x"});
+    ASSERT_EQ(engine().enqueue_one(q1, "two"), EnqueueStatus::created);
+    claimed = engine().claim(q1, "w1", 30000ms, 5);
+    EXPECT_EQ(claimed.jobs.size(), 2u);
+    EXPECT_EQ(claimed.holds.at(0).kind, queue::HoldKind::none);
+    auto stats = engine().stats(q1);
+    EXPECT_EQ(stats.limits.rate, 0);
+    EXPECT_EQ(stats.limits.concurrency, 0);
 }
 
 }  // namespace

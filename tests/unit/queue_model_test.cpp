@@ -9,10 +9,12 @@
 // Corruption at every kind of key (README, "Damaged data") is one of the operations: a job record
 // of the wrong type or with a field workq never writes (priority, attempts, max, state, payload),
 // an error list, a --unique key and a wake key of the wrong type, meta counters that are not
-// numbers, and a queue's meta of the wrong type (then mended). The model says what each script
-// does when it meets them: a record is quarantined (dead-lettered with the reason `corrupt`) by
-// whichever script meets it first, a damaged queue refuses every script and changes nothing
-// while a claim over both queues serves the other, replaced keys are simply replaced.
+// numbers, limits that are not numbers, the rate limit's log and the schedules' ticks and
+// watchers of the wrong type, and a queue's meta of the wrong type (then mended). The model says
+// what each script does when it meets them: a record is quarantined (dead-lettered with the
+// reason `corrupt`) by whichever script meets it first, a damaged queue refuses every script and
+// changes nothing while a claim over both queues serves the other (a damaged rate log or ticks
+// only the claim reads: it skips the queue), replaced keys are simply replaced.
 //
 // The seed is fixed (WORKQ_MODEL_SEED overrides it) and printed with every failure, together with
 // the step and the operation, so a failure can be replayed.
@@ -30,6 +32,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <fmt/format.h>
@@ -86,6 +89,10 @@ struct ModelQueue {
     std::map<std::string, std::string> unique;  // key -> the id its key names
     std::set<std::string> unique_damaged;       // keys that hold a hash instead of an id
     bool damaged = false;                       // its meta holds a string (the real one aside)
+    // A structure of the limits or the schedules holding a string (the model has neither, so
+    // the key was absent): "starts" and "ticks" make a claim skip and name the queue, which the
+    // other transitions do not read; "watchers" only the firer reads.
+    std::string claim_damage;
     bool failed_corrupt = false, succeeded_corrupt = false;  // the counter holds "x"
 };
 
@@ -447,7 +454,7 @@ std::string ModelRun::op_claim(std::string& error) {
     for (std::size_t i = 0; i < order.size(); ++i) {
         int q = order[i];
         auto& mq = queues_[static_cast<std::size_t>(q)];
-        if (mq.damaged) {
+        if (mq.damaged || mq.claim_damage == "starts" || mq.claim_damage == "ticks") {
             expected_damaged.push_back(i);
             continue;
         }
@@ -623,7 +630,11 @@ std::string ModelRun::op_fail(std::string& error) {
     if (verdict != "held") {
         ++events_["fail " + verdict];
         auto settle = verdict == "duplicate" ? Settle::duplicate : Settle::refused;
-        std::string state = job_it == jobs_.end() ? "unknown" : job_it->second.state;
+        // A state workq never writes (on a record nobody quarantined yet: this holder holds
+        // it no more) is told as it is: unknown.
+        std::string state = job_it == jobs_.end() || job_it->second.corrupt == "state"
+                                ? "unknown"
+                                : job_it->second.state;
         if (got.settle != settle || state_name(got.state) != state)
             error = fmt::format("expected settle {} state {}, got {} {}", static_cast<int>(settle),
                                 state, static_cast<int>(got.settle), state_name(got.state));
@@ -1076,26 +1087,45 @@ std::string ModelRun::op_corrupt(std::string& error) {
         ++events_["damaged queue mended"];
         return fmt::format("mend q{}", q);
     }
+    if (!mq.claim_damage.empty() && chance(0.5)) {
+        raw().call({"DEL", k.prefix() + mq.claim_damage});
+        ++events_["damaged " + mq.claim_damage + " mended"];
+        return fmt::format("mend q{}: {}", q, std::exchange(mq.claim_damage, ""));
+    }
     int roll = pick(100);
-    if (roll < 12 && !mq.damaged) {
+    if (roll < 10 && mq.claim_damage.empty()) {
+        static const std::vector<std::string> structures{"starts", "ticks", "watchers"};
+        mq.claim_damage = any_of(structures);
+        raw().call({"SET", k.prefix() + mq.claim_damage, "x"});
+        ++events_["damaged " + mq.claim_damage];
+        return fmt::format("damage q{}: {} as a string", q, mq.claim_damage);
+    }
+    if (roll < 14 && !mq.damaged) {
+        // Limits workq never writes are none: the claims go on as without.
+        raw().call({"HSET", k.meta(), "limit_rate", "nan", "limit_window", "x", "limit_concurrency",
+                    "1e9"});
+        ++events_["limits damaged"];
+        return fmt::format("damage q{}: limits that are not numbers", q);
+    }
+    if (roll < 22 && !mq.damaged) {
         if (raw().exists(k.meta())) raw().call({"RENAME", k.meta(), aside});
         raw().call({"SET", k.meta(), "x"});
         mq.damaged = true;
         ++events_["queue damaged"];
         return fmt::format("damage q{}: meta as a string", q);
     }
-    if (roll < 20) {
+    if (roll < 28) {
         raw().call({"DEL", k.wake()});
         raw().call({"SET", k.wake(), "x"});
         return fmt::format("damage q{}: wake as a string", q);
     }
-    if (roll < 28 && !mq.damaged) {
+    if (roll < 34 && !mq.damaged) {
         bool failed = chance(0.5);
         raw().call({"HSET", k.meta(), failed ? "failed" : "succeeded", "x"});
         (failed ? mq.failed_corrupt : mq.succeeded_corrupt) = true;
         return fmt::format("damage q{}: meta {} x", q, failed ? "failed" : "succeeded");
     }
-    if (roll < 38 && !mq.unique.empty()) {
+    if (roll < 42 && !mq.unique.empty()) {
         std::vector<std::string> named;
         for (const auto& [key, id] : mq.unique)
             named.push_back(key);
@@ -1384,7 +1414,8 @@ TEST_F(QueueModel, RandomOperationsFromSeveralConnectionsMatchTheModel) {
           "claim skips a damaged queue", "unique key damaged", "unique key replaced",
           "requeue keeps a corrupt letter", "complete corrupt", "record damaged: type",
           "record damaged: prio", "record damaged: attempts", "record damaged: max",
-          "record damaged: state", "record damaged: payload", "record damaged: errors"}) {
+          "record damaged: state", "record damaged: payload", "record damaged: errors",
+          "limits damaged", "damaged starts", "damaged ticks", "damaged watchers"}) {
         auto it = events.find(event);
         EXPECT_TRUE(it != events.end() && it->second > 0) << "never happened: " << event;
     }
