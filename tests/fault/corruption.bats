@@ -61,8 +61,10 @@ corrupt_loop() {
             round=$((round + 1))
             echo "$key string" >>"$D/damage"
             echo "$key" >"$D/aside"
-            if [ "$(rcli exists "${p}$key")" = 1 ]; then rcli rename "${p}$key" "${p}aside" >/dev/null; fi
-            rcli set "${p}$key" x >/dev/null
+            # In one step: between a rename and a set, a script would make the key afresh (a
+            # success counted in a new meta), and the set would drop what it wrote.
+            rcli eval "if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('RENAME', KEYS[1], KEYS[2]) end
+                redis.call('SET', KEYS[1], 'x')" 2 "${p}$key" "${p}aside" >/dev/null
             ;;
         esac
     done
@@ -72,8 +74,10 @@ corrupt_loop() {
 mend_structure() {
     local p="{$WORKQ_NAMESPACE:q1}:" key
     key=$(cat "$D/aside")
-    rcli del "${p}$key" >/dev/null
-    if [ "$(rcli exists "${p}aside")" = 1 ]; then rcli rename "${p}aside" "${p}$key" >/dev/null; fi
+    # In one step, for the same reason as the damage.
+    rcli eval "redis.call('DEL', KEYS[1])
+        if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('RENAME', KEYS[2], KEYS[1]) end" \
+        2 "${p}$key" "${p}aside" >/dev/null
     echo "mended $key" >>"$D/damage"
     : >"$D/aside"
 }
