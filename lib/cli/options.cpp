@@ -33,7 +33,8 @@ void add_common_options(CLI::App& app, CommonOptions& options) {
     app.add_option(
            "--redis", options.redis_url,
            "Redis server URL: redis://[user[:password]@]host[:port][/db], rediss://... (TLS), "
-           "redis+sentinel://host[:port][,host[:port]...]/MASTER[/db] or unix:///path?db=N "
+           "redis+sentinel://host[:port][,host[:port]...]/MASTER[/db], "
+           "redis://host:port,host:port... (Redis Cluster seeds) or unix:///path?db=N "
            "(env WORKQ_REDIS_URL, then config, then REDIS_URL; default: the embedded server)")
         ->check(not_empty())
         ->group(group);

@@ -218,7 +218,10 @@ redis::Connection connect(ServerSettings& settings, redis::Timeouts timeouts) {
                             "see workq(7), THE EMBEDDED DEFAULT",
                             server.socket_path.string(), server.state_dir.string()));
     }
-    return redis::Connection::open(settings.endpoint, timeouts);
+    auto connection = redis::Connection::open(settings.endpoint, timeouts);
+    // A server that turned out to be a cluster's node: later connections (a worker's) route.
+    if (connection.endpoint().cluster) settings.endpoint.cluster = connection.endpoint().cluster;
+    return connection;
 }
 
 }  // namespace workq::cli

@@ -49,9 +49,12 @@ std::vector<std::optional<JobInfo>> find_jobs(redis::Connection& connection,
     // Queues removed lately still hold their ended jobs' records until those expire.
     auto removed = connection.command({"ZRANGE", keys.removed(), "0", "-1"});
     if (removed.is_error()) throw RedisError("cannot list removed queues: " + removed.text);
+    // The union, each queue once (a removed queue written again is in both lists): sorted and
+    // deduplicated once, after the appends.
     for (const auto& item : removed.as_array())
-        if (!std::binary_search(queues.begin(), queues.end(), item.as_string()))
-            queues.push_back(item.as_string());
+        queues.push_back(item.as_string());
+    std::sort(queues.begin(), queues.end());
+    queues.erase(std::unique(queues.begin(), queues.end()), queues.end());
     std::vector<std::optional<JobInfo>> found(ids.size());
     if (queues.empty()) return found;
     for (std::size_t start = 0; start < ids.size(); start += lookup_batch) {

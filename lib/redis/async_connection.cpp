@@ -3,8 +3,10 @@
 #include <fmt/format.h>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <deque>
 
+#include "redis/cluster.hpp"
 #include "redis/resp.hpp"
 #include "redis/sentinel.hpp"
 #include "redis/transport.hpp"
@@ -65,6 +67,44 @@ struct AsyncConnection::Impl {
     }
 };
 
+struct AsyncConnection::Cluster {
+    std::chrono::milliseconds connect_timeout{5000};
+    SlotMap map;
+    std::vector<HostPort> seeds;  // in the order to try: the URL's, then masters known before
+    // The masters talked to, each over its own connection (also while it connects).
+    std::vector<std::pair<HostPort, std::shared_ptr<AsyncConnection>>> nodes;
+    std::vector<std::string> scripts;            // SCRIPT LOAD texts: each node gets them first
+    std::vector<std::function<void()>> waiting;  // commands given before the map was read
+    std::size_t in_flight = 0;
+    bool refreshing = false;
+
+    ~Cluster() {
+        for (auto& node : nodes)
+            node.second->close();
+    }
+};
+
+namespace {
+
+bool same_word(std::string_view a, std::string_view b) {
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+               return std::toupper(static_cast<unsigned char>(x)) ==
+                      std::toupper(static_cast<unsigned char>(y));
+           });
+}
+
+// The masters a cluster named last, per cluster (its seeds, as the URL gave them): a worker
+// whose seed was the master that died reconnects through the others. One thread per process.
+std::vector<HostPort>& known_masters(const Endpoint& endpoint) {
+    static std::vector<std::pair<std::string, std::vector<HostPort>>> known;
+    auto name = describe(endpoint);
+    for (auto& [seeds, masters] : known)
+        if (seeds == name) return masters;
+    return known.emplace_back(name, std::vector<HostPort>{}).second;
+}
+
+}  // namespace
+
 AsyncConnection::AsyncConnection(asio::io_context& io, Endpoint endpoint)
     : io_(io),
       endpoint_(std::move(endpoint)),
@@ -77,10 +117,14 @@ AsyncConnection::~AsyncConnection() {
 }
 
 std::string AsyncConnection::transport_security() const {
+    if (cluster_)
+        for (const auto& node : cluster_->nodes)
+            if (node.second->ready()) return node.second->transport_security();
     return impl_ && impl_->transport ? impl_->transport->security() : "closed";
 }
 
 std::size_t AsyncConnection::in_flight() const {
+    if (cluster_) return cluster_->in_flight;
     return impl_->pending.size();
 }
 
@@ -96,6 +140,7 @@ std::shared_ptr<AsyncConnection> AsyncConnection::open(asio::io_context& io,
 }
 
 void AsyncConnection::start(std::chrono::milliseconds connect_timeout) {
+    if (endpoint_.cluster) return cluster_start(connect_timeout);
     // A Sentinel endpoint's address comes from the sentinels first; the login below is queued
     // meanwhile and goes out once the socket is connected.
     bool find_master = endpoint_.sentinel && endpoint_.host.empty();
@@ -332,7 +377,246 @@ void AsyncConnection::fail_later(const std::string& reason) {
 
 void AsyncConnection::command(std::vector<std::string> args, ReplyHandler handler,
                               std::chrono::milliseconds deadline) {
-    send(args, std::move(handler), deadline);
+    dispatch(std::move(args), std::move(handler), deadline);
+}
+
+void AsyncConnection::dispatch(std::vector<std::string> args, ReplyHandler handler,
+                               std::chrono::milliseconds deadline) {
+    if (!cluster_) return send(args, std::move(handler), deadline);
+    if (args.size() >= 3 && same_word(args[0], "SCRIPT") && same_word(args[1], "LOAD")) {
+        // Every master needs the scripts before its first EVALSHA: the ones open now get it
+        // here, those opened later first thing (cluster_child).
+        auto& scripts = cluster_->scripts;
+        if (std::find(scripts.begin(), scripts.end(), args[2]) == scripts.end())
+            scripts.push_back(args[2]);
+        bool answered = false;
+        for (auto& node : cluster_->nodes) {
+            if (node.second->failed()) continue;
+            node.second->send(args, answered ? ReplyHandler([](auto) {}) : std::move(handler),
+                              deadline);
+            answered = true;
+        }
+        if (!answered) {
+            Reply ok;
+            ok.type = Reply::Type::status;
+            ok.text = "OK";
+            asio::post(io_, [handler = std::move(handler), ok]() mutable { handler(ok); });
+        }
+        return;
+    }
+    cluster_route(std::move(args), std::move(handler), deadline, 0, std::nullopt);
+}
+
+// --- cluster -------------------------------------------------------------------------------------
+
+void AsyncConnection::cluster_start(std::chrono::milliseconds connect_timeout) {
+    cluster_ = std::make_unique<Cluster>();
+    cluster_->connect_timeout = connect_timeout;
+    auto add = [&](const HostPort& address) {
+        auto& seeds = cluster_->seeds;
+        if (std::find(seeds.begin(), seeds.end(), address) == seeds.end()) seeds.push_back(address);
+    };
+    for (const auto& seed : endpoint_.cluster->seeds)
+        add(seed);
+    for (const auto& master : known_masters(endpoint_))
+        add(master);
+    asio::post(io_, [self = weak_from_this()] {
+        if (auto connection = self.lock()) connection->cluster_try_seed(0, "");
+    });
+}
+
+void AsyncConnection::cluster_try_seed(std::size_t index, std::string errors) {
+    if (state_ != State::connecting) return;
+    if (index >= cluster_->seeds.size())
+        return fail(fmt::format("cannot read the slot map from any node: {}", errors));
+    auto address = cluster_->seeds[index];
+    auto note = [errors, address](const std::string& error) {
+        return errors + (errors.empty() ? "" : "; ") + error;
+    };
+    auto probe = std::make_shared<std::shared_ptr<AsyncConnection>>();
+    *probe = AsyncConnection::open(
+        io_, redis::cluster_node(endpoint_, address), cluster_->connect_timeout,
+        [self = weak_from_this(), probe, index, address, note](std::optional<std::string> error) {
+            auto router = self.lock();
+            if (!router || router->state_ != State::connecting) return;
+            if (error) return router->cluster_try_seed(index + 1, note(*error));
+            (*probe)->command({"CLUSTER", "SLOTS"}, [self, probe, index, address,
+                                                     note](std::optional<Reply> reply) {
+                auto owner = self.lock();
+                auto seed = std::exchange(*probe, nullptr);
+                if (!owner || owner->state_ != State::connecting) return;
+                std::string problem;
+                try {
+                    if (!reply) throw RedisError("connection lost");
+                    if (reply->is_error()) throw RedisError(printable(reply->text, 200));
+                    owner->cluster_->map = parse_cluster_slots(*reply, address);
+                    if (owner->cluster_->map.masters.empty())
+                        throw RedisError("no slots served yet (is the cluster created?)");
+                } catch (const RedisError& failure) {
+                    problem = fmt::format("{}: {}", host_port(address.host, address.port),
+                                          failure.what());
+                }
+                if (!problem.empty()) {
+                    seed->close();
+                    return owner->cluster_try_seed(index + 1, note(problem));
+                }
+                auto& cluster = *owner->cluster_;
+                known_masters(owner->endpoint_) = cluster.map.masters;
+                if (std::find(cluster.map.masters.begin(), cluster.map.masters.end(), address) !=
+                    cluster.map.masters.end())
+                    cluster.nodes.emplace_back(address, seed);  // a master: keep it
+                else
+                    seed->close();
+                owner->state_ = State::ready;
+                if (owner->on_ready_) std::exchange(owner->on_ready_, nullptr)(std::nullopt);
+                for (auto& waiting : std::exchange(cluster.waiting, {}))
+                    waiting();
+            });
+        },
+        [self = weak_from_this()](const std::string& reason) {
+            // A seed kept as a master's connection, lost later: the router goes with it.
+            auto router = self.lock();
+            if (router && router->state_ == State::ready) router->fail(reason);
+        });
+}
+
+std::shared_ptr<AsyncConnection> AsyncConnection::cluster_child(const HostPort& address) {
+    for (auto& node : cluster_->nodes)
+        if (node.first == address && !node.second->failed()) return node.second;
+    auto lost = [self = weak_from_this()](const std::string& reason) {
+        auto router = self.lock();
+        if (router && router->state_ == State::ready) router->fail(reason);
+    };
+    auto child = AsyncConnection::open(
+        io_, redis::cluster_node(endpoint_, address), cluster_->connect_timeout,
+        [lost](std::optional<std::string> error) {
+            if (error) lost(*error);
+        },
+        lost);
+    for (const auto& text : cluster_->scripts)
+        child->send(
+            {"SCRIPT", "LOAD", text}, [](auto) {}, cluster_->connect_timeout);
+    for (auto& node : cluster_->nodes)
+        if (node.first == address) {
+            node.second = child;
+            return child;
+        }
+    cluster_->nodes.emplace_back(address, child);
+    return child;
+}
+
+void AsyncConnection::cluster_refresh_map() {
+    if (cluster_->refreshing || cluster_->nodes.empty()) return;
+    std::shared_ptr<AsyncConnection> asked;
+    HostPort address;
+    for (auto& node : cluster_->nodes)
+        if (node.second->ready()) {
+            asked = node.second;
+            address = node.first;
+            break;
+        }
+    if (!asked) return;
+    cluster_->refreshing = true;
+    asked->send(
+        {"CLUSTER", "SLOTS"},
+        [self = weak_from_this(), address](std::optional<Reply> reply) {
+            auto router = self.lock();
+            if (!router || !router->cluster_) return;
+            router->cluster_->refreshing = false;
+            if (!reply || reply->is_error()) return;
+            try {
+                auto map = parse_cluster_slots(*reply, address);
+                // A node cut off from the others knows less than the redirects told us.
+                if (map.unserved() > 0) return;
+                router->cluster_->map = std::move(map);
+                known_masters(router->endpoint_) = router->cluster_->map.masters;
+            } catch (const RedisError&) {
+            }
+        },
+        std::chrono::seconds(10));
+}
+
+void AsyncConnection::cluster_route(std::vector<std::string> args, ReplyHandler handler,
+                                    std::chrono::milliseconds deadline, int redirects,
+                                    std::optional<HostPort> ask) {
+    if (state_ == State::failed) {
+        asio::post(io_, [handler = std::move(handler)] { handler(std::nullopt); });
+        return;
+    }
+    if (state_ == State::connecting) {
+        auto argv = std::make_shared<std::vector<std::string>>(std::move(args));
+        cluster_->waiting.push_back([self = weak_from_this(), argv, handler, deadline] {
+            if (auto router = self.lock())
+                router->cluster_route(std::move(*argv), handler, deadline, 0, std::nullopt);
+        });
+        return;
+    }
+    auto& cluster = *cluster_;
+    HostPort target;
+    if (ask) {
+        target = *ask;
+    } else {
+        const HostPort* master = nullptr;
+        if (auto key = routing_key(std::span<const std::string>(args)))
+            master = cluster.map.master_of(key_slot(*key));
+        if (!master) {
+            // No key (TIME, PING), or a slot nobody serves now (it answers MOVED or
+            // CLUSTERDOWN): a master connected already, else the first of the map.
+            for (const auto& node : cluster.nodes)
+                if (node.second->ready() &&
+                    std::find(cluster.map.masters.begin(), cluster.map.masters.end(), node.first) !=
+                        cluster.map.masters.end()) {
+                    master = &node.first;
+                    break;
+                }
+            if (!master) master = &cluster.map.masters.front();
+        }
+        target = *master;
+    }
+    auto child = cluster_child(target);
+    if (ask)
+        child->send(
+            {"ASKING"}, [](auto) {}, deadline);
+    auto argv = std::make_shared<std::vector<std::string>>(std::move(args));
+    ++cluster.in_flight;
+    child->send(
+        *argv,
+        [self = weak_from_this(), argv, handler = std::move(handler), deadline, redirects,
+         target](std::optional<Reply> reply) mutable {
+            auto router = self.lock();
+            if (!router) return;
+            --router->cluster_->in_flight;
+            if (!reply || router->state_ != State::ready) return handler(std::move(reply));
+            auto redirect = parse_redirect(*reply, target);
+            if (redirect.kind == Redirect::Kind::none || redirects >= max_redirects)
+                return handler(std::move(reply));
+            switch (redirect.kind) {
+                case Redirect::Kind::moved:
+                    router->cluster_->map.assign(redirect.slot, redirect.target);
+                    router->cluster_refresh_map();
+                    return router->cluster_route(std::move(*argv), std::move(handler), deadline,
+                                                 redirects + 1, std::nullopt);
+                case Redirect::Kind::ask:
+                    return router->cluster_route(std::move(*argv), std::move(handler), deadline,
+                                                 redirects + 1, redirect.target);
+                default: {
+                    // TRYAGAIN (a slot in migration) or CLUSTERDOWN (a master lost, no replica
+                    // promoted yet): later, jittered, bounded by max_redirects.
+                    if (redirect.kind == Redirect::Kind::cluster_down)
+                        router->cluster_refresh_map();
+                    auto timer = std::make_shared<asio::steady_timer>(
+                        router->io_, cluster_retry_delay(redirects));
+                    timer->async_wait([self, timer, argv, handler = std::move(handler), deadline,
+                                       redirects](boost::system::error_code) mutable {
+                        if (auto again = self.lock())
+                            again->cluster_route(std::move(*argv), std::move(handler), deadline,
+                                                 redirects + 1, std::nullopt);
+                    });
+                    return;
+                }
+            }
+        },
+        deadline);
 }
 
 void AsyncConnection::script(const ScriptSource& script, std::span<const std::string> keys,
@@ -347,7 +631,7 @@ void AsyncConnection::script(const ScriptSource& script, std::span<const std::st
     argv->push_back(std::to_string(keys.size()));
     argv->insert(argv->end(), keys.begin(), keys.end());
     argv->insert(argv->end(), args.begin(), args.end());
-    send(
+    dispatch(
         *argv,
         [self = weak_from_this(), text = script.text, argv, handler = std::move(handler),
          deadline](std::optional<Reply> reply) mutable {
@@ -356,7 +640,7 @@ void AsyncConnection::script(const ScriptSource& script, std::span<const std::st
                 // The server lost its script cache: EVAL loads and runs it in one step.
                 (*argv)[0] = "EVAL";
                 (*argv)[1] = std::string(text);  // the embedded text lives as long as the program
-                connection->send(*argv, std::move(handler), deadline);
+                connection->dispatch(*argv, std::move(handler), deadline);
                 return;
             }
             handler(std::move(reply));
@@ -388,6 +672,13 @@ void AsyncConnection::fail(const std::string& reason) {
     deadline_timer_.cancel();
     master_search_.reset();
     impl_->close(false);
+    if (cluster_) {
+        // Each node's pending commands get nullopt from its own connection; those given before
+        // the map was read, here.
+        for (auto& node : std::exchange(cluster_->nodes, {}))
+            node.second->close();
+        cluster_->waiting.clear();
+    }
     for (auto& pending : std::exchange(impl_->pending, {}))
         asio::post(io_, [handler = std::move(pending.handler)] { handler(std::nullopt); });
     auto message = fmt::format("{}: {}", describe(endpoint_), reason);

@@ -12,6 +12,14 @@
 // command as no longer master (READONLY, UNBLOCKED) fails the connection too. A command that
 // gets no reply within its deadline fails the connection. No callback ever runs inside a call
 // to this class, but for on_ready and on_lost, which run inside close().
+//
+// On a Redis Cluster (the endpoint's `cluster` set: redis/cluster.hpp) the connection is a
+// router over one such connection per master used: it reads the slot map from the seeds (then
+// from the masters it learnt of before), sends each command to the master of its routing key's
+// slot, follows MOVED (and reads the map again) and ASK, waits out TRYAGAIN and CLUSTERDOWN with
+// jittered retries, at most max_redirects per command. SCRIPT LOAD goes to every master it talks
+// to, before anything else. When one node's connection fails, the router fails as a whole (the
+// owner reconnects, reading the map again: a failover).
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -76,7 +84,8 @@ class AsyncConnection : public std::enable_shared_from_this<AsyncConnection> {
     // Drops the connection now; pending handlers get nullopt. on_lost is not called.
     void close();
 
-    struct Impl;  // the transport and the reply reader, in the .cpp
+    struct Impl;     // the transport and the reply reader, in the .cpp
+    struct Cluster;  // the router's state, in the .cpp
 
   private:
     enum class State { connecting, ready, failed };
@@ -90,6 +99,17 @@ class AsyncConnection : public std::enable_shared_from_this<AsyncConnection> {
     void arm(Wait wait);
     void send(const std::vector<std::string>& args, ReplyHandler handler,
               std::chrono::milliseconds deadline);
+    // A command, sent directly or routed to its master (cluster).
+    void dispatch(std::vector<std::string> args, ReplyHandler handler,
+                  std::chrono::milliseconds deadline);
+    // Cluster: the router's parts.
+    void cluster_start(std::chrono::milliseconds connect_timeout);
+    void cluster_try_seed(std::size_t index, std::string errors);
+    void cluster_route(std::vector<std::string> args, ReplyHandler handler,
+                       std::chrono::milliseconds deadline, int redirects,
+                       std::optional<HostPort> ask);
+    std::shared_ptr<AsyncConnection> cluster_child(const HostPort& address);
+    void cluster_refresh_map();
 
     boost::asio::io_context& io_;
     Endpoint endpoint_;
@@ -99,6 +119,7 @@ class AsyncConnection : public std::enable_shared_from_this<AsyncConnection> {
     LostHandler on_lost_;
     std::shared_ptr<void> master_search_;  // a Sentinel endpoint's, until the master is found
     boost::asio::steady_timer deadline_timer_;
+    std::unique_ptr<Cluster> cluster_;
 };
 
 }  // namespace workq::redis

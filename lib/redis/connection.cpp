@@ -6,8 +6,11 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <limits>
 #include <set>
+#include <thread>
 
+#include "redis/cluster.hpp"
 #include "redis/resp.hpp"
 #include "redis/script.hpp"
 #include "redis/sentinel.hpp"
@@ -66,7 +69,51 @@ std::vector<std::string> evalsha_argv(const ScriptSource& script,
     return argv;
 }
 
+// Cluster: the owner recorded for the reply to an ASKING sent before a command, which nobody
+// reads.
+constexpr std::size_t discarded = std::numeric_limits<std::size_t>::max();
+
 }  // namespace
+
+struct Connection::Cluster {
+    Endpoint origin;  // as given, with its seeds
+    Timeouts timeouts;
+    std::chrono::milliseconds command_timeout{5000};
+    SlotMap map;
+
+    // A master some command went to, with its connection (opened on first use).
+    struct Node {
+        HostPort address;
+        std::optional<Connection> connection;
+        // The sequence number of each command sent there and not answered yet, oldest first
+        // (`discarded` for an ASKING): a node answers in the order it was asked.
+        std::deque<std::size_t> owners;
+    };
+    std::vector<Node> nodes;
+
+    // A command appended and not yet returned by read_reply(), with its reply once read (the
+    // replies of several nodes come in any order; they are returned in the order appended).
+    struct Entry {
+        std::vector<std::string> argv;
+        std::optional<std::size_t> node;  // where it was sent last
+        std::optional<Reply> reply;
+        int redirects = 0;
+        std::optional<HostPort> ask;  // an ASK's target: the next send goes there, once
+        std::optional<Clock::time_point> waiting_since;  // the first TRYAGAIN or CLUSTERDOWN
+    };
+    std::deque<Entry> entries;
+    std::size_t first_sequence = 0;  // the sequence number of entries.front()
+    std::set<std::size_t> written;   // the nodes written to since begin_durable_writes()
+
+    Entry& entry(std::size_t sequence) { return entries[sequence - first_sequence]; }
+    std::size_t node_index(const HostPort& address) {
+        for (std::size_t i = 0; i < nodes.size(); ++i)
+            if (nodes[i].address == address) return i;
+        nodes.push_back(Node{address, std::nullopt, {}});
+        return nodes.size() - 1;
+    }
+    std::string name() const { return describe(origin); }
+};
 
 Connection::Connection(std::unique_ptr<Context> context, Endpoint endpoint)
     : context_(std::move(context)), endpoint_(std::move(endpoint)) {}
@@ -74,6 +121,18 @@ Connection::Connection(Connection&&) noexcept = default;
 Connection& Connection::operator=(Connection&&) noexcept = default;
 
 Connection Connection::open(const Endpoint& endpoint, Timeouts timeouts) {
+    if (endpoint.cluster) return open_cluster(endpoint, timeouts, std::nullopt);
+    if (!endpoint.sentinel && endpoint.kind == Endpoint::Kind::tcp &&
+        endpoint.embedded_state.empty()) {
+        // One server named: it may be a cluster's node (CONTRACT.md section 10). INFO cluster
+        // says so in one round trip; a server that refuses INFO (an ACL) is taken as a single
+        // server, as it was before clusters were known.
+        auto connection = open_server(endpoint, timeouts);
+        if (!cluster_enabled(connection.command({"INFO", "cluster"}))) return connection;
+        auto seeded = endpoint;
+        seeded.cluster = ClusterSettings{{HostPort{endpoint.host, endpoint.port}}};
+        return open_cluster(seeded, timeouts, std::move(connection));
+    }
     if (!endpoint.sentinel || !endpoint.host.empty()) return open_server(endpoint, timeouts);
     auto connection = connect_to_master(endpoint, timeouts);
     connection.origin_ = endpoint;
@@ -136,6 +195,7 @@ void Connection::wait(Wait what) {
 }
 
 void Connection::append(std::span<const std::string_view> args) {
+    if (cluster_) return cluster_append(args);
     if (!context_) throw RedisError(fmt::format("connection to {} is closed", describe(endpoint_)));
     if (!origin_.sentinel) {
         append_command(context_->output, args);
@@ -189,6 +249,7 @@ void Connection::flush() {
 }
 
 Reply Connection::read_reply() {
+    if (cluster_) return cluster_read_reply();
     if (!context_) throw RedisError(fmt::format("connection to {} is closed", describe(endpoint_)));
     if (!origin_.sentinel) return receive();
     for (int resent = 0;; ++resent) {
@@ -316,10 +377,40 @@ std::vector<Reply> Connection::read_script_replies() {
 }
 
 void Connection::set_command_timeout(std::chrono::milliseconds timeout) {
+    if (cluster_) {
+        cluster_->command_timeout = timeout;
+        for (auto& node : cluster_->nodes)
+            if (node.connection) node.connection->set_command_timeout(timeout);
+    }
     if (context_) context_->timeout = timeout;
 }
 
+void Connection::begin_durable_writes() {
+    first_answered_by_.reset();
+    if (cluster_) cluster_->written.clear();
+}
+
 long long Connection::wait_for_replicas(long long replicas, std::chrono::milliseconds timeout) {
+    if (cluster_) {
+        // Each master vouches for its own writes: the count is the smallest any of them got.
+        // Every reply has been read, so no node has a command in flight.
+        auto written = std::exchange(cluster_->written, {});
+        if (written.empty()) {
+            cluster_->entries.push_back({});
+            written.insert(cluster_node_for(cluster_->first_sequence));
+            cluster_->entries.pop_back();
+        }
+        std::optional<long long> least;
+        try {
+            for (auto node : written) {
+                auto got = cluster_connection(node).wait_for_replicas(replicas, timeout);
+                least = least ? std::min(*least, got) : got;
+            }
+        } catch (const RedisError& error) {
+            cluster_fail(error);
+        }
+        return *least;
+    }
     if (!context_) throw RedisError(fmt::format("connection to {} is closed", describe(endpoint_)));
     // The master whose acknowledgements WAIT is to vouch for: the one that answered the first
     // write, or (none answered yet) the one talked to now.
@@ -346,7 +437,307 @@ long long Connection::wait_for_replicas(long long replicas, std::chrono::millise
 }
 
 std::string Connection::transport_security() const {
+    if (cluster_)
+        for (const auto& node : cluster_->nodes)
+            if (node.connection && node.connection->context_)
+                return node.connection->transport_security();
     return context_ ? context_->transport->security() : "closed";
+}
+
+std::vector<Connection::ClusterMaster> Connection::cluster_masters() const {
+    std::vector<ClusterMaster> masters;
+    if (!cluster_) return masters;
+    for (const auto& address : cluster_->map.masters)
+        masters.push_back({address, 0});
+    for (auto owner : cluster_->map.owner)
+        if (owner >= 0) ++masters[static_cast<std::size_t>(owner)].slots;
+    return masters;
+}
+
+std::optional<HostPort> Connection::cluster_master_of(std::string_view key) const {
+    if (!cluster_) return std::nullopt;
+    if (auto master = cluster_->map.master_of(key_slot(key))) return *master;
+    return std::nullopt;
+}
+
+// --- cluster -------------------------------------------------------------------------------------
+
+Connection Connection::open_cluster(const Endpoint& endpoint, Timeouts timeouts,
+                                    std::optional<Connection> seed) {
+    Connection connection(nullptr, endpoint);
+    connection.cluster_ = std::make_unique<Cluster>();
+    auto& cluster = *connection.cluster_;
+    cluster.origin = endpoint;
+    cluster.timeouts = timeouts;
+    cluster.command_timeout = timeouts.command;
+    if (seed) {
+        HostPort asked{endpoint.host, endpoint.port};
+        auto reply = seed->command({"CLUSTER", "SLOTS"});
+        if (reply.is_error())
+            throw RedisError(fmt::format("CLUSTER SLOTS failed on {}: {}", describe(endpoint),
+                                         printable(reply.text, 200)));
+        cluster.map = parse_cluster_slots(reply, asked);
+        // The seed is kept when it is one of the masters: the first command may well go there.
+        if (std::find(cluster.map.masters.begin(), cluster.map.masters.end(), asked) !=
+            cluster.map.masters.end())
+            cluster.nodes[cluster.node_index(asked)].connection = std::move(seed);
+    } else {
+        connection.refresh_slot_map("");
+    }
+    if (cluster.map.masters.empty())
+        throw RedisError(
+            fmt::format("the cluster at {} serves no slots yet (CLUSTER SLOTS is "
+                        "empty: is it created?)",
+                        describe(endpoint)));
+    return connection;
+}
+
+void Connection::refresh_slot_map(std::string_view why) {
+    auto& cluster = *cluster_;
+    if (!why.empty())
+        log::debug(fmt::format("{}: {}; reading the slot map again", cluster.name(), why));
+    // Who to ask: the masters connected and idle (their next reply is this one's), then every
+    // master the map knows, then the seeds.
+    std::vector<HostPort> order;
+    auto add = [&](const HostPort& address) {
+        if (std::find(order.begin(), order.end(), address) == order.end()) order.push_back(address);
+    };
+    for (const auto& node : cluster.nodes)
+        if (node.connection && node.connection->context_ && node.owners.empty()) add(node.address);
+    for (const auto& master : cluster.map.masters)
+        add(master);
+    for (const auto& seed : cluster.origin.cluster->seeds)
+        add(seed);
+
+    auto deadline = Clock::now() + cluster.timeouts.failover;
+    std::string errors;
+    std::optional<SlotMap> partial;
+    for (const auto& address : order) {
+        auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
+        if (left.count() <= 0) break;
+        try {
+            Reply reply;
+            auto index = cluster.node_index(address);
+            auto& node = cluster.nodes[index];
+            if (node.connection && node.connection->context_ && node.owners.empty()) {
+                reply = node.connection->command({"CLUSTER", "SLOTS"});
+            } else {
+                auto timeout = std::min(cluster.timeouts.connect, left);
+                auto probe = open_server(cluster_node(cluster.origin, address), {timeout, timeout});
+                reply = probe.command({"CLUSTER", "SLOTS"});
+            }
+            if (reply.is_error()) throw RedisError(printable(reply.text, 200));
+            auto map = parse_cluster_slots(reply, address);
+            // A node cut off from the others may still answer with what it knew; a map with
+            // unserved slots is taken only when nobody knows better.
+            if (map.unserved() > 0) {
+                errors += fmt::format("{}{}: {} slots unserved", errors.empty() ? "" : "; ",
+                                      host_port(address.host, address.port), map.unserved());
+                if (!map.masters.empty() && (!partial || map.unserved() < partial->unserved()))
+                    partial = std::move(map);
+                continue;
+            }
+            cluster.map = std::move(map);
+            return;
+        } catch (const RedisError& error) {
+            errors += fmt::format("{}{}", errors.empty() ? "" : "; ", error.what());
+        }
+    }
+    if (partial) {
+        cluster.map = std::move(*partial);
+        return;
+    }
+    if (!cluster.map.masters.empty() && !why.empty()) return;  // keep what we knew
+    throw RedisError(
+        fmt::format("cannot read the slot map of the cluster at {}: {}", cluster.name(), errors));
+}
+
+std::size_t Connection::cluster_node_for(std::size_t sequence) {
+    auto& cluster = *cluster_;
+    auto& entry = cluster.entry(sequence);
+    if (entry.ask) return cluster.node_index(*entry.ask);
+    std::vector<std::string_view> view(entry.argv.begin(), entry.argv.end());
+    if (auto key = routing_key(view))
+        if (auto master = cluster.map.master_of(key_slot(*key))) return cluster.node_index(*master);
+    // No key (TIME, INFO, WAIT, SCRIPT), or a slot nobody serves now (it answers MOVED or
+    // CLUSTERDOWN): any master, one already connected first.
+    for (std::size_t i = 0; i < cluster.nodes.size(); ++i)
+        if (cluster.nodes[i].connection && cluster.nodes[i].connection->context_ &&
+            std::find(cluster.map.masters.begin(), cluster.map.masters.end(),
+                      cluster.nodes[i].address) != cluster.map.masters.end())
+            return i;
+    if (!cluster.map.masters.empty()) return cluster.node_index(cluster.map.masters.front());
+    return cluster.node_index(cluster.origin.cluster->seeds.front());
+}
+
+Connection& Connection::cluster_connection(std::size_t index) {
+    auto& cluster = *cluster_;
+    auto& node = cluster.nodes[index];
+    // A connection the server closed while nothing was asked of it (a master killed or
+    // restarted): nothing was lost; open a new one.
+    if (node.connection && (!node.connection->context_ ||
+                            (node.owners.empty() && node.connection->closed_while_idle())))
+        node.connection.reset();
+    if (!node.connection) {
+        node.connection = open_server(cluster_node(cluster.origin, node.address),
+                                      {cluster.timeouts.connect, cluster.command_timeout});
+        node.owners.clear();
+    }
+    return *node.connection;
+}
+
+void Connection::cluster_dispatch(std::size_t sequence) {
+    auto& cluster = *cluster_;
+    auto deadline = Clock::now() + cluster.timeouts.failover;
+    for (int attempt = 0;; ++attempt) {
+        auto index = cluster_node_for(sequence);
+        auto& entry = cluster.entry(sequence);
+        try {
+            auto& connection = cluster_connection(index);
+            auto& node = cluster.nodes[index];
+            if (entry.ask) {
+                // The slot is migrating to that node: ASKING lets this one command run there.
+                connection.append({"ASKING"});
+                node.owners.push_back(discarded);
+                entry.ask.reset();
+            }
+            std::vector<std::string_view> view(entry.argv.begin(), entry.argv.end());
+            connection.append(view);
+            node.owners.push_back(sequence);
+            entry.node = index;
+            if (routing_key(view)) cluster.written.insert(index);
+            return;
+        } catch (const RedisError& error) {
+            // Nothing was written to that node: its master is gone (killed, restarting). The
+            // cluster promotes a replica within its node timeout; the map then names it.
+            auto wait = cluster_retry_delay(attempt);
+            if (Clock::now() + wait >= deadline)
+                throw RedisError(fmt::format("no master of the cluster at {} within {} ms: {}",
+                                             cluster.name(), cluster.timeouts.failover.count(),
+                                             error.what()));
+            std::this_thread::sleep_for(wait);
+            entry.ask.reset();
+            try {
+                refresh_slot_map(error.what());
+            } catch (const RedisError&) {
+                // tried again after the next wait
+            }
+        }
+    }
+}
+
+void Connection::cluster_read_from(std::size_t index) {
+    auto& cluster = *cluster_;
+    auto& node = cluster.nodes[index];
+    if (!node.connection || node.owners.empty())
+        throw RedisError(fmt::format("{}: no reply is due from {}", cluster.name(),
+                                     host_port(node.address.host, node.address.port)));
+    auto reply = node.connection->read_reply();
+    auto owner = node.owners.front();
+    node.owners.pop_front();
+    if (owner == discarded) return;  // ASKING's +OK
+    auto& entry = cluster.entry(owner);
+    auto redirect = parse_redirect(reply, node.address);
+    if (redirect.kind == Redirect::Kind::none || entry.redirects >= max_redirects) {
+        entry.reply = std::move(reply);
+        return;
+    }
+    ++entry.redirects;
+    switch (redirect.kind) {
+        case Redirect::Kind::moved: {
+            // The map is stale (a migration finished, a failover): read it whole once, not per
+            // slot, then trust the reply for this slot in any case.
+            auto known = cluster.map.master_of(redirect.slot);
+            if (!known || *known != redirect.target) {
+                try {
+                    refresh_slot_map(printable(reply.text, 200));
+                } catch (const RedisError&) {
+                    // the redirect alone is enough to go on
+                }
+            }
+            cluster.map.assign(redirect.slot, redirect.target);
+            break;
+        }
+        case Redirect::Kind::ask:
+            entry.ask = redirect.target;
+            break;
+        case Redirect::Kind::try_again:
+        case Redirect::Kind::cluster_down: {
+            // A slot in migration (a multi-key command), or a cluster that lost a master and has
+            // not promoted a replica yet: wait, within the failover budget, and send again.
+            auto now = Clock::now();
+            if (!entry.waiting_since) entry.waiting_since = now;
+            auto wait = cluster_retry_delay(entry.redirects - 1);
+            if (now + wait - *entry.waiting_since >= cluster.timeouts.failover) {
+                entry.reply = std::move(reply);
+                return;
+            }
+            std::this_thread::sleep_for(wait);
+            if (redirect.kind == Redirect::Kind::cluster_down) {
+                try {
+                    refresh_slot_map(printable(reply.text, 200));
+                } catch (const RedisError&) {
+                }
+            }
+            break;
+        }
+        case Redirect::Kind::none:
+            break;
+    }
+    cluster_dispatch(owner);
+}
+
+void Connection::cluster_append(std::span<const std::string_view> args) {
+    auto& cluster = *cluster_;
+    Cluster::Entry entry;
+    entry.argv.assign(args.begin(), args.end());
+    cluster.entries.push_back(std::move(entry));
+    try {
+        cluster_dispatch(cluster.first_sequence + cluster.entries.size() - 1);
+    } catch (const RedisError& error) {
+        cluster_fail(error);
+    }
+}
+
+Reply Connection::cluster_read_reply() {
+    auto& cluster = *cluster_;
+    if (cluster.entries.empty())
+        throw RedisError(fmt::format("{}: no command awaits a reply", cluster.name()));
+    try {
+        // Every node's commands go out before the first reply is read: the nodes work at once.
+        for (auto& node : cluster.nodes)
+            if (node.connection && node.connection->context_ &&
+                !node.connection->context_->output.empty()) {
+                try {
+                    node.connection->flush();
+                } catch (const TransportError& error) {
+                    node.connection->fail("sending a command", error.what());
+                }
+            }
+        auto& entry = cluster.entries.front();
+        while (!entry.reply)
+            cluster_read_from(*entry.node);
+        auto reply = std::move(*entry.reply);
+        cluster.entries.pop_front();
+        ++cluster.first_sequence;
+        return reply;
+    } catch (const RedisError& error) {
+        cluster_fail(error);
+    }
+}
+
+void Connection::cluster_fail(const RedisError& error) {
+    // As a single connection that failed: nobody can tell which replies are still to come on
+    // the other nodes, so every node's connection goes; the slot map stays. A later command
+    // opens what it needs.
+    auto& cluster = *cluster_;
+    cluster.first_sequence += cluster.entries.size();
+    cluster.entries.clear();
+    for (auto& node : cluster.nodes) {
+        node.connection.reset();
+        node.owners.clear();
+    }
+    throw RedisError(error.what());
 }
 
 Connection::~Connection() {

@@ -9,6 +9,15 @@
 // (READONLY, UNBLOCKED: it did not run), go to the master the sentinels name now, within
 // Timeouts::failover. A connection lost after a command was written is an error as above (the
 // command may have run).
+//
+// On a Redis Cluster (CONTRACT.md section 10; a URL of several seeds, or one server that says
+// cluster_enabled:1) the connection is a router: one connection per master used, opened when a
+// command first goes there; each command goes to the master of its routing key's slot
+// (redis/cluster.hpp), MOVED and ASK are followed, TRYAGAIN and CLUSTERDOWN waited out with
+// jittered retries within Timeouts::failover, at most max_redirects times per command. Replies
+// still come back in the order the commands were appended. A command whose node cannot be
+// reached before it is written waits for the cluster to name a new master (a failover), within
+// Timeouts::failover; a connection lost after a command was written is an error, as above.
 #pragma once
 
 #include <chrono>
@@ -22,6 +31,7 @@
 
 #include "redis/reply.hpp"
 #include "redis/url.hpp"
+#include "util/errors.hpp"
 
 namespace workq::redis {
 
@@ -89,10 +99,26 @@ class Connection {
     // failover moved the connection to another master after the first of those writes was
     // answered: the new master cannot vouch for what the old one acknowledged (writes sent
     // again to the new master before any answer are its own, and covered).
-    void begin_durable_writes() { first_answered_by_.reset(); }
+    // On a cluster, WAIT goes to every master written to since begin_durable_writes(), and the
+    // smallest count is returned.
+    void begin_durable_writes();
     long long wait_for_replicas(long long replicas, std::chrono::milliseconds timeout);
 
+    // The server; for a cluster, the endpoint given with its seeds (cluster set, also when
+    // found out from one server's INFO).
     const Endpoint& endpoint() const { return endpoint_; }
+
+    // A cluster's masters as the slot map says, in the order first met, each with how many
+    // slots it serves; empty when not a cluster. For `workq-status`.
+    struct ClusterMaster {
+        HostPort address;
+        int slots = 0;
+    };
+    std::vector<ClusterMaster> cluster_masters() const;
+    bool is_cluster() const { return cluster_ != nullptr; }
+    // The master that serves `key`'s slot as the slot map says (nullopt when not a cluster, or
+    // when no master serves it now).
+    std::optional<HostPort> cluster_master_of(std::string_view key) const;
 
     // How the bytes travel, for `workq-status`: "TCP", "Unix socket", or the TLS version,
     // cipher and the name the server was verified as.
@@ -100,6 +126,7 @@ class Connection {
 
   private:
     struct Context;
+    struct Cluster;  // the router's state, in connection.cpp
     struct PendingScript {
         const ScriptSource* script;
         std::vector<std::string> argv;  // EVALSHA sha numkeys keys... args...
@@ -113,6 +140,17 @@ class Connection {
     bool closed_while_idle();
     // Sentinel: connects to the master the sentinels name now, keeping the unsent commands.
     void reopen(std::string_view why);
+    // Cluster: connects through the seeds (or `seed`, already open) and reads the slot map.
+    static Connection open_cluster(const Endpoint& endpoint, Timeouts timeouts,
+                                   std::optional<Connection> seed);
+    void cluster_append(std::span<const std::string_view> args);
+    Reply cluster_read_reply();
+    void cluster_dispatch(std::size_t sequence);
+    void cluster_read_from(std::size_t node);
+    std::size_t cluster_node_for(std::size_t sequence);
+    Connection& cluster_connection(std::size_t node);
+    void refresh_slot_map(std::string_view why);
+    [[noreturn]] void cluster_fail(const RedisError& error);
 
     std::unique_ptr<Context> context_;
     Endpoint endpoint_;
@@ -128,6 +166,7 @@ class Connection {
     // Durable writes: the value of reopened_ when the first reply since begin_durable_writes()
     // came (none yet: empty).
     std::optional<unsigned> first_answered_by_;
+    std::unique_ptr<Cluster> cluster_;  // set on a cluster: then context_ is empty
 };
 
 }  // namespace workq::redis

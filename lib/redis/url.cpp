@@ -151,6 +151,7 @@ Endpoint parse_url(std::string_view url) {
     if (scheme_end == std::string_view::npos)
         refuse(url,
                "expected redis://host[:port][/db], rediss://host[:port][/db], "
+               "redis://host:port,host:port (a cluster), "
                "redis+sentinel://host[:port]/MASTER[/db] or unix:///path/to.sock[?db=N]");
     auto scheme = url.substr(0, scheme_end);
     auto rest = url.substr(scheme_end + 3);
@@ -239,10 +240,23 @@ Endpoint parse_url(std::string_view url) {
     }
 
     if (!path.empty()) endpoint.database = parse_number(path, url, "database", 0, max_database);
-    if (hostport.find(',') != std::string_view::npos)
-        refuse(url,
-               "several hosts are a Redis Cluster's seeds, which workq does not support yet; for "
-               "Sentinel write redis+sentinel://host[:port],host[:port]/MASTER");
+    if (hostport.find(',') != std::string_view::npos) {
+        // Several hosts: a Redis Cluster's seeds (Sentinel is redis+sentinel://).
+        ClusterSettings settings;
+        for (std::size_t start = 0; start <= hostport.size();) {
+            auto comma = std::min(hostport.find(',', start), hostport.size());
+            auto item = hostport.substr(start, comma - start);
+            if (item.empty()) refuse(url, "an empty entry in the list of cluster nodes");
+            settings.seeds.push_back(parse_host_port(item, url, endpoint.port));
+            start = comma + 1;
+        }
+        if (endpoint.database != 0)
+            refuse(url, "a Redis Cluster has only database 0 (drop the /db)");
+        endpoint.host = settings.seeds.front().host;
+        endpoint.port = settings.seeds.front().port;
+        endpoint.cluster = std::move(settings);
+        return endpoint;
+    }
     auto address = parse_host_port(hostport, url, endpoint.port);
     endpoint.host = std::move(address.host);
     endpoint.port = address.port;
@@ -269,6 +283,12 @@ std::string describe(const Endpoint& endpoint) {
         return fmt::format("{}+sentinel://{}{}/{}/{}", scheme, user, sentinels,
                            percent_encode(endpoint.sentinel->master_name, "/@,"),
                            endpoint.database);
+    }
+    if (endpoint.cluster && endpoint.cluster->seeds.size() > 1) {
+        std::string seeds;
+        for (const auto& seed : endpoint.cluster->seeds)
+            seeds += (seeds.empty() ? "" : ",") + host_port(seed.host, seed.port);
+        return fmt::format("{}://{}{}/0", scheme, user, seeds);
     }
     return fmt::format("{}://{}{}/{}", scheme, user, host_port(endpoint.host, endpoint.port),
                        endpoint.database);

@@ -3,6 +3,7 @@
 //   rediss://[user[:password]@]host[:port][/db]     (TLS, CONTRACT.md section 10)
 //   unix:///path/to.sock[?db=N]
 //   redis+sentinel://[user[:password]@]host[:port][,host[:port]...]/MASTER[/db]
+//   redis://[user[:password]@]host[:port],host[:port][,...]   (Cluster seeds, also rediss://)
 #pragma once
 
 #include <optional>
@@ -28,6 +29,13 @@ struct SentinelSettings {
     std::string password;  // WORKQ_SENTINEL_PASSWORD or redis.sentinel_password_file; empty: none
 };
 
+// A Redis Cluster (CONTRACT.md section 10): the nodes to read the slot map from, in the URL's
+// order. Set by parse_url for several hosts, and by Connection::open for one host whose server
+// says cluster_enabled:1.
+struct ClusterSettings {
+    std::vector<HostPort> seeds;
+};
+
 // TLS for a rediss:// endpoint: the flags, environment and config keys of CONTRACT.md section 10.
 // The server's certificate chain and name are always verified.
 struct TlsSettings {
@@ -50,6 +58,8 @@ struct Endpoint {
     // Set for redis+sentinel://. The sentinels say where the master is: `host` is empty until
     // they have (redis/sentinel.hpp fills it and `port` in the copy it connects with).
     std::optional<SentinelSettings> sentinel;
+    // Set for a Redis Cluster; `host` and `port` are then its first seed's.
+    std::optional<ClusterSettings> cluster;
     TlsSettings tls;  // tls.enabled only for rediss://
     // Set for the embedded default server (redis/embedded.hpp) to its state directory: every
     // connection then checks the socket's directory and who answers on the socket first.
@@ -66,7 +76,8 @@ bool url_has_password(std::string_view url);
 // "redis://host:6379/0", "rediss://host:6379/0" or "unix:///run/x.sock?db=1", never with the
 // password. A Sentinel endpoint reads "redis+sentinel://h1:26379,h2:26379/mymaster/0" (or
 // rediss+sentinel://), or once its master was found "master mymaster at redis://10.0.0.5:6379/0"
-// (or rediss://). The URL forms parse back to the same server.
+// (or rediss://). A cluster given several seeds reads "redis://h1:7000,h2:7001/0". The URL forms
+// parse back to the same server.
 std::string describe(const Endpoint& endpoint);
 
 // "host:port", "[::1]:port": an address as a URL writes it.

@@ -159,4 +159,18 @@ std::string_view tail_utf8(std::string_view text, std::size_t max_bytes) {
     return tail.substr(skip);
 }
 
+std::string prometheus_label(std::string_view value) {
+    std::string out;
+    out.reserve(value.size());
+    for (char c : value) {
+        if (c == '\\' || c == '"') out += '\\';
+        if (c == '\n') {
+            out += "\\n";
+            continue;
+        }
+        out += c;
+    }
+    return out;
+}
+
 }  // namespace workq

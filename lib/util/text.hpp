@@ -26,4 +26,8 @@ std::string_view tail_utf8(std::string_view text, std::size_t max_bytes);
 // (Levenshtein): how far a mistyped word is from a known one, for "did you mean ...?".
 std::size_t edit_distance(std::string_view a, std::string_view b);
 
+// A Prometheus label value for the text exposition format: backslash, double quote and line
+// feed escaped (\\, \", \n), every other byte as it is (the format is UTF-8).
+std::string prometheus_label(std::string_view value);
+
 }  // namespace workq

@@ -71,13 +71,39 @@ redis+sentinel://a:99999/mymaster|port '99999'
 redis+sentinel://a/mymaster/notadb|database 'notadb'
 redis+sentinel://a/mymaster/0/extra|expected /MASTER[/db]
 rediss+sentinel://a:0/mymaster|port '0'
-redis://h1:6379,h2:6379|Cluster
 EOF
     # The password stays out of the message.
     WORKQ_REDIS_URL='redis+sentinel://:hunter2@a:0/m' run --separate-stderr workq-enqueue q x
     assert_failed_cleanly 2
     [[ "$stderr" != *hunter2* ]] || fail "the password is shown: $stderr"
     assert_equal "$(job_count q)" 0
+}
+
+@test "a malformed cluster URL (several hosts) is a usage error (exit 2) saying what is wrong" {
+    local url says
+    while IFS='|' read -r url says; do
+        run --separate-stderr workq-enqueue --redis "$url" q x
+        assert_failed_cleanly 2
+        [[ "$stderr" == *"invalid Redis URL"* && "$stderr" == *"$says"* ]] || fail "$url: $stderr"
+    done <<'EOF'
+redis://a,,b|an empty entry in the list of cluster nodes
+redis://127.0.0.1:7000,|an empty entry in the list of cluster nodes
+redis://127.0.0.1:7000,127.0.0.1:99999|port '99999'
+redis://127.0.0.1:7000,127.0.0.1:7001/2|a Redis Cluster has only database 0
+rediss://a:1,b:x|port 'x'
+EOF
+    WORKQ_REDIS_URL='redis://:hunter2@a:1,b:2/5' run --separate-stderr workq-enqueue q x
+    assert_failed_cleanly 2
+    [[ "$stderr" != *hunter2* ]] || fail "the password is shown: $stderr"
+    assert_equal "$(job_count q)" 0
+}
+
+@test "cluster seeds none of which listens: exit 3 within 10 s, naming each" {
+    local start=$SECONDS
+    run --separate-stderr workq-enqueue --redis 'redis://127.0.0.1:1,127.0.0.1:2' q x
+    assert_failed_cleanly 3
+    [ $((SECONDS - start)) -le 10 ] || fail "took $((SECONDS - start)) s"
+    [[ "$stderr" == *"127.0.0.1:1"* && "$stderr" == *"127.0.0.1:2"* ]] || fail "$stderr"
 }
 
 @test "redis+sentinel:// with no sentinel listening exits 3 within 10 s, naming each one" {

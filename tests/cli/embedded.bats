@@ -27,6 +27,23 @@ socket_of_embedded() { cat "$XDG_STATE_HOME/workq/socket"; }
 ecli() { redis-cli -s "$(socket_of_embedded)" "$@"; }
 redis_servers_on() { pgrep -f "redis-server.*$1" | wc -l; }
 
+# stop_embedded_server: stops the test's embedded server (by the pid in its state directory)
+# and waits until it is gone; the pid is left in STOPPED_PID.
+stop_embedded_server() {
+    STOPPED_PID=$(cat "$XDG_STATE_HOME/workq/redis.pid")
+    kill "$STOPPED_PID"
+    wait_until 10 process_gone "$STOPPED_PID"
+}
+
+# assert_refused SOCKET TEXT: workq-enqueue exits 3 with TEXT in its message, and the server on
+# SOCKET (someone else's) received nothing.
+assert_refused() {
+    run --separate-stderr workq-enqueue q secret
+    assert_equal "$status" 3
+    [[ "$stderr" == *"$2"* ]] || fail "not refused: $stderr"
+    assert_equal "$(redis-cli -s "$1" dbsize)" 0
+}
+
 @test "with nothing configured, a private redis-server starts on a Unix socket, no TCP port" {
     run --separate-stderr workq-enqueue q hello
     assert_success
@@ -201,15 +218,13 @@ assert_socket_dir_refused() {
 @test "a stopped server is started again, and its jobs are still there (append-only file)" {
     run --separate-stderr workq-enqueue q kept
     assert_success
-    local id=$output pid
-    pid=$(cat "$XDG_STATE_HOME/workq/redis.pid")
-    kill "$pid"
-    wait_until 10 process_gone "$pid"
+    local id=$output
+    stop_embedded_server
 
     run --separate-stderr workq-enqueue q again
     assert_success
     [[ "$stderr" == *"started the embedded redis-server"* ]] || fail "no notice: $stderr"
-    [ "$(cat "$XDG_STATE_HOME/workq/redis.pid")" != "$pid" ] || fail "the same pid"
+    [ "$(cat "$XDG_STATE_HOME/workq/redis.pid")" != "$STOPPED_PID" ] || fail "the same pid"
     assert_equal "$(ecli hget "{$WORKQ_NAMESPACE:q}:job:$id" payload)" kept
 }
 
@@ -249,10 +264,7 @@ assert_socket_dir_refused() {
 @test "after a reboot, a socket directory replaced by a link to someone's server is refused on the fast path" {
     run --separate-stderr workq-enqueue q a
     assert_success
-    local pid
-    pid=$(cat "$XDG_STATE_HOME/workq/redis.pid")
-    kill "$pid"
-    wait_until 10 process_gone "$pid"
+    stop_embedded_server
     # The runtime directory is gone (reboot, cleaner); someone made it again as a link to a
     # directory where their own server listens.
     rm -rf "$XDG_RUNTIME_DIR/workq"
@@ -260,21 +272,15 @@ assert_socket_dir_refused() {
     start_redis "$BATS_TEST_TMPDIR/rogue"
     OTHER_PIDS+=("$(cat "$BATS_TEST_TMPDIR/rogue/redis.pid")")
     ln -s "$BATS_TEST_TMPDIR/rogue" "$XDG_RUNTIME_DIR/workq"
-    run --separate-stderr workq-enqueue q secret
-    assert_equal "$status" 3
-    [[ "$stderr" == *"refusing the socket directory $XDG_RUNTIME_DIR/workq: it is a symbolic link"* ]] ||
-        fail "not refused: $stderr"
-    assert_equal "$(redis-cli -s "$BATS_TEST_TMPDIR/rogue/redis.sock" dbsize)" 0
+    assert_refused "$BATS_TEST_TMPDIR/rogue/redis.sock" \
+        "refusing the socket directory $XDG_RUNTIME_DIR/workq: it is a symbolic link"
 }
 
 @test "a server run by another user on our socket is refused (SO_PEERCRED)" {
     [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null || skip "needs root and setpriv"
     run --separate-stderr workq-enqueue q a
     assert_success
-    local pid
-    pid=$(cat "$XDG_STATE_HOME/workq/redis.pid")
-    kill "$pid"
-    wait_until 10 process_gone "$pid"
+    stop_embedded_server
     # Another user's server answers on the socket path recorded in our state directory (made
     # while the directory was open; it is private again). Outside the test's directory, which
     # that user cannot reach.
@@ -295,11 +301,8 @@ assert_socket_dir_refused() {
     wait_until 5 redis-cli -s "$XDG_RUNTIME_DIR/workq/redis.sock" ping
     chmod 700 "$XDG_RUNTIME_DIR/workq"
 
-    run --separate-stderr workq-enqueue q secret
-    assert_equal "$status" 3
-    [[ "$stderr" == *"refusing the server on $XDG_RUNTIME_DIR/workq/redis.sock: it runs as uid $(id -u nobody), not as you"* ]] ||
-        fail "not refused: $stderr"
-    assert_equal "$(redis-cli -s "$XDG_RUNTIME_DIR/workq/redis.sock" dbsize)" 0
+    assert_refused "$XDG_RUNTIME_DIR/workq/redis.sock" \
+        "refusing the server on $XDG_RUNTIME_DIR/workq/redis.sock: it runs as uid $(id -u nobody), not as you"
 }
 
 @test "a stale redis.pid never makes a tool signal an unrelated process, whatever its name" {

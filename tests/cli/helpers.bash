@@ -184,3 +184,10 @@ process_gone() {
     state=$(sed -n 's/^State:[[:space:]]*\([A-Z]\).*/\1/p' "/proc/$1/status" 2>/dev/null)
     [ -z "$state" ] || [ "$state" = Z ]
 }
+
+# assert_json JSON FILTER: `jq -e FILTER` holds for the JSON text (shown when it does not).
+assert_json() {
+    local input=$1 filter=$2
+    jq -e "$filter" <<<"$input" >/dev/null || fail "JSON check failed: $filter
+on: $(head -c 2000 <<<"$input")"
+}

@@ -7,6 +7,7 @@
 # errors; SIGTERM stops it.
 
 load ops_helpers
+load http_helpers
 
 setup() { ops_setup; }
 teardown() { ops_teardown; }
@@ -21,28 +22,6 @@ start_serve() {
         fail "no 'serving' line: $(cat "$D/serve.log")"
     PORT=$(sed -n 's|.*serving http://127\.0\.0\.1:\([0-9]*\)/metrics.*|\1|p' "$D/serve.log")
     [ -n "$PORT" ] || fail "no port in: $(cat "$D/serve.log")"
-}
-
-# get PATH [CURL ARGS...]: the status line, headers and body of a request, CRs removed.
-get() {
-    local path=$1
-    shift
-    curl -sS --max-time 20 -i "$@" "http://127.0.0.1:$PORT$path" | tr -d '\r'
-}
-
-# raw TEXT: sends TEXT (printf escapes expanded) on a connection of its own and prints the reply
-# until the server closes the connection.
-raw() {
-    local fd
-    exec {fd}<>"/dev/tcp/127.0.0.1/$PORT"
-    printf "$1" >&"$fd"
-    timeout 20 cat <&"$fd" | tr -d '\r'
-    exec {fd}<&-
-}
-
-need_promtool() {
-    command -v promtool >/dev/null ||
-        skip "promtool is missing (Debian package prometheus; scripts/setup installs it)"
 }
 
 # without_ages FILE: the metrics without the age of the oldest job, which grows between reads.
@@ -147,23 +126,13 @@ without_ages() { grep -v '^workq_queue_oldest_waiting_age_seconds{' "$1"; }
 
 @test "--serve: a client sending one byte a second delays no other request, and is cut off" {
     start_serve
-    # The request line, one byte a second, never finished; the loop ends when a write fails
-    # (the server closed the connection).
-    (
-        exec 3<>"/dev/tcp/127.0.0.1/$PORT"
-        printf G >&3
-        touch "$D/slow.started"
-        while sleep 1 && printf E >&3; do :; done
-    ) 2>/dev/null &
-    local slow=$!
-    WORKER_PIDS+=("$slow")
-    wait_until 10 test -f "$D/slow.started"
+    start_slow_client
     run get /livez
     assert_line --index 0 'HTTP/1.1 200 OK'
     run get /metrics
     assert_line --index 0 'HTTP/1.1 200 OK'
     # A request has 10 s to arrive whole.
-    wait_until 40 process_gone "$slow"
+    wait_until 40 process_gone "$SLOW_PID"
     run get /livez
     assert_line --index 0 'HTTP/1.1 200 OK'
 }

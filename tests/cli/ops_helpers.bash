@@ -107,13 +107,6 @@ kill_dead() {
     wait_exit "$pid" 10
 }
 
-# assert_json JSON FILTER: `jq -e FILTER` holds for the JSON text (shown when it does not).
-assert_json() {
-    local input=$1 filter=$2
-    jq -e "$filter" <<<"$input" >/dev/null || fail "JSON check failed: $filter
-on: $(head -c 2000 <<<"$input")"
-}
-
 # worker_listed_live PID: workq-status lists the worker with that pid as live.
 worker_listed_live() {
     workq-status --json 2>/dev/null | jq -e --argjson pid "$1" '.workers[] | select(.pid == $pid and .live)' >/dev/null

@@ -19,7 +19,7 @@ EOF
 
 # ---- pause, resume ------------------------------------------------------------------------------
 
-@test "pause: no worker anywhere claims, enqueue still works, status shows it; resume restarts them within 2s" {
+@test "pause: no worker anywhere claims, enqueue still works, status shows it; resume wakes them" {
     export D
     local h
     h=$(recorder)
@@ -51,25 +51,30 @@ EOF
     assert_success
     assert_regex "$stderr" "already paused"
 
-    local t0
-    t0=$(now_ms)
     run --separate-stderr workq-queue resume q
     assert_success
     assert_output ""
-    wait_until 5 has_lines "$D/ledger" 6 || fail "resume did not restart the workers: $(cat "$D/ledger"; tail -n 20 "$D/a.log" "$D/b.log")"
-    local took=$(($(now_ms) - t0))
-    echo "# resume -> 6 jobs done in ${took}ms" >&3
-    [ "$took" -lt 2500 ] || fail "took ${took}ms after resume"
+    # How soon is not asserted (a loaded machine makes any bound flaky): that resume wakes idle
+    # workers rather than leaving them to their next idle poll is the next test's wake-up.
+    wait_until 60 has_lines "$D/ledger" 6 || fail "resume did not restart the workers: $(cat "$D/ledger"; tail -n 20 "$D/a.log" "$D/b.log")"
     assert_equal "$(cut -d' ' -f1 "$D/ledger" | sort -n | tr '\n' ' ')" "1 2 3 4 5 6 "
     run --separate-stderr workq-status --json q
     assert_json "$output" '.queues[0] | .paused == false and .waiting == 0 and .succeeded == 6'
 }
 
-@test "pause and resume of a queue nothing was enqueued to yet; bad queue names are usage errors" {
+@test "pause and resume of a queue nothing was enqueued to yet; resume leaves a wake-up; bad queue names are usage errors" {
     run --separate-stderr workq-queue pause --create fresh
     assert_success
     run --separate-stderr workq-status --json
     assert_json "$output" '.queues | map(select(.name == "fresh")) | .[0].paused == true'
+    # Idle workers block on the queue's wake-up list: resume pushes one, so that they claim at
+    # once instead of at the end of their idle wait (no worker here takes it).
+    assert_equal "$(rcli llen "{$WORKQ_NAMESPACE:fresh}:wake")" 0
+    run --separate-stderr workq-queue resume fresh
+    assert_success
+    assert_equal "$(rcli llen "{$WORKQ_NAMESPACE:fresh}:wake")" 1
+    run --separate-stderr workq-status --json
+    assert_json "$output" '.queues | map(select(.name == "fresh")) | .[0].paused == false'
     run --separate-stderr workq-queue pause 'bad name'
     assert_failure 2
     run --separate-stderr workq-queue resume

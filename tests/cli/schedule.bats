@@ -335,15 +335,29 @@ missed_ticks() {
     assert_consecutive q m
 }
 
-@test "pause stops firing; resume continues from the next tick, without the ticks missed meanwhile" {
+# firing_every_second NAME: schedule NAME on q every second, a worker running its jobs
+# (recorded), and two ticks fired.
+firing_every_second() {
     export D
+    local h
     h=$(recorder)
-    workq-schedule add p q --cron '@every 1s' </dev/null 2>/dev/null
+    workq-schedule add "$1" q --cron '@every 1s' </dev/null 2>/dev/null
     start_worker w q -- "$h"
-    wait_until 20 tick_jobs_at_least q p 2
-    workq-schedule pause p 2>/dev/null
-    paused_at=$(server_s)
-    wait_until 20 server_after $(((paused_at + 3) * 1000))
+    wait_until 20 tick_jobs_at_least q "$1" 2
+}
+
+# stop_firing COMMAND NAME: `workq-schedule COMMAND NAME` (pause, rm); STOPPED_AT is the
+# server's second just after it, and 3 s of server time pass after that.
+stop_firing() {
+    workq-schedule "$1" "$2" 2>/dev/null
+    STOPPED_AT=$(server_s)
+    wait_until 20 server_after $(((STOPPED_AT + 3) * 1000))
+}
+
+@test "pause stops firing; resume continues from the next tick, without the ticks missed meanwhile" {
+    firing_every_second p
+    stop_firing pause p
+    local paused_at=$STOPPED_AT
     # At most the tick in progress when pause ran.
     [ "$(tick_jobs q p | tail -1)" -le $((paused_at + 1)) ] || fail "fired while paused: $(tick_jobs q p | tail -1)"
     # The tick after resume is after the time resume reads, so after this one.
@@ -355,14 +369,9 @@ missed_ticks() {
 }
 
 @test "rm while a worker fires: at most the tick in progress, then nothing" {
-    export D
-    h=$(recorder)
-    workq-schedule add r q --cron '@every 1s' </dev/null 2>/dev/null
-    start_worker w q -- "$h"
-    wait_until 20 tick_jobs_at_least q r 2
-    workq-schedule rm r 2>/dev/null
-    removed_at=$(server_s)
-    wait_until 20 server_after $(((removed_at + 3) * 1000))
+    firing_every_second r
+    stop_firing rm r
+    local removed_at=$STOPPED_AT
     [ "$(tick_jobs q r | tail -1)" -le $((removed_at + 1)) ]
     [ "$(rcli exists "{$WORKQ_NAMESPACE:q}:schedule:r")" = 0 ]
     [ "$(rcli zcard "{$WORKQ_NAMESPACE:q}:ticks")" = 0 ]

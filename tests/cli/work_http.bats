@@ -5,49 +5,12 @@
 # a second delays no job; bad addresses are usage errors and a taken port stops the worker.
 
 load work_helpers
+load http_helpers
 
 setup() { work_setup; }
 teardown() { work_teardown; }
 
-# start_http_worker NAME ARGS...: start_worker NAME --http 0 ARGS...; sets PORT from its log.
-start_http_worker() {
-    local name=$1
-    shift
-    start_worker "$name" --http 0 "$@"
-    wait_until 20 log_has "$name" 'serving http://' || fail "no 'serving' line: $(cat "$D/$name.log")"
-    PORT=$(sed -n 's|.*serving http://127\.0\.0\.1:\([0-9]*\)/ .*|\1|p' "$D/$name.log")
-    [ -n "$PORT" ] || fail "no port in: $(cat "$D/$name.log")"
-}
-
-# get PATH [CURL ARGS...]: the status line, headers and body, CRs removed.
-get() {
-    local path=$1
-    shift
-    curl -sS --max-time 20 -i "$@" "http://127.0.0.1:$PORT$path" | tr -d '\r'
-}
-# body PATH: the body alone.
-body() { curl -sS --max-time 20 "http://127.0.0.1:$PORT$1"; }
-# status_of PATH: the HTTP status code alone.
-status_of() { curl -sS --max-time 20 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT$1"; }
 http_state_is() { [ "$(body / | jq -r .state)" = "$1" ]; }
-
-# raw TEXT: sends TEXT (printf escapes expanded) on a connection of its own and prints the reply.
-raw() {
-    local fd
-    exec {fd}<>"/dev/tcp/127.0.0.1/$PORT"
-    printf "$1" >&"$fd"
-    timeout 20 cat <&"$fd" | tr -d '\r'
-    exec {fd}<&-
-}
-
-assert_json() {
-    jq -e "$2" <<<"$1" >/dev/null || fail "JSON check failed: $2 on: $(head -c 2000 <<<"$1")"
-}
-
-need_promtool() {
-    command -v promtool >/dev/null ||
-        skip "promtool is missing (Debian package prometheus; scripts/setup installs it)"
-}
 
 # check_state STATE LIVEZ READYZ: what each endpoint says in STATE.
 check_state() {
@@ -173,26 +136,17 @@ EOF
 
 @test "--http: a client sending one byte a second delays no job and no other request" {
     start_http_worker w -c 2 q -- cat
-    # The request line, one byte a second, never finished; the loop ends when a write fails
-    # (the worker closed the connection after its 10 s request timeout).
-    (
-        exec 3<>"/dev/tcp/127.0.0.1/$PORT"
-        printf G >&3
-        touch "$D/slow.started"
-        while sleep 1 && printf E >&3; do :; done
-    ) 2>/dev/null &
-    local slow=$!
-    WORKER_PIDS+=("$slow")
-    wait_until 10 test -f "$D/slow.started"
+    # The worker closes the slow client's connection after its 10 s request timeout.
+    start_slow_client
     workq-enqueue q a b c d e >"$D/ids"
     local id
     while read -r id; do
         wait_until 20 state_is q "$id" succeeded
     done <"$D/ids"
     # Every job ran while the slow client was still connected.
-    alive "$slow" || fail "the slow client was cut off before the jobs ran: no proof"
+    alive "$SLOW_PID" || fail "the slow client was cut off before the jobs ran: no proof"
     assert_equal "$(status_of /livez)" 200
-    wait_until 40 process_gone "$slow"
+    wait_until 40 process_gone "$SLOW_PID"
     assert_equal "$(status_of /readyz)" 200
 }
 

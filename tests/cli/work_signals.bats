@@ -290,12 +290,15 @@ other_child_of() {
     local t0
     t0=$(now_ms)
     kill -TERM "$w"
-    wait_exit "$w" 15
+    # A handler that is never stopped keeps the worker running: the deadline catches that; how
+    # late past the budget it exits depends on the machine's load, and is not asserted.
+    wait_exit "$w" 60
     local took=$(($(now_ms) - t0))
     assert_equal "$EXIT_CODE" 0
+    # Never before the budget: a lower bound only, which a loaded machine cannot break.
     [ "$took" -ge 1400 ] || fail "exited ${took}ms after SIGTERM, before the budget of 1.5s"
-    [ "$took" -le 4500 ] || fail "exited ${took}ms after SIGTERM, budget 1.5s"
-    wait_until 5 group_gone "$(cat "$D/handler.pid")"
+    assert_log w "shutdown timeout: stopping the handler"
+    wait_until 30 group_gone "$(cat "$D/handler.pid")"
     assert_raw_state q "$id" waiting
     assert_equal "$(job_attempts q "$id")" 0
     assert_equal "$(error_count q "$id")" 0

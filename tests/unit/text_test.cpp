@@ -56,3 +56,14 @@ TEST(Text, EditDistanceCountsSingleByteEdits) {
     EXPECT_EQ(workq::edit_distance("pasue", "pause"), 2U);
     EXPECT_EQ(workq::edit_distance("kitten", "sitting"), 3U);
 }
+
+TEST(Text, PrometheusLabelEscapesBackslashQuoteAndNewline) {
+    EXPECT_EQ(workq::prometheus_label("plain-queue.1"), "plain-queue.1");
+    EXPECT_EQ(workq::prometheus_label("a\\b"), "a\\\\b");
+    EXPECT_EQ(workq::prometheus_label("say \"hi\""), "say \\\"hi\\\"");
+    EXPECT_EQ(workq::prometheus_label("two\nlines"), "two\\nlines");
+    EXPECT_EQ(workq::prometheus_label("\\\"\n"), "\\\\\\\"\\n");
+    // Anything else as it is: tabs, carriage returns and UTF-8 are legal in a label value.
+    EXPECT_EQ(workq::prometheus_label("t\tr\r h\xc3\xa9"), "t\tr\r h\xc3\xa9");
+    EXPECT_EQ(workq::prometheus_label(""), "");
+}

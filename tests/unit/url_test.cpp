@@ -358,7 +358,6 @@ TEST(Url, SentinelRefusals) {
              Case{"redis+sentinel://a/m/x", "database"},
              Case{"redis+sentinel://a/m/1/2", "expected /MASTER[/db]"},
              Case{"redis+sentinel://a/m%zz", "%-escape"},
-             Case{"redis://h1:6379,h2:6379", "Cluster"},
          }) {
         auto message = refusal(url);
         EXPECT_TRUE(contains(message, "invalid Redis URL")) << url << ": " << message;
@@ -368,6 +367,47 @@ TEST(Url, SentinelRefusals) {
     EXPECT_TRUE(contains(message, "port")) << message;
     EXPECT_FALSE(contains(message, "topsecret")) << message;
     message = refusal("redis+sentinel://:topsecret@h:0/m");
+    EXPECT_FALSE(contains(message, "topsecret")) << message;
+}
+
+TEST(Url, ClusterSeeds) {
+    auto endpoint = parse_url("redis://:pw@h1:7000,[::1]:7001,h3");
+    ASSERT_TRUE(endpoint.cluster);
+    EXPECT_EQ(endpoint.cluster->seeds,
+              (std::vector<redis::HostPort>{{"h1", 7000}, {"::1", 7001}, {"h3", 6379}}));
+    EXPECT_EQ(endpoint.host, "h1");
+    EXPECT_EQ(endpoint.port, 7000);
+    EXPECT_EQ(endpoint.password, "pw");
+    EXPECT_FALSE(endpoint.sentinel);
+    EXPECT_EQ(redis::describe(endpoint), "redis://h1:7000,[::1]:7001,h3:6379/0");
+    auto again = parse_url(redis::describe(endpoint));
+    ASSERT_TRUE(again.cluster);
+    EXPECT_EQ(again.cluster->seeds, endpoint.cluster->seeds);
+    EXPECT_TRUE(parse_url("rediss://a:1,b:2/0").tls.enabled);
+    EXPECT_TRUE(parse_url("rediss://a:1,b:2/0").cluster);
+    EXPECT_FALSE(parse_url("redis://a:1").cluster);  // one host: found out on connecting
+}
+
+TEST(Url, ClusterRefusals) {
+    struct Case {
+        const char* url;
+        const char* says;
+    };
+    for (auto [url, says] : {
+             Case{"redis://a,,b", "empty entry in the list of cluster nodes"},
+             Case{"redis://a:1,", "empty entry"},
+             Case{"redis://,a:1", "empty entry"},
+             Case{"redis://a:1,b:0", "port"},
+             Case{"redis://a:1,b:x", "port"},
+             Case{"redis://a:1,[::1", "unclosed"},
+             Case{"redis://a:1,b:2/3", "only database 0"},
+             Case{"redis://a:1,b:2/x", "database"},
+         }) {
+        auto message = refusal(url);
+        EXPECT_TRUE(contains(message, "invalid Redis URL")) << url << ": " << message;
+        EXPECT_TRUE(contains(message, says)) << url << ": " << message;
+    }
+    auto message = refusal("redis://:topsecret@a:1,b:2/3");
     EXPECT_FALSE(contains(message, "topsecret")) << message;
 }
 

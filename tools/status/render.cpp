@@ -32,20 +32,6 @@ std::string age(const std::optional<queue::Millis>& value) {
     return value ? format_duration_short(*value) : "-";
 }
 
-// Prometheus label values escape backslash, quote and newline.
-std::string label(std::string_view value) {
-    std::string out;
-    for (char c : value) {
-        if (c == '\\' || c == '"') out += '\\';
-        if (c == '\n') {
-            out += "\\n";
-            continue;
-        }
-        out += c;
-    }
-    return out;
-}
-
 // What the STATE column and the JSON's `state` say: a lost worker's last reported state is
 // not what it is doing now (it may be dead), so it shows as `lost`.
 std::string shown_state(const queue::WorkerRecord& w) {
@@ -82,6 +68,17 @@ std::string render_human(const Snapshot& s, const Screen& screen) {
         head += fit(fmt::format("sentinel: master {} at {} (named by sentinel {})",
                                 s.server.master_name, s.server.master_address, s.server.sentinel));
         ++head_lines;
+    }
+    if (s.server.topology == "cluster") {
+        // One line per master: its share of the slots and the queues it serves.
+        for (const auto& master : s.server.cluster_masters) {
+            std::vector<std::string> served;
+            for (const auto& q : s.queues)
+                if (q.node == master.address) served.push_back(q.name);
+            head += fit(fmt::format("cluster master {}: {} slots, queues: {}", master.address,
+                                    master.slots, served.empty() ? "-" : join(served, ", ")));
+            ++head_lines;
+        }
     }
     for (const auto& replica : s.server.replicas) {
         head += fit(fmt::format(
@@ -294,6 +291,18 @@ std::string render_json(const Snapshot& s) {
         topology["sentinel"] = s.server.sentinel;
         topology["sentinels"] = std::move(sentinels);
     }
+    if (s.server.topology == "cluster") {
+        boost::json::array masters;
+        for (const auto& master : s.server.cluster_masters) {
+            boost::json::array served;
+            for (const auto& q : s.queues)
+                if (q.node == master.address) served.emplace_back(q.name);
+            masters.push_back(boost::json::object{{"address", master.address},
+                                                  {"slots", master.slots},
+                                                  {"queues", std::move(served)}});
+        }
+        topology["masters"] = std::move(masters);
+    }
     root["server"] = boost::json::object{{"url", s.server.url},
                                          {"topology", std::move(topology)},
                                          {"embedded", s.server.embedded},
@@ -305,17 +314,25 @@ std::string render_json(const Snapshot& s) {
     boost::json::array queues;
     for (const auto& q : s.queues) {
         const auto& st = q.stats;
+        boost::json::value node =
+            q.node.empty() ? boost::json::value(nullptr) : boost::json::value(q.node);
+        boost::json::value slot =
+            q.slot < 0 ? boost::json::value(nullptr) : boost::json::value(q.slot);
         if (!q.damage.empty()) {
             // Its counts are unknown: null, not a zero that looks like an empty queue.
-            boost::json::object item{{"name", q.name}, {"damaged", q.damage}};
+            boost::json::object item{
+                {"name", q.name}, {"node", node}, {"slot", slot}, {"damaged", q.damage}};
             for (const char* field :
                  {"waiting", "scheduled", "running", "overdue", "dead", "succeeded", "failed",
-                  "paused", "succeeded_last_minute", "dead_trimmed", "oldest_waiting_age_s"})
+                  "paused", "succeeded_last_minute", "dead_trimmed", "schedules", "next_tick",
+                  "late_schedules", "rate_limit", "concurrency_limit", "oldest_waiting_age_s"})
                 item[field] = nullptr;
             queues.push_back(std::move(item));
             continue;
         }
         boost::json::object item{{"name", q.name},
+                                 {"node", node},
+                                 {"slot", slot},
                                  {"damaged", nullptr},
                                  {"waiting", st.waiting},
                                  {"scheduled", st.scheduled},
@@ -395,7 +412,8 @@ std::string render_prometheus(const Snapshot& s) {
         for (const auto& q : s.queues)
             if (q.damage.empty())  // unknown: no sample (workq_queue_damaged says why)
                 out += fmt::format("{}{{namespace=\"{}\",queue=\"{}\"}} {}\n", name,
-                                   label(s.namespace_name), label(q.name), value_of(q.stats));
+                                   prometheus_label(s.namespace_name), prometheus_label(q.name),
+                                   value_of(q.stats));
     };
     using Stats = queue::QueueStats;
     queue_metric("workq_queue_waiting", "gauge", "Jobs waiting to run.",
@@ -446,18 +464,19 @@ std::string render_prometheus(const Snapshot& s) {
            "1 when a key of the queue holds the wrong type (its other metrics are then absent).");
     for (const auto& q : s.queues)
         out += fmt::format("workq_queue_damaged{{namespace=\"{}\",queue=\"{}\"}} {}\n",
-                           label(s.namespace_name), label(q.name), q.damage.empty() ? 0 : 1);
+                           prometheus_label(s.namespace_name), prometheus_label(q.name),
+                           q.damage.empty() ? 0 : 1);
     long long live = 0, lost = 0, gone = 0;
     for (const auto& w : s.workers)
         (w.exited ? gone : w.live ? live : lost)++;
     family("workq_workers", "gauge",
            "Workers by liveness (exited: final registrations kept a while).");
     out += fmt::format("workq_workers{{namespace=\"{}\",liveness=\"live\"}} {}\n",
-                       label(s.namespace_name), live);
+                       prometheus_label(s.namespace_name), live);
     out += fmt::format("workq_workers{{namespace=\"{}\",liveness=\"lost\"}} {}\n",
-                       label(s.namespace_name), lost);
+                       prometheus_label(s.namespace_name), lost);
     out += fmt::format("workq_workers{{namespace=\"{}\",liveness=\"exited\"}} {}\n",
-                       label(s.namespace_name), gone);
+                       prometheus_label(s.namespace_name), gone);
     auto worker_metric = [&](std::string_view name, std::string_view type, std::string_view help,
                              auto value_of) {
         family(name, type, help);
@@ -465,8 +484,8 @@ std::string render_prometheus(const Snapshot& s) {
             if (!w.exited)
                 out += fmt::format(
                     "{}{{namespace=\"{}\",worker=\"{}\",name=\"{}\",state=\"{}\"}} {}\n", name,
-                    label(s.namespace_name), label(w.id), label(w.name), label(shown_state(w)),
-                    value_of(w));
+                    prometheus_label(s.namespace_name), prometheus_label(w.id),
+                    prometheus_label(w.name), prometheus_label(shown_state(w)), value_of(w));
     };
     using Worker = queue::WorkerRecord;
     worker_metric("workq_worker_busy", "gauge", "Slots running a job.",

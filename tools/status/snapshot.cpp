@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "queue/client.hpp"
+#include "redis/cluster.hpp"
 #include "redis/sentinel.hpp"
 #include "redis/server_info.hpp"
 
@@ -33,6 +34,12 @@ Snapshot take_snapshot(redis::Connection& connection, const cli::ServerSettings&
         auto answered = redis::sentinels_in_turn(*sentinel).front();
         snapshot.server.sentinel = redis::host_port(answered.host, answered.port);
     }
+    if (connection.is_cluster()) {
+        snapshot.server.topology = "cluster";
+        for (const auto& master : connection.cluster_masters())
+            snapshot.server.cluster_masters.push_back(
+                {redis::host_port(master.address.host, master.address.port), master.slots});
+    }
     bool expected = snapshot.server.topology == "sentinel" || !snapshot.server.replicas.empty();
     snapshot.server.no_replica_in_sync =
         expected && std::none_of(snapshot.server.replicas.begin(), snapshot.server.replicas.end(),
@@ -50,9 +57,15 @@ Snapshot take_snapshot(redis::Connection& connection, const cli::ServerSettings&
         // One queue's damage is shown, and the other queues' counts as usual.
         try {
             queue::check_reply(calls[i], replies[i]);
-            snapshot.queues.push_back({names[i], queue::parse_stats(replies[i]), {}});
+            snapshot.queues.push_back({names[i], queue::parse_stats(replies[i]), {}, "", -1});
         } catch (const queue::QueueDamagedError& error) {
-            snapshot.queues.push_back({names[i], {}, error.damage});
+            snapshot.queues.push_back({names[i], {}, error.damage, "", -1});
+        }
+        if (connection.is_cluster()) {
+            auto meta = queue::QueueKeys(server.namespace_name, names[i]).meta();
+            snapshot.queues.back().slot = redis::key_slot(meta);
+            if (auto master = connection.cluster_master_of(meta))
+                snapshot.queues.back().node = redis::host_port(master->host, master->port);
         }
     }
     snapshot.workers =

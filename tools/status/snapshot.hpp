@@ -20,6 +20,14 @@ struct QueueSnapshot {
     // Non-empty: a structure of the queue holds the wrong type (README, "Damaged data"); its
     // counts are unknown. The other queues are read as usual.
     std::string damage;
+    std::string node;  // on a cluster, the master serving the queue's slot ("host:port")
+    int slot = -1;     // on a cluster, the queue's slot
+};
+
+// A master of a cluster, as the slot map says.
+struct ClusterMaster {
+    std::string address;  // host:port
+    int slots = 0;        // how many of the 16384 slots it serves
 };
 
 struct ServerSnapshot {
@@ -31,9 +39,11 @@ struct ServerSnapshot {
     bool tls = false;
     std::string redis_version;
     std::vector<std::string> warnings;
-    // The topology (CONTRACT.md section 10): "standalone" or "sentinel"; through Sentinel, the
-    // master's name, the address the sentinels named, and the sentinel that answered.
+    // The topology (CONTRACT.md section 10): "standalone", "sentinel" or "cluster"; through
+    // Sentinel, the master's name, the address the sentinels named, and the sentinel that
+    // answered; on a cluster, its masters (each queue names its own: QueueSnapshot::node).
     std::string topology = "standalone";
+    std::vector<ClusterMaster> cluster_masters;
     std::string master_name, master_address, sentinel;
     std::vector<std::string> sentinels;
     std::vector<redis::ReplicaInfo> replicas;  // as the master sees them

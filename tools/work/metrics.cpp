@@ -2,24 +2,9 @@
 
 #include <fmt/format.h>
 
+#include "util/text.hpp"
+
 namespace workq::work {
-namespace {
-
-// Prometheus label values escape backslash, quote and newline.
-std::string label(std::string_view value) {
-    std::string out;
-    for (char c : value) {
-        if (c == '\\' || c == '"') out += '\\';
-        if (c == '\n') {
-            out += "\\n";
-            continue;
-        }
-        out += c;
-    }
-    return out;
-}
-
-}  // namespace
 
 WorkerMetrics::WorkerMetrics(std::vector<std::string> queues) {
     for (auto& queue : queues)
@@ -57,7 +42,7 @@ std::string WorkerMetrics::render(const Gauges& gauges) const {
     for (const auto& queue : queues_)
         for (std::size_t i = 0; i < outcome_names.size(); ++i)
             out += fmt::format("workq_worker_jobs_total{{queue=\"{}\",outcome=\"{}\"}} {}\n",
-                               label(queue.name), outcome_names[i], queue.outcomes[i]);
+                               prometheus_label(queue.name), outcome_names[i], queue.outcomes[i]);
     family("workq_worker_job_duration_seconds", "histogram",
            "How long the handler ran, per job that succeeded or failed, by queue.");
     for (const auto& queue : queues_) {
@@ -66,15 +51,15 @@ std::string WorkerMetrics::render(const Gauges& gauges) const {
             cumulative += queue.buckets[i];
             out += fmt::format(
                 "workq_worker_job_duration_seconds_bucket{{queue=\"{}\",le=\"{}\"}} {}\n",
-                label(queue.name), bounds[i], cumulative);
+                prometheus_label(queue.name), bounds[i], cumulative);
         }
         out +=
             fmt::format("workq_worker_job_duration_seconds_bucket{{queue=\"{}\",le=\"+Inf\"}} {}\n",
-                        label(queue.name), queue.runs);
+                        prometheus_label(queue.name), queue.runs);
         out += fmt::format("workq_worker_job_duration_seconds_sum{{queue=\"{}\"}} {:.3f}\n",
-                           label(queue.name), queue.seconds);
+                           prometheus_label(queue.name), queue.seconds);
         out += fmt::format("workq_worker_job_duration_seconds_count{{queue=\"{}\"}} {}\n",
-                           label(queue.name), queue.runs);
+                           prometheus_label(queue.name), queue.runs);
     }
     family("workq_worker_busy_slots", "gauge", "Slots running a job.");
     out += fmt::format("workq_worker_busy_slots {}\n", gauges.busy_slots);

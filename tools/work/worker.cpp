@@ -18,6 +18,7 @@
 #include "queue/backoff.hpp"
 #include "queue/registry.hpp"
 #include "queue/scripts.hpp"
+#include "redis/cluster.hpp"
 #include "redis/embedded.hpp"
 #include "redis/server_info.hpp"
 #include "redis/url.hpp"
@@ -230,6 +231,7 @@ int Worker::run() {
     {
         // Reachable at start, or exit 3; this also starts the embedded server when it is the one.
         auto connection = cli::connect(server_);
+        if (connection.is_cluster()) refuse_cross_slot_queues();
         for (const auto& warning : redis::server_warnings(connection))
             log::warn(warning);
     }
@@ -295,6 +297,22 @@ int Worker::run() {
 }
 
 // --- connection ----------------------------------------------------------------------------------
+
+void Worker::refuse_cross_slot_queues() const {
+    // On a cluster each queue's keys live on the master of its own slot, and both the claim
+    // over several queues (one script) and the wait on their wake-up lists (one BLPOP) need
+    // them on one node. Until the claim goes per queue (issue 16), say so before anything is
+    // claimed: a CROSSSLOT at the first claim would leave a worker that never works.
+    if (queue_keys_.size() < 2) return;
+    auto slot = redis::key_slot(queue_keys_.front().meta());
+    for (const auto& keys : queue_keys_)
+        if (redis::key_slot(keys.meta()) != slot)
+            throw UsageError(fmt::format(
+                "serving several queues on a cluster needs their keys on one node, and '{}' and "
+                "'{}' hash to different slots: run one workq-work per queue (a worker serving "
+                "several queues claims them in one call, which a cluster cannot route)",
+                settings_.queues.front(), keys.queue()));
+}
 
 void Worker::connect_commands() {
     commands_ = redis::AsyncConnection::open(

@@ -103,6 +103,8 @@ class Worker {
     std::string pause_reason() const;
     void refresh_pause_state();
     void connect_commands();
+    // Exit 2 when the queues served live on different slots of a cluster.
+    void refuse_cross_slot_queues() const;
     void on_commands_ready();
     void on_commands_lost(const std::string& reason);
     void start_running();

@@ -1,0 +1,268 @@
+#!/usr/bin/env bats
+# Redis Cluster (CONTRACT.md §10, issue 19): every tool through a cluster URL, each call routed
+# to the master of its slot. One real cluster per file (cluster_helpers.bash): three masters and
+# a replica of each on loopback; each test its own namespace. A CROSSSLOT answered by any node
+# fails the test (cluster_teardown).
+
+load cluster_helpers
+
+setup_file() { cluster_file_setup; }
+teardown_file() { cluster_file_teardown; }
+setup() { cluster_setup; }
+teardown() { cluster_teardown; }
+
+@test "enqueue, queue ls, per-job work and status on queues of three masters" {
+    local queues q
+    queues=$(queues_on_masters 3)
+    for q in $queues; do
+        run --separate-stderr workq-enqueue "$q" a b c
+        assert_success
+        [ "${#lines[@]}" -eq 3 ] || fail "expected 3 ids: $output / $stderr"
+        printf '%s\n' "${lines[@]}" >"$D/ids.$q"
+        # The jobs are on the master of the queue's slot.
+        use_queue_node "$q"
+        assert_equal "$(rcli llen "{$WORKQ_NAMESPACE:$q}:waiting:0")" 3
+        run --separate-stderr workq-queue ls "$q"
+        assert_success
+        [ "$(grep -c waiting <<<"$output")" -eq 3 ] || fail "workq-queue ls: $output"
+    done
+}
+
+@test "per-job work, --wait, --unique, priorities and delays on queues of three masters" {
+    local queues q
+    queues=$(queues_on_masters 3)
+    for q in $queues; do
+        run --separate-stderr workq-enqueue --priority 5 "$q" high
+        assert_success
+        echo "$output" >>"$D/ids.$q"
+        run --separate-stderr workq-enqueue "$q" low
+        assert_success
+        echo "$output" >>"$D/ids.$q"
+        run --separate-stderr workq-enqueue --unique "u-$q" "$q" once
+        assert_success
+        echo "$output" >>"$D/ids.$q"
+        run --separate-stderr workq-enqueue --unique "u-$q" "$q" again
+        assert_success
+        run --separate-stderr workq-enqueue --delay 1s "$q" later
+        assert_success
+        echo "$output" >>"$D/ids.$q"
+    done
+    for q in $queues; do
+        # One worker per queue, each on the master of its queue's slot; the delayed job is due
+        # within a second, so --burst waits for it.
+        run --separate-stderr workq-work --burst "$q" -- "$HANDLERS/ledger.sh"
+        assert_success
+        use_queue_node "$q"
+        check_invariants "$q" "$D/ids.$q"
+        # The higher priority ran before the other waiting jobs of its queue.
+        assert_equal "$(grep -Ff "$D/ids.$q" "$FAULT_LEDGER" | awk '/^start/ { print $2; exit }')" "$(head -1 "$D/ids.$q")"
+    done
+    # --wait through a worker that runs meanwhile (persistent handler protocol is tested on a
+    # single server; here the path of the result through the cluster).
+    q=$(head -1 <<<"$queues")
+    start_worker w "$q" -- "$HANDLERS/ledger.sh"
+    run --separate-stderr timeout 30 workq-enqueue --wait "$q" waited
+    assert_success
+    assert_output --partial done
+}
+
+@test "queue ls/cancel/purge/pause/resume, dlq ls/show/requeue/rm, status and schedules through the cluster" {
+    local queues q id
+    queues=$(queues_on_masters 3)
+    for q in $queues; do
+        run --separate-stderr workq-enqueue "$q" a b c
+        assert_success
+        printf '%s\n' "${lines[@]}" >"$D/ids.$q"
+        id=$(head -1 "$D/ids.$q")
+        run --separate-stderr workq-queue cancel "$id"
+        assert_success
+        run --separate-stderr workq-queue pause "$q"
+        assert_success
+        run --separate-stderr workq-queue ls "$q"
+        assert_success
+        run --separate-stderr workq-queue resume "$q"
+        assert_success
+        run --separate-stderr workq-status job "$id"
+        assert_success
+        assert_output --partial cancelled
+        # A job that fails for good becomes a dead letter.
+        run --separate-stderr workq-enqueue --max-attempts 1 "$q" doomed
+        assert_success
+        echo "$output" >"$D/dead.$q"
+        run --separate-stderr workq-work --burst "$q" -- sh -c 'read -r p; [ "$p" != doomed ]'
+        assert_equal "$status" 1
+        run --separate-stderr workq-dlq ls "$q"
+        assert_success
+        assert_output --partial "$(cat "$D/dead.$q")"
+        run --separate-stderr workq-dlq show "$(cat "$D/dead.$q")"
+        assert_success
+        run --separate-stderr workq-dlq requeue "$q" "$(cat "$D/dead.$q")"
+        assert_success
+        run --separate-stderr workq-queue purge --yes "$q"
+        assert_success
+        run --separate-stderr workq-enqueue --max-attempts 1 "$q" doomed
+        run --separate-stderr workq-work --burst "$q" -- false
+        run --separate-stderr workq-dlq rm --all "$q"
+        assert_success
+        run --separate-stderr workq-schedule add "nightly-$q" "$q" --cron @daily x
+        assert_success
+    done
+    run --separate-stderr workq-schedule ls
+    assert_success
+    for q in $queues; do assert_output --partial "nightly-$q"; done
+    run --separate-stderr workq-status --json
+    assert_success
+    for q in $queues; do
+        [ "$(jq -r --arg q "$q" '.queues[] | select(.name == $q) | .name' <<<"$output")" = "$q" ] ||
+            fail "$q missing from status: $output"
+    done
+    run --separate-stderr workq-status
+    assert_success
+    run --separate-stderr workq-status --prometheus
+    assert_success
+    for q in $queues; do
+        run --separate-stderr workq-schedule rm "nightly-$q"
+        assert_success
+        run --separate-stderr workq-queue rm --force "$q"
+        assert_success
+    done
+}
+
+@test "a worker serving several queues on different masters is refused (exit 2) before it claims" {
+    local queues
+    queues=$(queues_on_masters 2 | paste -sd,)
+    run --separate-stderr workq-work --burst $queues -- true
+    assert_equal "$status" 2
+    [[ "$stderr" == *"serving several queues on a cluster needs"* ]] || fail "$stderr"
+}
+
+@test "one server of the cluster named: found to be a cluster (INFO), routed the same" {
+    local q
+    q=$(queues_on_masters 3 | tail -1)
+    run --separate-stderr workq-enqueue --redis "redis://127.0.0.1:$(cluster_port n1)" "$q" x
+    assert_success
+    use_queue_node "$q"
+    assert_equal "$(rcli llen "{$WORKQ_NAMESPACE:$q}:waiting:0")" 1
+    # A database other than 0 does not exist on a cluster.
+    run --separate-stderr workq-enqueue --redis "redis://127.0.0.1:$(cluster_port n1)/1" "$q" x
+    assert_equal "$status" 3
+    [[ "$stderr" == *"SELECT"* ]] || fail "$stderr"
+}
+
+@test "workq-status names the cluster's masters and which one serves each queue" {
+    local queues q
+    queues=$(queues_on_masters 3)
+    for q in $queues; do workq-enqueue "$q" x >/dev/null; done
+    run --separate-stderr workq-status --json
+    assert_success
+    assert_equal "$(jq -r .server.topology.kind <<<"$output")" cluster
+    assert_equal "$(jq -r '.server.topology.masters | length' <<<"$output")" 3
+    assert_equal "$(jq -r '[.server.topology.masters[].slots] | add' <<<"$output")" 16384
+    for q in $queues; do
+        local port
+        port=$(cluster_port "$(queue_master "$q")")
+        assert_equal "$(jq -r --arg q "$q" '.queues[] | select(.name == $q) | .node' <<<"$output")" "127.0.0.1:$port"
+        assert_equal "$(jq -r --arg q "$q" '.queues[] | select(.name == $q) | .slot' <<<"$output")" \
+            "$(ccli n1 cluster keyslot "{$WORKQ_NAMESPACE:$q}:meta")"
+        assert_equal "$(jq -r --arg q "$q" --arg a "127.0.0.1:$port" \
+            '.server.topology.masters[] | select(.address == $a) | .queues | index($q) != null' <<<"$output")" true
+    done
+    run --separate-stderr workq-status
+    assert_success
+    for q in $queues; do
+        assert_output --partial "cluster master 127.0.0.1:$(cluster_port "$(queue_master "$q")"): "
+    done
+}
+
+# ledger_ends: how many handler runs reached their end.
+ledger_ends() { grep -c '^end' "$FAULT_LEDGER" || true; }
+
+# queue_moved QUEUE NODE: a live master other than NODE serves QUEUE's slot.
+queue_moved() {
+    local now
+    now=$(queue_master "$1") && [ -n "$now" ] && [ "$now" != "$2" ]
+}
+
+# cluster_recovered: every live node says the cluster is ok.
+cluster_recovered() {
+    local node
+    for node in "${CLUSTER_NODES[@]}"; do
+        [ -f "$CLUSTER/$node/redis.pid" ] || continue
+        ccli "$node" cluster info | tr -d '\r' | grep -q '^cluster_state:ok$' || return 1
+    done
+}
+
+# move_slot SLOT FROM TO: moves a slot between two masters the way redis-cli --cluster reshard
+# does (IMPORTING/MIGRATING, MIGRATE of its keys, SETSLOT NODE on every master).
+move_slot() {
+    local slot=$1 from=$2 to=$3 from_id to_id keys node
+    from_id=$(ccli "$from" cluster myid)
+    to_id=$(ccli "$to" cluster myid)
+    ccli "$to" cluster setslot "$slot" importing "$from_id" >/dev/null
+    ccli "$from" cluster setslot "$slot" migrating "$to_id" >/dev/null
+    while keys=$(ccli "$from" cluster getkeysinslot "$slot" 100) && [ -n "$keys" ]; do
+        ccli "$from" migrate 127.0.0.1 "$(cluster_port "$to")" "" 0 5000 keys $keys >/dev/null
+    done
+    for node in "${CLUSTER_NODES[@]}"; do
+        [ -f "$CLUSTER/$node/redis.pid" ] && [ "$(ccli "$node" role | head -1)" = master ] || continue
+        ccli "$node" cluster setslot "$slot" node "$to_id" >/dev/null
+    done
+}
+
+@test "a queue's slot moved to another master while its worker waits: the worker follows MOVED" {
+    local q from to slot
+    q=$(queues_on_masters 1)
+    from=$(queue_master "$q")
+    to=$(queue_master "$(queues_on_masters 2 | tail -1)")
+    [ "$to" != "$from" ] || to=$(queue_master "$(queues_on_masters 3 | tail -1)")
+    slot=$(ccli n1 cluster keyslot "{$WORKQ_NAMESPACE:$q}:meta")
+    workq-enqueue "$q" first >"$D/ids"
+    start_worker w "$q" -- "$HANDLERS/ledger.sh"
+    wait_until 20 at_least 1 ledger_ends
+    # Idle now, blocked on the queue's wake-up list on the old master.
+    move_slot "$slot" "$from" "$to"
+    assert_equal "$(queue_master "$q")" "$to"
+    workq-enqueue "$q" second >>"$D/ids"
+    wait_until 30 at_least 2 ledger_ends
+    use_queue_node "$q"
+    check_invariants "$q" "$D/ids"
+    kill -TERM "$(cat "$D/w.wpid")"
+    wait_exit "$(cat "$D/w.wpid")" 30
+    assert_equal "$EXIT_CODE" 0
+    # Give the slot back: later tests expect the layout they found.
+    move_slot "$slot" "$to" "$from"
+}
+
+@test "a master killed under load: its replica is promoted, tools and the worker follow, no job lost with --replicas 1" {
+    local q victim
+    q=$(queues_on_masters 1)
+    victim=$(queue_master "$q")
+    run --separate-stderr workq-enqueue --replicas 1 "$q" $(seq 1 40)
+    assert_success
+    printf '%s\n' "${lines[@]}" >"$D/ids"
+    FAULT_SLEEP=0.05 start_worker w "$q" --concurrency 4 -- "$HANDLERS/ledger.sh"
+    wait_until 20 at_least 5 ledger_ends
+    kill -9 "$(cat "$CLUSTER/$victim/redis.pid")"
+    rm -f "$CLUSTER/$victim/redis.pid"
+    # Meanwhile, and after: one-shot tools find the new master by themselves.
+    wait_until 30 queue_moved "$q" "$victim"
+    wait_until 30 cluster_recovered
+    # The new master has no replica yet: a durable enqueue says so (the jobs exist).
+    run --separate-stderr workq-enqueue --replicas 1 --replicas-timeout 200ms "$q" 41
+    assert_equal "$status" 1
+    [[ "$stderr" == *"reached only 0 replica(s)"* ]] || fail "$stderr"
+    echo "$output" >>"$D/ids"
+    # The old master comes back as the new one's replica; durable enqueues work again.
+    cluster_node_start "$victim"
+    wait_until 30 cluster_all_ok "${CLUSTER_NODES[@]}"
+    wait_until 30 cluster_replicas_in_sync
+    run --separate-stderr workq-enqueue --replicas 1 "$q" $(seq 42 50)
+    assert_success
+    printf '%s\n' "${lines[@]}" >>"$D/ids"
+    use_queue_node "$q"
+    wait_until 60 all_settled "$q"
+    check_invariants "$q" "$D/ids" 40
+    kill -TERM "$(cat "$D/w.wpid")"
+    wait_exit "$(cat "$D/w.wpid")" 30
+    assert_equal "$EXIT_CODE" 0
+}
