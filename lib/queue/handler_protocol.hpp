@@ -11,11 +11,15 @@
 
 namespace workq::queue {
 
+// Views of the job's fields: a request is written at once, never kept.
 struct HandlerRequest {
-    std::string id, queue, payload;
+    std::string_view id, queue, payload;
     long long attempt = 1;
 };
 
+// Appends the request line, '\n' included, to `out` (written directly, no JSON document in
+// between: the worker reuses one buffer per slot).
+void encode_request(const HandlerRequest& request, std::string& out);
 // The request line, '\n' included.
 std::string encode_request(const HandlerRequest& request);
 
@@ -29,7 +33,8 @@ struct HandlerReply {
     bool retry = true;
 };
 
-// Parses one reply line (without its '\n'). Never throws.
+// Parses one reply line (without its '\n') as it streams by (boost::json's SAX parser: no JSON
+// document is built). Never throws. Of a key given twice, the last value counts.
 HandlerReply parse_reply(std::string_view line);
 
 }  // namespace workq::queue

@@ -5,6 +5,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <deque>
+#include <map>
 
 #include "redis/cluster.hpp"
 #include "redis/resp.hpp"
@@ -77,6 +78,12 @@ struct AsyncConnection::Cluster {
     std::vector<std::function<void()>> waiting;  // commands given before the map was read
     std::size_t in_flight = 0;
     bool refreshing = false;
+    // Commands waiting out a TRYAGAIN or CLUSTERDOWN, by number: held here, not only by their
+    // timer, so that a router that fails meanwhile answers them (nullopt) at once, like its
+    // nodes' pending commands. The owner (a worker) may drop the router before the timer
+    // fires; a settle whose handler was never called would be lost.
+    std::map<std::uint64_t, ReplyHandler> retrying;
+    std::uint64_t next_retry = 0;
 
     ~Cluster() {
         for (auto& node : nodes)
@@ -124,7 +131,7 @@ std::string AsyncConnection::transport_security() const {
 }
 
 std::size_t AsyncConnection::in_flight() const {
-    if (cluster_) return cluster_->in_flight;
+    if (cluster_) return cluster_->in_flight + cluster_->retrying.size();
     return impl_->pending.size();
 }
 
@@ -604,13 +611,20 @@ void AsyncConnection::cluster_route(std::vector<std::string> args, ReplyHandler 
                     // promoted yet): later, jittered, bounded by max_redirects.
                     if (redirect.kind == Redirect::Kind::cluster_down)
                         router->cluster_refresh_map();
+                    auto id = router->cluster_->next_retry++;
+                    router->cluster_->retrying.emplace(id, std::move(handler));
                     auto timer = std::make_shared<asio::steady_timer>(
                         router->io_, cluster_retry_delay(redirects));
-                    timer->async_wait([self, timer, argv, handler = std::move(handler), deadline,
-                                       redirects](boost::system::error_code) mutable {
-                        if (auto again = self.lock())
-                            again->cluster_route(std::move(*argv), std::move(handler), deadline,
-                                                 redirects + 1, std::nullopt);
+                    timer->async_wait([self, timer, argv, deadline, redirects,
+                                       id](boost::system::error_code) mutable {
+                        auto again = self.lock();
+                        if (!again || !again->cluster_) return;
+                        auto found = again->cluster_->retrying.find(id);
+                        if (found == again->cluster_->retrying.end()) return;  // answered by fail()
+                        auto answer = std::move(found->second);
+                        again->cluster_->retrying.erase(found);
+                        again->cluster_route(std::move(*argv), std::move(answer), deadline,
+                                             redirects + 1, std::nullopt);
                     });
                     return;
                 }
@@ -678,6 +692,8 @@ void AsyncConnection::fail(const std::string& reason) {
         for (auto& node : std::exchange(cluster_->nodes, {}))
             node.second->close();
         cluster_->waiting.clear();
+        for (auto& retry : std::exchange(cluster_->retrying, {}))
+            asio::post(io_, [handler = std::move(retry.second)] { handler(std::nullopt); });
     }
     for (auto& pending : std::exchange(impl_->pending, {}))
         asio::post(io_, [handler = std::move(pending.handler)] { handler(std::nullopt); });

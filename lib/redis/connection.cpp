@@ -125,10 +125,10 @@ Connection Connection::open(const Endpoint& endpoint, Timeouts timeouts) {
     if (!endpoint.sentinel && endpoint.kind == Endpoint::Kind::tcp &&
         endpoint.embedded_state.empty()) {
         // One server named: it may be a cluster's node (CONTRACT.md section 10). INFO cluster
-        // says so in one round trip; a server that refuses INFO (an ACL) is taken as a single
-        // server, as it was before clusters were known.
-        auto connection = open_server(endpoint, timeouts);
-        if (!cluster_enabled(connection.command({"INFO", "cluster"}))) return connection;
+        // says so, sent in the same write as AUTH and SELECT (no round trip of its own).
+        std::optional<Reply> info;
+        auto connection = open_server(endpoint, timeouts, &info);
+        if (!info || !cluster_enabled(*info)) return connection;
         auto seeded = endpoint;
         seeded.cluster = ClusterSettings{{HostPort{endpoint.host, endpoint.port}}};
         return open_cluster(seeded, timeouts, std::move(connection));
@@ -140,7 +140,8 @@ Connection Connection::open(const Endpoint& endpoint, Timeouts timeouts) {
     return connection;
 }
 
-Connection Connection::open_server(const Endpoint& endpoint, Timeouts timeouts) {
+Connection Connection::open_server(const Endpoint& endpoint, Timeouts timeouts,
+                                   std::optional<Reply>* cluster_info) {
     auto context = std::make_unique<Context>();
     context->timeout = timeouts.command;
     // One deadline for the whole way in: the TCP connect (each address the name resolves to)
@@ -162,22 +163,39 @@ Connection Connection::open_server(const Endpoint& endpoint, Timeouts timeouts) 
     }
 
     Connection connection(std::move(context), endpoint);
+    // AUTH, SELECT and the cluster probe go in one write and their replies are read in order:
+    // one round trip on the way in, not one each. A refused AUTH makes SELECT and INFO fail
+    // too (NOAUTH); their replies are read and dropped with it, as before.
+    auto db = std::to_string(endpoint.database);
     if (!endpoint.password.empty()) {
         std::vector<std::string_view> auth{"AUTH"};
         if (!endpoint.username.empty()) auth.push_back(endpoint.username);
         auth.push_back(endpoint.password);
-        auto reply = connection.command(auth);
-        if (reply.is_error())
-            throw RedisError(fmt::format("cannot log in to {}: {}", describe(endpoint),
-                                         printable(reply.text, 200)));
+        connection.append(auth);
     }
-    if (endpoint.database != 0) {
-        auto db = std::to_string(endpoint.database);
-        auto reply = connection.command({"SELECT", db});
+    if (endpoint.database != 0) connection.append({"SELECT", db});
+    if (cluster_info) connection.append({"INFO", "cluster"});
+    std::optional<std::string> refused;
+    if (!endpoint.password.empty()) {
+        auto reply = connection.read_reply();
         if (reply.is_error())
-            throw RedisError(fmt::format("cannot select database {} on {}: {}", endpoint.database,
-                                         describe(endpoint), printable(reply.text, 200)));
+            refused = fmt::format("cannot log in to {}: {}", describe(endpoint),
+                                  printable(reply.text, 200));
     }
+    try {
+        if (endpoint.database != 0) {
+            auto reply = connection.read_reply();
+            if (reply.is_error() && !refused)
+                refused = fmt::format("cannot select database {} on {}: {}", endpoint.database,
+                                      describe(endpoint), printable(reply.text, 200));
+        }
+        // A server that refuses INFO (an ACL) is taken as a single server, as it was before
+        // clusters were known.
+        if (cluster_info) *cluster_info = connection.read_reply();
+    } catch (const RedisError&) {
+        if (!refused) throw;  // a proxy that hangs up on a refused login: say the refusal
+    }
+    if (refused) throw RedisError(*refused);
     return connection;
 }
 
@@ -605,7 +623,6 @@ void Connection::cluster_dispatch(std::size_t sequence) {
             connection.append(view);
             node.owners.push_back(sequence);
             entry.node = index;
-            if (routing_key(view)) cluster.written.insert(index);
             return;
         } catch (const RedisError& error) {
             // Nothing was written to that node: its master is gone (killed, restarting). The
@@ -638,6 +655,12 @@ void Connection::cluster_read_from(std::size_t index) {
     if (owner == discarded) return;  // ASKING's +OK
     auto& entry = cluster.entry(owner);
     auto redirect = parse_redirect(reply, node.address);
+    if (redirect.kind == Redirect::Kind::none) {
+        // WAIT (--replicas) asks the nodes that ran a keyed command, not those that redirected
+        // it: a demoted old master answers MOVED, and WAIT there is an error (a replica).
+        std::vector<std::string_view> view(entry.argv.begin(), entry.argv.end());
+        if (routing_key(view)) cluster.written.insert(index);
+    }
     if (redirect.kind == Redirect::Kind::none || entry.redirects >= max_redirects) {
         entry.reply = std::move(reply);
         return;

@@ -55,7 +55,10 @@ class Connection {
     static Connection open(const Endpoint& endpoint, Timeouts timeouts = {});
     // Like open(), to the endpoint's host itself: no sentinel is asked (a Sentinel endpoint's
     // host is the address they gave).
-    static Connection open_server(const Endpoint& endpoint, Timeouts timeouts = {});
+    // With `cluster_info`, INFO cluster is sent in the same write as AUTH and SELECT and its
+    // reply (maybe an error) stored there.
+    static Connection open_server(const Endpoint& endpoint, Timeouts timeouts = {},
+                                  std::optional<Reply>* cluster_info = nullptr);
 
     Connection(Connection&&) noexcept;
     Connection& operator=(Connection&&) noexcept;

@@ -1,6 +1,7 @@
 #include "redis/resp.hpp"
 
 #include <fmt/format.h>
+#include <charconv>
 
 #include "redis/hiredis_reply.hpp"
 #include "redis/transport.hpp"
@@ -11,11 +12,25 @@ namespace {
 
 // What hiredis's redisFormatCommandArgv writes, written straight into the output buffer
 // (hiredis would allocate and format a copy per command).
+// "*3\r\n" or "$5\r\n": a header with a count, without a formatter (it runs for every argument
+// of every command).
+void append_header(std::string& out, char kind, std::size_t count) {
+    char digits[24];
+    auto end = std::to_chars(digits, digits + sizeof digits, count).ptr;
+    out.push_back(kind);
+    out.append(digits, end);
+    out.append("\r\n");
+}
+
 template <typename Args>
 void append_array(std::string& out, const Args& args) {
-    fmt::format_to(std::back_inserter(out), "*{}\r\n", args.size());
+    std::size_t bytes = 16;
+    for (const auto& arg : args)
+        bytes += arg.size() + 16;
+    out.reserve(out.size() + bytes);
+    append_header(out, '*', args.size());
     for (const auto& arg : args) {
-        fmt::format_to(std::back_inserter(out), "${}\r\n", arg.size());
+        append_header(out, '$', arg.size());
         out.append(arg.data(), arg.size());
         out.append("\r\n");
     }

@@ -1,5 +1,5 @@
 // Diagnostics on stderr, one line per event, each starting with the program's name:
-//   workq-work: info: job succeeded job=01h... queue=mail attempt=1 duration=0.21s
+//   workq-work: warning: job failed; will retry job=01h... queue=mail attempt=1/3 duration=0.21s
 // or, with --log-format json, one JSON object per line with the same fields.
 #pragma once
 

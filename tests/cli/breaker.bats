@@ -16,6 +16,7 @@ dead_is() { [ "$(workq-status --json "$1" | jq -r ".queues[] | select(.name == \
 # trips NAME: how many times the worker's breaker tripped, from its log.
 trips() { grep -c 'breaker tripped' "$D/$1.log" || true; }
 trips_are() { [ "$(trips "$1")" -ge "$2" ]; }
+# "job claimed" is at debug: the workers these count are started with --log-level debug.
 claims() { grep -c 'job claimed' "$D/$1.log" || true; }
 # claimed_between NAME FIRST SECOND: "job claimed" lines after the first line holding FIRST and
 # before the next one holding SECOND (fixed strings) in the worker's log.
@@ -26,7 +27,7 @@ claimed_between() {
 
 @test "--pause-after-failures 3: paused with the reason, claims nothing during the cooldown, resumes, trips again with a doubled cooldown" {
     workq-enqueue --max-attempts 1 q $(seq 1 20) >/dev/null
-    start_worker w --name brk --pause-after-failures 3 --failure-cooldown 3s q -- false
+    start_worker w --log-level debug --name brk --pause-after-failures 3 --failure-cooldown 3s q -- false
     local w=$LAST_PID
     wait_until 20 worker_field_is "$w" state paused
     assert_log w "breaker tripped: 3 jobs failed in a row (--pause-after-failures 3): claiming nothing for 3s"
@@ -76,7 +77,7 @@ EOF
 )
     export D
     workq-enqueue --max-attempts 1 q $(seq 1 6) >/dev/null
-    start_worker w --pause-after-failures 2 --failure-cooldown 300ms \
+    start_worker w --log-level debug --pause-after-failures 2 --failure-cooldown 300ms \
         --health-cmd "test ! -e $D/sick" --health-interval 1h q -- "$h"
     local w=$LAST_PID
     wait_until 20 worker_field_is "$w" state paused

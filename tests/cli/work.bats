@@ -597,7 +597,7 @@ has_lines() { [ "$(lines "$1")" -ge "$2" ]; }
 
 @test "--log-format json: every line on stderr is one JSON object" {
     workq-enqueue q x >/dev/null
-    start_worker w --burst --log-format json q -- sh -c 'echo "relayed line" >&2'
+    start_worker w --burst --log-format json --log-level debug q -- sh -c 'echo "relayed line" >&2'
     wait_exit "$LAST_PID" 20
     assert_equal "$EXIT_CODE" 0
     local line

@@ -113,7 +113,7 @@ EOF
     local h
     h=$(blocking_handler)
     export D
-    start_worker a --lease 1s q -- "$h"
+    start_worker a --log-level debug --lease 1s q -- "$h"
     local a=$LAST_PID
     wait_until 10 has_lines "$D/handler.pid" 2
     kill -STOP "$a"
@@ -437,12 +437,12 @@ blocked_clients_are() { [ "$(rcli client list | grep -c 'cmd=blpop')" -eq "$1" ]
     mkdir -p "$own"
     start_redis "$own"
     export WORKQ_REDIS_URL="unix://$own/redis.sock" WORKQ_TEST_REDIS_SOCKET="$own/redis.sock"
-    start_worker a q -- cat
+    start_worker a --log-level debug q -- cat
     local a=$LAST_PID
     wait_until 10 blocked_clients_are 1
     kill -TSTP "$a"
     wait_until 5 worker_field_is "$a" state paused
-    start_worker b q -- cat
+    start_worker b --log-level debug q -- cat
     # Both wait in BLPOP, the paused one first in line.
     wait_until 5 blocked_clients_are 2
     local t0
@@ -497,7 +497,7 @@ blocked_clients_are() { [ "$(rcli client list | grep -c 'cmd=blpop')" -eq "$1" ]
 @test "a health check failing from the start: nothing is claimed, not even before the first check" {
     touch "$D/sick"
     id=$(workq-enqueue q x)
-    start_worker w --health-cmd "test ! -e $D/sick" --health-interval 200ms q -- cat
+    start_worker w --log-level debug --health-cmd "test ! -e $D/sick" --health-interval 200ms q -- cat
     local w=$LAST_PID
     wait_until 10 worker_field_is "$w" state paused
     assert_raw_state q "$id" waiting
@@ -530,7 +530,7 @@ blocked_clients_are() { [ "$(rcli client list | grep -c 'cmd=blpop')" -eq "$1" ]
 
 @test "SIGTERM while --on-start runs: nothing is claimed, --on-stop runs, exit 0" {
     id=$(workq-enqueue q x)
-    start_worker w --on-start "echo started >$D/started; sleep 1" --on-stop "echo stop >>$D/hooks" q -- cat
+    start_worker w --log-level debug --on-start "echo started >$D/started; sleep 1" --on-stop "echo stop >>$D/hooks" q -- cat
     local w=$LAST_PID
     wait_until 10 test -e "$D/started"
     kill -TERM "$w"
@@ -644,6 +644,37 @@ client_calls() {
     assert_equal "$(job_field q "$id" attempts)" 1
     assert_log w "reconnecting"
     assert_log w "reconnected"
+    kill -TERM "$w"
+    wait_exit "$w" 10
+    assert_equal "$EXIT_CODE" 0
+    stop_redis "$own"
+}
+
+@test "an outcome the server refuses for now (NOREPLICAS) is kept and sent again: the job ends succeeded, run once" {
+    # Its own server: CONFIG SET must not reach another test's.
+    local own="$BATS_TEST_TMPDIR/own"
+    mkdir -p "$own"
+    start_redis "$own"
+    export WORKQ_REDIS_URL="unix://$own/redis.sock" WORKQ_TEST_REDIS_SOCKET="$own/redis.sock"
+    id=$(workq-enqueue q x)
+    local h
+    h=$(blocking_handler)
+    export D
+    start_worker w q -- "$h"
+    local w=$LAST_PID
+    wait_until 10 has_lines "$D/handler.pid" 2
+    wait_until 5 state_is q "$id" running
+    # No replica: every write is refused (NOREPLICAS), the worker's success included.
+    rcli config set min-replicas-to-write 1 >/dev/null
+    touch "$D/go"
+    wait_until 10 log_has w "refused to record an outcome for now"
+    assert_raw_state q "$id" running
+    rcli config set min-replicas-to-write 0 >/dev/null
+    # Sent again after the backoff, well before the 30 s lease could lapse and run it again.
+    wait_until 15 state_is q "$id" succeeded
+    assert_equal "$(job_field q "$id" result)" "result of attempt 1"
+    assert_equal "$(job_field q "$id" attempts)" 1
+    assert_equal "$(grep -c '^start' "$D/ledger")" 1
     kill -TERM "$w"
     wait_exit "$w" 10
     assert_equal "$EXIT_CODE" 0

@@ -50,7 +50,7 @@ printf 'result of attempt %s' "$WORKQ_ATTEMPT"
 EOF
 )
     export D
-    start_worker a --lease 1s q -- "$h"
+    start_worker a --log-level debug --lease 1s q -- "$h"
     local a=$LAST_PID
     wait_until 10 has_lines "$FAULT_PIDS" 1
     proxy_ctl blackhole
@@ -92,7 +92,7 @@ EOF
     local id
     id=$(cat "$D/ids")
     proxy_ctl drop 1 "$(script_sha complete)"
-    start_worker w --lease 1s q -- "$HANDLERS/ledger.sh"
+    start_worker w --log-level debug --lease 1s q -- "$HANDLERS/ledger.sh"
     wait_until 15 state_is q "$id" succeeded
     assert_equal "$(proxy_stat dropped)" 1
     # The worker sent it again after reconnecting, and was told it succeeded.

@@ -39,10 +39,10 @@ void check_request(std::string_view bytes) {
     auto first = bytes.find('\0');
     auto second = first == std::string_view::npos ? first : bytes.find('\0', first + 1);
     workq::queue::HandlerRequest request;
-    request.id = std::string(bytes.substr(0, first));
+    request.id = bytes.substr(0, first);
     if (first != std::string_view::npos)
-        request.queue = std::string(bytes.substr(first + 1, second - first - 1));
-    if (second != std::string_view::npos) request.payload = std::string(bytes.substr(second + 1));
+        request.queue = bytes.substr(first + 1, second - first - 1);
+    if (second != std::string_view::npos) request.payload = bytes.substr(second + 1);
     request.attempt = static_cast<long long>(bytes.size());
     if (!workq::is_valid_utf8(request.id) || !workq::is_valid_utf8(request.queue)) return;
 

@@ -69,3 +69,47 @@ TEST(HandlerProtocol, ResultMayComeAsBase64) {
                                         "b",
                                         3));
 }
+
+TEST(HandlerProtocol, RequestWrittenWithoutADocumentReadsBackExactly) {
+    // Every control character, quotes and backslashes, and UTF-8 beyond ASCII.
+    std::string payload;
+    for (int c = 1; c < 0x20; ++c)
+        payload.push_back(static_cast<char>(c));
+    payload += "\"\\/ é € \x7f end";
+    std::string line = "kept before ";
+    encode_request({"id-1", "q", payload, 3}, line);  // appends
+    ASSERT_EQ(line.rfind("kept before ", 0), 0u);
+    auto object = boost::json::parse(line.substr(12)).as_object();
+    EXPECT_EQ(object.at("payload").as_string(), payload);
+    EXPECT_EQ(object.at("attempt").as_int64(), 3);
+    EXPECT_EQ(line.find('\n'), line.size() - 1);
+}
+
+TEST(HandlerProtocol, ReplyScannedWithoutADocument) {
+    // Only the top level counts: an "ok" or "id" inside another value is not the reply's.
+    auto nested =
+        parse_reply(R"({"meta":{"id":"x","ok":false},"list":[1,{"ok":1}],"id":"j","ok":true})");
+    ASSERT_TRUE(nested.valid) << nested.problem;
+    EXPECT_EQ(nested.id, "j");
+    EXPECT_TRUE(nested.ok);
+    auto inner_only = parse_reply(R"({"meta":{"id":"x","ok":true}})");
+    EXPECT_FALSE(inner_only.valid);
+    // A key given twice: the last value counts (as boost::json's document does).
+    auto twice = parse_reply(R"({"id":"a","ok":false,"ok":true,"result":1,"result":"r"})");
+    ASSERT_TRUE(twice.valid) << twice.problem;
+    EXPECT_TRUE(twice.ok);
+    EXPECT_EQ(twice.result, "r");
+    // Escapes in keys and values are decoded.
+    auto escaped = parse_reply(R"({"\u0069d":"j\n\u00e9","ok":true,"result":"a\"b"})");
+    ASSERT_TRUE(escaped.valid) << escaped.problem;
+    EXPECT_EQ(escaped.id, "j\né");
+    EXPECT_EQ(escaped.result, "a\"b");
+    // Trailing bytes after the object are not a reply.
+    auto trailing = parse_reply(R"({"id":"j","ok":true} x)");
+    EXPECT_FALSE(trailing.valid);
+    EXPECT_NE(trailing.problem.find("not valid JSON"), std::string::npos);
+    auto null_result = parse_reply(R"({"id":"j","ok":true,"result":null,"retry":null})");
+    ASSERT_TRUE(null_result.valid);
+    EXPECT_EQ(null_result.result, "");
+    EXPECT_TRUE(null_result.retry);
+}

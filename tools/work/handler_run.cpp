@@ -22,10 +22,8 @@ namespace asio = boost::asio;
 
 namespace {
 
-constexpr std::size_t error_tail_bytes = 4096;  // the contract's "last 4 KiB"
-constexpr std::size_t longest_relayed_line = 4096;
-constexpr Millis output_drain_limit{
-    2000};  // after exit, how long an escaped process may hold the pipes
+// After exit, how long an escaped process may hold the pipes.
+constexpr Millis output_drain_limit{2000};
 
 }  // namespace
 
@@ -66,7 +64,9 @@ HandlerRun::HandlerRun(asio::io_context& io, Params params, Done done)
       kill_timer_(io),
       drain_timer_(io),
       stdout_buffer_(64 * 1024),
-      stderr_buffer_(16 * 1024) {}
+      stderr_buffer_(16 * 1024) {
+    result_.limit = params_.max_result;
+}
 
 std::shared_ptr<HandlerRun> HandlerRun::start(asio::io_context& io, Params params, Done done) {
     std::shared_ptr<HandlerRun> run(new HandlerRun(io, std::move(params), std::move(done)));
@@ -77,8 +77,9 @@ std::shared_ptr<HandlerRun> HandlerRun::start(asio::io_context& io, Params param
 void HandlerRun::spawn() {
     SpawnRequest request;
     request.executable = params_.executable;
-    request.argv = params_.argv;
-    request.env = params_.env;
+    // Moved, not copied: a run spawns once, and nothing reads them afterwards.
+    request.argv = std::move(params_.argv);
+    request.env = std::move(params_.env);
     request.guard_fd = params_.guard_fd;
     request.cgroup_fd = params_.cgroup_fd;
     started_ = std::chrono::steady_clock::now();
@@ -118,60 +119,32 @@ void HandlerRun::write_stdin() {
 }
 
 void HandlerRun::read_stdout() {
-    stdout_.async_read_some(asio::buffer(stdout_buffer_), [self = shared_from_this()](
-                                                              auto error, std::size_t got) {
-        if (error) {
-            self->stdout_open_ = false;
-            self->maybe_finish();
-            return;
-        }
-        auto& result = self->outcome_.result;
-        std::size_t room =
-            self->params_.max_result > result.size() ? self->params_.max_result - result.size() : 0;
-        std::size_t kept = std::min(room, got);
-        result.append(self->stdout_buffer_.data(), kept);
-        self->outcome_.result_dropped += got - kept;
-        self->read_stdout();
-    });
+    stdout_.async_read_some(
+        asio::buffer(stdout_buffer_), [self = shared_from_this()](auto error, std::size_t got) {
+            if (error) {
+                self->stdout_open_ = false;
+                self->maybe_finish();
+                return;
+            }
+            self->result_.append(std::string_view(self->stdout_buffer_.data(), got));
+            self->read_stdout();
+        });
 }
 
 void HandlerRun::read_stderr() {
     stderr_.async_read_some(asio::buffer(stderr_buffer_),
                             [self = shared_from_this()](auto error, std::size_t got) {
                                 if (error) {
-                                    self->relay_stderr(true);
+                                    self->relay_.flush(self->params_.tag);
                                     self->stderr_open_ = false;
                                     self->maybe_finish();
                                     return;
                                 }
                                 std::string_view chunk(self->stderr_buffer_.data(), got);
-                                auto& tail = self->outcome_.error_tail;
-                                tail.append(chunk);
-                                if (tail.size() > 2 * error_tail_bytes)
-                                    tail.erase(0, tail.size() - error_tail_bytes);
-                                self->stderr_line_.append(chunk);
-                                self->relay_stderr(false);
+                                self->error_tail_.append(chunk);
+                                self->relay_.feed(chunk, self->params_.tag);
                                 self->read_stderr();
                             });
-}
-
-void HandlerRun::relay_stderr(bool flush_partial) {
-    std::size_t start = 0;
-    for (;;) {
-        auto newline = stderr_line_.find('\n', start);
-        if (newline == std::string::npos) break;
-        log::relay(params_.tag, std::string_view(stderr_line_).substr(start, newline - start));
-        start = newline + 1;
-    }
-    stderr_line_.erase(0, start);
-    while (stderr_line_.size() >= longest_relayed_line) {
-        log::relay(params_.tag, std::string_view(stderr_line_).substr(0, longest_relayed_line));
-        stderr_line_.erase(0, longest_relayed_line);
-    }
-    if (flush_partial && !stderr_line_.empty()) {
-        log::relay(params_.tag, stderr_line_);
-        stderr_line_.clear();
-    }
 }
 
 void HandlerRun::signal_group(int signal_number) {
@@ -219,8 +192,9 @@ void HandlerRun::maybe_finish() {
     if (finished_ || !exited_ || stdout_open_ || stderr_open_) return;
     finished_ = true;
     drain_timer_.cancel();
-    if (outcome_.error_tail.size() > error_tail_bytes)
-        outcome_.error_tail.erase(0, outcome_.error_tail.size() - error_tail_bytes);
+    outcome_.result = std::move(result_.text);
+    outcome_.result_dropped = result_.dropped;
+    outcome_.error_tail = error_tail_.text();
     auto done = std::move(done_);
     asio::post(io_, [done = std::move(done), outcome = std::move(outcome_)]() mutable {
         done(std::move(outcome));

@@ -17,6 +17,8 @@
 #include <string>
 #include <vector>
 
+#include "output.hpp"
+
 namespace workq::work {
 
 using Millis = std::chrono::milliseconds;
@@ -78,7 +80,6 @@ class HandlerRun : public std::enable_shared_from_this<HandlerRun> {
     void write_stdin();
     void read_stdout();
     void read_stderr();
-    void relay_stderr(bool flush_partial);
     void signal_group(int signal_number);
     void maybe_finish();
 
@@ -91,7 +92,9 @@ class HandlerRun : public std::enable_shared_from_this<HandlerRun> {
     boost::asio::posix::stream_descriptor stdin_, stdout_, stderr_;
     boost::asio::steady_timer timeout_timer_, kill_timer_, drain_timer_;
     std::vector<char> stdout_buffer_, stderr_buffer_;
-    std::string stderr_line_;
+    BoundedText result_;
+    Tail error_tail_;
+    StderrRelay relay_;
     std::chrono::steady_clock::time_point started_;
     HandlerOutcome outcome_;
 };

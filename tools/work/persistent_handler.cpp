@@ -26,7 +26,6 @@ namespace {
 constexpr Millis first_restart_delay{100};  // the minimum delay between restarts
 constexpr Millis longest_restart_delay{30'000};
 constexpr Millis healthy_stretch{30'000};  // a process that lived this long resets the delay
-constexpr std::size_t error_tail_bytes = 4096;
 constexpr std::size_t reply_envelope = 64 * 1024;  // room for the JSON around the result
 // How much of a line that is not a reply a message quotes: enough to recognise a banner.
 constexpr std::size_t quoted_line_chars = 120;
@@ -86,8 +85,10 @@ std::shared_ptr<PersistentHandler> PersistentHandler::start(asio::io_context& io
 
 void PersistentHandler::set_state(State state) {
     if (state_ == state) return;
-    log::debug(fmt::format("persistent handler {} -> {}", to_string(state_), to_string(state)),
-               {{"slot", params_.tag}, {"pid", std::to_string(pid_)}});
+    // Twice per job: the line's fields are built only when it is written.
+    if (log::enabled(log::Level::debug))
+        log::debug(fmt::format("persistent handler {} -> {}", to_string(state_), to_string(state)),
+                   {{"slot", params_.tag}, {"pid", std::to_string(pid_)}});
     state_ = state;
 }
 
@@ -108,7 +109,7 @@ void PersistentHandler::spawn() {
     stdout_ = asio::posix::stream_descriptor(io_, child.stdout_read.release());
     stderr_ = asio::posix::stream_descriptor(io_, child.stderr_read.release());
     line_.clear();
-    error_line_.clear();
+    relay_.reset();
     stdout_eof_ = false;
     spawned_(pid_);
     read_stdout();
@@ -127,7 +128,9 @@ void PersistentHandler::run_job(const queue::HandlerRequest& request, Millis tim
     done_ = std::move(done);
     current_id_ = request.id;
     job_started_ = std::chrono::steady_clock::now();
-    pending_write_ = queue::encode_request(request);
+    // One buffer per slot, reused from job to job (no write is pending: the slot was ready).
+    pending_write_.clear();
+    queue::encode_request(request, pending_write_);
     asio::async_write(
         stdin_, asio::buffer(pending_write_), [self = shared_from_this()](auto error, std::size_t) {
             // A process that died or closed its stdin: its exit (or silence) ends the job.
@@ -142,7 +145,7 @@ void PersistentHandler::run_job(const queue::HandlerRequest& request, Millis tim
             PersistentOutcome outcome;
             outcome.kind = PersistentOutcome::Kind::timeout;
             outcome.reason = fmt::format("timeout after {}: no reply", format_duration(timeout));
-            outcome.error = self->error_tail_.empty() ? outcome.reason : self->error_tail_;
+            outcome.error = self->error_tail_.empty() ? outcome.reason : self->error_tail_.text();
             self->finish_job(std::move(outcome));
             self->kill_process(true);
         });
@@ -190,32 +193,15 @@ void PersistentHandler::read_stdout() {
 void PersistentHandler::read_stderr() {
     stderr_.async_read_some(asio::buffer(error_buffer_), [self = shared_from_this()](
                                                              auto error, std::size_t got) {
-        auto tag = [&] {
-            return self->state_ == State::busy ? self->current_id_ : self->params_.tag;
-        };
+        // Lines name the job they were written during, or the slot between jobs.
+        std::string_view tag = self->state_ == State::busy ? self->current_id_ : self->params_.tag;
         if (error) {
-            if (!self->error_line_.empty()) log::relay(tag(), self->error_line_);
-            self->error_line_.clear();
+            self->relay_.flush(tag);
             return;
         }
         std::string_view chunk(self->error_buffer_.data(), got);
-        if (self->state_ == State::busy) {
-            self->error_tail_.append(chunk);
-            if (self->error_tail_.size() > 2 * error_tail_bytes)
-                self->error_tail_.erase(0, self->error_tail_.size() - error_tail_bytes);
-        }
-        self->error_line_.append(chunk);
-        std::size_t start = 0;
-        for (auto newline = self->error_line_.find('\n'); newline != std::string::npos;
-             newline = self->error_line_.find('\n', start)) {
-            log::relay(tag(), std::string_view(self->error_line_).substr(start, newline - start));
-            start = newline + 1;
-        }
-        self->error_line_.erase(0, start);
-        if (self->error_line_.size() >= error_tail_bytes) {
-            log::relay(tag(), self->error_line_);
-            self->error_line_.clear();
-        }
+        if (self->state_ == State::busy) self->error_tail_.append(chunk);
+        self->relay_.feed(chunk, tag);
         self->read_stderr();
     });
 }
@@ -381,7 +367,7 @@ void PersistentHandler::on_exit(int wait_status) {
             PersistentOutcome outcome;
             outcome.kind = PersistentOutcome::Kind::crashed;
             outcome.reason = fmt::format("handler crashed ({})", status);
-            outcome.error = self->error_tail_.empty() ? outcome.reason : self->error_tail_;
+            outcome.error = self->error_tail_.empty() ? outcome.reason : self->error_tail_.text();
             self->finish_job(std::move(outcome));
             self->restart_when_gone_ = !self->shutting_down_;
         } else if (self->state_ == State::ready || self->state_ == State::starting) {

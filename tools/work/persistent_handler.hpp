@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "handler_run.hpp"
+#include "output.hpp"
 #include "queue/handler_protocol.hpp"
 
 namespace workq::work {
@@ -107,7 +108,9 @@ class PersistentHandler : public std::enable_shared_from_this<PersistentHandler>
     bool stdout_eof_ = false;
     std::function<void()> exit_pending_;
     std::vector<char> read_buffer_, error_buffer_;
-    std::string line_, error_line_, error_tail_;
+    std::string line_;
+    Tail error_tail_;  // of the current job's stderr
+    StderrRelay relay_;
     std::string pending_write_;
     Done done_;
     std::string current_id_;

@@ -19,22 +19,10 @@ namespace workq::work {
 
 using Millis = std::chrono::milliseconds;
 
-struct Settings {
-    // Fixed for the worker's life.
-    std::vector<std::string> queues;
-    std::vector<std::string> command;  // COMMAND and its arguments
-    bool payload_as_argument = false;  // --arg
-    bool burst = false;
-    long long max_jobs = 0;  // 0: no limit
-    Millis max_runtime{0};   // 0: no limit
-    std::string name;        // --name, empty: a fresh id
-    bool persistent = false;
-    long long recycle_jobs = 0, recycle_errors = 0;
-    Millis recycle_age{0};
-    Millis summary_interval{60'000};  // 0: no periodic summary (the final one is always logged)
-    std::optional<http::ListenAddress> http;  // --http: /livez, /readyz, /metrics, /
-
-    // Reloadable with SIGHUP.
+// What SIGHUP (or SIGUSR1) may change while the worker runs: a reload parses the settings
+// again and assigns this part whole (CONTRACT.md section 4: concurrency, timeouts, backoff,
+// lease and hooks; queues and COMMAND never).
+struct Reloadable {
     long long concurrency = 1;
     Millis timeout{300'000};  // 0: none
     Millis kill_grace{3'000};
@@ -50,10 +38,26 @@ struct Settings {
     Millis failure_cooldown{30'000};
     std::size_t max_result = 1024 * 1024;
     Millis result_ttl{86'400'000};
+    cli::Config config;  // the file they came from
+};
+
+struct Settings : Reloadable {
+    // Fixed for the worker's life.
+    std::vector<std::string> queues;
+    std::vector<std::string> command;  // COMMAND and its arguments
+    bool payload_as_argument = false;  // --arg
+    bool burst = false;
+    long long max_jobs = 0;  // 0: no limit
+    Millis max_runtime{0};   // 0: no limit
+    std::string name;        // --name, empty: a fresh id
+    bool persistent = false;
+    long long recycle_jobs = 0, recycle_errors = 0;
+    Millis recycle_age{0};
+    Millis summary_interval{60'000};  // 0: no periodic summary (the final one is always logged)
+    std::optional<http::ListenAddress> http;  // --http: /livez, /readyz, /metrics, /
 
     // Where they came from.
     cli::CommonOptions common;
-    cli::Config config;
     // Keys the config file cannot change, by key: what set them ("--concurrency" on the
     // command line, or "WORKQ_WORK_CONCURRENCY").
     std::map<std::string, std::string> pinned;

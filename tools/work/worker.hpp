@@ -1,7 +1,16 @@
-// The worker: an explicit state machine (initializing -> starting -> running <-> paused ->
-// draining -> stopped; error) driven by one event loop. Every event arrives on that loop:
+// The worker: wires its units together on one event loop. Every event arrives on that loop:
 // signals (as a self-pipe, via asio::signal_set), child exits, pipe I/O, Redis replies, and
 // timers for leases, heartbeats, the reaper and health checks. No work runs in a signal handler.
+//   lifecycle.hpp   the state x event table (initializing -> starting -> running <-> paused ->
+//                   draining -> stopped; error) that every state change goes through
+//   settler.hpp     outcomes owed to the server: batches, outbox, retries after reconnect
+//   children.hpp    handler and hook processes: groups, the guard, reaping, orphans
+//   leases.hpp      renewal of the worker's leases, the reaper of everyone's lapsed ones
+//   handler_run.hpp, persistent_handler.hpp, output.hpp   running COMMAND, bounded output
+// The Worker's own code is split by concern: worker.cpp (start, connection, lifecycle,
+// signals, reload), worker_claim.cpp (claiming and waiting), worker_jobs.cpp (slots, running
+// a job, reporting its outcome), worker_health.cpp (hooks, --health-cmd, the breaker),
+// worker_status.cpp (registry heartbeat, summary lines, --http).
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -16,9 +25,12 @@
 #include <system_error>
 #include <vector>
 
+#include "children.hpp"
 #include "cli/server.hpp"
 #include "handler_run.hpp"
 #include "http/server.hpp"
+#include "leases.hpp"
+#include "lifecycle.hpp"
 #include "metrics.hpp"
 #include "persistent_handler.hpp"
 #include "queue/keys.hpp"
@@ -27,13 +39,9 @@
 #include "schedule_firer.hpp"
 #include "service_notify.hpp"
 #include "settings.hpp"
-#include "util/cgroup.hpp"
-#include "util/process.hpp"
+#include "settler.hpp"
 
 namespace workq::work {
-
-enum class State { initializing, starting, running, paused, draining, stopped, error };
-std::string_view to_string(State state);
 
 class Worker {
   public:
@@ -71,33 +79,9 @@ class Worker {
         Millis duration{0};
         int exec_error = 0;
     };
-    struct Outgoing {  // a settle that must reach the server, retried across reconnects
-        Outgoing(queue::ScriptCall script_call,
-                 std::function<void(const redis::Reply&)> reply_handler,
-                 std::function<void()> answered_handler = {})
-            : call(std::move(script_call)),
-              on_reply(std::move(reply_handler)),
-              answered(std::move(answered_handler)) {}
-        queue::ScriptCall call;
-        std::function<void(const redis::Reply&)> on_reply;
-        std::function<void()> answered;  // once the server answered (even with an error)
-        int lost = 0;                    // times the connection died while it was on its way
-    };
-    // A success waiting to be settled. Successes of one queue go out as one `complete` call
-    // whenever none of that queue's is on its way: the batch grows with the load, and no timer
-    // ever holds a settle back.
-    struct PendingSuccess {
-        std::string id, token, result;
-        std::size_t dropped = 0;
-        std::function<void(queue::Settle)> settled;
-    };
-    struct SuccessBatch {
-        std::vector<PendingSuccess> pending;
-        bool in_flight = false;
-    };
-
-    // lifecycle
-    void set_state(State state, std::string_view why = {});
+    // lifecycle: every change goes through lifecycle.hpp's table.
+    void on_event(Event event, std::string_view why = {});
+    void set_state(State state, std::string_view why);
     // Why the worker claims nothing, by precedence (SIGTSTP, the breaker, the health check);
     // empty when nothing holds it back.
     std::string pause_reason() const;
@@ -116,11 +100,6 @@ class Worker {
     // events
     void watch_signals();
     void on_signal(int signal_number);
-    void reap_children();
-    // Kills what the worker inherited as a subreaper: a handler's (or hook's) descendant that
-    // left its process group (timeout, setsid) and whose parent died. Called when a child
-    // exits and with every heartbeat (an orphan makes no SIGCHLD of ours until it dies).
-    void kill_inherited();
     // SIGHUP and SIGUSR1: `signal_name` names the one that asked, in the logs.
     void reload_settings(std::string_view signal_name);
 
@@ -133,6 +112,7 @@ class Worker {
     // it changes, not at every claim (README, "Damaged data").
     void note_damage(std::size_t queue_index, std::optional<std::string> what);
     void start_job(Slot& slot, Job job);
+    void log_claimed(const Job& job) const;  // at debug
     // Records a job as dead at once with `error` (a payload no run of COMMAND can take).
     void fail_permanently(Job job, const std::string& error, const std::string& reason);
     void on_handler_done(std::size_t slot_index, HandlerOutcome outcome);
@@ -149,16 +129,12 @@ class Worker {
     // Stops whatever runs the slot's job (lease lost, cancel, shutdown).
     void stop_slot(Slot& slot, StopReason reason);
     bool slot_ready(const Slot& slot) const;
-    void settle(Outgoing outgoing);
-    // A success report the server refuses for its size (it hung up on it, again and again, or
-    // said "Protocol error"): its results cut so that any Redis takes it (see worker.cpp). False
-    // when there was nothing to cut: it goes again unchanged, as after any lost connection.
-    bool cut_refused_settle(Outgoing& outgoing, std::string_view why);
-    // Sends the queue's pending successes as one call, unless one of its calls is on the way.
-    void send_successes(std::size_t queue_index);
-    // Outcomes not yet answered by the server: in flight, in the outbox, or waiting to be sent.
-    bool settles_pending() const;
-    void flush_outbox();
+    // Gives a claimed job back, uncounted (through the settler).
+    void release(const Job& job, std::function<void(const redis::Reply&)> on_reply = {});
+    void settle(queue::ScriptCall call, std::function<void(const redis::Reply&)> on_reply);
+    void settler_answered();
+    // Renewal news of a held job: stop its handler (lease lost, or a user's cancel).
+    void on_lease_news(const Leases::Held& held, queue::RenewStatus status);
     std::size_t free_slots() const;
     std::size_t busy_slots() const;
 
@@ -170,20 +146,12 @@ class Worker {
     // With `exiting`, the worker's last word: its final registration (state, reason) is kept
     // among the exited workers.
     void heartbeat(bool exiting = false, std::function<void()> then = {});
-    void schedule_reaper();
-    // Takes back every lapsed lease of every queue, in bounded batches (at once again while the
-    // last batch says more remain), then calls `then` with how many came back. Lost replies
-    // count as nothing taken back: `then` is always called.
-    struct ReapPass;
-    void reap_all(std::function<void(long long taken_back)> then);
-    void reap_queue(std::size_t queue_index, std::shared_ptr<ReapPass> pass, long long so_far);
     // --burst found nothing to claim and nothing running: take back what is overdue, then
     // claim again when something came back, else sleep until the first retry of a job it ran
     // is due, else stop.
     void burst_idle();
     bool note_holds(const std::vector<queue::Hold>& holds);  // true: some queue was held back
     bool rate_hold_armed() const;
-    void schedule_renewal();
     void schedule_health_check(Millis after);
     // Records a health check's verdict (paused while failing; a failing --burst drains).
     // Returns false when the worker is now draining.
@@ -221,9 +189,9 @@ class Worker {
 
     boost::asio::io_context io_;
     boost::asio::signal_set signals_;
-    std::optional<HandlerCgroup> cgroup_;  // where the system lets the worker have one
-    GuardScope guard_scope_;               // the marker and cgroup every guard it starts kills
-    std::optional<GroupGuard> guard_;
+    Children children_;
+    std::optional<Settler> settler_;
+    std::optional<Leases> leases_;
     std::shared_ptr<redis::AsyncConnection> commands_;
     std::shared_ptr<redis::AsyncConnection> blocking_;
 
@@ -235,17 +203,23 @@ class Worker {
     long long failures_in_a_row_ = 0;
     int breaker_trips_ = 0;
     std::string breaker_reason_;
-    bool claim_in_flight_ = false, blpop_in_flight_ = false;
+    // Claims on their way, and the slots they would fill (kept for their jobs). A second claim
+    // goes out when slots free while one is on its way, so that Redis has the next request
+    // before the first reply is in (issue 16). Calls of a lost connection count no more: their
+    // epoch is past.
+    std::size_t claims_in_flight_ = 0, slots_claimed_for_ = 0;
+    long long claim_epoch_ = 0;
+    bool blpop_in_flight_ = false;
     bool started_running_ = false, finishing_ = false;
     bool first_health_check_done_ = false;
     bool first_reap_done_ = false;  // nothing is claimed before overdue jobs are taken back
+    bool burst_reap_in_flight_ = false;
     std::map<std::size_t, std::string> damaged_queues_;  // queue index -> its damage, as logged
     std::string registry_damage_;                        // the registry's, as logged
     std::string blpop_error_;                            // the last BLPOP's error, as logged
     // The longest argument the server takes (its proto-max-bulk-len, read at each connect when
     // CONFIG GET is allowed; else Redis's default): longer results are cut to it.
     std::size_t bulk_limit_ = std::size_t(512) << 20;
-    bool burst_reap_in_flight_ = false;
     bool on_start_failed_ = false;  // the one exit --on-stop is skipped on
     std::string stop_reason_;       // why it drained or failed, for its final registration
     // --burst: the jobs it ran that wait for a retry, by id, and when each is due (the steady
@@ -256,10 +230,6 @@ class Worker {
     int exit_code_ = 0;
     std::optional<std::string> startup_failure_;
     std::vector<Slot> slots_;
-    std::map<pid_t, std::function<void(int wait_status)>> children_;  // pid -> its exit
-    std::deque<Outgoing> outbox_;
-    std::vector<SuccessBatch> successes_;  // per queue, in the order of settings_.queues
-    std::size_t settles_in_flight_ = 0;
     long long claim_sequence_ = 0;
     long long jobs_started_ = 0, jobs_finished_ = 0, jobs_failed_ = 0, jobs_dead_ = 0;
     long long jobs_succeeded_ = 0, jobs_released_ = 0;
@@ -267,7 +237,7 @@ class Worker {
     std::chrono::steady_clock::time_point started_at_ = std::chrono::steady_clock::now();
     int reconnect_attempt_ = 0;
 
-    boost::asio::steady_timer heartbeat_timer_, reaper_timer_, renew_timer_, health_timer_;
+    boost::asio::steady_timer heartbeat_timer_, health_timer_;
     boost::asio::steady_timer runtime_timer_, shutdown_timer_, hard_stop_timer_, reconnect_timer_;
     boost::asio::steady_timer retry_timer_;  // --burst: until the first retry is due
     boost::asio::steady_timer summary_timer_;

@@ -1,0 +1,119 @@
+// The settler: every outcome the worker owes the server (complete, fail, release) goes through
+// here and is retried until the server has answered it.
+//   - Successes of one queue go out as one `complete` call whenever none of that queue's is on
+//     its way: the batch grows with the load, and no timer ever holds a settle back.
+//   - An outcome whose reply was lost (the connection failed) waits in the outbox and is sent
+//     again once reconnected: settles are idempotent (a repeat by the same token changes
+//     nothing).
+//   - An outcome the server refused for now (NOREPLICAS, OOM, READONLY, LOADING, MISCONF, BUSY,
+//     ...; see transient_refusal) changed nothing (every script validates before its first
+//     write, and those refusals come at the first write): it waits in the outbox and is sent
+//     again after a growing delay (retry_first doubling to retry_cap). Dropping it would leave
+//     the job `running` until its lease lapsed, and run it again.
+//   - A success report the connection died under settle_losses_before_cut times, or that the
+//     server answered with "ERR Protocol error" (an argument longer than its proto-max-bulk-len,
+//     a command longer than its client-query-buffer-limit: Redis hangs up, often while the
+//     command is still being written), is sent again with its results cut to what any Redis
+//     takes (cut_budget; recorded as truncated): sent unchanged it would go again at every
+//     reconnect, forever. A Protocol error is not a refusal for now: it is cut, not retried as is.
+//   - Any other error reply is logged and the outcome dropped (its lease lapses and the job
+//     runs again): retrying what the server will always refuse would hold the drain forever.
+// Nothing here knows Redis beyond `send`: the unit tests drive it with a fake.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <deque>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "queue/transitions.hpp"
+#include "redis/reply.hpp"
+
+namespace workq::work {
+
+// True for an error reply that says the server cannot take a write *now* and will later
+// (NOREPLICAS, OOM, READONLY, LOADING, MISCONF, BUSY, MASTERDOWN, TRYAGAIN, CLUSTERDOWN),
+// whether the server sent it for the call itself or a script's redis.call passed it on
+// ("ERR Error running script ...: -NOREPLICAS ..." on Redis 6.2).
+bool transient_refusal(std::string_view error);
+
+class Settler {
+  public:
+    using Sent = std::function<void(std::optional<redis::Reply>)>;
+    struct Hooks {
+        std::function<bool()> connected;  // the command connection can take a call now
+        // Sends one call; the callback gets its reply, or nullopt when the connection failed.
+        std::function<void(const queue::ScriptCall&, Sent)> send;
+        // The `complete` call for a batch of a queue's successes.
+        std::function<queue::ScriptCall(std::size_t queue,
+                                        const std::vector<queue::Completion>& jobs)>
+            complete_call;
+        std::function<void(const std::string& message)> fatal;  // a newer workq's data
+        std::function<void()> answered;      // after any outcome the server answered
+        std::function<std::string()> label;  // the worker, in log lines
+    };
+    struct Outgoing {
+        queue::ScriptCall call;
+        std::function<void(const redis::Reply&)> on_reply;  // a reply that is not an error
+        std::function<void()> answered = {};  // once the server answered (even with an error)
+        int lost = 0;                         // times the connection died while it was on its way
+    };
+    struct Success {
+        std::string id, token, result;
+        std::size_t dropped = 0;
+        std::function<void(queue::Settle)> settled;
+    };
+    // Bounded, so that one call never holds the server long: at most this many jobs per
+    // `complete` call, and no more once their results add up to a megabyte.
+    static constexpr std::size_t batch_most_jobs = 64;
+    static constexpr std::size_t batch_most_bytes = 1 << 20;
+    static constexpr std::chrono::milliseconds retry_first{100}, retry_cap{5000};
+    // Neither proto-max-bulk-len nor client-query-buffer-limit can be set below 1 MiB; the
+    // room is for the command's other bytes and its RESP framing.
+    static constexpr std::size_t smallest_request_limit = std::size_t(1) << 20;
+    static constexpr std::size_t request_room = 64 << 10;
+    static constexpr std::size_t cut_budget = smallest_request_limit - request_room;
+    static constexpr int settle_losses_before_cut = 3;
+
+    Settler(boost::asio::io_context& io, std::size_t queues, Hooks hooks);
+
+    // Sends the outcome now, or keeps it until the connection is back (or the backoff ends).
+    void settle(Outgoing outgoing);
+    // A success of `queue`: sent with the queue's next batch.
+    void succeed(std::size_t queue, Success success);
+    // Connected again: sends what the outbox holds.
+    void flush();
+    // Outcomes not yet answered by the server: in flight, in the outbox, or waiting in a batch.
+    bool pending() const;
+    std::size_t in_flight() const { return in_flight_; }
+    std::size_t outbox_size() const { return outbox_.size(); }
+    // Gives up on everything (the worker's hard stop): leases lapse and the jobs run again.
+    void drop_all();
+
+  private:
+    struct Batch {
+        std::vector<Success> pending;
+        bool in_flight = false;
+    };
+    void send_successes(std::size_t queue);
+    void refused_for_now(Outgoing outgoing, const std::string& why);
+    // Cuts the results of a success report the server refuses for its size (see above). False
+    // when there was nothing to cut: it goes again unchanged, as after any lost connection.
+    bool cut_refused(Outgoing& outgoing, std::string_view why);
+
+    boost::asio::io_context& io_;
+    Hooks hooks_;
+    std::deque<Outgoing> outbox_;
+    std::vector<Batch> batches_;  // per queue
+    std::size_t in_flight_ = 0;
+    int refusals_in_a_row_ = 0;
+    bool backing_off_ = false;
+    boost::asio::steady_timer retry_timer_;
+};
+
+}  // namespace workq::work

@@ -1,0 +1,314 @@
+// Claiming: how many jobs, from which queues, and waiting (BLPOP on the wake-up lists, never
+// polling) when there are none; the limits that hold a queue back; --burst's end.
+#include <fmt/format.h>
+#include <boost/asio/post.hpp>
+#include <cerrno>
+#include <cstring>
+#include <utility>
+
+#include "util/duration.hpp"
+#include "util/errors.hpp"
+#include "util/faults.hpp"
+#include "util/log.hpp"
+#include "util/names.hpp"
+#include "util/time.hpp"
+#include "worker.hpp"
+#include "worker_internal.hpp"
+
+namespace workq::work {
+namespace asio = boost::asio;
+namespace fs = std::filesystem;
+using namespace detail;
+
+std::size_t Worker::free_slots() const {
+    std::size_t free = 0;
+    for (std::size_t i = 0;
+         i < slots_.size() && i < static_cast<std::size_t>(settings_.concurrency); ++i)
+        if (slot_ready(slots_[i])) ++free;
+    return free;
+}
+
+std::size_t Worker::busy_slots() const {
+    std::size_t busy = 0;
+    for (const auto& slot : slots_)
+        if (slot.job) ++busy;
+    return busy;
+}
+
+void Worker::pause_claims_for_shortage() {
+    if (short_of_resources_) return;
+    short_of_resources_ = true;
+    shortage_timer_.expires_after(shortage_pause);
+    shortage_timer_.async_wait([this](auto error) {
+        if (error) return;
+        short_of_resources_ = false;
+        maybe_claim();
+    });
+}
+
+void Worker::maybe_claim() {
+    if (state_ != State::running || claims_in_flight_ >= max_claims_in_flight ||
+        short_of_resources_ || !first_reap_done_ || !commands_ || !commands_->ready())
+        return;
+    // The slots a claim on its way would fill are not asked for again.
+    std::size_t free = free_slots();
+    if (free <= slots_claimed_for_) return;
+    std::size_t wanted = free - slots_claimed_for_;
+    if (settings_.max_jobs > 0) {
+        auto left = settings_.max_jobs - jobs_started_ - static_cast<long long>(slots_claimed_for_);
+        if (left <= 0) return;
+        wanted = std::min<std::size_t>(wanted, static_cast<std::size_t>(left));
+    }
+    if (wanted == 0) return;
+    ++claims_in_flight_;
+    slots_claimed_for_ += wanted;
+    last_claim_sent_ = std::chrono::steady_clock::now();
+    auto token_base = fmt::format("{}.{}", worker_id_, ++claim_sequence_);
+    auto call = queue::claim_call(queue_keys_, worker_id_, token_base, settings_.lease, wanted);
+    commands_->script(
+        *call.script, call.keys, call.args,
+        [this, call, wanted, epoch = claim_epoch_](std::optional<redis::Reply> reply) {
+            if (epoch != claim_epoch_) return;  // a lost connection's: reconnecting claims again
+            --claims_in_flight_;
+            slots_claimed_for_ -= wanted;
+            if (!reply) return;  // the connection failed: reconnecting claims again
+            queue::ClaimResult result;
+            try {
+                queue::check_reply(call, *reply);
+                result = queue::parse_claim(*reply);
+            } catch (const queue::DataVersionError& error) {
+                fatal(error.what());
+                return;
+            } catch (const std::exception& error) {
+                log::error(fmt::format("claim failed: {}", error.what()),
+                           {{"worker", worker_label()}});
+                idle_wait(std::nullopt);
+                return;
+            }
+            crash_point("after-claim");
+            for (std::size_t q = 0; q < queue_keys_.size(); ++q) {
+                std::optional<std::string> damage;
+                for (const auto& found : result.damaged)
+                    if (found.queue_index == q) damage = found.what;
+                note_damage(q, damage);
+            }
+            firer_->on_claim_hint(result.next_tick);
+            for (auto& claimed : result.jobs) {
+                retries_.erase(claimed.id);  // its retry is here
+                Job job;
+                job.queue_index = claimed.queue_index;
+                job.claimed = std::move(claimed);
+                job.claimed_at = std::chrono::steady_clock::now();
+                Slot* free_slot = nullptr;
+                for (std::size_t i = 0;
+                     i < slots_.size() && i < static_cast<std::size_t>(settings_.concurrency); ++i)
+                    if (slot_ready(slots_[i])) {
+                        free_slot = &slots_[i];
+                        break;
+                    }
+                if (!free_slot || state_ != State::running) {
+                    // Draining or paused since the claim went out: give it back, uncounted.
+                    release(job);
+                    continue;
+                }
+                start_job(*free_slot, std::move(job));
+            }
+            bool held = note_holds(result.holds);
+            if (result.jobs.size() == wanted) {
+                maybe_claim();
+                return;
+            }
+            if (settings_.burst) {
+                if (held) {
+                    // Jobs wait but a limit holds them back: they are due, so the burst goes on.
+                    // A rate hold's timer claims again; a concurrency hold looks every second.
+                    if (!rate_hold_armed()) {
+                        hold_timer_.expires_after(burst_concurrency_look);
+                        hold_timer_.async_wait([this](auto error) {
+                            if (!error) maybe_claim();
+                        });
+                    }
+                    return;
+                }
+                if (busy_slots() == 0 && !settler_->pending()) burst_idle();
+                return;
+            }
+            idle_wait(result.next_due);
+        });
+}
+
+// Records which queues the claim's limits held back. A rate hold says when the next starts are
+// possible: until then the worker does not wait on that queue's wake-ups (an enqueue there
+// would only wake it to be held again), and a timer claims again at that time, at most
+// idle_block later (so that a limit loosened meanwhile is seen). A concurrency hold has no
+// time: the end of one of the queue's running jobs wakes waiters (complete, fail, release and
+// reap push a wake-up), and the wait is an ordinary one.
+bool Worker::note_holds(const std::vector<queue::Hold>& holds) {
+    auto now = std::chrono::steady_clock::now();
+    bool any = false;
+    std::optional<std::chrono::steady_clock::time_point> first_end;
+    for (std::size_t i = 0; i < rate_held_until_.size(); ++i) {
+        auto hold = i < holds.size() ? holds[i] : queue::Hold{};
+        rate_held_until_[i].reset();
+        if (hold.kind == queue::HoldKind::none) continue;
+        any = true;
+        ++claims_held_back_;
+        std::string why =
+            hold.kind == queue::HoldKind::rate
+                ? fmt::format("its rate limit; next start in {}", format_duration(hold.wait))
+                : std::string("its concurrency limit; until one of its jobs ends");
+        auto message = fmt::format("queue {} held back by {}", settings_.queues[i], why);
+        if (!hold_logged_[i]) {
+            hold_logged_[i] = true;
+            log::info(message, {{"worker", worker_label()}});
+        } else {
+            log::debug(message, {{"worker", worker_label()}});
+        }
+        if (hold.kind == queue::HoldKind::rate) {
+            auto end = now + std::min(hold.wait, idle_block);
+            rate_held_until_[i] = end;
+            if (!first_end || end < *first_end) first_end = end;
+        }
+    }
+    if (first_end) {
+        hold_timer_.expires_at(*first_end);
+        hold_timer_.async_wait([this](auto error) {
+            if (!error) maybe_claim();
+        });
+    } else {
+        hold_timer_.cancel();
+    }
+    return any;
+}
+
+bool Worker::rate_hold_armed() const {
+    auto now = std::chrono::steady_clock::now();
+    return std::any_of(rate_held_until_.begin(), rate_held_until_.end(),
+                       [&](const auto& until) { return until && *until > now; });
+}
+
+void Worker::burst_idle() {
+    if (burst_reap_in_flight_) return;
+    burst_reap_in_flight_ = true;
+    leases_->reap_all([this](long long taken_back) {
+        burst_reap_in_flight_ = false;
+        if (state_ != State::running) return;
+        if (taken_back > 0) {
+            maybe_claim();
+            return;
+        }
+        // Something started meanwhile: its end looks again.
+        if (claims_in_flight_ > 0 || busy_slots() > 0 || settler_->pending()) return;
+        // A retry that was due when the last claim went out would have been claimed by it:
+        // another worker ran it, a user cancelled it, or its queue is paused. Not ours to wait
+        // for any more.
+        std::erase_if(retries_,
+                      [&](const auto& retry) { return retry.second <= last_claim_sent_; });
+        if (retries_.empty()) {
+            begin_drain("--burst: no job is due");
+            return;
+        }
+        auto earliest = retries_.begin()->second;
+        for (const auto& retry : retries_)
+            earliest = std::min(earliest, retry.second);
+        auto wait = std::chrono::duration_cast<Millis>(earliest - std::chrono::steady_clock::now());
+        log::info(fmt::format("--burst: {} job(s) it ran wait for a retry; sleeping {} until the "
+                              "first is due",
+                              retries_.size(), format_duration(std::max(wait, Millis(0)))),
+                  {{"worker", worker_label()}});
+        retry_timer_.expires_at(earliest);
+        retry_timer_.async_wait([this](auto error) {
+            if (!error) maybe_claim();
+        });
+    });
+}
+
+void Worker::idle_wait(std::optional<Millis> next_due) {
+    if (state_ != State::running || blpop_in_flight_ || settings_.burst || free_slots() == 0)
+        return;
+    if (!commands_ || !commands_->ready()) return;
+    if (!blocking_ || blocking_->failed()) {
+        blocking_ = redis::AsyncConnection::open(
+            io_, server_.endpoint, std::chrono::seconds(5),
+            [this, next_due](std::optional<std::string> error) {
+                if (error) {
+                    log::warn(fmt::format("cannot open the waiting connection: {}; trying again "
+                                          "in {}",
+                                          *error, format_duration(blocking_retry)),
+                              {{"worker", worker_label()}});
+                    // Nothing else would look again: without this the worker claims nothing
+                    // more while its command connection stays up.
+                    auto timer = std::make_shared<asio::steady_timer>(io_, blocking_retry);
+                    timer->async_wait([this, timer](auto wait_error) {
+                        if (!wait_error) maybe_claim();
+                    });
+                    return;
+                }
+                idle_wait(next_due);
+            },
+            [](const std::string&) {});
+        return;
+    }
+    if (!blocking_->ready()) return;
+    auto wait = idle_block;
+    if (next_due) wait = std::max(Millis(10), std::min(wait, *next_due));
+    std::vector<std::string> args{"BLPOP"};
+    auto now = std::chrono::steady_clock::now();
+    for (std::size_t i = 0; i < queue_keys_.size(); ++i)
+        // A queue its rate limit holds back: hold_timer_ claims again when it allows.
+        if (!rate_held_until_[i] || *rate_held_until_[i] <= now)
+            args.push_back(queue_keys_[i].wake());
+    if (args.size() == 1) return;  // every queue is held back by its rate: hold_timer_ looks
+    args.push_back(fmt::format("{:.3f}", static_cast<double>(wait.count()) / 1000.0));
+    blpop_in_flight_ = true;
+    blocking_->command(
+        std::move(args),
+        [this](std::optional<redis::Reply> reply) {
+            blpop_in_flight_ = false;
+            if (reply && reply->is_error()) {
+                // A wake key of another type (the claim replaces it, unless its queue is
+                // damaged): never a loop of errors, and said once.
+                if (reply->text != blpop_error_)
+                    log::warn(
+                        fmt::format("waiting for work failed: {}; claiming again every {}",
+                                    printable(reply->text, 200), format_duration(blocking_retry)),
+                        {{"worker", worker_label()}});
+                blpop_error_ = reply->text;
+                auto timer = std::make_shared<asio::steady_timer>(io_, blocking_retry);
+                timer->async_wait([this, timer](auto wait_error) {
+                    if (!wait_error) maybe_claim();
+                });
+                return;
+            }
+            if (reply) blpop_error_.clear();
+            if (reply && reply->is_array() && (free_slots() == 0 || state_ != State::running)) {
+                // Woken while every slot is busy, or while paused (SIGTSTP, a failing health
+                // check): pass the wake-up on to another worker, or it waits a whole idle_block.
+                auto key = reply->at(0).as_string();
+                commands_->command({"RPUSH", key, "1"}, [](auto) {});
+            }
+            maybe_claim();
+        },
+        wait + Millis(5000));
+}
+
+void Worker::note_damage(std::size_t queue_index, std::optional<std::string> what) {
+    auto known = damaged_queues_.find(queue_index);
+    const auto& queue = settings_.queues[queue_index];
+    if (!what) {
+        if (known == damaged_queues_.end()) return;
+        damaged_queues_.erase(known);
+        log::info("the queue is no longer damaged; claiming from it again",
+                  {{"worker", worker_label()}, {"queue", queue}});
+        return;
+    }
+    if (known != damaged_queues_.end() && known->second == *what) return;
+    damaged_queues_[queue_index] = *what;
+    log::error(fmt::format("the queue is damaged: {}; claiming nothing from it until it is "
+                           "repaired (README, \"Damaged data\"){}",
+                           printable(*what, 300),
+                           queue_keys_.size() > 1 ? "; the other queues are served as usual" : ""),
+               {{"worker", worker_label()}, {"queue", queue}});
+}
+
+}  // namespace workq::work
