@@ -9,15 +9,21 @@
 -- -> start ms) holds every start of the last window; a start is allowed while fewer than
 -- limit_rate starts have a time in (now - window, now]. So no half-open interval of length
 -- window ever holds more than limit_rate starts (on the server's clock). Concurrency: the
--- queue's <p>running, fleet-wide.
--- Returns { wait_hint_ms, tick_hint_ms, holds, job, job, ... } where wait_hint_ms is the time until the
--- earliest scheduled job of an unpaused queue (-1: none), tick_hint_ms the time until the
--- earliest tick of a schedule of any of the queues (0: due; -1: none, or the claim took as many
--- jobs as asked: a worker that stays busy learns its ticks on its firer's own rounds) and each
--- job is { queue index (1-based), id, payload, attempt, max attempts, timeout ms or '', token }.
--- holds has one number per queue: -1 not held back; -2 held by its concurrency limit (until a
--- running job ends: its end wakes waiters); >= 0 held by its rate limit for that many ms (then
--- as many places as the worker still wants, up to the limit, are free).
+-- queue's <p>running, fleet-wide. A limit that is not a whole number is none (set_limits writes
+-- only those).
+-- Returns { wait_hint_ms, tick_hint_ms, holds, damaged, job, job, ... } where wait_hint_ms is
+-- the time until the earliest scheduled job of an unpaused queue (-1: none), tick_hint_ms the
+-- time until the earliest tick of a schedule of any of the queues (0: due; -1: none, or the
+-- claim took as many jobs as asked: a worker that stays busy learns its ticks on its firer's own
+-- rounds); holds has one number per queue: -1 not held back; -2 held by its concurrency limit
+-- (until a running job ends: its end wakes waiters); >= 0 held by its rate limit for that many
+-- ms (then as many places as the worker still wants, up to the limit, are free); damaged lists
+-- { queue index, what } pairs, flattened, for each queue skipped because a structure of it
+-- holds the wrong type (see "Damage" in common/helpers.lua; the other queues are served as
+-- usual); and each job is
+-- { queue index (1-based), id, payload, attempt, max attempts, timeout ms or '', token }.
+-- A queue written by a newer data model refuses the whole claim (WORKQ_VERSION), before any
+-- write.
 local worker, token_base = ARGV[1], ARGV[2]
 local lease_ms = tonumber(ARGV[3])
 local max_jobs = tonumber(ARGV[4])
@@ -27,6 +33,7 @@ local now = now_ms()
 local jobs = {}
 local next_due = -1
 local next_tick = -1
+local damaged = {}
 
 -- Numbers go to redis.call as strings formatted once (Redis formats Lua numbers with %.17g).
 local now_text = tostring(now)
@@ -34,46 +41,69 @@ local deadline = tostring(now + lease_ms)
 local running = {}  -- deadline, id pairs for one ZADD per queue
 local holds = {}
 
+local function note_damage(qi, damage)
+    damaged[#damaged + 1] = qi
+    damaged[#damaged + 1] = damage
+end
+
 local function claim_one(qi, p, id)
-    local key = p .. 'job:' .. id
-    local f = redis.pcall('HMGET', key, 'state', 'payload', 'attempts', 'max', 'timeout')
-    if f.err or (not f[1] and redis.call('EXISTS', key) == 0) then
-        dead_corrupt(p, id, now, 'the job record was missing or not a hash when the job was claimed')
+    local job, problem = read_job(p, id, {'state', 'payload', 'attempts', 'max', 'timeout'})
+    -- A stale list entry: the job moved on.
+    if job.state ~= 'waiting' and (not problem or FINAL[job.state]) then return end
+    if not problem and not job.payload then problem = 'the job record has no payload' end
+    if problem then
+        -- The queue's dead letters were checked before this queue's first write.
+        dead_corrupt(p, id, now, problem .. ' (found when the job was claimed)', job.state ~= 'waiting')
         return
     end
-    if f[1] ~= 'waiting' then
-        local problem = state_problem(f[1])
-        -- A state workq never writes: without a reason it would leave the list and every
-        -- listing, a dead letter nobody sees.
-        if problem then dead_corrupt(p, id, now, problem .. ' (found when the job was claimed)') end
-        return  -- else a stale list entry: the job moved on
-    end
-    if not f[2] then
-        dead_corrupt(p, id, now, 'the job record has no payload')
-        return
-    end
-    local attempt = (tonumber(f[3]) or 0) + 1
+    local attempt = job.attempts + 1
     local token = token_base .. '.' .. (#jobs + 1)
     -- `settled` is emptied, not deleted: one write instead of two (no token is empty).
-    redis.call('HSET', key, 'state', 'running', 'attempts', tostring(attempt), 'token', token,
+    redis.call('HSET', p .. 'job:' .. id, 'state', 'running', 'attempts', digits(attempt), 'token', token,
                'worker', worker, 'lease', deadline, 'started', now_text, 'settled', '')
     running[#running + 1] = deadline
     running[#running + 1] = id
-    jobs[#jobs + 1] = {qi, id, f[2], attempt, tonumber(f[4]) or 1, f[5] or '', token}
+    jobs[#jobs + 1] = {qi, id, job.payload, attempt, job.max, job.timeout and digits(job.timeout) or '', token}
+end
+
+-- Every queue is looked at before the first write: a newer data model ends the claim here, a
+-- damaged queue is left out.
+local metas = {}
+for qi = 1, #KEYS do
+    local p = ARGV[4 + qi]
+    local meta = redis.pcall('HMGET', KEYS[qi], 'version', 'paused', 'limit_rate', 'limit_window',
+                             'limit_concurrency')
+    local damage
+    if meta.err then
+        damage = key_damage(KEYS[qi], 'hash')
+    else
+        damage = version_damage(KEYS[qi], meta[1]) or
+                 structure_damage(p, {'priorities', 'scheduled', 'running', 'dead', 'starts', 'ticks'})
+    end
+    if damage then
+        note_damage(qi, damage)
+        metas[qi] = false
+    else
+        metas[qi] = meta
+    end
 end
 
 for qi = 1, #KEYS do
     local p = ARGV[4 + qi]
-    local meta = redis.call('HMGET', KEYS[qi], 'version', 'paused', 'limit_rate', 'limit_window',
-                            'limit_concurrency')
-    check_version(KEYS[qi], false, meta[1])
+    local meta = metas[qi]
+    local plan, damage
     holds[qi] = -1
-    if meta[2] ~= '1' then
-        promote_due(p, now, PROMOTE_LIMIT)
+    if meta and meta[2] ~= '1' then plan, damage = plan_promote(p, now, PROMOTE_LIMIT) end
+    -- A paused queue's wake key is not touched below: one of another type would fail the
+    -- worker's BLPOP on every queue. It holds no job: replaced.
+    if meta and meta[2] == '1' and key_damage(p .. 'wake', 'list') then redis.call('DEL', p .. 'wake') end
+    if damage then note_damage(qi, damage) end
+    if plan then
+        apply_promote(p, now, plan)
         -- How many this queue may start now: its limits' room, at most what the worker wants.
         local wanted_here = max_jobs - #jobs
         local room = wanted_here
-        local rate, window = tonumber(meta[3]), tonumber(meta[4])
+        local rate, window = whole(meta[3]), whole(meta[4])
         local in_window = 0
         if rate and window and rate > 0 and window > 0 then
             redis.call('ZREMRANGEBYSCORE', p .. 'starts', '-inf', now - window)
@@ -82,7 +112,7 @@ for qi = 1, #KEYS do
         else
             rate = nil
         end
-        local concurrency = tonumber(meta[5])
+        local concurrency = whole(meta[5])
         local full = false  -- the concurrency limit leaves no room
         if concurrency and concurrency > 0 then
             local free = math.max(0, concurrency - redis.call('ZCARD', p .. 'running'))
@@ -97,7 +127,14 @@ for qi = 1, #KEYS do
             if not top then drained = true; break end
             local list = p .. 'waiting:' .. top
             local wanted = first - 1 + room - #jobs
-            local ids = redis.call('LPOP', list, tostring(wanted)) or {}  -- Redis >= 6.2
+            local ids = redis.pcall('LPOP', list, tostring(wanted))  -- Redis >= 6.2
+            if type(ids) == 'table' and ids.err then
+                -- Not a list (LPOP wrote nothing): this queue stops here; what it gave is kept.
+                note_damage(qi, key_damage(list, 'list') or (list .. ' cannot be read'))
+                drained = nil
+                break
+            end
+            ids = ids or {}
             if #ids < wanted or redis.call('LLEN', list) == 0 then
                 redis.call('ZREM', p .. 'priorities', top)
             end
@@ -114,8 +151,10 @@ for qi = 1, #KEYS do
             call_chunked('ZADD', p .. 'starts', start_log)
             redis.call('PEXPIRE', p .. 'starts', tostring(window))
         end
-        local more = not drained and redis.call('ZCARD', p .. 'priorities') > 0
-        if more and taken < wanted_here then
+        local more = drained == false and redis.call('ZCARD', p .. 'priorities') > 0
+        if drained == nil then
+            -- Damaged: the wake-ups are left as they are.
+        elseif more and taken < wanted_here then
             -- Held back by a limit while jobs wait. Pending wake-ups are stale: the next start
             -- is possible when the hint says (rate) or when a running job ends (its end wakes).
             redis.call('DEL', p .. 'wake')
@@ -145,16 +184,19 @@ for qi = 1, #KEYS do
 end
 
 -- A worker about to wait learns when its next schedule tick falls (workq-schedule add wakes it).
+-- A damaged queue's ticks were not checked: it is left out.
 if #jobs < max_jobs then
     for qi = 1, #KEYS do
-        local first = redis.call('ZRANGE', ARGV[4 + qi] .. 'ticks', '0', '0', 'WITHSCORES')
-        if first[2] then
-            local wait = math.max(0, tonumber(first[2]) - now)
-            if next_tick < 0 or wait < next_tick then next_tick = wait end
+        if metas[qi] then
+            local first = redis.call('ZRANGE', ARGV[4 + qi] .. 'ticks', '0', '0', 'WITHSCORES')
+            if first[2] then
+                local wait = math.max(0, tonumber(first[2]) - now)
+                if next_tick < 0 or wait < next_tick then next_tick = wait end
+            end
         end
     end
 end
 
-local out = {next_due, next_tick, holds}
+local out = {next_due, next_tick, holds, damaged}
 for _, job in ipairs(jobs) do out[#out + 1] = job end
 return out

@@ -7,14 +7,14 @@
 -- ARGV[3..] one group of four per job: id, token, result bytes, bytes of the handler's output
 --           dropped beyond --max-result (0: the result is whole)
 -- Returns one status per job, in order: 1 succeeded; 2 already settled by this token (a
--- retried settle: nothing changes); 0 refused: the token no longer holds the job.
+-- retried settle: nothing changes); 0 refused: the token no longer holds the job; 3 its record
+-- cannot be a job: dead-lettered with the reason `corrupt`, the result kept on it.
 -- This is the hot path of every job: each redis.call costs about as much as the work it does,
 -- so the meta is read and written once per call, and each record read once and written once.
 local p = ARGV[1]
 local ttl = tonumber(ARGV[2])
-local meta = redis.call('HMGET', KEYS[1], 'version', 'succeeded', 'rate_minute', 'rate_count',
-                        'limit_concurrency')
-check_version(KEYS[1], false, meta[1])
+local meta = read_meta(KEYS[1], {'version', 'succeeded', 'rate_minute', 'rate_count',
+                                   'limit_concurrency'})
 local now = now_ms()
 local now_text = tostring(now)
 local out = {}
@@ -22,10 +22,16 @@ local finished_running = {}  -- ids to take out of <p>running with one ZREM
 local succeeded = 0
 for i = 3, #ARGV, 4 do
     local id, token = ARGV[i], ARGV[i + 1]
-    local verdict, job = holder_check(p, id, token)
+    local verdict, job, problem = holder_check(p, id, token)
     local status = 0
     if verdict == 'duplicate' then
         status = 2
+    elseif verdict == 'corrupt' then
+        if dead_corrupt(p, id, now, problem .. ' (found when its holder reported a success; the ' ..
+                        'result is kept on the record)', true) then
+            redis.call('HSET', p .. 'job:' .. id, 'result', ARGV[i + 2])
+            status = 3
+        end
     elseif verdict == 'held' then
         status = 1
         succeeded = succeeded + 1
@@ -56,24 +62,27 @@ for i = 3, #ARGV, 4 do
     out[#out + 1] = status
 end
 -- Records of a batch may have been detached from <p>running before: ZREM ignores them.
-if #finished_running > 0 then
+-- A running set of another type holds none of them (see "Damage" in common/helpers.lua).
+if #finished_running > 0 and not key_damage(p .. 'running', 'zset') then
     call_chunked('ZREM', p .. 'running', finished_running)
     -- A place under the queue's concurrency limit is free: wake a worker it held back (claim
     -- emptied the wake-ups while the limit was full). fail, release and reap wake anyway.
-    if (tonumber(meta[5]) or 0) > 0 then wake(p .. 'wake') end
+    -- (wake replaces a wake key of another type; a limit that is not a number is none.)
+    if (whole(meta[5]) or 0) > 0 then wake(p .. 'wake') end
 end
 if succeeded > 0 then
     -- The success count, and recent throughput for workq-status (successes in this minute and
     -- the one before), in one write: the script is atomic, so read-and-set is as safe as HINCRBY.
+    -- A counter that is not a number starts again (a statistic; see "Damage").
     local minute = math.floor(now / 60000)
-    local counts = {'succeeded', tostring((tonumber(meta[2]) or 0) + succeeded)}
-    if tonumber(meta[3]) == minute then
-        counts[3] = 'rate_count'; counts[4] = tostring((tonumber(meta[4]) or 0) + succeeded)
+    local counts = {'succeeded', digits((whole(meta[2]) or 0) + succeeded)}
+    if whole(meta[3]) == minute then
+        counts[3] = 'rate_count'; counts[4] = digits((whole(meta[4]) or 0) + succeeded)
     else
-        local previous = (tonumber(meta[3]) == minute - 1) and (tonumber(meta[4]) or 0) or 0
-        counts[3] = 'rate_minute'; counts[4] = tostring(minute)
-        counts[5] = 'rate_count'; counts[6] = tostring(succeeded)
-        counts[7] = 'rate_previous'; counts[8] = tostring(previous)
+        local previous = (whole(meta[3]) == minute - 1) and (whole(meta[4]) or 0) or 0
+        counts[3] = 'rate_minute'; counts[4] = digits(minute)
+        counts[5] = 'rate_count'; counts[6] = digits(succeeded)
+        counts[7] = 'rate_previous'; counts[8] = digits(previous)
     end
     redis.call('HSET', KEYS[1], unpack(counts))
 end

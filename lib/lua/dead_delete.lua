@@ -3,6 +3,7 @@
 -- ARGV[1] prefix   ARGV[2..] ids   (ARGV[2] = '*' and ARGV[3] = N: the N oldest)
 -- Returns { id, 1 deleted | 0 not a dead letter of this queue } pairs, flattened.
 local p = ARGV[1]
+check_structures(p, {'dead'})
 check_version(KEYS[1], false)
 local ids = {}
 if ARGV[2] == '*' then

@@ -15,7 +15,6 @@
 --   retries with another id); -2: the id's reservation lapsed before this call ran (the
 --   caller reserves again; nothing was made).
 local p = ARGV[1]
-check_version(KEYS[1], true)
 local now = now_ms()
 local prio = tonumber(ARGV[2])
 local max_attempts = ARGV[3]
@@ -31,6 +30,16 @@ local unique = ARGV[7]
 local caller_ids = ARGV[8] == 'caller'
 local notify = ARGV[9] == '1'
 local fence_closed = ARGV[10] ~= '' and not id_fence_open(tonumber(ARGV[10]), now)
+
+-- Where the jobs go, checked before the first write (see "Damage" in common/helpers.lua).
+if due then
+    check_structures(p, {'scheduled'})
+else
+    check_structures(p, {'priorities'})
+    local damage = list_damage(p, tostring(prio))
+    if damage then refuse(damage) end
+end
+check_version(KEYS[1], true)
 
 -- Numbers go to redis.call as strings formatted once: Redis formats each Lua number with
 -- %.17g, a quarter of this script's cost when done per field and per job.
@@ -61,6 +70,7 @@ for i = 11, #ARGV, 2 do
     elseif fence_closed then
         status = -2
     elseif unique ~= '' then
+        -- A key (or a holder's record) of another type names no live job: it is replaced.
         local holder = live_unique_holder(p, unique)
         if holder then status, result_id = 0, holder end
     end

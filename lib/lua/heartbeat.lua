@@ -9,10 +9,14 @@
 -- ARGV[5] keep ms (exit)   ARGV[6..] field, value pairs to store (state, busy, processed, ...)
 -- Returns { server now ms, ids of lost workers... }: lost = no heartbeat for `lost after`.
 -- Entries of workers silent for `forget after` are removed, and exited ones past their time.
+-- The registry's sets of another type are damage, refused before the first write; a worker's
+-- own registration of another type is replaced (see "Damage" in common/helpers.lua).
 local id = ARGV[1]
 local lost_after, forget_after = tonumber(ARGV[2]), tonumber(ARGV[3])
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local damage = key_damage(KEYS[1], 'zset') or key_damage(KEYS[3], 'zset')
+if damage then refuse(damage) end
+if key_damage(KEYS[2], 'hash') then redis.call('DEL', KEYS[2]) end
+local now = now_ms()
 local fields = {'last_heartbeat', now}
 if ARGV[4] == 'exit' then
     local keep = tonumber(ARGV[5])

@@ -4,22 +4,30 @@
 -- promoted first, so `waiting` takes them and `scheduled` leaves them.
 -- KEYS[1] <p>meta
 -- ARGV[1] prefix   ARGV[2] 'waiting', 'scheduled' or 'both'   ARGV[3] batch   ARGV[4] TTL ms
--- Returns { cancelled in this call, 1 if more remain else 0 }. A record that is missing or not a
--- hash is dead-lettered with a reason (not counted).
+-- Returns { cancelled in this call, 1 if more remain else 0 }. A record that cannot be a job is
+-- dead-lettered with a reason (not counted).
 local p, which = ARGV[1], ARGV[2]
 local budget = tonumber(ARGV[3])
 local ttl = tonumber(ARGV[4])
+check_structures(p, {'priorities', 'scheduled', 'running', 'dead'})
 check_version(KEYS[1], false)
+-- Every waiting list, checked before the first write (see "Damage" in common/helpers.lua).
+for _, prio in ipairs(redis.call('ZRANGE', p .. 'priorities', 0, -1)) do
+    local damage = list_damage(p, prio)
+    if damage then refuse(damage) end
+end
 local now = now_ms()
-promote_due(p, now, 1000)
+apply_promote(p, now, promote_plan_or_refuse(p, now, 1000))
 local count = 0
--- The fields purge needs; a record that is missing or not a hash becomes a dead letter.
+-- The fields purge needs; a record that cannot be a job becomes a dead letter (the caller took
+-- it out of its list or set).
 local function job_fields_or_dead(id)
-    if redis.call('TYPE', p .. 'job:' .. id).ok ~= 'hash' then
-        dead_corrupt(p, id, now, 'the job record was missing or not a hash when the queue was purged')
+    local job, problem = read_job(p, id, {'state', 'unique'})
+    if problem and not FINAL[job.state] then
+        dead_corrupt(p, id, now, problem .. ' (found when the queue was purged)')
         return {}
     end
-    return redis.call('HMGET', p .. 'job:' .. id, 'state', 'unique')
+    return job
 end
 if which ~= 'scheduled' then
     while budget > 0 do
@@ -30,9 +38,9 @@ if which ~= 'scheduled' then
         redis.call('LTRIM', list, #ids, -1)
         if redis.call('LLEN', list) == 0 then redis.call('ZREM', p .. 'priorities', top) end
         for _, id in ipairs(ids) do
-            local f = job_fields_or_dead(id)
-            if f[1] == 'waiting' then
-                make_cancelled(p, id, now, f[2], ttl)
+            local job = job_fields_or_dead(id)
+            if job.state == 'waiting' then
+                make_cancelled(p, id, now, job.unique, ttl)
                 count = count + 1
             end
         end
@@ -44,9 +52,9 @@ if which ~= 'waiting' then
     if budget > 0 then
         for _, id in ipairs(ids) do
             redis.call('ZREM', p .. 'scheduled', id)
-            local f = job_fields_or_dead(id)
-            if f[1] == 'scheduled' then
-                make_cancelled(p, id, now, f[2], ttl)
+            local job = job_fields_or_dead(id)
+            if job.state == 'scheduled' then
+                make_cancelled(p, id, now, job.unique, ttl)
                 count = count + 1
             end
         end

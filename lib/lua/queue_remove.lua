@@ -9,10 +9,14 @@
 -- refused it (all zero when it removed the queue). Reads everything before its first write.
 local p = ARGV[1]
 local force = ARGV[2] == '1'
+-- A damaged queue is refused (see "Damage" in common/helpers.lua): what it holds is unknown.
+check_structures(p, {'priorities', 'scheduled', 'running', 'dead', 'schedules', 'ticks'})
 check_version(KEYS[1], false)
 local waiting = 0
 local priorities = redis.call('ZRANGE', p .. 'priorities', 0, -1)
 for _, prio in ipairs(priorities) do
+    local damage = list_damage(p, prio)
+    if damage then refuse(damage) end
     waiting = waiting + redis.call('LLEN', p .. 'waiting:' .. prio)
 end
 local scheduled = redis.call('ZCARD', p .. 'scheduled')

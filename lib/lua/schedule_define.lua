@@ -13,6 +13,7 @@ local first_tick = tonumber(ARGV[11])
 if not first_tick or not tonumber(ARGV[6]) or not tonumber(ARGV[7]) then
     return redis.error_reply('ERR schedule_define: malformed arguments')
 end
+check_structures(p, {'schedules', 'ticks'})
 check_version(KEYS[1], true)
 local key = p .. 'schedule:' .. name
 local now = now_ms()
@@ -23,9 +24,10 @@ if kind == 'hash' then
     local old = redis.call('HMGET', key, 'cron', 'tz', 'next', 'paused', 'gen')
     created = 0
     paused = old[4] == '1'
-    generation = tonumber(old[5]) or 0
-    if old[1] == ARGV[3] and old[2] == ARGV[4] and tonumber(old[3]) then
-        next_tick = tonumber(old[3])
+    -- Numbers workq did not write (see "Damage" in common/helpers.lua) start again.
+    generation = whole(old[5]) or 0
+    if old[1] == ARGV[3] and old[2] == ARGV[4] and whole(old[3]) then
+        next_tick = whole(old[3])
     end
 elseif kind ~= 'none' then
     redis.call('DEL', key)  -- not a schedule workq wrote: replaced

@@ -31,8 +31,12 @@ local function earliest()
     return tonumber(first[2]) or -1
 end
 
-check_version(KEYS[1], true)
-if redis.call('TYPE', key).ok ~= 'hash' then return {-1, '', '', earliest()} end
+-- Everything is read and checked before the first write (see "Damage" in common/helpers.lua):
+-- the meta, the ticks, the schedule record and, for a job, its waiting list.
+check_structures(p, {'ticks'})
+check_version(KEYS[1], false)
+-- A record that is not a hash is no schedule (workq-schedule add replaces it).
+if kind_of(key) ~= 'hash' then return {-1, '', '', earliest()} end
 local f = redis.call('HMGET', key, 'gen', 'next', 'paused', 'payload', 'prio', 'max', 'timeout',
                      'unique')
 if f[1] ~= ARGV[3] or tonumber(f[2]) ~= tonumber(ARGV[4]) or f[3] == '1' then
@@ -42,9 +46,27 @@ local now = now_ms()
 if tick and tick > now then return {-2, '', '', earliest()} end
 if tick and not id_fence_open(fence, now) then return {-3, '', '', earliest()} end
 
+local prio
+if tick then
+    -- The job's numbers as workq writes them (workq-schedule add checks them): a schedule
+    -- holding others is refused, unchanged, naming them; its tick stays due (workq-status
+    -- shows it late) until it is defined again.
+    local job = {prio = f[5] or false, max = f[6] or false, timeout = f[7] or false}
+    local problem = numbers_problem(job)
+    if problem then
+        -- "the job record's prio 'x' is not a whole number ..." -> "<key> has a prio 'x' that
+        -- is not a whole number ..." (QueueDamagedError takes the key up to the first space).
+        refuse(key .. ' has a ' .. string.gsub(problem, "^the job record's (%S+) (.-) is not", '%1 %2 that is not'))
+    end
+    prio = job.prio + 0  -- '-0' is priority 0 (its list is waiting:0)
+    check_structures(p, {'priorities'})
+    local damage = list_damage(p, digits(prio))
+    if damage then refuse(damage) end
+end
+check_version(KEYS[1], true)
+
 local how = ''
 if tick then
-    local prio = tonumber(f[5]) or 0
     local unique = f[8] or ''
     local holder = unique ~= '' and live_unique_holder(p, unique) or nil
     if redis.call('EXISTS', p .. 'job:' .. id) == 1 then
@@ -53,7 +75,7 @@ if tick then
         how, id = 'unique', holder
     else
         local now_text = tostring(now)
-        local prio_text = tostring(prio)
+        local prio_text = digits(prio)
         write_new_job(p, id, {payload = f[4] or '', max = f[6] or '10', created = now_text,
                               prio = prio, prio_text = prio_text, timeout = f[7] or '',
                               notify = false, unique = unique, due = nil})

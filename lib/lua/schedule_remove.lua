@@ -5,6 +5,7 @@
 -- ARGV[1] prefix   ARGV[2] name
 -- Returns 1 when removed, 0 when the queue has no such schedule.
 local p, name = ARGV[1], ARGV[2]
+check_structures(p, {'schedules', 'ticks'})
 check_version(KEYS[1], false)
 local removed = redis.call('SREM', p .. 'schedules', name)
 redis.call('ZREM', p .. 'ticks', name)

@@ -7,6 +7,7 @@
 --   none, 'unknown' when its record is gone), priority, max attempts, timeout ms, unique key,
 --   payload length in bytes, generation }.
 local p = ARGV[1]
+check_structures(p, {'schedules'})
 local now = now_ms()
 local names
 if ARGV[2] ~= '' then

@@ -12,11 +12,13 @@ local first_tick = tonumber(ARGV[4])
 if not pause and not first_tick then
     return redis.error_reply('ERR schedule_set_paused: malformed arguments')
 end
-check_version(KEYS[1], true)
+check_structures(p, {'ticks'})
+check_version(KEYS[1], false)
 local key = p .. 'schedule:' .. name
 if redis.call('TYPE', key).ok ~= 'hash' then return -1 end
 local was = redis.call('HGET', key, 'paused') == '1'
 if was == pause then return 0 end
+check_version(KEYS[1], true)
 if pause then
     redis.call('HSET', key, 'paused', '1')
     redis.call('ZREM', p .. 'ticks', name)

@@ -5,6 +5,8 @@
 -- ARGV[3] rate window ms (with ARGV[2])   ARGV[4] concurrency ('' unchanged, '0' none)
 -- Returns { rate (0: none), window ms (0: none), concurrency (0: none) } as they now are.
 local p = ARGV[1]
+-- Checked before the first write (see "Damage" in common/helpers.lua).
+check_structures(p, {'starts'})
 check_version(KEYS[1], true)
 if ARGV[2] ~= '' then
     if ARGV[2] == '0' then
@@ -26,4 +28,5 @@ end
 -- them at its next claim, within 5 s).
 wake(p .. 'wake')
 local m = redis.call('HMGET', KEYS[1], 'limit_rate', 'limit_window', 'limit_concurrency')
-return {tonumber(m[1]) or 0, tonumber(m[2]) or 0, tonumber(m[3]) or 0}
+-- A limit that is not a whole number is none (claim and stats agree).
+return {whole(m[1]) or 0, whole(m[2]) or 0, whole(m[3]) or 0}

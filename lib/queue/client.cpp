@@ -34,7 +34,7 @@ redis::Reply run(redis::Connection& connection, const ScriptCall& call) {
 std::vector<std::string> list_queues(redis::Connection& connection, const NamespaceKeys& keys) {
     auto key = keys.queues();
     auto reply = connection.command({"SMEMBERS", key});
-    if (reply.is_error()) throw RedisError("cannot list queues: " + reply.text);
+    expect_type(reply, key, "set");
     std::vector<std::string> names;
     for (const auto& item : reply.as_array())
         names.push_back(item.as_string());

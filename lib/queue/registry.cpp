@@ -3,6 +3,7 @@
 #include <sstream>
 
 #include "queue/scripts.hpp"
+#include "queue/transitions.hpp"
 
 namespace workq::queue {
 
@@ -47,26 +48,40 @@ HeartbeatResult parse_heartbeat(const redis::Reply& reply) {
 }
 
 std::vector<WorkerRecord> list_workers(redis::Connection& connection, const NamespaceKeys& keys,
-                                       long long& server_now_ms) {
+                                       long long& server_now_ms, std::string* damage) {
+    auto workers_key = keys.workers(), exited_key = keys.exited();
     connection.append({"TIME"});
-    connection.append({"ZRANGE", keys.workers(), "0", "-1"});
-    connection.append({"ZRANGE", keys.exited(), "0", "-1"});
+    connection.append({"ZRANGE", workers_key, "0", "-1"});
+    connection.append({"ZRANGE", exited_key, "0", "-1"});
     auto time = connection.read_reply();
     auto ids = connection.read_reply();
     auto exited_ids = connection.read_reply();
-    if (ids.is_error()) throw RedisError("cannot list workers: " + ids.text);
-    if (exited_ids.is_error()) throw RedisError("cannot list exited workers: " + exited_ids.text);
     server_now_ms = time.at(0).as_integer() * 1000 + time.at(1).as_integer() / 1000;
+    // A damaged key is noted (or thrown) and what can be read is still listed.
+    auto damaged = [&](const redis::Reply& reply, const std::string& key,
+                       std::string_view kind) -> bool {
+        try {
+            expect_type(reply, key, kind);
+            return false;
+        } catch (const QueueDamagedError& error) {
+            if (!damage) throw;
+            if (damage->empty()) *damage = error.damage;
+            return true;
+        }
+    };
     std::vector<std::pair<std::string, bool>> id_list;  // id, exited
-    for (const auto& id : ids.as_array())
-        id_list.emplace_back(id.as_string(), false);
-    for (const auto& id : exited_ids.as_array())
-        id_list.emplace_back(id.as_string(), true);
+    if (!damaged(ids, workers_key, "zset"))
+        for (const auto& id : ids.as_array())
+            id_list.emplace_back(id.as_string(), false);
+    if (!damaged(exited_ids, exited_key, "zset"))
+        for (const auto& id : exited_ids.as_array())
+            id_list.emplace_back(id.as_string(), true);
     for (const auto& entry : id_list)
         connection.append({"HGETALL", keys.worker(entry.first)});
     std::vector<WorkerRecord> records;
     for (const auto& [id, exited] : id_list) {
         auto reply = connection.read_reply();
+        if (damaged(reply, keys.worker(id), "hash")) continue;
         const auto& items = reply.as_array();
         if (items.empty()) continue;  // expired (or forgotten) between the two round trips
         WorkerRecord record;

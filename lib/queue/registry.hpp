@@ -56,8 +56,9 @@ struct WorkerRecord {
 
 // Every registered worker (live and lost) and, after them, the final registrations of those
 // that exited (`exited`), with liveness judged by the server's clock: two round trips whatever
-// the number of jobs.
+// the number of jobs. A registry key of the wrong type (README, "Damaged data") is skipped and
+// described in `*damage` when given, else thrown as QueueDamagedError.
 std::vector<WorkerRecord> list_workers(redis::Connection& connection, const NamespaceKeys& keys,
-                                       long long& server_now_ms);
+                                       long long& server_now_ms, std::string* damage = nullptr);
 
 }  // namespace workq::queue

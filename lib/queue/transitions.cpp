@@ -45,8 +45,44 @@ std::optional<long long> optional_number(const std::string& text) {
 
 }  // namespace
 
+QueueDamagedError::QueueDamagedError(std::string damaged_key, std::string description)
+    : Error(fmt::format("{} is damaged: {}; nothing was changed (see README, \"Damaged data\")",
+                        queue_of_key(damaged_key).empty() ? std::string("the namespace's registry")
+                                                          : "queue " + queue_of_key(damaged_key),
+                        printable(description, 300))),
+      key(std::move(damaged_key)),
+      damage(std::move(description)) {}
+
+std::string queue_of_key(std::string_view key) {
+    // "{NS:QUEUE}:..." -> QUEUE; "{NS}:..." -> "".
+    if (!key.starts_with('{')) return {};
+    auto close = key.find('}');
+    auto colon = key.find(':');
+    if (close == std::string_view::npos || colon == std::string_view::npos || colon > close)
+        return {};
+    return std::string(key.substr(colon + 1, close - colon - 1));
+}
+
+const redis::Reply& expect_type(const redis::Reply& reply, std::string_view key,
+                                std::string_view kind) {
+    if (!reply.is_error()) return reply;
+    if (reply.text.starts_with("WRONGTYPE"))
+        throw QueueDamagedError(
+            std::string(key),
+            fmt::format("{} holds another type where workq keeps a {}", key, kind));
+    throw RedisError(fmt::format("reading {}: {}", key, printable(reply.text, 300)));
+}
+
 void check_reply(const ScriptCall& call, const redis::Reply& reply) {
     if (!reply.is_error()) return;
+    if (reply.text.starts_with("WORKQ_DAMAGED ")) {
+        // "WORKQ_DAMAGED <key> holds ..." and Redis's " script: <sha>, on @user_script:N."
+        auto what = std::string_view(reply.text).substr(14);
+        if (auto at = what.find(" script: "); at != std::string_view::npos)
+            what = what.substr(0, at);
+        auto key = what.substr(0, what.find(' '));
+        throw QueueDamagedError(std::string(key), std::string(what));
+    }
     if (reply.text.starts_with("WORKQ_VERSION")) {
         std::string found = "?", known = "?";
         auto rest = std::string_view(reply.text).substr(14);
@@ -211,7 +247,13 @@ ClaimResult parse_claim(const redis::Reply& reply) {
         else
             result.holds.push_back({});
     }
-    for (std::size_t i = 3; i < items.size(); ++i) {
+    if (items.size() < 4 || !items[3].is_array())
+        throw RedisError("claim: a reply without its damaged queues");
+    const auto& damaged = items[3].as_array();
+    for (std::size_t i = 0; i + 1 < damaged.size(); i += 2)
+        result.damaged.push_back(
+            {static_cast<std::size_t>(damaged[i].as_integer() - 1), damaged[i + 1].as_string()});
+    for (std::size_t i = 4; i < items.size(); ++i) {
         const auto& job = items[i];
         ClaimedJob claimed;
         claimed.queue_index = static_cast<std::size_t>(job.at(0).as_integer() - 1);
@@ -238,6 +280,34 @@ ScriptCall complete_call(const QueueKeys& keys, std::span<const Completion> jobs
     return call;
 }
 
+bool cut_results(ScriptCall& call, std::size_t budget) {
+    if (!call.script || call.script->name != "complete" || call.args.size() < 6) return false;
+    // args: prefix, result TTL, then id, token, result, dropped per job.
+    std::size_t jobs = (call.args.size() - 2) / 4, total = 0, fixed = 0;
+    for (const auto& key : call.keys)
+        fixed += key.size();
+    for (std::size_t i = 0; i < call.args.size(); ++i) {
+        total += call.args[i].size();
+        if (i < 2 || (i - 2) % 4 != 2) fixed += call.args[i].size();
+    }
+    if (total <= budget) return false;
+    // The dropped counts grow by a few digits: room for them.
+    constexpr std::size_t digits_room = 24;
+    auto room = budget > fixed + digits_room * jobs ? budget - fixed - digits_room * jobs : 0;
+    auto share = room / jobs;
+    bool cut = false;
+    for (std::size_t j = 0; j < jobs; ++j) {
+        auto& result = call.args[2 + 4 * j + 2];
+        if (result.size() <= share) continue;
+        auto& dropped = call.args[2 + 4 * j + 3];
+        dropped = std::to_string(optional_number(dropped).value_or(0) +
+                                 static_cast<long long>(result.size() - share));
+        result.resize(share);
+        cut = true;
+    }
+    return cut;
+}
+
 std::vector<Settle> parse_complete(const redis::Reply& reply) {
     std::vector<Settle> out;
     for (const auto& item : reply.as_array())
@@ -247,7 +317,10 @@ std::vector<Settle> parse_complete(const redis::Reply& reply) {
 
 Settle parse_settle(const redis::Reply& reply) {
     auto status = reply.as_integer();
-    return status == 1 ? Settle::done : status == 2 ? Settle::duplicate : Settle::refused;
+    return status == 1   ? Settle::done
+           : status == 2 ? Settle::duplicate
+           : status == 3 ? Settle::quarantined
+                         : Settle::refused;
 }
 
 ScriptCall fail_call(const QueueKeys& keys, std::string_view id, std::string_view token,
@@ -292,6 +365,7 @@ std::vector<RenewStatus> parse_renew(const redis::Reply& reply) {
         auto status = item.as_integer();
         out.push_back(status == 1   ? RenewStatus::renewed
                       : status == 2 ? RenewStatus::cancel_requested
+                      : status == 3 ? RenewStatus::quarantined
                                     : RenewStatus::lost);
     }
     return out;
@@ -650,6 +724,8 @@ std::optional<JobInfo> parse_job_info(const redis::Reply& reply, std::string_vie
             info.payload = text;
         else if (name == "now")
             info.server_now_ms = optional_number(text).value_or(0);
+        else if (name == "damage")
+            info.damage = text;
     }
     return info;
 }

@@ -3,8 +3,9 @@
 // Each transition is a pair: a function that builds the script call, and one that reads its
 // reply. The blocking tools send calls over redis::Connection (queue/client.hpp); the worker
 // sends the same calls over its asynchronous connection. Builders never fail; parsers throw
-// RedisError when the reply has the wrong shape and DataVersionError when the queue was
-// written by a newer data model.
+// RedisError when the reply has the wrong shape, DataVersionError when the queue was written by
+// a newer data model, and QueueDamagedError when a structure of the queue holds a value of the
+// wrong type (the script then changed nothing: README, "Damaged data").
 #pragma once
 
 #include <chrono>
@@ -28,14 +29,33 @@ struct DataVersionError : Error {
     using Error::Error;
 };
 
+// A structure of a queue (or of the namespace's registry) holds a value of another type than
+// workq keeps there: the script refused before changing anything. `damage` names the key, what
+// it holds and what workq keeps there.
+struct QueueDamagedError : Error {
+    QueueDamagedError(std::string key, std::string damage);
+    std::string key;     // e.g. "{workq:q1}:meta"
+    std::string damage;  // "{workq:q1}:meta holds a string where workq keeps a hash"
+};
+
+// The queue a key of the form "{NS:QUEUE}:..." belongs to ("" for a namespace key).
+std::string queue_of_key(std::string_view key);
+
 struct ScriptCall {
     const redis::ScriptSource* script = nullptr;
     std::vector<std::string> keys;
     std::vector<std::string> args;
 };
 
-// Throws DataVersionError or RedisError when `reply` is an error reply of `call`'s script.
+// Throws DataVersionError, QueueDamagedError or RedisError when `reply` is an error reply of
+// `call`'s script.
 void check_reply(const ScriptCall& call, const redis::Reply& reply);
+
+// For a reply to a plain command on a queue's key: a WRONGTYPE error becomes QueueDamagedError
+// naming `key` (which holds something else than `kind`), any other error RedisError; else the
+// reply itself.
+const redis::Reply& expect_type(const redis::Reply& reply, std::string_view key,
+                                std::string_view kind);
 
 enum class JobState { scheduled, waiting, running, succeeded, dead, cancelled, unknown };
 std::string_view to_string(JobState state);
@@ -96,6 +116,11 @@ struct ClaimedJob {
     std::optional<Millis> timeout;
     std::string token;
 };
+// A queue a claim left out: a structure of it holds the wrong type (see QueueDamagedError).
+struct QueueDamage {
+    std::size_t queue_index = 0;
+    std::string what;
+};
 // Why a queue gave fewer jobs than asked while jobs wait in it (workq-queue limit).
 enum class HoldKind {
     none,
@@ -110,6 +135,7 @@ struct ClaimResult {
     std::optional<Millis> next_due;   // until the earliest scheduled job, if any
     std::optional<Millis> next_tick;  // until the earliest schedule tick (0: due), if any
     std::vector<Hold> holds;          // one per queue given to claim_call
+    std::vector<QueueDamage> damaged;
     std::vector<ClaimedJob> jobs;
 };
 ScriptCall claim_call(std::span<const QueueKeys> queues, std::string_view worker_id,
@@ -117,7 +143,9 @@ ScriptCall claim_call(std::span<const QueueKeys> queues, std::string_view worker
 ClaimResult parse_claim(const redis::Reply& reply);
 
 // --- settle: complete, fail, release -------------------------------------------------------------
-enum class Settle { done, duplicate, refused };
+// quarantined: the job's record could not be a job (README, "Damaged data"); the script
+// dead-lettered it with the reason `corrupt`, keeping the holder's result or naming its error.
+enum class Settle { done, duplicate, refused, quarantined };
 // One success to record: the job, its holder's token and its result.
 struct Completion {
     std::string_view id;
@@ -130,6 +158,11 @@ ScriptCall complete_call(const QueueKeys& keys, std::span<const Completion> jobs
                          Millis result_ttl);
 // One verdict per job of the call, in its order.
 std::vector<Settle> parse_complete(const redis::Reply& reply);
+// Cuts the results a complete_call carries, each to the same share, so that all its arguments
+// add up to at most `budget` bytes; each cut is added to the job's dropped bytes (its record
+// says `truncated`, as for --max-result). Returns false, changing nothing, when the call is not
+// a complete_call or fits already.
+bool cut_results(ScriptCall& call, std::size_t budget);
 Settle parse_settle(const redis::Reply& reply);
 
 struct FailOutcome {
@@ -149,10 +182,11 @@ FailOutcome parse_fail(const redis::Reply& reply);
 
 ScriptCall release_call(const QueueKeys& keys, std::string_view id, std::string_view token,
                         Millis result_ttl);
-// parse with parse_settle: done or refused
+// parse with parse_settle: done, refused or quarantined
 
 // --- leases --------------------------------------------------------------------------------------
-enum class RenewStatus { renewed, cancel_requested, lost };
+// quarantined: the record could not be a job: dead-lettered (stop the handler).
+enum class RenewStatus { renewed, cancel_requested, lost, quarantined };
 struct HeldJob {
     std::string_view id;
     std::string_view token;
@@ -299,6 +333,9 @@ struct JobInfo {
     std::optional<std::string> payload;  // with details
     std::vector<AttemptError> errors;    // with details
     long long server_now_ms = 0;
+    // What cannot be read as workq wrote it, in words: the record is not a hash (then nothing
+    // else is known), a field holds what workq never writes, the error list is not a list.
+    std::string damage;
 };
 struct JobRow {
     long long priority = 0, attempts = 0, max_attempts = 0, payload_bytes = 0;

@@ -107,6 +107,57 @@ $a"
         and (.errors|all(.at|type=="string"))'
 }
 
+@test "show and export go on past a damaged letter and say so; ls lists it; a damaged dead set is named" {
+    # Issue 23, item 2: a wrong-typed errors:<id> made show and export stop half-way.
+    workq-enqueue --max-attempts 1 q a b c >"$D/ids"
+    start_worker w --burst q -- sh -c 'echo "it broke" >&2; exit 3'
+    wait_exit "$LAST_PID" 20
+    local a b c p="{$WORKQ_NAMESPACE:q}:"
+    { read -r a; read -r b; read -r c; } <"$D/ids"
+    rcli del "${p}errors:$a" >/dev/null
+    rcli set "${p}errors:$a" x >/dev/null
+    rcli del "${p}job:$b" >/dev/null
+    rcli set "${p}job:$b" x >/dev/null
+
+    run --separate-stderr workq-dlq show "$a" "$b" "$c"
+    assert_failure 1
+    assert_line "$a  dead  queue q  attempts 1/1"
+    assert_line "  damaged: ${p}errors:$a holds a string where workq keeps a list"
+    assert_line "$c  dead  queue q  attempts 1/1"
+    assert_line "    | it broke"
+    [[ "$stderr" == *"job $a in queue q is damaged: ${p}errors:$a holds a string"* ]] || fail "$stderr"
+    [[ "$stderr" == *"job $b in queue q is damaged: ${p}job:$b holds a string where workq keeps a hash"* ]] ||
+        fail "$stderr"
+
+    run --separate-stderr workq-dlq export q
+    assert_failure 1
+    assert_equal "${#lines[@]}" 2
+    assert_json "${lines[0]}" '.id == "'"$c"'" and (.errors | length) == 1'
+    assert_json "${lines[1]}" '.id == "'"$a"'" and .errors == [] and .payload == "a"'
+    [[ "$stderr" == *"dead letter $a is damaged"*"exported with what can be read"* ]] || fail "$stderr"
+    [[ "$stderr" == *"dead letter $b is damaged"*"not exported"* ]] || fail "$stderr"
+
+    run --separate-stderr workq-dlq ls q --ids
+    assert_success
+    assert_equal "$(sort <<<"$output" | tr '\n' ' ')" "$(sort "$D/ids" | tr '\n' ' ')"
+
+    # rm takes the damaged letter away.
+    run workq-dlq rm q "$b"
+    assert_success
+    assert_equal "$(rcli exists "${p}job:$b")" 0
+
+    rcli del "${p}dead" >/dev/null
+    rcli set "${p}dead" x >/dev/null
+    run --separate-stderr workq-dlq count q
+    assert_failure 1
+    [[ "$stderr" == *"queue q is damaged: ${p}dead holds another type where workq keeps a zset"* ]] ||
+        fail "$stderr"
+    run --separate-stderr workq-dlq requeue q "$a"
+    assert_failure 1
+    [[ "$stderr" == *"queue q is damaged: ${p}dead holds a string where workq keeps a zset; nothing was changed"* ]] ||
+        fail "$stderr"
+}
+
 @test "count prints the number alone followed by a newline; ls shows 50 unless told" {
     run --separate-stderr workq-dlq count q
     assert_success

@@ -393,6 +393,24 @@ stop_firing() {
     ! log_has w "fell while no worker served the queue"
 }
 
+@test "a schedule holding a number workq never writes fires nothing, is named once, the others fire; add mends it (issue 23 item 2)" {
+    export D
+    h=$(recorder)
+    workq-schedule add good q --cron '@every 1s' </dev/null 2>/dev/null
+    workq-schedule add bad q --cron '@every 1s' </dev/null 2>/dev/null
+    rcli hset "{$WORKQ_NAMESPACE:q}:schedule:bad" prio nan >/dev/null
+    start_worker w q -- "$h"
+    wait_until 40 tick_jobs_at_least q good 5
+    [ "$(tick_job_count q bad)" -eq 0 ]
+    # Refused unchanged every round (about one a second), said once.
+    assert_log w "schedule bad cannot fire: queue q is damaged: {$WORKQ_NAMESPACE:q}:schedule:bad has a prio 'nan' that is not a whole number"
+    [ "$(grep -c 'schedule bad cannot fire' "$D/w.log")" -eq 1 ]
+    # Defined again, it fires (the same expression keeps its next tick: the ticks since are late, not missed).
+    workq-schedule add bad q --cron '@every 1s' </dev/null 2>/dev/null
+    wait_until 20 tick_jobs_at_least q bad 1
+    stop_workers
+}
+
 @test "workq-status: schedules per queue with the next tick; a late tick is a WARNING for --check" {
     use_safe_redis
     workq-schedule add later q --cron '@yearly' </dev/null 2>/dev/null

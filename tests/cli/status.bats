@@ -154,6 +154,61 @@ column() { awk -v k="$2" -v f="$1" '$1 == k { print $f }' <<<"$output"; }
     assert_line --regexp '^# HELP workq_queue_waiting .+'
 }
 
+@test "a damaged queue is named, the others shown as usual, in every mode; exit 1; --check CRITICAL" {
+    # Issue 23, item 2: `SET '{workq:q1}:meta' x` made workq-status fail for every queue.
+    workq-enqueue q0 a b >/dev/null
+    workq-enqueue q1 c >/dev/null
+    workq-enqueue q2 d >/dev/null
+    rcli del "{$WORKQ_NAMESPACE:q1}:meta" >/dev/null
+    rcli set "{$WORKQ_NAMESPACE:q1}:meta" x >/dev/null
+    rcli set "{$WORKQ_NAMESPACE:q2}:waiting:0" x >/dev/null
+    local what1="{$WORKQ_NAMESPACE:q1}:meta holds a string where workq keeps a hash"
+    local what2="{$WORKQ_NAMESPACE:q2}:waiting:0 holds a string where workq keeps a list"
+
+    run --separate-stderr workq-status
+    assert_failure 1
+    assert_equal "$(column 2 q0)" 2
+    assert_equal "$(column 2 q1)" damaged
+    assert_equal "$(column 2 q2)" damaged
+    assert_line "q1: damaged: $what1 (README, \"Damaged data\")"
+    [[ "$stderr" == *"queue q1 is damaged: $what1"* ]] || fail "stderr: $stderr"
+    [[ "$stderr" == *"queue q2 is damaged: $what2"* ]] || fail "stderr: $stderr"
+
+    run --separate-stderr workq-status --json
+    assert_failure 1
+    assert_json "$output" '[.queues[] | {(.name): [.waiting, .damaged]}] | add
+        == {"q0": [2, null], "q1": [null, "'"$what1"'"], "q2": [null, "'"$what2"'"]}'
+
+    run --separate-stderr workq-status --prometheus
+    assert_failure 1
+    assert_line "workq_queue_damaged{namespace=\"$WORKQ_NAMESPACE\",queue=\"q1\"} 1"
+    assert_line "workq_queue_damaged{namespace=\"$WORKQ_NAMESPACE\",queue=\"q0\"} 0"
+    assert_line "workq_queue_waiting{namespace=\"$WORKQ_NAMESPACE\",queue=\"q0\"} 2"
+    refute_line --partial "workq_queue_waiting{namespace=\"$WORKQ_NAMESPACE\",queue=\"q1\"}"
+
+    run --separate-stderr workq-status --check --no-server-warnings q0
+    assert_success
+    run --separate-stderr workq-status --check --no-server-warnings
+    assert_failure 2
+    assert_output --partial "WORKQ CRITICAL: q1: damaged: $what1"
+
+    # A job of a damaged record: shown with what can be read, named, exit 1.
+    local bad
+    bad=$(workq-enqueue q0 e)
+    rcli hset "{$WORKQ_NAMESPACE:q0}:job:$bad" prio nan >/dev/null
+    run --separate-stderr workq-status job "$bad"
+    assert_failure 1
+    assert_line --partial "damaged: the job record's prio 'nan' is not a whole number"
+    [[ "$stderr" == *"job $bad in queue q0 is damaged"* ]] || fail "stderr: $stderr"
+
+    # The workers' registry of the wrong type: the queues are still shown.
+    rcli set "{$WORKQ_NAMESPACE}:workers" x >/dev/null
+    run --separate-stderr workq-status q0
+    assert_failure 1
+    assert_equal "$(column 2 q0)" 3
+    assert_line --partial "workers: damaged: {$WORKQ_NAMESPACE}:workers holds another type"
+}
+
 @test "--watch at a terminal refreshes, quits on q and on Ctrl-C, and gives the terminal back as it was" {
     command -v tmux >/dev/null || skip "tmux is not installed (scripts/setup installs it)"
     workq-enqueue q one >/dev/null

@@ -489,6 +489,55 @@ EOF
     assert_output 0
 }
 
+# lines FILE: how many lines FILE holds (0 when it is not there yet).
+lines() { [ -f "$1" ] && wc -l <"$1" || echo 0; }
+# has_lines FILE N: FILE holds N lines or more (for wait_until).
+has_lines() { [ "$(lines "$1")" -ge "$2" ]; }
+
+@test "a damaged queue stops only itself: a q1,q0 worker keeps claiming q0, names q1 once, and serves it again once mended" {
+    # Issue 23, item 2: a key of the wrong type in q1 stopped the worker claiming from both.
+    local p1="{$WORKQ_NAMESPACE:q1}:" one
+    one=$(workq-enqueue q1 one)
+    rcli rename "${p1}meta" "${p1}meta-aside" >/dev/null
+    rcli set "${p1}meta" x >/dev/null
+    start_worker w q1,q0 -- sh -c 'cat >>"$0"; echo >>"$0"' "$D/ledger"
+    seq 3 | workq-enqueue q0 >/dev/null
+    wait_until 20 has_lines "$D/ledger" 3
+    assert_equal "$(sort "$D/ledger" | tr '\n' ' ')" "1 2 3 "
+    # Nothing of q1 was touched.
+    assert_equal "$(rcli lrange "${p1}waiting:0" 0 -1)" "$one"
+    assert_raw_state q1 "$one" waiting
+    assert_log w "the queue is damaged: ${p1}meta holds a string where workq keeps a hash"
+    assert_log w "the other queues are served as usual"
+    # Named once, not at every claim.
+    assert_equal "$(grep -c 'the queue is damaged' "$D/w.log")" 1
+    # Mended: the next claim (woken by an enqueue) serves it again.
+    rcli del "${p1}meta" >/dev/null
+    rcli rename "${p1}meta-aside" "${p1}meta" >/dev/null
+    workq-enqueue q1 two >/dev/null
+    wait_until 20 has_lines "$D/ledger" 5
+    assert_log w "the queue is no longer damaged"
+    assert_equal "$(sort "$D/ledger" | tr '\n' ' ')" "1 2 3 one two "
+    run grep -c 'AddressSanitizer\|runtime error' "$D/w.log"
+    assert_output 0
+}
+
+@test "a wake key of another type on a paused queue: the worker's wait is not broken, and it claims after resume" {
+    local p="{$WORKQ_NAMESPACE:q}:"
+    workq-queue pause --create q 2>/dev/null || workq-queue pause q
+    rcli set "${p}wake" x >/dev/null
+    start_worker w q,other -- sh -c 'cat >>"$0"; echo >>"$0"' "$D/ledger"
+    workq-enqueue other a >/dev/null
+    wait_until 20 has_lines "$D/ledger" 1
+    # Replaced by the claim: the worker waits on it as usual.
+    [ "$(rcli type "${p}wake")" != string ] || fail "the wake key is still a string"
+    workq-enqueue q b >/dev/null
+    workq-queue resume q
+    wait_until 20 has_lines "$D/ledger" 2
+    run grep -c 'waiting for work failed' "$D/w.log"
+    assert_output 0
+}
+
 # ---- modes -----------------------------------------------------------------------------------
 
 @test "--max-jobs N: exit 0 after N jobs (even with more slots), the rest left waiting" {

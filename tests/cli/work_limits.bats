@@ -1,7 +1,8 @@
 #!/usr/bin/env bats
 # workq-work under the limits of its machine (issue 23): the descriptor limit raised and checked
 # against -c at start, a handler that cannot be started for want of descriptors (its job goes
-# back uncounted, the worker goes on), a stderr nobody reads (the worker's loop never blocks on
+# back uncounted, the worker goes on), a result longer than the server takes (issue 23, item 7:
+# stored cut, never sent again and again), a stderr nobody reads (the worker's loop never blocks on
 # its own logs), processes that escape a handler's process group (the worker is their
 # subreaper and kills them), and SIGHUP lowering --persistent concurrency.
 
@@ -79,4 +80,57 @@ free_fd_limit() {
     kill -TERM "$pid"
     wait_exit "$pid" 20
     assert_equal "$EXIT_CODE" 0
+}
+
+# ---- what the server takes --------------------------------------------------------------------
+
+# own_redis ARGS...: the test's own server, started with ARGS (stopped by work_teardown); the
+# tools and rcli use it.
+own_redis() {
+    local own="$BATS_TEST_TMPDIR/own"
+    mkdir -p "$own"
+    start_redis "$own" "$@"
+    export WORKQ_REDIS_URL="unix://$own/redis.sock" WORKQ_TEST_REDIS_SOCKET="$own/redis.sock"
+}
+
+# A handler whose result is 2,000,000 bytes.
+BIG_RESULT='cat >/dev/null; head -c 2000000 /dev/zero | tr "\0" a'
+
+@test "a result longer than the server's proto-max-bulk-len is stored cut to it, never sent again and again" {
+    # Issue 23, item 7: the settle made the server hang up, and went again at every reconnect.
+    own_redis --proto-max-bulk-len 1mb
+    local id
+    id=$(workq-enqueue q x)
+    start_worker w --burst --max-result 4MiB q -- sh -c "$BIG_RESULT"
+    wait_exit "$LAST_PID" 30
+    assert_equal "$EXIT_CODE" 0
+    assert_raw_state q "$id" succeeded
+    local kept
+    kept=$(rcli hstrlen "{$WORKQ_NAMESPACE:q}:job:$id" result)
+    assert_equal "$kept" $((1048576 - 65536))
+    assert_equal "$(job_field q "$id" truncated)" $((2000000 - kept))
+    assert_log w "result of 2000000 bytes cut at $kept: the server takes no longer argument"
+    run grep -c "lost connection" "$D/w.log"
+    assert_output 0
+}
+
+@test "when the worker cannot read that limit (CONFIG renamed away), the report the server hangs up on goes cut after three tries" {
+    own_redis --proto-max-bulk-len 1mb --rename-command CONFIG '""'
+    local id
+    id=$(workq-enqueue q x)
+    start_worker w --burst --max-result 4MiB q -- sh -c "$BIG_RESULT"
+    wait_exit "$LAST_PID" 60
+    assert_equal "$EXIT_CODE" 0
+    assert_raw_state q "$id" succeeded
+    local kept
+    kept=$(rcli hstrlen "{$WORKQ_NAMESPACE:q}:job:$id" result)
+    [ "$kept" -gt 0 ] && [ "$kept" -le $((1048576 - 65536)) ] || fail "kept $kept bytes"
+    assert_equal "$(job_field q "$id" truncated)" $((2000000 - kept))
+    assert_equal "$(job_field q "$id" attempts)" 1
+    assert_log w "the report of the success of $id:"
+    assert_log w "sent again with the results cut to 983040 bytes in all (recorded as truncated)"
+    # The server hung up at most three times (it may say why first: then at once).
+    local lost
+    lost=$(grep -c "lost connection" "$D/w.log" || true)
+    [ "$lost" -le 3 ] || fail "$lost reconnects: $(grep 'lost connection' "$D/w.log")"
 }

@@ -6,6 +6,16 @@
 // in, the same attempts, token and holder, waiting lists in the same order, counters and unique
 // keys the same, and the count of jobs adding up.
 //
+// Corruption at every kind of key (README, "Damaged data") is one of the operations: a job record
+// of the wrong type or with a field workq never writes (priority, attempts, max, state, payload),
+// an error list, a --unique key and a wake key of the wrong type, meta counters that are not
+// numbers, limits that are not numbers, the rate limit's log and the schedules' ticks and
+// watchers of the wrong type, and a queue's meta of the wrong type (then mended). The model says
+// what each script does when it meets them: a record is quarantined (dead-lettered with the
+// reason `corrupt`) by whichever script meets it first, a damaged queue refuses every script and
+// changes nothing while a claim over both queues serves the other (a damaged rate log or ticks
+// only the claim reads: it skips the queue), replaced keys are simply replaced.
+//
 // The seed is fixed (WORKQ_MODEL_SEED overrides it) and printed with every failure, together with
 // the step and the operation, so a failure can be replayed.
 #include <gtest/gtest.h>
@@ -22,6 +32,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <fmt/format.h>
@@ -37,7 +48,7 @@ using queue::EnqueueStatus;
 using queue::JobState;
 using queue::Settle;
 
-constexpr std::uint64_t default_seed = 20261125;
+constexpr std::uint64_t default_seed = 20261126;
 constexpr int default_steps = 3000;
 constexpr int queue_count = 2;
 constexpr int worker_count = 3;
@@ -63,6 +74,12 @@ struct ModelJob {
     long long deadline = 0;        // running: learned from the server after the step
     bool short_lease = false;
     long long died = 0;  // dead: learned from the server after the step
+    // How its record was damaged, until a script quarantined it (or a requeue made it whole):
+    // "" none; type (a string, not a hash), prio, attempts, max, state (values workq never
+    // writes), payload (removed: only a claim or a requeue needs it).
+    std::string corrupt;
+    bool quarantined = false;  // dead-lettered with the reason `corrupt`
+    bool no_payload = false;   // a quarantined record made afresh (it was not a hash)
 };
 
 struct ModelQueue {
@@ -70,6 +87,13 @@ struct ModelQueue {
     bool paused = false;
     long long succeeded = 0, failed = 0;
     std::map<std::string, std::string> unique;  // key -> the id its key names
+    std::set<std::string> unique_damaged;       // keys that hold a hash instead of an id
+    bool damaged = false;                       // its meta holds a string (the real one aside)
+    // A structure of the limits or the schedules holding a string (the model has neither, so
+    // the key was absent): "starts" and "ticks" make a claim skip and name the queue, which the
+    // other transitions do not read; "watchers" only the firer reads.
+    std::string claim_damage;
+    bool failed_corrupt = false, succeeded_corrupt = false;  // the counter holds "x"
 };
 
 struct Issued {
@@ -99,6 +123,7 @@ class ModelRun {
     std::string step(int number, std::string& error) {
         connection_ = number % connection_count;
         ttl_ = chance(0.75) ? 0ms : Engine::long_ttl;
+        if (pick(1000) < 30) return op_corrupt(error);
         int roll = pick(1000);
         if (roll < 180) return op_enqueue(error);
         if (roll < 390) return op_claim(error);
@@ -156,6 +181,18 @@ class ModelRun {
             list.push_back(id);
         job.state = "waiting";
     }
+    void count_failed(int q, long long n) {
+        auto& mq = queues_[static_cast<std::size_t>(q)];
+        if (mq.failed_corrupt) mq.failed = 0;  // a counter that is not a number starts again
+        mq.failed_corrupt = false;
+        mq.failed += n;
+    }
+    void count_succeeded(int q, long long n) {
+        auto& mq = queues_[static_cast<std::size_t>(q)];
+        if (mq.succeeded_corrupt) mq.succeeded = 0;
+        mq.succeeded_corrupt = false;
+        mq.succeeded += n;
+    }
     void remove_waiting(const std::string& id) {
         auto& job = jobs_.at(id);
         auto& list = queues_[static_cast<std::size_t>(job.queue)].waiting[job.priority];
@@ -199,17 +236,66 @@ class ModelRun {
             if (job.queue == q && job.state == "scheduled" && !job.far)
                 due.emplace_back(*job.due, id);
         std::sort(due.begin(), due.end());
-        for (const auto& [when, id] : due)
-            push_waiting(id, false);
+        for (const auto& [when, id] : due) {
+            if (unreadable(jobs_.at(id)))
+                quarantine(id, false);
+            else
+                push_waiting(id, false);
+        }
     }
     std::string holder_check(const std::string& id, const std::string& token) {
         auto it = jobs_.find(id);
         if (it == jobs_.end()) return "lost";
         const auto& job = it->second;
+        if (job.corrupt == "type") return "corrupt";  // no token can be read from it
         if (job.settled == token) return "duplicate";
         if (job.token != token) return "lost";
+        if (unreadable(job)) return "corrupt";
         if (job.state == "running" || job.state == "waiting" || job.state == "dead") return "held";
         return "lost";
+    }
+    // Its record cannot be read as a job's (every script but for the payload, which only a
+    // claim and a requeue need).
+    static bool unreadable(const ModelJob& job) {
+        return !job.corrupt.empty() && job.corrupt != "payload";
+    }
+    // Whether the scripts read it as ended: a record whose state cannot be read never is.
+    static bool reads_final(const ModelJob& job) {
+        if (job.corrupt == "type" || job.corrupt == "state") return false;
+        return job.state == "succeeded" || job.state == "dead" || job.state == "cancelled";
+    }
+    // Whether a --unique key naming this job keeps another from being made (or requeued).
+    static bool holds_unique(const ModelJob& job) {
+        return is_live(job.state) && job.corrupt != "type" && job.corrupt != "state";
+    }
+    // dead_corrupt: a dead letter with the reason `corrupt`, taken out of its waiting list when
+    // `detach` (a claim, a promotion, the reaper, a purge took it out already). It keeps its
+    // --unique key's name, holds no lease, and keeps its settler unless it was made afresh.
+    void quarantine(const std::string& id, bool detach) {
+        auto& job = jobs_.at(id);
+        if (detach && job.state == "waiting") remove_waiting(id);
+        if (job.corrupt == "type") {
+            job.no_payload = true;
+            job.settled.clear();
+            job.worker.clear();
+            job.attempts = 0;
+        }
+        if (job.corrupt == "state" || job.corrupt == "type") job.corrupt.clear();
+        job.state = "dead";
+        job.quarantined = true;
+        job.token.clear();
+        ++events_["quarantined"];
+    }
+    // A queue whose meta is damaged refuses the call, having changed nothing.
+    std::string expect_refusal(const std::function<void()>& call, std::string what,
+                               std::string& error) {
+        try {
+            call();
+            error = "a damaged queue did not refuse";
+        } catch (const queue::QueueDamagedError&) {
+            ++events_["damaged queue refused"];
+        }
+        return what + " (damaged: refused)";
     }
     void detach_held(const std::string& id) {
         auto& job = jobs_.at(id);
@@ -231,6 +317,7 @@ class ModelRun {
     std::string op_delete(std::string& error);
     std::string op_pause(std::string& error);
     std::string op_purge(std::string& error);
+    std::string op_corrupt(std::string& error);
     std::vector<std::string> dead_oldest(int q, std::size_t n);
 
     std::string ns_;
@@ -287,6 +374,10 @@ std::string ModelRun::op_enqueue(std::string& error) {
     Options options;
     options.priority(priority).max_attempts(max_attempts).unique_key(unique).caller_ids(caller);
     if (far) options.delay(far_delay);
+    if (mq.damaged)
+        return expect_refusal(
+            [&] { engine().enqueue(keys_[static_cast<std::size_t>(q)], batch, options); }, what,
+            error);
     auto results = engine().enqueue(keys_[static_cast<std::size_t>(q)], batch, options);
     if (results.size() != batch.size()) {
         error = "wrong number of results";
@@ -301,7 +392,7 @@ std::string ModelRun::op_enqueue(std::string& error) {
             status = caller ? EnqueueStatus::existing : EnqueueStatus::collision;
         } else if (!unique.empty() && mq.unique.count(unique)) {
             auto holder = jobs_.find(mq.unique[unique]);
-            if (holder != jobs_.end() && is_live(holder->second.state)) {
+            if (holder != jobs_.end() && holds_unique(holder->second)) {
                 status = EnqueueStatus::existing;
                 result_id = holder->first;
             }
@@ -325,7 +416,10 @@ std::string ModelRun::op_enqueue(std::string& error) {
         job.max_attempts = max_attempts;
         job.unique = unique;
         jobs_[id] = job;
-        if (!unique.empty()) mq.unique[unique] = id;
+        if (!unique.empty()) {
+            if (mq.unique_damaged.erase(unique) > 0) ++events_["unique key replaced"];
+            mq.unique[unique] = id;
+        }
         if (far) {
             jobs_[id].state = "scheduled";
             jobs_[id].far = true;
@@ -355,18 +449,30 @@ std::string ModelRun::op_claim(std::string& error) {
         std::string id;
     };
     std::vector<Expected> expected;
+    std::vector<std::size_t> expected_damaged;
     bool any_scheduled = false;
     for (std::size_t i = 0; i < order.size(); ++i) {
         int q = order[i];
         auto& mq = queues_[static_cast<std::size_t>(q)];
+        if (mq.damaged || mq.claim_damage == "starts" || mq.claim_damage == "ticks") {
+            expected_damaged.push_back(i);
+            continue;
+        }
         if (mq.paused) continue;
         promote_due(q);
         while (expected.size() < max_jobs) {
             auto top = std::find_if(mq.waiting.rbegin(), mq.waiting.rend(),
                                     [](const auto& entry) { return !entry.second.empty(); });
             if (top == mq.waiting.rend()) break;
-            expected.push_back({i, top->second.front()});
+            auto id = top->second.front();
             top->second.pop_front();
+            // A record that cannot be run is quarantined where the claim meets it.
+            const auto& job = jobs_.at(id);
+            if (unreadable(job) || job.corrupt == "payload") {
+                quarantine(id, false);
+                continue;
+            }
+            expected.push_back({i, id});
         }
         for (const auto& [id, job] : jobs_)
             if (job.queue == q && job.state == "scheduled") any_scheduled = true;
@@ -375,6 +481,15 @@ std::string ModelRun::op_claim(std::string& error) {
         error = fmt::format("expected {} jobs, got {}", expected.size(), result.jobs.size());
         return what;
     }
+    std::vector<std::size_t> damaged;
+    for (const auto& found : result.damaged)
+        damaged.push_back(found.queue_index);
+    if (damaged != expected_damaged) {
+        error = fmt::format("the claim named queues [{}] damaged, expected [{}]",
+                            fmt::join(damaged, " "), fmt::join(expected_damaged, " "));
+        return what;
+    }
+    if (!damaged.empty()) ++events_["claim skips a damaged queue"];
     if (result.next_due.has_value() != any_scheduled) {
         error = any_scheduled ? "no wait hint though jobs are scheduled"
                               : "a wait hint though nothing is scheduled";
@@ -445,10 +560,18 @@ std::string ModelRun::op_complete(std::string& error) {
     if (!pick_token(q, id, token)) return "complete (nothing held)";
     std::string verdict = holder_check(id, token);
     std::string what = fmt::format("complete {} token {} ({})", id, token, verdict);
+    if (queues_[static_cast<std::size_t>(q)].damaged)
+        return expect_refusal(
+            [&] {
+                engine().complete(keys_[static_cast<std::size_t>(q)], id, token, "result " + id,
+                                  ttl_);
+            },
+            what, error);
     auto got =
         engine().complete(keys_[static_cast<std::size_t>(q)], id, token, "result " + id, ttl_);
     auto expected = verdict == "held"        ? Settle::done
                     : verdict == "duplicate" ? Settle::duplicate
+                    : verdict == "corrupt"   ? Settle::quarantined
                                              : Settle::refused;
     if (got != expected) {
         error = fmt::format("expected settle {}, got {}", static_cast<int>(expected),
@@ -456,6 +579,7 @@ std::string ModelRun::op_complete(std::string& error) {
         return what;
     }
     ++events_["complete " + verdict];
+    if (verdict == "corrupt") quarantine(id, true);
     if (verdict == "held") {
         auto& job = jobs_.at(id);
         if (job.state != "running") ++events_["lapsed holder settles"];
@@ -463,7 +587,7 @@ std::string ModelRun::op_complete(std::string& error) {
         job.state = "succeeded";
         job.settled = token;
         job.cancel = false;
-        ++queues_[static_cast<std::size_t>(q)].succeeded;
+        count_succeeded(q, 1);
         release_unique(id);
         expire_final(id);
     }
@@ -485,13 +609,32 @@ std::string ModelRun::op_fail(std::string& error) {
                                    !delay     ? "permanent"
                                    : kind < 5 ? "retry now"
                                               : "retry later");
+    if (queues_[static_cast<std::size_t>(q)].damaged)
+        return expect_refusal(
+            [&] {
+                engine().fail(keys_[static_cast<std::size_t>(q)], id, token, delay, "it broke",
+                              ttl_);
+            },
+            what, error);
     auto got =
         engine().fail(keys_[static_cast<std::size_t>(q)], id, token, delay, "it broke", ttl_);
     auto job_it = jobs_.find(id);
+    if (verdict == "corrupt") {
+        ++events_["fail corrupt"];
+        quarantine(id, true);
+        if (got.settle != Settle::quarantined || got.state != JobState::dead)
+            error = fmt::format("expected quarantined dead, got {} {}",
+                                static_cast<int>(got.settle), state_name(got.state));
+        return what;
+    }
     if (verdict != "held") {
         ++events_["fail " + verdict];
         auto settle = verdict == "duplicate" ? Settle::duplicate : Settle::refused;
-        std::string state = job_it == jobs_.end() ? "unknown" : job_it->second.state;
+        // A state workq never writes (on a record nobody quarantined yet: this holder holds
+        // it no more) is told as it is: unknown.
+        std::string state = job_it == jobs_.end() || job_it->second.corrupt == "state"
+                                ? "unknown"
+                                : job_it->second.state;
         if (got.settle != settle || state_name(got.state) != state)
             error = fmt::format("expected settle {} state {}, got {} {}", static_cast<int>(settle),
                                 state, static_cast<int>(got.settle), state_name(got.state));
@@ -504,7 +647,7 @@ std::string ModelRun::op_fail(std::string& error) {
     job.settled = token;
     // A cancelled job's end is not a failed attempt: only real failures count, and the attempt
     // of a job the reaper took back was counted by the reaper already.
-    if (!job.cancel && !reaped) ++queues_[static_cast<std::size_t>(q)].failed;
+    if (!job.cancel && !reaped) count_failed(q, 1);
     std::string state;
     if (job.cancel) {
         state = "cancelled";
@@ -533,8 +676,15 @@ std::string ModelRun::op_release(std::string& error) {
     // Only a running job can be given back; one the reaper took back stays as it left it.
     if (verdict == "held" && jobs_.at(id).state != "running") verdict = "reaped";
     std::string what = fmt::format("release {} token {} ({})", id, token, verdict);
+    if (queues_[static_cast<std::size_t>(q)].damaged)
+        return expect_refusal(
+            [&] { engine().release(keys_[static_cast<std::size_t>(q)], id, token, ttl_); }, what,
+            error);
     auto got = engine().release(keys_[static_cast<std::size_t>(q)], id, token, ttl_);
-    auto expected = verdict == "held" ? Settle::done : Settle::refused;
+    auto expected = verdict == "held"      ? Settle::done
+                    : verdict == "corrupt" ? Settle::quarantined
+                                           : Settle::refused;
+    if (verdict == "corrupt") quarantine(id, true);
     if (got != expected) {
         error = fmt::format("expected settle {}, got {}", static_cast<int>(expected),
                             static_cast<int>(got));
@@ -563,9 +713,20 @@ std::string ModelRun::op_renew(std::string& error) {
     std::string verdict = holder_check(id, token);
     std::string what =
         fmt::format("renew {} token {} ({}) {}", id, token, verdict, short_one ? "short" : "long");
+    if (queues_[static_cast<std::size_t>(q)].damaged)
+        return expect_refusal(
+            [&] {
+                engine().renew(keys_[static_cast<std::size_t>(q)], id, token,
+                               short_one ? short_lease : long_lease);
+            },
+            what, error);
     auto got = engine().renew(keys_[static_cast<std::size_t>(q)], id, token,
                               short_one ? short_lease : long_lease);
     auto expected = queue::RenewStatus::lost;
+    if (verdict == "corrupt") {
+        quarantine(id, true);
+        expected = queue::RenewStatus::quarantined;
+    }
     if (verdict == "held" && jobs_.at(id).state != "dead") {
         auto& job = jobs_.at(id);
         if (job.state == "waiting") {
@@ -595,6 +756,9 @@ std::string ModelRun::op_reap(std::string& error) {
         error = "the server's clock did not pass the lease deadline";
         return what;
     }
+    if (queues_[static_cast<std::size_t>(q)].damaged)
+        return expect_refusal(
+            [&] { engine().reap(keys_[static_cast<std::size_t>(q)], 1000, ttl_); }, what, error);
     auto got = engine().reap(keys_[static_cast<std::size_t>(q)], 1000, ttl_);
 
     promote_due(q);
@@ -607,9 +771,15 @@ std::string ModelRun::op_reap(std::string& error) {
     std::vector<std::string> order;
     for (const auto& entry : lapsed)
         order.push_back(entry.second);
+    long long failed = 0;
     for (const auto& id : order) {
         auto& job = jobs_.at(id);
-        ++queues_[static_cast<std::size_t>(q)].failed;
+        what += " " + id;
+        if (unreadable(job)) {
+            quarantine(id, false);
+            continue;
+        }
+        ++failed;
         ++events_["reaped lapsed"];
         if (job.cancel)
             make_cancelled(id);
@@ -617,8 +787,8 @@ std::string ModelRun::op_reap(std::string& error) {
             make_dead(id);
         else
             push_waiting(id, true);
-        what += " " + id;
     }
+    if (failed > 0) count_failed(q, failed);
     if (got != static_cast<long long>(order.size()))
         error = fmt::format("expected {} jobs reaped, got {}", order.size(), got);
     return what;
@@ -639,6 +809,9 @@ std::string ModelRun::op_cancel(std::string& error) {
             ids.push_back("q" + std::to_string(q) + "-nope");
     }
     std::string what = fmt::format("cancel q{} {}", q, fmt::join(ids, " "));
+    if (queues_[static_cast<std::size_t>(q)].damaged)
+        return expect_refusal(
+            [&] { engine().cancel(keys_[static_cast<std::size_t>(q)], ids, ttl_); }, what, error);
     auto got = engine().cancel(keys_[static_cast<std::size_t>(q)], ids, ttl_);
     if (got.size() != ids.size()) {
         error = "wrong number of results";
@@ -652,7 +825,13 @@ std::string ModelRun::op_cancel(std::string& error) {
         if (it != jobs_.end()) {
             auto& job = it->second;
             state = job.state;
-            if (job.state == "waiting") {
+            if (reads_final(job)) {
+                expected = queue::CancelStatus::finished;
+            } else if (unreadable(job)) {
+                quarantine(id, true);
+                expected = queue::CancelStatus::finished;
+                state = "dead";
+            } else if (job.state == "waiting") {
                 remove_waiting(id);
                 make_cancelled(id);
                 expected = queue::CancelStatus::cancelled;
@@ -707,6 +886,10 @@ std::string ModelRun::op_requeue(std::string& error) {
     std::string what = fmt::format(
         "requeue q{} {}", q,
         oldest ? fmt::format("oldest {}", oldest) : fmt::format("{}", fmt::join(ids, " ")));
+    if (queues_[static_cast<std::size_t>(q)].damaged)
+        return expect_refusal(
+            [&] { engine().requeue(keys_[static_cast<std::size_t>(q)], ids, oldest); }, what,
+            error);
     auto got = engine().requeue(keys_[static_cast<std::size_t>(q)], ids, oldest);
     if (got.size() != expected_ids.size()) {
         error = fmt::format("expected {} outcomes, got {}", expected_ids.size(), got.size());
@@ -716,6 +899,12 @@ std::string ModelRun::op_requeue(std::string& error) {
         const auto& id = expected_ids[i];
         auto it = jobs_.find(id);
         bool ok = it != jobs_.end() && it->second.state == "dead";
+        // A record with nothing to run (not a hash, no payload, a number workq never writes)
+        // stays dead: corrupt. Its state and attempts are written afresh.
+        bool corrupt = ok && (it->second.corrupt == "type" || it->second.corrupt == "prio" ||
+                              it->second.corrupt == "max" || it->second.corrupt == "payload" ||
+                              it->second.no_payload);
+        if (corrupt) ok = false;
         // A letter whose --unique key another live job holds stays dead.
         std::string holder;
         if (ok && !it->second.unique.empty()) {
@@ -723,17 +912,23 @@ std::string ModelRun::op_requeue(std::string& error) {
             auto named = unique.find(it->second.unique);
             if (named != unique.end() && named->second != id) {
                 auto other = jobs_.find(named->second);
-                if (other != jobs_.end() && is_live(other->second.state)) {
+                if (other != jobs_.end() && holds_unique(other->second)) {
                     ok = false;
                     holder = named->second;
                 }
             }
         }
-        if (got[i].id != id || got[i].ok != ok || got[i].holder != holder) {
-            error = fmt::format("expected {} {} {}, got {} {} {}", id, ok, holder, got[i].id,
-                                got[i].ok, got[i].holder);
+        auto expected_status = ok                ? queue::RequeueStatus::requeued
+                               : corrupt         ? queue::RequeueStatus::corrupt
+                               : !holder.empty() ? queue::RequeueStatus::unique_held
+                                                 : queue::RequeueStatus::not_dead;
+        if (got[i].id != id || got[i].status != expected_status || got[i].holder != holder) {
+            error = fmt::format("expected {} status {} {}, got {} {} {}", id,
+                                static_cast<int>(expected_status), holder, got[i].id,
+                                static_cast<int>(got[i].status), got[i].holder);
             return what;
         }
+        if (corrupt) ++events_["requeue keeps a corrupt letter"];
         if (!ok) continue;
         auto& job = it->second;
         job.token.clear();
@@ -741,8 +936,14 @@ std::string ModelRun::op_requeue(std::string& error) {
         job.worker.clear();
         job.cancel = false;
         job.attempts = 0;
-        auto& unique = queues_[static_cast<std::size_t>(q)].unique;
-        if (!job.unique.empty()) unique[job.unique] = id;
+        if (!job.corrupt.empty() || job.quarantined) ++events_["requeued a quarantined letter"];
+        job.corrupt.clear();  // attempts and state are written afresh
+        job.quarantined = false;
+        auto& mq = queues_[static_cast<std::size_t>(q)];
+        if (!job.unique.empty()) {
+            mq.unique[job.unique] = id;
+            mq.unique_damaged.erase(job.unique);
+        }
         push_waiting(id, false);
         ++events_["requeued"];
     }
@@ -766,6 +967,10 @@ std::string ModelRun::op_delete(std::string& error) {
     std::string what = fmt::format(
         "delete q{} {}", q,
         oldest ? fmt::format("oldest {}", oldest) : fmt::format("{}", fmt::join(ids, " ")));
+    if (queues_[static_cast<std::size_t>(q)].damaged)
+        return expect_refusal(
+            [&] { engine().delete_dead(keys_[static_cast<std::size_t>(q)], ids, oldest); }, what,
+            error);
     auto got = engine().delete_dead(keys_[static_cast<std::size_t>(q)], ids, oldest);
     if (got.size() != expected_ids.size()) {
         error = fmt::format("expected {} outcomes, got {}", expected_ids.size(), got.size());
@@ -796,6 +1001,9 @@ std::string ModelRun::op_pause(std::string& error) {
     // Mostly resume a paused queue, so that queues are not paused for long.
     bool pause = mq.paused ? chance(0.1) : chance(0.9);
     std::string what = fmt::format("{} q{}", pause ? "pause" : "resume", q);
+    if (mq.damaged)
+        return expect_refusal(
+            [&] { engine().set_paused(keys_[static_cast<std::size_t>(q)], pause); }, what, error);
     auto got = engine().set_paused(keys_[static_cast<std::size_t>(q)], pause);
     long long expected = pause != mq.paused ? 1 : 0;
     mq.paused = pause;
@@ -815,6 +1023,10 @@ std::string ModelRun::op_purge(std::string& error) {
                                    : which == 1 ? "scheduled"
                                                 : "both",
                                    batch);
+    if (queues_[static_cast<std::size_t>(q)].damaged)
+        return expect_refusal(
+            [&] { engine().purge(keys_[static_cast<std::size_t>(q)], kind, batch, ttl_); }, what,
+            error);
     long long total = 0;
     for (int calls = 0;; ++calls) {
         if (calls > 200) {
@@ -832,18 +1044,28 @@ std::string ModelRun::op_purge(std::string& error) {
     long long expected = 0;
     auto& mq = queues_[static_cast<std::size_t>(q)];
     promote_due(q);  // due jobs are waiting ones
+    // A record that cannot be a job is quarantined, not counted.
     if (which != 1) {
         for (auto& [priority, list] : mq.waiting) {
-            for (const auto& id : list) {
+            auto ids = std::vector<std::string>(list.begin(), list.end());
+            list.clear();
+            for (const auto& id : ids) {
+                if (unreadable(jobs_.at(id))) {
+                    quarantine(id, false);
+                    continue;
+                }
                 make_cancelled(id);
                 ++expected;
             }
-            list.clear();
         }
     }
     if (which != 0) {
         for (const auto& id :
              ids_where(q, [](const ModelJob& j) { return j.state == "scheduled"; })) {
+            if (unreadable(jobs_.at(id))) {
+                quarantine(id, false);
+                continue;
+            }
             make_cancelled(id);
             ++expected;
         }
@@ -852,29 +1074,135 @@ std::string ModelRun::op_purge(std::string& error) {
     return what;
 }
 
+std::string ModelRun::op_corrupt(std::string& error) {
+    int q = pick(queue_count);
+    auto& mq = queues_[static_cast<std::size_t>(q)];
+    const auto& k = keys_[static_cast<std::size_t>(q)];
+    auto aside = k.prefix() + "meta-aside";
+    // A damaged queue is mended soon: the meta put back as it was.
+    if (mq.damaged && chance(0.5)) {
+        raw().call({"DEL", k.meta()});
+        if (raw().exists(aside)) raw().call({"RENAME", aside, k.meta()});
+        mq.damaged = false;
+        ++events_["damaged queue mended"];
+        return fmt::format("mend q{}", q);
+    }
+    if (!mq.claim_damage.empty() && chance(0.5)) {
+        raw().call({"DEL", k.prefix() + mq.claim_damage});
+        ++events_["damaged " + mq.claim_damage + " mended"];
+        return fmt::format("mend q{}: {}", q, std::exchange(mq.claim_damage, ""));
+    }
+    int roll = pick(100);
+    if (roll < 10 && mq.claim_damage.empty()) {
+        static const std::vector<std::string> structures{"starts", "ticks", "watchers"};
+        mq.claim_damage = any_of(structures);
+        raw().call({"SET", k.prefix() + mq.claim_damage, "x"});
+        ++events_["damaged " + mq.claim_damage];
+        return fmt::format("damage q{}: {} as a string", q, mq.claim_damage);
+    }
+    if (roll < 14 && !mq.damaged) {
+        // Limits workq never writes are none: the claims go on as without.
+        raw().call({"HSET", k.meta(), "limit_rate", "nan", "limit_window", "x", "limit_concurrency",
+                    "1e9"});
+        ++events_["limits damaged"];
+        return fmt::format("damage q{}: limits that are not numbers", q);
+    }
+    if (roll < 22 && !mq.damaged) {
+        if (raw().exists(k.meta())) raw().call({"RENAME", k.meta(), aside});
+        raw().call({"SET", k.meta(), "x"});
+        mq.damaged = true;
+        ++events_["queue damaged"];
+        return fmt::format("damage q{}: meta as a string", q);
+    }
+    if (roll < 28) {
+        raw().call({"DEL", k.wake()});
+        raw().call({"SET", k.wake(), "x"});
+        return fmt::format("damage q{}: wake as a string", q);
+    }
+    if (roll < 34 && !mq.damaged) {
+        bool failed = chance(0.5);
+        raw().call({"HSET", k.meta(), failed ? "failed" : "succeeded", "x"});
+        (failed ? mq.failed_corrupt : mq.succeeded_corrupt) = true;
+        return fmt::format("damage q{}: meta {} x", q, failed ? "failed" : "succeeded");
+    }
+    if (roll < 42 && !mq.unique.empty()) {
+        std::vector<std::string> named;
+        for (const auto& [key, id] : mq.unique)
+            named.push_back(key);
+        auto key = any_of(named);
+        raw().call({"DEL", k.unique(key)});
+        raw().call({"HSET", k.unique(key), "f", "x"});
+        mq.unique.erase(key);
+        mq.unique_damaged.insert(key);
+        ++events_["unique key damaged"];
+        return fmt::format("damage q{}: unique:{} as a hash", q, key);
+    }
+    // A job record, in any state but ended.
+    auto candidates = ids_where(q, [](const ModelJob& job) {
+        return job.corrupt.empty() && !job.no_payload &&
+               (is_live(job.state) || job.state == "dead");
+    });
+    if (candidates.empty()) return fmt::format("damage q{}: no job to damage", q);
+    auto id = any_of(candidates);
+    auto& job = jobs_.at(id);
+    static const std::vector<std::string> kinds{"type",  "prio",    "attempts", "max",
+                                                "state", "payload", "errors"};
+    auto kind = any_of(kinds);
+    if (kind == "type") {
+        raw().call({"DEL", k.job(id)});
+        raw().call({"SET", k.job(id), "x"});
+    } else if (kind == "prio") {
+        raw().call({"HSET", k.job(id), "prio", "nan"});
+    } else if (kind == "attempts") {
+        raw().call({"HSET", k.job(id), "attempts", "x"});
+    } else if (kind == "max") {
+        raw().call({"HSET", k.job(id), "max", "-1"});
+    } else if (kind == "state") {
+        raw().call({"HSET", k.job(id), "state", "bogus"});
+    } else if (kind == "payload") {
+        raw().call({"HDEL", k.job(id), "payload"});
+    } else {
+        // Replaced by the next error it records: nothing else to model.
+        raw().call({"DEL", k.errors(id)});
+        raw().call({"SET", k.errors(id), "x"});
+    }
+    if (kind != "errors") job.corrupt = kind;
+    ++events_["record damaged: " + kind];
+    (void)error;
+    return fmt::format("damage {} ({}): {}", id, job.state, kind);
+}
+
 std::string ModelRun::check() {
     auto& c = *checker_;
     // One pipelined round trip: per queue, its structures, counters and unique keys; then every
     // job record the model knows and every id it deleted.
     std::vector<std::vector<std::string>> commands;
     commands.push_back({"TIME"});
-    for (const auto& k : keys_) {
+    for (std::size_t qi = 0; qi < keys_.size(); ++qi) {
+        const auto& k = keys_[qi];
+        const auto& mq = queues_[qi];
         commands.push_back({"ZRANGE", k.priorities(), "0", "-1"});
         for (auto priority : priorities_used)
             commands.push_back({"LRANGE", k.waiting(priority), "0", "-1"});
         commands.push_back({"ZRANGE", k.scheduled(), "0", "-1", "WITHSCORES"});
         commands.push_back({"ZRANGE", k.running(), "0", "-1", "WITHSCORES"});
         commands.push_back({"ZRANGE", k.dead(), "0", "-1", "WITHSCORES"});
-        commands.push_back({"HMGET", k.meta(), "succeeded", "failed", "paused"});
+        // A damaged queue's meta is aside, as it was.
+        commands.push_back({"HMGET", mq.damaged ? k.prefix() + "meta-aside" : k.meta(), "succeeded",
+                            "failed", "paused"});
         for (const char* unique : unique_keys)
-            commands.push_back({"GET", k.unique(unique)});
+            commands.push_back(
+                {mq.unique_damaged.count(unique) ? "TYPE" : "GET", k.unique(unique)});
     }
     std::vector<std::string> ids;
     for (const auto& [id, job] : jobs_) {
         ids.push_back(id);
         const auto& k = keys_[static_cast<std::size_t>(job.queue)];
-        commands.push_back(
-            {"HMGET", k.job(id), "state", "attempts", "token", "settled", "cancel", "worker"});
+        if (job.corrupt == "type")
+            commands.push_back({"TYPE", k.job(id)});
+        else
+            commands.push_back({"HMGET", k.job(id), "state", "attempts", "token", "settled",
+                                "cancel", "worker", "reason"});
     }
     for (const auto& id : recently_gone_) {
         const auto& k = keys_[id.starts_with("q0-") ? 0 : 1];
@@ -952,15 +1280,25 @@ std::string ModelRun::check() {
             }
         }
         auto meta = replies[r++].as_array();
-        auto number = [](const redis::Reply& reply) {
-            return reply.is_nil() ? 0 : std::stoll(reply.as_string());
+        auto counter = [](const redis::Reply& reply) {
+            return reply.is_nil() ? std::string("0") : reply.as_string();
         };
-        if (number(meta[0]) != mq.succeeded || number(meta[1]) != mq.failed)
+        auto expected_succeeded = mq.succeeded_corrupt ? "x" : std::to_string(mq.succeeded);
+        auto expected_failed = mq.failed_corrupt ? "x" : std::to_string(mq.failed);
+        if (counter(meta[0]) != expected_succeeded || counter(meta[1]) != expected_failed)
             return fmt::format("q{} counters succeeded {} failed {}, expected {} {}", q,
-                               number(meta[0]), number(meta[1]), mq.succeeded, mq.failed);
+                               counter(meta[0]), counter(meta[1]), expected_succeeded,
+                               expected_failed);
         if ((meta[2].is_string() && meta[2].as_string() == "1") != mq.paused)
             return fmt::format("q{} paused flag differs from the model", q);
         for (const char* unique : unique_keys) {
+            if (mq.unique_damaged.count(unique)) {
+                auto type = replies[r++].as_string();
+                if (type != "hash")
+                    return fmt::format("q{} unique key {} is a {}, expected the damaged hash", q,
+                                       unique, type);
+                continue;
+            }
             auto holder = replies[r++].as_optional_string();
             auto it = mq.unique.find(unique);
             auto expected =
@@ -974,15 +1312,26 @@ std::string ModelRun::check() {
     std::map<std::string, long long> by_state;
     for (const auto& id : ids) {
         const auto& job = jobs_.at(id);
-        const auto& f = replies[r++].as_array();
+        const auto& reply = replies[r++];
+        if (job.corrupt == "type") {
+            // Not met by any script yet: still the string it was made.
+            if (reply.as_string() != "string")
+                return fmt::format("{} (damaged: not a hash) is a {}", id, reply.as_string());
+        }
+        static const std::vector<redis::Reply> none;
+        const auto& f = job.corrupt == "type" ? none : reply.as_array();
         auto field = [&](std::size_t i) {
-            return f[i].is_nil() ? std::string() : f[i].as_string();
+            return i >= f.size() || f[i].is_nil() ? std::string() : f[i].as_string();
         };
-        std::string state = field(0);
+        std::string state = job.corrupt == "type"    ? job.state
+                            : job.corrupt == "state" ? (field(0) == "bogus" ? job.state : field(0))
+                                                     : field(0);
         ++by_state[state];
         if (state != job.state)
             return fmt::format("{} is {}, expected {}", id, state.empty() ? "missing" : state,
                                job.state);
+        if (job.quarantined && field(6) != "corrupt")
+            return fmt::format("{} was quarantined, but its reason is '{}'", id, field(6));
         // Exactly one state: a live or dead job in exactly the structure of its state, a
         // succeeded or cancelled one in none.
         const auto& where = places[id];
@@ -995,6 +1344,8 @@ std::string ModelRun::check() {
                                    : (where.size() != 1 || where[0] != expected_place))
             return fmt::format("{} ({}) is in [{}], expected [{}]", id, state,
                                fmt::join(where, " "), expected_place);
+        // A damaged or quarantined record keeps what it had: its fields are not the model's.
+        if (!job.corrupt.empty() || job.quarantined) continue;
         // A fresh record stores no attempts: absent means 0.
         const std::string attempts = field(1).empty() ? "0" : field(1);
         if (attempts != std::to_string(job.attempts))
@@ -1048,15 +1399,23 @@ TEST_F(QueueModel, RandomOperationsFromSeveralConnectionsMatchTheModel) {
     }
     // Not vacuous: the run created jobs and went through every case the model knows.
     EXPECT_GT(run.created(), 300);
-    for (const char* op : {"enqueue", "claim", "complete", "fail", "release", "renew", "reap",
-                           "cancel", "requeue", "delete", "pause", "resume", "purge"})
+    for (const char* op :
+         {"enqueue", "claim", "complete", "fail", "release", "renew", "reap", "cancel", "requeue",
+          "delete", "pause", "resume", "purge", "damage", "mend"})
         EXPECT_GT(op_counts[op], 0) << op;
     const auto& events = run.events();
     for (const char* event :
          {"dead", "cancelled", "expired", "deleted", "requeued", "retry scheduled",
           "cancel flagged", "reaped lapsed", "lapsed holder settles", "lapsed holder renews",
           "complete held", "complete duplicate", "complete lost", "fail duplicate", "fail lost",
-          "release held", "release lost", "enqueue existing", "enqueue collision"}) {
+          "release held", "release lost", "enqueue existing", "enqueue collision",
+          // Damage (README, "Damaged data"): at every kind of key, met by the scripts.
+          "quarantined", "queue damaged", "damaged queue refused", "damaged queue mended",
+          "claim skips a damaged queue", "unique key damaged", "unique key replaced",
+          "requeue keeps a corrupt letter", "complete corrupt", "record damaged: type",
+          "record damaged: prio", "record damaged: attempts", "record damaged: max",
+          "record damaged: state", "record damaged: payload", "record damaged: errors",
+          "limits damaged", "damaged starts", "damaged ticks", "damaged watchers"}) {
         auto it = events.find(event);
         EXPECT_TRUE(it != events.end() && it->second > 0) << "never happened: " << event;
     }

@@ -725,8 +725,14 @@ TEST_F(Transitions, CorruptRecordsNeverBreakSettleCancelPurgeOrStats) {
         raw().call({"SET", k.job(id), "garbage"});
     }
 
-    // Settling or renewing a record that is not a job is refused, not an error.
-    EXPECT_EQ(engine().complete(k, "run", held.token), Settle::refused);
+    // Settling a record that is not a job quarantines it (a dead letter, the result kept);
+    // then it holds no lease: the next settle or renewal is refused, not an error.
+    EXPECT_EQ(engine().complete(k, "run", held.token, "the result"), Settle::quarantined);
+    EXPECT_EQ(state(k, "run"), "dead");
+    EXPECT_EQ(raw().hget(k.job("run"), "reason"), "corrupt");
+    EXPECT_EQ(raw().hget(k.job("run"), "result"), "the result");
+    EXPECT_EQ(raw().get(k.prefix() + "corrupt:run"), "garbage");
+    EXPECT_FALSE(raw().zscore(k.running(), "run"));
     EXPECT_EQ(engine().fail(k, "run", held.token, 0ms).settle, Settle::refused);
     EXPECT_EQ(engine().release(k, "run", held.token), Settle::refused);
     EXPECT_EQ(engine().renew(k, "run", held.token), RenewStatus::lost);
@@ -760,7 +766,7 @@ TEST_F(Transitions, CorruptRecordsNeverBreakSettleCancelPurgeOrStats) {
     EXPECT_EQ(raw().zcard(k.scheduled()), 0);
     auto dead = raw().zrange(k.dead());
     std::sort(dead.begin(), dead.end());
-    EXPECT_EQ(dead, (std::vector<std::string>{"s1", "w1", "w3"}));
+    EXPECT_EQ(dead, (std::vector<std::string>{"run", "s1", "w1", "w3"}));
 }
 
 TEST_F(Transitions, ARecordInAStateWorkqNeverWritesIsDeadLetteredWithAReason) {
@@ -878,6 +884,38 @@ TEST_F(Transitions, CompleteStoresTheResultAndCounts) {
     ASSERT_EQ(engine().complete(k, "b", job.token, "r", 0ms), Settle::done);
     EXPECT_FALSE(raw().exists(k.job("b")));
     EXPECT_EQ(raw().counter(k, "succeeded"), 2);
+}
+
+TEST_F(Transitions, CutResultsFitsACompleteCallToABudgetAndCountsWhatItDropped) {
+    // Issue 23, item 7: a report the server refuses for its size goes again cut, as --max-result
+    // cuts, never unchanged.
+    auto k = keys();
+    ASSERT_EQ(engine().enqueue(k, {{"a", "1"}, {"b", "2"}}).size(), 2u);
+    auto claimed = engine().claim(k, "w1", 30000ms, 2).jobs;
+    ASSERT_EQ(claimed.size(), 2u);
+    std::string big(300000, 'x');
+    std::vector<queue::Completion> jobs{{"a", claimed[0].token, big, 5},
+                                        {"b", claimed[1].token, "small", 0}};
+    auto call = queue::complete_call(k, jobs, 60000ms);
+    auto unchanged = call;
+    EXPECT_FALSE(queue::cut_results(call, 1 << 20));  // fits: nothing cut
+    EXPECT_EQ(call.args, unchanged.args);
+    EXPECT_FALSE(queue::cut_results(unchanged = queue::fail_call(k, "a", "t", "e", "r", 0ms, 0ms),
+                                    10));  // not a success report
+    ASSERT_TRUE(queue::cut_results(call, 100000));
+    std::size_t total = 0;
+    for (const auto& arg : call.args)
+        total += arg.size();
+    for (const auto& key : call.keys)
+        total += key.size();
+    EXPECT_LE(total, 100000u);
+    EXPECT_EQ(call.args[4].size() + std::stoull(call.args[5]), big.size() + 5);
+    EXPECT_EQ(call.args[8], "small");  // within its share: kept whole
+    EXPECT_EQ(call.args[9], "0");
+    auto settled = queue::parse_complete(engine().run(call));
+    EXPECT_EQ(settled, (std::vector<Settle>{Settle::done, Settle::done}));
+    EXPECT_EQ(raw().hget(k.job("a"), "truncated"), call.args[5]);
+    EXPECT_EQ(raw().hget(k.job("a"), "result")->size(), call.args[4].size());
 }
 
 TEST_F(Transitions, CompleteRefusesATokenThatDoesNotHoldTheJob) {

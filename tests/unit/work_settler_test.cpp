@@ -161,6 +161,53 @@ TEST(Settler, ANewerDataModelIsFatal) {
     EXPECT_NE(server.fatal[0].find("newer workq"), std::string::npos);
 }
 
+// A success report as queue::complete_call lays it out: prefix, result TTL, then id, token,
+// result, dropped per job; its one result longer than any Redis takes in one command.
+queue::ScriptCall too_long_complete() {
+    queue::ScriptCall call;
+    call.script = &queue::script("complete");
+    call.keys = {"q0"};
+    call.args = {"prefix", "0", "a", "token", std::string(2 << 20, 'x'), "0"};
+    return call;
+}
+
+TEST(Settler, AReportTheConnectionDiesUnderThreeTimesIsCut) {
+    FakeServer server;
+    int replies = 0;
+    server.settler.settle({too_long_complete(), [&replies](const redis::Reply&) { ++replies; }});
+    // The first losses may be any lost connection: it goes again unchanged.
+    for (int lost = 1; lost < Settler::settle_losses_before_cut; ++lost) {
+        ASSERT_EQ(server.calls.size(), 1u);
+        EXPECT_EQ(server.calls[0].call.args[4].size(), std::size_t(2) << 20);
+        server.answer(std::nullopt);
+        server.settler.flush();
+    }
+    ASSERT_EQ(server.calls.size(), 1u);
+    EXPECT_EQ(server.calls[0].call.args[4].size(), std::size_t(2) << 20);
+    server.answer(std::nullopt);  // the third: it is refused for its size
+    server.settler.flush();
+    ASSERT_EQ(server.calls.size(), 1u);
+    const auto& args = server.calls[0].call.args;
+    EXPECT_LE(args[4].size(), Settler::cut_budget);
+    EXPECT_EQ(args[5], std::to_string((std::size_t(2) << 20) - args[4].size()));
+    server.answer(verdicts(1));
+    EXPECT_EQ(replies, 1);
+    EXPECT_FALSE(server.settler.pending());
+}
+
+TEST(Settler, AProtocolErrorIsCutAtOnceNotRetriedAsIs) {
+    FakeServer server;
+    int replies = 0;
+    server.settler.settle({too_long_complete(), [&replies](const redis::Reply&) { ++replies; }});
+    server.answer(error("ERR Protocol error: invalid bulk length"));
+    EXPECT_EQ(server.answered, 0);
+    ASSERT_EQ(server.calls.size(), 1u);
+    EXPECT_LE(server.calls[0].call.args[4].size(), Settler::cut_budget);
+    server.answer(verdicts(1));
+    EXPECT_EQ(replies, 1);
+    EXPECT_EQ(server.answered, 1);
+}
+
 TEST(Settler, SuccessesOfAQueueGoAsOneCallWhileNoneIsOnItsWay) {
     FakeServer server;
     std::vector<std::string> settled;

@@ -42,7 +42,7 @@ void each_dead_letter(redis::Connection& connection, const queue::QueueKeys& key
         if (limit > 0 && !filter.error_match) wanted = std::min(page_size, limit - visited);
         auto page = connection.command({"ZREVRANGEBYSCORE", dead_key, max, min, "WITHSCORES",
                                         "LIMIT", std::to_string(skip), std::to_string(wanted)});
-        if (page.is_error()) throw RedisError("cannot list dead letters: " + page.text);
+        queue::expect_type(page, dead_key, "zset");
         const auto& items = page.as_array();
         if (items.empty()) return;
         std::vector<std::pair<std::string, long long>> entries;
@@ -70,6 +70,11 @@ void each_dead_letter(redis::Connection& connection, const queue::QueueKeys& key
                 letter.reason = fields.at(3).as_optional_string().value_or("");
                 letter.priority = number(fields.at(4)).value_or(0);
                 letter.created_ms = number(fields.at(5));
+            } else if (fields.is_error()) {
+                // Listed, not skipped: `show` says more, and `rm` removes it.
+                letter.reason = "damaged";
+                letter.error = fmt::format(
+                    "damaged: {} holds another type where workq keeps a hash", keys.job(id));
             }
             letters.push_back(std::move(letter));
         }

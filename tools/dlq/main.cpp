@@ -56,7 +56,8 @@ Exit status:
   0    success
   1    some id was not a dead letter of that queue, or requeue left it dead: its record is
        corrupt, or a live job holds its --unique key (each reported on stderr; the others
-       processed)
+       processed); show or export met a damaged letter (named; shown with what can be
+       read); the queue is damaged (README, "Damaged data")
   2    usage error
   3    cannot reach Redis
 
@@ -198,7 +199,8 @@ std::size_t act(redis::Connection& connection, const queue::QueueKeys& keys,
 // Returns how many could not be acted on.
 std::size_t act_on_all(redis::Connection& connection, const queue::QueueKeys& keys, bool requeue) {
     std::size_t problems = 0;
-    auto left = connection.call({"ZCARD", keys.dead()}).as_integer();
+    auto left = queue::expect_type(connection.command({"ZCARD", keys.dead()}), keys.dead(), "zset")
+                    .as_integer();
     while (left > 0) {
         auto count = static_cast<std::size_t>(std::min<long long>(left, batch));
         std::size_t seen = 0;
@@ -270,7 +272,9 @@ int ls(redis::Connection& connection, const queue::QueueKeys& keys, const Filter
                 fmt::format("stopped at --limit {}; more may pass the filters (--limit 0 "
                             "for all)",
                             limit));
-        else if (auto total = connection.call({"ZCARD", keys.dead()}).as_integer();
+        else if (auto total = queue::expect_type(connection.command({"ZCARD", keys.dead()}),
+                                                 keys.dead(), "zset")
+                                  .as_integer();
                  total > static_cast<long long>(shown))
             log::info(
                 fmt::format("{} of {} dead letters listed (--limit N for more, --limit 0 for all)",
@@ -317,6 +321,13 @@ int show(redis::Connection& connection, const std::string& namespace_name,
     auto found = queue::find_jobs(connection, queue::NamespaceKeys(namespace_name), valid, true);
     for (std::size_t i = 0; i < valid.size(); ++i) {
         const auto& info = found[i];
+        if (info && !info->damage.empty()) {
+            // Shown with what can be read (unless nothing can), the others go on; exit 1.
+            ++missing;
+            log::error(fmt::format("job {} in queue {} is damaged: {} (README, \"Damaged data\")",
+                                   valid[i], info->queue, printable(info->damage, 300)));
+            if (info->state == queue::JobState::unknown) continue;
+        }
         if (!info || info->state != queue::JobState::dead) {
             ++missing;
             log::error(info ? fmt::format("job {} is {}, not a dead letter (see workq-status job)",
@@ -342,6 +353,7 @@ int show(redis::Connection& connection, const std::string& namespace_name,
             text += fmt::format("  payload ({} bytes): {}\n", info->payload->size(),
                                 one_line(*info->payload, 200));
         }
+        if (!info->damage.empty()) text += "  damaged: " + one_line(info->damage, 300) + "\n";
         for (const auto& e : info->errors) {
             text += fmt::format("  attempt {} at {}: {}\n", e.attempt, format_rfc3339(e.at_ms),
                                 e.reason);
@@ -360,6 +372,7 @@ int show(redis::Connection& connection, const std::string& namespace_name,
 
 int export_letters(redis::Connection& connection, const queue::QueueKeys& keys,
                    const Filter& filter) {
+    std::size_t damaged = 0;
     std::vector<std::string> page;
     auto flush = [&] {
         if (page.empty()) return;
@@ -373,6 +386,16 @@ int export_letters(redis::Connection& connection, const queue::QueueKeys& keys,
             queue::check_reply(calls[i], replies[i]);
             auto info = queue::parse_job_info(replies[i], page[i], keys.queue());
             if (!info) continue;  // removed meanwhile
+            if (!info->damage.empty()) {
+                // Exported with what can be read (an import makes it whole), unless nothing can;
+                // the export goes on past it and exits 1.
+                ++damaged;
+                log::error(fmt::format(
+                    "dead letter {} is damaged: {}; {}", page[i], printable(info->damage, 300),
+                    info->state == queue::JobState::unknown ? "not exported"
+                                                            : "exported with what can be read"));
+                if (info->state == queue::JobState::unknown) continue;
+            }
             cli::print_json_line(dead_letter_json(*info));
         }
         cli::flush_stdout();
@@ -384,7 +407,7 @@ int export_letters(redis::Connection& connection, const queue::QueueKeys& keys,
         return true;
     });
     flush();
-    return 0;
+    return damaged > 0 ? 1 : 0;
 }
 
 enum class ImportIds { kept, new_ones };
@@ -619,7 +642,10 @@ int dlq_main(int argc, char** argv) {
     }
     if (count_cmd->parsed()) {
         auto dead = keys.dead();
-        cli::write_stdout(std::to_string(connection.call({"ZCARD", dead}).as_integer()) + "\n");
+        cli::write_stdout(
+            std::to_string(queue::expect_type(connection.command({"ZCARD", dead}), dead, "zset")
+                               .as_integer()) +
+            "\n");
         return 0;
     }
     if (export_cmd->parsed()) return export_letters(connection, keys, filter);

@@ -122,11 +122,12 @@ WaitOutcome wait_for_jobs(redis::Connection& connection, const queue::QueueKeys&
     auto from_done_list =
         [&](const std::string& id,
             const std::optional<std::string>& popped) -> std::optional<queue::JobInfo> {
-        auto rest = connection.call({"LRANGE", keys.done(id), "0", "-1"});
+        auto rest = connection.command({"LRANGE", keys.done(id), "0", "-1"});
         std::vector<std::string> items;
         if (popped) items.push_back(*popped);
-        for (const auto& item : rest.as_array())
-            items.push_back(item.as_string());
+        if (!rest.is_error())  // a done list of another type says nothing (README, "Damaged data")
+            for (const auto& item : rest.as_array())
+                items.push_back(item.as_string());
         if (items.empty() || items[0] != "succeeded") return std::nullopt;
         queue::JobInfo info;
         info.id = id;
@@ -153,6 +154,7 @@ WaitOutcome wait_for_jobs(redis::Connection& connection, const queue::QueueKeys&
 
     // One step of the wait: blocks on the done lists of the pending jobs up to 5 s. Returns
     // false when the deadline passed.
+    bool done_list_damaged = false;
     auto step = [&]() -> bool {
         auto block = std::chrono::duration_cast<std::chrono::milliseconds>(longest_block);
         if (deadline) {
@@ -183,6 +185,25 @@ WaitOutcome wait_for_jobs(redis::Connection& connection, const queue::QueueKeys&
         std::vector<std::string_view> view(args.begin(), args.end());
         auto reply = connection.command(view);
         connection.set_command_timeout(std::chrono::seconds(5));
+        if (reply.is_error() && reply.text.starts_with("WRONGTYPE")) {
+            // A done list of another type (README, "Damaged data"): this round looks at the
+            // records instead of waiting on the lists, and sleeps a second (bounded polling
+            // until the job that ends replaces the list).
+            if (!done_list_damaged) {
+                done_list_damaged = true;
+                log::warn(
+                    fmt::format("a done list of queue {} holds another type; looking at the "
+                                "jobs every second instead",
+                                keys.queue()));
+            }
+            refresh(std::vector<std::string>(
+                pending.begin(),
+                pending.begin() + static_cast<long>(std::min(pending.size(), keys_per_wait))));
+            if (!pending.empty())
+                std::this_thread::sleep_for(
+                    std::min<std::chrono::milliseconds>(block, std::chrono::seconds(1)));
+            return true;
+        }
         if (reply.is_error()) throw RedisError("waiting for jobs failed: " + reply.text);
         if (reply.is_nil()) {
             // Woke by the timeout: look again, in case a done list expired or was missed.

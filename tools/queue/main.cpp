@@ -66,7 +66,7 @@ Exit status:
        a purge declined at the prompt; pause, resume or rm of a queue the namespace has never
        seen (pause and resume: unless --create); rm of a queue that holds jobs, dead letters
        or schedules (unless --force); limit of a queue the namespace has never seen (unless
-       --create)
+       --create); the queue is damaged (README, "Damaged data")
   2    usage error: also a --rate that is not N/DURATION (N 0 to 100000, DURATION at least
        1ms) and a --concurrency that is not a whole number from 0 to 1000000
   3    cannot reach Redis
@@ -160,8 +160,10 @@ class Lister {
         shown_ += pending_.size();
         pending_.clear();
     }
-    std::vector<std::string> strings(const redis::Reply& reply) {
-        if (reply.is_error()) throw RedisError("cannot list jobs: " + reply.text);
+    // A structure of the wrong type is QueueDamagedError naming it (README, "Damaged data").
+    std::vector<std::string> strings(const redis::Reply& reply, const std::string& key,
+                                     std::string_view kind) {
+        queue::expect_type(reply, key, kind);
         std::vector<std::string> out;
         for (const auto& item : reply.as_array())
             out.push_back(item.as_string());
@@ -173,8 +175,10 @@ class Lister {
         for (std::size_t start = 0;;) {
             auto n = room();
             if (n == 0) return;
-            auto ids = strings(connection_.command(
-                {"ZRANGE", keys_.running(), std::to_string(start), std::to_string(start + n - 1)}));
+            auto ids =
+                strings(connection_.command({"ZRANGE", keys_.running(), std::to_string(start),
+                                             std::to_string(start + n - 1)}),
+                        keys_.running(), "zset");
             for (auto& id : ids)
                 add(make_row(std::move(id), "running"));
             if (ids.size() < n) return;
@@ -188,9 +192,11 @@ class Lister {
         {
             std::vector<Row> rows;
             for (std::size_t start = 0;; start += page) {
-                auto ids = strings(connection_.command(
-                    {"ZRANGEBYSCORE", keys_.scheduled(), "-inf", std::to_string(now), "LIMIT",
-                     std::to_string(start), std::to_string(page)}));
+                auto ids =
+                    strings(connection_.command({"ZRANGEBYSCORE", keys_.scheduled(), "-inf",
+                                                 std::to_string(now), "LIMIT",
+                                                 std::to_string(start), std::to_string(page)}),
+                            keys_.scheduled(), "zset");
                 for (auto& id : ids)
                     rows.push_back(make_row(std::move(id), "waiting"));
                 if (ids.size() < page) break;
@@ -201,7 +207,8 @@ class Lister {
         }
         std::set<long long, std::greater<>> priorities;
         for (const auto& text :
-             strings(connection_.command({"ZRANGE", keys_.priorities(), "0", "-1"})))
+             strings(connection_.command({"ZRANGE", keys_.priorities(), "0", "-1"}),
+                     keys_.priorities(), "zset"))
             try {
                 priorities.insert(std::stoll(text));
             } catch (const std::exception&) {
@@ -216,7 +223,8 @@ class Lister {
                 if (n == 0) return;
                 auto ids = strings(
                     connection_.command({"LRANGE", keys_.waiting(priority), std::to_string(start),
-                                         std::to_string(start + n - 1)}));
+                                         std::to_string(start + n - 1)}),
+                    keys_.waiting(priority), "list");
                 for (auto& id : ids)
                     add(make_row(std::move(id), "waiting"));
                 if (ids.size() < n) break;
@@ -241,7 +249,7 @@ class Lister {
             auto reply =
                 connection_.command({"ZRANGEBYSCORE", keys_.scheduled(), min, "+inf", "WITHSCORES",
                                      "LIMIT", std::to_string(skip), std::to_string(n)});
-            if (reply.is_error()) throw RedisError("cannot list jobs: " + reply.text);
+            queue::expect_type(reply, keys_.scheduled(), "zset");
             const auto& items = reply.as_array();
             std::size_t count = 0;
             long long last = 0;
@@ -272,17 +280,23 @@ long long count_live(redis::Connection& connection, const queue::QueueKeys& keys
                      const std::string& state) {
     auto now = std::to_string(server_now_ms(connection));
     long long total = 0;
+    auto read = [&](std::initializer_list<std::string_view> command, const std::string& key,
+                    std::string_view kind) {
+        return queue::expect_type(connection.command(command), key, kind).as_integer();
+    };
     if (state.empty() || state == "running")
-        total += connection.call({"ZCARD", keys.running()}).as_integer();
+        total += read({"ZCARD", keys.running()}, keys.running(), "zset");
     if (state.empty() || state == "scheduled")
-        total += connection.call({"ZCOUNT", keys.scheduled(), "(" + now, "+inf"}).as_integer();
+        total += read({"ZCOUNT", keys.scheduled(), "(" + now, "+inf"}, keys.scheduled(), "zset");
     if (state.empty() || state == "waiting") {
-        total += connection.call({"ZCOUNT", keys.scheduled(), "-inf", now}).as_integer();
-        auto priorities = connection.call({"ZRANGE", keys.priorities(), "0", "-1"});
+        total += read({"ZCOUNT", keys.scheduled(), "-inf", now}, keys.scheduled(), "zset");
+        auto priorities =
+            queue::expect_type(connection.command({"ZRANGE", keys.priorities(), "0", "-1"}),
+                               keys.priorities(), "zset");
         for (const auto& text : priorities.as_array())
             try {
-                total += connection.call({"LLEN", keys.waiting(std::stoll(text.as_string()))})
-                             .as_integer();
+                auto list = keys.waiting(std::stoll(text.as_string()));
+                total += read({"LLEN", list}, list, "list");
             } catch (const std::invalid_argument&) {
                 // not a priority: nothing of ours waits there
             } catch (const std::out_of_range&) {

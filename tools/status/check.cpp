@@ -21,6 +21,10 @@ Verdict check(const Snapshot& s, const Thresholds& t, const std::vector<std::str
     std::string perfdata;
     for (const auto& q : s.queues) {
         const auto& st = q.stats;
+        if (!q.damage.empty()) {
+            critical.push_back(fmt::format("{}: damaged: {}", q.name, q.damage));
+            continue;
+        }
         compare_max(q.name, st.waiting, t.max_depth, t.warn_max_depth, "waiting");
         compare_max(q.name, st.dead, t.max_dead, t.warn_max_dead, "dead");
         auto age = st.oldest_waiting_age.value_or(queue::Millis(0));
@@ -49,6 +53,8 @@ Verdict check(const Snapshot& s, const Thresholds& t, const std::vector<std::str
                       });
         if (serves) ++live;
     }
+    if (!s.registry_damage.empty())
+        critical.push_back(fmt::format("workers: damaged: {}", s.registry_damage));
     if (t.min_workers && live < *t.min_workers)
         critical.push_back(fmt::format("{} live worker(s) < {}", live, *t.min_workers));
     else if (t.warn_min_workers && live < *t.warn_min_workers)

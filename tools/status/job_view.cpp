@@ -30,6 +30,11 @@ std::size_t show_jobs(redis::Connection& connection, const std::string& namespac
         if (!info) {
             ++unknown;
             log::error(fmt::format("unknown job id '{}'", printable(id)));
+        } else if (!info->damage.empty()) {
+            // Shown with what can be read of it; the exit status says something was wrong.
+            ++unknown;
+            log::error(fmt::format("job {} in queue {} is damaged: {} (README, \"Damaged data\")",
+                                   id, info->queue, printable(info->damage, 300)));
         }
         if (json) {
             // A malformed id may hold any bytes: JSON gets its printable form.
@@ -43,6 +48,7 @@ std::size_t show_jobs(redis::Connection& connection, const std::string& namespac
                       "started_at", "finished_at", "due_at", "lease_expires_at", "worker"})
                     object[name] = nullptr;
                 object["cancel_requested"] = false;
+                object["damaged"] = nullptr;
                 cli::print_json_line(object);
                 continue;
             }
@@ -65,6 +71,8 @@ std::size_t show_jobs(redis::Connection& connection, const std::string& namespac
             object["worker"] = info->worker.empty() ? boost::json::value(nullptr)
                                                     : boost::json::value(info->worker);
             object["cancel_requested"] = info->cancel_requested;
+            object["damaged"] = info->damage.empty() ? boost::json::value(nullptr)
+                                                     : boost::json::value(info->damage);
             cli::print_json_line(object);
             continue;
         }
@@ -93,6 +101,7 @@ std::size_t show_jobs(redis::Connection& connection, const std::string& namespac
             text += fmt::format("  result truncated: {} more bytes were dropped (--max-result)\n",
                                 info->result_truncated);
         if (!info->error.empty()) text += "  error: " + one_line(info->error, 200) + "\n";
+        if (!info->damage.empty()) text += "  damaged: " + one_line(info->damage, 300) + "\n";
         cli::write_stdout(text);
     }
     return unknown;

@@ -9,7 +9,8 @@
 namespace workq::status {
 
 // Prints one block (or one JSON line) per id, in order; unknown ids print as "unknown" and are
-// reported on stderr. Returns the number of unknown ids.
+// reported on stderr, as are damaged jobs (shown with what can be read: `damaged`). Returns the
+// number of unknown or damaged ids.
 std::size_t show_jobs(redis::Connection& connection, const std::string& namespace_name,
                       const std::vector<std::string>& ids, bool json);
 

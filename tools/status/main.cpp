@@ -59,7 +59,8 @@ constexpr const char* footer = R"(Output:
 
 Exit status:
   0    success (--check: OK)
-  1    an id is unknown; --serve cannot listen on ADDR (--check: WARNING)
+  1    an id is unknown; a queue or the workers' registry is damaged (shown, with the others);
+       --serve cannot listen on ADDR (--check: WARNING)
   2    usage error (--check: CRITICAL)
   3    cannot reach Redis (--check: UNKNOWN, also for usage errors)
 
@@ -356,7 +357,15 @@ int status_main(int argc, char** argv) {
     cli::write_stdout(o.json         ? render_json(snapshot)
                       : o.prometheus ? render_prometheus(snapshot)
                                      : render_human(snapshot));
-    return 0;
+    // Everything readable was shown; the damage is named on stderr and in the exit status.
+    for (const auto& q : snapshot.queues)
+        if (!q.damage.empty())
+            log::error(fmt::format("queue {} is damaged: {} (README, \"Damaged data\")", q.name,
+                                   printable(q.damage, 300)));
+    if (!snapshot.registry_damage.empty())
+        log::error(fmt::format("the workers' registry is damaged: {} (README, \"Damaged data\")",
+                               printable(snapshot.registry_damage, 300)));
+    return snapshot.damaged() ? 1 : 0;
 }
 
 // --check speaks the monitoring plugins' language even when it fails: a usage error or an

@@ -104,6 +104,18 @@ std::string render_human(const Snapshot& s, const Screen& screen) {
     // What each section would take, and what fits: notes go first, then rows, so that the
     // server line, both headers and the footer stay on the screen.
     std::vector<std::string> notes;
+    // Damage first: of all notes, the one an operator must not miss.
+    for (const auto& q : s.queues)
+        if (!q.damage.empty())
+            notes.push_back(cli::paint(
+                fmt::format("{}: damaged: {} (README, \"Damaged data\")", q.name, q.damage),
+                cli::Tone::bad));
+    if (!s.registry_damage.empty())
+        notes.push_back(cli::paint(
+            fmt::format("workers: damaged: {}; the workers it lists are not shown (README, "
+                        "\"Damaged data\")",
+                        s.registry_damage),
+            cli::Tone::bad));
     for (const auto& q : s.queues) {
         if (q.stats.trimmed > 0)
             notes.push_back(fmt::format("{}: {} dead letter(s) trimmed by the cap so far", q.name,
@@ -176,6 +188,11 @@ std::string render_human(const Snapshot& s, const Screen& screen) {
         table.set_drop_order({10, 7, 6, 2, 8, 5, 9});
         for (std::size_t i = 0; i < shown_queues; ++i) {
             const auto& st = s.queues[i].stats;
+            if (!s.queues[i].damage.empty()) {
+                table.add({s.queues[i].name, cli::paint("damaged", cli::Tone::bad), "?", "?", "?",
+                           "?", "?", "?", "?", "?"});
+                continue;
+            }
             table.add({s.queues[i].name, std::to_string(st.waiting), std::to_string(st.scheduled),
                        std::to_string(st.running),
                        st.dead > 0 ? cli::paint(std::to_string(st.dead), cli::Tone::bad) : "0",
@@ -297,23 +314,39 @@ std::string render_json(const Snapshot& s) {
     boost::json::array queues;
     for (const auto& q : s.queues) {
         const auto& st = q.stats;
-        boost::json::object item{
-            {"name", q.name},
-            {"node", q.node.empty() ? boost::json::value(nullptr) : boost::json::value(q.node)},
-            {"slot", q.slot < 0 ? boost::json::value(nullptr) : boost::json::value(q.slot)},
-            {"waiting", st.waiting},
-            {"scheduled", st.scheduled},
-            {"running", st.running},
-            {"overdue", st.overdue},
-            {"dead", st.dead},
-            {"succeeded", st.succeeded},
-            {"failed", st.failed},
-            {"paused", st.paused},
-            {"succeeded_last_minute", st.succeeded_last_minute},
-            {"dead_trimmed", st.trimmed},
-            {"schedules", st.schedules},
-            {"next_tick", cli::time_value(st.next_tick_ms)},
-            {"late_schedules", st.late_schedules}};
+        boost::json::value node =
+            q.node.empty() ? boost::json::value(nullptr) : boost::json::value(q.node);
+        boost::json::value slot =
+            q.slot < 0 ? boost::json::value(nullptr) : boost::json::value(q.slot);
+        if (!q.damage.empty()) {
+            // Its counts are unknown: null, not a zero that looks like an empty queue.
+            boost::json::object item{
+                {"name", q.name}, {"node", node}, {"slot", slot}, {"damaged", q.damage}};
+            for (const char* field :
+                 {"waiting", "scheduled", "running", "overdue", "dead", "succeeded", "failed",
+                  "paused", "succeeded_last_minute", "dead_trimmed", "schedules", "next_tick",
+                  "late_schedules", "rate_limit", "concurrency_limit", "oldest_waiting_age_s"})
+                item[field] = nullptr;
+            queues.push_back(std::move(item));
+            continue;
+        }
+        boost::json::object item{{"name", q.name},
+                                 {"node", node},
+                                 {"slot", slot},
+                                 {"damaged", nullptr},
+                                 {"waiting", st.waiting},
+                                 {"scheduled", st.scheduled},
+                                 {"running", st.running},
+                                 {"overdue", st.overdue},
+                                 {"dead", st.dead},
+                                 {"succeeded", st.succeeded},
+                                 {"failed", st.failed},
+                                 {"paused", st.paused},
+                                 {"succeeded_last_minute", st.succeeded_last_minute},
+                                 {"dead_trimmed", st.trimmed},
+                                 {"schedules", st.schedules},
+                                 {"next_tick", cli::time_value(st.next_tick_ms)},
+                                 {"late_schedules", st.late_schedules}};
         // workq-queue limit: "20/1s" and a number, null when the queue has no such limit.
         auto rate = queue::format_rate_limit(st.limits.rate, st.limits.window);
         item["rate_limit"] = rate.empty() ? boost::json::value(nullptr) : boost::json::value(rate);
@@ -361,6 +394,10 @@ std::string render_json(const Snapshot& s) {
     }
     root["workers"] = std::move(workers);
     root["exited_workers"] = std::move(exited);
+    if (!s.registry_damage.empty())
+        root["registry_damaged"] = s.registry_damage;
+    else
+        root["registry_damaged"] = nullptr;
     return boost::json::serialize(root) + "\n";
 }
 
@@ -373,9 +410,10 @@ std::string render_prometheus(const Snapshot& s) {
                             auto value_of) {
         family(name, type, help);
         for (const auto& q : s.queues)
-            out += fmt::format("{}{{namespace=\"{}\",queue=\"{}\"}} {}\n", name,
-                               prometheus_label(s.namespace_name), prometheus_label(q.name),
-                               value_of(q.stats));
+            if (q.damage.empty())  // unknown: no sample (workq_queue_damaged says why)
+                out += fmt::format("{}{{namespace=\"{}\",queue=\"{}\"}} {}\n", name,
+                                   prometheus_label(s.namespace_name), prometheus_label(q.name),
+                                   value_of(q.stats));
     };
     using Stats = queue::QueueStats;
     queue_metric("workq_queue_waiting", "gauge", "Jobs waiting to run.",
@@ -422,6 +460,12 @@ std::string render_prometheus(const Snapshot& s) {
                              ? static_cast<double>(st.oldest_waiting_age->count()) / 1000.0
                              : 0.0);
                  });
+    family("workq_queue_damaged", "gauge",
+           "1 when a key of the queue holds the wrong type (its other metrics are then absent).");
+    for (const auto& q : s.queues)
+        out += fmt::format("workq_queue_damaged{{namespace=\"{}\",queue=\"{}\"}} {}\n",
+                           prometheus_label(s.namespace_name), prometheus_label(q.name),
+                           q.damage.empty() ? 0 : 1);
     long long live = 0, lost = 0, gone = 0;
     for (const auto& w : s.workers)
         (w.exited ? gone : w.live ? live : lost)++;

@@ -54,8 +54,13 @@ Snapshot take_snapshot(redis::Connection& connection, const cli::ServerSettings&
     }
     auto replies = connection.read_script_replies();
     for (std::size_t i = 0; i < names.size(); ++i) {
-        queue::check_reply(calls[i], replies[i]);
-        snapshot.queues.push_back({names[i], queue::parse_stats(replies[i]), "", -1});
+        // One queue's damage is shown, and the other queues' counts as usual.
+        try {
+            queue::check_reply(calls[i], replies[i]);
+            snapshot.queues.push_back({names[i], queue::parse_stats(replies[i]), {}, "", -1});
+        } catch (const queue::QueueDamagedError& error) {
+            snapshot.queues.push_back({names[i], {}, error.damage, "", -1});
+        }
         if (connection.is_cluster()) {
             auto meta = queue::QueueKeys(server.namespace_name, names[i]).meta();
             snapshot.queues.back().slot = redis::key_slot(meta);
@@ -63,8 +68,15 @@ Snapshot take_snapshot(redis::Connection& connection, const cli::ServerSettings&
                 snapshot.queues.back().node = redis::host_port(master->host, master->port);
         }
     }
-    snapshot.workers = queue::list_workers(connection, keys, snapshot.server_now_ms);
+    snapshot.workers =
+        queue::list_workers(connection, keys, snapshot.server_now_ms, &snapshot.registry_damage);
     return snapshot;
+}
+
+bool Snapshot::damaged() const {
+    if (!registry_damage.empty()) return true;
+    return std::any_of(queues.begin(), queues.end(),
+                       [](const QueueSnapshot& q) { return !q.damage.empty(); });
 }
 
 }  // namespace workq::status

@@ -16,7 +16,10 @@ namespace workq::status {
 
 struct QueueSnapshot {
     std::string name;
-    queue::QueueStats stats;
+    queue::QueueStats stats;  // all zero when damaged
+    // Non-empty: a structure of the queue holds the wrong type (README, "Damaged data"); its
+    // counts are unknown. The other queues are read as usual.
+    std::string damage;
     std::string node;  // on a cluster, the master serving the queue's slot ("host:port")
     int slot = -1;     // on a cluster, the queue's slot
 };
@@ -54,7 +57,12 @@ struct Snapshot {
     std::string namespace_name;
     std::vector<QueueSnapshot> queues;
     std::vector<queue::WorkerRecord> workers;
+    // Non-empty: a key of the workers' registry holds the wrong type (what list_workers found).
+    std::string registry_damage;
     long long server_now_ms = 0;
+
+    // Anything damaged (a queue or the registry): workq-status exits 1 after showing the rest.
+    bool damaged() const;
 };
 
 // `only` limits the queues (their order is kept); empty: every queue of the namespace.

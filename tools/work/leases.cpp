@@ -114,28 +114,38 @@ void Leases::reap_queue(std::size_t queue, std::shared_ptr<ReapPass> pass, long 
         return;
     }
     auto call = queue::reap_call(queues_[queue], reap_limit, hooks_.result_ttl());
-    connection->script(*call.script, call.keys, call.args,
-                       [this, queue, pass, so_far, queue_done](std::optional<redis::Reply> reply) {
-                           queue::ReapStep step;
-                           if (reply && !reply->is_error()) {
-                               try {
-                                   step = queue::parse_reap(*reply);
-                               } catch (const std::exception& error) {
-                                   log::error(fmt::format("reaping failed: {}", error.what()),
-                                              {{"worker", hooks_.label()}});
-                               }
-                               // The fault suite's crash right after a pass that took jobs back (a
-                               // pass that found none, as the one before the first claim often
-                               // does, proves nothing).
-                               if (step.taken_back > 0) crash_point("in-reaper");
-                           }
-                           // More lapsed leases than one call takes: the next batch at once, so
-                           // that they all come back within lease + 5 s however many there are.
-                           if (step.more && !stopped_)
-                               reap_queue(queue, pass, so_far + step.taken_back);
-                           else
-                               queue_done(so_far + step.taken_back);
-                       });
+    connection->script(
+        *call.script, call.keys, call.args,
+        [this, call, queue, pass, so_far, queue_done](std::optional<redis::Reply> reply) {
+            queue::ReapStep step;
+            if (reply && reply->is_error()) {
+                try {
+                    queue::check_reply(call, *reply);
+                } catch (const queue::QueueDamagedError& error) {
+                    if (hooks_.damaged) hooks_.damaged(queue, error.damage);
+                } catch (const std::exception& error) {
+                    log::error(fmt::format("reaping failed: {}", error.what()),
+                               {{"worker", hooks_.label()}});
+                }
+            } else if (reply) {
+                try {
+                    step = queue::parse_reap(*reply);
+                } catch (const std::exception& error) {
+                    log::error(fmt::format("reaping failed: {}", error.what()),
+                               {{"worker", hooks_.label()}});
+                }
+                // The fault suite's crash right after a pass that took jobs back (a
+                // pass that found none, as the one before the first claim often
+                // does, proves nothing).
+                if (step.taken_back > 0) crash_point("in-reaper");
+            }
+            // More lapsed leases than one call takes: the next batch at once, so
+            // that they all come back within lease + 5 s however many there are.
+            if (step.more && !stopped_)
+                reap_queue(queue, pass, so_far + step.taken_back);
+            else
+                queue_done(so_far + step.taken_back);
+        });
 }
 
 }  // namespace workq::work

@@ -32,7 +32,9 @@ class Leases {
         std::function<Millis()> lease;  // the current --lease (SIGHUP may change it)
         std::function<Millis()> result_ttl;
         std::function<void(long long taken_back)> reaper_pass;  // after each periodic pass
-        std::function<std::string()> label;                     // the worker, in log lines
+        // A reap found the queue damaged (QueueDamagedError's damage; README, "Damaged data").
+        std::function<void(std::size_t queue, const std::string& damage)> damaged;
+        std::function<std::string()> label;  // the worker, in log lines
     };
     // How often the reaper looks: lapsed leases come back within lease + 5 s.
     static constexpr Millis reaper_interval{4000};

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "queue/scripts.hpp"
+#include "queue/transitions.hpp"
 #include "util/cron.hpp"
 #include "util/errors.hpp"
 #include "util/log.hpp"
@@ -128,10 +129,19 @@ void ScheduleFirer::round(std::size_t queue_index) {
                 queue::check_reply(call, *reply);
                 read = queue::parse_schedule_due(*reply);
             } catch (const std::exception& error) {
-                state_[queue_index].round_in_flight = false;
-                log::error(fmt::format("cannot read the schedules: {}", error.what()),
-                           {{"worker", label_()}, {"queue", queues_[queue_index].queue()}});
+                auto& state = state_[queue_index];
+                state.round_in_flight = false;
+                // Each round meets it again (a damaged queue stays so until mended): said once.
+                if (state.round_error != error.what())
+                    log::error(fmt::format("cannot read the schedules: {}", error.what()),
+                               {{"worker", label_()}, {"queue", queues_[queue_index].queue()}});
+                state.round_error = error.what();
                 return;
+            }
+            if (!state_[queue_index].round_error.empty()) {
+                state_[queue_index].round_error.clear();
+                log::info("the schedules can be read again",
+                          {{"worker", label_()}, {"queue", queues_[queue_index].queue()}});
             }
             on_due(queue_index, read);
         });
@@ -356,8 +366,8 @@ void ScheduleFirer::send_steps(std::size_t queue_index, const queue::DueSchedule
         expected = step.new_next_ms;
         connection->script(
             *call.script, call.keys, call.args,
-            [this, queue_index, call, name = schedule.name, tick = step.tick_ms, left, on_result,
-             done](std::optional<redis::Reply> reply) {
+            [this, queue_index, call, name = schedule.name, generation = schedule.generation,
+             tick = step.tick_ms, left, on_result, done](std::optional<redis::Reply> reply) {
                 if (reply) {
                     try {
                         queue::check_reply(call, *reply);
@@ -375,6 +385,14 @@ void ScheduleFirer::send_steps(std::size_t queue_index, const queue::DueSchedule
                                                       name, format_rfc3339(*tick), result.job_id),
                                           {{"worker", label_()}, {"queue", queue_name}});
                         }
+                    } catch (const queue::QueueDamagedError& error) {
+                        // Fields workq never writes (README, "Damaged data"): nothing was
+                        // changed, the tick stays due and late. Said once per definition, as
+                        // for an expression that cannot be read.
+                        if (state_[queue_index].reported.insert(name + "." + generation).second)
+                            log::error(
+                                fmt::format("schedule {} cannot fire: {}", name, error.what()),
+                                {{"worker", label_()}, {"queue", queues_[queue_index].queue()}});
                     } catch (const std::exception& error) {
                         log::error(fmt::format("schedule {} cannot fire: {}", name, error.what()),
                                    {{"worker", label_()}, {"queue", queues_[queue_index].queue()}});

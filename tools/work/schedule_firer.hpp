@@ -56,6 +56,9 @@ class ScheduleFirer {
         bool round_again = false;              // asked for while a round was on its way
         std::optional<long long> watch_start;  // server ms of this worker's first round
         std::set<std::string> reported;        // corrupt schedules already logged (name.gen)
+        // Why the last round failed (a damaged queue, README "Damaged data"): logged once, and
+        // once when a round reads the schedules again.
+        std::string round_error;
     };
 
     void round(std::size_t queue_index);

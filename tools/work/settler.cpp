@@ -1,6 +1,7 @@
 #include "settler.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <array>
 #include <memory>
 
@@ -46,8 +47,19 @@ void Settler::settle(Outgoing outgoing) {
     hooks_.send(sent->call, [this, sent](std::optional<redis::Reply> reply) {
         if (in_flight_ > 0) --in_flight_;  // drop_all may have counted it out already
         if (!reply) {
-            // Lost on the way: send it again once reconnected.
+            // Lost on the way: send it again once reconnected. One the server hangs up on again
+            // and again is refused for its size: not sent unchanged once more.
+            if (++sent->lost >= settle_losses_before_cut)
+                cut_refused(*sent, fmt::format("the connection died {} times while it was sent",
+                                               sent->lost));
             outbox_.push_front(std::move(*sent));
+            return;
+        }
+        // The server said why before hanging up ("Protocol error: invalid bulk length"): the
+        // same, at once. When there is nothing to cut, it is an ordinary error (dropped below).
+        if (reply->is_error() && reply->text.starts_with("ERR Protocol error") &&
+            cut_refused(*sent, "the server refused it: " + printable(reply->text, 120))) {
+            settle(std::move(*sent));
             return;
         }
         if (reply->is_error() && transient_refusal(reply->text)) {
@@ -90,6 +102,20 @@ void Settler::refused_for_now(Outgoing outgoing, const std::string& why) {
         backing_off_ = false;
         flush();
     });
+}
+
+bool Settler::cut_refused(Outgoing& outgoing, std::string_view why) {
+    if (!queue::cut_results(outgoing.call, cut_budget)) return false;
+    std::vector<std::string_view> ids;
+    for (std::size_t i = 2; i < outgoing.call.args.size(); i += 4)
+        ids.push_back(outgoing.call.args[i]);
+    log::error(fmt::format("the report of the success of {}: {}; it is too long for the server "
+                           "(proto-max-bulk-len, client-query-buffer-limit): sent again with the "
+                           "results cut to {} bytes in all (recorded as truncated)",
+                           fmt::join(ids, ", "), why, cut_budget),
+               {{"worker", hooks_.label()}});
+    outgoing.lost = 0;
+    return true;
 }
 
 void Settler::succeed(std::size_t queue, Success success) {

@@ -10,6 +10,12 @@
 //     write, and those refusals come at the first write): it waits in the outbox and is sent
 //     again after a growing delay (retry_first doubling to retry_cap). Dropping it would leave
 //     the job `running` until its lease lapsed, and run it again.
+//   - A success report the connection died under settle_losses_before_cut times, or that the
+//     server answered with "ERR Protocol error" (an argument longer than its proto-max-bulk-len,
+//     a command longer than its client-query-buffer-limit: Redis hangs up, often while the
+//     command is still being written), is sent again with its results cut to what any Redis
+//     takes (cut_budget; recorded as truncated): sent unchanged it would go again at every
+//     reconnect, forever. A Protocol error is not a refusal for now: it is cut, not retried as is.
 //   - Any other error reply is logged and the outcome dropped (its lease lapses and the job
 //     runs again): retrying what the server will always refuse would hold the drain forever.
 // Nothing here knows Redis beyond `send`: the unit tests drive it with a fake.
@@ -55,6 +61,7 @@ class Settler {
         queue::ScriptCall call;
         std::function<void(const redis::Reply&)> on_reply;  // a reply that is not an error
         std::function<void()> answered = {};  // once the server answered (even with an error)
+        int lost = 0;                         // times the connection died while it was on its way
     };
     struct Success {
         std::string id, token, result;
@@ -66,6 +73,12 @@ class Settler {
     static constexpr std::size_t batch_most_jobs = 64;
     static constexpr std::size_t batch_most_bytes = 1 << 20;
     static constexpr std::chrono::milliseconds retry_first{100}, retry_cap{5000};
+    // Neither proto-max-bulk-len nor client-query-buffer-limit can be set below 1 MiB; the
+    // room is for the command's other bytes and its RESP framing.
+    static constexpr std::size_t smallest_request_limit = std::size_t(1) << 20;
+    static constexpr std::size_t request_room = 64 << 10;
+    static constexpr std::size_t cut_budget = smallest_request_limit - request_room;
+    static constexpr int settle_losses_before_cut = 3;
 
     Settler(boost::asio::io_context& io, std::size_t queues, Hooks hooks);
 
@@ -89,6 +102,9 @@ class Settler {
     };
     void send_successes(std::size_t queue);
     void refused_for_now(Outgoing outgoing, const std::string& why);
+    // Cuts the results of a success report the server refuses for its size (see above). False
+    // when there was nothing to cut: it goes again unchanged, as after any lost connection.
+    bool cut_refused(Outgoing& outgoing, std::string_view why);
 
     boost::asio::io_context& io_;
     Hooks hooks_;

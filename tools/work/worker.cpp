@@ -182,6 +182,8 @@ int Worker::run() {
                               if (state_ == State::running || state_ == State::paused)
                                   firer_->on_reaper_pass();
                           },
+                      .damaged = [this](std::size_t queue,
+                                        const std::string& damage) { note_damage(queue, damage); },
                       .label = [this] { return worker_label(); }});
     rate_held_until_.resize(queue_keys_.size());
     hold_logged_.resize(queue_keys_.size());
@@ -296,6 +298,16 @@ void Worker::on_commands_ready() {
     // settle refused as a lost lease.
     for (const auto& script : queue::embedded_scripts())
         commands_->command({"SCRIPT", "LOAD", std::string(script.text)}, [](auto) {});
+    // The longest argument this server takes. CONFIG is refused to a least-privilege user:
+    // then the limit stays as it was (Redis's default at first), silently.
+    commands_->command({"CONFIG", "GET", "proto-max-bulk-len"}, [this](auto reply) {
+        if (!reply || !reply->is_array() || reply->elements.size() != 2) return;
+        try {
+            auto limit = std::stoull(reply->elements[1].as_string());
+            if (limit >= Settler::smallest_request_limit) bulk_limit_ = limit;
+        } catch (const std::exception&) {
+        }
+    });
     if (state_ == State::initializing) {
         heartbeat();
         on_event(Event::connected);

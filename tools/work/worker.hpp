@@ -108,6 +108,9 @@ class Worker {
     // No handler could be started (no pipe, no process): claim nothing for shortage_pause.
     void pause_claims_for_shortage();
     void idle_wait(std::optional<Millis> next_due);
+    // What a claim or a reap found of queue `queue_index`'s damage (nullopt: none): logged when
+    // it changes, not at every claim (README, "Damaged data").
+    void note_damage(std::size_t queue_index, std::optional<std::string> what);
     void start_job(Slot& slot, Job job);
     void log_claimed(const Job& job) const;  // at debug
     // Records a job as dead at once with `error` (a payload no run of COMMAND can take).
@@ -211,6 +214,12 @@ class Worker {
     bool first_health_check_done_ = false;
     bool first_reap_done_ = false;  // nothing is claimed before overdue jobs are taken back
     bool burst_reap_in_flight_ = false;
+    std::map<std::size_t, std::string> damaged_queues_;  // queue index -> its damage, as logged
+    std::string registry_damage_;                        // the registry's, as logged
+    std::string blpop_error_;                            // the last BLPOP's error, as logged
+    // The longest argument the server takes (its proto-max-bulk-len, read at each connect when
+    // CONFIG GET is allowed; else Redis's default): longer results are cut to it.
+    std::size_t bulk_limit_ = std::size_t(512) << 20;
     bool on_start_failed_ = false;  // the one exit --on-stop is skipped on
     std::string stop_reason_;       // why it drained or failed, for its final registration
     // --burst: the jobs it ran that wait for a retry, by id, and when each is due (the steady

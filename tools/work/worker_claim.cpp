@@ -86,6 +86,12 @@ void Worker::maybe_claim() {
                 return;
             }
             crash_point("after-claim");
+            for (std::size_t q = 0; q < queue_keys_.size(); ++q) {
+                std::optional<std::string> damage;
+                for (const auto& found : result.damaged)
+                    if (found.queue_index == q) damage = found.what;
+                note_damage(q, damage);
+            }
             firer_->on_claim_hint(result.next_tick);
             for (auto& claimed : result.jobs) {
                 retries_.erase(claimed.id);  // its retry is here
@@ -259,6 +265,22 @@ void Worker::idle_wait(std::optional<Millis> next_due) {
         std::move(args),
         [this](std::optional<redis::Reply> reply) {
             blpop_in_flight_ = false;
+            if (reply && reply->is_error()) {
+                // A wake key of another type (the claim replaces it, unless its queue is
+                // damaged): never a loop of errors, and said once.
+                if (reply->text != blpop_error_)
+                    log::warn(
+                        fmt::format("waiting for work failed: {}; claiming again every {}",
+                                    printable(reply->text, 200), format_duration(blocking_retry)),
+                        {{"worker", worker_label()}});
+                blpop_error_ = reply->text;
+                auto timer = std::make_shared<asio::steady_timer>(io_, blocking_retry);
+                timer->async_wait([this, timer](auto wait_error) {
+                    if (!wait_error) maybe_claim();
+                });
+                return;
+            }
+            if (reply) blpop_error_.clear();
             if (reply && reply->is_array() && (free_slots() == 0 || state_ != State::running)) {
                 // Woken while every slot is busy, or while paused (SIGTSTP, a failing health
                 // check): pass the wake-up on to another worker, or it waits a whole idle_block.
@@ -268,6 +290,25 @@ void Worker::idle_wait(std::optional<Millis> next_due) {
             maybe_claim();
         },
         wait + Millis(5000));
+}
+
+void Worker::note_damage(std::size_t queue_index, std::optional<std::string> what) {
+    auto known = damaged_queues_.find(queue_index);
+    const auto& queue = settings_.queues[queue_index];
+    if (!what) {
+        if (known == damaged_queues_.end()) return;
+        damaged_queues_.erase(known);
+        log::info("the queue is no longer damaged; claiming from it again",
+                  {{"worker", worker_label()}, {"queue", queue}});
+        return;
+    }
+    if (known != damaged_queues_.end() && known->second == *what) return;
+    damaged_queues_[queue_index] = *what;
+    log::error(fmt::format("the queue is damaged: {}; claiming nothing from it until it is "
+                           "repaired (README, \"Damaged data\"){}",
+                           printable(*what, 300),
+                           queue_keys_.size() > 1 ? "; the other queues are served as usual" : ""),
+               {{"worker", worker_label()}, {"queue", queue}});
 }
 
 }  // namespace workq::work

@@ -363,7 +363,15 @@ void Worker::report(Job job, RunResult run) {
                       {{"worker", worker_label()}, {"queue", std::string(queue)}, {"job", id}});
         });
     } else if (run.kind == RunResult::Kind::succeeded) {
-        if (run.dropped > 0)
+        if (run.result.size() > bulk_limit_ - Settler::request_room) {
+            auto kept = bulk_limit_ - Settler::request_room;
+            log::warn(fmt::format("result of {} bytes cut at {}: the server takes no longer "
+                                  "argument (its proto-max-bulk-len)",
+                                  run.result.size(), kept),
+                      {{"worker", worker_label()}, {"queue", std::string(queue)}, {"job", id}});
+            run.dropped += run.result.size() - kept;
+            run.result.resize(kept);
+        } else if (run.dropped > 0)
             log::warn(fmt::format("result cut at {} bytes ({} more dropped; see --max-result)",
                                   run.result.size(), run.dropped),
                       {{"job", id}});
@@ -376,6 +384,13 @@ void Worker::report(Job job, RunResult run) {
                      metrics_.count(queue_index, Outcome::lost);
                      log::warn(
                          "lease lost: the success was not recorded (another worker holds the job)",
+                         {{"worker", worker_label()}, {"queue", std::string(queue)}, {"job", id}});
+                     return;
+                 }
+                 if (settled == queue::Settle::quarantined) {
+                     log::error(
+                         "the job's record is corrupt: dead-lettered with its result kept "
+                         "(see workq-dlq show)",
                          {{"worker", worker_label()}, {"queue", std::string(queue)}, {"job", id}});
                      return;
                  }
@@ -410,6 +425,16 @@ void Worker::report(Job job, RunResult run) {
                     return;
                 }
                 if (result.settle == queue::Settle::duplicate) return;
+                if (result.settle == queue::Settle::quarantined) {
+                    log::error(
+                        "the job's record is corrupt: dead-lettered with this attempt's "
+                        "reason (see workq-dlq show)",
+                        {{"worker", worker_label()},
+                         {"queue", std::string(queue)},
+                         {"job", id},
+                         {"reason", reason}});
+                    return;
+                }
                 switch (result.state) {
                     case queue::JobState::scheduled:
                         log::warn("job failed; will retry",
@@ -478,7 +503,14 @@ void Worker::on_lease_news(const Leases::Held& held, queue::RenewStatus status) 
     for (auto& slot : slots_) {
         if (!slot.job || slot.job->claimed.id != held.id || slot.job->claimed.token != held.token)
             continue;
-        if (status == queue::RenewStatus::lost) {
+        if (status == queue::RenewStatus::quarantined) {
+            slot.job->lease_lost = true;
+            log::error(
+                "the job's record is corrupt: dead-lettered (see workq-dlq show); stopping its "
+                "handler",
+                {{"worker", worker_label()}, {"job", slot.job->claimed.id}});
+            stop_slot(slot, StopReason::lease_lost);
+        } else if (status == queue::RenewStatus::lost) {
             slot.job->lease_lost = true;
             log::warn("lease lost: another worker holds the job; stopping its handler",
                       {{"worker", worker_label()}, {"job", slot.job->claimed.id}});

@@ -57,7 +57,25 @@ void Worker::heartbeat(bool exiting, std::function<void()> then) {
                               state_ == State::error ? queue::keep_error : queue::keep_stopped)
                         : queue::heartbeat_call(namespace_keys_, worker_id_, fields);
     commands_->script(*call.script, call.keys, call.args,
-                      [then = std::move(then)](std::optional<redis::Reply>) {
+                      [this, call, then = std::move(then)](std::optional<redis::Reply> reply) {
+                          // A damaged registry leaves this worker unregistered, not stopped: said
+                          // once.
+                          std::string damage;
+                          if (reply && reply->is_error()) {
+                              try {
+                                  queue::check_reply(call, *reply);
+                              } catch (const std::exception& error) {
+                                  damage = error.what();
+                              }
+                          }
+                          if (reply && damage != registry_damage_) {
+                              if (!damage.empty())
+                                  log::error(fmt::format("cannot register the worker: {}", damage),
+                                             {{"worker", worker_label()}});
+                              else
+                                  log::info("registered again", {{"worker", worker_label()}});
+                              registry_damage_ = damage;
+                          }
                           if (then) then();
                       });
 }

@@ -2,7 +2,8 @@
 --
 -- Keys of one queue share the hash tag {NS:QUEUE}; every script receives that prefix
 -- ("{NS:QUEUE}:") and builds the per-job keys from it:
---   <p>meta            hash: version, paused, succeeded, failed, trimmed, dead_max, dead_max_age
+--   <p>meta            hash: version, paused, succeeded, failed, trimmed, dead_max, dead_max_age,
+--                      limit_rate, limit_window, limit_concurrency
 --   <p>priorities      zset: the priorities that have waiting jobs (member = score = priority)
 --   <p>waiting:<prio>  list: ids waiting at that priority, oldest first
 --   <p>scheduled       zset: id -> due time (ms)
@@ -10,6 +11,7 @@
 --   <p>dead            zset: id -> time of death (ms)
 --   <p>job:<id>        hash: the job record (see README, "Data model")
 --   <p>errors:<id>     list: one JSON object per failed attempt, newest last
+--   <p>corrupt:<id>    any: what job:<id> held when it was not a hash (see dead_corrupt)
 --   <p>unique:<key>    string: the id holding a --unique key
 --   <p>wake            list: tokens that wake idle workers blocked in BLPOP
 --   <p>done:<id>       list: pushed when a job that `workq-enqueue --wait` waits for ends
@@ -19,12 +21,36 @@
 --                      paused, gen (bumped by each definition), last_job, last_tick, created,
 --                      updated
 --   <p>watchers        zset: worker id -> until when it vouches to fire the queue's ticks
+--   <p>starts          zset: token -> start time (ms) of the last window's starts (rate limit)
 -- and one key per caller-chosen job id in the namespace's slot (see reserve_id below):
 --   {NS}:id:<id>       string: the queue that holds, or is making, job <id> (expires)
 -- All times are the server's (TIME), in milliseconds.
 
+-- Damage. Redis does not roll a script back when a call fails half-way: the writes before it
+-- stay. So no call that can fail comes after a script's first write. Before it, a script reads
+-- and checks what its writes depend on; after it, it writes only to keys whose type it checked
+-- or that cannot refuse it (DEL, PEXPIRE, RENAME, HSET on a checked hash), and removes with
+-- calls whose failure changes nothing (an id is in no list or set of the wrong type). What it
+-- finds wrong is handled by kind:
+--   - a structure of the queue (meta, priorities, waiting:<prio>, scheduled, running, dead,
+--     schedules, ticks, starts, watchers) holding another type is damage: the script refuses with
+--     WORKQ_DAMAGED <what> before its first write, and changes nothing (those keys hold the ids
+--     of jobs and the queue's pause: nothing is overwritten). A claim over several queues skips
+--     a damaged one and names it in its reply; the readers (stats, job_info) name it too;
+--   - a job record that cannot be a job (missing, not a hash, a state workq never writes, a
+--     count or priority that is not a whole number in its range) is quarantined: dead-lettered
+--     with the reason `corrupt` and an error saying what was wrong (dead_corrupt);
+--   - keys that only signal (wake, done:<id>), a --unique key and a job's error list holding
+--     another type hold no job: they are replaced (an error list with a note saying so);
+--   - a schedule:<name> that is not a hash, or whose numbers workq did not write, is no
+--     schedule: the firer's scripts drop its tick (schedule_due) or make nothing (schedule_fire),
+--     `workq-schedule add` replaces it.
+-- A meta counter that is not a number starts again (they are statistics); a meta `version`
+-- that is not one is damage.
+
 local DATA_VERSION = 1
 local MAX_ERRORS_KEPT = 50        -- attempts' errors kept per job
+local PRIORITY_LIMIT = 1000000    -- |--priority| at most (CONTRACT.md section 3)
 
 -- Lua's unpack (and so a command's argument list) holds at most a few thousand values
 -- (LUAI_MAXCSTACK, 8,000): a longer list raises an error, after the script's earlier writes,
@@ -48,22 +74,116 @@ local function now_ms()
     return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
+local function kind_of(key)
+    return redis.call('TYPE', key).ok
+end
+
+-- A stored value quoted for a message: at most 40 bytes, control characters as '?'.
+local function quote(text)
+    text = tostring(text)
+    if #text > 40 then text = string.sub(text, 1, 40) .. '...' end
+    return "'" .. string.gsub(text, '%c', '?') .. "'"
+end
+
+-- A whole number as workq writes it (digits, an optional minus, at most 15 digits), or nil.
+-- tonumber alone would take 'nan', 'inf', '0x10' and ' 5 '.
+local function whole(text)
+    if type(text) ~= 'string' or #text > 16 or not string.find(text, '^%-?%d+$') then return nil end
+    return tonumber(text)
+end
+
+-- A whole number written back as digits (tostring would write 1e+15 from 10^15 up).
+local function digits(n)
+    return string.format('%.0f', n)
+end
+
+-- The type each structure of a queue holds (absent is fine: empty).
+-- starts (the rate limit's log) and watchers (who vouches to fire the ticks) hold no job, but
+-- replacing them would break a promise (the rate; a tick counted missed), so they are damage.
+local STRUCTURES = {meta = 'hash', priorities = 'zset', scheduled = 'zset', running = 'zset',
+                    dead = 'zset', schedules = 'set', ticks = 'zset', starts = 'zset',
+                    watchers = 'zset'}
+
+-- nil when `key` is absent or holds `want`; else the damage, said in words.
+local function key_damage(key, want)
+    local kind = kind_of(key)
+    if kind == 'none' or kind == want then return nil end
+    return key .. ' holds a ' .. kind .. ' where workq keeps a ' .. want
+end
+
+-- The first of the queue's structures `names` (suffixes of STRUCTURES) that is damaged, or nil.
+local function structure_damage(p, names)
+    for _, name in ipairs(names) do
+        local damage = key_damage(p .. name, STRUCTURES[name])
+        if damage then return damage end
+    end
+    return nil
+end
+
+local function list_damage(p, prio)
+    return key_damage(p .. 'waiting:' .. prio, 'list')
+end
+
+-- Ends the script with WORKQ_DAMAGED: only before its first write.
+local function refuse(damage)
+    error({err = 'WORKQ_DAMAGED ' .. damage})
+end
+
+-- Refuses unless the queue's meta and the structures `names` hold their types.
+local function check_structures(p, names)
+    local damage = key_damage(p .. 'meta', 'hash') or structure_damage(p, names or {})
+    if damage then refuse(damage) end
+end
+
 -- Refuses to touch a queue written by a newer data model; records ours on first write.
 -- `v` is the meta's `version` when the caller read it already (with other fields, in one HMGET).
+-- The meta must be a hash (check_structures) unless `v` is given.
+-- Refuses (WORKQ_VERSION) when `v`, the meta's version, is newer than ours; returns the damage
+-- when it is not a number at all, else nil.
+local function version_damage(meta, v)
+    if not v then return nil end
+    local n = whole(v)
+    if not n then return meta .. ' has a version ' .. quote(v) .. ' that is not a number' end
+    if n > DATA_VERSION then error({err = 'WORKQ_VERSION ' .. v .. ' ' .. DATA_VERSION}) end
+    return nil
+end
+
 local function check_version(meta, write, v)
     if v == nil then v = redis.call('HGET', meta, 'version') end
-    if v and tonumber(v) > DATA_VERSION then
-        error({err = 'WORKQ_VERSION ' .. v .. ' ' .. DATA_VERSION})
-    end
+    local damage = version_damage(meta, v)
+    if damage then refuse(damage) end
     if not v and write then redis.call('HSET', meta, 'version', DATA_VERSION) end
 end
 
-local function wake(wake_key)
-    if redis.call('LLEN', wake_key) == 0 then
-        redis.call('RPUSH', wake_key, '1')
-    end
+-- Reads the queue's meta fields `names` (version first) as one HMGET; refuses when the meta is
+-- not a hash or its version is not one this workq knows.
+local function read_meta(meta, names)
+    local m = redis.pcall('HMGET', meta, unpack(names))
+    if m.err then refuse(key_damage(meta, 'hash') or (meta .. ' cannot be read')) end
+    check_version(meta, false, m[1])
+    return m
 end
 
+-- Adds `n` to the meta counter `field` (a statistic: one that is not a number starts again).
+-- The meta must be a hash.
+local function count_up(meta, field, n, current)
+    if current == nil then current = redis.call('HGET', meta, field) end
+    redis.call('HSET', meta, field, digits((whole(current) or 0) + n))
+end
+
+-- Leaves a wake-up token for idle workers (BLPOP) unless one waits already. A wake key of
+-- another type is replaced: it holds no job.
+local function wake(wake_key)
+    local n = redis.pcall('LLEN', wake_key)
+    if type(n) ~= 'number' then
+        redis.call('DEL', wake_key)
+        n = 0
+    end
+    if n == 0 then redis.call('RPUSH', wake_key, '1') end
+end
+
+-- Appends `id` to its waiting list (at the head for a job given back). The list must be
+-- absent or a list (list_damage) and priorities a zset; the record a hash.
 local function push_waiting(p, id, prio, now, at_head)
     local list = p .. 'waiting:' .. prio
     if at_head then redis.call('LPUSH', list, id) else redis.call('RPUSH', list, id) end
@@ -84,11 +204,26 @@ local function push_waiting(p, id, prio, now, at_head)
     end
 end
 
--- Takes `id` out of its waiting list (O(length of that list): only for rare paths).
+-- Takes `id` out of its waiting list (O(length of that list): only for rare paths). A list
+-- of another type holds no id: nothing to take out. Priorities must be a zset.
+-- Returns how many entries it took out.
 local function remove_waiting(p, id, prio)
     local list = p .. 'waiting:' .. prio
-    redis.call('LREM', list, 1, id)
-    if redis.call('LLEN', list) == 0 then redis.call('ZREM', p .. 'priorities', prio) end
+    local kind = kind_of(list)
+    local removed = 0
+    if kind == 'list' then
+        removed = redis.call('LREM', list, 1, id)
+        if redis.call('LLEN', list) == 0 then redis.call('ZREM', p .. 'priorities', prio) end
+    elseif kind == 'none' then
+        redis.call('ZREM', p .. 'priorities', prio)
+    end
+    return removed
+end
+
+-- Takes `id` out of sorted set `key` if it is there; a key of another type holds no id.
+local function zrem(key, id)
+    local n = redis.pcall('ZREM', key, id)
+    return type(n) == 'number' and n or 0
 end
 
 -- Every stored error text is at most its last MAX_ERROR_BYTES (CONTRACT.md §4: the last 4 KiB
@@ -100,35 +235,44 @@ local function cap_error(text)
     return (string.gsub(string.sub(text, -MAX_ERROR_BYTES), '^[\128-\191]+', ''))
 end
 
+-- Records a failed attempt's error on the job (a hash). An error list of another type is
+-- replaced, the new one starting with a note that says so.
 local function add_error(p, id, now, attempt, reason, text)
     text = cap_error(text)
     local key = p .. 'errors:' .. id
+    local kind = kind_of(key)
+    if kind ~= 'none' and kind ~= 'list' then
+        redis.call('DEL', key)
+        redis.call('RPUSH', key, cjson.encode({at = now, attempt = attempt, reason = 'corrupt',
+            error = 'the error list held a ' .. kind .. ', not a list: replaced; earlier errors are lost'}))
+    end
     redis.call('RPUSH', key, cjson.encode({at = now, attempt = attempt, reason = reason, error = text}))
     redis.call('LTRIM', key, -MAX_ERRORS_KEPT, -1)
     redis.call('HSET', p .. 'job:' .. id, 'error', text, 'reason', reason)
 end
 
--- Releases the job's --unique key if the job still holds it.
+-- Releases the job's --unique key if the job still holds it (a key of another type names no job).
 local function release_unique(p, id, unique)
     if unique and unique ~= '' then
         local ukey = p .. 'unique:' .. unique
-        if redis.call('GET', ukey) == id then redis.call('DEL', ukey) end
+        if redis.pcall('GET', ukey) == id then redis.call('DEL', ukey) end
     end
 end
 
 -- Applies the dead-letter cap (count and/or age, kept in meta); counts what it trims.
--- `cap` is { dead_max, dead_max_age } when the caller read them already.
+-- `cap` is { dead_max, dead_max_age } when the caller read them already. The meta must be a
+-- hash and dead a zset.
 local function trim_dead(p, now, cap)
     cap = cap or redis.call('HMGET', p .. 'meta', 'dead_max', 'dead_max_age')
     local trimmed = {}
-    local max_count = tonumber(cap[1])
+    local max_count = whole(cap[1])
     if max_count and max_count > 0 then
         local excess = redis.call('ZCARD', p .. 'dead') - max_count
         if excess > 0 then
             for _, id in ipairs(redis.call('ZRANGE', p .. 'dead', 0, excess - 1)) do trimmed[#trimmed + 1] = id end
         end
     end
-    local max_age = tonumber(cap[2])
+    local max_age = whole(cap[2])
     if max_age and max_age > 0 then
         for _, id in ipairs(redis.call('ZRANGEBYSCORE', p .. 'dead', '-inf', now - max_age, 'LIMIT', 0, 1000)) do
             trimmed[#trimmed + 1] = id
@@ -141,7 +285,7 @@ local function trim_dead(p, now, cap)
             count = count + 1
         end
     end
-    if count > 0 then redis.call('HINCRBY', p .. 'meta', 'trimmed', count) end
+    if count > 0 then count_up(p .. 'meta', 'trimmed', count) end
 end
 
 -- Tells a `workq-enqueue --wait` blocked on <p>done:<id> that the job has ended: pushes the final
@@ -152,15 +296,18 @@ local DONE_TTL_MS = 86400000
 local function notify_final(p, id, notify, state, result)
     if notify == nil then notify = redis.call('HGET', p .. 'job:' .. id, 'notify') end
     if notify == '1' then
+        local key = p .. 'done:' .. id
+        if key_damage(key, 'list') then redis.call('DEL', key) end
         if result then
-            redis.call('RPUSH', p .. 'done:' .. id, state, result)
+            redis.call('RPUSH', key, state, result)
         else
-            redis.call('RPUSH', p .. 'done:' .. id, state)
+            redis.call('RPUSH', key, state)
         end
-        redis.call('PEXPIRE', p .. 'done:' .. id, DONE_TTL_MS)
+        redis.call('PEXPIRE', key, DONE_TTL_MS)
     end
 end
 
+-- The record must be a hash, dead a zset, the meta a hash.
 local function make_dead(p, id, now, unique)
     redis.call('HSET', p .. 'job:' .. id, 'state', 'dead', 'finished', now)
     redis.call('ZADD', p .. 'dead', now, id)
@@ -190,11 +337,12 @@ local function make_cancelled(p, id, now, unique, ttl)
 end
 
 -- The job that holds --unique key `unique` while it is scheduled, waiting or running; nil when
--- none does (a key naming an ended job is free).
+-- none does (a key naming an ended job is free). Writes nothing, fails on nothing: a unique key
+-- (or a holder's record) of another type names no live job, and write_new_job replaces it.
 local function live_unique_holder(p, unique)
-    local holder = redis.call('GET', p .. 'unique:' .. unique)
-    if not holder then return nil end
-    local state = redis.call('HGET', p .. 'job:' .. holder, 'state')
+    local holder = redis.pcall('GET', p .. 'unique:' .. unique)
+    if type(holder) ~= 'string' then return nil end
+    local state = redis.pcall('HGET', p .. 'job:' .. holder, 'state')
     if state == 'waiting' or state == 'scheduled' or state == 'running' then return holder end
     return nil
 end
@@ -204,7 +352,8 @@ end
 -- unique ('' = none) and due (ms, or nil). Takes the unique key; a job with `due` joins the
 -- scheduled set. Returns true when the job is waiting: the caller appends it to its priority's
 -- list (workq-enqueue batches those in one RPUSH). A fresh record has neither `attempts`
--- (absent = 0) nor `ready` (absent = `created`).
+-- (absent = 0) nor `ready` (absent = `created`). The caller checked that the record is absent
+-- and, with `due`, that scheduled is a zset (SET replaces a unique key of any type).
 local function write_new_job(p, id, o)
     local fields = {'payload', o.payload, 'max', o.max, 'created', o.created}
     if o.prio ~= 0 then fields[#fields + 1] = 'prio'; fields[#fields + 1] = o.prio_text end
@@ -224,48 +373,108 @@ local function write_new_job(p, id, o)
     return not o.due
 end
 
--- Does `token` hold job `id`? The holder is the last claimer, while it runs the job, or
--- after its lease lapsed if nobody claimed the job since (the reaper keeps the token on
--- the record until the next claim, release or requeue). Returns the record's fields, and
--- 'duplicate' when this token already settled the job (a retried settle); 'lost' when the
--- record is missing or not a hash.
-local JOB_FIELDS = {'state', 'token', 'settled', 'attempts', 'max', 'prio', 'unique', 'cancel', 'worker',
-                    'notify', 'reason'}
-local function holder_check(p, id, token)
-    local f = redis.pcall('HMGET', p .. 'job:' .. id, unpack(JOB_FIELDS))
-    if f.err then return 'lost', {} end  -- not a hash: a corrupt record holds nobody
-    local job = {state = f[1], token = f[2], settled = f[3], attempts = tonumber(f[4]) or 0,
-                 max = tonumber(f[5]) or 1, prio = tonumber(f[6]) or 0, unique = f[7],
-                 cancel = f[8], worker = f[9], notify = f[10], reason = f[11]}
-    if not job.state then return 'lost', job end
-    if job.settled == token then return 'duplicate', job end
-    if job.token ~= token then return 'lost', job end
-    if job.state == 'running' or job.state == 'waiting' or job.state == 'dead' then return 'held', job end
-    return 'lost', job
-end
-
--- Takes a held job out of the structure its state puts it in (before a settle).
-local function detach_held(p, id, job)
-    if job.state == 'running' then
-        redis.call('ZREM', p .. 'running', id)
-    elseif job.state == 'waiting' then
-        remove_waiting(p, id, job.prio)
-    elseif job.state == 'dead' then
-        redis.call('ZREM', p .. 'dead', id)
-    end
-end
-
 -- The states a job record may be in (README, "Data model"). A record in any other is corrupt.
 local STATES = {waiting = true, scheduled = true, running = true, succeeded = true, dead = true,
                 cancelled = true}
+-- A record that has ended is not quarantined again for a bad field: nothing runs it any more
+-- (a stale entry of it is dropped). Its fields are shown as they are.
+local FINAL = {succeeded = true, dead = true, cancelled = true}
 
--- A record that cannot be a job (missing, not a hash, a state or a field workq never writes)
--- becomes a dead letter with a reason instead of blocking the queue, or vanishing from it. A
--- foreign value is kept aside under <p>corrupt:<id>; a hash keeps its fields (what was wrong
--- with them is in the reason), only its state becomes dead.
-local function dead_corrupt(p, id, now, why)
+-- The numeric fields of a record: the range each must be in, and its value when absent.
+local NUMBERS = {
+    attempts = {0, 999999999999999, 0},
+    max = {0, 999999999999999, 1},
+    prio = {-PRIORITY_LIMIT, PRIORITY_LIMIT, 0},
+    timeout = {0, 999999999999999, false},
+}
+
+-- Reads fields `names` of job `id` as a table (absent fields false). Returns it, and why it
+-- cannot be a job when it is missing ({missing = true}) or not a hash ({}).
+local function read_fields(p, id, names)
     local key = p .. 'job:' .. id
-    local kind = redis.call('TYPE', key).ok
+    local f = redis.pcall('HMGET', key, unpack(names))
+    if f.err then return {}, 'the job record is a ' .. kind_of(key) .. ', not a hash' end
+    local job = {}
+    for i, name in ipairs(names) do job[name] = f[i] end
+    return job, nil
+end
+
+-- Converts the numeric fields read into `job` (attempts, max, prio, timeout: their defaults
+-- when absent); returns why one is not a whole number in its range, or nil.
+local function numbers_problem(job)
+    for name, kind in pairs(NUMBERS) do
+        local text = job[name]
+        if text == false or (text == '' and name == 'timeout') then
+            job[name] = kind[3]
+        elseif type(text) == 'string' then
+            local n = whole(text)
+            if not n or n < kind[1] or n > kind[2] then
+                return "the job record's " .. name .. ' ' .. quote(text) ..
+                    ' is not a whole number from ' .. kind[1] .. ' to ' .. digits(kind[2])
+            end
+            job[name] = n
+        end
+    end
+    return nil
+end
+
+-- Reads fields `names` of job `id`, and always its state and numbers, so that every script
+-- judges a record alike. Returns the record as a table (absent fields false; attempts, max, prio
+-- and timeout as numbers, or their defaults), and why it cannot be a job, or nil: missing
+-- ({missing = true}), not a hash, a state workq never writes, a number out of its kind. With a
+-- reason, numbers may be left as text: use none of them.
+local JUDGED = {'state', 'attempts', 'max', 'prio', 'timeout'}
+local function read_job(p, id, names)
+    local all, seen = {}, {}
+    for _, list in ipairs({JUDGED, names}) do
+        for _, name in ipairs(list) do
+            if not seen[name] then
+                seen[name] = true
+                all[#all + 1] = name
+            end
+        end
+    end
+    local job, problem = read_fields(p, id, all)
+    if problem then return job, problem end
+    if not STATES[job.state] then
+        if job.state then
+            return job, "the job record's state " .. quote(job.state) .. ' is not one workq knows'
+        end
+        if redis.call('EXISTS', p .. 'job:' .. id) == 0 then
+            job.missing = true
+            return job, 'the job record is missing'
+        end
+        return job, 'the job record has no state'
+    end
+    return job, numbers_problem(job)
+end
+
+-- A record that cannot be a job becomes a dead letter with a reason instead of blocking the
+-- queue, or vanishing from it. A foreign value is kept aside under <p>corrupt:<id>; a hash
+-- keeps its fields (what was wrong with them is in the reason), becomes dead and holds no lease
+-- any more (no token: its old holder's settle is refused). `detach`: the caller does not know
+-- where the id is listed; it is taken out of running and scheduled, and out of its waiting list
+-- (every waiting list when its priority cannot be read: O(jobs waiting), for a rare case).
+-- Needs the meta a hash; returns false, having written nothing, when the dead letters (or, to
+-- detach, priorities) are damaged.
+local function dead_corrupt(p, id, now, why, detach)
+    if structure_damage(p, detach and {'dead', 'priorities'} or {'dead'}) then return false end
+    local key = p .. 'job:' .. id
+    local kind = kind_of(key)
+    if detach then
+        zrem(p .. 'running', id)
+        zrem(p .. 'scheduled', id)
+        -- A record in a state workq knows is in a waiting list only when waiting; one in no
+        -- known state may be in any.
+        local f = kind == 'hash' and redis.call('HMGET', key, 'state', 'prio') or {}
+        local prio = f[1] == 'waiting' and whole(f[2] or '0')
+        if (f[1] == 'waiting' or not STATES[f[1]]) and
+           (not prio or remove_waiting(p, id, prio) == 0) then
+            for _, listed in ipairs(redis.call('ZRANGE', p .. 'priorities', 0, -1)) do
+                remove_waiting(p, id, listed)
+            end
+        end
+    end
     if kind ~= 'none' and kind ~= 'hash' then
         redis.call('RENAME', key, p .. 'corrupt:' .. id)
         why = why .. ' (the ' .. kind .. ' found there is kept as ' .. p .. 'corrupt:' .. id .. ')'
@@ -273,37 +482,95 @@ local function dead_corrupt(p, id, now, why)
     end
     if kind == 'none' then
         redis.call('HSET', key, 'state', 'dead', 'attempts', 0, 'max', 0, 'created', now)
+    else
+        redis.call('HDEL', key, 'token', 'lease')
     end
     add_error(p, id, now, 0, 'corrupt', why)
     make_dead(p, id, now, nil)
+    return true
 end
 
--- Why a record in `state` cannot be handled as a job in it: nil when the state is one workq
--- knows (a stale entry of a job that moved on is skipped by its reader, not dead-lettered).
-local function state_problem(state)
-    if STATES[state] then return nil end
-    return "the job record's state '" .. tostring(state) .. "' is not one workq knows"
+-- Does `token` hold job `id`? The holder is the last claimer, while it runs the job, or
+-- after its lease lapsed if nobody claimed the job since (the reaper keeps the token on
+-- the record until the next claim, release or requeue). Returns the verdict, the record's
+-- fields and, for 'corrupt', why: 'duplicate' when this token already settled the job (a
+-- retried settle); 'held'; 'lost' when the record is missing or another token holds it;
+-- 'corrupt' when the record is not a hash, or its holder's record cannot be a job.
+local JOB_FIELDS = {'state', 'token', 'settled', 'attempts', 'max', 'prio', 'unique', 'cancel', 'worker',
+                    'notify', 'reason'}
+local function holder_check(p, id, token)
+    local job, problem = read_job(p, id, JOB_FIELDS)
+    if job.missing then return 'lost', job end
+    if not job.state and problem then return 'corrupt', job, problem end  -- not a hash
+    if job.settled == token then return 'duplicate', job end
+    if job.token ~= token then return 'lost', job end
+    if problem then return 'corrupt', job, problem end
+    if job.state == 'running' or job.state == 'waiting' or job.state == 'dead' then return 'held', job end
+    return 'lost', job
 end
 
--- Moves due scheduled jobs to the tail of their waiting list; at most `limit` per call. A due
--- job whose record is missing or not a hash cannot run: it becomes a dead letter with a reason.
-local function promote_due(p, now, limit)
+-- Takes a held job out of the structure its state puts it in (before a settle).
+local function detach_held(p, id, job)
+    if job.state == 'running' then
+        zrem(p .. 'running', id)
+    elseif job.state == 'waiting' then
+        remove_waiting(p, id, job.prio)
+    elseif job.state == 'dead' then
+        zrem(p .. 'dead', id)
+    end
+end
+
+-- Due scheduled jobs, in two steps so that nothing is written before everything is checked:
+-- plan_promote reads up to `limit` due jobs and returns the plan, or nil and the damage (a
+-- waiting list of another type: nothing may be written); apply_promote moves each to the tail
+-- of its waiting list, or dead-letters it with the reason when its record cannot be a job, or
+-- drops a stale entry (a job in another state workq knows). The plan is applied before
+-- anything else is read: the records do not change in between (scripts are atomic).
+-- Scheduled must be a zset, checked by the caller; priorities too, and dead, for the apply.
+local function plan_promote(p, now, limit)
     local due = redis.call('ZRANGEBYSCORE', p .. 'scheduled', '-inf', tostring(now), 'LIMIT', '0', tostring(limit))
+    local plan = {}
+    local lists = {}
+    if #due > 0 then
+        local damage = structure_damage(p, {'priorities', 'dead'})
+        if damage then return nil, damage end
+    end
     for _, id in ipairs(due) do
-        redis.call('ZREM', p .. 'scheduled', id)
-        if redis.call('TYPE', p .. 'job:' .. id).ok == 'hash' then
-            local f = redis.call('HMGET', p .. 'job:' .. id, 'state', 'prio')
-            local problem = state_problem(f[1])
-            if problem then
-                dead_corrupt(p, id, now, problem .. ' (found when the job became due)')
-            else
-                push_waiting(p, id, tonumber(f[2]) or 0, now, false)
+        local job, problem = read_job(p, id, {'state', 'prio'})
+        local step = {id = id}
+        if problem and not FINAL[job.state] then
+            step.corrupt = problem .. ' (found when the job became due)'
+            step.detach = job.state ~= 'scheduled'
+        elseif job.state == 'scheduled' and not problem then
+            step.prio = job.prio
+            if not lists[job.prio] then
+                local damage = list_damage(p, job.prio)
+                if damage then return nil, damage end
+                lists[job.prio] = true
             end
-        else
-            dead_corrupt(p, id, now, 'the job record was missing or not a hash when the job became due')
+        end
+        plan[#plan + 1] = step
+    end
+    return plan
+end
+
+local function apply_promote(p, now, plan)
+    for _, step in ipairs(plan) do
+        redis.call('ZREM', p .. 'scheduled', step.id)
+        if step.corrupt then
+            dead_corrupt(p, step.id, now, step.corrupt, step.detach)
+        elseif step.prio then
+            push_waiting(p, step.id, step.prio, now, false)
         end
     end
-    return #due
+    return #plan
+end
+
+-- The plan, for a script that has written nothing yet: refuses on damage.
+local function promote_plan_or_refuse(p, now, limit)
+    local plan, damage = plan_promote(p, now, limit)
+    if not plan then refuse(damage) end
+    return plan
 end
 
 -- Namespace-wide job ids (workq-enqueue --id, workq-dlq import; schedules' tick ids).
