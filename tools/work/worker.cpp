@@ -74,6 +74,7 @@ Worker::Worker(int argc, char** argv, Settings settings)
       shortage_timer_(io_),
       breaker_timer_(io_),
       hold_timer_(io_),
+      claim_retry_timer_(io_),
       service_(io_) {}
 
 std::string Worker::worker_label() const {
@@ -471,6 +472,7 @@ void Worker::finish() {
     runtime_timer_.cancel();
     retry_timer_.cancel();
     hold_timer_.cancel();
+    claim_retry_timer_.cancel();
     summary_timer_.cancel();
     auto unregister_and_stop = [this] {
         on_event(Event::drained);

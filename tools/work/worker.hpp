@@ -108,6 +108,11 @@ class Worker {
     // No handler could be started (no pipe, no process): claim nothing for shortage_pause.
     void pause_claims_for_shortage();
     void idle_wait(std::optional<Millis> next_due);
+    // The server refused a claim or the wait (READONLY, NOREPLICAS, MISCONF...): claim again
+    // after blocking_retry, not at once (a refusal comes back at once: a tight loop). Logs an
+    // error once per distinct message; `claim_recovered` says so when claims work again.
+    void claim_refused(const std::string& error);
+    void claim_recovered();
     void start_job(Slot& slot, Job job);
     void log_claimed(const Job& job) const;  // at debug
     // Records a job as dead at once with `error` (a payload no run of COMMAND can take).
@@ -237,6 +242,10 @@ class Worker {
     // Until a queue's rate limit allows its next starts (workq-queue limit): the claim said when.
     // Meanwhile the worker does not wait on that queue's wake-ups; this timer claims again then.
     boost::asio::steady_timer hold_timer_;
+    // After a refused claim or wait: see claim_refused. The error last logged, until recovered.
+    boost::asio::steady_timer claim_retry_timer_;
+    bool claim_retry_armed_ = false;
+    std::string claim_error_logged_;
     std::vector<std::optional<std::chrono::steady_clock::time_point>> rate_held_until_;
     std::vector<bool> hold_logged_;   // a queue's first hold is logged at info, later ones at debug
     long long claims_held_back_ = 0;  // claims that a queue's limit held back (for metrics)

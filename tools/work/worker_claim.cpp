@@ -48,7 +48,8 @@ void Worker::pause_claims_for_shortage() {
 
 void Worker::maybe_claim() {
     if (state_ != State::running || claims_in_flight_ >= max_claims_in_flight ||
-        short_of_resources_ || !first_reap_done_ || !commands_ || !commands_->ready())
+        short_of_resources_ || claim_retry_armed_ || !first_reap_done_ || !commands_ ||
+        !commands_->ready())
         return;
     // The slots a claim on its way would fill are not asked for again.
     std::size_t free = free_slots();
@@ -80,11 +81,10 @@ void Worker::maybe_claim() {
                 fatal(error.what());
                 return;
             } catch (const std::exception& error) {
-                log::error(fmt::format("claim failed: {}", error.what()),
-                           {{"worker", worker_label()}});
-                idle_wait(std::nullopt);
+                claim_refused(fmt::format("claim failed: {}", error.what()));
                 return;
             }
+            claim_recovered();
             crash_point("after-claim");
             firer_->on_claim_hint(result.next_tick);
             for (auto& claimed : result.jobs) {
@@ -217,6 +217,28 @@ void Worker::burst_idle() {
     });
 }
 
+void Worker::claim_refused(const std::string& error) {
+    // The same refusal again and again is logged once, not once a second.
+    if (error != claim_error_logged_) {
+        claim_error_logged_ = error;
+        log::error(fmt::format("{}; trying again every {}", error, format_duration(blocking_retry)),
+                   {{"worker", worker_label()}});
+    }
+    if (claim_retry_armed_) return;
+    claim_retry_armed_ = true;
+    claim_retry_timer_.expires_after(blocking_retry);
+    claim_retry_timer_.async_wait([this](auto error_code) {
+        claim_retry_armed_ = false;
+        if (!error_code) maybe_claim();
+    });
+}
+
+void Worker::claim_recovered() {
+    if (claim_error_logged_.empty()) return;
+    claim_error_logged_.clear();
+    log::info("claims work again", {{"worker", worker_label()}});
+}
+
 void Worker::idle_wait(std::optional<Millis> next_due) {
     if (state_ != State::running || blpop_in_flight_ || settings_.burst || free_slots() == 0)
         return;
@@ -259,6 +281,11 @@ void Worker::idle_wait(std::optional<Millis> next_due) {
         std::move(args),
         [this](std::optional<redis::Reply> reply) {
             blpop_in_flight_ = false;
+            if (reply && reply->is_error()) {
+                // Refused at once (BLPOP pops: a write): waiting again at once would spin.
+                claim_refused(fmt::format("waiting for jobs failed: {}", reply->text));
+                return;
+            }
             if (reply && reply->is_array() && (free_slots() == 0 || state_ != State::running)) {
                 // Woken while every slot is busy, or while paused (SIGTSTP, a failing health
                 // check): pass the wake-up on to another worker, or it waits a whole idle_block.
