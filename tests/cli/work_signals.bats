@@ -727,3 +727,42 @@ calls_at_least() { [ "$(command_calls "$1")" -ge "$2" ]; }
     assert_equal "$EXIT_CODE" 0
     stop_redis "$own"
 }
+
+# Renewals of job $2's lease (--lease 20s) sent since line $3 of the MONITOR output $1.
+renewed_after() { tail -n +"$3" "$1" | grep -F '"EVALSHA"' | grep -qF "\"20000\" \"$2\""; }
+
+@test "an outcome the server refuses for now keeps its job's lease renewed until it is recorded" {
+    local own="$BATS_TEST_TMPDIR/own"
+    mkdir -p "$own"
+    start_redis "$own"
+    export WORKQ_REDIS_URL="unix://$own/redis.sock" WORKQ_TEST_REDIS_SOCKET="$own/redis.sock"
+    id=$(workq-enqueue q x)
+    local h
+    h=$(blocking_handler)
+    export D
+    rcli monitor >"$D/monitor" &
+    local monitor=$!
+    start_worker w --lease 20s q -- "$h"
+    local w=$LAST_PID
+    wait_until 10 has_lines "$D/handler.pid" 2
+    wait_until 5 state_is q "$id" running
+    rcli config set min-replicas-to-write 1 >/dev/null
+    touch "$D/go"
+    wait_until 10 log_has w "refused to record an outcome for now"
+    # The handler is gone and its success waits in the outbox: the worker still renews (the
+    # renewal is refused too for now, but it goes on once the server takes writes, so that a
+    # refusal longer than the lease does not see the job reaped and run again).
+    local mark
+    mark=$(($(wc -l <"$D/monitor") + 1))
+    wait_until 15 renewed_after "$D/monitor" "$id" "$mark"
+    assert_raw_state q "$id" running
+    rcli config set min-replicas-to-write 0 >/dev/null
+    wait_until 15 state_is q "$id" succeeded
+    assert_equal "$(job_field q "$id" attempts)" 1
+    assert_equal "$(grep -c '^start' "$D/ledger")" 1
+    kill "$monitor"
+    kill -TERM "$w"
+    wait_exit "$w" 10
+    assert_equal "$EXIT_CODE" 0
+    stop_redis "$own"
+}

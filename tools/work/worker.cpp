@@ -162,28 +162,32 @@ int Worker::run() {
             .label = [this] { return worker_label(); }});
     leases_.emplace(
         io_, queue_keys_, settings_.queues,
-        Leases::Hooks{.connection = [this] { return commands_; },
-                      .held =
-                          [this] {
-                              std::vector<Leases::Held> held;
-                              for (const auto& slot : slots_)
-                                  if (slot.job && !slot.job->lease_lost)
-                                      held.push_back({slot.job->queue_index, slot.job->claimed.id,
-                                                      slot.job->claimed.token});
-                              return held;
-                          },
-                      .news = [this](const Leases::Held& held,
-                                     queue::RenewStatus status) { on_lease_news(held, status); },
-                      .lease = [this] { return settings_.lease; },
-                      .result_ttl = [this] { return settings_.result_ttl; },
-                      .reaper_pass =
-                          [this](long long) {
-                              // Schedules ride on the reaper's period: a busy worker fires and
-                              // keeps its watch.
-                              if (state_ == State::running || state_ == State::paused)
-                                  firer_->on_reaper_pass();
-                          },
-                      .label = [this] { return worker_label(); }});
+        Leases::Hooks{
+            .connection = [this] { return commands_; },
+            .held =
+                [this] {
+                    std::vector<Leases::Held> held;
+                    for (const auto& slot : slots_)
+                        if (slot.job && !slot.job->lease_lost)
+                            held.push_back({slot.job->queue_index, slot.job->claimed.id,
+                                            slot.job->claimed.token});
+                    // Outcomes the server has not taken yet: the job is still ours.
+                    for (auto& job : settler_->held())
+                        held.push_back({job.queue, std::move(job.id), std::move(job.token)});
+                    return held;
+                },
+            .news = [this](const Leases::Held& held,
+                           queue::RenewStatus status) { on_lease_news(held, status); },
+            .lease = [this] { return settings_.lease; },
+            .result_ttl = [this] { return settings_.result_ttl; },
+            .reaper_pass =
+                [this](long long) {
+                    // Schedules ride on the reaper's period: a busy worker fires and
+                    // keeps its watch.
+                    if (state_ == State::running || state_ == State::paused)
+                        firer_->on_reaper_pass();
+                },
+            .label = [this] { return worker_label(); }});
     rate_held_until_.resize(queue_keys_.size());
     hold_logged_.resize(queue_keys_.size());
     firer_.emplace(

@@ -133,7 +133,9 @@ class Worker {
     bool slot_ready(const Slot& slot) const;
     // Gives a claimed job back, uncounted (through the settler).
     void release(const Job& job, std::function<void(const redis::Reply&)> on_reply = {});
-    void settle(queue::ScriptCall call, std::function<void(const redis::Reply&)> on_reply);
+    // Settles `job` (its lease is renewed until the server has taken the outcome).
+    void settle(const Job& job, queue::ScriptCall call,
+                std::function<void(const redis::Reply&)> on_reply);
     void settler_answered();
     // Renewal news of a held job: stop its handler (lease lost, or a user's cancel).
     void on_lease_news(const Leases::Held& held, queue::RenewStatus status);
