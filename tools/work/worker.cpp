@@ -333,6 +333,8 @@ void Worker::on_commands_ready() {
 }
 
 void Worker::on_commands_lost(const std::string& reason) {
+    // Claims on their way are lost with the connection (their jobs come back with their leases):
+    // nothing to wait for. A drain that waited only on them finishes below.
     claims_in_flight_ = slots_claimed_for_ = 0;
     ++claim_epoch_;
     firer_->on_connection_lost();
@@ -351,6 +353,7 @@ void Worker::on_commands_lost(const std::string& reason) {
     reconnect_timer_.async_wait([this](auto error) {
         if (!error && state_ != State::stopped) connect_commands();
     });
+    check_drained();
 }
 
 // --- lifecycle -----------------------------------------------------------------------------------
@@ -447,7 +450,9 @@ void Worker::begin_drain(std::string_view why, bool urgent) {
 
 void Worker::check_drained() {
     if (finishing_ || (state_ != State::draining && state_ != State::error)) return;
-    if (busy_slots() > 0 || settler_->pending()) return;
+    // A claim on its way may bring jobs: they are given back (through the settler) before the
+    // worker ends, or they would wait for their leases to lapse. Its callback looks again.
+    if (busy_slots() > 0 || claims_in_flight_ > 0 || settler_->pending()) return;
     // Persistent handlers get EOF on stdin and a kill grace to exit on their own.
     std::size_t alive = 0;
     for (auto& slot : slots_)

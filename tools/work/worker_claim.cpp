@@ -72,6 +72,12 @@ void Worker::maybe_claim() {
             if (epoch != claim_epoch_) return;  // a lost connection's: reconnecting claims again
             --claims_in_flight_;
             slots_claimed_for_ -= wanted;
+            // A drain waits for claims on their way (check_drained): whatever this one brought
+            // is started or given back by now.
+            struct DrainCheck {
+                Worker* worker;
+                ~DrainCheck() { worker->check_drained(); }
+            } drain_check{this};
             if (!reply) return;  // the connection failed: reconnecting claims again
             queue::ClaimResult result;
             try {
