@@ -292,8 +292,10 @@ void Worker::idle_wait(std::optional<Millis> next_due) {
                 claim_refused(fmt::format("waiting for jobs failed: {}", reply->text));
                 return;
             }
-            if (reply && reply->is_array() && (free_slots() == 0 || state_ != State::running)) {
-                // Woken while every slot is busy, or while paused (SIGTSTP, a failing health
+            if (reply && reply->is_array() &&
+                (free_slots() <= slots_claimed_for_ || state_ != State::running)) {
+                // Woken while every slot is busy or already claimed for by a claim on its way
+                // (maybe_claim would send nothing), or while paused (SIGTSTP, a failing health
                 // check): pass the wake-up on to another worker, or it waits a whole idle_block.
                 auto key = reply->at(0).as_string();
                 commands_->command({"RPUSH", key, "1"}, [](auto) {});
