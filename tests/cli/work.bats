@@ -534,7 +534,7 @@ has_lines() { [ "$(lines "$1")" -ge "$2" ]; }
     workq-enqueue q b >/dev/null
     workq-queue resume q
     wait_until 20 has_lines "$D/ledger" 2
-    run grep -c 'waiting for work failed' "$D/w.log"
+    run grep -c 'waiting for jobs failed' "$D/w.log"
     assert_output 0
 }
 

@@ -680,3 +680,89 @@ client_calls() {
     assert_equal "$EXIT_CODE" 0
     stop_redis "$own"
 }
+
+# The calls of a command the server took or refused since the last CONFIG RESETSTAT.
+command_calls() {
+    rcli info commandstats | tr -d '\r' | grep "^cmdstat_$1:" |
+        sed -E 's/.*[:,]calls=([0-9]+).*rejected_calls=([0-9]+).*/\1 \2/' |
+        awk '{ print $1 + $2 } END { if (NR == 0) print 0 }'
+}
+calls_at_least() { [ "$(command_calls "$1")" -ge "$2" ]; }
+
+@test "claims the server refuses (NOREPLICAS) are tried again every second, logged once, not in a tight loop; the job runs once it allows" {
+    # Its own server: CONFIG SET must not reach another test's.
+    local own="$BATS_TEST_TMPDIR/own"
+    mkdir -p "$own"
+    start_redis "$own"
+    export WORKQ_REDIS_URL="unix://$own/redis.sock" WORKQ_TEST_REDIS_SOCKET="$own/redis.sock"
+    id=$(workq-enqueue q x)
+    local h
+    h=$(blocking_handler)
+    export D
+    start_worker w q -- "$h"
+    local w=$LAST_PID
+    wait_until 10 has_lines "$D/handler.pid" 2
+    wait_until 5 state_is q "$id" running
+    # No replica: every write is refused, claims and BLPOP (it pops) included.
+    rcli config set min-replicas-to-write 1 >/dev/null
+    rcli config resetstat >/dev/null
+    touch "$D/go"
+    wait_until 10 log_has w "claim failed"
+    # A few seconds of refusals (scripts: the claims once a second, renewals, settles...): a
+    # tight loop makes thousands of calls and log lines meanwhile.
+    wait_until 30 calls_at_least evalsha 8
+    local blpops lines
+    blpops=$(command_calls blpop)
+    lines=$(grep -c "claim failed" "$D/w.log")
+    [ "$lines" -le 2 ] || fail "$lines 'claim failed' lines: $(tail -5 "$D/w.log")"
+    [ "$blpops" -le 20 ] || fail "$blpops BLPOP calls while writes were refused"
+    alive "$w"
+    rcli config set min-replicas-to-write 0 >/dev/null
+    wait_until 20 state_is q "$id" succeeded
+    id2=$(workq-enqueue q y)
+    wait_until 20 state_is q "$id2" succeeded
+    assert_log w "claims work again"
+    kill -TERM "$w"
+    wait_exit "$w" 10
+    assert_equal "$EXIT_CODE" 0
+    stop_redis "$own"
+}
+
+# Renewals of job $2's lease (--lease 20s) sent since line $3 of the MONITOR output $1.
+renewed_after() { tail -n +"$3" "$1" | grep -F '"EVALSHA"' | grep -qF "\"20000\" \"$2\""; }
+
+@test "an outcome the server refuses for now keeps its job's lease renewed until it is recorded" {
+    local own="$BATS_TEST_TMPDIR/own"
+    mkdir -p "$own"
+    start_redis "$own"
+    export WORKQ_REDIS_URL="unix://$own/redis.sock" WORKQ_TEST_REDIS_SOCKET="$own/redis.sock"
+    id=$(workq-enqueue q x)
+    local h
+    h=$(blocking_handler)
+    export D
+    rcli monitor >"$D/monitor" &
+    local monitor=$!
+    start_worker w --lease 20s q -- "$h"
+    local w=$LAST_PID
+    wait_until 10 has_lines "$D/handler.pid" 2
+    wait_until 5 state_is q "$id" running
+    rcli config set min-replicas-to-write 1 >/dev/null
+    touch "$D/go"
+    wait_until 10 log_has w "refused to record an outcome for now"
+    # The handler is gone and its success waits in the outbox: the worker still renews (the
+    # renewal is refused too for now, but it goes on once the server takes writes, so that a
+    # refusal longer than the lease does not see the job reaped and run again).
+    local mark
+    mark=$(($(wc -l <"$D/monitor") + 1))
+    wait_until 15 renewed_after "$D/monitor" "$id" "$mark"
+    assert_raw_state q "$id" running
+    rcli config set min-replicas-to-write 0 >/dev/null
+    wait_until 15 state_is q "$id" succeeded
+    assert_equal "$(job_field q "$id" attempts)" 1
+    assert_equal "$(grep -c '^start' "$D/ledger")" 1
+    kill "$monitor"
+    kill -TERM "$w"
+    wait_exit "$w" 10
+    assert_equal "$EXIT_CODE" 0
+    stop_redis "$own"
+}

@@ -52,6 +52,17 @@ TEST(StderrRelay, NoRelayedLineIsLongerThanTheBoundEvenWithItsNewline) {
     EXPECT_EQ(out.lines.back().second, "y");
 }
 
+TEST(StderrRelay, ALineOfExactlyTheBoundWhoseNewlineComesLaterIsOneLine) {
+    Relayed out;
+    auto relay = out.relay();
+    std::string line(longest_relayed_line, 'z');
+    relay.feed(line, "t");
+    relay.feed("\nnext\n", "t");
+    ASSERT_EQ(out.lines.size(), 2u);
+    EXPECT_EQ(out.lines[0].second, line);
+    EXPECT_EQ(out.lines[1].second, "next");
+}
+
 TEST(StderrRelay, ResetForgetsAPartialLine) {
     Relayed out;
     auto relay = out.relay();

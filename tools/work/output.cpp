@@ -35,7 +35,9 @@ void StderrRelay::feed(std::string_view chunk, std::string_view tag) {
         sink_(tag, std::string_view(partial_).substr(start, newline - start));
         start = newline + 1;
     }
-    while (partial_.size() - start >= longest_relayed_line) {
+    // Strictly longer: a line of exactly the bound may have its newline in the next read (sent
+    // now, that newline would end an extra empty line).
+    while (partial_.size() - start > longest_relayed_line) {
         sink_(tag, std::string_view(partial_).substr(start, longest_relayed_line));
         start += longest_relayed_line;
     }

@@ -135,9 +135,13 @@ void Settler::send_successes(std::size_t queue) {
     batch.pending.erase(batch.pending.begin(),
                         batch.pending.begin() + static_cast<std::ptrdiff_t>(count));
     std::vector<queue::Completion> jobs;
+    std::vector<Hold> holds;
     jobs.reserve(count);
-    for (const auto& success : *sent)
+    holds.reserve(count);
+    for (const auto& success : *sent) {
         jobs.push_back({success.id, success.token, success.result, success.dropped});
+        holds.push_back({queue, success.id, success.token});
+    }
     auto call = hooks_.complete_call(queue, jobs);
     for (auto& success : *sent)
         std::string().swap(success.result);  // the call holds a copy
@@ -151,7 +155,18 @@ void Settler::send_successes(std::size_t queue) {
             [this, queue] {
                 batches_[queue].in_flight = false;
                 send_successes(queue);
-            }});
+            },
+            std::move(holds)});
+}
+
+std::vector<Settler::Hold> Settler::held() const {
+    std::vector<Hold> held;
+    for (const auto& outgoing : outbox_)
+        held.insert(held.end(), outgoing.holds.begin(), outgoing.holds.end());
+    for (std::size_t queue = 0; queue < batches_.size(); ++queue)
+        for (const auto& success : batches_[queue].pending)
+            held.push_back({queue, success.id, success.token});
+    return held;
 }
 
 bool Settler::pending() const {

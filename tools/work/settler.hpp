@@ -57,11 +57,17 @@ class Settler {
         std::function<void()> answered;      // after any outcome the server answered
         std::function<std::string()> label;  // the worker, in log lines
     };
+    // A job whose outcome waits here: its lease is still the worker's to renew.
+    struct Hold {
+        std::size_t queue = 0;
+        std::string id, token;
+    };
     struct Outgoing {
         queue::ScriptCall call;
         std::function<void(const redis::Reply&)> on_reply;  // a reply that is not an error
         std::function<void()> answered = {};  // once the server answered (even with an error)
         int lost = 0;                         // times the connection died while it was on its way
+        std::vector<Hold> holds = {};         // the jobs it settles
     };
     struct Success {
         std::string id, token, result;
@@ -90,6 +96,11 @@ class Settler {
     void flush();
     // Outcomes not yet answered by the server: in flight, in the outbox, or waiting in a batch.
     bool pending() const;
+    // The jobs whose outcomes wait in the outbox or in a batch. Their leases are renewed: an
+    // outcome refused for longer than --lease (NOREPLICAS, OOM...) would otherwise see its job
+    // reaped and run again although it ran. (One on its way is not listed: it is answered or
+    // back in the outbox well within a renewal period.)
+    std::vector<Hold> held() const;
     std::size_t in_flight() const { return in_flight_; }
     std::size_t outbox_size() const { return outbox_.size(); }
     // Gives up on everything (the worker's hard stop): leases lapse and the jobs run again.

@@ -74,6 +74,7 @@ Worker::Worker(int argc, char** argv, Settings settings)
       shortage_timer_(io_),
       breaker_timer_(io_),
       hold_timer_(io_),
+      claim_retry_timer_(io_),
       service_(io_) {}
 
 std::string Worker::worker_label() const {
@@ -161,30 +162,34 @@ int Worker::run() {
             .label = [this] { return worker_label(); }});
     leases_.emplace(
         io_, queue_keys_, settings_.queues,
-        Leases::Hooks{.connection = [this] { return commands_; },
-                      .held =
-                          [this] {
-                              std::vector<Leases::Held> held;
-                              for (const auto& slot : slots_)
-                                  if (slot.job && !slot.job->lease_lost)
-                                      held.push_back({slot.job->queue_index, slot.job->claimed.id,
-                                                      slot.job->claimed.token});
-                              return held;
-                          },
-                      .news = [this](const Leases::Held& held,
-                                     queue::RenewStatus status) { on_lease_news(held, status); },
-                      .lease = [this] { return settings_.lease; },
-                      .result_ttl = [this] { return settings_.result_ttl; },
-                      .reaper_pass =
-                          [this](long long) {
-                              // Schedules ride on the reaper's period: a busy worker fires and
-                              // keeps its watch.
-                              if (state_ == State::running || state_ == State::paused)
-                                  firer_->on_reaper_pass();
-                          },
-                      .damaged = [this](std::size_t queue,
-                                        const std::string& damage) { note_damage(queue, damage); },
-                      .label = [this] { return worker_label(); }});
+        Leases::Hooks{
+            .connection = [this] { return commands_; },
+            .held =
+                [this] {
+                    std::vector<Leases::Held> held;
+                    for (const auto& slot : slots_)
+                        if (slot.job && !slot.job->lease_lost)
+                            held.push_back({slot.job->queue_index, slot.job->claimed.id,
+                                            slot.job->claimed.token});
+                    // Outcomes the server has not taken yet: the job is still ours.
+                    for (auto& job : settler_->held())
+                        held.push_back({job.queue, std::move(job.id), std::move(job.token)});
+                    return held;
+                },
+            .news = [this](const Leases::Held& held,
+                           queue::RenewStatus status) { on_lease_news(held, status); },
+            .lease = [this] { return settings_.lease; },
+            .result_ttl = [this] { return settings_.result_ttl; },
+            .reaper_pass =
+                [this](long long) {
+                    // Schedules ride on the reaper's period: a busy worker fires and
+                    // keeps its watch.
+                    if (state_ == State::running || state_ == State::paused)
+                        firer_->on_reaper_pass();
+                },
+            .damaged = [this](std::size_t queue,
+                              const std::string& damage) { note_damage(queue, damage); },
+            .label = [this] { return worker_label(); }});
     rate_held_until_.resize(queue_keys_.size());
     hold_logged_.resize(queue_keys_.size());
     firer_.emplace(
@@ -340,6 +345,8 @@ void Worker::on_commands_ready() {
 }
 
 void Worker::on_commands_lost(const std::string& reason) {
+    // Claims on their way are lost with the connection (their jobs come back with their leases):
+    // nothing to wait for. A drain that waited only on them finishes below.
     claims_in_flight_ = slots_claimed_for_ = 0;
     ++claim_epoch_;
     firer_->on_connection_lost();
@@ -358,6 +365,7 @@ void Worker::on_commands_lost(const std::string& reason) {
     reconnect_timer_.async_wait([this](auto error) {
         if (!error && state_ != State::stopped) connect_commands();
     });
+    check_drained();
 }
 
 // --- lifecycle -----------------------------------------------------------------------------------
@@ -454,7 +462,9 @@ void Worker::begin_drain(std::string_view why, bool urgent) {
 
 void Worker::check_drained() {
     if (finishing_ || (state_ != State::draining && state_ != State::error)) return;
-    if (busy_slots() > 0 || settler_->pending()) return;
+    // A claim on its way may bring jobs: they are given back (through the settler) before the
+    // worker ends, or they would wait for their leases to lapse. Its callback looks again.
+    if (busy_slots() > 0 || claims_in_flight_ > 0 || settler_->pending()) return;
     // Persistent handlers get EOF on stdin and a kill grace to exit on their own.
     std::size_t alive = 0;
     for (auto& slot : slots_)
@@ -483,6 +493,7 @@ void Worker::finish() {
     runtime_timer_.cancel();
     retry_timer_.cancel();
     hold_timer_.cancel();
+    claim_retry_timer_.cancel();
     summary_timer_.cancel();
     auto unregister_and_stop = [this] {
         on_event(Event::drained);

@@ -111,6 +111,11 @@ class Worker {
     // What a claim or a reap found of queue `queue_index`'s damage (nullopt: none): logged when
     // it changes, not at every claim (README, "Damaged data").
     void note_damage(std::size_t queue_index, std::optional<std::string> what);
+    // The server refused a claim or the wait (READONLY, NOREPLICAS, MISCONF...): claim again
+    // after blocking_retry, not at once (a refusal comes back at once: a tight loop). Logs an
+    // error once per distinct message; `claim_recovered` says so when claims work again.
+    void claim_refused(const std::string& error);
+    void claim_recovered();
     void start_job(Slot& slot, Job job);
     void log_claimed(const Job& job) const;  // at debug
     // Records a job as dead at once with `error` (a payload no run of COMMAND can take).
@@ -131,7 +136,9 @@ class Worker {
     bool slot_ready(const Slot& slot) const;
     // Gives a claimed job back, uncounted (through the settler).
     void release(const Job& job, std::function<void(const redis::Reply&)> on_reply = {});
-    void settle(queue::ScriptCall call, std::function<void(const redis::Reply&)> on_reply);
+    // Settles `job` (its lease is renewed until the server has taken the outcome).
+    void settle(const Job& job, queue::ScriptCall call,
+                std::function<void(const redis::Reply&)> on_reply);
     void settler_answered();
     // Renewal news of a held job: stop its handler (lease lost, or a user's cancel).
     void on_lease_news(const Leases::Held& held, queue::RenewStatus status);
@@ -216,7 +223,6 @@ class Worker {
     bool burst_reap_in_flight_ = false;
     std::map<std::size_t, std::string> damaged_queues_;  // queue index -> its damage, as logged
     std::string registry_damage_;                        // the registry's, as logged
-    std::string blpop_error_;                            // the last BLPOP's error, as logged
     // The longest argument the server takes (its proto-max-bulk-len, read at each connect when
     // CONFIG GET is allowed; else Redis's default): longer results are cut to it.
     std::size_t bulk_limit_ = std::size_t(512) << 20;
@@ -246,6 +252,10 @@ class Worker {
     // Until a queue's rate limit allows its next starts (workq-queue limit): the claim said when.
     // Meanwhile the worker does not wait on that queue's wake-ups; this timer claims again then.
     boost::asio::steady_timer hold_timer_;
+    // After a refused claim or wait: see claim_refused. The error last logged, until recovered.
+    boost::asio::steady_timer claim_retry_timer_;
+    bool claim_retry_armed_ = false;
+    std::string claim_error_logged_;
     std::vector<std::optional<std::chrono::steady_clock::time_point>> rate_held_until_;
     std::vector<bool> hold_logged_;   // a queue's first hold is logged at info, later ones at debug
     long long claims_held_back_ = 0;  // claims that a queue's limit held back (for metrics)

@@ -48,7 +48,8 @@ void Worker::pause_claims_for_shortage() {
 
 void Worker::maybe_claim() {
     if (state_ != State::running || claims_in_flight_ >= max_claims_in_flight ||
-        short_of_resources_ || !first_reap_done_ || !commands_ || !commands_->ready())
+        short_of_resources_ || claim_retry_armed_ || !first_reap_done_ || !commands_ ||
+        !commands_->ready())
         return;
     // The slots a claim on its way would fill are not asked for again.
     std::size_t free = free_slots();
@@ -71,6 +72,12 @@ void Worker::maybe_claim() {
             if (epoch != claim_epoch_) return;  // a lost connection's: reconnecting claims again
             --claims_in_flight_;
             slots_claimed_for_ -= wanted;
+            // A drain waits for claims on their way (check_drained): whatever this one brought
+            // is started or given back by now.
+            struct DrainCheck {
+                Worker* worker;
+                ~DrainCheck() { worker->check_drained(); }
+            } drain_check{this};
             if (!reply) return;  // the connection failed: reconnecting claims again
             queue::ClaimResult result;
             try {
@@ -80,11 +87,10 @@ void Worker::maybe_claim() {
                 fatal(error.what());
                 return;
             } catch (const std::exception& error) {
-                log::error(fmt::format("claim failed: {}", error.what()),
-                           {{"worker", worker_label()}});
-                idle_wait(std::nullopt);
+                claim_refused(fmt::format("claim failed: {}", error.what()));
                 return;
             }
+            claim_recovered();
             crash_point("after-claim");
             for (std::size_t q = 0; q < queue_keys_.size(); ++q) {
                 std::optional<std::string> damage;
@@ -223,6 +229,28 @@ void Worker::burst_idle() {
     });
 }
 
+void Worker::claim_refused(const std::string& error) {
+    // The same refusal again and again is logged once, not once a second.
+    if (error != claim_error_logged_) {
+        claim_error_logged_ = error;
+        log::error(fmt::format("{}; trying again every {}", error, format_duration(blocking_retry)),
+                   {{"worker", worker_label()}});
+    }
+    if (claim_retry_armed_) return;
+    claim_retry_armed_ = true;
+    claim_retry_timer_.expires_after(blocking_retry);
+    claim_retry_timer_.async_wait([this](auto error_code) {
+        claim_retry_armed_ = false;
+        if (!error_code) maybe_claim();
+    });
+}
+
+void Worker::claim_recovered() {
+    if (claim_error_logged_.empty()) return;
+    claim_error_logged_.clear();
+    log::info("claims work again", {{"worker", worker_label()}});
+}
+
 void Worker::idle_wait(std::optional<Millis> next_due) {
     if (state_ != State::running || blpop_in_flight_ || settings_.burst || free_slots() == 0)
         return;
@@ -266,23 +294,14 @@ void Worker::idle_wait(std::optional<Millis> next_due) {
         [this](std::optional<redis::Reply> reply) {
             blpop_in_flight_ = false;
             if (reply && reply->is_error()) {
-                // A wake key of another type (the claim replaces it, unless its queue is
-                // damaged): never a loop of errors, and said once.
-                if (reply->text != blpop_error_)
-                    log::warn(
-                        fmt::format("waiting for work failed: {}; claiming again every {}",
-                                    printable(reply->text, 200), format_duration(blocking_retry)),
-                        {{"worker", worker_label()}});
-                blpop_error_ = reply->text;
-                auto timer = std::make_shared<asio::steady_timer>(io_, blocking_retry);
-                timer->async_wait([this, timer](auto wait_error) {
-                    if (!wait_error) maybe_claim();
-                });
+                // Refused at once (BLPOP pops: a write): waiting again at once would spin.
+                claim_refused(fmt::format("waiting for jobs failed: {}", reply->text));
                 return;
             }
-            if (reply) blpop_error_.clear();
-            if (reply && reply->is_array() && (free_slots() == 0 || state_ != State::running)) {
-                // Woken while every slot is busy, or while paused (SIGTSTP, a failing health
+            if (reply && reply->is_array() &&
+                (free_slots() <= slots_claimed_for_ || state_ != State::running)) {
+                // Woken while every slot is busy or already claimed for by a claim on its way
+                // (maybe_claim would send nothing), or while paused (SIGTSTP, a failing health
                 // check): pass the wake-up on to another worker, or it waits a whole idle_block.
                 auto key = reply->at(0).as_string();
                 commands_->command({"RPUSH", key, "1"}, [](auto) {});

@@ -72,7 +72,8 @@ std::error_code Worker::make_slot_state_dir(std::size_t slot_index) const {
 
 void Worker::fail_permanently(Job job, const std::string& error, const std::string& reason) {
     const auto& keys = queue_keys_[job.queue_index];
-    settle(queue::fail_call(keys, job.claimed.id, job.claimed.token, error, reason, std::nullopt,
+    settle(job,
+           queue::fail_call(keys, job.claimed.id, job.claimed.token, error, reason, std::nullopt,
                             settings_.result_ttl),
            [this, id = job.claimed.id, queue_index = job.queue_index, error](const redis::Reply&) {
                ++jobs_dead_;
@@ -412,6 +413,7 @@ void Worker::report(Job job, RunResult run) {
         auto reason = cancelled ? std::string("cancelled") : run.reason;
         auto error_text = run.error.empty() ? reason : run.error;
         settle(
+            job,
             queue::fail_call(keys, id, job.claimed.token, error_text, reason, delay,
                              settings_.result_ttl),
             [this, id, queue, queue_index, reason, duration, delay, attempt = job.claimed.attempt,
@@ -480,13 +482,18 @@ void Worker::report(Job job, RunResult run) {
     check_drained();
 }
 
-void Worker::settle(queue::ScriptCall call, std::function<void(const redis::Reply&)> on_reply) {
-    settler_->settle({std::move(call), std::move(on_reply)});
+void Worker::settle(const Job& job, queue::ScriptCall call,
+                    std::function<void(const redis::Reply&)> on_reply) {
+    settler_->settle({std::move(call),
+                      std::move(on_reply),
+                      {},
+                      {{job.queue_index, job.claimed.id, job.claimed.token}}});
 }
 
 void Worker::release(const Job& job, std::function<void(const redis::Reply&)> on_reply) {
     if (!on_reply) on_reply = [](const redis::Reply&) {};
-    settle(queue::release_call(queue_keys_[job.queue_index], job.claimed.id, job.claimed.token,
+    settle(job,
+           queue::release_call(queue_keys_[job.queue_index], job.claimed.id, job.claimed.token,
                                settings_.result_ttl),
            std::move(on_reply));
 }
