@@ -15,6 +15,7 @@
 #include <future>
 #include <string>
 #include <thread>
+#include <utility>
 
 #include "util/errors.hpp"
 
@@ -50,9 +51,10 @@ class Client {
         pollfd p{fd_, POLLIN, 0};
         return ::poll(&p, 1, static_cast<int>(wait.count())) == 1;
     }
-    // Everything received until the server closes the connection.
+    // Everything received until the server closes the connection, after what answer() read
+    // past its response (pipelined answers can arrive in one segment).
     std::string read_until_close(std::chrono::milliseconds deadline = 20s) {
-        std::string received;
+        std::string received = std::exchange(buffer_, {});
         char chunk[4096];
         while (readable_within(deadline)) {
             auto n = ::recv(fd_, chunk, sizeof chunk, 0);

@@ -66,8 +66,8 @@ class Settler {
         queue::ScriptCall call;
         std::function<void(const redis::Reply&)> on_reply;  // a reply that is not an error
         std::function<void()> answered = {};  // once the server answered (even with an error)
-        int lost = 0;                         // times the connection died while it was on its way
         std::vector<Hold> holds = {};         // the jobs it settles
+        int lost = 0;                         // times the connection died while it was on its way
     };
     struct Success {
         std::string id, token, result;
