@@ -87,6 +87,28 @@ EOF
     check_invariants q "$D/ids" 0
 }
 
+@test "a drain that begins while a claim is on its way: the worker waits for the reply and gives the job back at once, uncounted" {
+    start_worker w --lease 60s q -- "$HANDLERS/ledger.sh"
+    local w=$LAST_PID
+    wait_until 10 blpop_clients_are 1
+    # Every chunk through the proxy now takes 1.5 s each way: the wake-up's reply, the claim and
+    # its reply. The claim is applied on the server 1.5 s before the worker hears of it.
+    proxy_ctl delay 1500
+    enqueue_jobs q 1
+    local id
+    id=$(cat "$D/ids")
+    wait_until 20 state_is q "$id" running
+    kill -TERM "$w"
+    wait_exit "$w" 30
+    assert_equal "$EXIT_CODE" 0
+    # Had the worker left with the claim unanswered, the job would stay leased for 60 s.
+    state_is q "$id" waiting || fail "the job is $(job_field q "$id" state), not waiting"
+    assert_equal "$(job_field q "$id" attempts)" 0
+    assert_equal "$(ledger_starts "$id")" 0
+    proxy_ctl pass
+    check_invariants q "$D/ids" 0
+}
+
 @test "the reply to a settle is lost: the retried settle is idempotent; succeeded once, no lease lost" {
     enqueue_jobs q 1
     local id
