@@ -614,20 +614,43 @@ client_calls() {
 
 # ---- Redis trouble ---------------------------------------------------------------------------
 
-@test "Redis lost while a handler runs: the handler keeps running, the worker reconnects and reports the outcome" {
-    local own="$BATS_TEST_TMPDIR/own"
-    mkdir -p "$own"
-    start_redis "$own" --appendonly yes
-    export WORKQ_REDIS_URL="unix://$own/redis.sock" WORKQ_TEST_REDIS_SOCKET="$own/redis.sock"
+# own_server_with_running_job [SERVER OPTIONS... --] [WORKER OPTIONS...]: a server of the test's
+# own (CONFIG SET and restarts must not reach another test's), one job ($id) on queue q, and a
+# worker ($LAST_PID) whose blocking handler runs it until $D/go appears.
+own_server_with_running_job() {
+    local -a server_options=()
+    if [[ " $* " == *" -- "* ]]; then
+        while [ "$1" != -- ]; do
+            server_options+=("$1")
+            shift
+        done
+        shift
+    fi
+    OWN_SERVER="$BATS_TEST_TMPDIR/own"
+    mkdir -p "$OWN_SERVER"
+    start_redis "$OWN_SERVER" "${server_options[@]}"
+    export WORKQ_REDIS_URL="unix://$OWN_SERVER/redis.sock" WORKQ_TEST_REDIS_SOCKET="$OWN_SERVER/redis.sock"
     id=$(workq-enqueue q x)
     local h
     h=$(blocking_handler)
     export D
-    start_worker w q -- "$h"
-    local w=$LAST_PID
+    start_worker w "$@" q -- "$h"
     wait_until 10 has_lines "$D/handler.pid" 2
     wait_until 5 state_is q "$id" running
-    local server handler
+}
+
+# stop_worker_and_own_server PID: a clean stop (exit 0), then the server of the test's own.
+stop_worker_and_own_server() {
+    kill -TERM "$1"
+    wait_exit "$1" 10
+    assert_equal "$EXIT_CODE" 0
+    stop_redis "$OWN_SERVER"
+}
+
+@test "Redis lost while a handler runs: the handler keeps running, the worker reconnects and reports the outcome" {
+    own_server_with_running_job --appendonly yes --
+    local w=$LAST_PID
+    local own=$OWN_SERVER server handler
     server=$(cat "$own/redis.pid")
     handler=$(sed -n 1p "$D/handler.pid")
     kill "$server"
@@ -644,26 +667,12 @@ client_calls() {
     assert_equal "$(job_field q "$id" attempts)" 1
     assert_log w "reconnecting"
     assert_log w "reconnected"
-    kill -TERM "$w"
-    wait_exit "$w" 10
-    assert_equal "$EXIT_CODE" 0
-    stop_redis "$own"
+    stop_worker_and_own_server "$w"
 }
 
 @test "an outcome the server refuses for now (NOREPLICAS) is kept and sent again: the job ends succeeded, run once" {
-    # Its own server: CONFIG SET must not reach another test's.
-    local own="$BATS_TEST_TMPDIR/own"
-    mkdir -p "$own"
-    start_redis "$own"
-    export WORKQ_REDIS_URL="unix://$own/redis.sock" WORKQ_TEST_REDIS_SOCKET="$own/redis.sock"
-    id=$(workq-enqueue q x)
-    local h
-    h=$(blocking_handler)
-    export D
-    start_worker w q -- "$h"
+    own_server_with_running_job
     local w=$LAST_PID
-    wait_until 10 has_lines "$D/handler.pid" 2
-    wait_until 5 state_is q "$id" running
     # No replica: every write is refused (NOREPLICAS), the worker's success included.
     rcli config set min-replicas-to-write 1 >/dev/null
     touch "$D/go"
@@ -675,10 +684,7 @@ client_calls() {
     assert_equal "$(job_field q "$id" result)" "result of attempt 1"
     assert_equal "$(job_field q "$id" attempts)" 1
     assert_equal "$(grep -c '^start' "$D/ledger")" 1
-    kill -TERM "$w"
-    wait_exit "$w" 10
-    assert_equal "$EXIT_CODE" 0
-    stop_redis "$own"
+    stop_worker_and_own_server "$w"
 }
 
 # The calls of a command the server took or refused since the last CONFIG RESETSTAT.
@@ -690,19 +696,8 @@ command_calls() {
 calls_at_least() { [ "$(command_calls "$1")" -ge "$2" ]; }
 
 @test "claims the server refuses (NOREPLICAS) are tried again every second, logged once, not in a tight loop; the job runs once it allows" {
-    # Its own server: CONFIG SET must not reach another test's.
-    local own="$BATS_TEST_TMPDIR/own"
-    mkdir -p "$own"
-    start_redis "$own"
-    export WORKQ_REDIS_URL="unix://$own/redis.sock" WORKQ_TEST_REDIS_SOCKET="$own/redis.sock"
-    id=$(workq-enqueue q x)
-    local h
-    h=$(blocking_handler)
-    export D
-    start_worker w q -- "$h"
+    own_server_with_running_job
     local w=$LAST_PID
-    wait_until 10 has_lines "$D/handler.pid" 2
-    wait_until 5 state_is q "$id" running
     # No replica: every write is refused, claims and BLPOP (it pops) included.
     rcli config set min-replicas-to-write 1 >/dev/null
     rcli config resetstat >/dev/null
@@ -722,30 +717,17 @@ calls_at_least() { [ "$(command_calls "$1")" -ge "$2" ]; }
     id2=$(workq-enqueue q y)
     wait_until 20 state_is q "$id2" succeeded
     assert_log w "claims work again"
-    kill -TERM "$w"
-    wait_exit "$w" 10
-    assert_equal "$EXIT_CODE" 0
-    stop_redis "$own"
+    stop_worker_and_own_server "$w"
 }
 
 # Renewals of job $2's lease (--lease 20s) sent since line $3 of the MONITOR output $1.
 renewed_after() { tail -n +"$3" "$1" | grep -F '"EVALSHA"' | grep -qF "\"20000\" \"$2\""; }
 
 @test "an outcome the server refuses for now keeps its job's lease renewed until it is recorded" {
-    local own="$BATS_TEST_TMPDIR/own"
-    mkdir -p "$own"
-    start_redis "$own"
-    export WORKQ_REDIS_URL="unix://$own/redis.sock" WORKQ_TEST_REDIS_SOCKET="$own/redis.sock"
-    id=$(workq-enqueue q x)
-    local h
-    h=$(blocking_handler)
-    export D
+    own_server_with_running_job --lease 20s
+    local w=$LAST_PID
     rcli monitor >"$D/monitor" &
     local monitor=$!
-    start_worker w --lease 20s q -- "$h"
-    local w=$LAST_PID
-    wait_until 10 has_lines "$D/handler.pid" 2
-    wait_until 5 state_is q "$id" running
     rcli config set min-replicas-to-write 1 >/dev/null
     touch "$D/go"
     wait_until 10 log_has w "refused to record an outcome for now"
@@ -761,8 +743,5 @@ renewed_after() { tail -n +"$3" "$1" | grep -F '"EVALSHA"' | grep -qF "\"20000\"
     assert_equal "$(job_field q "$id" attempts)" 1
     assert_equal "$(grep -c '^start' "$D/ledger")" 1
     kill "$monitor"
-    kill -TERM "$w"
-    wait_exit "$w" 10
-    assert_equal "$EXIT_CODE" 0
-    stop_redis "$own"
+    stop_worker_and_own_server "$w"
 }
