@@ -315,11 +315,11 @@ enqueue_loop() {
     [ "$to" != "$from" ] || to=$(queue_master "$(queues_on_masters 3 | tail -1)")
     slot=$(ccli n1 cluster keyslot "{$WORKQ_NAMESPACE:$q}:meta")
     # A backlog (keys to move), two workers, and a producer that does not stop.
-    run --separate-stderr workq-enqueue "$q" $(seq 1 150)
+    run --separate-stderr workq-enqueue "$q" $(seq 1 200)
     assert_success
     printf '%s\n' "${lines[@]}" >"$D/ids"
-    FAULT_SLEEP=0.02 start_worker w1 "$q" --concurrency 2 -- "$HANDLERS/ledger.sh"
-    FAULT_SLEEP=0.02 start_worker w2 "$q" --concurrency 2 -- "$HANDLERS/ledger.sh"
+    FAULT_SLEEP=0.1 start_worker w1 "$q" --concurrency 2 -- "$HANDLERS/ledger.sh"
+    FAULT_SLEEP=0.1 start_worker w2 "$q" --concurrency 2 -- "$HANDLERS/ledger.sh"
     background enqueue_loop "$q"
     local producer=$LAST_BACKGROUND
     wait_until 30 at_least 20 ledger_ends
