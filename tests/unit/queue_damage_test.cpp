@@ -667,8 +667,8 @@ class TwoNodeCluster {
         std::string pattern = base.string();
         if (!::mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
         dir_ = pattern;
-        for (int i = 0; i < 2; ++i)
-            start(i);
+        start();
+        start();
         auto b_port = std::to_string(ports_[1]);
         a().call({"CLUSTER", "ADDSLOTSRANGE", "0", "16383"});
         a().call({"CLUSTER", "MEET", "127.0.0.1", b_port});
@@ -716,7 +716,7 @@ class TwoNodeCluster {
         }
         throw std::runtime_error("no free port");
     }
-    void start(int i) {
+    void start() {
         for (int attempt = 0;; ++attempt) {
             int port = free_port();
             auto conf = fmt::format("{}/nodes-{}.conf", dir_, port);
@@ -861,10 +861,11 @@ TEST_F(Damage, AScriptMeetingASlotInMigrationEndsWithTryAgainHavingChangedNothin
                 std::string what = error.what();
                 // On the target, only the first call follows an ASKING: a later one (an
                 // operation of several calls) is answered MOVED, as a client would be.
-                if (!several)
+                if (!several) {
                     EXPECT_TRUE(what.find("TRYAGAIN") != std::string::npos ||
                                 (asking && what.find("MOVED") != std::string::npos))
                         << what;
+                }
                 EXPECT_EQ(what.find("WORKQ_DAMAGED"), std::string::npos) << what;
             }
             ++tried;
