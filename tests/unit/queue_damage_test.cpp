@@ -770,7 +770,10 @@ std::map<std::string, std::string> dump_slot(redis::Connection& node, int slot) 
     auto keys = node.command({"CLUSTER", "GETKEYSINSLOT", std::to_string(slot), "100000"});
     for (const auto& key : keys.as_array()) {
         const auto& name = key.as_string();
+        // The target of a migration serves a key of the slot only after ASKING.
+        node.call({"ASKING"});
         auto dump = node.command({"DUMP", name});
+        node.call({"ASKING"});
         auto ttl = node.command({"PTTL", name});
         out[name] = (dump.is_string() ? dump.text : std::string("?")) + "|" +
                     (ttl.as_integer() < 0 ? "none" : "ttl");
