@@ -71,8 +71,8 @@ end
 local metas = {}
 for qi = 1, #KEYS do
     local p = ARGV[4 + qi]
-    local meta = redis.pcall('HMGET', KEYS[qi], 'version', 'paused', 'limit_rate', 'limit_window',
-                             'limit_concurrency')
+    local meta = here(redis.pcall('HMGET', KEYS[qi], 'version', 'paused', 'limit_rate', 'limit_window',
+                                  'limit_concurrency'))
     local damage
     if meta.err then
         damage = key_damage(KEYS[qi], 'hash')
@@ -127,7 +127,7 @@ for qi = 1, #KEYS do
             if not top then drained = true; break end
             local list = p .. 'waiting:' .. top
             local wanted = first - 1 + room - #jobs
-            local ids = redis.pcall('LPOP', list, tostring(wanted))  -- Redis >= 6.2
+            local ids = here(redis.pcall('LPOP', list, tostring(wanted)))  -- Redis >= 6.2
             if type(ids) == 'table' and ids.err then
                 -- Not a list (LPOP wrote nothing): this queue stops here; what it gave is kept.
                 note_damage(qi, key_damage(list, 'list') or (list .. ' cannot be read'))

@@ -41,9 +41,9 @@ for _, id in ipairs(ids) do
             local current = ukey and unique_now[ukey] or nil
             local live = current ~= nil
             if ukey and not current then
-                current = redis.pcall('GET', ukey)
+                current = here(redis.pcall('GET', ukey))
                 if type(current) == 'string' and current ~= id then
-                    local state = redis.pcall('HGET', p .. 'job:' .. current, 'state')
+                    local state = here(redis.pcall('HGET', p .. 'job:' .. current, 'state'))
                     live = type(state) == 'string' and LIVE[state] == true
                 end
             end

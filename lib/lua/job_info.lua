@@ -31,7 +31,7 @@ local damages = {}
 local _, problem = read_job(p, id, {'state', 'attempts', 'max', 'prio', 'timeout'})
 if problem then damages[#damages + 1] = problem end
 if values[1] == 'scheduled' then
-    local due = redis.pcall('ZSCORE', p .. 'scheduled', id)
+    local due = here(redis.pcall('ZSCORE', p .. 'scheduled', id))
     if type(due) == 'string' then
         out[#out + 1] = 'due'
         out[#out + 1] = due
@@ -39,14 +39,14 @@ if values[1] == 'scheduled' then
     end
 end
 if values[1] == 'dead' then
-    local died = redis.pcall('ZSCORE', p .. 'dead', id)
+    local died = here(redis.pcall('ZSCORE', p .. 'dead', id))
     out[#out + 1] = 'died'
     out[#out + 1] = type(died) == 'string' and died or ''
 end
 if ARGV[3] == '1' then
     out[#out + 1] = 'payload'
     out[#out + 1] = redis.call('HGET', key, 'payload') or ''
-    local errors = redis.pcall('LRANGE', p .. 'errors:' .. id, 0, -1)
+    local errors = here(redis.pcall('LRANGE', p .. 'errors:' .. id, 0, -1))
     if errors.err then
         damages[#damages + 1] = key_damage(p .. 'errors:' .. id, 'list')
         errors = {}

@@ -11,8 +11,8 @@ local now = now_ms()
 local out = {}
 for i = 1, #KEYS do
     if mode == 'release' then
-        local ok, holder = pcall(redis.call, 'GET', KEYS[i])
-        if ok and holder == queue then
+        local holder = here(redis.pcall('GET', KEYS[i]))
+        if holder == queue then
             redis.call('DEL', KEYS[i])
             out[i] = 1
         else

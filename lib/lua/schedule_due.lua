@@ -28,8 +28,8 @@ local stale = {}
 for _, name in ipairs(due) do
     -- A record that is not a hash, or whose next tick is not a number workq wrote, is no
     -- schedule (workq-schedule add replaces it): its tick goes, as a missing one's does.
-    local f = redis.pcall('HMGET', p .. 'schedule:' .. name, 'gen', 'next', 'cron', 'tz',
-                          'catch_up', 'paused')
+    local f = here(redis.pcall('HMGET', p .. 'schedule:' .. name, 'gen', 'next', 'cron', 'tz',
+                               'catch_up', 'paused'))
     if not f.err and f[2] and whole(f[2]) and f[3] and f[6] ~= '1' then
         out[#out + 1] = {name, f[1] or '0', f[2], f[3], f[4] or 'UTC', f[5] or 'latest'}
     else

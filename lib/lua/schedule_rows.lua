@@ -24,8 +24,8 @@ for _, name in ipairs(names) do
                              'prio', 'max', 'timeout', 'unique', 'gen')
         local last_state = ''
         if f[6] and f[6] ~= '' then
-            local ok, state = pcall(redis.call, 'HGET', p .. 'job:' .. f[6], 'state')
-            last_state = (ok and state) or 'unknown'
+            local state = here(redis.pcall('HGET', p .. 'job:' .. f[6], 'state'))
+            last_state = (type(state) == 'string' and state) or 'unknown'
         end
         out[#out + 1] = {name, f[1] or '', f[2] or 'UTC', f[3] or 'latest', f[4] or '',
                          f[5] or '', f[6] or '', last_state, f[7] or '0', f[8] or '',

@@ -25,7 +25,7 @@ for _, prio in ipairs(redis.call('ZRANGE', p .. 'priorities', 0, -1)) do
     local head = redis.call('LINDEX', list, 0)
     if head then
         -- A fresh record has no `ready`: it is its `created`. An error reply: a corrupt record.
-        local f = redis.pcall('HMGET', p .. 'job:' .. head, 'ready', 'created')
+        local f = here(redis.pcall('HMGET', p .. 'job:' .. head, 'ready', 'created'))
         local ready = type(f) == 'table' and not f.err and whole(f[1] or f[2]) or nil
         if ready and (oldest < 0 or ready < oldest) then oldest = ready end
     end

@@ -99,6 +99,14 @@ void check_reply(const ScriptCall& call, const redis::Reply& reply) {
             "this workq knows {}); upgrade workq",
             found, known));
     }
+    if (reply.text.starts_with("TRYAGAIN") || reply.text.starts_with("ASK ")) {
+        // A cluster slot in migration (README, "Running on a Redis Cluster"): the script ran
+        // nowhere, or ended before its first read; the router waited as long as it may.
+        throw RedisError(fmt::format(
+            "script {}: its slot is moving between cluster nodes and still was after the "
+            "retries; nothing was done, send it again ({})",
+            call.script ? call.script->name : "?", printable(reply.text, 200)));
+    }
     throw RedisError(fmt::format("the server refused script {}: {}",
                                  call.script ? call.script->name : "?",
                                  printable(reply.text, 300)));

@@ -266,3 +266,110 @@ move_slot() {
     wait_exit "$(cat "$D/w.wpid")" 30
     assert_equal "$EXIT_CODE" 0
 }
+
+# migrate_slot_slowly SLOT FROM TO: move_slot's steps by hand, BATCH (default 10) keys per
+# MIGRATE with PAUSE seconds (default 0.2) between batches, so that the slot stays in flux for
+# a while (redis-cli --cluster reshard moves a whole range). $D/migrating exists while both
+# nodes mark the slot (MIGRATING, IMPORTING); $D/migrated once every master names the target.
+migrate_slot_slowly() {
+    local slot=$1 from=$2 to=$3 batch=${BATCH:-10} pause=${PAUSE:-0.2} from_id to_id keys node
+    from_id=$(ccli "$from" cluster myid)
+    to_id=$(ccli "$to" cluster myid)
+    ccli "$to" cluster setslot "$slot" importing "$from_id" >/dev/null
+    ccli "$from" cluster setslot "$slot" migrating "$to_id" >/dev/null
+    touch "$D/migrating"
+    while keys=$(ccli "$from" cluster getkeysinslot "$slot" "$batch") && [ -n "$keys" ]; do
+        ccli "$from" migrate 127.0.0.1 "$(cluster_port "$to")" "" 0 5000 keys $keys >>"$D/migrate.log"
+        sleep "$pause"
+    done
+    rm -f "$D/migrating"
+    # The target first, as redis-cli does: the source then answers MOVED, not ASK.
+    ccli "$to" cluster setslot "$slot" node "$to_id" >/dev/null
+    for node in "${CLUSTER_NODES[@]}"; do
+        [ -f "$CLUSTER/$node/redis.pid" ] && [ "$(ccli "$node" role | head -1)" = master ] || continue
+        ccli "$node" cluster setslot "$slot" node "$to_id" >/dev/null
+    done
+    touch "$D/migrated"
+}
+
+# enqueue_loop QUEUE: one job per workq-enqueue until $D/stop exists; the ids printed go to
+# $D/loop.ids, the attempts that failed (nothing made: TRYAGAIN after the retries) to
+# $D/loop.failed with their stderr in $D/loop.err.
+enqueue_loop() {
+    local i=0 id
+    while [ ! -e "$D/stop" ]; do
+        i=$((i + 1))
+        if id=$(workq-enqueue "$1" "loop-$i" 2>>"$D/loop.err"); then
+            echo "$id" >>"$D/loop.ids"
+        else
+            echo "$i" >>"$D/loop.failed"
+        fi
+    done
+}
+
+@test "a busy queue's slot migrated live (MIGRATING/IMPORTING, MIGRATE in batches) while jobs flow: nothing lost, no CROSSSLOT, status shows it, workers keep going" {
+    local q from to slot
+    q=$(queues_on_masters 1)
+    from=$(queue_master "$q")
+    to=$(queue_master "$(queues_on_masters 2 | tail -1)")
+    [ "$to" != "$from" ] || to=$(queue_master "$(queues_on_masters 3 | tail -1)")
+    slot=$(ccli n1 cluster keyslot "{$WORKQ_NAMESPACE:$q}:meta")
+    # A backlog (keys to move), two workers, and a producer that does not stop.
+    run --separate-stderr workq-enqueue "$q" $(seq 1 200)
+    assert_success
+    printf '%s\n' "${lines[@]}" >"$D/ids"
+    FAULT_SLEEP=0.1 start_worker w1 "$q" --concurrency 2 -- "$HANDLERS/ledger.sh"
+    FAULT_SLEEP=0.1 start_worker w2 "$q" --concurrency 2 -- "$HANDLERS/ledger.sh"
+    background enqueue_loop "$q"
+    local producer=$LAST_BACKGROUND
+    wait_until 30 at_least 20 ledger_ends
+    wait_until 30 has_lines "$D/loop.ids" 3
+    background migrate_slot_slowly "$slot" "$from" "$to"
+    local mover=$LAST_BACKGROUND
+    wait_until 10 test -e "$D/migrating"
+    # workq-status shows the migration (read before the counts, which wait for the slot).
+    run --separate-stderr workq-status --json
+    assert_success
+    assert_equal "$(jq -r --argjson s "$slot" '.server.topology.migrations[] | select(.slot == $s) | .from' <<<"$output")" \
+        "127.0.0.1:$(cluster_port "$from")"
+    assert_equal "$(jq -r --argjson s "$slot" '.server.topology.migrations[] | select(.slot == $s) | .to' <<<"$output")" \
+        "127.0.0.1:$(cluster_port "$to")"
+    assert_equal "$(jq -r --arg q "$q" '.queues[] | select(.name == $q) | .migrating.to' <<<"$output")" \
+        "127.0.0.1:$(cluster_port "$to")"
+    wait_until 60 test -e "$D/migrated"
+    wait "$mover"
+    assert_equal "$(queue_master "$q")" "$to"
+    # The producer and the workers go on on the new master.
+    local before
+    before=$(wc -l <"$D/loop.ids")
+    wait_until 30 has_lines "$D/loop.ids" $((before + 5))
+    touch "$D/stop"
+    wait_until 30 process_gone "$producer"
+    cat "$D/loop.ids" >>"$D/ids"
+    workq-enqueue "$q" after-1 after-2 >>"$D/ids"
+    use_queue_node "$q"
+    wait_until 90 all_settled "$q"
+    # Every job made ran to its end exactly once; an enqueue that failed made nothing.
+    check_invariants "$q" "$D/ids"
+    assert_equal "$(count_in_state "$q" succeeded)" "$(wc -l <"$D/ids")"
+    if [ -s "$D/loop.failed" ]; then
+        grep -q TRYAGAIN "$D/loop.err" || fail "$(cat "$D/loop.err")"
+    fi
+    assert_equal "$(ccli "$from" cluster countkeysinslot "$slot")" 0
+    # No script wrote on the wrong side: every MIGRATE found its keys and the target free of
+    # them (no BUSYKEY).
+    if grep -qv '^OK$' "$D/migrate.log"; then fail "MIGRATE: $(sort | uniq -c <"$D/migrate.log")"; fi
+    # The status after: no migration left.
+    run --separate-stderr workq-status --json
+    assert_success
+    assert_equal "$(jq -r '.server.topology.migrations | length' <<<"$output")" 0
+    local worker
+    for worker in w1 w2; do
+        alive "$(cat "$D/$worker.wpid")"
+        kill -TERM "$(cat "$D/$worker.wpid")"
+        wait_exit "$(cat "$D/$worker.wpid")" 30
+        assert_equal "$EXIT_CODE" 0
+    done
+    # Give the slot back: later tests expect the layout they found.
+    move_slot "$slot" "$to" "$from"
+}

@@ -5,8 +5,15 @@
 // Lua error after a write. A bad job record is quarantined (dead-lettered with a reason); one
 // queue's damage never stops another queue.
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <string>
@@ -17,7 +24,10 @@
 #include "queue/client.hpp"
 #include "queue/registry.hpp"
 #include "queue/schedules.hpp"
+#include "queue/scripts.hpp"
 #include "queue/transitions.hpp"
+#include "redis/cluster.hpp"
+#include "redis/url.hpp"
 #include "redis_fixture.hpp"
 
 namespace workq::test {
@@ -644,6 +654,229 @@ TEST_F(Damage, ADamagedRateLogSkipsItsQueueInAClaimAndRefusesSetLimits) {
     auto stats = engine().stats(q1);
     EXPECT_EQ(stats.limits.rate, 0);
     EXPECT_EQ(stats.limits.concurrency, 0);
+}
+
+// ---- Redis Cluster: a slot in migration is not damage (issue 19) ------------------------------
+
+// Two cluster-enabled redis-servers of this test's own on loopback, met as one cluster, the
+// first serving every slot; stopped by pid.
+class TwoNodeCluster {
+  public:
+    TwoNodeCluster() {
+        auto base = std::filesystem::temp_directory_path() / "workq-cluster.XXXXXX";
+        std::string pattern = base.string();
+        if (!::mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
+        dir_ = pattern;
+        start();
+        start();
+        auto b_port = std::to_string(ports_[1]);
+        a().call({"CLUSTER", "ADDSLOTSRANGE", "0", "16383"});
+        a().call({"CLUSTER", "MEET", "127.0.0.1", b_port});
+        bool met = wait_until(
+            [&] {
+                for (auto* node : {&a(), &b()}) {
+                    auto info = node->command({"CLUSTER", "INFO"});
+                    if (!info.is_string() ||
+                        info.text.find("cluster_state:ok") == std::string::npos ||
+                        info.text.find("cluster_known_nodes:2") == std::string::npos)
+                        return false;
+                }
+                return true;
+            },
+            20000ms, 20ms);
+        if (!met) throw std::runtime_error("the two cluster nodes did not meet (see " + dir_ + ")");
+    }
+    ~TwoNodeCluster() {
+        connections_.clear();
+        for (auto pid : pids_) {
+            ::kill(pid, SIGTERM);
+            ::waitpid(pid, nullptr, 0);
+        }
+        std::error_code ignored;
+        std::filesystem::remove_all(dir_, ignored);
+    }
+    redis::Connection& a() { return connections_.at(0); }
+    redis::Connection& b() { return connections_.at(1); }
+    int port(int i) const { return ports_.at(static_cast<std::size_t>(i)); }
+
+  private:
+    static int free_port() {
+        for (int attempt = 0; attempt < 50; ++attempt) {
+            int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+            sockaddr_in address{};
+            address.sin_family = AF_INET;
+            address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+            socklen_t length = sizeof address;
+            int port = -1;
+            if (::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0 &&
+                ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0)
+                port = ntohs(address.sin_port);
+            ::close(fd);
+            if (port > 0 && port < 55000) return port;  // its bus port (+10000) fits too
+        }
+        throw std::runtime_error("no free port");
+    }
+    void start() {
+        for (int attempt = 0;; ++attempt) {
+            int port = free_port();
+            auto conf = fmt::format("{}/nodes-{}.conf", dir_, port);
+            auto log = fmt::format("{}/redis-{}.log", dir_, port);
+            pid_t parent = ::getpid();
+            pid_t pid = ::fork();
+            if (pid < 0) throw std::runtime_error("fork failed");
+            if (pid == 0) {
+                ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+                if (::getppid() != parent) ::_exit(1);
+                auto port_text = std::to_string(port);
+                ::execlp("redis-server", "redis-server", "--port", port_text.c_str(), "--bind",
+                         "127.0.0.1", "--cluster-enabled", "yes", "--cluster-config-file",
+                         conf.c_str(), "--save", "", "--appendonly", "no", "--dir", dir_.c_str(),
+                         "--logfile", log.c_str(), static_cast<char*>(nullptr));
+                ::_exit(127);
+            }
+            redis::Endpoint endpoint = redis::parse_url(fmt::format("redis://127.0.0.1:{}", port));
+            std::optional<redis::Connection> connection;
+            wait_until(
+                [&] {
+                    try {
+                        connection.emplace(redis::Connection::open_server(endpoint));
+                        return connection->command({"PING"}).is_string();
+                    } catch (const std::exception&) {
+                        connection.reset();
+                        return false;
+                    }
+                },
+                5000ms, 10ms);
+            if (connection) {
+                pids_.push_back(pid);
+                ports_.push_back(port);
+                connections_.push_back(std::move(*connection));
+                return;
+            }
+            ::kill(pid, SIGTERM);
+            ::waitpid(pid, nullptr, 0);
+            if (attempt == 4) throw std::runtime_error("a cluster node did not start: " + log);
+        }
+    }
+    std::string dir_;
+    std::vector<pid_t> pids_;
+    std::vector<int> ports_;
+    std::vector<redis::Connection> connections_;
+};
+
+// What a node holds of the queue's slot: every key, its type, value and whether it expires.
+std::map<std::string, std::string> dump_slot(redis::Connection& node, int slot) {
+    std::map<std::string, std::string> out;
+    auto keys = node.command({"CLUSTER", "GETKEYSINSLOT", std::to_string(slot), "100000"});
+    for (const auto& key : keys.as_array()) {
+        const auto& name = key.as_string();
+        // The target of a migration serves a key of the slot only after ASKING.
+        node.call({"ASKING"});
+        auto dump = node.command({"DUMP", name});
+        node.call({"ASKING"});
+        auto ttl = node.command({"PTTL", name});
+        out[name] = (dump.is_string() ? dump.text : std::string("?")) + "|" +
+                    (ttl.as_integer() < 0 ? "none" : "ttl");
+    }
+    return out;
+}
+
+// A queue's slot half moved to another master (MIGRATING on the source, IMPORTING on the
+// target, every other key MIGRATEd): every script, sent to the source as a client that does
+// not know of the migration would, ends with TRYAGAIN having changed nothing on either node,
+// and never takes the keys it cannot reach for damage (no WORKQ_DAMAGED, no record
+// quarantined). Sent to the target after ASKING, the same.
+TEST_F(Damage, AScriptMeetingASlotInMigrationEndsWithTryAgainHavingChangedNothing) {
+    std::optional<TwoNodeCluster> cluster;
+    try {
+        cluster.emplace();
+    } catch (const std::exception& error) {
+        GTEST_SKIP() << "no cluster of two redis-servers: " << error.what();
+    }
+    auto& source = cluster->a();
+    auto& target = cluster->b();
+    auto original = build("template");
+    auto healthy = keys("healthy");
+    ASSERT_EQ(engine().enqueue_one(healthy, "h"), EnqueueStatus::created);
+    // Every key of the scene and of the healthy queue, onto the source node.
+    for (const auto* prefix : {&original.k.prefix(), &healthy.prefix()}) {
+        auto reply = raw().call({"EVAL", R"(
+            local out, cursor = {}, '0'
+            repeat
+                local page = redis.call('SCAN', cursor, 'MATCH', ARGV[1] .. '*', 'COUNT', 1000)
+                cursor = page[1]
+                for _, key in ipairs(page[2]) do
+                    local ttl = redis.call('PTTL', key)
+                    out[#out + 1] = {key, tostring(ttl > 0 and ttl or 0), redis.call('DUMP', key)}
+                end
+            until cursor == '0'
+            return out)",
+                                 "0", *prefix});
+        for (const auto& item : reply.as_array()) {
+            const auto& f = item.as_array();
+            ASSERT_FALSE(
+                source.command({"RESTORE", f[0].as_string(), f[1].as_string(), f[2].as_string()})
+                    .is_error());
+        }
+    }
+    int slot = redis::key_slot(original.k.meta());
+    auto slot_text = std::to_string(slot);
+    auto source_id = source.call({"CLUSTER", "MYID"}).as_string();
+    auto target_id = target.call({"CLUSTER", "MYID"}).as_string();
+    target.call({"CLUSTER", "SETSLOT", slot_text, "IMPORTING", source_id});
+    source.call({"CLUSTER", "SETSLOT", slot_text, "MIGRATING", target_id});
+    // Every other key moves; the meta stays (a client that knows nothing routes to the source).
+    auto keys_here = source.call({"CLUSTER", "GETKEYSINSLOT", slot_text, "100000"}).as_array();
+    ASSERT_GT(keys_here.size(), 10u);
+    int moved = 0;
+    for (std::size_t i = 0; i < keys_here.size(); ++i) {
+        const auto& key = keys_here[i].as_string();
+        if (i % 2 == 1 || key == original.k.meta()) continue;
+        auto reply = source.command(
+            {"MIGRATE", "127.0.0.1", std::to_string(cluster->port(1)), key, "0", "5000"});
+        ASSERT_FALSE(reply.is_error()) << reply.text;
+        ++moved;
+    }
+    ASSERT_GT(moved, 5);
+    // Loaded beforehand: an EVALSHA answered NOSCRIPT would be sent again without ASKING.
+    for (const auto& script : queue::embedded_scripts())
+        for (auto* node : {&source, &target})
+            ASSERT_FALSE(node->command({"SCRIPT", "LOAD", script.text}).is_error());
+    auto before_source = dump_slot(source, slot);
+    auto before_target = dump_slot(target, slot);
+    ASSERT_FALSE(before_target.empty());
+    int tried = 0;
+    for (bool asking : {false, true}) {
+        auto& node = asking ? target : source;
+        Engine engine_here(node);
+        for (const auto& operation : operations()) {
+            SCOPED_TRACE(operation.name + (asking ? " on the target" : " on the source"));
+            // A claim over several queues is for single servers (CROSSSLOT on a cluster).
+            bool several = operation.name.find("several") != std::string::npos ||
+                           operation.name.find("queues") != std::string::npos;
+            if (asking) node.call({"ASKING"});
+            try {
+                operation.run(engine_here, original, healthy);
+                if (!several) ADD_FAILURE() << "ran on a slot in migration";
+            } catch (const queue::QueueDamagedError& error) {
+                ADD_FAILURE() << "taken for damage: " << error.what();
+            } catch (const std::exception& error) {
+                std::string what = error.what();
+                // On the target, only the first call follows an ASKING: a later one (an
+                // operation of several calls) is answered MOVED, as a client would be.
+                if (!several) {
+                    EXPECT_TRUE(what.find("TRYAGAIN") != std::string::npos ||
+                                (asking && what.find("MOVED") != std::string::npos))
+                        << what;
+                }
+                EXPECT_EQ(what.find("WORKQ_DAMAGED"), std::string::npos) << what;
+            }
+            ++tried;
+            EXPECT_EQ(dump_slot(source, slot), before_source);
+            EXPECT_EQ(dump_slot(target, slot), before_target);
+        }
+    }
+    EXPECT_GT(tried, 20);
 }
 
 }  // namespace

@@ -262,6 +262,12 @@ TEST(TransientRefusal, WhatTheServerRefusesForNow) {
     EXPECT_TRUE(transient_refusal("LOADING Redis is loading the dataset in memory"));
     EXPECT_TRUE(transient_refusal("MISCONF Redis is configured to save RDB snapshots"));
     EXPECT_TRUE(transient_refusal("BUSY Redis is busy running a script."));
+    // A cluster slot in migration, still so after the router's retries and redirects.
+    EXPECT_TRUE(
+        transient_refusal("TRYAGAIN workq: the slot of {ns:q} is migrating between "
+                          "nodes; nothing was done script: 0123, on @user_script:69."));
+    EXPECT_TRUE(transient_refusal("ASK 1126 127.0.0.1:32124"));
+    EXPECT_TRUE(transient_refusal("MOVED 1126 127.0.0.1:32124"));
     // Redis 6.2 wraps what a script's redis.call met.
     EXPECT_TRUE(
         transient_refusal("ERR Error running script (call to f_0123): @user_script:12: "

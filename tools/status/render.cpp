@@ -13,6 +13,14 @@
 namespace workq::status {
 namespace {
 
+// The queues whose slot is `slot` (a slot in migration).
+std::vector<std::string> migrating_queues(const Snapshot& s, int slot) {
+    std::vector<std::string> out;
+    for (const auto& q : s.queues)
+        if (q.slot == slot) out.push_back(q.name);
+    return out;
+}
+
 std::string join(const std::vector<std::string>& items, std::string_view separator) {
     std::string out;
     for (const auto& item : items)
@@ -77,6 +85,19 @@ std::string render_human(const Snapshot& s, const Screen& screen) {
                 if (q.node == master.address) served.push_back(q.name);
             head += fit(fmt::format("cluster master {}: {} slots, queues: {}", master.address,
                                     master.slots, served.empty() ? "-" : join(served, ", ")));
+            ++head_lines;
+        }
+        // Slots on their way to another master (README, "Cluster"): their queues wait.
+        for (const auto& migration : s.server.migrations) {
+            auto moving = migrating_queues(s, migration.slot);
+            head += fit(cli::paint(
+                fmt::format("cluster slot {} migrating from {} to {}{}, queues: {}", migration.slot,
+                            migration.from, migration.to,
+                            migration.from_marked && migration.to_marked ? ""
+                            : migration.from_marked ? " (the target does not say IMPORTING)"
+                                                    : " (the source does not say MIGRATING)",
+                            moving.empty() ? "-" : join(moving, ", ")),
+                cli::Tone::warn));
             ++head_lines;
         }
     }
@@ -193,6 +214,11 @@ std::string render_human(const Snapshot& s, const Screen& screen) {
                            "?", "?", "?", "?", "?"});
                 continue;
             }
+            if (s.queues[i].counts_migrating) {
+                table.add({s.queues[i].name, cli::paint("migrating", cli::Tone::warn), "?", "?",
+                           "?", "?", "?", "?", "?", "?"});
+                continue;
+            }
             table.add({s.queues[i].name, std::to_string(st.waiting), std::to_string(st.scheduled),
                        std::to_string(st.running),
                        st.dead > 0 ? cli::paint(std::to_string(st.dead), cli::Tone::bad) : "0",
@@ -302,6 +328,19 @@ std::string render_json(const Snapshot& s) {
                                                   {"queues", std::move(served)}});
         }
         topology["masters"] = std::move(masters);
+        boost::json::array migrations;
+        for (const auto& migration : s.server.migrations) {
+            boost::json::array moving;
+            for (const auto& name : migrating_queues(s, migration.slot))
+                moving.emplace_back(name);
+            migrations.push_back(boost::json::object{{"slot", migration.slot},
+                                                     {"from", migration.from},
+                                                     {"to", migration.to},
+                                                     {"source_migrating", migration.from_marked},
+                                                     {"target_importing", migration.to_marked},
+                                                     {"queues", std::move(moving)}});
+        }
+        topology["migrations"] = std::move(migrations);
     }
     root["server"] = boost::json::object{{"url", s.server.url},
                                          {"topology", std::move(topology)},
@@ -318,10 +357,18 @@ std::string render_json(const Snapshot& s) {
             q.node.empty() ? boost::json::value(nullptr) : boost::json::value(q.node);
         boost::json::value slot =
             q.slot < 0 ? boost::json::value(nullptr) : boost::json::value(q.slot);
-        if (!q.damage.empty()) {
+        boost::json::value migrating = nullptr;
+        for (const auto& migration : s.server.migrations)
+            if (migration.slot == q.slot)
+                migrating = boost::json::object{{"from", migration.from}, {"to", migration.to}};
+        if (!q.damage.empty() || q.counts_migrating) {
             // Its counts are unknown: null, not a zero that looks like an empty queue.
-            boost::json::object item{
-                {"name", q.name}, {"node", node}, {"slot", slot}, {"damaged", q.damage}};
+            boost::json::object item{{"name", q.name},
+                                     {"node", node},
+                                     {"slot", slot},
+                                     {"migrating", migrating},
+                                     {"damaged", q.damage.empty() ? boost::json::value(nullptr)
+                                                                  : boost::json::value(q.damage)}};
             for (const char* field :
                  {"waiting", "scheduled", "running", "overdue", "dead", "succeeded", "failed",
                   "paused", "succeeded_last_minute", "dead_trimmed", "schedules", "next_tick",
@@ -333,6 +380,7 @@ std::string render_json(const Snapshot& s) {
         boost::json::object item{{"name", q.name},
                                  {"node", node},
                                  {"slot", slot},
+                                 {"migrating", migrating},
                                  {"damaged", nullptr},
                                  {"waiting", st.waiting},
                                  {"scheduled", st.scheduled},
@@ -410,7 +458,7 @@ std::string render_prometheus(const Snapshot& s) {
                             auto value_of) {
         family(name, type, help);
         for (const auto& q : s.queues)
-            if (q.damage.empty())  // unknown: no sample (workq_queue_damaged says why)
+            if (q.damage.empty() && !q.counts_migrating)  // unknown: no sample
                 out += fmt::format("{}{{namespace=\"{}\",queue=\"{}\"}} {}\n", name,
                                    prometheus_label(s.namespace_name), prometheus_label(q.name),
                                    value_of(q.stats));

@@ -22,6 +22,18 @@ struct QueueSnapshot {
     std::string damage;
     std::string node;  // on a cluster, the master serving the queue's slot ("host:port")
     int slot = -1;     // on a cluster, the queue's slot
+    // On a cluster, its slot was migrating between two masters when the counts were read, and
+    // stayed so for longer than the tools wait (TRYAGAIN): its counts are unknown (all zero).
+    bool counts_migrating = false;
+};
+
+// A slot on its way from one master to another (CLUSTER SETSLOT MIGRATING on `from`,
+// IMPORTING on `to`), as CLUSTER NODES on each master says ("[slot->-id]", "[slot-<-id]").
+struct SlotMigration {
+    int slot = -1;
+    std::string from, to;      // host:port ("?" when the other side is not known)
+    bool from_marked = false;  // the source says MIGRATING
+    bool to_marked = false;    // the target says IMPORTING
 };
 
 // A master of a cluster, as the slot map says.
@@ -44,6 +56,7 @@ struct ServerSnapshot {
     // answered; on a cluster, its masters (each queue names its own: QueueSnapshot::node).
     std::string topology = "standalone";
     std::vector<ClusterMaster> cluster_masters;
+    std::vector<SlotMigration> migrations;  // on a cluster, by slot
     std::string master_name, master_address, sentinel;
     std::vector<std::string> sentinels;
     std::vector<redis::ReplicaInfo> replicas;  // as the master sees them
@@ -51,6 +64,10 @@ struct ServerSnapshot {
     // warns.
     bool no_replica_in_sync = false;
 };
+
+// Reads one master's CLUSTER NODES reply into `migrations` (merged by slot): the markers of
+// its own line, the other side named by the node ids of the reply. Exposed for tests.
+void add_slot_migrations(std::string_view cluster_nodes, std::vector<SlotMigration>& migrations);
 
 struct Snapshot {
     ServerSnapshot server;

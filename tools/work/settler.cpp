@@ -14,11 +14,12 @@ namespace workq::work {
 
 bool transient_refusal(std::string_view error) {
     static constexpr std::array codes = {
-        std::string_view("NOREPLICAS"), std::string_view("OOM"),
-        std::string_view("READONLY"),   std::string_view("LOADING"),
-        std::string_view("MISCONF"),    std::string_view("BUSY"),
-        std::string_view("MASTERDOWN"), std::string_view("TRYAGAIN"),
-        std::string_view("CLUSTERDOWN")};
+        std::string_view("NOREPLICAS"),  std::string_view("OOM"),
+        std::string_view("READONLY"),    std::string_view("LOADING"),
+        std::string_view("MISCONF"),     std::string_view("BUSY"),
+        std::string_view("MASTERDOWN"),  std::string_view("TRYAGAIN"),
+        std::string_view("CLUSTERDOWN"), std::string_view("ASK"),
+        std::string_view("MOVED")};
     // A word of the text, alone or after a '-' (a script passing on its redis.call's error).
     std::size_t start = 0;
     while (start < error.size()) {

@@ -37,7 +37,9 @@
 namespace workq::work {
 
 // True for an error reply that says the server cannot take a write *now* and will later
-// (NOREPLICAS, OOM, READONLY, LOADING, MISCONF, BUSY, MASTERDOWN, TRYAGAIN, CLUSTERDOWN),
+// (NOREPLICAS, OOM, READONLY, LOADING, MISCONF, BUSY, MASTERDOWN, TRYAGAIN, CLUSTERDOWN; and
+// on a cluster ASK and MOVED, the redirects a call still meets after the router's cap, 16: a
+// slot in migration answers ASK on its source and TRYAGAIN on its target, turn about),
 // whether the server sent it for the call itself or a script's redis.call passed it on
 // ("ERR Error running script ...: -NOREPLICAS ..." on Redis 6.2).
 bool transient_refusal(std::string_view error);

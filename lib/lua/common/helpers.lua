@@ -48,6 +48,41 @@
 -- A meta counter that is not a number starts again (they are statistics); a meta `version`
 -- that is not one is damage.
 
+-- Redis Cluster: a slot in migration. While a queue's slot moves to another master (CLUSTER
+-- SETSLOT MIGRATING/IMPORTING, then MIGRATE key by key), its keys are split between two nodes.
+-- Redis checks every call of a script: on the source, a key that has left (or was never there)
+-- fails the call ("non local key"), after the script's earlier writes, which stay; on the
+-- target (reached with ASKING), a key not arrived yet reads as absent although the source
+-- still holds it. So every script first asks whether its slot is in flux, before anything
+-- else (see the end of this file): an EXISTS of two keys that never exist, in the slot of
+-- KEYS[1], fails on the source (every key missing: ASK) and on the target (several keys, one
+-- missing: TRYAGAIN), and never on a stable slot or a single server. In flux, the script ends
+-- at once with a TRYAGAIN error, having read and written nothing: the client waits and sends
+-- it again (redis/cluster.hpp), until the slot has one owner again. Keys of other slots are
+-- not checked: a script touches one slot (a claim over several queues runs on single servers
+-- only). A read that fails that way anyway is never taken for damage (here below): it ends
+-- the script with TRYAGAIN too.
+local MIGRATION_PROBE_A = ':workq-migration-probe:a'
+local MIGRATION_PROBE_B = ':workq-migration-probe:b'
+
+local function migrating(what)
+    error({err = 'TRYAGAIN workq: ' .. what .. '; nothing was done'})
+end
+
+-- `reply` as redis.pcall gave it, when it is not the error a cluster node gives for a key it
+-- does not hold now (a slot in migration, or moved); that error ends the script (TRYAGAIN).
+local function here(reply)
+    if type(reply) == 'table' and type(reply.err) == 'string' then
+        local text = reply.err
+        if string.find(text, 'non local key', 1, true) or string.find(text, '^TRYAGAIN') or
+           string.find(text, '^ASK ') or string.find(text, '^MOVED ') or
+           string.find(text, 'cluster is down', 1, true) then
+            migrating('a key of this slot is not on this node (a slot migration)')
+        end
+    end
+    return reply
+end
+
 local DATA_VERSION = 1
 local MAX_ERRORS_KEPT = 50        -- attempts' errors kept per job
 local PRIORITY_LIMIT = 1000000    -- |--priority| at most (CONTRACT.md section 3)
@@ -158,7 +193,7 @@ end
 -- Reads the queue's meta fields `names` (version first) as one HMGET; refuses when the meta is
 -- not a hash or its version is not one this workq knows.
 local function read_meta(meta, names)
-    local m = redis.pcall('HMGET', meta, unpack(names))
+    local m = here(redis.pcall('HMGET', meta, unpack(names)))
     if m.err then refuse(key_damage(meta, 'hash') or (meta .. ' cannot be read')) end
     check_version(meta, false, m[1])
     return m
@@ -174,7 +209,7 @@ end
 -- Leaves a wake-up token for idle workers (BLPOP) unless one waits already. A wake key of
 -- another type is replaced: it holds no job.
 local function wake(wake_key)
-    local n = redis.pcall('LLEN', wake_key)
+    local n = here(redis.pcall('LLEN', wake_key))
     if type(n) ~= 'number' then
         redis.call('DEL', wake_key)
         n = 0
@@ -222,7 +257,7 @@ end
 
 -- Takes `id` out of sorted set `key` if it is there; a key of another type holds no id.
 local function zrem(key, id)
-    local n = redis.pcall('ZREM', key, id)
+    local n = here(redis.pcall('ZREM', key, id))
     return type(n) == 'number' and n or 0
 end
 
@@ -255,7 +290,7 @@ end
 local function release_unique(p, id, unique)
     if unique and unique ~= '' then
         local ukey = p .. 'unique:' .. unique
-        if redis.pcall('GET', ukey) == id then redis.call('DEL', ukey) end
+        if here(redis.pcall('GET', ukey)) == id then redis.call('DEL', ukey) end
     end
 end
 
@@ -340,9 +375,9 @@ end
 -- none does (a key naming an ended job is free). Writes nothing, fails on nothing: a unique key
 -- (or a holder's record) of another type names no live job, and write_new_job replaces it.
 local function live_unique_holder(p, unique)
-    local holder = redis.pcall('GET', p .. 'unique:' .. unique)
+    local holder = here(redis.pcall('GET', p .. 'unique:' .. unique))
     if type(holder) ~= 'string' then return nil end
-    local state = redis.pcall('HGET', p .. 'job:' .. holder, 'state')
+    local state = here(redis.pcall('HGET', p .. 'job:' .. holder, 'state'))
     if state == 'waiting' or state == 'scheduled' or state == 'running' then return holder end
     return nil
 end
@@ -392,7 +427,7 @@ local NUMBERS = {
 -- cannot be a job when it is missing ({missing = true}) or not a hash ({}).
 local function read_fields(p, id, names)
     local key = p .. 'job:' .. id
-    local f = redis.pcall('HMGET', key, unpack(names))
+    local f = here(redis.pcall('HMGET', key, unpack(names)))
     if f.err then return {}, 'the job record is a ' .. kind_of(key) .. ', not a hash' end
     local job = {}
     for i, name in ipairs(names) do job[name] = f[i] end
@@ -605,4 +640,14 @@ end
 -- May a job whose id was reserved until `deadline` (server ms) be made at `now`?
 local function id_fence_open(deadline, now)
     return now <= deadline - ID_CLOCK_MARGIN_MS
+end
+
+-- Before anything else in every script: is the slot of KEYS[1] in flux (see "Redis Cluster"
+-- above)? One EXISTS of two absent keys; a script without keys touches none.
+if KEYS[1] then
+    local tag = string.match(KEYS[1], '^{[^}]+}')
+    if tag then
+        local probe = redis.pcall('EXISTS', tag .. MIGRATION_PROBE_A, tag .. MIGRATION_PROBE_B)
+        if type(probe) == 'table' then migrating('the slot of ' .. tag .. ' is migrating between nodes') end
+    end
 end
