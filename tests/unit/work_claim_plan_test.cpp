@@ -4,12 +4,14 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <vector>
 
 namespace workq::work {
 namespace {
 
 using Groups = QueueGroups;
+using Millis = std::chrono::milliseconds;
 
 TEST(ClaimPlan, OneCallOverEveryQueueOffACluster) {
     std::vector<int> slots{1, 2, 3};

@@ -1,11 +1,15 @@
 #include "claim_plan.hpp"
 
 #include <algorithm>
+#include <chrono>
+#include <optional>
 #include <utility>
 
 namespace workq::work {
 
 namespace {
+
+using Millis = std::chrono::milliseconds;
 
 bool one_slot(std::span<const int> slots) {
     return std::all_of(slots.begin(), slots.end(), [&](int slot) { return slot == slots.front(); });

@@ -354,10 +354,11 @@ void Worker::wait_on(std::size_t waiter_index, std::optional<Millis> next_due) {
     waiter.in_flight = true;
     waiter.connection->command(
         std::move(args),
-        [this, waiter_index, connection = waiter.connection](std::optional<redis::Reply> reply) {
-            // A closed connection's (a drain, a reconnect): a newer wait may be on its way.
-            if (waiter_index >= waiters_.size() || waiters_[waiter_index].connection != connection)
-                return;
+        [this, waiter_index,
+         asked = std::weak_ptr(waiter.connection)](std::optional<redis::Reply> reply) {
+            // A replaced connection's (closed by a drain or a reconnect, failed): a newer wait
+            // may be on its way on the new one.
+            if (waiters_[waiter_index].connection != asked.lock()) return;
             waiters_[waiter_index].in_flight = false;
             if (reply && reply->is_error()) {
                 // Refused at once (BLPOP pops: a write): waiting again at once would spin.
