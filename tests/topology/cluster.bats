@@ -128,12 +128,86 @@ teardown() { cluster_teardown; }
     done
 }
 
-@test "a worker serving several queues on different masters is refused (exit 2) before it claims" {
-    local queues
-    queues=$(queues_on_masters 2 | paste -sd,)
-    run --separate-stderr workq-work --burst $queues -- true
-    assert_equal "$status" 2
-    [[ "$stderr" == *"serving several queues on a cluster needs"* ]] || fail "$stderr"
+# queue_of ID: the queue ($D/ids.QUEUE) that holds the job.
+queue_of() { grep -lx "$1" "$D"/ids.* | sed 's/.*ids\.//'; }
+
+@test "one worker serving three queues on three masters: every job done, strict priority between them, no CROSSSLOT" {
+    local queues q first second third order
+    queues=$(queues_on_masters 3)
+    [ "$(wc -w <<<"$queues")" -eq 3 ] || fail "no three queues on three masters: $queues"
+    read -r first second third <<<"$(echo $queues)"
+    # The lowest priority first: the order of enqueueing does not make the order of the runs.
+    for q in $third $second $first; do
+        run --separate-stderr workq-enqueue "$q" $(seq 1 6)
+        assert_success
+        printf '%s\n' "${lines[@]}" >"$D/ids.$q"
+    done
+    # One slot: the handlers' own record of their starts is the order the worker started them
+    # in (with more, two handlers starting together may write their lines either way round).
+    run --separate-stderr workq-work --burst "$first,$second,$third" -- "$HANDLERS/ledger.sh"
+    assert_success
+    [[ "$stderr" == *"queue by queue in the order given"* ]] || fail "$stderr"
+    for q in $queues; do
+        use_queue_node "$q"
+        check_invariants "$q" "$D/ids.$q"
+    done
+    # Every job of the first queue started before any of the second, and the second's before
+    # any of the third.
+    order=$(awk '/^start/ { print $2 }' "$FAULT_LEDGER" | while read -r id; do queue_of "$id"; done | uniq | paste -sd' ')
+    assert_equal "$order" "$first $second $third"
+    crossslot_free
+}
+
+# commands_served NODE: the commands clients sent the node, from INFO commandstats: the calls
+# of the commands a worker sends (a script counts once; the commands a script runs inside are
+# counted by Redis under their own names and are left out here, as are the test's own INFO,
+# TIME, CLUSTER and CLIENT and the replica's REPLCONF).
+commands_served() {
+    ccli "$1" info commandstats | tr -d '\r' | awk -F'[:=,]' '
+        $1 ~ /^cmdstat_(evalsha|eval|evalsha_ro|eval_ro|fcall|blpop|brpop|rpush|lpop|smembers|exists|script|config|hello|auth|select|ping)$/ { n += $3 }
+        END { print n + 0 }'
+}
+
+# server_ms NODE: the node's clock, in milliseconds.
+server_ms() { ccli "$1" time | tr -d '\r' | paste -sd' ' | awk '{ printf "%.0f\n", $1 * 1000 + $2 / 1000 }'; }
+
+# command_calls NODE: each command the node served and how often (for a failure's message).
+command_calls() { ccli "$1" info commandstats | tr -d '\r' | awk -F'[:=,]' '/^cmdstat_/ { print $1, $3 }'; }
+
+# waiting_on NODE: a client of the node waits in BLPOP.
+waiting_on() { ccli "$1" client list | grep -q 'cmd=blpop'; }
+
+@test "an idle worker serving queues on three masters waits on each without polling: a few commands per second per node" {
+    local queues q node nodes=() before=() t0=() calls elapsed rate
+    queues=$(queues_on_masters 3)
+    [ "$(wc -w <<<"$queues")" -eq 3 ] || fail "no three queues on three masters: $queues"
+    for q in $queues; do nodes+=("$(queue_master "$q")"); done
+    start_worker w "$(paste -sd, <<<"$queues")" -- "$HANDLERS/ledger.sh"
+    for node in "${nodes[@]}"; do wait_until 20 waiting_on "$node"; done
+    for node in "${nodes[@]}"; do
+        before+=("$(commands_served "$node")")
+        command_calls "$node" >"$D/calls.$node"
+        t0+=("$(server_ms "$node")")
+    done
+    # The measuring window: an idle worker blocks 5 s per wait.
+    sleep 6
+    local i=0
+    for node in "${nodes[@]}"; do
+        calls=$(($(commands_served "$node") - before[i]))
+        elapsed=$(($(server_ms "$node") - t0[i]))
+        rate=$(awk -v c="$calls" -v e="$elapsed" 'BEGIN { printf "%.2f", c * 1000 / e }')
+        echo "# idle load on $node: $calls commands in ${elapsed} ms ($rate/s)" >&3
+        awk -v r="$rate" 'BEGIN { exit !(r <= 5) }' ||
+            fail "$node served $calls commands in $elapsed ms ($rate/s): $(command_calls "$node" | diff "$D/calls.$node" - | paste -sd' ')"
+        waiting_on "$node" || fail "nobody waits on $node"
+        i=$((i + 1))
+    done
+    # Still serving every queue: a job enqueued on each is done.
+    for q in $queues; do workq-enqueue "$q" x >>"$D/ids.all"; done
+    wait_until 20 at_least 3 ledger_ends
+    kill -TERM "$(cat "$D/w.wpid")"
+    wait_exit "$(cat "$D/w.wpid")" 30
+    assert_equal "$EXIT_CODE" 0
 }
 
 @test "one server of the cluster named: found to be a cluster (INFO), routed the same" {
@@ -372,4 +446,58 @@ enqueue_loop() {
     done
     # Give the slot back: later tests expect the layout they found.
     move_slot "$slot" "$to" "$from"
+}
+
+@test "a master killed while 4 workers serve 4 queues of every master: every job reaches an outcome, none lost with --replicas 1" {
+    local queues q victim i list
+    queues=$(queues_on_masters 3)
+    [ "$(wc -w <<<"$queues")" -eq 3 ] || fail "no three queues on three masters: $queues"
+    victim=$(queue_master "$(head -1 <<<"$queues")")
+    # A fourth queue, on the victim too: two queues lose their master at once.
+    for i in $(seq 500 999); do
+        if [ "$(queue_master "q$i")" = "$victim" ]; then
+            queues+=$'\n'"q$i"
+            break
+        fi
+    done
+    [ "$(wc -l <<<"$queues")" -eq 4 ] || fail "no fourth queue: $queues"
+    for q in $queues; do
+        run --separate-stderr workq-enqueue --replicas 1 "$q" $(seq 1 30)
+        assert_success
+        printf '%s\n' "${lines[@]}" >"$D/ids.$q"
+    done
+    # Each worker serves every queue, each in another order (each queue is some worker's first).
+    list=($queues)
+    for i in 0 1 2 3; do
+        FAULT_SLEEP=0.05 start_worker "w$i" --concurrency 2 --lease 5s \
+            "${list[i]},${list[(i + 1) % 4]},${list[(i + 2) % 4]},${list[(i + 3) % 4]}" -- "$HANDLERS/ledger.sh"
+    done
+    wait_until 30 at_least 10 ledger_ends
+    kill -9 "$(cat "$CLUSTER/$victim/redis.pid")"
+    rm -f "$CLUSTER/$victim/redis.pid"
+    wait_until 30 queue_moved "$(head -1 <<<"$queues")" "$victim"
+    wait_until 30 cluster_recovered
+    # More work after the failover, on every queue (no replica yet where the victim was: not durable).
+    for q in $queues; do
+        run --separate-stderr workq-enqueue "$q" after-1 after-2
+        assert_success
+        printf '%s\n' "${lines[@]}" >>"$D/ids.$q"
+    done
+    # The old master comes back as a replica: later tests find six nodes.
+    cluster_node_start "$victim"
+    wait_until 30 cluster_all_ok "${CLUSTER_NODES[@]}"
+    for q in $queues; do
+        use_queue_node "$q"
+        wait_until 90 all_settled "$q"
+    done
+    for q in $queues; do
+        use_queue_node "$q"
+        check_invariants "$q" "$D/ids.$q" 30
+    done
+    for i in 0 1 2 3; do kill -TERM "$(cat "$D/w$i.wpid")"; done
+    for i in 0 1 2 3; do
+        wait_exit "$(cat "$D/w$i.wpid")" 30
+        assert_equal "$EXIT_CODE" 0
+    done
+    crossslot_free
 }

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <utility>
 
+#include "claim_plan.hpp"
 #include "cli/server.hpp"
 #include "queue/registry.hpp"
 #include "queue/scripts.hpp"
@@ -198,7 +199,7 @@ int Worker::run() {
     {
         // Reachable at start, or exit 3; this also starts the embedded server when it is the one.
         auto connection = cli::connect(server_);
-        if (connection.is_cluster()) refuse_cross_slot_queues();
+        plan_calls(connection.is_cluster());
         for (const auto& warning : redis::server_warnings(connection))
             log::warn(warning);
     }
@@ -250,20 +251,23 @@ int Worker::run() {
 
 // --- connection ----------------------------------------------------------------------------------
 
-void Worker::refuse_cross_slot_queues() const {
-    // On a cluster each queue's keys live on the master of its own slot, and both the claim
-    // over several queues (one script) and the wait on their wake-up lists (one BLPOP) need
-    // them on one node. Until the claim goes per queue (issue 16), say so before anything is
-    // claimed: a CROSSSLOT at the first claim would leave a worker that never works.
-    if (queue_keys_.size() < 2) return;
-    auto slot = redis::key_slot(queue_keys_.front().meta());
+void Worker::plan_calls(bool cluster) {
+    // On a cluster each queue's keys live in the slot of its hash tag, and a call may name the
+    // keys of one slot only: queues in different slots are claimed one link after another, in
+    // the order given, and waited on by one blocking connection per slot (claim_plan.hpp).
+    std::vector<int> slots;
     for (const auto& keys : queue_keys_)
-        if (redis::key_slot(keys.meta()) != slot)
-            throw UsageError(fmt::format(
-                "serving several queues on a cluster needs their keys on one node, and '{}' and "
-                "'{}' hash to different slots: run one workq-work per queue (a worker serving "
-                "several queues claims them in one call, which a cluster cannot route)",
-                settings_.queues.front(), keys.queue()));
+        slots.push_back(redis::key_slot(keys.meta()));
+    claim_links_ = claim_links(slots, cluster);
+    waiters_.clear();
+    for (auto& group : wait_groups(slots, cluster))
+        waiters_.push_back(Waiter{std::move(group), nullptr, false});
+    if (claim_links_.size() > 1)
+        log::info(fmt::format("serving {} queues in {} slots of the cluster: each claim goes "
+                              "queue by queue in the order given, and {} connections wait for "
+                              "jobs (one per slot)",
+                              queue_keys_.size(), waiters_.size(), waiters_.size()),
+                  {{"worker", worker_label()}});
 }
 
 void Worker::connect_commands() {
@@ -350,8 +354,7 @@ void Worker::on_commands_lost(const std::string& reason) {
     claims_in_flight_ = slots_claimed_for_ = 0;
     ++claim_epoch_;
     firer_->on_connection_lost();
-    if (blocking_) blocking_->close();
-    blpop_in_flight_ = false;
+    close_waiters();
     auto delay =
         std::min(reconnect_cap, Millis(reconnect_first.count() << std::min(reconnect_attempt_, 6)));
     delay = jittered(delay);
@@ -420,8 +423,7 @@ void Worker::begin_drain(std::string_view why, bool urgent) {
         return;
     }
     on_event(Event::drain, why);
-    if (blocking_) blocking_->close();
-    blpop_in_flight_ = false;
+    close_waiters();
     health_timer_.cancel();
     breaker_timer_.cancel();
     runtime_timer_.cancel();

@@ -6,6 +6,7 @@
 //   settler.hpp     outcomes owed to the server: batches, outbox, retries after reconnect
 //   children.hpp    handler and hook processes: groups, the guard, reaping, orphans
 //   leases.hpp      renewal of the worker's leases, the reaper of everyone's lapsed ones
+//   claim_plan.hpp  on a cluster: queues per claim call and per blocking wait
 //   handler_run.hpp, persistent_handler.hpp, output.hpp   running COMMAND, bounded output
 // The Worker's own code is split by concern: worker.cpp (start, connection, lifecycle,
 // signals, reload), worker_claim.cpp (claiming and waiting), worker_jobs.cpp (slots, running
@@ -87,8 +88,9 @@ class Worker {
     std::string pause_reason() const;
     void refresh_pause_state();
     void connect_commands();
-    // Exit 2 when the queues served live on different slots of a cluster.
-    void refuse_cross_slot_queues() const;
+    // How claims and waits are grouped (claim_plan.hpp): one call over every queue, or on a
+    // cluster whose served queues hash to different slots, one slot per call.
+    void plan_calls(bool cluster);
     void on_commands_ready();
     void on_commands_lost(const std::string& reason);
     void start_running();
@@ -104,7 +106,30 @@ class Worker {
     void reload_settings(std::string_view signal_name);
 
     // jobs
+    // A claim: a chain of calls, one per link of claim_links_ (a single call but on a cluster
+    // whose queues hash to different slots), each asking for what the links before it left.
+    struct ClaimChain {
+        std::size_t wanted = 0, left = 0;  // asked for in all; not claimed yet
+        std::size_t link = 0;              // the link on its way
+        long long epoch = 0;
+        queue::ClaimResult total;  // holds, damage and hints merged (jobs start as they come)
+    };
+    // A blocking wait on the wake-up lists of a group of queues (wait_groups in claim_plan.hpp):
+    // its own connection, one BLPOP on its way at most.
+    struct Waiter {
+        std::vector<std::size_t> queues;
+        std::shared_ptr<redis::AsyncConnection> connection;
+        bool in_flight = false;
+    };
     void maybe_claim();
+    void claim_link(std::shared_ptr<ClaimChain> chain);
+    void on_claim_link(const std::shared_ptr<ClaimChain>& chain, const queue::ScriptCall& call,
+                       std::optional<redis::Reply> reply);
+    // The chain is over: counters back, holds and hints applied; with `look_again`, claims more
+    // or waits as a claim's end does.
+    void end_claim_chain(ClaimChain& chain, bool look_again);
+    void close_waiters();
+    void wait_on(std::size_t waiter_index, std::optional<Millis> next_due);
     // No handler could be started (no pipe, no process): claim nothing for shortage_pause.
     void pause_claims_for_shortage();
     void idle_wait(std::optional<Millis> next_due);
@@ -200,7 +225,8 @@ class Worker {
     std::optional<Settler> settler_;
     std::optional<Leases> leases_;
     std::shared_ptr<redis::AsyncConnection> commands_;
-    std::shared_ptr<redis::AsyncConnection> blocking_;
+    std::vector<std::vector<std::size_t>> claim_links_;  // see ClaimChain
+    std::vector<Waiter> waiters_;
 
     State state_ = State::initializing;
     bool paused_by_signal_ = false, paused_by_health_ = false, paused_by_breaker_ = false;
@@ -216,7 +242,6 @@ class Worker {
     // epoch is past.
     std::size_t claims_in_flight_ = 0, slots_claimed_for_ = 0;
     long long claim_epoch_ = 0;
-    bool blpop_in_flight_ = false;
     bool started_running_ = false, finishing_ = false;
     bool first_health_check_done_ = false;
     bool first_reap_done_ = false;  // nothing is claimed before overdue jobs are taken back

@@ -4,8 +4,10 @@
 #include <boost/asio/post.hpp>
 #include <cerrno>
 #include <cstring>
+#include <span>
 #include <utility>
 
+#include "claim_plan.hpp"
 #include "util/duration.hpp"
 #include "util/errors.hpp"
 #include "util/faults.hpp"
@@ -64,83 +66,128 @@ void Worker::maybe_claim() {
     ++claims_in_flight_;
     slots_claimed_for_ += wanted;
     last_claim_sent_ = std::chrono::steady_clock::now();
+    auto chain = std::make_shared<ClaimChain>();
+    chain->wanted = chain->left = wanted;
+    chain->epoch = claim_epoch_;
+    claim_link(std::move(chain));
+}
+
+void Worker::claim_link(std::shared_ptr<ClaimChain> chain) {
+    // A link is a run of consecutive queues (claim_plan.hpp): their keys, as a part of ours.
+    const auto& link = claim_links_[chain->link];
+    auto queues = std::span<const queue::QueueKeys>(queue_keys_).subspan(link.front(), link.size());
     auto token_base = fmt::format("{}.{}", worker_id_, ++claim_sequence_);
-    auto call = queue::claim_call(queue_keys_, worker_id_, token_base, settings_.lease, wanted);
-    commands_->script(
-        *call.script, call.keys, call.args,
-        [this, call, wanted, epoch = claim_epoch_](std::optional<redis::Reply> reply) {
-            if (epoch != claim_epoch_) return;  // a lost connection's: reconnecting claims again
-            --claims_in_flight_;
-            slots_claimed_for_ -= wanted;
-            // A drain waits for claims on their way (check_drained): whatever this one brought
-            // is started or given back by now.
-            struct DrainCheck {
-                Worker* worker;
-                ~DrainCheck() { worker->check_drained(); }
-            } drain_check{this};
-            if (!reply) return;  // the connection failed: reconnecting claims again
-            queue::ClaimResult result;
-            try {
-                queue::check_reply(call, *reply);
-                result = queue::parse_claim(*reply);
-            } catch (const queue::DataVersionError& error) {
-                fatal(error.what());
-                return;
-            } catch (const std::exception& error) {
-                claim_refused(fmt::format("claim failed: {}", error.what()));
-                return;
+    auto call = queue::claim_call(queues, worker_id_, token_base, settings_.lease, chain->left);
+    commands_->script(*call.script, call.keys, call.args,
+                      [this, call, chain](std::optional<redis::Reply> reply) {
+                          on_claim_link(chain, call, std::move(reply));
+                      });
+}
+
+void Worker::on_claim_link(const std::shared_ptr<ClaimChain>& chain, const queue::ScriptCall& call,
+                           std::optional<redis::Reply> reply) {
+    if (chain->epoch != claim_epoch_) return;  // a lost connection's: reconnecting claims again
+    // A drain waits for claims on their way (check_drained): whatever this one brought is
+    // started or given back by now.
+    struct DrainCheck {
+        Worker* worker;
+        ~DrainCheck() { worker->check_drained(); }
+    } drain_check{this};
+    if (!reply) {  // the connection failed: reconnecting claims again
+        end_claim_chain(*chain, false);
+        return;
+    }
+    queue::ClaimResult result;
+    try {
+        queue::check_reply(call, *reply);
+        result = queue::parse_claim(*reply);
+    } catch (const queue::DataVersionError& error) {
+        end_claim_chain(*chain, false);
+        fatal(error.what());
+        return;
+    } catch (const std::exception& error) {
+        end_claim_chain(*chain, false);
+        claim_refused(fmt::format("claim failed: {}", error.what()));
+        return;
+    }
+    claim_recovered();
+    crash_point("after-claim");
+    const auto& link = claim_links_[chain->link];
+    auto jobs = std::move(result.jobs);
+    result.jobs.clear();
+    for (auto& claimed : jobs)
+        claimed.queue_index =
+            claimed.queue_index < link.size() ? link[claimed.queue_index] : queue_keys_.size();
+    merge_claim(chain->total, std::move(result), link, queue_keys_.size());
+    // The damage of the link's queues: each queue's is known from its own claim.
+    for (auto q : link) {
+        std::optional<std::string> damage;
+        for (const auto& found : chain->total.damaged)
+            if (found.queue_index == q) damage = found.what;
+        note_damage(q, damage);
+    }
+    // The jobs start now, before the next link is asked: a job of a queue given earlier starts
+    // before one of a later queue.
+    auto got = std::min(jobs.size(), chain->left);
+    chain->left -= got;
+    slots_claimed_for_ -= got;
+    for (auto& claimed : jobs) {
+        if (claimed.queue_index >= queue_keys_.size()) continue;  // cannot be: not ours
+        retries_.erase(claimed.id);                               // its retry is here
+        Job job;
+        job.queue_index = claimed.queue_index;
+        job.claimed = std::move(claimed);
+        job.claimed_at = std::chrono::steady_clock::now();
+        Slot* free_slot = nullptr;
+        for (std::size_t i = 0;
+             i < slots_.size() && i < static_cast<std::size_t>(settings_.concurrency); ++i)
+            if (slot_ready(slots_[i])) {
+                free_slot = &slots_[i];
+                break;
             }
-            claim_recovered();
-            crash_point("after-claim");
-            for (std::size_t q = 0; q < queue_keys_.size(); ++q) {
-                std::optional<std::string> damage;
-                for (const auto& found : result.damaged)
-                    if (found.queue_index == q) damage = found.what;
-                note_damage(q, damage);
+        if (!free_slot || state_ != State::running) {
+            // Draining or paused since the claim went out: give it back, uncounted.
+            release(job);
+            continue;
+        }
+        start_job(*free_slot, std::move(job));
+    }
+    if (chain->left > 0 && chain->link + 1 < claim_links_.size() && state_ == State::running &&
+        commands_ && commands_->ready()) {
+        // The next queues in priority order are asked for the rest.
+        ++chain->link;
+        claim_link(chain);
+        return;
+    }
+    end_claim_chain(*chain, true);
+}
+
+void Worker::end_claim_chain(ClaimChain& chain, bool look_again) {
+    --claims_in_flight_;
+    slots_claimed_for_ -= chain.left;
+    if (!look_again) return;
+    firer_->on_claim_hint(chain.total.next_tick);
+    bool held = note_holds(chain.total.holds);
+    if (chain.left == 0) {
+        maybe_claim();
+        return;
+    }
+    if (settings_.burst) {
+        if (held) {
+            // Jobs wait but a limit holds them back: they are due, so the burst goes on.
+            // A rate hold's timer claims again; a concurrency hold looks every second.
+            if (!rate_hold_armed()) {
+                hold_timer_.expires_after(burst_concurrency_look);
+                hold_timer_.async_wait([this](auto error) {
+                    if (!error) maybe_claim();
+                });
             }
-            firer_->on_claim_hint(result.next_tick);
-            for (auto& claimed : result.jobs) {
-                retries_.erase(claimed.id);  // its retry is here
-                Job job;
-                job.queue_index = claimed.queue_index;
-                job.claimed = std::move(claimed);
-                job.claimed_at = std::chrono::steady_clock::now();
-                Slot* free_slot = nullptr;
-                for (std::size_t i = 0;
-                     i < slots_.size() && i < static_cast<std::size_t>(settings_.concurrency); ++i)
-                    if (slot_ready(slots_[i])) {
-                        free_slot = &slots_[i];
-                        break;
-                    }
-                if (!free_slot || state_ != State::running) {
-                    // Draining or paused since the claim went out: give it back, uncounted.
-                    release(job);
-                    continue;
-                }
-                start_job(*free_slot, std::move(job));
-            }
-            bool held = note_holds(result.holds);
-            if (result.jobs.size() == wanted) {
-                maybe_claim();
-                return;
-            }
-            if (settings_.burst) {
-                if (held) {
-                    // Jobs wait but a limit holds them back: they are due, so the burst goes on.
-                    // A rate hold's timer claims again; a concurrency hold looks every second.
-                    if (!rate_hold_armed()) {
-                        hold_timer_.expires_after(burst_concurrency_look);
-                        hold_timer_.async_wait([this](auto error) {
-                            if (!error) maybe_claim();
-                        });
-                    }
-                    return;
-                }
-                if (busy_slots() == 0 && !settler_->pending()) burst_idle();
-                return;
-            }
-            idle_wait(result.next_due);
-        });
+            return;
+        }
+        if (busy_slots() == 0 && !settler_->pending()) burst_idle();
+        return;
+    }
+    idle_wait(chain.total.next_due);
 }
 
 // Records which queues the claim's limits held back. A rate hold says when the next starts are
@@ -251,14 +298,30 @@ void Worker::claim_recovered() {
     log::info("claims work again", {{"worker", worker_label()}});
 }
 
+void Worker::close_waiters() {
+    for (auto& waiter : waiters_) {
+        if (waiter.connection) waiter.connection->close();
+        waiter.in_flight = false;
+    }
+}
+
 void Worker::idle_wait(std::optional<Millis> next_due) {
-    if (state_ != State::running || blpop_in_flight_ || settings_.burst || free_slots() == 0)
-        return;
+    if (state_ != State::running || settings_.burst || free_slots() == 0) return;
     if (!commands_ || !commands_->ready()) return;
-    if (!blocking_ || blocking_->failed()) {
-        blocking_ = redis::AsyncConnection::open(
+    for (std::size_t i = 0; i < waiters_.size(); ++i)
+        wait_on(i, next_due);
+}
+
+void Worker::wait_on(std::size_t waiter_index, std::optional<Millis> next_due) {
+    auto& waiter = waiters_[waiter_index];
+    if (waiter.in_flight) return;
+    if (!waiter.connection || waiter.connection->failed()) {
+        // On a cluster: a router of its own, which sends the BLPOP to the master of the group's
+        // slot and follows it (MOVED, a failover: the router fails and is opened again here,
+        // reading the slot map anew).
+        waiter.connection = redis::AsyncConnection::open(
             io_, server_.endpoint, std::chrono::seconds(5),
-            [this, next_due](std::optional<std::string> error) {
+            [this, waiter_index, next_due](std::optional<std::string> error) {
                 if (error) {
                     log::warn(fmt::format("cannot open the waiting connection: {}; trying again "
                                           "in {}",
@@ -277,22 +340,26 @@ void Worker::idle_wait(std::optional<Millis> next_due) {
             [](const std::string&) {});
         return;
     }
-    if (!blocking_->ready()) return;
+    if (!waiter.connection->ready()) return;
     auto wait = idle_block;
     if (next_due) wait = std::max(Millis(10), std::min(wait, *next_due));
     std::vector<std::string> args{"BLPOP"};
     auto now = std::chrono::steady_clock::now();
-    for (std::size_t i = 0; i < queue_keys_.size(); ++i)
+    for (auto i : waiter.queues)
         // A queue its rate limit holds back: hold_timer_ claims again when it allows.
         if (!rate_held_until_[i] || *rate_held_until_[i] <= now)
             args.push_back(queue_keys_[i].wake());
     if (args.size() == 1) return;  // every queue is held back by its rate: hold_timer_ looks
     args.push_back(fmt::format("{:.3f}", static_cast<double>(wait.count()) / 1000.0));
-    blpop_in_flight_ = true;
-    blocking_->command(
+    waiter.in_flight = true;
+    waiter.connection->command(
         std::move(args),
-        [this](std::optional<redis::Reply> reply) {
-            blpop_in_flight_ = false;
+        [this, waiter_index,
+         asked = std::weak_ptr(waiter.connection)](std::optional<redis::Reply> reply) {
+            // A replaced connection's (closed by a drain or a reconnect, failed): a newer wait
+            // may be on its way on the new one.
+            if (waiters_[waiter_index].connection != asked.lock()) return;
+            waiters_[waiter_index].in_flight = false;
             if (reply && reply->is_error()) {
                 // Refused at once (BLPOP pops: a write): waiting again at once would spin.
                 claim_refused(fmt::format("waiting for jobs failed: {}", reply->text));
