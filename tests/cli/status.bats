@@ -7,6 +7,10 @@
 
 load ops_helpers
 
+# One cluster for the file when WORKQ_TEST_TOPOLOGY=cluster (helpers.bash).
+setup_file() { workq_test_setup_file; }
+teardown_file() { workq_test_teardown_file; }
+
 setup() {
     ops_setup
     TMUX_SOCKET=""
@@ -57,6 +61,7 @@ column() { awk -v k="$2" -v f="$1" '$1 == k { print $f }' <<<"$output"; }
 
 # ---- output modes ------------------------------------------------------------------------------
 
+# bats test_tags=cluster
 @test "default view: the server, every queue's counts, every worker with its health; no colour when not a terminal" {
     make_fixture
     run --separate-stderr workq-status
@@ -92,6 +97,7 @@ column() { awk -v k="$2" -v f="$1" '$1 == k { print $f }' <<<"$output"; }
     assert_output --partial "viewer"
 }
 
+# bats test_tags=cluster
 @test "--json: the contract's document, every key present with its type" {
     make_fixture
     run --separate-stderr workq-status --json
@@ -314,6 +320,7 @@ EOF
 
 # ---- job ID... ----------------------------------------------------------------------------------
 
+# bats test_tags=cluster
 @test "job ID...: every state (scheduled, waiting, running, succeeded, dead, cancelled, unknown), human and --json" {
     export D
     local scheduled waiting running succeeded dead cancelled
@@ -383,6 +390,7 @@ check_is() {
     [ "$verdict" = UNKNOWN ] || assert_regex "$output" " \| .*live_workers=[0-9]+$"
 }
 
+# bats test_tags=cluster
 @test "--check: thresholds and their --warn- forms; exit 0 OK, 1 WARNING, 2 CRITICAL with the reason" {
     use_safe_redis
     workq-enqueue q 1 2 3 4 5 >/dev/null

@@ -10,7 +10,10 @@
 #
 # A node timeout of 2 s: a killed master's replica is promoted a few seconds later.
 
-source "$BATS_TEST_DIRNAME/topology_helpers.bash"
+# The command-line suite (tests/cli/helpers.bash, WORKQ_TEST_TOPOLOGY=cluster) takes only the
+# cluster's own functions: they need no more than tests/cli/helpers.bash.
+[ -n "${WORKQ_CLUSTER_NODES_ONLY:-}" ] ||
+    source "$(dirname "${BASH_SOURCE[0]}")/topology_helpers.bash"
 
 CLUSTER_NODE_TIMEOUT_MS=2000
 CLUSTER_NODES=(n1 n2 n3 n4 n5 n6)
@@ -25,30 +28,9 @@ ccli() {
 
 # cluster_node_start NAME: a cluster-enabled redis-server in $CLUSTER/NAME on a free port.
 cluster_node_start() {
-    local name=$1 dir="$CLUSTER/$1" port attempt
-    mkdir -p "$dir"
-    for attempt in 1 2 3 4 5; do
-        port=$(cat "$dir/port" 2>/dev/null || free_port)
-        rm -f "$dir/redis.pid"
-        # The bus port is port + 10000: keep both below 65536.
-        [ "$port" -lt 55000 ] || {
-            rm -f "$dir/port"
-            continue
-        }
-        redis-server --port "$port" --bind 127.0.0.1 --cluster-enabled yes \
-            --cluster-config-file "$dir/nodes.conf" --cluster-node-timeout "$CLUSTER_NODE_TIMEOUT_MS" \
-            --unixsocket "$dir/redis.sock" --unixsocketperm 700 --save "" --appendonly no \
-            --repl-diskless-sync-delay 0 \
-            --daemonize yes --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" --dir "$dir"
-        if wait_until 3 redis-cli -s "$dir/redis.sock" ping; then
-            echo "$port" >"$dir/port"
-            return 0
-        fi
-        [ -f "$dir/redis.pid" ] && kill "$(cat "$dir/redis.pid")" 2>/dev/null
-        rm -f "$dir/port"
-    done
-    echo "could not start cluster node $name" >&2
-    return 1
+    redis_node_start "$CLUSTER/$1" --cluster-enabled yes \
+        --cluster-config-file "$CLUSTER/$1/nodes.conf" --cluster-node-timeout "$CLUSTER_NODE_TIMEOUT_MS" \
+        --appendonly no
 }
 
 # cluster_ok NODE: the node says cluster_state:ok and knows every slot.
