@@ -26,11 +26,17 @@ ccli() {
     redis-cli -s "$(cluster_socket "$node")" "$@"
 }
 
-# cluster_node_start NAME: a cluster-enabled redis-server in $CLUSTER/NAME on a free port.
+# cluster_node_start NAME: a cluster-enabled redis-server in $CLUSTER/NAME on a free port. With
+# CLUSTER_CERTS (a directory: ca.crt, server.crt, server.key), TLS only: clients, the cluster
+# bus and replication (tls-cluster, tls-replication); no client certificates asked for.
 cluster_node_start() {
-    redis_node_start "$CLUSTER/$1" --cluster-enabled yes \
+    local tls=()
+    [ -z "${CLUSTER_CERTS:-}" ] || tls=(--tls --tls-cert-file "$CLUSTER_CERTS/server.crt"
+        --tls-key-file "$CLUSTER_CERTS/server.key" --tls-ca-cert-file "$CLUSTER_CERTS/ca.crt"
+        --tls-auth-clients no --tls-cluster yes --tls-replication yes)
+    redis_node_start "${tls[@]:0:1}" "$CLUSTER/$1" --cluster-enabled yes \
         --cluster-config-file "$CLUSTER/$1/nodes.conf" --cluster-node-timeout "$CLUSTER_NODE_TIMEOUT_MS" \
-        --appendonly no
+        --appendonly no "${tls[@]:1}"
 }
 
 # cluster_ok NODE: the node says cluster_state:ok and knows every slot.
@@ -65,14 +71,16 @@ cluster_start() {
         cluster_node_start "$node"
         addresses+=("127.0.0.1:$(cluster_port "$node")")
     done
-    redis-cli --cluster create "${addresses[@]}" --cluster-replicas 1 --cluster-yes \
+    local tls=() scheme=redis
+    [ -z "${CLUSTER_CERTS:-}" ] || { tls=(--tls --cacert "$CLUSTER_CERTS/ca.crt") && scheme=rediss; }
+    redis-cli "${tls[@]}" --cluster create "${addresses[@]}" --cluster-replicas 1 --cluster-yes \
         >"$CLUSTER/create.log" 2>&1 || {
         cat "$CLUSTER/create.log" >&2
         return 1
     }
     wait_until 30 cluster_all_ok "${CLUSTER_NODES[@]}"
     wait_until 20 cluster_replicas_in_sync
-    export CLUSTER_URL="redis://127.0.0.1:$(cluster_port n1),127.0.0.1:$(cluster_port n2)"
+    export CLUSTER_URL="$scheme://127.0.0.1:$(cluster_port n1),127.0.0.1:$(cluster_port n2)"
 }
 
 # cluster_stop: every node, by pid.
