@@ -80,7 +80,6 @@ EOF
 
 # ---- outcomes --------------------------------------------------------------------------------
 
-# bats test_tags=cluster
 @test "a failing job is retried after --backoff (scheduled meanwhile), then dead after max attempts with every error kept" {
     id=$(workq-enqueue --max-attempts 3 q payload)
     local h
@@ -139,7 +138,6 @@ EOF
     assert_equal "$(job_field q "$hundred" attempts)" 2
 }
 
-# bats test_tags=cluster
 @test "--timeout: SIGTERM to the handler's whole process group, grandchildren included" {
     id=$(workq-enqueue --max-attempts 1 q x)
     local h
