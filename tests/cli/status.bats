@@ -66,7 +66,10 @@ column() { awk -v k="$2" -v f="$1" '$1 == k { print $f }' <<<"$output"; }
     make_fixture
     run --separate-stderr workq-status
     assert_success
-    assert_line --index 0 --regexp "^server: unix://$WORKQ_TEST_REDIS_SOCKET  redis [0-9.]+  namespace $WORKQ_NAMESPACE$"
+    # On a cluster (WORKQ_TEST_TOPOLOGY), the seed list with its database.
+    local url="unix://$WORKQ_TEST_REDIS_SOCKET"
+    [ "$WORKQ_TEST_TOPOLOGY" != cluster ] || url="$WORKQ_REDIS_URL/0"
+    assert_line --index 0 --regexp "^server: $url  redis [0-9.]+  namespace $WORKQ_NAMESPACE$"
     assert_line --regexp '^QUEUE +WAITING +SCHEDULED +RUNNING +DEAD +SUCCEEDED +FAILED +PER-MIN +OLDEST +PAUSED +LIMITS$'
     assert_equal "$(column 2 q1) $(column 3 q1) $(column 4 q1) $(column 5 q1) $(column 6 q1) $(column 7 q1) $(column 8 q1) $(column 10 q1)" "3 1 0 0 0 0 0 no"
     assert_regex "$(column 9 q1)" '^[0-9.]+s$'
@@ -390,7 +393,6 @@ check_is() {
     [ "$verdict" = UNKNOWN ] || assert_regex "$output" " \| .*live_workers=[0-9]+$"
 }
 
-# bats test_tags=cluster
 @test "--check: thresholds and their --warn- forms; exit 0 OK, 1 WARNING, 2 CRITICAL with the reason" {
     use_safe_redis
     workq-enqueue q 1 2 3 4 5 >/dev/null
