@@ -164,7 +164,6 @@ $a"
         fail "$stderr"
 }
 
-# bats test_tags=cluster
 @test "count prints the number alone followed by a newline; ls shows 50 unless told" {
     run --separate-stderr workq-dlq count q
     assert_success

@@ -52,7 +52,6 @@ assert_payload() {
     assert_equal "$(job_attempts q "${lines[0]}")" 0
 }
 
-# bats test_tags=cluster
 @test "stdin lines: '\\n' is not part of the payload, empty lines are skipped, a last line without '\\n' is a job" {
     printf 'one\n\n\ntwo\r\n  \nthree' >"$BATS_TEST_TMPDIR/in"
     run --separate-stderr workq-enqueue q <"$BATS_TEST_TMPDIR/in"
@@ -74,7 +73,6 @@ assert_payload() {
     assert_equal "$(sort -u "$BATS_TEST_TMPDIR/ids" | wc -l)" 5000
 }
 
-# bats test_tags=cluster
 @test "-0/--null: NUL-separated records, same rules; newlines stay in the payload" {
     printf 'a\0\0b\nc\0last' >"$BATS_TEST_TMPDIR/in"
     run --separate-stderr workq-enqueue -0 q <"$BATS_TEST_TMPDIR/in"
@@ -411,7 +409,6 @@ assert_payload() {
     assert_payload q "$output" "$BATS_TEST_TMPDIR/bytes"
 }
 
-# bats test_tags=cluster
 @test "-q/--quiet silences diagnostics but stdout keeps the ids (stdout is data)" {
     run --separate-stderr workq-enqueue -q q a b
     assert_success

@@ -102,7 +102,6 @@ result_pid() { job_field q "$1" result | cut -d' ' -f1; }
     assert_raw_state q "$(sed -n 3p <<<"$ids")" succeeded
 }
 
-# bats test_tags=cluster
 @test "ok:false with retry:false is dead at once; the worker keeps its handler" {
     id=$(workq-enqueue q fail)
     start_worker w --persistent --burst q -- "$D/handler.py"
@@ -113,7 +112,6 @@ result_pid() { job_field q "$1" result | cut -d' ' -f1; }
     assert_equal "$(job_field q "$id" error)" "asked to fail"
 }
 
-# bats test_tags=cluster
 @test "binary payloads travel as payload_base64, byte for byte" {
     id=$(printf '\xff\x00\x01zz' | workq-enqueue --whole q)
     start_worker w --persistent --burst q -- "$D/handler.py"
