@@ -7,6 +7,10 @@
 
 load ops_helpers
 
+# One cluster for the file when WORKQ_TEST_TOPOLOGY=cluster (helpers.bash).
+setup_file() { workq_test_setup_file; }
+teardown_file() { workq_test_teardown_file; }
+
 setup() { ops_setup; }
 teardown() { ops_teardown; }
 
@@ -14,6 +18,7 @@ RFC3339='^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-
 
 # ---- ls, show, count ----------------------------------------------------------------------------
 
+# bats test_tags=cluster
 @test "ls: newest first with id, time of death, attempts and the last error's first line; --limit; --json" {
     # One slot and a handler that takes 20ms: a, b, c die in that order, at distinct times.
     workq-enqueue --max-attempts 1 q a b c >"$D/ids"
@@ -80,6 +85,7 @@ $a"
     [[ "$stderr" == *"no dead letters in queue empty"* ]] || fail "$stderr"
 }
 
+# bats test_tags=cluster
 @test "show: payload, timestamps and every attempt's error with its reason; --json" {
     id=$(workq-enqueue --max-attempts 3 q 'pay load')
     kill_dead q 1
@@ -173,6 +179,7 @@ $a"
 
 # ---- requeue, rm ------------------------------------------------------------------------------
 
+# bats test_tags=cluster
 @test "requeue: prints the ids, resets the attempt count, and workers run them again from attempt 1" {
     workq-enqueue --max-attempts 2 q one two three >"$D/ids"
     kill_dead q 3
@@ -215,6 +222,7 @@ $a"
     done
 }
 
+# bats test_tags=cluster
 @test "requeue of a dead letter whose --unique key a live job holds: it stays dead, stderr names the holder, exit 1; once the holder ends, it comes back" {
     local old new
     old=$(workq-enqueue --unique nightly --max-attempts 1 q old)
@@ -242,6 +250,7 @@ $a"
     assert_equal "$(workq-enqueue --unique nightly q again)" "$old"
 }
 
+# bats test_tags=cluster
 @test "rm: prints the ids and deletes them for good; --all" {
     make_dead_letters q 4
     local ids

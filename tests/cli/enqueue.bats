@@ -5,6 +5,10 @@
 
 load helpers
 
+# One cluster for the file when WORKQ_TEST_TOPOLOGY=cluster (helpers.bash).
+setup_file() { workq_test_setup_file; }
+teardown_file() { workq_test_teardown_file; }
+
 setup() {
     workq_test_setup
     OWN="$BATS_TEST_TMPDIR/own"
@@ -31,6 +35,7 @@ assert_payload() {
         fail "payload of $2: $(od -c "$BATS_TEST_TMPDIR/actual" | head -5) expected $(od -c "$3" | head -5)"
 }
 
+# bats test_tags=cluster
 @test "each PAYLOAD argument is one job; ids on stdout, one per line, in input order" {
     run --separate-stderr workq-enqueue q alpha 'two words' gamma
     assert_success
@@ -83,6 +88,7 @@ assert_payload() {
     assert_equal "$(payloads_of q "$BATS_TEST_TMPDIR/ids")" $'x\ny'
 }
 
+# bats test_tags=cluster
 @test "--whole: all of stdin, bytes exactly (NUL, trailing newlines), is exactly one job" {
     printf 'first\n\0second\r\n\n\n\xff' >"$BATS_TEST_TMPDIR/in"
     head -c 300000 /dev/urandom >>"$BATS_TEST_TMPDIR/in"
@@ -113,6 +119,7 @@ assert_payload() {
     assert_equal "$(job_count q)" 2
 }
 
+# bats test_tags=cluster
 @test "--priority: stored with the job, -1000000..1000000; outside or not a number is exit 2" {
     run --separate-stderr workq-enqueue --priority 5 q x
     assert_success
@@ -132,6 +139,7 @@ assert_payload() {
     assert_equal "$(job_count q)" 3
 }
 
+# bats test_tags=cluster
 @test "--delay: the job is scheduled that far ahead (server clock); a bad duration is exit 2" {
     local server_ms
     server_ms=$(rcli time | head -1)000
@@ -220,6 +228,7 @@ assert_payload() {
     assert_equal "$(job_count q)" 4
 }
 
+# bats test_tags=cluster
 @test "--unique: while one is pending, a second enqueue prints its id and makes nothing" {
     run --separate-stderr workq-enqueue --unique nightly q first
     assert_success
@@ -242,6 +251,7 @@ assert_payload() {
     assert_equal "$(job_count q)" 3
 }
 
+# bats test_tags=cluster
 @test "--id: the caller's id; a re-run prints it and makes nothing; a bad id is exit 2" {
     run --separate-stderr workq-enqueue --id invoice-42 q first
     assert_success
@@ -271,6 +281,7 @@ assert_payload() {
 
 # Issue 23, item 9: the check of the other queues ran outside the enqueue script, and 2 of 30
 # concurrent pairs made one id in two queues. Reserved namespace-wide first, it is one job.
+# bats test_tags=cluster
 @test "--id is unique across queues when two callers race one id into two queues" {
     local i
     for i in $(seq 25); do

@@ -3,9 +3,14 @@
 
 load work_helpers
 
+# One cluster for the file when WORKQ_TEST_TOPOLOGY=cluster (helpers.bash).
+setup_file() { workq_test_setup_file; }
+teardown_file() { workq_test_teardown_file; }
+
 setup() { work_setup; }
 teardown() { work_teardown; }
 
+# bats test_tags=cluster
 @test "--wait prints each job's result in input order, ids on stderr, exit 0" {
     # The first job is the slowest, so the jobs end out of input order.
     start_worker w -c 3 q -- sh -c 'read -r n; sleep "0.$n"; echo "result $n"'
@@ -18,6 +23,7 @@ teardown() { work_teardown; }
     assert_raw_state q "$id" succeeded
 }
 
+# bats test_tags=cluster
 @test "--wait reads stdin too, and keeps the results' bytes exactly" {
     start_worker w q -- sh -c 'cat; printf "\\n"'
     run --separate-stderr timeout 30 sh -c 'printf "a b\nc\n" | workq-enqueue --wait q'
@@ -25,6 +31,7 @@ teardown() { work_teardown; }
     assert_equal "$output" "$(printf 'a b\nc')"
 }
 
+# bats test_tags=cluster
 @test "--wait exits 1 when a job ends dead, naming it on stderr; the others' results still print" {
     start_worker w q -- sh -c 'read -r x; [ "$x" = bad ] && { echo "cannot do $x" >&2; exit 100; }; echo "ok $x"'
     run --separate-stderr timeout 30 workq-enqueue --wait q good bad
@@ -33,6 +40,7 @@ teardown() { work_teardown; }
     [[ "$stderr" == *"ended dead"*"cannot do bad"* ]] || fail "stderr does not say which job died and why: $stderr"
 }
 
+# bats test_tags=cluster
 @test "--wait-timeout passes with no worker: exit 124 in bounded time, the job stays enqueued" {
     local start=$SECONDS
     run --separate-stderr timeout 20 workq-enqueue --wait --wait-timeout 1s q x
@@ -61,6 +69,7 @@ waiting_count_is() { [ "$(rcli llen "{$WORKQ_NAMESPACE:$1}:waiting:0")" = "$2" ]
     assert_equal "$(cat "$BATS_TEST_TMPDIR/out")" "done x"
 }
 
+# bats test_tags=cluster
 @test "--wait on an --id that already ended prints its result at once" {
     start_worker w q -- sh -c 'read -r x; echo "done $x"'
     id=$(workq-enqueue --id job-1 q first)
@@ -94,6 +103,7 @@ waiting_count_is() { [ "$(rcli llen "{$WORKQ_NAMESPACE:$1}:waiting:0")" = "$2" ]
     cmp "$D/out2" "$D/expected2" || fail "got: $(od -c "$D/out2")"
 }
 
+# bats test_tags=cluster
 @test "--wait marks a job that did not succeed with an empty record in its place, and names it" {
     start_worker w q -- sh -c 'read -r x; [ "$x" = bad ] && { echo "cannot do $x" >&2; exit 100; }; echo "ok $x"'
     run --separate-stderr timeout 30 sh -c 'workq-enqueue --wait q good bad good2 >"$1"' _ "$D/out"

@@ -26,10 +26,58 @@ stop_redis() {
     [ -f "$dir/redis.pid" ] && kill "$(cat "$dir/redis.pid")" 2>/dev/null || true
 }
 
+# ---- The topology the tests run on: WORKQ_TEST_TOPOLOGY ----
+# single (the default): one redis-server, scripts/test's (WORKQ_TEST_REDIS_URL) or one of the
+# test's own. cluster: a Redis Cluster on loopback, three masters and a replica of each
+# (tests/topology/cluster_helpers.bash), made once per test file by workq_test_setup_file (a
+# file's setup_file) or reused (WORKQ_TEST_CLUSTER: the directory of a running one, made by
+# cluster_start); the tools reach it through a seed list, rcli follows MOVED (redis-cli -c), and
+# each test ends with no CROSSSLOT answered by any node. The cases that hold on a cluster carry
+# the bats tag `cluster`: CTest's topology.cluster_cli runs them (bats --filter-tags cluster).
+WORKQ_TEST_TOPOLOGY=${WORKQ_TEST_TOPOLOGY:-single}
+case $WORKQ_TEST_TOPOLOGY in
+single) ;;
+cluster)
+    WORKQ_CLUSTER_NODES_ONLY=1
+    source "$(dirname "${BASH_SOURCE[0]}")/../topology/cluster_helpers.bash"
+    unset WORKQ_CLUSTER_NODES_ONLY
+    ;;
+*)
+    echo "WORKQ_TEST_TOPOLOGY is single or cluster, not '$WORKQ_TEST_TOPOLOGY'" >&2
+    return 1
+    ;;
+esac
+
+# workq_test_setup_file: a file's setup_file. On a cluster, makes one for the file's tests (or
+# takes WORKQ_TEST_CLUSTER's); nothing on a single server.
+workq_test_setup_file() {
+    [ "$WORKQ_TEST_TOPOLOGY" = cluster ] || return 0
+    if [ -n "${WORKQ_TEST_CLUSTER:-}" ]; then
+        export CLUSTER=$WORKQ_TEST_CLUSTER
+        export CLUSTER_URL="redis://127.0.0.1:$(cluster_port n1),127.0.0.1:$(cluster_port n2)"
+    else
+        cluster_start
+        export WORKQ_TEST_OWN_CLUSTER=1
+    fi
+}
+
+workq_test_teardown_file() {
+    [ -n "${WORKQ_TEST_OWN_CLUSTER:-}" ] && cluster_stop
+    return 0
+}
+
 # Every test gets a namespace of its own on the shared server, and a clean environment: no
 # config file from the machine, no embedded state shared with the user.
 workq_test_setup() {
-    if [ -z "${WORKQ_TEST_REDIS_URL:-}" ]; then
+    if [ "$WORKQ_TEST_TOPOLOGY" = cluster ]; then
+        [ -n "${CLUSTER_URL:-}" ] || {
+            echo "WORKQ_TEST_TOPOLOGY=cluster: no cluster (the file's setup_file calls workq_test_setup_file)" >&2
+            return 1
+        }
+        export WORKQ_TEST_REDIS_URL=$CLUSTER_URL
+        export WORKQ_TEST_REDIS_SOCKET=$(cluster_socket n1)
+        export WORKQ_TEST_CLUSTER_PORT=$(cluster_port n1)
+    elif [ -z "${WORKQ_TEST_REDIS_URL:-}" ]; then
         export WORKQ_TEST_OWN_REDIS_DIR=$(mktemp -d)
         start_redis "$WORKQ_TEST_OWN_REDIS_DIR"
         export WORKQ_TEST_REDIS_URL="unix://$WORKQ_TEST_OWN_REDIS_DIR/redis.sock"
@@ -44,11 +92,64 @@ workq_test_setup() {
 
 workq_test_teardown() {
     [ -n "${WORKQ_TEST_OWN_REDIS_DIR:-}" ] && stop_redis "$WORKQ_TEST_OWN_REDIS_DIR"
-    return 0
+    # A cross-slot call is a bug (issue 19).
+    [ -z "${WORKQ_TEST_CLUSTER_PORT:-}" ] || crossslot_free
 }
 
-# redis-cli against the test server.
-rcli() { redis-cli -s "$WORKQ_TEST_REDIS_SOCKET" "$@"; }
+# redis-cli against the test server; on a cluster, one that follows MOVED to the node of each
+# command's key (every key of a queue is on one node).
+rcli() {
+    if [ -z "${WORKQ_TEST_CLUSTER_PORT:-}" ]; then
+        redis-cli -s "$WORKQ_TEST_REDIS_SOCKET" "$@"
+    elif [ $# -gt 0 ]; then
+        redis-cli -c -p "$WORKQ_TEST_CLUSTER_PORT" "$@"
+    else
+        # Commands on stdin: redis-cli says where it was redirected on stdout.
+        redis-cli -c -p "$WORKQ_TEST_CLUSTER_PORT" | sed '/^-> Redirected to slot \[[0-9]*\] located at /d'
+    fi
+}
+
+# qcli QUEUE ARGS...: redis-cli against the node that holds QUEUE's keys, for what names no key
+# (SCAN): the test server, or on a cluster the master of the queue's slot.
+qcli() {
+    local queue=$1
+    shift
+    if [ -n "${WORKQ_TEST_CLUSTER_PORT:-}" ]; then
+        redis-cli -s "$(cluster_socket "$(queue_master "$queue")")" "$@"
+    else
+        rcli "$@"
+    fi
+}
+
+# one_slot_queues NAME...: queue names for a test of a worker serving several queues, one per
+# line: the names given on a single server; on a cluster the first name, then each other name
+# with the smallest number appended that puts its keys in the first one's slot (CRC16 of the
+# hash tag {NS:QUEUE}, as Redis Cluster computes it). Until a worker claims across slots
+# (issue 19), a cluster refuses several queues of different slots.
+one_slot_queues() {
+    if [ "$WORKQ_TEST_TOPOLOGY" != cluster ]; then
+        printf '%s\n' "$@"
+        return
+    fi
+    python3 - "$WORKQ_NAMESPACE" "$@" <<'PY'
+import sys
+def slot(tag):
+    crc = 0
+    for byte in tag.encode():
+        crc ^= byte << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x1021 if crc & 0x8000 else crc << 1) & 0xFFFF
+    return crc % 16384
+ns, first, *others = sys.argv[1:]
+want = slot(ns + ":" + first)
+print(first)
+for name in others:
+    n = 0
+    while slot("%s:%s%d" % (ns, name, n)) != want:
+        n += 1
+    print("%s%d" % (name, n))
+PY
+}
 
 # wait_until SECONDS COMMAND...: polls COMMAND until it succeeds; fails after SECONDS.
 wait_until() {
@@ -112,6 +213,57 @@ start_redis_tcp() {
     return 1
 }
 
+# free_port: a TCP port of 127.0.0.1 nobody listens on right now (a later bind may still race
+# with another program: the starters retry). Below 55000: a cluster node's bus port is its port
+# + 10000.
+free_port() {
+    local port
+    while :; do
+        port=$((20000 + RANDOM % 35000))
+        ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+    done
+    echo "$port"
+}
+
+# redis_node_start [--tls] DIR [CONFIG-FILE] [ARGS...]: a redis-server of a deployment's (the
+# topology tests' nodes, a cluster's) in DIR, on a free port of 127.0.0.1 (DIR/port's when it
+# ran before: a restarted node keeps its address) and a Unix socket DIR/redis.sock, daemonized
+# (DIR/redis.pid, DIR/redis.log, its files in DIR); returns once it answers PING on its socket.
+# With --tls the port is its TLS port (--tls-port, --port 0; ARGS give the certificates).
+# ARGS come last and win. Tries a few ports: another program may take a free one first.
+redis_node_start() {
+    local port_option=--port
+    if [ "$1" = --tls ]; then
+        port_option=--tls-port
+        shift
+    fi
+    local dir=$1
+    shift
+    local conf=()
+    if [ $# -gt 0 ] && [[ "$1" != --* ]]; then
+        conf=("$1")
+        shift
+    fi
+    local port attempt
+    mkdir -p "$dir"
+    for attempt in 1 2 3 4 5; do
+        port=$(cat "$dir/port" 2>/dev/null || free_port)
+        rm -f "$dir/redis.pid"
+        redis-server "${conf[@]}" --port 0 "$port_option" "$port" --bind 127.0.0.1 \
+            --unixsocket "$dir/redis.sock" --unixsocketperm 700 --save "" \
+            --repl-diskless-sync-delay 0 \
+            --daemonize yes --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" --dir "$dir" "$@"
+        if wait_until 3 redis-cli -s "$dir/redis.sock" ping; then
+            echo "$port" >"$dir/port"
+            return 0
+        fi
+        stop_redis "$dir"
+        rm -f "$dir/port"
+    done
+    echo "could not start a redis-server in $dir" >&2
+    return 1
+}
+
 # redis_info_field SOCKET FIELD [REDIS-CLI ARGS...]: one field of the server's INFO.
 redis_info_field() {
     local socket=$1 field=$2
@@ -133,7 +285,7 @@ job_attempts() {
 job_exists() { [ "$(rcli exists "{$WORKQ_NAMESPACE:$1}:job:$2")" = 1 ]; }
 
 # job_count QUEUE: how many job records the queue has on the test server.
-job_count() { rcli --scan --pattern "{$WORKQ_NAMESPACE:$1}:job:*" | wc -l; }
+job_count() { qcli "$1" --scan --pattern "{$WORKQ_NAMESPACE:$1}:job:*" | wc -l; }
 
 # raw_payload_to FILE QUEUE ID: the bytes of a job's payload, exactly, into FILE.
 raw_payload_to() {

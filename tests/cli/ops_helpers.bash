@@ -25,6 +25,7 @@ use_own_redis() {
     start_redis "$OWN" "$@"
     export WORKQ_REDIS_URL="unix://$OWN/redis.sock"
     export WORKQ_TEST_REDIS_SOCKET="$OWN/redis.sock"
+    unset WORKQ_TEST_CLUSTER_PORT
 }
 
 # A server workq-status has nothing to warn about: append-only file on, noeviction.
@@ -41,9 +42,15 @@ commands_of() {
     rcli info commandstats | tr -d '\r' | sed -n 's/^cmdstat_\([^:]*\):calls=\([0-9]*\).*/\1 \2/p' | sort
 }
 
-# script_sha NAME: loads lib/lua/NAME.lua as the tools do (the common helpers prepended) and
-# prints its SHA1.
-script_sha() { cat "$LUA_DIR"/common/*.lua "$LUA_DIR/$1.lua" | rcli -x script load; }
+# script_sha NAME [QUEUE]: loads lib/lua/NAME.lua as the tools do (the common helpers prepended)
+# and prints its SHA1; with QUEUE, on the node of that queue's keys (a cluster's master of its slot).
+script_sha() {
+    if [ -n "${2:-}" ]; then
+        cat "$LUA_DIR"/common/*.lua "$LUA_DIR/$1.lua" | qcli "$2" -x script load
+    else
+        cat "$LUA_DIR"/common/*.lua "$LUA_DIR/$1.lua" | rcli -x script load
+    fi
+}
 
 # make_dead_letters QUEUE N [ERROR...]: N new jobs of QUEUE become dead letters through the
 # engine's own transitions (enqueue, claim, fail), thousands per second: workq-enqueue, then
@@ -56,19 +63,19 @@ make_dead_letters() {
     [ ${#errors[@]} -gt 0 ] || errors=(boom)
     local p="{$WORKQ_NAMESPACE:$queue}:" claim_sha fail_sha batch=1000
     seq "$n" | workq-enqueue --max-attempts 1 "$queue" >"$D/$queue.new"
-    claim_sha=$(script_sha claim)
-    fail_sha=$(script_sha fail)
+    claim_sha=$(script_sha claim "$queue")
+    fail_sha=$(script_sha fail "$queue")
     # Jobs of one priority are claimed oldest first, so claim i takes ids (i-1)*1000+1...i*1000
     # with the tokens tb<i>.1 ... tb<i>.1000 (the claim script numbers them in order).
     local i
     for ((i = 1; i <= (n + batch - 1) / batch; i++)); do
         echo "EVALSHA $claim_sha 1 ${p}meta bulk tb$i 3600000 $batch $p"
-    done | rcli --pipe >/dev/null
+    done | qcli "$queue" --pipe >/dev/null
     awk -v sha="$fail_sha" -v p="$p" -v b="$batch" -v errs="${errors[*]}" '
         BEGIN { ne = split(errs, e, " ") }
         { i = int((NR - 1) / b) + 1; k = (NR - 1) % b + 1
           print "EVALSHA " sha " 1 " p "meta " p " " $1 " tb" i "." k " " e[(NR - 1) % ne + 1] " exit-3 -1 86400000" }
-    ' "$D/$queue.new" | rcli --pipe >/dev/null
+    ' "$D/$queue.new" | qcli "$queue" --pipe >/dev/null
     cat "$D/$queue.new" >>"$D/$queue.dead"
     local dead
     dead=$(rcli zcard "${p}dead")

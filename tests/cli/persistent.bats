@@ -3,6 +3,10 @@
 
 load work_helpers
 
+# One cluster for the file when WORKQ_TEST_TOPOLOGY=cluster (helpers.bash).
+setup_file() { workq_test_setup_file; }
+teardown_file() { workq_test_teardown_file; }
+
 setup() {
     work_setup
     # A handler in Python: answers each request line; its pid is in every result.
@@ -36,6 +40,7 @@ teardown() { work_teardown; }
 
 result_pid() { job_field q "$1" result | cut -d' ' -f1; }
 
+# bats test_tags=cluster
 @test "one handler process serves many jobs, each answered with its own result" {
     ids=$(seq 1 20 | sed 's/^/job/' | workq-enqueue q)
     start_worker w --persistent --burst q -- "$D/handler.py"
@@ -70,6 +75,7 @@ result_pid() { job_field q "$1" result | cut -d' ' -f1; }
     assert_raw_state q "$a" succeeded
 }
 
+# bats test_tags=cluster
 @test "a crash fails only its job (counted), the handler restarts, the rest succeed" {
     ids=$(printf 'a\ncrash\nb\nc\n' | workq-enqueue --max-attempts 1 q)
     start_worker w --persistent --burst q -- "$D/handler.py"
@@ -147,6 +153,7 @@ PY
         "WORKQ_STATE_DIR=set WORKQ_WORKER_ID=set WORKQ_REDIS_URL=unset WORKQ_REDIS_PASSWORD=unset"
 }
 
+# bats test_tags=cluster
 @test "SIGTERM: idle persistent handlers get EOF and exit; the worker exits 0" {
     start_worker w --persistent -c 2 q -- "$D/handler.py"
     local worker=$LAST_PID

@@ -5,6 +5,10 @@
 
 load ops_helpers
 
+# One cluster for the file when WORKQ_TEST_TOPOLOGY=cluster (helpers.bash).
+setup_file() { workq_test_setup_file; }
+teardown_file() { workq_test_teardown_file; }
+
 setup() { ops_setup; }
 teardown() { ops_teardown; }
 
@@ -19,6 +23,7 @@ EOF
 
 # ---- pause, resume ------------------------------------------------------------------------------
 
+# bats test_tags=cluster
 @test "pause: no worker anywhere claims, enqueue still works, status shows it; resume wakes them" {
     export D
     local h
@@ -129,6 +134,7 @@ EOF
     assert_json "$output" '.queues[0] | .waiting == 1 and .paused == false'
 }
 
+# bats test_tags=cluster
 @test "rm refuses while the queue holds jobs or dead letters, naming them; --force removes them and says so" {
     export D
     # The dead letter first: make_dead_letters claims the queue's oldest jobs.
@@ -159,6 +165,7 @@ EOF
     assert_equal "$(rcli zcard "{$WORKQ_NAMESPACE:q}:dead")" 0
 }
 
+# bats test_tags=cluster
 @test "cancel of waiting and scheduled jobs: removed at once, ids printed, state cancelled; the unique key is free again" {
     local waiting scheduled kept unique
     waiting=$(workq-enqueue q a)
@@ -211,6 +218,7 @@ EOF
     assert_equal "$(job_field q "$id" result)" done
 }
 
+# bats test_tags=cluster
 @test "cancel of a running job: its handler's process group is stopped, the job ends cancelled, not retried, not a failure" {
     export D
     local h
@@ -333,6 +341,7 @@ EOF
     assert_equal "$stderr" ""
 }
 
+# bats test_tags=cluster
 @test "purge prints how many it cancelled: --scheduled, --waiting, both" {
     workq-enqueue q w1 w2 w3 >"$D/waiting"
     workq-enqueue --delay 1h q s1 s2 >"$D/scheduled"
@@ -383,6 +392,7 @@ EOF
 
 # ---- ls -----------------------------------------------------------------------------------------
 
+# bats test_tags=cluster
 @test "ls: running first, then waiting by priority then age, then scheduled by due time; --state, --limit" {
     export D
     local running
@@ -481,6 +491,7 @@ EOF
     assert_output ""
 }
 
+# bats test_tags=cluster
 @test "ls --json: one object per line with the README's fields and types" {
     export D
     local running scheduled binary

@@ -7,6 +7,10 @@
 
 load ops_helpers
 
+# One cluster for the file when WORKQ_TEST_TOPOLOGY=cluster (helpers.bash).
+setup_file() { workq_test_setup_file; }
+teardown_file() { workq_test_teardown_file; }
+
 setup() {
     ops_setup
     TMUX_SOCKET=""
@@ -57,11 +61,15 @@ column() { awk -v k="$2" -v f="$1" '$1 == k { print $f }' <<<"$output"; }
 
 # ---- output modes ------------------------------------------------------------------------------
 
+# bats test_tags=cluster
 @test "default view: the server, every queue's counts, every worker with its health; no colour when not a terminal" {
     make_fixture
     run --separate-stderr workq-status
     assert_success
-    assert_line --index 0 --regexp "^server: unix://$WORKQ_TEST_REDIS_SOCKET  redis [0-9.]+  namespace $WORKQ_NAMESPACE$"
+    # On a cluster (WORKQ_TEST_TOPOLOGY), the seed list with its database.
+    local url="unix://$WORKQ_TEST_REDIS_SOCKET"
+    [ "$WORKQ_TEST_TOPOLOGY" != cluster ] || url="$WORKQ_REDIS_URL/0"
+    assert_line --index 0 --regexp "^server: $url  redis [0-9.]+  namespace $WORKQ_NAMESPACE$"
     assert_line --regexp '^QUEUE +WAITING +SCHEDULED +RUNNING +DEAD +SUCCEEDED +FAILED +PER-MIN +OLDEST +PAUSED +LIMITS$'
     assert_equal "$(column 2 q1) $(column 3 q1) $(column 4 q1) $(column 5 q1) $(column 6 q1) $(column 7 q1) $(column 8 q1) $(column 10 q1)" "3 1 0 0 0 0 0 no"
     assert_regex "$(column 9 q1)" '^[0-9.]+s$'
@@ -92,6 +100,7 @@ column() { awk -v k="$2" -v f="$1" '$1 == k { print $f }' <<<"$output"; }
     assert_output --partial "viewer"
 }
 
+# bats test_tags=cluster
 @test "--json: the contract's document, every key present with its type" {
     make_fixture
     run --separate-stderr workq-status --json
@@ -314,6 +323,7 @@ EOF
 
 # ---- job ID... ----------------------------------------------------------------------------------
 
+# bats test_tags=cluster
 @test "job ID...: every state (scheduled, waiting, running, succeeded, dead, cancelled, unknown), human and --json" {
     export D
     local scheduled waiting running succeeded dead cancelled

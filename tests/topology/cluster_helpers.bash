@@ -10,7 +10,10 @@
 #
 # A node timeout of 2 s: a killed master's replica is promoted a few seconds later.
 
-source "$BATS_TEST_DIRNAME/topology_helpers.bash"
+# The command-line suite (tests/cli/helpers.bash, WORKQ_TEST_TOPOLOGY=cluster) takes only the
+# cluster's own functions: they need no more than tests/cli/helpers.bash.
+[ -n "${WORKQ_CLUSTER_NODES_ONLY:-}" ] ||
+    source "$(dirname "${BASH_SOURCE[0]}")/topology_helpers.bash"
 
 CLUSTER_NODE_TIMEOUT_MS=2000
 CLUSTER_NODES=(n1 n2 n3 n4 n5 n6)
@@ -23,32 +26,17 @@ ccli() {
     redis-cli -s "$(cluster_socket "$node")" "$@"
 }
 
-# cluster_node_start NAME: a cluster-enabled redis-server in $CLUSTER/NAME on a free port.
+# cluster_node_start NAME: a cluster-enabled redis-server in $CLUSTER/NAME on a free port. With
+# CLUSTER_CERTS (a directory: ca.crt, server.crt, server.key), TLS only: clients, the cluster
+# bus and replication (tls-cluster, tls-replication); no client certificates asked for.
 cluster_node_start() {
-    local name=$1 dir="$CLUSTER/$1" port attempt
-    mkdir -p "$dir"
-    for attempt in 1 2 3 4 5; do
-        port=$(cat "$dir/port" 2>/dev/null || free_port)
-        rm -f "$dir/redis.pid"
-        # The bus port is port + 10000: keep both below 65536.
-        [ "$port" -lt 55000 ] || {
-            rm -f "$dir/port"
-            continue
-        }
-        redis-server --port "$port" --bind 127.0.0.1 --cluster-enabled yes \
-            --cluster-config-file "$dir/nodes.conf" --cluster-node-timeout "$CLUSTER_NODE_TIMEOUT_MS" \
-            --unixsocket "$dir/redis.sock" --unixsocketperm 700 --save "" --appendonly no \
-            --repl-diskless-sync-delay 0 \
-            --daemonize yes --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" --dir "$dir"
-        if wait_until 3 redis-cli -s "$dir/redis.sock" ping; then
-            echo "$port" >"$dir/port"
-            return 0
-        fi
-        [ -f "$dir/redis.pid" ] && kill "$(cat "$dir/redis.pid")" 2>/dev/null
-        rm -f "$dir/port"
-    done
-    echo "could not start cluster node $name" >&2
-    return 1
+    local tls=()
+    [ -z "${CLUSTER_CERTS:-}" ] || tls=(--tls --tls-cert-file "$CLUSTER_CERTS/server.crt"
+        --tls-key-file "$CLUSTER_CERTS/server.key" --tls-ca-cert-file "$CLUSTER_CERTS/ca.crt"
+        --tls-auth-clients no --tls-cluster yes --tls-replication yes)
+    redis_node_start "${tls[@]:0:1}" "$CLUSTER/$1" --cluster-enabled yes \
+        --cluster-config-file "$CLUSTER/$1/nodes.conf" --cluster-node-timeout "$CLUSTER_NODE_TIMEOUT_MS" \
+        --appendonly no "${tls[@]:1}"
 }
 
 # cluster_ok NODE: the node says cluster_state:ok and knows every slot.
@@ -83,14 +71,16 @@ cluster_start() {
         cluster_node_start "$node"
         addresses+=("127.0.0.1:$(cluster_port "$node")")
     done
-    redis-cli --cluster create "${addresses[@]}" --cluster-replicas 1 --cluster-yes \
+    local tls=() scheme=redis
+    [ -z "${CLUSTER_CERTS:-}" ] || { tls=(--tls --cacert "$CLUSTER_CERTS/ca.crt") && scheme=rediss; }
+    redis-cli "${tls[@]}" --cluster create "${addresses[@]}" --cluster-replicas 1 --cluster-yes \
         >"$CLUSTER/create.log" 2>&1 || {
         cat "$CLUSTER/create.log" >&2
         return 1
     }
     wait_until 30 cluster_all_ok "${CLUSTER_NODES[@]}"
     wait_until 20 cluster_replicas_in_sync
-    export CLUSTER_URL="redis://127.0.0.1:$(cluster_port n1),127.0.0.1:$(cluster_port n2)"
+    export CLUSTER_URL="$scheme://127.0.0.1:$(cluster_port n1),127.0.0.1:$(cluster_port n2)"
 }
 
 # cluster_stop: every node, by pid.

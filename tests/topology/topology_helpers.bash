@@ -17,44 +17,17 @@ MASTER_NAME=${MASTER_NAME:-wq}
 EXAMPLE_DIR="$BATS_TEST_DIRNAME/../../examples/sentinel"
 SENTINEL_DOWN_AFTER_MS=1000
 
-# free_port: a TCP port of 127.0.0.1 nobody listens on right now (a later bind may still race
-# with another program: the starters retry).
-free_port() {
-    local port
-    while :; do
-        port=$((20000 + RANDOM % 40000))
-        ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-    done
-    echo "$port"
-}
-
 # topo_node_start NAME [ARGS...]: a redis-server of examples/sentinel/redis.conf in $TOPO/NAME on
 # a free port (appendonly there, so that a restart keeps its data, as a real deployment's would).
 topo_node_start() {
     local name=$1
     shift
-    local dir="$TOPO/$name" port attempt
+    local dir="$TOPO/$name"
     mkdir -p "$dir"
     # Its own copy: the sentinels make it rewrite its file (CONFIG REWRITE) as they reconfigure
     # it, and a restart reads what they wrote, as in a real deployment.
     [ -f "$dir/redis.conf" ] || cp "$EXAMPLE_DIR/redis.conf" "$dir/redis.conf"
-    for attempt in 1 2 3 4 5; do
-        port=$(cat "$dir/port" 2>/dev/null || free_port)
-        rm -f "$dir/redis.pid"
-        redis-server "$dir/redis.conf" --port "$port" --bind 127.0.0.1 \
-            --unixsocket "$dir/redis.sock" --unixsocketperm 700 --save "" \
-            --repl-diskless-sync-delay 0 \
-            --daemonize yes --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" --dir "$dir" \
-            "$@"
-        if wait_until 3 redis-cli -s "$dir/redis.sock" ping; then
-            echo "$port" >"$dir/port"
-            return 0
-        fi
-        stop_redis "$dir"
-        rm -f "$dir/port"
-    done
-    echo "could not start redis-server $name" >&2
-    return 1
+    redis_node_start "$dir" "$dir/redis.conf" "$@"
 }
 
 topo_port() { cat "$TOPO/$1/port"; }
