@@ -104,7 +104,7 @@ void check_reply(const ScriptCall& call, const redis::Reply& reply) {
         // nowhere, or ended before its first read; the router waited as long as it may.
         throw RedisError(fmt::format(
             "script {}: its slot is moving between cluster nodes and still was after the "
-            "retries; nothing was done, send it again ({})",
+            "retries; this call changed nothing and can be sent again ({})",
             call.script ? call.script->name : "?", printable(reply.text, 200)));
     }
     throw RedisError(fmt::format("the server refused script {}: {}",

@@ -124,8 +124,9 @@ qcli() {
 # one_slot_queues NAME...: queue names for a test of a worker serving several queues, one per
 # line: the names given on a single server; on a cluster the first name, then each other name
 # with the smallest number appended that puts its keys in the first one's slot (CRC16 of the
-# hash tag {NS:QUEUE}, as Redis Cluster computes it). Until a worker claims across slots
-# (issue 19), a cluster refuses several queues of different slots.
+# hash tag {NS:QUEUE}, as Redis Cluster computes it). A worker serving queues of different slots
+# claims them in a chain of calls (tests/topology/cluster.bats tests that); the CLI suite's case
+# keeps them on one slot, the one-call path.
 one_slot_queues() {
     if [ "$WORKQ_TEST_TOPOLOGY" != cluster ]; then
         printf '%s\n' "$@"

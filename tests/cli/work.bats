@@ -501,8 +501,8 @@ lines() { [ -f "$1" ] && wc -l <"$1" || echo 0; }
 # has_lines FILE N: FILE holds N lines or more (for wait_until).
 has_lines() { [ "$(lines "$1")" -ge "$2" ]; }
 
-# Not on a cluster (no `cluster` tag) until a worker claims across slots (issue 19): q1 and q0
-# would need one slot (one_slot_queues), and its raw damage is per queue name.
+# Not on a cluster (no `cluster` tag): its raw damage is written per queue name with redis-cli;
+# tests/topology/cluster.bats covers a worker claiming across slots.
 @test "a damaged queue stops only itself: a q1,q0 worker keeps claiming q0, names q1 once, and serves it again once mended" {
     # Issue 23, item 2: a key of the wrong type in q1 stopped the worker claiming from both.
     local p1="{$WORKQ_NAMESPACE:q1}:" one

@@ -151,8 +151,9 @@ Snapshot take_snapshot(redis::Connection& connection, const cli::ServerSettings&
     for (std::size_t i = 0; i < names.size(); ++i) {
         // One queue's damage is shown, and the other queues' counts as usual.
         if (connection.is_cluster() && replies[i].is_error() &&
-            replies[i].text.starts_with("TRYAGAIN")) {
-            // Its slot was still moving when the retries ran out: the counts are unknown.
+            (replies[i].text.starts_with("TRYAGAIN") || replies[i].text.starts_with("ASK "))) {
+            // Its slot was still moving when the retries ran out (TRYAGAIN, or an ASK at the
+            // redirect cap, as check_reply reads them): the counts are unknown.
             snapshot.queues.push_back({names[i], {}, {}, "", -1, true});
         } else {
             try {
