@@ -113,12 +113,10 @@ void Worker::on_claim_link(const std::shared_ptr<ClaimChain>& chain, const queue
     claim_recovered();
     crash_point("after-claim");
     const auto& link = claim_links_[chain->link];
-    auto jobs = std::move(result.jobs);
-    result.jobs.clear();
-    for (auto& claimed : jobs)
-        claimed.queue_index =
-            claimed.queue_index < link.size() ? link[claimed.queue_index] : queue_keys_.size();
     merge_claim(chain->total, std::move(result), link, queue_keys_.size());
+    // This link's jobs, numbered by the served queues; they start here, so the chain's total
+    // keeps only the holds, the damage and the hints.
+    auto jobs = std::exchange(chain->total.jobs, {});
     // The damage of the link's queues: each queue's is known from its own claim.
     for (auto q : link) {
         std::optional<std::string> damage;
@@ -132,8 +130,7 @@ void Worker::on_claim_link(const std::shared_ptr<ClaimChain>& chain, const queue
     chain->left -= got;
     slots_claimed_for_ -= got;
     for (auto& claimed : jobs) {
-        if (claimed.queue_index >= queue_keys_.size()) continue;  // cannot be: not ours
-        retries_.erase(claimed.id);                               // its retry is here
+        retries_.erase(claimed.id);  // its retry is here
         Job job;
         job.queue_index = claimed.queue_index;
         job.claimed = std::move(claimed);
