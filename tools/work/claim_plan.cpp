@@ -79,4 +79,55 @@ void merge_claim(queue::ClaimResult& total, queue::ClaimResult part,
     }
 }
 
+LinkSkips::LinkSkips(std::size_t links, Millis first, Millis cap)
+    : links_(links), first_(first), cap_(std::max(first, cap)) {}
+
+std::size_t LinkSkips::next(std::size_t from) const {
+    for (std::size_t i = from; i < links_.size(); ++i)
+        if (!skipped(i)) return i;
+    return links_.size();
+}
+
+std::optional<std::size_t> LinkSkips::due(Clock::time_point now) const {
+    for (std::size_t i = 0; i < links_.size(); ++i)
+        if (links_[i].until && !links_[i].retrying && *links_[i].until <= now) return i;
+    return std::nullopt;
+}
+
+void LinkSkips::retrying(std::size_t link) {
+    if (link < links_.size() && links_[link].until) links_[link].retrying = true;
+}
+
+Millis LinkSkips::refused(std::size_t link, Clock::time_point now) {
+    if (link >= links_.size()) return Millis(0);
+    auto& entry = links_[link];
+    entry.pause = entry.pause.count() == 0 ? first_ : std::min(cap_, entry.pause * 2);
+    entry.until = now + entry.pause;
+    entry.retrying = false;
+    return entry.pause;
+}
+
+bool LinkSkips::answered(std::size_t link) {
+    if (link >= links_.size()) return false;
+    bool was = links_[link].until.has_value();
+    links_[link] = Link{};
+    return was;
+}
+
+void LinkSkips::abandoned(std::size_t link) {
+    if (link < links_.size()) links_[link].retrying = false;
+}
+
+bool LinkSkips::skipped(std::size_t link) const {
+    return link >= links_.size() || links_[link].until.has_value();
+}
+
+std::optional<LinkSkips::Clock::time_point> LinkSkips::next_retry() const {
+    std::optional<Clock::time_point> first;
+    for (const auto& entry : links_)
+        if (entry.until && !entry.retrying && (!first || *entry.until < *first))
+            first = entry.until;
+    return first;
+}
+
 }  // namespace workq::work

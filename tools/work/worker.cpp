@@ -76,6 +76,7 @@ Worker::Worker(int argc, char** argv, Settings settings)
       breaker_timer_(io_),
       hold_timer_(io_),
       claim_retry_timer_(io_),
+      link_retry_timer_(io_),
       service_(io_) {}
 
 std::string Worker::worker_label() const {
@@ -259,6 +260,12 @@ void Worker::plan_calls(bool cluster) {
     for (const auto& keys : queue_keys_)
         slots.push_back(redis::key_slot(keys.meta()));
     claim_links_ = claim_links(slots, cluster);
+    link_of_queue_.assign(queue_keys_.size(), 0);
+    for (std::size_t link = 0; link < claim_links_.size(); ++link)
+        for (auto q : claim_links_[link])
+            link_of_queue_[q] = link;
+    link_skips_ = LinkSkips(claim_links_.size(), blocking_retry, max_link_pause);
+    link_error_logged_.assign(claim_links_.size(), {});
     waiters_.clear();
     for (auto& group : wait_groups(slots, cluster))
         waiters_.push_back(Waiter{std::move(group), nullptr, false});
@@ -353,6 +360,8 @@ void Worker::on_commands_lost(const std::string& reason) {
     // nothing to wait for. A drain that waited only on them finishes below.
     claims_in_flight_ = slots_claimed_for_ = 0;
     ++claim_epoch_;
+    for (std::size_t link = 0; link < link_skips_.links(); ++link)
+        link_skips_.abandoned(link);  // a retry lost with the connection is not on its way
     firer_->on_connection_lost();
     close_waiters();
     auto delay =
@@ -496,6 +505,7 @@ void Worker::finish() {
     retry_timer_.cancel();
     hold_timer_.cancel();
     claim_retry_timer_.cancel();
+    link_retry_timer_.cancel();
     summary_timer_.cancel();
     auto unregister_and_stop = [this] {
         on_event(Event::drained);

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "children.hpp"
+#include "claim_plan.hpp"
 #include "cli/server.hpp"
 #include "handler_run.hpp"
 #include "http/server.hpp"
@@ -112,6 +113,9 @@ class Worker {
         std::size_t wanted = 0, left = 0;  // asked for in all; not claimed yet
         std::size_t link = 0;              // the link on its way
         long long epoch = 0;
+        bool answered = false;     // some link answered (else every link asked was refused)
+        bool retry = false;        // a refused link's retry: that link only (LinkSkips)
+        std::string refusal;       // the last link's refusal
         queue::ClaimResult total;  // holds, damage and hints merged (jobs start as they come)
     };
     // A blocking wait on the wake-up lists of a group of queues (wait_groups in claim_plan.hpp):
@@ -141,6 +145,15 @@ class Worker {
     // error once per distinct message; `claim_recovered` says so when claims work again.
     void claim_refused(const std::string& error);
     void claim_recovered();
+    // A chain of several links (a cluster): link `link` was refused. Logged once per distinct
+    // message; the link is left out of the chains for a while (LinkSkips in claim_plan.hpp) and
+    // link_retry_timer_ claims again when it is due.
+    // The chain goes on to its next link (when some of its slots are still wanted), or ends.
+    void next_claim_link(const std::shared_ptr<ClaimChain>& chain);
+    void link_refused(std::size_t link, const std::string& error);
+    void arm_link_retry();
+    // The link a chain asks after `link` (skipping those paused); claim_links_.size(): none.
+    std::size_t next_link(std::size_t from);
     void start_job(Slot& slot, Job job);
     void log_claimed(const Job& job) const;  // at debug
     // Records a job as dead at once with `error` (a payload no run of COMMAND can take).
@@ -226,6 +239,9 @@ class Worker {
     std::optional<Leases> leases_;
     std::shared_ptr<redis::AsyncConnection> commands_;
     std::vector<std::vector<std::size_t>> claim_links_;  // see ClaimChain
+    std::vector<std::size_t> link_of_queue_;             // queue index -> its link
+    LinkSkips link_skips_;                               // links refused lately (a cluster)
+    std::vector<std::string> link_error_logged_;         // per link, until it answers
     std::vector<Waiter> waiters_;
 
     State state_ = State::initializing;
@@ -280,6 +296,7 @@ class Worker {
     // After a refused claim or wait: see claim_refused. The error last logged, until recovered.
     boost::asio::steady_timer claim_retry_timer_;
     bool claim_retry_armed_ = false;
+    boost::asio::steady_timer link_retry_timer_;  // when a claim link paused (refused) is due
     std::string claim_error_logged_;
     std::vector<std::optional<std::chrono::steady_clock::time_point>> rate_held_until_;
     std::vector<bool> hold_logged_;   // a queue's first hold is logged at info, later ones at debug

@@ -1,6 +1,7 @@
 // Claiming: how many jobs, from which queues, and waiting (BLPOP on the wake-up lists, never
 // polling) when there are none; the limits that hold a queue back; --burst's end.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <boost/asio/post.hpp>
 #include <cerrno>
 #include <cstring>
@@ -63,12 +64,33 @@ void Worker::maybe_claim() {
         wanted = std::min<std::size_t>(wanted, static_cast<std::size_t>(left));
     }
     if (wanted == 0) return;
+    // On a cluster, a link refused lately is left out (the chain begins at the first link not
+    // refused); when its pause is over, a chain of its own asks it for one job (a retry), so that
+    // the other queues' claims do not wait for its answer (a moving slot's takes seconds).
+    std::size_t first = 0;
+    bool retry = false;
+    if (claim_links_.size() > 1) {
+        if (auto due = link_skips_.due(std::chrono::steady_clock::now())) {
+            first = *due;
+            retry = true;
+            wanted = 1;
+            link_skips_.retrying(first);
+        } else {
+            first = link_skips_.next(0);
+            if (first >= claim_links_.size()) {
+                arm_link_retry();
+                return;
+            }
+        }
+    }
     ++claims_in_flight_;
     slots_claimed_for_ += wanted;
     last_claim_sent_ = std::chrono::steady_clock::now();
     auto chain = std::make_shared<ClaimChain>();
     chain->wanted = chain->left = wanted;
     chain->epoch = claim_epoch_;
+    chain->link = first;
+    chain->retry = retry;
     claim_link(std::move(chain));
 }
 
@@ -94,6 +116,7 @@ void Worker::on_claim_link(const std::shared_ptr<ClaimChain>& chain, const queue
         ~DrainCheck() { worker->check_drained(); }
     } drain_check{this};
     if (!reply) {  // the connection failed: reconnecting claims again
+        link_skips_.abandoned(chain->link);
         end_claim_chain(*chain, false);
         return;
     }
@@ -106,11 +129,30 @@ void Worker::on_claim_link(const std::shared_ptr<ClaimChain>& chain, const queue
         fatal(error.what());
         return;
     } catch (const std::exception& error) {
-        end_claim_chain(*chain, false);
-        claim_refused(fmt::format("claim failed: {}", error.what()));
+        auto message = fmt::format("claim failed: {}", error.what());
+        if (claim_links_.size() == 1) {
+            end_claim_chain(*chain, false);
+            claim_refused(message);
+            return;
+        }
+        // One link of several (a cluster: its slot moves, its master turned replica...): the
+        // queues after it are asked for the rest, and this one again when its pause is over.
+        link_refused(chain->link, message);
+        chain->refusal = std::move(message);
+        next_claim_link(chain);
         return;
     }
     claim_recovered();
+    chain->answered = true;
+    if (claim_links_.size() > 1 && link_skips_.answered(chain->link) &&
+        !link_error_logged_[chain->link].empty()) {
+        link_error_logged_[chain->link].clear();
+        std::vector<std::string> names;
+        for (auto q : claim_links_[chain->link])
+            names.push_back(settings_.queues[q]);
+        log::info(fmt::format("claims from {} work again", fmt::join(names, ",")),
+                  {{"worker", worker_label()}});
+    }
     crash_point("after-claim");
     const auto& link = claim_links_[chain->link];
     merge_claim(chain->total, std::move(result), link, queue_keys_.size());
@@ -149,14 +191,64 @@ void Worker::on_claim_link(const std::shared_ptr<ClaimChain>& chain, const queue
         }
         start_job(*free_slot, std::move(job));
     }
-    if (chain->left > 0 && chain->link + 1 < claim_links_.size() && state_ == State::running &&
-        commands_ && commands_->ready()) {
-        // The next queues in priority order are asked for the rest.
-        ++chain->link;
-        claim_link(chain);
+    next_claim_link(chain);
+}
+
+void Worker::next_claim_link(const std::shared_ptr<ClaimChain>& chain) {
+    if (chain->retry) {
+        // A refused link's retry: its chain has that link only. Refused again, the other queues'
+        // claims go on (this slot is theirs again).
+        bool answered = chain->answered;
+        end_claim_chain(*chain, answered);
+        if (!answered) maybe_claim();
+        return;
+    }
+    if (chain->left > 0 && state_ == State::running && commands_ && commands_->ready()) {
+        // The next queues in priority order (not paused after a refusal) are asked for the rest.
+        auto next = next_link(chain->link + 1);
+        if (next < claim_links_.size()) {
+            chain->link = next;
+            claim_link(chain);
+            return;
+        }
+    }
+    if (!chain->answered) {
+        // Every link asked was refused: a pause of every claim, as with a single link.
+        end_claim_chain(*chain, false);
+        claim_refused(chain->refusal);
         return;
     }
     end_claim_chain(*chain, true);
+}
+
+std::size_t Worker::next_link(std::size_t from) {
+    if (claim_links_.size() <= 1) return from;
+    return link_skips_.next(from);
+}
+
+void Worker::link_refused(std::size_t link, const std::string& error) {
+    auto pause = link_skips_.refused(link, std::chrono::steady_clock::now());
+    if (error != link_error_logged_[link]) {
+        link_error_logged_[link] = error;
+        std::vector<std::string> names;
+        for (auto q : claim_links_[link])
+            names.push_back(settings_.queues[q]);
+        log::error(fmt::format("{}; claiming from {} again in {} (doubling up to {} while it is "
+                               "refused); the other queues are claimed meanwhile",
+                               error, fmt::join(names, ","), format_duration(pause),
+                               format_duration(max_link_pause)),
+                   {{"worker", worker_label()}});
+    }
+    arm_link_retry();
+}
+
+void Worker::arm_link_retry() {
+    auto when = link_skips_.next_retry();
+    if (!when) return;
+    link_retry_timer_.expires_at(*when);
+    link_retry_timer_.async_wait([this](auto error) {
+        if (!error) maybe_claim();
+    });
 }
 
 void Worker::end_claim_chain(ClaimChain& chain, bool look_again) {
@@ -342,11 +434,14 @@ void Worker::wait_on(std::size_t waiter_index, std::optional<Millis> next_due) {
     if (next_due) wait = std::max(Millis(10), std::min(wait, *next_due));
     std::vector<std::string> args{"BLPOP"};
     auto now = std::chrono::steady_clock::now();
-    for (auto i : waiter.queues)
-        // A queue its rate limit holds back: hold_timer_ claims again when it allows.
-        if (!rate_held_until_[i] || *rate_held_until_[i] <= now)
-            args.push_back(queue_keys_[i].wake());
-    if (args.size() == 1) return;  // every queue is held back by its rate: hold_timer_ looks
+    for (auto i : waiter.queues) {
+        // A queue its rate limit holds back: hold_timer_ claims again when it allows. A queue
+        // whose claims were refused lately: link_retry_timer_ claims again when it is due.
+        if (rate_held_until_[i] && *rate_held_until_[i] > now) continue;
+        if (claim_links_.size() > 1 && link_skips_.skipped(link_of_queue_[i])) continue;
+        args.push_back(queue_keys_[i].wake());
+    }
+    if (args.size() == 1) return;  // every queue is held back: their timers look
     args.push_back(fmt::format("{:.3f}", static_cast<double>(wait.count()) / 1000.0));
     waiter.in_flight = true;
     waiter.connection->command(

@@ -26,6 +26,9 @@ inline constexpr Millis reconnect_first{100};
 inline constexpr Millis reconnect_cap{5000};
 inline constexpr Millis blocking_retry{
     1000};  // after the waiting (BLPOP) connection failed to open
+// A claim link (a cluster) the server keeps refusing is asked again after blocking_retry,
+// doubling up to this (a slot that moves answers TRYAGAIN until the move ends).
+inline constexpr Millis max_link_pause{8000};
 inline constexpr Millis settle_allowance{5000};  // after the shutdown budget, time left to report
 inline constexpr Millis hook_timeout{60000};
 inline constexpr Millis unregister_timeout{2000};
