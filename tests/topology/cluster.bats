@@ -448,6 +448,56 @@ enqueue_loop() {
     move_slot "$slot" "$to" "$from"
 }
 
+# all_succeeded QUEUE FILE: every job whose id is in FILE succeeded (read on QUEUE's master).
+all_succeeded() {
+    local node
+    node=$(queue_master "$1")
+    [ "$(awk -v p="{$WORKQ_NAMESPACE:$1}:" '{ printf "HGET \"%sjob:%s\" state\n", p, $1 }' "$2" |
+        ccli "$node" | grep -cx succeeded)" -eq "$(wc -l <"$2")" ]
+}
+
+# flux_cancel SLOT FROM TO: the migration begun by hand ends where it began (nothing moved).
+flux_cancel() {
+    ccli "$3" cluster setslot "$1" stable >/dev/null
+    ccli "$2" cluster setslot "$1" stable >/dev/null
+}
+
+@test "a worker serving two queues of two masters while the first one's slot is in flux: the second's jobs are claimed meanwhile, the first's once the move is called off" {
+    local queues a b c from to slot
+    queues=$(queues_on_masters 3)
+    [ "$(wc -w <<<"$queues")" -eq 3 ] || fail "no three queues on three masters: $queues"
+    read -r a b c <<<"$(echo $queues)"
+    from=$(queue_master "$a")
+    to=$(queue_master "$c")
+    slot=$(ccli n1 cluster keyslot "{$WORKQ_NAMESPACE:$a}:meta")
+    # A job of the first queue run: its keys exist on its master, so that in flux a claim there
+    # finds some of its keys and not the others (TRYAGAIN, again and again until the move ends).
+    workq-enqueue "$a" first >"$D/ids.a"
+    start_worker w "$a,$b" --concurrency 2 -- "$HANDLERS/ledger.sh"
+    wait_until 20 at_least 1 ledger_ends
+    ccli "$to" cluster setslot "$slot" importing "$(ccli "$from" cluster myid)" >/dev/null
+    ccli "$from" cluster setslot "$slot" migrating "$(ccli "$to" cluster myid)" >/dev/null
+    run --separate-stderr workq-enqueue "$b" $(seq 1 6)
+    assert_success
+    printf '%s\n' "${lines[@]}" >"$D/ids.b"
+    # The first queue's slot stays in flux (nothing moves it on) while the second's jobs run.
+    wait_until 90 all_succeeded "$b" "$D/ids.b" || { flux_cancel "$slot" "$from" "$to"; fail "$(cat "$D/w.log")"; }
+    ccli "$from" cluster nodes | grep -q "\[$slot->-" || { flux_cancel "$slot" "$from" "$to"; fail "the slot is no longer in flux"; }
+    grep -q "claim failed: .*claiming from $a again in" "$D/w.log" || { flux_cancel "$slot" "$from" "$to"; fail "$(cat "$D/w.log")"; }
+    flux_cancel "$slot" "$from" "$to"
+    workq-enqueue "$a" second third >>"$D/ids.a"
+    wait_until 60 all_succeeded "$a" "$D/ids.a"
+    grep -q "claims from $a work again" "$D/w.log" || fail "$(cat "$D/w.log")"
+    use_queue_node "$a"
+    check_invariants "$a" "$D/ids.a"
+    use_queue_node "$b"
+    check_invariants "$b" "$D/ids.b"
+    crossslot_free
+    kill -TERM "$(cat "$D/w.wpid")"
+    wait_exit "$(cat "$D/w.wpid")" 30
+    assert_equal "$EXIT_CODE" 0
+}
+
 @test "a master killed while 4 workers serve 4 queues of every master: every job reaches an outcome, none lost with --replicas 1" {
     local queues q victim i list
     queues=$(queues_on_masters 3)
