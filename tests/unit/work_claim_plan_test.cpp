@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <optional>
 #include <vector>
 
 namespace workq::work {
@@ -90,6 +91,67 @@ TEST(ClaimPlan, MergeOfNoHintsKeepsNone) {
     EXPECT_FALSE(total.next_tick);
     EXPECT_EQ(total.holds.size(), 1u);
     EXPECT_TRUE(total.jobs.empty());
+}
+
+// A refused link (a cluster: its slot moving...) is left out of the chains, the links after it
+// are asked; when its pause is over it is due for a retry of its own.
+TEST(ClaimPlan, ARefusedLinkIsSkippedUntilItsRetryIsDue) {
+    using Clock = LinkSkips::Clock;
+    auto now = Clock::now();
+    LinkSkips skips(3, Millis(1000), Millis(8000));
+    EXPECT_EQ(skips.next(0), 0u);
+    EXPECT_FALSE(skips.due(now));
+    EXPECT_FALSE(skips.next_retry());
+    EXPECT_EQ(skips.refused(0, now), Millis(1000));
+    EXPECT_TRUE(skips.skipped(0));
+    EXPECT_FALSE(skips.skipped(1));
+    EXPECT_EQ(skips.next(0), 1u);
+    EXPECT_EQ(skips.next(2), 2u);
+    EXPECT_EQ(skips.next(3), 3u);
+    EXPECT_FALSE(skips.due(now + Millis(999)));
+    EXPECT_EQ(skips.next_retry(), now + Millis(1000));
+    EXPECT_EQ(skips.due(now + Millis(1000)), 0u);
+    // Its retry on its way: not due again, still left out of the chains, no timer for it.
+    skips.retrying(0);
+    EXPECT_FALSE(skips.due(now + Millis(5000)));
+    EXPECT_TRUE(skips.skipped(0));
+    EXPECT_FALSE(skips.next_retry());
+    // Answered: back in the chains.
+    EXPECT_TRUE(skips.answered(0));
+    EXPECT_FALSE(skips.skipped(0));
+    EXPECT_EQ(skips.next(0), 0u);
+    EXPECT_FALSE(skips.answered(0));
+}
+
+TEST(ClaimPlan, ARefusedLinksPauseDoublesUpToTheCapAndAnAnswerResetsIt) {
+    auto now = LinkSkips::Clock::now();
+    LinkSkips skips(2, Millis(1000), Millis(8000));
+    std::vector<Millis> pauses;
+    for (int i = 0; i < 6; ++i) {
+        EXPECT_FALSE(skips.due(now));
+        pauses.push_back(skips.refused(1, now));
+    }
+    EXPECT_EQ(pauses, (std::vector<Millis>{Millis(1000), Millis(2000), Millis(4000), Millis(8000),
+                                           Millis(8000), Millis(8000)}));
+    skips.answered(1);
+    EXPECT_EQ(skips.refused(1, now), Millis(1000));
+}
+
+TEST(ClaimPlan, EveryLinkRefusedLeavesNoneToAskAndTheFirstRetryTimes) {
+    auto now = LinkSkips::Clock::now();
+    LinkSkips skips(2, Millis(1000), Millis(8000));
+    skips.refused(0, now);
+    skips.refused(0, now);  // 2 s
+    skips.refused(1, now);  // 1 s
+    EXPECT_EQ(skips.next(0), 2u);
+    EXPECT_EQ(skips.next_retry(), now + Millis(1000));
+    EXPECT_EQ(skips.due(now + Millis(1500)), 1u);
+    EXPECT_EQ(skips.due(now + Millis(2000)), 0u);  // the first in priority order
+    // A retry lost with the connection: due again.
+    skips.retrying(0);
+    EXPECT_EQ(skips.due(now + Millis(2000)), 1u);
+    skips.abandoned(0);
+    EXPECT_EQ(skips.due(now + Millis(2000)), 0u);
 }
 
 }  // namespace
