@@ -99,11 +99,13 @@ TEST(ClaimPlan, ARefusedLinkIsSkippedUntilItsRetryIsDue) {
     using Clock = LinkSkips::Clock;
     auto now = Clock::now();
     LinkSkips skips(3, Millis(1000), Millis(8000));
+    EXPECT_FALSE(skips.any_skipped());
     EXPECT_EQ(skips.next(0), 0u);
     EXPECT_FALSE(skips.due(now));
     EXPECT_FALSE(skips.next_retry());
     EXPECT_EQ(skips.refused(0, now), Millis(1000));
     EXPECT_TRUE(skips.skipped(0));
+    EXPECT_TRUE(skips.any_skipped());
     EXPECT_FALSE(skips.skipped(1));
     EXPECT_EQ(skips.next(0), 1u);
     EXPECT_EQ(skips.next(2), 2u);

@@ -122,6 +122,11 @@ bool LinkSkips::skipped(std::size_t link) const {
     return link >= links_.size() || links_[link].until.has_value();
 }
 
+bool LinkSkips::any_skipped() const {
+    return std::any_of(links_.begin(), links_.end(),
+                       [](const Link& entry) { return entry.until.has_value(); });
+}
+
 std::optional<LinkSkips::Clock::time_point> LinkSkips::next_retry() const {
     std::optional<Clock::time_point> first;
     for (const auto& entry : links_)

@@ -71,6 +71,7 @@ class LinkSkips {
     // When the first pause not retried yet ends; none when no link waits for a retry.
     std::optional<Clock::time_point> next_retry() const;
     std::size_t links() const { return links_.size(); }
+    bool any_skipped() const;  // some link was refused lately
 
   private:
     struct Link {

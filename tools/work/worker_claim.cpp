@@ -273,7 +273,9 @@ void Worker::end_claim_chain(ClaimChain& chain, bool look_again) {
             }
             return;
         }
-        if (busy_slots() == 0 && !settler_->pending()) burst_idle();
+        // A queue whose claims are refused (a cluster: its slot moving) may still have jobs:
+        // link_retry_timer_ asks it again, the burst does not end meanwhile.
+        if (busy_slots() == 0 && !settler_->pending() && !link_skips_.any_skipped()) burst_idle();
         return;
     }
     idle_wait(chain.total.next_due);
