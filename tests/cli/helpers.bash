@@ -226,6 +226,20 @@ free_port() {
     echo "$port"
 }
 
+# stop_by_pid_files FILE...: SIGTERM to the process of each pid file (a missing file is
+# skipped), then a bounded wait for each, SIGKILL for any still there after 5 s.
+stop_by_pid_files() {
+    local file pid pids=()
+    for file in "$@"; do
+        pid=$(cat "$file" 2>/dev/null) || continue
+        pids+=("$pid")
+        kill "$pid" 2>/dev/null || true
+    done
+    for pid in "${pids[@]}"; do
+        wait_until 5 process_gone "$pid" || kill -9 "$pid" 2>/dev/null || true
+    done
+}
+
 # redis_node_start [--tls] DIR [CONFIG-FILE] [ARGS...]: a redis-server of a deployment's (the
 # topology tests' nodes, a cluster's) in DIR, on a free port of 127.0.0.1 (DIR/port's when it
 # ran before: a restarted node keeps its address) and a Unix socket DIR/redis.sock, daemonized

@@ -269,7 +269,7 @@ cluster_recovered() {
 # move_slot SLOT FROM TO: moves a slot between two masters the way redis-cli --cluster reshard
 # does (IMPORTING/MIGRATING, MIGRATE of its keys, SETSLOT NODE on every master).
 move_slot() {
-    local slot=$1 from=$2 to=$3 from_id to_id keys node
+    local slot=$1 from=$2 to=$3 from_id to_id keys
     from_id=$(ccli "$from" cluster myid)
     to_id=$(ccli "$to" cluster myid)
     ccli "$to" cluster setslot "$slot" importing "$from_id" >/dev/null
@@ -277,19 +277,34 @@ move_slot() {
     while keys=$(ccli "$from" cluster getkeysinslot "$slot" 100) && [ -n "$keys" ]; do
         ccli "$from" migrate 127.0.0.1 "$(cluster_port "$to")" "" 0 5000 keys $keys >/dev/null
     done
+    assign_slot "$slot" "$to"
+}
+
+# assign_slot SLOT TO: the migration's end, SETSLOT NODE on every live master, the target TO
+# first, as redis-cli does (the source then answers MOVED, not ASK).
+assign_slot() {
+    local slot=$1 to=$2 to_id node
+    to_id=$(ccli "$to" cluster myid)
+    ccli "$to" cluster setslot "$slot" node "$to_id" >/dev/null
     for node in "${CLUSTER_NODES[@]}"; do
         [ -f "$CLUSTER/$node/redis.pid" ] && [ "$(ccli "$node" role | head -1)" = master ] || continue
         ccli "$node" cluster setslot "$slot" node "$to_id" >/dev/null
     done
 }
 
+# other_master_for QUEUE: sets from (the queue's master), to (another master) and slot (the
+# queue's slot), for a test that moves the queue's slot.
+other_master_for() {
+    from=$(queue_master "$1")
+    to=$(queue_master "$(queues_on_masters 2 | tail -1)")
+    [ "$to" != "$from" ] || to=$(queue_master "$(queues_on_masters 3 | tail -1)")
+    slot=$(ccli n1 cluster keyslot "{$WORKQ_NAMESPACE:$1}:meta")
+}
+
 @test "a queue's slot moved to another master while its worker waits: the worker follows MOVED" {
     local q from to slot
     q=$(queues_on_masters 1)
-    from=$(queue_master "$q")
-    to=$(queue_master "$(queues_on_masters 2 | tail -1)")
-    [ "$to" != "$from" ] || to=$(queue_master "$(queues_on_masters 3 | tail -1)")
-    slot=$(ccli n1 cluster keyslot "{$WORKQ_NAMESPACE:$q}:meta")
+    other_master_for "$q"
     workq-enqueue "$q" first >"$D/ids"
     start_worker w "$q" -- "$HANDLERS/ledger.sh"
     wait_until 20 at_least 1 ledger_ends
@@ -357,12 +372,7 @@ migrate_slot_slowly() {
         sleep "$pause"
     done
     rm -f "$D/migrating"
-    # The target first, as redis-cli does: the source then answers MOVED, not ASK.
-    ccli "$to" cluster setslot "$slot" node "$to_id" >/dev/null
-    for node in "${CLUSTER_NODES[@]}"; do
-        [ -f "$CLUSTER/$node/redis.pid" ] && [ "$(ccli "$node" role | head -1)" = master ] || continue
-        ccli "$node" cluster setslot "$slot" node "$to_id" >/dev/null
-    done
+    assign_slot "$slot" "$to"
     touch "$D/migrated"
 }
 
@@ -384,10 +394,7 @@ enqueue_loop() {
 @test "a busy queue's slot migrated live (MIGRATING/IMPORTING, MIGRATE in batches) while jobs flow: nothing lost, no CROSSSLOT, status shows it, workers keep going" {
     local q from to slot
     q=$(queues_on_masters 1)
-    from=$(queue_master "$q")
-    to=$(queue_master "$(queues_on_masters 2 | tail -1)")
-    [ "$to" != "$from" ] || to=$(queue_master "$(queues_on_masters 3 | tail -1)")
-    slot=$(ccli n1 cluster keyslot "{$WORKQ_NAMESPACE:$q}:meta")
+    other_master_for "$q"
     # A backlog (keys to move), two workers, and a producer that does not stop.
     run --separate-stderr workq-enqueue "$q" $(seq 1 200)
     assert_success

@@ -86,15 +86,7 @@ cluster_start() {
 # cluster_stop: every node, by pid.
 cluster_stop() {
     [ -n "${CLUSTER:-}" ] && [ -d "$CLUSTER" ] || return 0
-    local file pid pids=()
-    for file in "$CLUSTER"/*/redis.pid; do
-        pid=$(cat "$file" 2>/dev/null) || continue
-        pids+=("$pid")
-        kill "$pid" 2>/dev/null || true
-    done
-    for pid in "${pids[@]}"; do
-        wait_until 5 process_gone "$pid" || kill -9 "$pid" 2>/dev/null || true
-    done
+    stop_by_pid_files "$CLUSTER"/*/redis.pid
 }
 
 # node_of_port PORT: the name of the node listening there.

@@ -152,15 +152,7 @@ topo_kill() {
 # topology_stop: every server and sentinel of the test, by pid.
 topology_stop() {
     [ -n "${TOPO:-}" ] && [ -d "$TOPO" ] || return 0
-    local file pid pids=()
-    for file in "$TOPO"/*/redis.pid "$TOPO"/*/sentinel.pid; do
-        pid=$(cat "$file" 2>/dev/null) || continue
-        pids+=("$pid")
-        kill "$pid" 2>/dev/null || true
-    done
-    for pid in "${pids[@]}"; do
-        wait_until 5 process_gone "$pid" || kill -9 "$pid" 2>/dev/null || true
-    done
+    stop_by_pid_files "$TOPO"/*/redis.pid "$TOPO"/*/sentinel.pid
 }
 
 topology_setup() {
