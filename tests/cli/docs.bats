@@ -17,16 +17,43 @@ setup_file() {
 setup() { workq_test_setup; }
 teardown() { workq_test_teardown; }
 
-# render PAGE: the installed page as man shows it, plain text (no bold, hyphens as typed).
-render() {
-    local file
-    file=$(ls "$PREFIX"/share/man/man?/"$1".?.gz)
-    MANWIDTH=100 LC_ALL=C.UTF-8 man -l "$file" 2>/dev/null | col -b | sed 's/‐/-/g; s/−/-/g'
+# Most tests read the same pages and --help texts: each is made once per file and kept in
+# $BATS_FILE_TMPDIR (a man rendering or an ASan tool's start costs ~0.1-0.5 s on a busy
+# machine; the file used to make ~45 renderings and ~90 --help runs). Made when first asked
+# for, by the test that asks, so that a failure shows in that test.
+# cached NAME COMMAND...: COMMAND's stdout, run once per file under NAME; a command that fails
+# is not kept (run again by the next test that asks, failing there too).
+cached() {
+    local file="$BATS_FILE_TMPDIR/cache/$1"
+    shift
+    if [ ! -f "$file" ]; then
+        mkdir -p "${file%/*}"
+        "$@" >"$file.part" || return
+        mv "$file.part" "$file"
+    fi
+    local text
+    IFS= read -r -d '' text <"$file" || true # no `cat`: a process costs ~10 ms here
+    printf '%s' "$text"
 }
+
+# render PAGE: the installed page as man shows it, plain text (no bold, hyphens as typed).
+# man's warnings (--warnings) are kept in $BATS_FILE_TMPDIR/cache/warnings-PAGE; a man that
+# fails fails the rendering.
+render() { cached "man-$1" render_now "$1"; }
+render_now() {
+    local - file
+    set -o pipefail
+    file=$(ls "$PREFIX"/share/man/man?/"$1".?.gz)
+    MANWIDTH=100 LC_ALL=C.UTF-8 man --warnings -l "$file" 2>"$BATS_FILE_TMPDIR/cache/warnings-$1" |
+        col -b | sed 's/‐/-/g; s/−/-/g'
+}
+
+# help_of TOOL [SUBCOMMAND]: workq-TOOL's --help (or its subcommand's).
+help_of() { cached "help-$1${2:+-$2}" "$PREFIX/bin/workq-$1" ${2:+"$2"} --help; }
 
 # subcommands TOOL: the subcommands its --help lists.
 subcommands() {
-    "$PREFIX/bin/workq-$1" --help | sed -n '/^Subcommands:/,/^$/p' | awk 'NR > 1 && NF {print $1}'
+    help_of "$1" | sed -n '/^Subcommands:/,/^$/p' | awk 'NR > 1 && NF {print $1}'
 }
 
 # options_of_help TEXT: the flags (-x, --long) defined on the option lines of a --help text.
@@ -37,13 +64,16 @@ options_of_help() {
         grep -E '^(-[A-Za-z0-9],)?(--[a-z0-9][a-z0-9-]*|-[A-Za-z0-9])$' | tr ',' '\n' | sort -u
 }
 
+# flags_of TOOL [SUBCOMMAND]: options_of_help of its --help, once per file.
+flags_of() { cached "flags-$1${2:+-$2}" options_of_help "$(help_of "$@")"; }
+
 # help_flags TOOL: the flags of the tool and of each of its subcommands.
 help_flags() {
     local tool=$1 sub
     {
-        options_of_help "$("$PREFIX/bin/workq-$tool" --help)"
+        flags_of "$tool"
         for sub in $(subcommands "$tool"); do
-            options_of_help "$("$PREFIX/bin/workq-$tool" "$sub" --help)"
+            flags_of "$tool" "$sub"
         done
     } | sort -u
 }
@@ -83,10 +113,9 @@ man_flags() {
 @test "every man page renders with man -l without warnings and has every section" {
     for gz in "$PREFIX"/share/man/man?/*.gz; do
         page=$(basename "$gz" .gz)
-        run --separate-stderr env MANWIDTH=100 man --warnings -l "$gz"
-        assert_success
-        [ -z "$stderr" ] || fail "$page: $stderr"
-        text=$(render "${page%.?}")
+        text=$(render "${page%.?}") || fail "$page: man -l failed"
+        warnings=$(cat "$BATS_FILE_TMPDIR/cache/warnings-${page%.?}")
+        [ -z "$warnings" ] || fail "$page: $warnings"
         sections=(NAME SYNOPSIS DESCRIPTION OPTIONS ENVIRONMENT FILES "EXIT STATUS" EXAMPLES "SEE ALSO")
         # workq-config(5) describes keys, not options: its KEYS sections stand for OPTIONS.
         [[ $page == *.5 ]] && sections=("${sections[@]/OPTIONS/TOP LEVEL}")
@@ -118,7 +147,7 @@ man_flags() {
 
 @test "each page lists the exit codes its tool's --help lists" {
     for tool in "${TOOLS[@]}"; do
-        help=$("$PREFIX/bin/workq-$tool" --help | sed -n '/^Exit status:/,/^$/p' |
+        help=$(help_of "$tool" | sed -n '/^Exit status:/,/^$/p' |
             grep -oE '^  [0-9]+ ' | tr -d ' ' | sort -un)
         man=$(render "workq-$tool" | sed -n '/^EXIT STATUS$/,/^[A-Z]/p' |
             grep -oE '^       [0-9]+$' | tr -d ' ' | sort -un)
@@ -145,7 +174,7 @@ man_flags() {
     keys=$(render workq-config | grep -E '^       [a-z]' | grep -oE '[a-z][a-z0-9_-]*( =|,|$)' |
         sed -E 's/( =|,)$//' | sort -u)
     for tool in enqueue work status; do
-        for flag in $(options_of_help "$("$PREFIX/bin/workq-$tool" --help)" | grep -E '^--'); do
+        for flag in $(flags_of "$tool" | grep -E '^--'); do
             key=${flag#--}
             case $key in help | version | config) continue ;; esac
             grep -qx -- "$key" <<<"$keys" || fail "workq-config(5) lacks [$tool] $key"
@@ -207,7 +236,7 @@ waiting"
 
 @test "bash completion offers exactly the long flags of each --help, for every tool and subcommand" {
     for tool in "${TOOLS[@]}"; do
-        expected=$(options_of_help "$("$PREFIX/bin/workq-$tool" --help)" | grep -E '^--')
+        expected=$(flags_of "$tool" | grep -E '^--')
         actual=$(complete_line "workq-$tool" --)
         [ "$expected" = "$actual" ] || fail "workq-$tool --: expected
 $expected
@@ -217,7 +246,7 @@ $actual"
         common=$(printf '%s\n' --redis --password-file --namespace --config --quiet --log-level \
             --log-format --tls-ca-cert --tls-cert --tls-key --tls-server-name)
         for sub in $(subcommands "$tool"); do
-            expected=$( { options_of_help "$("$PREFIX/bin/workq-$tool" "$sub" --help)" | grep -E '^--'
+            expected=$( { flags_of "$tool" "$sub" | grep -E '^--'
                 echo "$common"; } | sort -u)
             actual=$(complete_line "workq-$tool" "$sub" --)
             [ "$expected" = "$actual" ] || fail "workq-$tool $sub --: expected
@@ -292,8 +321,12 @@ none"
     command -v zsh >/dev/null || skip "zsh is not installed (scripts/setup test installs it)"
     command -v fish >/dev/null || skip "fish is not installed (scripts/setup test installs it)"
     zsh -n "$PREFIX/share/zsh/vendor-completions/_workq"
-    run zsh -c "fpath=($PREFIX/share/zsh/vendor-completions \$fpath); autoload -U compinit;
-        compinit -u -d $BATS_TEST_TMPDIR/zcompdump; print -r -- \$_comps[workq-work] \$_comps[workq]"
+    # compinit with our directory and zsh's own completion system (Completion, Completion/Base),
+    # not the ~1,200 other completion files of the default fpath: reading those took ~10 s of
+    # the test (~240,000 system calls), and says nothing of ours.
+    run zsh -c "fpath=($PREFIX/share/zsh/vendor-completions \${(M)fpath:#*/Completion(|/Base)});
+        autoload -U compinit; compinit -u -d $BATS_TEST_TMPDIR/zcompdump;
+        print -r -- \$_comps[workq-work] \$_comps[workq]"
     assert_success
     assert_output "_workq _workq"
     run fish -c "set fish_complete_path $PREFIX/share/fish/vendor_completions.d \$fish_complete_path
