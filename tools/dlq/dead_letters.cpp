@@ -25,7 +25,8 @@ long long server_now_ms(redis::Connection& connection) {
 
 void each_dead_letter(redis::Connection& connection, const queue::QueueKeys& keys,
                       const Filter& filter, std::size_t limit,
-                      const std::function<bool(const DeadLetter&)>& visit) {
+                      const std::function<bool(const DeadLetter&)>& visit, LetterFields what) {
+    const bool read_fields = what == LetterFields::all || filter.error_match;
     auto now = server_now_ms(connection);
     // Score bounds: died before (now - older_than), after (now - newer_than). Newest first.
     std::string max =
@@ -49,20 +50,25 @@ void each_dead_letter(redis::Connection& connection, const queue::QueueKeys& key
         for (std::size_t i = 0; i + 1 < items.size(); i += 2)
             entries.emplace_back(items[i].as_string(),
                                  static_cast<long long>(std::stod(items[i + 1].as_string())));
-        for (const auto& [id, died] : entries) {
-            auto job_key = keys.job(id);
-            connection.append(
-                {"HMGET", job_key, "attempts", "max", "error", "reason", "prio", "created"});
-        }
+        if (read_fields)
+            for (const auto& [id, died] : entries) {
+                auto job_key = keys.job(id);
+                connection.append(
+                    {"HMGET", job_key, "attempts", "max", "error", "reason", "prio", "created"});
+            }
         // Every reply of the page is read before the first visit: a visitor may use the
         // connection itself (export reads each page's records), and must find it idle.
         std::vector<DeadLetter> letters;
         letters.reserve(entries.size());
         for (const auto& [id, died] : entries) {
-            auto fields = connection.read_reply();
             DeadLetter letter;
             letter.id = id;
             letter.died_ms = died;
+            if (!read_fields) {
+                letters.push_back(std::move(letter));
+                continue;
+            }
+            auto fields = connection.read_reply();
             if (fields.is_array() && fields.elements.size() == 6) {
                 letter.attempts = number(fields.at(0)).value_or(0);
                 letter.max_attempts = number(fields.at(1)).value_or(0);

@@ -116,10 +116,13 @@ std::vector<std::string> target_ids(std::vector<std::string> ids, bool all,
                         "{1} {0} --all",
                         keys.queue(), verb));
     std::vector<std::string> selected;
-    each_dead_letter(connection, keys, filter, 0, [&](const DeadLetter& letter) {
-        selected.push_back(letter.id);
-        return true;
-    });
+    each_dead_letter(
+        connection, keys, filter, 0,
+        [&](const DeadLetter& letter) {
+            selected.push_back(letter.id);
+            return true;
+        },
+        LetterFields::id_only);
     return selected;
 }
 
@@ -401,11 +404,16 @@ int export_letters(redis::Connection& connection, const queue::QueueKeys& keys,
         cli::flush_stdout();
         page.clear();
     };
-    each_dead_letter(connection, keys, filter, 0, [&](const DeadLetter& letter) {
-        page.push_back(letter.id);
-        if (page.size() >= batch) flush();
-        return true;
-    });
+    // The letters' ids only: job_info reads each record (the fields of an HMGET per letter
+    // went unused: 100,000 commands of an export of 100,000).
+    each_dead_letter(
+        connection, keys, filter, 0,
+        [&](const DeadLetter& letter) {
+            page.push_back(letter.id);
+            if (page.size() >= batch) flush();
+            return true;
+        },
+        LetterFields::id_only);
     flush();
     return damaged > 0 ? 1 : 0;
 }
