@@ -111,7 +111,8 @@ std::string state_name(JobState state) {
 
 class ModelRun {
   public:
-    ModelRun(std::string ns, std::uint64_t seed) : ns_(std::move(ns)), rng_(seed) {
+    ModelRun(std::string ns, std::uint64_t seed)
+        : ns_(std::move(ns)), rng_(seed), round_rng_(seed + 1) {
         for (int i = 0; i < connection_count; ++i)
             connections_.push_back(connect_test_server());
         checker_.emplace(connect_test_server());
@@ -326,6 +327,7 @@ class ModelRun {
 
     std::string ns_;
     std::mt19937_64 rng_;
+    std::mt19937_64 round_rng_;  // what a claim carries (op_claim)
     std::vector<redis::Connection> connections_;
     std::optional<redis::Connection> checker_;
     std::vector<queue::QueueKeys> keys_;
@@ -335,7 +337,7 @@ class ModelRun {
     std::set<std::string> deleted_;          // ids whose record is gone (deleted, expired)
     std::deque<std::string> recently_gone_;  // checked to have no keys left
     std::map<std::string, int> events_;      // how often each interesting case happened
-    int rounds_ = 0;                          // claims made, for their token bases
+    int rounds_ = 0;                         // claims made, for their token bases
     Millis ttl_ = Engine::long_ttl;          // result TTL of this step's operation
     std::array<ModelQueue, queue_count> queues_;
     std::vector<Issued> issued_;
@@ -454,6 +456,8 @@ std::string ModelRun::op_claim(std::string& error) {
     };
     std::vector<Carried> carried;
     std::vector<queue::ClaimSuccess> successes;
+    // Drawn from a stream of their own: the rest of the run draws as before the rounds.
+    std::swap(rng_, round_rng_);
     if (chance(0.5)) {
         for (int n = 1 + pick(3); n > 0; --n) {
             int q = 0;
@@ -465,15 +469,15 @@ std::string ModelRun::op_claim(std::string& error) {
         }
         for (const auto& c : carried) {
             auto index = std::find(order.begin(), order.end(), c.q) - order.begin();
-            successes.push_back(
-                {static_cast<std::size_t>(index), {c.id, c.token, c.result}});
+            successes.push_back({static_cast<std::size_t>(index), {c.id, c.token, c.result}});
             what += fmt::format(" carrying {} token {}", c.id, c.token);
         }
     }
+    std::swap(rng_, round_rng_);
     std::string token_base = "round" + std::to_string(++rounds_);
-    auto result = queue::parse_claim(engine().run(queue::claim_call(
-        claim_keys, worker, token_base, short_one ? short_lease : long_lease, max_jobs,
-        successes, ttl_)));
+    auto result = queue::parse_claim(engine().run(
+        queue::claim_call(claim_keys, worker, token_base, short_one ? short_lease : long_lease,
+                          max_jobs, successes, ttl_)));
     if (result.settled.size() != carried.size()) {
         error = fmt::format("{} statuses for {} successes", result.settled.size(), carried.size());
         return what;
@@ -483,8 +487,8 @@ std::string ModelRun::op_claim(std::string& error) {
             if (carried[i].q == q) {
                 // Judged when its turn comes: an earlier success of the batch may change it.
                 auto verdict = holder_check(carried[i].id, carried[i].token);
-                if (!settle_success(q, carried[i].id, carried[i].token, verdict,
-                                    result.settled[i], error))
+                if (!settle_success(q, carried[i].id, carried[i].token, verdict, result.settled[i],
+                                    error))
                     return what;
                 ++events_["round settles"];
             }
@@ -1462,8 +1466,7 @@ TEST_F(QueueModel, RandomOperationsFromSeveralConnectionsMatchTheModel) {
          {"dead", "cancelled", "expired", "deleted", "requeued", "retry scheduled",
           "cancel flagged", "reaped lapsed", "lapsed holder settles", "lapsed holder renews",
           "complete held", "complete duplicate", "complete lost", "fail duplicate", "fail lost",
-          "round settles",
-          "release held", "release lost", "enqueue existing", "enqueue collision",
+          "round settles", "release held", "release lost", "enqueue existing", "enqueue collision",
           // Damage (README, "Damaged data"): at every kind of key, met by the scripts.
           "quarantined", "queue damaged", "damaged queue refused", "damaged queue mended",
           "claim skips a damaged queue", "unique key damaged", "unique key replaced",

@@ -1701,7 +1701,6 @@ TEST_F(Transitions, JobInfoShowsStateAttemptsPayloadAndErrors) {
     EXPECT_EQ(engine().job_info(k, "a")->state, JobState::waiting);
 }
 
-
 // --- one round: the successes ride with the claim (README, "One round") --------------------------
 
 namespace {
@@ -1709,10 +1708,9 @@ namespace {
 queue::ClaimResult claim_settling(Engine& engine, const std::vector<queue::QueueKeys>& queues,
                                   std::vector<queue::ClaimSuccess> successes,
                                   std::size_t max_jobs = 1, Millis ttl = 600000ms) {
-    return queue::parse_claim(engine.run(
-        queue::claim_call(queues, "w1", "round." + std::to_string(successes.size()) + "." +
-                                            std::to_string(max_jobs),
-                          30000ms, max_jobs, successes, ttl)));
+    return queue::parse_claim(engine.run(queue::claim_call(
+        queues, "w1", "round." + std::to_string(successes.size()) + "." + std::to_string(max_jobs),
+        30000ms, max_jobs, successes, ttl)));
 }
 }  // namespace
 
@@ -1721,8 +1719,8 @@ TEST_F(Transitions, ARoundSettlesItsSuccessesAndClaimsTheNextJobsInOneCall) {
     for (auto id : {"a", "b", "c", "d"})
         ASSERT_EQ(engine().enqueue_one(k, id), EnqueueStatus::created);
     auto a = take(k), b = take(k);
-    auto round = claim_settling(engine(), {k},
-                                {{0, {"a", a.token, "result a"}}, {0, {"b", b.token, "cut", 3}}}, 2);
+    auto round = claim_settling(
+        engine(), {k}, {{0, {"a", a.token, "result a"}}, {0, {"b", b.token, "cut", 3}}}, 2);
     EXPECT_EQ(round.settled, (std::vector<Settle>{Settle::done, Settle::done}));
     ASSERT_EQ(round.jobs.size(), 2u);
     EXPECT_EQ(round.jobs[0].id, "c");
@@ -1756,8 +1754,8 @@ TEST_F(Transitions, ARoundRefusesAStaleTokenAndStillClaims) {
     ASSERT_TRUE(reap_until(k, 1));
     auto again = take(k, "w2");
     ASSERT_EQ(again.id, "a");
-    auto round = claim_settling(engine(), {k}, {{0, {"a", a.token, "stale"}},
-                                                 {0, {"gone", "token", "no such job"}}});
+    auto round = claim_settling(
+        engine(), {k}, {{0, {"a", a.token, "stale"}}, {0, {"gone", "token", "no such job"}}});
     EXPECT_EQ(round.settled, (std::vector<Settle>{Settle::refused, Settle::refused}));
     ASSERT_EQ(round.jobs.size(), 1u);
     EXPECT_EQ(round.jobs[0].id, "b");
@@ -1819,11 +1817,9 @@ TEST_F(Transitions, ARoundOverSeveralQueuesSettlesEachInItsQueueAndSkipsADamaged
     raw().call({"SET", q1.priorities(), "x"});
     raw().call({"DEL", q2.meta()});
     raw().call({"SET", q2.meta(), "x"});
-    auto round = claim_settling(engine(), {q0, q1, q2},
-                                {{2, {"a2", a2.token, "r2"}},
-                                 {0, {"a0", a0.token, "r0"}},
-                                 {1, {"a1", a1.token, "r1"}}},
-                                5);
+    auto round = claim_settling(
+        engine(), {q0, q1, q2},
+        {{2, {"a2", a2.token, "r2"}}, {0, {"a0", a0.token, "r0"}}, {1, {"a1", a1.token, "r1"}}}, 5);
     EXPECT_EQ(round.settled, (std::vector<Settle>{Settle::refused, Settle::done, Settle::done}));
     EXPECT_EQ(state(q0, "a0"), "succeeded");
     EXPECT_EQ(state(q1, "a1"), "succeeded");

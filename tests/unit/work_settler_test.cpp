@@ -260,10 +260,9 @@ TEST(Settler, DropAllForgetsEverything) {
 struct Ledger {
     std::vector<std::pair<std::string, queue::Settle>> settled;
     Settler::Success success(std::string id, std::size_t result_bytes = 6) {
-        return Settler::Success{id, "token", std::string(result_bytes, 'r'), 0,
-                                [this, id](queue::Settle verdict) {
-                                    settled.emplace_back(id, verdict);
-                                }};
+        return Settler::Success{
+            id, "token", std::string(result_bytes, 'r'), 0,
+            [this, id](queue::Settle verdict) { settled.emplace_back(id, verdict); }};
     }
 };
 
