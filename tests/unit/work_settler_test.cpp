@@ -46,6 +46,7 @@ struct FakeServer {
     std::vector<Call> calls;
     int answered = 0;
     std::vector<std::string> fatal;
+    std::vector<std::string> results;  // of every success a `complete` call was built for
     Settler settler{
         io, 2,
         Settler::Hooks{.connected = [this] { return connected; },
@@ -54,12 +55,14 @@ struct FakeServer {
                                calls.push_back({call, sent});
                            },
                        .complete_call =
-                           [](std::size_t queue, const std::vector<queue::Completion>& jobs) {
+                           [this](std::size_t queue, const std::vector<queue::Completion>& jobs) {
                                queue::ScriptCall call;
                                call.script = &queue::script("complete");
                                call.keys = {"q" + std::to_string(queue)};
-                               for (const auto& job : jobs)
+                               for (const auto& job : jobs) {
                                    call.args.emplace_back(job.id);
+                                   results.emplace_back(job.result);
+                               }
                                return call;
                            },
                        .fatal = [this](const std::string& message) { fatal.push_back(message); },
@@ -359,6 +362,8 @@ TEST(SettlerLoan, AClaimRefusedForNowRetriesItsSuccessesAfterABackoff) {
     ASSERT_TRUE(server.run_until([&] { return server.calls.size() == 2; }));
     EXPECT_EQ(server.calls[0].call.script->name, "complete");
     EXPECT_EQ(server.calls[0].call.args, std::vector<std::string>{"a"});
+    ASSERT_FALSE(server.results.empty());
+    EXPECT_EQ(server.results.front(), "rrrrrr");  // the result, whole, as lent
     server.answer(verdicts(1));
     server.answer(verdicts(1));
     EXPECT_EQ(ledger.settled.size(), 2u);

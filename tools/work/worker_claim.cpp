@@ -111,8 +111,8 @@ void Worker::claim_link(std::shared_ptr<ClaimChain> chain) {
     }
     auto call = queue::claim_call(queues, worker_id_, token_base, settings_.lease, chain->left,
                                   successes, settings_.result_ttl);
-    for (auto& success : loan.successes)
-        std::string().swap(success.result);  // the call holds a copy
+    // The loan keeps its results (at most Settler::lend_most_bytes): a round refused or lost
+    // sends them again in `complete`.
     commands_->script(*call.script, call.keys, call.args,
                       [this, call, chain, loan = std::make_shared<Settler::Loan>(std::move(loan))](
                           std::optional<redis::Reply> reply) {
