@@ -83,21 +83,21 @@ local function claim_one(qi, p, id)
     jobs[#jobs + 1] = {qi, id, job.payload, attempt, job.max, job.timeout and digits(job.timeout) or '', token}
 end
 
--- Every queue is looked at before the first write: a newer data model ends the claim here, a
--- damaged queue is left out.
 -- The successes, by queue: where each group's id is in ARGV. A malformed call (a caller's bug)
 -- is refused here, before any write.
 local settle_at = {}
-for s = 1, successes do
-    local at = FIRST_SUCCESS + 5 * (s - 1)
+for n = 1, successes do
+    local at = FIRST_SUCCESS + 5 * (n - 1)
     local qi = tonumber(ARGV[at])
     if not qi or not KEYS[qi] or ARGV[at + 4] == nil then
-        error({err = 'ERR claim: success ' .. s .. ' names no queue of the call, or lacks a field'})
+        error({err = 'ERR claim: success ' .. n .. ' names no queue of the call, or lacks a field'})
     end
     settle_at[qi] = settle_at[qi] or {}
     table.insert(settle_at[qi], at + 1)
 end
 
+-- Every queue is looked at before the first write: a newer data model ends the call here, a
+-- damaged queue is left out (and its successes are not judged when its meta cannot be read).
 local metas = {}
 local settle_metas = {}  -- per queue with successes: its meta, or false when it cannot be read
 for qi = 1, #KEYS do
@@ -137,7 +137,9 @@ for qi = 1, #KEYS do
     local at = settle_at[qi]
     if at then
         local statuses = {}
-        if settle_metas[qi] then statuses = complete_jobs(ARGV[7 + qi], settle_metas[qi], result_ttl, now, at) end
+        if settle_metas[qi] then
+            statuses = complete_jobs(ARGV[7 + qi], settle_metas[qi], result_ttl, now, at)
+        end
         for j, i in ipairs(at) do settled[(i - 1 - FIRST_SUCCESS) / 5 + 1] = statuses[j] or 0 end
     end
 end
