@@ -1,9 +1,23 @@
--- claim: takes up to N due jobs for one worker from its queues, in the order given (strict
--- priority between queues); within a queue, highest priority first, then oldest first.
+-- claim: one round of a worker. First it settles the successes the worker sends along (those
+-- that finished since its last call: the settle and the next claim cost one round trip, not
+-- two), then it takes up to N due jobs for the worker from its queues, in the order given
+-- (strict priority between queues); within a queue, highest priority first, then oldest first.
 -- Each claimed job gets a lease (deadline = now + lease) and a token of its own.
 -- KEYS[i]    <p_i>meta of each queue (names the slots)
 -- ARGV[1] worker id   ARGV[2] token base (unique per call)   ARGV[3] lease ms
--- ARGV[4] max jobs    ARGV[5..] prefix of each queue, in KEYS order
+-- ARGV[4] max jobs    ARGV[5] how many of them are claimed ahead of a free slot (not read here)
+-- ARGV[6] result TTL ms (for the successes)   ARGV[7] k, the number of successes
+-- ARGV[8..7+n] prefix of each queue, in KEYS order (n = #KEYS)
+-- then k groups of five: queue index (1-based, into KEYS), id, token, result bytes, bytes of the
+-- handler's output dropped beyond --max-result (0: the result is whole)
+-- The successes are settled exactly as complete.lua settles them (complete_jobs in
+-- common/helpers.lua: each job judged on its own, by its own token; a queue's meta read once
+-- and written once). A success of a queue whose meta cannot be read (not a hash, a version that
+-- is not a number: the queue is named in `damaged`) is not judged: status 0. A queue written by
+-- a newer data model refuses the whole call (WORKQ_VERSION) before any write: nothing settled,
+-- nothing claimed. The settle comes first and its first write is an HDEL, which Redis never
+-- refuses for lack of memory: at maxmemory the call goes through as complete did alone (and as
+-- a claim did alone: its first write is the LPOP of the jobs, which frees memory too).
 -- Limits (workq-queue limit; meta limit_rate, limit_window, limit_concurrency): a queue takes no
 -- more jobs than its limits leave room for. Rate: a sliding log of start times (<p>starts, token
 -- -> start ms) holds every start of the last window; a start is allowed while fewer than
@@ -11,22 +25,25 @@
 -- window ever holds more than limit_rate starts (on the server's clock). Concurrency: the
 -- queue's <p>running, fleet-wide. A limit that is not a whole number is none (set_limits writes
 -- only those).
--- Returns { wait_hint_ms, tick_hint_ms, holds, damaged, job, job, ... } where wait_hint_ms is
--- the time until the earliest scheduled job of an unpaused queue (-1: none), tick_hint_ms the
--- time until the earliest tick of a schedule of any of the queues (0: due; -1: none, or the
--- claim took as many jobs as asked: a worker that stays busy learns its ticks on its firer's own
--- rounds); holds has one number per queue: -1 not held back; -2 held by its concurrency limit
--- (until a running job ends: its end wakes waiters); >= 0 held by its rate limit for that many
--- ms (then as many places as the worker still wants, up to the limit, are free); damaged lists
--- { queue index, what } pairs, flattened, for each queue skipped because a structure of it
--- holds the wrong type (see "Damage" in common/helpers.lua; the other queues are served as
--- usual); and each job is
+-- Returns { wait_hint_ms, tick_hint_ms, holds, damaged, settled, job, job, ... } where
+-- wait_hint_ms is the time until the earliest scheduled job of an unpaused queue (-1: none),
+-- tick_hint_ms the time until the earliest tick of a schedule of any of the queues (0: due; -1:
+-- none, or the claim took as many jobs as asked: a worker that stays busy learns its ticks on
+-- its firer's own rounds); holds has one number per queue: -1 not held back; -2 held by its
+-- concurrency limit (until a running job ends: its end wakes waiters); >= 0 held by its rate
+-- limit for that many ms (then as many places as the worker still wants, up to the limit, are
+-- free); damaged lists { queue index, what } pairs, flattened, for each queue skipped because a
+-- structure of it holds the wrong type (see "Damage" in common/helpers.lua; the other queues are
+-- served as usual); settled has one status per success, in order, with complete's codes (1
+-- succeeded, 2 already settled by this token, 0 refused, 3 corrupt: dead-lettered, the result
+-- kept on it); and each job is
 -- { queue index (1-based), id, payload, attempt, max attempts, timeout ms or '', token }.
--- A queue written by a newer data model refuses the whole claim (WORKQ_VERSION), before any
--- write.
 local worker, token_base = ARGV[1], ARGV[2]
 local lease_ms = tonumber(ARGV[3])
 local max_jobs = tonumber(ARGV[4])
+local result_ttl = tonumber(ARGV[6])
+local successes = tonumber(ARGV[7]) or 0
+local FIRST_SUCCESS = 8 + #KEYS  -- ARGV index of the first success group
 local PROMOTE_LIMIT = 1000
 local now = now_ms()
 
@@ -66,30 +83,69 @@ local function claim_one(qi, p, id)
     jobs[#jobs + 1] = {qi, id, job.payload, attempt, job.max, job.timeout and digits(job.timeout) or '', token}
 end
 
--- Every queue is looked at before the first write: a newer data model ends the claim here, a
--- damaged queue is left out.
-local metas = {}
-for qi = 1, #KEYS do
-    local p = ARGV[4 + qi]
-    local meta = here(redis.pcall('HMGET', KEYS[qi], 'version', 'paused', 'limit_rate', 'limit_window',
-                                  'limit_concurrency'))
-    local damage
-    if meta.err then
-        damage = key_damage(KEYS[qi], 'hash')
-    else
-        damage = version_damage(KEYS[qi], meta[1]) or
-                 structure_damage(p, {'priorities', 'scheduled', 'running', 'dead', 'starts', 'ticks'})
+-- The successes, by queue: where each group's id is in ARGV. A malformed call (a caller's bug)
+-- is refused here, before any write.
+local settle_at = {}
+for n = 1, successes do
+    local at = FIRST_SUCCESS + 5 * (n - 1)
+    local qi = tonumber(ARGV[at])
+    if not qi or not KEYS[qi] or ARGV[at + 4] == nil then
+        error({err = 'ERR claim: success ' .. n .. ' names no queue of the call, or lacks a field'})
     end
+    settle_at[qi] = settle_at[qi] or {}
+    table.insert(settle_at[qi], at + 1)
+end
+
+-- Every queue is looked at before the first write: a newer data model ends the call here, a
+-- damaged queue is left out (and its successes are not judged when its meta cannot be read).
+local metas = {}
+local settle_metas = {}  -- per queue with successes: its meta, or false when it cannot be read
+for qi = 1, #KEYS do
+    local p = ARGV[7 + qi]
+    local meta
+    if settle_at[qi] then
+        meta = here(redis.pcall('HMGET', KEYS[qi], 'version', 'paused', 'limit_rate', 'limit_window',
+                                'limit_concurrency', 'succeeded', 'rate_minute', 'rate_count'))
+    else
+        meta = here(redis.pcall('HMGET', KEYS[qi], 'version', 'paused', 'limit_rate', 'limit_window',
+                                'limit_concurrency'))
+    end
+    local damage, meta_damage
+    if meta.err then
+        meta_damage = key_damage(KEYS[qi], 'hash') or (KEYS[qi] .. ' cannot be read')
+    else
+        meta_damage = version_damage(KEYS[qi], meta[1])
+    end
+    damage = meta_damage or
+             structure_damage(p, {'priorities', 'scheduled', 'running', 'dead', 'starts', 'ticks'})
     if damage then
         note_damage(qi, damage)
         metas[qi] = false
     else
         metas[qi] = meta
     end
+    if settle_at[qi] then
+        settle_metas[qi] = not meta_damage and {key = KEYS[qi], succeeded = meta[6], rate_minute = meta[7],
+                                                rate_count = meta[8], limit_concurrency = meta[5]}
+    end
+end
+
+-- Every check that can refuse the call is behind us: the successes are settled first (their
+-- queues' first writes), queue by queue, each status put back in the caller's order.
+local settled = {}
+for qi = 1, #KEYS do
+    local at = settle_at[qi]
+    if at then
+        local statuses = {}
+        if settle_metas[qi] then
+            statuses = complete_jobs(ARGV[7 + qi], settle_metas[qi], result_ttl, now, at)
+        end
+        for j, i in ipairs(at) do settled[(i - 1 - FIRST_SUCCESS) / 5 + 1] = statuses[j] or 0 end
+    end
 end
 
 for qi = 1, #KEYS do
-    local p = ARGV[4 + qi]
+    local p = ARGV[7 + qi]
     local meta = metas[qi]
     local plan, damage
     holds[qi] = -1
@@ -188,7 +244,7 @@ end
 if #jobs < max_jobs then
     for qi = 1, #KEYS do
         if metas[qi] then
-            local first = redis.call('ZRANGE', ARGV[4 + qi] .. 'ticks', '0', '0', 'WITHSCORES')
+            local first = redis.call('ZRANGE', ARGV[7 + qi] .. 'ticks', '0', '0', 'WITHSCORES')
             if first[2] then
                 local wait = math.max(0, tonumber(first[2]) - now)
                 if next_tick < 0 or wait < next_tick then next_tick = wait end
@@ -197,6 +253,6 @@ if #jobs < max_jobs then
     end
 end
 
-local out = {next_due, next_tick, holds, damaged}
+local out = {next_due, next_tick, holds, damaged, settled}
 for _, job in ipairs(jobs) do out[#out + 1] = job end
 return out

@@ -224,15 +224,29 @@ std::vector<IdReservation> parse_reserve_id(const redis::Reply& reply) {
 }
 
 ScriptCall claim_call(std::span<const QueueKeys> queues, std::string_view worker_id,
-                      std::string_view token_base, Millis lease, std::size_t max_jobs) {
+                      std::string_view token_base, Millis lease, std::size_t max_jobs,
+                      std::span<const ClaimSuccess> successes, Millis result_ttl) {
     ScriptCall call;
     call.script = &script("claim");
+    call.keys.reserve(queues.size());
     for (const auto& keys : queues)
         call.keys.push_back(keys.meta());
-    call.args = {std::string(worker_id), std::string(token_base), ms(lease),
-                 std::to_string(max_jobs)};
+    call.args.reserve(7 + queues.size() + 5 * successes.size());
+    // ARGV[5], the jobs claimed ahead of a free slot: none (README, "One round").
+    call.args = {std::string(worker_id),
+                 std::string(token_base),
+                 ms(lease),
+                 std::to_string(max_jobs),
+                 "0",
+                 ms(result_ttl),
+                 std::to_string(successes.size())};
     for (const auto& keys : queues)
         call.args.push_back(keys.prefix());
+    for (const auto& success : successes)
+        call.args.insert(call.args.end(),
+                         {std::to_string(success.queue_index + 1), std::string(success.job.id),
+                          std::string(success.job.token), std::string(success.job.result),
+                          std::to_string(success.job.dropped)});
     return call;
 }
 
@@ -261,7 +275,11 @@ ClaimResult parse_claim(const redis::Reply& reply) {
     for (std::size_t i = 0; i + 1 < damaged.size(); i += 2)
         result.damaged.push_back(
             {static_cast<std::size_t>(damaged[i].as_integer() - 1), damaged[i + 1].as_string()});
-    for (std::size_t i = 4; i < items.size(); ++i) {
+    if (items.size() < 5 || !items[4].is_array())
+        throw RedisError("claim: a reply without the statuses of its successes");
+    for (const auto& status : items[4].as_array())
+        result.settled.push_back(parse_settle(status));
+    for (std::size_t i = 5; i < items.size(); ++i) {
         const auto& job = items[i];
         ClaimedJob claimed;
         claimed.queue_index = static_cast<std::size_t>(job.at(0).as_integer() - 1);

@@ -106,6 +106,18 @@ std::vector<IdReservation> parse_reserve_id(const redis::Reply& reply);
 ScriptCall release_id_call(const NamespaceKeys& keys, std::span<const std::string> ids,
                            std::string_view queue);
 
+// --- settle outcomes (complete, fail, release; and the successes a claim carries) ----------------
+// quarantined: the job's record could not be a job (README, "Damaged data"); the script
+// dead-lettered it with the reason `corrupt`, keeping the holder's result or naming its error.
+enum class Settle { done, duplicate, refused, quarantined };
+// One success to record: the job, its holder's token and its result.
+struct Completion {
+    std::string_view id;
+    std::string_view token;
+    std::string_view result;
+    std::size_t dropped = 0;  // bytes of output cut beyond the result bound ("truncated")
+};
+
 // --- claim ---------------------------------------------------------------------------------------
 struct ClaimedJob {
     std::size_t queue_index = 0;  // into the queues given to claim_call
@@ -132,27 +144,27 @@ struct Hold {
     Millis wait{0};  // rate: until as many places as the worker still wants (or all) are free
 };
 struct ClaimResult {
+    std::vector<Settle> settled;      // one per success the call carried, in its order
     std::optional<Millis> next_due;   // until the earliest scheduled job, if any
     std::optional<Millis> next_tick;  // until the earliest schedule tick (0: due), if any
     std::vector<Hold> holds;          // one per queue given to claim_call
     std::vector<QueueDamage> damaged;
     std::vector<ClaimedJob> jobs;
 };
+// A success a claim carries: settled first, exactly as complete_call would settle it, in the
+// same script call (one round trip for the settle and the next claim).
+struct ClaimSuccess {
+    std::size_t queue_index = 0;  // into the queues given to claim_call
+    Completion job;
+};
+// `successes` are settled (kept for `result_ttl`) before the claim; their statuses are
+// ClaimResult::settled.
 ScriptCall claim_call(std::span<const QueueKeys> queues, std::string_view worker_id,
-                      std::string_view token_base, Millis lease, std::size_t max_jobs);
+                      std::string_view token_base, Millis lease, std::size_t max_jobs,
+                      std::span<const ClaimSuccess> successes = {}, Millis result_ttl = Millis(0));
 ClaimResult parse_claim(const redis::Reply& reply);
 
 // --- settle: complete, fail, release -------------------------------------------------------------
-// quarantined: the job's record could not be a job (README, "Damaged data"); the script
-// dead-lettered it with the reason `corrupt`, keeping the holder's result or naming its error.
-enum class Settle { done, duplicate, refused, quarantined };
-// One success to record: the job, its holder's token and its result.
-struct Completion {
-    std::string_view id;
-    std::string_view token;
-    std::string_view result;
-    std::size_t dropped = 0;  // bytes of output cut beyond the result bound ("truncated")
-};
 // Settles one job or a batch (of one queue) in one call; each job is judged on its own.
 ScriptCall complete_call(const QueueKeys& keys, std::span<const Completion> jobs,
                          Millis result_ttl);

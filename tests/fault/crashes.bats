@@ -35,6 +35,43 @@ last_error_reason() { rcli lindex "{$WORKQ_NAMESPACE:$1}:errors:$2" -1 | jq -r .
     check_invariants q "$D/ids" 0
 }
 
+# crash_after_round POINT: a worker of one slot runs its first job, then sends its success in
+# the claim of the next job (one round: README, "One round") and dies at POINT, after the
+# round's reply: before the success's callback ran (after-round-reply) or after it, before the
+# claimed job started (after-round-settled).
+crash_after_round() {
+    enqueue_jobs q 3
+    local first second
+    first=$(sed -n 1p "$D/ids")
+    second=$(sed -n 2p "$D/ids")
+    WORKQ_CRASH_AT=$1 start_worker a --lease 1s q -- "$HANDLERS/ledger.sh"
+    wait_exit "$LAST_PID" 15
+    assert_equal "$EXIT_CODE" 137
+    # The round settled the first job (once) and claimed the second, which never started.
+    assert_raw_state q "$first" succeeded
+    assert_equal "$(meta_field q succeeded)" 1
+    assert_raw_state q "$second" running
+    assert_equal "$(wc -l <"$FAULT_LEDGER")" 2  # the first job's start and end
+    start_worker b --lease 1s q -- "$HANDLERS/ledger.sh"
+    wait_until 20 all_settled q
+    assert_equal "$(count_in_state q succeeded)" 3
+    assert_equal "$(meta_field q succeeded)" 3
+    assert_equal "$(ledger_runs "$first")" 1
+    # The claimed job came back after its lease, its lost attempt counted.
+    assert_equal "$(attempts_of q "$second")" 2
+    assert_equal "$(last_error_reason q "$second")" lease
+    assert_equal "$(ledger_starts "$second")" 1
+    check_invariants q "$D/ids" 0
+}
+
+@test "kill -9 after a round's reply, before its successes' callbacks: recorded once; the claimed job comes back after the lease" {
+    crash_after_round after-round-reply
+}
+
+@test "kill -9 after a round's successes were taken, before its claimed job starts: nothing lost, nothing run twice" {
+    crash_after_round after-round-settled
+}
+
 @test "kill -9 mid-handler, two slots busy: both handler groups die, both jobs come back and succeed once" {
     enqueue_jobs q 4
     FAULT_SLEEP=1000 start_worker a -c 2 --lease 1s q -- "$HANDLERS/ledger.sh"

@@ -114,7 +114,8 @@ EOF
     local id
     id=$(cat "$D/ids")
     proxy_ctl drop 1 "$(script_sha complete)"
-    start_worker w --log-level debug --lease 1s q -- "$HANDLERS/ledger.sh"
+    # --max-jobs 1: no claim follows the job, so its success goes alone, in `complete`.
+    start_worker w --log-level debug --lease 1s --max-jobs 1 q -- "$HANDLERS/ledger.sh"
     wait_until 15 state_is q "$id" succeeded
     assert_equal "$(proxy_stat dropped)" 1
     # The worker sent it again after reconnecting, and was told it succeeded.
@@ -124,6 +125,28 @@ EOF
     assert_equal "$(job_field q "$id" attempts)" 1
     assert_equal "$(meta_field q succeeded)" 1
     assert_equal "$(error_count q "$id")" 0
+    check_invariants q "$D/ids" 0
+}
+
+@test "the reply to a round is lost (a success settled, the next job claimed): the success goes again in complete, a duplicate; the claimed job comes back after the lease" {
+    enqueue_jobs q 2
+    local first second
+    first=$(sed -n 1p "$D/ids")
+    second=$(sed -n 2p "$D/ids")
+    # The round that carries the first job's success (its result, "done <id>") and claims the
+    # second: applied on the server, its reply lost.
+    proxy_ctl drop 1 "done $first"
+    start_worker w --log-level debug --lease 1s q -- "$HANDLERS/ledger.sh"
+    wait_until 30 all_settled q
+    assert_equal "$(proxy_stat dropped)" 1
+    wait_until 15 log_has w "reconnected"
+    ! log_has w "lease lost" || fail "the success sent again was refused"
+    assert_equal "$(job_field q "$first" attempts)" 1
+    assert_equal "$(ledger_runs "$first")" 1
+    # Claimed by the round whose reply was lost: taken back after its lease, run once.
+    assert_equal "$(job_field q "$second" attempts)" 2
+    assert_equal "$(ledger_starts "$second")" 1
+    assert_equal "$(meta_field q succeeded)" 2
     check_invariants q "$D/ids" 0
 }
 

@@ -111,7 +111,8 @@ std::string state_name(JobState state) {
 
 class ModelRun {
   public:
-    ModelRun(std::string ns, std::uint64_t seed) : ns_(std::move(ns)), rng_(seed) {
+    ModelRun(std::string ns, std::uint64_t seed)
+        : ns_(std::move(ns)), rng_(seed), round_rng_(seed + 1) {
         for (int i = 0; i < connection_count; ++i)
             connections_.push_back(connect_test_server());
         checker_.emplace(connect_test_server());
@@ -308,6 +309,10 @@ class ModelRun {
     std::string op_claim(std::string& error);
     bool pick_token(int& q, std::string& id, std::string& token);
     std::string op_complete(std::string& error);
+    // The model's side of one success report (complete, or one a claim carries): checks the
+    // server's verdict `got` against `verdict` (holder_check before the report) and applies it.
+    bool settle_success(int q, const std::string& id, const std::string& token,
+                        const std::string& verdict, Settle got, std::string& error);
     std::string op_fail(std::string& error);
     std::string op_release(std::string& error);
     std::string op_renew(std::string& error);
@@ -322,6 +327,7 @@ class ModelRun {
 
     std::string ns_;
     std::mt19937_64 rng_;
+    std::mt19937_64 round_rng_;  // what a claim carries (op_claim)
     std::vector<redis::Connection> connections_;
     std::optional<redis::Connection> checker_;
     std::vector<queue::QueueKeys> keys_;
@@ -331,6 +337,7 @@ class ModelRun {
     std::set<std::string> deleted_;          // ids whose record is gone (deleted, expired)
     std::deque<std::string> recently_gone_;  // checked to have no keys left
     std::map<std::string, int> events_;      // how often each interesting case happened
+    int rounds_ = 0;                         // claims made, for their token bases
     Millis ttl_ = Engine::long_ttl;          // result TTL of this step's operation
     std::array<ModelQueue, queue_count> queues_;
     std::vector<Issued> issued_;
@@ -441,8 +448,50 @@ std::string ModelRun::op_claim(std::string& error) {
         claim_keys.push_back(keys_[static_cast<std::size_t>(q)]);
     std::string what = fmt::format("claim [{}] by {} max {} lease {}", fmt::join(order, ","),
                                    worker, max_jobs, short_one ? "short" : "long");
-    auto result =
-        engine().claim(claim_keys, worker, short_one ? short_lease : long_lease, max_jobs);
+    // Half the claims carry successes of their queues (one round: settled first, each on its
+    // own), judged by the model in order before the claim's jobs.
+    struct Carried {
+        int q;
+        std::string id, token, result;
+    };
+    std::vector<Carried> carried;
+    std::vector<queue::ClaimSuccess> successes;
+    // Drawn from a stream of their own: the rest of the run draws as before the rounds.
+    std::swap(rng_, round_rng_);
+    if (chance(0.5)) {
+        for (int n = 1 + pick(3); n > 0; --n) {
+            int q = 0;
+            std::string id, token;
+            if (!pick_token(q, id, token)) break;
+            auto at = std::find(order.begin(), order.end(), q);
+            if (at == order.end()) continue;
+            carried.push_back({q, id, token, "result " + id});
+        }
+        for (const auto& c : carried) {
+            auto index = std::find(order.begin(), order.end(), c.q) - order.begin();
+            successes.push_back({static_cast<std::size_t>(index), {c.id, c.token, c.result}});
+            what += fmt::format(" carrying {} token {}", c.id, c.token);
+        }
+    }
+    std::swap(rng_, round_rng_);
+    std::string token_base = "round" + std::to_string(++rounds_);
+    auto result = queue::parse_claim(engine().run(
+        queue::claim_call(claim_keys, worker, token_base, short_one ? short_lease : long_lease,
+                          max_jobs, successes, ttl_)));
+    if (result.settled.size() != carried.size()) {
+        error = fmt::format("{} statuses for {} successes", result.settled.size(), carried.size());
+        return what;
+    }
+    for (int q : order)
+        for (std::size_t i = 0; i < carried.size(); ++i)
+            if (carried[i].q == q) {
+                // Judged when its turn comes: an earlier success of the batch may change it.
+                auto verdict = holder_check(carried[i].id, carried[i].token);
+                if (!settle_success(q, carried[i].id, carried[i].token, verdict, result.settled[i],
+                                    error))
+                    return what;
+                ++events_["round settles"];
+            }
 
     struct Expected {
         std::size_t index;
@@ -569,15 +618,24 @@ std::string ModelRun::op_complete(std::string& error) {
             what, error);
     auto got =
         engine().complete(keys_[static_cast<std::size_t>(q)], id, token, "result " + id, ttl_);
-    auto expected = verdict == "held"        ? Settle::done
-                    : verdict == "duplicate" ? Settle::duplicate
-                    : verdict == "corrupt"   ? Settle::quarantined
-                                             : Settle::refused;
+    settle_success(q, id, token, verdict, got, error);
+    return what;
+}
+
+bool ModelRun::settle_success(int q, const std::string& id, const std::string& token,
+                              const std::string& verdict, Settle got, std::string& error) {
+    // A claim judges no success of a queue whose meta it cannot read (complete refuses it).
+    auto expected = queues_[static_cast<std::size_t>(q)].damaged ? Settle::refused
+                    : verdict == "held"                          ? Settle::done
+                    : verdict == "duplicate"                     ? Settle::duplicate
+                    : verdict == "corrupt"                       ? Settle::quarantined
+                                                                 : Settle::refused;
     if (got != expected) {
-        error = fmt::format("expected settle {}, got {}", static_cast<int>(expected),
-                            static_cast<int>(got));
-        return what;
+        error = fmt::format("{} (token {}): expected settle {}, got {}", id, token,
+                            static_cast<int>(expected), static_cast<int>(got));
+        return false;
     }
+    if (queues_[static_cast<std::size_t>(q)].damaged) return true;
     ++events_["complete " + verdict];
     if (verdict == "corrupt") quarantine(id, true);
     if (verdict == "held") {
@@ -591,7 +649,7 @@ std::string ModelRun::op_complete(std::string& error) {
         release_unique(id);
         expire_final(id);
     }
-    return what;
+    return true;
 }
 
 std::string ModelRun::op_fail(std::string& error) {
@@ -1408,7 +1466,7 @@ TEST_F(QueueModel, RandomOperationsFromSeveralConnectionsMatchTheModel) {
          {"dead", "cancelled", "expired", "deleted", "requeued", "retry scheduled",
           "cancel flagged", "reaped lapsed", "lapsed holder settles", "lapsed holder renews",
           "complete held", "complete duplicate", "complete lost", "fail duplicate", "fail lost",
-          "release held", "release lost", "enqueue existing", "enqueue collision",
+          "round settles", "release held", "release lost", "enqueue existing", "enqueue collision",
           // Damage (README, "Damaged data"): at every kind of key, met by the scripts.
           "quarantined", "queue damaged", "damaged queue refused", "damaged queue mended",
           "claim skips a damaged queue", "unique key damaged", "unique key replaced",

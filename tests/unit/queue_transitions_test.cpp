@@ -1701,6 +1701,155 @@ TEST_F(Transitions, JobInfoShowsStateAttemptsPayloadAndErrors) {
     EXPECT_EQ(engine().job_info(k, "a")->state, JobState::waiting);
 }
 
+// --- one round: the successes ride with the claim (README, "One round") --------------------------
+
+namespace {
+// A claim of `k` carrying `successes` (each: id, token, result, dropped) of that one queue.
+queue::ClaimResult claim_settling(Engine& engine, const std::vector<queue::QueueKeys>& queues,
+                                  std::vector<queue::ClaimSuccess> successes,
+                                  std::size_t max_jobs = 1, Millis ttl = 600000ms) {
+    return queue::parse_claim(engine.run(queue::claim_call(
+        queues, "w1", "round." + std::to_string(successes.size()) + "." + std::to_string(max_jobs),
+        30000ms, max_jobs, successes, ttl)));
+}
+}  // namespace
+
+TEST_F(Transitions, ARoundSettlesItsSuccessesAndClaimsTheNextJobsInOneCall) {
+    auto k = keys();
+    for (auto id : {"a", "b", "c", "d"})
+        ASSERT_EQ(engine().enqueue_one(k, id), EnqueueStatus::created);
+    auto a = take(k), b = take(k);
+    auto round = claim_settling(
+        engine(), {k}, {{0, {"a", a.token, "result a"}}, {0, {"b", b.token, "cut", 3}}}, 2);
+    EXPECT_EQ(round.settled, (std::vector<Settle>{Settle::done, Settle::done}));
+    ASSERT_EQ(round.jobs.size(), 2u);
+    EXPECT_EQ(round.jobs[0].id, "c");
+    EXPECT_EQ(round.jobs[1].id, "d");
+    EXPECT_EQ(state(k, "a"), "succeeded");
+    EXPECT_EQ(raw().hget(k.job("a"), "result"), "result a");
+    EXPECT_EQ(raw().hget(k.job("a"), "settled"), a.token);
+    EXPECT_EQ(raw().hget(k.job("b"), "truncated"), "3");
+    EXPECT_FALSE(raw().hget(k.job("a"), "lease"));
+    EXPECT_GT(raw().pttl(k.job("a")), 0);  // kept for the result TTL
+    EXPECT_EQ(raw().zrange(k.running()), (std::vector<std::string>{"c", "d"}));
+    EXPECT_EQ(raw().counter(k, "succeeded"), 2);
+    EXPECT_EQ(engine().stats(k).succeeded_last_minute, 2);
+    EXPECT_EQ(state(k, "c"), "running");
+
+    // Nothing to claim: the successes are settled all the same; no success: `settled` is empty.
+    round = claim_settling(engine(), {k}, {{0, {"c", round.jobs[0].token, "c"}}}, 1);
+    EXPECT_EQ(round.settled, std::vector<Settle>{Settle::done});
+    EXPECT_TRUE(round.jobs.empty());
+    EXPECT_EQ(state(k, "c"), "succeeded");
+    EXPECT_TRUE(engine().claim(k).settled.empty());
+}
+
+TEST_F(Transitions, ARoundRefusesAStaleTokenAndStillClaims) {
+    auto k = keys();
+    for (auto id : {"a", "b"})
+        ASSERT_EQ(engine().enqueue_one(k, id), EnqueueStatus::created);
+    auto a = take(k, "w1", 1ms);
+    // Its lease lapsed and another worker took it: the first holder's token is stale.
+    ASSERT_TRUE(server_time_passes(raw().server_now_ms() + 5));
+    ASSERT_TRUE(reap_until(k, 1));
+    auto again = take(k, "w2");
+    ASSERT_EQ(again.id, "a");
+    auto round = claim_settling(
+        engine(), {k}, {{0, {"a", a.token, "stale"}}, {0, {"gone", "token", "no such job"}}});
+    EXPECT_EQ(round.settled, (std::vector<Settle>{Settle::refused, Settle::refused}));
+    ASSERT_EQ(round.jobs.size(), 1u);
+    EXPECT_EQ(round.jobs[0].id, "b");
+    EXPECT_EQ(state(k, "a"), "running");
+    EXPECT_EQ(raw().hget(k.job("a"), "token"), again.token);
+    EXPECT_FALSE(raw().hget(k.job("a"), "result"));
+    EXPECT_EQ(raw().counter(k, "succeeded"), 0);
+    EXPECT_FALSE(raw().exists(k.job("gone")));
+}
+
+TEST_F(Transitions, ARoundRetriedIsADuplicateForItsSuccessesAndClaimsAfresh) {
+    auto k = keys();
+    for (auto id : {"a", "b", "c"})
+        ASSERT_EQ(engine().enqueue_one(k, id), EnqueueStatus::created);
+    auto a = take(k);
+    std::vector<queue::ClaimSuccess> successes{{0, {"a", a.token, "first"}}};
+    auto round = claim_settling(engine(), {k}, successes);
+    EXPECT_EQ(round.settled, std::vector<Settle>{Settle::done});
+    // The same success again (its reply was lost): nothing changes, counted once.
+    successes[0].job.result = "second";
+    auto retried = claim_settling(engine(), {k}, successes);
+    EXPECT_EQ(retried.settled, std::vector<Settle>{Settle::duplicate});
+    EXPECT_EQ(raw().hget(k.job("a"), "result"), "first");
+    EXPECT_EQ(raw().counter(k, "succeeded"), 1);
+    // And by plain complete: a duplicate too.
+    EXPECT_EQ(engine().complete(k, "a", a.token, "third"), Settle::duplicate);
+    ASSERT_EQ(round.jobs.size(), 1u);
+    ASSERT_EQ(retried.jobs.size(), 1u);
+    EXPECT_EQ(round.jobs[0].id, "b");
+    EXPECT_EQ(retried.jobs[0].id, "c");
+}
+
+TEST_F(Transitions, ARoundQuarantinesACorruptRecordKeepsItsResultAndClaims) {
+    auto k = keys();
+    for (auto id : {"run", "next"})
+        ASSERT_EQ(engine().enqueue_one(k, id), EnqueueStatus::created);
+    auto held = take(k);
+    raw().call({"DEL", k.job("run")});
+    raw().call({"SET", k.job("run"), "garbage"});
+    auto round = claim_settling(engine(), {k}, {{0, {"run", held.token, "the result"}}});
+    EXPECT_EQ(round.settled, std::vector<Settle>{Settle::quarantined});
+    EXPECT_EQ(state(k, "run"), "dead");
+    EXPECT_EQ(raw().hget(k.job("run"), "reason"), "corrupt");
+    EXPECT_EQ(raw().hget(k.job("run"), "result"), "the result");
+    EXPECT_EQ(raw().get(k.prefix() + "corrupt:run"), "garbage");
+    EXPECT_FALSE(raw().zscore(k.running(), "run"));
+    ASSERT_EQ(round.jobs.size(), 1u);
+    EXPECT_EQ(round.jobs[0].id, "next");
+}
+
+TEST_F(Transitions, ARoundOverSeveralQueuesSettlesEachInItsQueueAndSkipsADamagedOne) {
+    auto q0 = keys("q0"), q1 = keys("q1"), q2 = keys("q2");
+    ASSERT_EQ(engine().enqueue(q0, {{"a0", "0"}, {"b0", "0"}}).size(), 2u);
+    ASSERT_EQ(engine().enqueue(q1, {{"a1", "1"}, {"b1", "1"}}).size(), 2u);
+    ASSERT_EQ(engine().enqueue(q2, {{"a2", "2"}, {"b2", "2"}}).size(), 2u);
+    auto a0 = take(q0), a1 = take(q1), a2 = take(q2);
+    // q1's priorities hold another type: the claim skips q1, its success is settled all the
+    // same (complete would settle it); q2's meta is no hash: its success cannot be judged.
+    raw().call({"SET", q1.priorities(), "x"});
+    raw().call({"DEL", q2.meta()});
+    raw().call({"SET", q2.meta(), "x"});
+    auto round = claim_settling(
+        engine(), {q0, q1, q2},
+        {{2, {"a2", a2.token, "r2"}}, {0, {"a0", a0.token, "r0"}}, {1, {"a1", a1.token, "r1"}}}, 5);
+    EXPECT_EQ(round.settled, (std::vector<Settle>{Settle::refused, Settle::done, Settle::done}));
+    EXPECT_EQ(state(q0, "a0"), "succeeded");
+    EXPECT_EQ(state(q1, "a1"), "succeeded");
+    EXPECT_EQ(state(q2, "a2"), "running");
+    EXPECT_FALSE(raw().hget(q2.job("a2"), "result"));
+    EXPECT_EQ(raw().counter(q0, "succeeded"), 1);
+    EXPECT_EQ(raw().counter(q1, "succeeded"), 1);
+    ASSERT_EQ(round.jobs.size(), 1u);
+    EXPECT_EQ(round.jobs[0].id, "b0");
+    ASSERT_EQ(round.damaged.size(), 2u);
+    EXPECT_EQ(round.damaged[0].queue_index, 1u);
+    EXPECT_EQ(round.damaged[1].queue_index, 2u);
+    EXPECT_EQ(raw().lrange(q1.waiting(0)), std::vector<std::string>{"b1"});
+}
+
+TEST_F(Transitions, ARoundOnANewerDataModelSettlesNothingAndClaimsNothing) {
+    auto k = keys(), other = keys("other");
+    for (auto id : {"a", "b"})
+        ASSERT_EQ(engine().enqueue_one(other, id), EnqueueStatus::created);
+    auto a = take(other);
+    raw().call({"HSET", k.meta(), "version", "99"});
+    EXPECT_THROW(claim_settling(engine(), {other, k}, {{0, {"a", a.token, "r"}}}),
+                 queue::DataVersionError);
+    EXPECT_EQ(state(other, "a"), "running");
+    EXPECT_EQ(raw().llen(other.waiting(0)), 1);
+    // A malformed call (a success naming no queue of the call) is refused before any write.
+    EXPECT_THROW(claim_settling(engine(), {other}, {{3, {"a", a.token, "r"}}}), RedisError);
+    EXPECT_EQ(state(other, "a"), "running");
+}
+
 // --- versioned data ------------------------------------------------------------------------------
 
 TEST_F(Transitions, NewerDataVersionIsRefusedAndNothingIsTouched) {

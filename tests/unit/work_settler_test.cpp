@@ -46,6 +46,7 @@ struct FakeServer {
     std::vector<Call> calls;
     int answered = 0;
     std::vector<std::string> fatal;
+    std::vector<std::string> results;  // of every success a `complete` call was built for
     Settler settler{
         io, 2,
         Settler::Hooks{.connected = [this] { return connected; },
@@ -54,12 +55,14 @@ struct FakeServer {
                                calls.push_back({call, sent});
                            },
                        .complete_call =
-                           [](std::size_t queue, const std::vector<queue::Completion>& jobs) {
+                           [this](std::size_t queue, const std::vector<queue::Completion>& jobs) {
                                queue::ScriptCall call;
                                call.script = &queue::script("complete");
                                call.keys = {"q" + std::to_string(queue)};
-                               for (const auto& job : jobs)
+                               for (const auto& job : jobs) {
                                    call.args.emplace_back(job.id);
+                                   results.emplace_back(job.result);
+                               }
                                return call;
                            },
                        .fatal = [this](const std::string& message) { fatal.push_back(message); },
@@ -253,6 +256,148 @@ TEST(Settler, DropAllForgetsEverything) {
     server.settler.settle(server.release("a", &replies));
     server.settler.drop_all();
     EXPECT_FALSE(server.settler.pending());
+}
+
+// --- one round: successes lent to a claim (README, "One round") ---------------------------------
+
+struct Ledger {
+    std::vector<std::pair<std::string, queue::Settle>> settled;
+    Settler::Success success(std::string id, std::size_t result_bytes = 6) {
+        return Settler::Success{
+            id, "token", std::string(result_bytes, 'r'), 0,
+            [this, id](queue::Settle verdict) { settled.emplace_back(id, verdict); }};
+    }
+};
+
+TEST(SettlerLoan, ASuccessOfferedToAClaimRidesInItAndTakesItsStatusBack) {
+    FakeServer server;
+    Ledger ledger;
+    server.settler.succeed(0, ledger.success("a"), true);
+    server.settler.succeed(1, ledger.success("x"), true);
+    EXPECT_TRUE(server.calls.empty());  // not before the end of the turn: a claim may take them
+    auto loan = server.settler.lend(0, 2);
+    ASSERT_EQ(loan.successes.size(), 2u);
+    EXPECT_EQ(loan.queues, (std::vector<std::size_t>{0, 1}));
+    EXPECT_EQ(loan.successes[0].id, "a");
+    EXPECT_TRUE(server.settler.pending());
+    EXPECT_EQ(server.settler.in_flight(), 1u);
+    EXPECT_TRUE(server.settler.held().empty());  // on its way: not renewed
+    // The end of the turn sends nothing: they are lent.
+    server.io.poll();
+    EXPECT_TRUE(server.calls.empty());
+    // Another success meanwhile waits: its queue's settle is on its way.
+    server.settler.succeed(0, ledger.success("b"), true);
+    EXPECT_TRUE(server.settler.lend(0, 2).empty());
+    server.settler.repay(std::move(loan), {queue::Settle::done, queue::Settle::refused});
+    EXPECT_EQ(ledger.settled, (std::vector<std::pair<std::string, queue::Settle>>{
+                                  {"a", queue::Settle::done}, {"x", queue::Settle::refused}}));
+    EXPECT_EQ(server.answered, 1);
+    EXPECT_EQ(server.settler.in_flight(), 0u);
+    // No claim took b in this turn: it goes alone, in `complete`.
+    server.io.restart();
+    server.io.poll();
+    ASSERT_EQ(server.calls.size(), 1u);
+    EXPECT_EQ(server.calls[0].call.script->name, "complete");
+    EXPECT_EQ(server.calls[0].call.args, std::vector<std::string>{"b"});
+    server.answer(verdicts(1));
+    EXPECT_FALSE(server.settler.pending());
+}
+
+TEST(SettlerLoan, OnlyTheClaimsQueuesSmallResultsAndNoQueueWithASettleOnItsWay) {
+    FakeServer server;
+    Ledger ledger;
+    server.settler.succeed(0, ledger.success("a"));  // goes at once: queue 0 is busy
+    ASSERT_EQ(server.calls.size(), 1u);
+    server.settler.succeed(0, ledger.success("b"), true);
+    server.settler.succeed(1, ledger.success("big", Settler::lend_most_bytes + 1), true);
+    EXPECT_TRUE(server.settler.lend(0, 1).empty());  // queue 0: a `complete` on its way
+    EXPECT_TRUE(server.settler.lend(1, 1).empty());  // too big: `complete` cuts it if need be
+    server.io.poll();
+    ASSERT_EQ(server.calls.size(), 2u);  // big went alone
+    EXPECT_EQ(server.calls[1].call.args, std::vector<std::string>{"big"});
+    server.answer(verdicts(1));  // a: b may go now
+    server.answer(verdicts(1));
+    ASSERT_EQ(server.calls.size(), 1u);
+    EXPECT_EQ(server.calls[0].call.args, std::vector<std::string>{"b"});
+}
+
+TEST(SettlerLoan, ALostClaimGivesItsSuccessesBackAndTheyGoInCompleteAfterReconnecting) {
+    FakeServer server;
+    Ledger ledger;
+    server.settler.succeed(0, ledger.success("a"), true);
+    server.settler.succeed(0, ledger.success("b"), true);
+    server.settler.succeed(1, ledger.success("x"), true);
+    auto loan = server.settler.lend(0, 2);
+    ASSERT_EQ(loan.successes.size(), 3u);
+    server.connected = false;
+    server.settler.returned(std::move(loan));
+    EXPECT_EQ(server.settler.outbox_size(), 2u);  // one `complete` per queue
+    EXPECT_EQ(server.settler.held().size(), 3u);  // waiting: renewed
+    EXPECT_TRUE(ledger.settled.empty());
+    server.io.poll();
+    EXPECT_TRUE(server.calls.empty());
+    server.connected = true;
+    server.settler.flush();
+    ASSERT_EQ(server.calls.size(), 2u);
+    EXPECT_EQ(server.calls[0].call.script->name, "complete");
+    EXPECT_EQ(server.calls[0].call.args, (std::vector<std::string>{"a", "b"}));
+    EXPECT_EQ(server.calls[1].call.args, std::vector<std::string>{"x"});
+    server.answer(verdicts(2));
+    server.answer(verdicts(1));
+    EXPECT_EQ(ledger.settled.size(), 3u);
+    EXPECT_FALSE(server.settler.pending());
+}
+
+TEST(SettlerLoan, AClaimRefusedForNowRetriesItsSuccessesAfterABackoff) {
+    FakeServer server;
+    Ledger ledger;
+    server.settler.succeed(0, ledger.success("a"), true);
+    auto loan = server.settler.lend(0, 2);
+    server.settler.refused(std::move(loan), "NOREPLICAS Not enough good replicas to write.");
+    EXPECT_TRUE(ledger.settled.empty());
+    EXPECT_EQ(server.settler.outbox_size(), 1u);
+    // Backing off: nothing is lent meanwhile.
+    server.settler.succeed(1, ledger.success("x"), true);
+    EXPECT_TRUE(server.settler.lend(0, 2).empty());
+    ASSERT_TRUE(server.run_until([&] { return server.calls.size() == 2; }));
+    EXPECT_EQ(server.calls[0].call.script->name, "complete");
+    EXPECT_EQ(server.calls[0].call.args, std::vector<std::string>{"a"});
+    ASSERT_FALSE(server.results.empty());
+    EXPECT_EQ(server.results.front(), "rrrrrr");  // the result, whole, as lent
+    server.answer(verdicts(1));
+    server.answer(verdicts(1));
+    EXPECT_EQ(ledger.settled.size(), 2u);
+    EXPECT_FALSE(server.settler.pending());
+}
+
+TEST(SettlerLoan, AClaimRefusedForGoodDropsItsSuccessesAndANewerDataModelIsFatalOnce) {
+    FakeServer server;
+    Ledger ledger;
+    server.settler.succeed(0, ledger.success("a"), true);
+    server.settler.refused(server.settler.lend(0, 2), "ERR wrong number of arguments");
+    EXPECT_TRUE(ledger.settled.empty());
+    EXPECT_EQ(server.answered, 1);
+    EXPECT_FALSE(server.settler.pending());
+
+    server.settler.succeed(0, ledger.success("b"), true);
+    server.settler.succeed(1, ledger.success("y"), true);
+    server.settler.refused(server.settler.lend(0, 2), "WORKQ_VERSION 9 1");
+    ASSERT_EQ(server.fatal.size(), 1u);
+    EXPECT_NE(server.fatal[0].find("newer workq"), std::string::npos);
+    EXPECT_FALSE(server.settler.pending());
+}
+
+TEST(SettlerLoan, DropAllForgetsALoanOnItsWay) {
+    FakeServer server;
+    Ledger ledger;
+    server.settler.succeed(0, ledger.success("a"), true);
+    auto loan = server.settler.lend(0, 1);
+    server.settler.drop_all();
+    server.settler.repay(std::move(loan), {queue::Settle::done});
+    EXPECT_TRUE(ledger.settled.empty());
+    EXPECT_FALSE(server.settler.pending());
+    server.io.poll();
+    EXPECT_TRUE(server.calls.empty());
 }
 
 TEST(TransientRefusal, WhatTheServerRefusesForNow) {

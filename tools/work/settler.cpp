@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <array>
+#include <boost/asio/post.hpp>
 #include <memory>
 
 #include "util/duration.hpp"
@@ -47,39 +48,43 @@ void Settler::settle(Outgoing outgoing) {
     auto sent = std::make_shared<Outgoing>(std::move(outgoing));
     hooks_.send(sent->call, [this, sent](std::optional<redis::Reply> reply) {
         if (in_flight_ > 0) --in_flight_;  // drop_all may have counted it out already
-        if (!reply) {
-            // Lost on the way: send it again once reconnected. One the server hangs up on again
-            // and again is refused for its size: not sent unchanged once more.
-            if (++sent->lost >= settle_losses_before_cut)
-                cut_refused(*sent, fmt::format("the connection died {} times while it was sent",
-                                               sent->lost));
-            outbox_.push_front(std::move(*sent));
-            return;
-        }
-        // The server said why before hanging up ("Protocol error: invalid bulk length"): the
-        // same, at once. When there is nothing to cut, it is an ordinary error (dropped below).
-        if (reply->is_error() && reply->text.starts_with("ERR Protocol error") &&
-            cut_refused(*sent, "the server refused it: " + printable(reply->text, 120))) {
-            settle(std::move(*sent));
-            return;
-        }
-        if (reply->is_error() && transient_refusal(reply->text)) {
-            refused_for_now(std::move(*sent), reply->text);
-            return;
-        }
-        refusals_in_a_row_ = 0;
-        try {
-            queue::check_reply(sent->call, *reply);
-            sent->on_reply(*reply);
-        } catch (const queue::DataVersionError& error) {
-            hooks_.fatal(error.what());
-        } catch (const std::exception& error) {
-            log::error(fmt::format("reporting an outcome failed: {}", error.what()),
-                       {{"worker", hooks_.label()}});
-        }
-        if (sent->answered) sent->answered();
-        hooks_.answered();
+        on_answer(sent, std::move(reply));
     });
+}
+
+void Settler::on_answer(const std::shared_ptr<Outgoing>& sent, std::optional<redis::Reply> reply) {
+    if (!reply) {
+        // Lost on the way: send it again once reconnected. One the server hangs up on again
+        // and again is refused for its size: not sent unchanged once more.
+        if (++sent->lost >= settle_losses_before_cut)
+            cut_refused(*sent,
+                        fmt::format("the connection died {} times while it was sent", sent->lost));
+        outbox_.push_front(std::move(*sent));
+        return;
+    }
+    // The server said why before hanging up ("Protocol error: invalid bulk length"): the
+    // same, at once. When there is nothing to cut, it is an ordinary error (dropped below).
+    if (reply->is_error() && reply->text.starts_with("ERR Protocol error") &&
+        cut_refused(*sent, "the server refused it: " + printable(reply->text, 120))) {
+        settle(std::move(*sent));
+        return;
+    }
+    if (reply->is_error() && transient_refusal(reply->text)) {
+        refused_for_now(std::move(*sent), reply->text);
+        return;
+    }
+    refusals_in_a_row_ = 0;
+    try {
+        queue::check_reply(sent->call, *reply);
+        sent->on_reply(*reply);
+    } catch (const queue::DataVersionError& error) {
+        hooks_.fatal(error.what());
+    } catch (const std::exception& error) {
+        log::error(fmt::format("reporting an outcome failed: {}", error.what()),
+                   {{"worker", hooks_.label()}});
+    }
+    if (sent->answered) sent->answered();
+    hooks_.answered();
 }
 
 void Settler::refused_for_now(Outgoing outgoing, const std::string& why) {
@@ -119,9 +124,51 @@ bool Settler::cut_refused(Outgoing& outgoing, std::string_view why) {
     return true;
 }
 
-void Settler::succeed(std::size_t queue, Success success) {
+void Settler::succeed(std::size_t queue, Success success, bool offer_to_claim) {
     batches_[queue].pending.push_back(std::move(success));
-    send_successes(queue);
+    if (offer_to_claim)
+        send_soon();
+    else
+        send_successes(queue);
+}
+
+void Settler::send_soon() {
+    if (send_posted_) return;
+    send_posted_ = true;
+    boost::asio::post(io_, [this, generation = generation_] {
+        if (generation != generation_) return;  // drop_all: forgotten
+        send_posted_ = false;
+        for (std::size_t queue = 0; queue < batches_.size(); ++queue)
+            send_successes(queue);
+    });
+}
+
+Settler::Outgoing Settler::complete_outgoing(std::size_t queue, std::vector<Success> successes) {
+    auto sent = std::make_shared<std::vector<Success>>(std::move(successes));
+    std::vector<queue::Completion> jobs;
+    std::vector<Hold> holds;
+    jobs.reserve(sent->size());
+    holds.reserve(sent->size());
+    for (const auto& success : *sent) {
+        jobs.push_back({success.id, success.token, success.result, success.dropped});
+        holds.push_back({queue, success.id, success.token});
+    }
+    auto call = hooks_.complete_call(queue, jobs);
+    for (auto& success : *sent)
+        std::string().swap(success.result);  // the call holds a copy
+    batches_[queue].in_flight = true;
+    return {std::move(call),
+            [sent](const redis::Reply& reply) {
+                auto verdicts = queue::parse_complete(reply);
+                for (std::size_t i = 0; i < sent->size(); ++i)
+                    (*sent)[i].settled(i < verdicts.size() ? verdicts[i] : queue::Settle::refused);
+            },
+            [this, queue, generation = generation_] {
+                if (generation != generation_) return;
+                batches_[queue].in_flight = false;
+                send_successes(queue);
+            },
+            std::move(holds)};
 }
 
 void Settler::send_successes(std::size_t queue) {
@@ -130,34 +177,93 @@ void Settler::send_successes(std::size_t queue) {
     std::size_t count = 0, bytes = 0;
     while (count < batch.pending.size() && count < batch_most_jobs && bytes < batch_most_bytes)
         bytes += batch.pending[count++].result.size();
-    auto sent = std::make_shared<std::vector<Success>>(
+    std::vector<Success> sent(
         std::make_move_iterator(batch.pending.begin()),
         std::make_move_iterator(batch.pending.begin() + static_cast<std::ptrdiff_t>(count)));
     batch.pending.erase(batch.pending.begin(),
                         batch.pending.begin() + static_cast<std::ptrdiff_t>(count));
-    std::vector<queue::Completion> jobs;
-    std::vector<Hold> holds;
-    jobs.reserve(count);
-    holds.reserve(count);
-    for (const auto& success : *sent) {
-        jobs.push_back({success.id, success.token, success.result, success.dropped});
-        holds.push_back({queue, success.id, success.token});
+    settle(complete_outgoing(queue, std::move(sent)));
+}
+
+Settler::Loan Settler::lend(std::size_t first, std::size_t count) {
+    Loan loan;
+    loan.generation = generation_;
+    // Refused for now (backing off): the successes wait for the retry, not for the claim.
+    if (backing_off_) return loan;
+    std::size_t bytes = 0;
+    for (std::size_t queue = first; queue < first + count && queue < batches_.size(); ++queue) {
+        auto& batch = batches_[queue];
+        if (batch.in_flight || batch.pending.empty()) continue;
+        std::size_t taken = 0;
+        while (taken < batch.pending.size() && loan.successes.size() < batch_most_jobs &&
+               bytes + batch.pending[taken].result.size() <= lend_most_bytes) {
+            bytes += batch.pending[taken].result.size();
+            loan.queues.push_back(queue);
+            loan.successes.push_back(std::move(batch.pending[taken]));
+            ++taken;
+        }
+        if (taken == 0) continue;
+        batch.pending.erase(batch.pending.begin(),
+                            batch.pending.begin() + static_cast<std::ptrdiff_t>(taken));
+        batch.in_flight = true;
     }
-    auto call = hooks_.complete_call(queue, jobs);
-    for (auto& success : *sent)
-        std::string().swap(success.result);  // the call holds a copy
-    batch.in_flight = true;
-    settle({std::move(call),
-            [sent](const redis::Reply& reply) {
-                auto verdicts = queue::parse_complete(reply);
-                for (std::size_t i = 0; i < sent->size(); ++i)
-                    (*sent)[i].settled(i < verdicts.size() ? verdicts[i] : queue::Settle::refused);
-            },
-            [this, queue] {
-                batches_[queue].in_flight = false;
-                send_successes(queue);
-            },
-            std::move(holds)});
+    if (!loan.empty()) ++in_flight_;
+    return loan;
+}
+
+void Settler::repay(Loan loan, const std::vector<queue::Settle>& statuses) {
+    if (loan.empty() || loan.generation != generation_) return;
+    if (in_flight_ > 0) --in_flight_;
+    refusals_in_a_row_ = 0;
+    for (auto queue : loan.queues)
+        batches_[queue].in_flight = false;
+    for (std::size_t i = 0; i < loan.successes.size(); ++i)
+        loan.successes[i].settled(i < statuses.size() ? statuses[i] : queue::Settle::refused);
+    hooks_.answered();
+    // Successes that came meanwhile: with the next claim if one goes in this turn, else alone.
+    send_soon();
+}
+
+std::vector<Settler::Outgoing> Settler::as_complete(Loan loan) {
+    std::vector<Outgoing> out;
+    std::size_t i = 0;
+    while (i < loan.successes.size()) {
+        auto queue = loan.queues[i];
+        std::vector<Success> successes;
+        for (; i < loan.successes.size() && loan.queues[i] == queue; ++i)
+            successes.push_back(std::move(loan.successes[i]));
+        out.push_back(complete_outgoing(queue, std::move(successes)));
+    }
+    return out;
+}
+
+void Settler::returned(Loan loan) {
+    if (loan.empty() || loan.generation != generation_) return;
+    if (in_flight_ > 0) --in_flight_;
+    // As a `complete` the connection died under: first in the outbox, sent on flush().
+    auto outgoings = as_complete(std::move(loan));
+    for (auto it = outgoings.rbegin(); it != outgoings.rend(); ++it) {
+        it->lost = 1;
+        outbox_.push_front(std::move(*it));
+    }
+}
+
+void Settler::refused(Loan loan, const std::string& error) {
+    if (loan.empty() || loan.generation != generation_) return;
+    if (in_flight_ > 0) --in_flight_;
+    redis::Reply reply;
+    reply.type = redis::Reply::Type::error;
+    reply.text = error;
+    auto outgoings = as_complete(std::move(loan));
+    // A newer data model is fatal once, not once per queue.
+    bool newer = error.starts_with("WORKQ_VERSION");
+    for (std::size_t i = 0; i < outgoings.size(); ++i) {
+        if (newer && i > 0) {
+            if (outgoings[i].answered) outgoings[i].answered();
+            continue;
+        }
+        on_answer(std::make_shared<Outgoing>(std::move(outgoings[i])), reply);
+    }
 }
 
 std::vector<Settler::Hold> Settler::held() const {
@@ -190,6 +296,8 @@ void Settler::flush() {
 }
 
 void Settler::drop_all() {
+    ++generation_;
+    send_posted_ = false;
     outbox_.clear();
     batches_.assign(batches_.size(), {});
     in_flight_ = 0;

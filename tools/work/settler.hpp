@@ -18,6 +18,13 @@
 //     reconnect, forever. A Protocol error is not a refusal for now: it is cut, not retried as is.
 //   - Any other error reply is logged and the outcome dropped (its lease lapses and the job
 //     runs again): retrying what the server will always refuse would hold the drain forever.
+//   - Successes may ride with a claim instead (README, "One round"): the worker borrows the
+//     ready successes of the claim's queues (lend), sends them in the claim's script call, and
+//     gives them back with their statuses (repay). A claim whose connection failed gives them
+//     back unsent (returned): they go out again after reconnecting, in `complete`, as a lost
+//     `complete` does. An error reply to the claim is handled for them as one to `complete`
+//     (refused). Successes the worker offers to a claim first (succeed(..., true)) go out in
+//     `complete` at the end of the event loop's turn when no claim took them.
 // Nothing here knows Redis beyond `send`: the unit tests drive it with a fake.
 #pragma once
 
@@ -26,6 +33,7 @@
 #include <chrono>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -90,10 +98,32 @@ class Settler {
 
     Settler(boost::asio::io_context& io, std::size_t queues, Hooks hooks);
 
+    // Successes lent to a claim call, with the queue of each.
+    struct Loan {
+        std::vector<std::size_t> queues;
+        std::vector<Success> successes;
+        unsigned generation = 0;
+        bool empty() const { return successes.empty(); }
+    };
+    // A claim carries at most this many bytes of results; bigger ones go in `complete` (its
+    // cut logic is there).
+    static constexpr std::size_t lend_most_bytes = 64 << 10;
+
     // Sends the outcome now, or keeps it until the connection is back (or the backoff ends).
     void settle(Outgoing outgoing);
-    // A success of `queue`: sent with the queue's next batch.
-    void succeed(std::size_t queue, Success success);
+    // A success of `queue`: sent with the queue's next batch. `offer_to_claim`: not sent before
+    // the end of the event loop's turn, so that a claim sent meanwhile may carry it (lend).
+    void succeed(std::size_t queue, Success success, bool offer_to_claim = false);
+    // Lends the successes waiting for queues [first, first + count) whose queue has no settle
+    // on its way, in order, up to batch_most_jobs and lend_most_bytes. Until the loan comes
+    // back, those queues count as having a settle on its way.
+    Loan lend(std::size_t first, std::size_t count);
+    // The claim's reply: one status per success, in the loan's order.
+    void repay(Loan loan, const std::vector<queue::Settle>& statuses);
+    // The claim's connection failed: sent again in `complete` once reconnected.
+    void returned(Loan loan);
+    // The claim was answered with an error (`error`, the reply's text): as for `complete`.
+    void refused(Loan loan, const std::string& error);
     // Connected again: sends what the outbox holds.
     void flush();
     // Outcomes not yet answered by the server: in flight, in the outbox, or waiting in a batch.
@@ -114,6 +144,14 @@ class Settler {
         bool in_flight = false;
     };
     void send_successes(std::size_t queue);
+    // Sends every queue's waiting successes at the end of the event loop's turn.
+    void send_soon();
+    // The `complete` call for successes of `queue`, as Outgoing.
+    Outgoing complete_outgoing(std::size_t queue, std::vector<Success> successes);
+    // An outcome's reply (nullopt: the connection failed), once it is no longer in flight.
+    void on_answer(const std::shared_ptr<Outgoing>& sent, std::optional<redis::Reply> reply);
+    // Each queue's successes of a loan, as `complete` calls.
+    std::vector<Outgoing> as_complete(Loan loan);
     void refused_for_now(Outgoing outgoing, const std::string& why);
     // Cuts the results of a success report the server refuses for its size (see above). False
     // when there was nothing to cut: it goes again unchanged, as after any lost connection.
@@ -126,6 +164,8 @@ class Settler {
     std::size_t in_flight_ = 0;
     int refusals_in_a_row_ = 0;
     bool backing_off_ = false;
+    bool send_posted_ = false;
+    unsigned generation_ = 0;  // bumped by drop_all: a loan of before is forgotten
     boost::asio::steady_timer retry_timer_;
 };
 

@@ -127,8 +127,10 @@ class Worker {
     };
     void maybe_claim();
     void claim_link(std::shared_ptr<ClaimChain> chain);
+    // `loan`: the successes the call carried (README, "One round"), given back to the settler
+    // with their statuses, or unsent when the connection failed.
     void on_claim_link(const std::shared_ptr<ClaimChain>& chain, const queue::ScriptCall& call,
-                       std::optional<redis::Reply> reply);
+                       Settler::Loan loan, std::optional<redis::Reply> reply);
     // The chain is over: counters back, holds and hints applied; with `look_again`, claims more
     // or waits as a claim's end does.
     void end_claim_chain(ClaimChain& chain, bool look_again);

@@ -99,15 +99,53 @@ void Worker::claim_link(std::shared_ptr<ClaimChain> chain) {
     const auto& link = claim_links_[chain->link];
     auto queues = std::span<const queue::QueueKeys>(queue_keys_).subspan(link.front(), link.size());
     auto token_base = fmt::format("{}.{}", worker_id_, ++claim_sequence_);
-    auto call = queue::claim_call(queues, worker_id_, token_base, settings_.lease, chain->left);
+    // The successes of these queues that wait for a settle ride in the claim's call: one round
+    // trip settles them and claims the next jobs (README, "One round").
+    auto loan = settler_->lend(link.front(), link.size());
+    std::vector<queue::ClaimSuccess> successes;
+    successes.reserve(loan.successes.size());
+    for (std::size_t i = 0; i < loan.successes.size(); ++i) {
+        const auto& success = loan.successes[i];
+        successes.push_back({loan.queues[i] - link.front(),
+                             {success.id, success.token, success.result, success.dropped}});
+    }
+    auto call = queue::claim_call(queues, worker_id_, token_base, settings_.lease, chain->left,
+                                  successes, settings_.result_ttl);
+    // The loan keeps its results (at most Settler::lend_most_bytes): a round refused or lost
+    // sends them again in `complete`.
     commands_->script(*call.script, call.keys, call.args,
-                      [this, call, chain](std::optional<redis::Reply> reply) {
-                          on_claim_link(chain, call, std::move(reply));
+                      [this, call, chain, loan = std::make_shared<Settler::Loan>(std::move(loan))](
+                          std::optional<redis::Reply> reply) {
+                          on_claim_link(chain, call, std::move(*loan), std::move(reply));
                       });
 }
 
 void Worker::on_claim_link(const std::shared_ptr<ClaimChain>& chain, const queue::ScriptCall& call,
-                           std::optional<redis::Reply> reply) {
+                           Settler::Loan loan, std::optional<redis::Reply> reply) {
+    // The reply, read once: the settled statuses are the successes', whatever became of the
+    // claim since (even a lost connection's reply says what the server did with them).
+    std::optional<queue::ClaimResult> parsed;
+    std::string malformed;
+    if (reply && !reply->is_error()) {
+        try {
+            parsed = queue::parse_claim(*reply);
+        } catch (const std::exception& error) {
+            malformed = fmt::format("claim: {}", error.what());
+        }
+    }
+    if (!loan.empty()) {
+        if (!reply) {
+            settler_->returned(std::move(loan));
+        } else if (!parsed) {
+            settler_->refused(std::move(loan), reply->is_error() ? reply->text : malformed);
+        } else {
+            // kill -9 here: the successes are recorded, the claimed jobs come back after
+            // their lease.
+            crash_point("after-round-reply");
+            settler_->repay(std::move(loan), parsed->settled);
+            crash_point("after-round-settled");
+        }
+    }
     if (chain->epoch != claim_epoch_) return;  // a lost connection's: reconnecting claims again
     // A drain waits for claims on their way (check_drained): whatever this one brought is
     // started or given back by now.
@@ -123,7 +161,8 @@ void Worker::on_claim_link(const std::shared_ptr<ClaimChain>& chain, const queue
     queue::ClaimResult result;
     try {
         queue::check_reply(call, *reply);
-        result = queue::parse_claim(*reply);
+        if (!parsed) throw RedisError(malformed);
+        result = std::move(*parsed);
     } catch (const queue::DataVersionError& error) {
         end_claim_chain(*chain, false);
         fatal(error.what());

@@ -376,6 +376,9 @@ void Worker::report(Job job, RunResult run) {
             log::warn(fmt::format("result cut at {} bytes ({} more dropped; see --max-result)",
                                   run.result.size(), run.dropped),
                       {{"job", id}});
+        // Offered to the claim that the freed slot sends below (maybe_claim): one round trip
+        // settles it and brings the next job. No claim going, it leaves alone at the end of
+        // this turn of the event loop.
         settler_->succeed(
             job.queue_index,
             {id, job.claimed.token, std::move(run.result), run.dropped,
@@ -403,7 +406,8 @@ void Worker::report(Job job, RunResult run) {
                                               {"job", id},
                                               {"attempt", std::to_string(attempt)},
                                               {"duration", format_duration_short(duration)}});
-             }});
+             }},
+            true);
     } else {
         bool cancelled = job.cancel_requested || run.cancelled;
         bool permanent = run.permanent;
