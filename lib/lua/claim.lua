@@ -3,7 +3,15 @@
 -- Each claimed job gets a lease (deadline = now + lease) and a token of its own.
 -- KEYS[i]    <p_i>meta of each queue (names the slots)
 -- ARGV[1] worker id   ARGV[2] token base (unique per call)   ARGV[3] lease ms
--- ARGV[4] max jobs    ARGV[5..] prefix of each queue, in KEYS order
+-- ARGV[4] max jobs    ARGV[5] how many of them may be claimed ahead   ARGV[6] result TTL ms
+-- ARGV[7] k           ARGV[8..7+n] prefix of each queue, in KEYS order (n = #KEYS)
+-- (ARGV[6], ARGV[7] and the k groups of 5 after the prefixes belong to the combined settle;
+-- a plain claim passes '0' for both.)
+-- Claim ahead (workq-work --claim-ahead): of the jobs a call takes, the first (max - ahead)
+-- start now; any after them are claimed ahead: leased like the others (state running, token,
+-- lease, in <p>running) but their attempt is not counted and their record says `ahead` = 1.
+-- start.lua counts the attempt when a handler gets the job; complete and fail count it for a
+-- job still marked; release and the reaper give it back uncounted.
 -- Limits (workq-queue limit; meta limit_rate, limit_window, limit_concurrency): a queue takes no
 -- more jobs than its limits leave room for. Rate: a sliding log of start times (<p>starts, token
 -- -> start ms) holds every start of the last window; a start is allowed while fewer than
@@ -21,12 +29,15 @@
 -- { queue index, what } pairs, flattened, for each queue skipped because a structure of it
 -- holds the wrong type (see "Damage" in common/helpers.lua; the other queues are served as
 -- usual); and each job is
--- { queue index (1-based), id, payload, attempt, max attempts, timeout ms or '', token }.
+-- { queue index (1-based), id, payload, attempt, max attempts, timeout ms or '', token, ahead (1:
+-- claimed ahead, not started) }.
 -- A queue written by a newer data model refuses the whole claim (WORKQ_VERSION), before any
 -- write.
 local worker, token_base = ARGV[1], ARGV[2]
 local lease_ms = tonumber(ARGV[3])
 local max_jobs = tonumber(ARGV[4])
+local starting = max_jobs - (tonumber(ARGV[5]) or 0)  -- jobs past this many are claimed ahead
+local FIRST_PREFIX = 8
 local PROMOTE_LIMIT = 1000
 local now = now_ms()
 
@@ -47,7 +58,7 @@ local function note_damage(qi, damage)
 end
 
 local function claim_one(qi, p, id)
-    local job, problem = read_job(p, id, {'state', 'payload', 'attempts', 'max', 'timeout'})
+    local job, problem = read_job(p, id, {'state', 'payload', 'attempts', 'max', 'timeout', 'ahead'})
     -- A stale list entry: the job moved on.
     if job.state ~= 'waiting' and (not problem or FINAL[job.state]) then return end
     if not problem and not job.payload then problem = 'the job record has no payload' end
@@ -58,19 +69,32 @@ local function claim_one(qi, p, id)
     end
     local attempt = job.attempts + 1
     local token = token_base .. '.' .. (#jobs + 1)
-    -- `settled` is emptied, not deleted: one write instead of two (no token is empty).
-    redis.call('HSET', p .. 'job:' .. id, 'state', 'running', 'attempts', digits(attempt), 'token', token,
-               'worker', worker, 'lease', deadline, 'started', now_text, 'settled', '')
+    local ahead = #jobs >= starting
+    -- `settled` is emptied, not deleted: one write instead of two (no token is empty). So is a
+    -- mark `ahead` left by an earlier claim (a job the reaper gave back before it started).
+    -- A job claimed ahead keeps its count: `attempt` is the one it will be when it starts.
+    local key = p .. 'job:' .. id
+    if ahead then
+        redis.call('HSET', key, 'state', 'running', 'token', token, 'worker', worker, 'lease', deadline,
+                   'started', now_text, 'settled', '', 'ahead', '1')
+    elseif job.ahead and job.ahead ~= '' then
+        redis.call('HSET', key, 'state', 'running', 'attempts', digits(attempt), 'token', token,
+                   'worker', worker, 'lease', deadline, 'started', now_text, 'settled', '', 'ahead', '')
+    else
+        redis.call('HSET', key, 'state', 'running', 'attempts', digits(attempt), 'token', token,
+                   'worker', worker, 'lease', deadline, 'started', now_text, 'settled', '')
+    end
     running[#running + 1] = deadline
     running[#running + 1] = id
-    jobs[#jobs + 1] = {qi, id, job.payload, attempt, job.max, job.timeout and digits(job.timeout) or '', token}
+    jobs[#jobs + 1] = {qi, id, job.payload, attempt, job.max, job.timeout and digits(job.timeout) or '', token,
+                       ahead and 1 or 0}
 end
 
 -- Every queue is looked at before the first write: a newer data model ends the claim here, a
 -- damaged queue is left out.
 local metas = {}
 for qi = 1, #KEYS do
-    local p = ARGV[4 + qi]
+    local p = ARGV[FIRST_PREFIX - 1 + qi]
     local meta = here(redis.pcall('HMGET', KEYS[qi], 'version', 'paused', 'limit_rate', 'limit_window',
                                   'limit_concurrency'))
     local damage
@@ -89,7 +113,7 @@ for qi = 1, #KEYS do
 end
 
 for qi = 1, #KEYS do
-    local p = ARGV[4 + qi]
+    local p = ARGV[FIRST_PREFIX - 1 + qi]
     local meta = metas[qi]
     local plan, damage
     holds[qi] = -1
@@ -188,7 +212,7 @@ end
 if #jobs < max_jobs then
     for qi = 1, #KEYS do
         if metas[qi] then
-            local first = redis.call('ZRANGE', ARGV[4 + qi] .. 'ticks', '0', '0', 'WITHSCORES')
+            local first = redis.call('ZRANGE', ARGV[FIRST_PREFIX - 1 + qi] .. 'ticks', '0', '0', 'WITHSCORES')
             if first[2] then
                 local wait = math.max(0, tonumber(first[2]) - now)
                 if next_tick < 0 or wait < next_tick then next_tick = wait end

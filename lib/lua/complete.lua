@@ -46,6 +46,10 @@ for i = 3, #ARGV, 4 do
         -- the settle goes through when the server is at maxmemory: once a script has written,
         -- Redis lets it finish.
         redis.call('HDEL', key, 'lease', 'cancel')
+        -- A job claimed ahead whose start notice has not arrived: its run counts all the same.
+        if job.ahead == '1' then
+            redis.call('HSET', key, 'attempts', digits(job.attempts + 1), 'ahead', '')
+        end
         local dropped = ARGV[i + 3]
         if dropped ~= '0' then
             redis.call('HSET', key, 'state', 'succeeded', 'result', ARGV[i + 2], 'finished', now_text,

@@ -532,7 +532,7 @@ end
 -- retried settle); 'held'; 'lost' when the record is missing or another token holds it;
 -- 'corrupt' when the record is not a hash, or its holder's record cannot be a job.
 local JOB_FIELDS = {'state', 'token', 'settled', 'attempts', 'max', 'prio', 'unique', 'cancel', 'worker',
-                    'notify', 'reason'}
+                    'notify', 'reason', 'ahead'}
 local function holder_check(p, id, token)
     local job, problem = read_job(p, id, JOB_FIELDS)
     if job.missing then return 'lost', job end
