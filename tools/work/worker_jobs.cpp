@@ -180,7 +180,8 @@ void Worker::start_job(Slot& slot, Job job) {
 }
 
 void Worker::start_held_jobs() {
-    while (state_ == State::running && claim_ahead_.held() > 0 &&
+    // Short of pipes or processes (pause_claims_for_shortage): they wait, leased, for the pause.
+    while (state_ == State::running && !short_of_resources_ && claim_ahead_.held() > 0 &&
            free_slots() > slots_claimed_for_) {
         Slot* free_slot = nullptr;
         for (std::size_t i = 0;
