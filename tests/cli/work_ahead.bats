@@ -1,7 +1,8 @@
 #!/usr/bin/env bats
 # workq-work --claim-ahead (issue 16, item 2): jobs held leased beyond the busy slots. Every job
 # runs once, strict priority between queues holds, a drain gives the held jobs back uncounted
-# (another worker runs them), workq-status and workq-queue ls show them apart from running jobs,
+# (another worker runs them), so do SIGTSTP and the end of --max-jobs (which counts jobs started),
+# workq-status and workq-queue ls show them apart from running jobs, a cancel ends one unrun,
 # bad values are refused. (kill -9 while jobs are held ahead: tests/fault/crashes.bats.)
 
 load work_helpers
@@ -157,4 +158,56 @@ EOF
     wait_exit "$LAST_PID" 30
     assert_equal "$EXIT_CODE" 0
     assert_equal "$(grep -c "^$held\$" "$D/ledger")" 0
+}
+
+@test "--claim-ahead: SIGTSTP gives the held job back at once, uncounted; SIGCONT claims again" {
+    seq 3 | workq-enqueue q >"$D/ids"
+    local h
+    h=$(make_handler h <<'EOF'
+echo "$WORKQ_JOB_ID" >>"$D/ledger"
+while [ ! -e "$D/go" ]; do sleep 0.05; done
+EOF
+)
+    export D
+    start_worker a -c 1 --claim-ahead 1 q -- "$h"
+    local a=$LAST_PID
+    wait_until 20 has_lines "$D/ledger" 1
+    wait_until 20 ahead_count_is q 1
+    local held
+    held=$(ahead_ids q)
+    kill -TSTP "$a"
+    wait_until 20 state_is q "$held" waiting
+    assert_equal "$(job_field q "$held" attempts)" ""
+    assert_equal "$(error_count q "$held")" 0
+    kill -CONT "$a"
+    touch "$D/go"
+    wait_until 30 state_is q "$held" succeeded
+    assert_equal "$(job_field q "$held" attempts)" 1
+    kill -TERM "$a"
+    wait_exit "$a" 30
+    assert_equal "$EXIT_CODE" 0
+}
+
+@test "--claim-ahead with --max-jobs: counts jobs started, not those held; the held one goes back uncounted" {
+    seq 5 | workq-enqueue q >"$D/ids"
+    local h
+    h=$(make_handler h <<'EOF'
+echo "$WORKQ_JOB_ID" >>"$D/ledger"
+EOF
+)
+    export D
+    start_worker a -c 1 --claim-ahead 1 --max-jobs 2 q -- "$h"
+    wait_exit "$LAST_PID" 30
+    assert_equal "$EXIT_CODE" 0
+    assert_equal "$(wc -l <"$D/ledger")" 2
+    assert_equal "$(meta_field q succeeded)" 2
+    local id waiting=0
+    while read -r id; do
+        if state_is q "$id" waiting; then
+            waiting=$((waiting + 1))
+            assert_equal "$(job_field q "$id" attempts)" ""
+        fi
+    done <"$D/ids"
+    assert_equal "$waiting" 3
+    assert_equal "$(rcli zcard "{$WORKQ_NAMESPACE:q}:running")" 0
 }
