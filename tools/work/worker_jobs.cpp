@@ -216,6 +216,8 @@ void Worker::give_back_held(std::string_view why) {
 
 void Worker::flush_starts() {
     starts_flush_posted_ = false;
+    // The crash window of claiming ahead: the handler has the job, the server does not know.
+    crash_point("before-start-notice");
     for (std::size_t q = 0; q < starts_owed_.size(); ++q) {
         auto owed = std::exchange(starts_owed_[q], {});
         for (std::size_t from = 0; from < owed.size(); from += Settler::batch_most_jobs) {
