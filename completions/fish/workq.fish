@@ -78,7 +78,7 @@ function __workq_operands
                 --namespace --config --log-level --log-format \
                 --priority --delay --at --max-attempts --timeout --unique --id --wait-timeout \
                 --replicas --replicas-timeout \
-                --max-payload -c --concurrency --kill-grace --lease --backoff \
+                --max-payload -c --concurrency --claim-ahead --kill-grace --lease --backoff \
                 --permanent-exit-codes --max-jobs --max-runtime --shutdown-timeout --on-start \
                 --on-stop --health-cmd --health-interval --name --max-result --result-ttl \
                 --recycle-jobs --recycle-age --recycle-errors --summary-interval \
@@ -163,6 +163,7 @@ __workq_o enqueue -n '__workq_no_operand enqueue' -a '(__workq_queues)' -d queue
 
 # workq-work
 __workq_o work -s c -l concurrency -x -d 'Jobs run at once'
+__workq_o work -l claim-ahead -x -d 'Jobs held leased beyond the busy slots (0: off)'
 __workq_o work -l timeout -x -d 'Time limit per job run'
 __workq_o work -l kill-grace -x -d 'Wait between SIGTERM and SIGKILL'
 __workq_o work -l lease -x -d 'Lease per claimed job'

@@ -5,19 +5,25 @@
 -- Each claimed job gets a lease (deadline = now + lease) and a token of its own.
 -- KEYS[i]    <p_i>meta of each queue (names the slots)
 -- ARGV[1] worker id   ARGV[2] token base (unique per call)   ARGV[3] lease ms
--- ARGV[4] max jobs    ARGV[5] how many of them are claimed ahead of a free slot (not read here)
+-- ARGV[4] max jobs    ARGV[5] how many of them are claimed ahead (workq-work --claim-ahead; 0: none)
 -- ARGV[6] result TTL ms (for the successes)   ARGV[7] k, the number of successes
 -- ARGV[8..7+n] prefix of each queue, in KEYS order (n = #KEYS)
 -- then k groups of five: queue index (1-based, into KEYS), id, token, result bytes, bytes of the
 -- handler's output dropped beyond --max-result (0: the result is whole)
 -- The successes are settled exactly as complete.lua settles them (complete_jobs in
 -- common/helpers.lua: each job judged on its own, by its own token; a queue's meta read once
--- and written once). A success of a queue whose meta cannot be read (not a hash, a version that
+-- and written once; a job claimed ahead whose start notice has not arrived has its run counted).
+-- A success of a queue whose meta cannot be read (not a hash, a version that
 -- is not a number: the queue is named in `damaged`) is not judged: status 0. A queue written by
 -- a newer data model refuses the whole call (WORKQ_VERSION) before any write: nothing settled,
 -- nothing claimed. The settle comes first and its first write is an HDEL, which Redis never
 -- refuses for lack of memory: at maxmemory the call goes through as complete did alone (and as
 -- a claim did alone: its first write is the LPOP of the jobs, which frees memory too).
+-- Claim ahead: of the jobs a call takes, the first (max - ahead) start now; any after them are
+-- claimed ahead: leased like the others (state running, token, lease, in <p>running) but their
+-- attempt is not counted and their record says `ahead` = 1. start.lua counts the attempt when a
+-- handler gets the job; complete and fail count it for a job still marked; release and the
+-- reaper give it back uncounted.
 -- Limits (workq-queue limit; meta limit_rate, limit_window, limit_concurrency): a queue takes no
 -- more jobs than its limits leave room for. Rate: a sliding log of start times (<p>starts, token
 -- -> start ms) holds every start of the last window; a start is allowed while fewer than
@@ -37,10 +43,12 @@
 -- served as usual); settled has one status per success, in order, with complete's codes (1
 -- succeeded, 2 already settled by this token, 0 refused, 3 corrupt: dead-lettered, the result
 -- kept on it); and each job is
--- { queue index (1-based), id, payload, attempt, max attempts, timeout ms or '', token }.
+-- { queue index (1-based), id, payload, attempt, max attempts, timeout ms or '', token, ahead (1:
+-- claimed ahead, not started) }.
 local worker, token_base = ARGV[1], ARGV[2]
 local lease_ms = tonumber(ARGV[3])
 local max_jobs = tonumber(ARGV[4])
+local starting = max_jobs - (tonumber(ARGV[5]) or 0)  -- jobs past this many are claimed ahead
 local result_ttl = tonumber(ARGV[6])
 local successes = tonumber(ARGV[7]) or 0
 local FIRST_SUCCESS = 8 + #KEYS  -- ARGV index of the first success group
@@ -64,7 +72,7 @@ local function note_damage(qi, damage)
 end
 
 local function claim_one(qi, p, id)
-    local job, problem = read_job(p, id, {'state', 'payload', 'attempts', 'max', 'timeout'})
+    local job, problem = read_job(p, id, {'state', 'payload', 'attempts', 'max', 'timeout', 'ahead'})
     -- A stale list entry: the job moved on.
     if job.state ~= 'waiting' and (not problem or FINAL[job.state]) then return end
     if not problem and not job.payload then problem = 'the job record has no payload' end
@@ -75,12 +83,25 @@ local function claim_one(qi, p, id)
     end
     local attempt = job.attempts + 1
     local token = token_base .. '.' .. (#jobs + 1)
-    -- `settled` is emptied, not deleted: one write instead of two (no token is empty).
-    redis.call('HSET', p .. 'job:' .. id, 'state', 'running', 'attempts', digits(attempt), 'token', token,
-               'worker', worker, 'lease', deadline, 'started', now_text, 'settled', '')
+    local ahead = #jobs >= starting
+    -- `settled` is emptied, not deleted: one write instead of two (no token is empty). So is a
+    -- mark `ahead` left by an earlier claim (a job the reaper gave back before it started).
+    -- A job claimed ahead keeps its count: `attempt` is the one it will be when it starts.
+    local key = p .. 'job:' .. id
+    if ahead then
+        redis.call('HSET', key, 'state', 'running', 'token', token, 'worker', worker, 'lease', deadline,
+                   'started', now_text, 'settled', '', 'ahead', '1')
+    elseif job.ahead and job.ahead ~= '' then
+        redis.call('HSET', key, 'state', 'running', 'attempts', digits(attempt), 'token', token,
+                   'worker', worker, 'lease', deadline, 'started', now_text, 'settled', '', 'ahead', '')
+    else
+        redis.call('HSET', key, 'state', 'running', 'attempts', digits(attempt), 'token', token,
+                   'worker', worker, 'lease', deadline, 'started', now_text, 'settled', '')
+    end
     running[#running + 1] = deadline
     running[#running + 1] = id
-    jobs[#jobs + 1] = {qi, id, job.payload, attempt, job.max, job.timeout and digits(job.timeout) or '', token}
+    jobs[#jobs + 1] = {qi, id, job.payload, attempt, job.max, job.timeout and digits(job.timeout) or '', token,
+                       ahead and 1 or 0}
 end
 
 -- The successes, by queue: where each group's id is in ARGV. A malformed call (a caller's bug)

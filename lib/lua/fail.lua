@@ -26,7 +26,13 @@ local delay = tonumber(ARGV[6])
 detach_held(p, id, job)
 local key = p .. 'job:' .. id
 redis.call('HDEL', key, 'lease')
-redis.call('HSET', key, 'settled', token)
+if job.ahead == '1' then
+    -- Claimed ahead, its start notice not arrived: the run counts all the same.
+    job.attempts = job.attempts + 1
+    redis.call('HSET', key, 'settled', token, 'attempts', digits(job.attempts), 'ahead', '')
+else
+    redis.call('HSET', key, 'settled', token)
+end
 if job.cancel == '1' then
     -- A user's cancel, not a failure of the job: recorded, not counted as a failed attempt.
     add_error(p, id, now, job.attempts, 'cancelled', 'cancelled by a user while running')

@@ -3,7 +3,9 @@
 -- (lost in the registry) may only be frozen or partitioned, and a longer --lease is a promise
 -- that its holder has that long. The lapse counts as an attempt (it was counted at claim); the
 -- job goes back to the head of its waiting list, or is dead when attempts are spent, or
--- cancelled when a user asked for it. The token stays on the record, so that a holder that
+-- cancelled when a user asked for it. A job claimed ahead that never started (`ahead` = 1) was
+-- not counted: it goes back to the head of its list uncounted, with no error recorded, whatever
+-- its attempts (a --max-attempts 1 job still runs). The token stays on the record, so that a holder that
 -- merely froze may still settle the job if nobody claimed it since.
 -- Also promotes due scheduled jobs, so that counts stay true while no worker claims, and applies
 -- the dead-letter cap, so that dead letters age out even while none die. A running
@@ -27,13 +29,13 @@ local lapsed = redis.call('ZRANGEBYSCORE', p .. 'running', '-inf', now, 'LIMIT',
 local jobs = {}
 local lists = {}
 for i, id in ipairs(lapsed) do
-    local job, problem = read_job(p, id, {'state', 'attempts', 'max', 'prio', 'unique', 'cancel', 'worker'})
+    local job, problem = read_job(p, id, {'state', 'attempts', 'max', 'prio', 'unique', 'cancel', 'worker', 'ahead'})
     if problem and not FINAL[job.state] then
         job.corrupt = problem .. ' (found when its lease was reaped)'
     elseif problem then
         job.state = 'ended'  -- a stale entry, dropped
-    elseif job.state == 'running' and job.cancel ~= '1' and job.attempts < job.max and
-           not lists[job.prio] then
+    elseif job.state == 'running' and job.cancel ~= '1' and
+           (job.attempts < job.max or job.ahead == '1') and not lists[job.prio] then
         local damage = list_damage(p, job.prio)
         if damage then refuse(damage) end
         lists[job.prio] = true
@@ -51,6 +53,18 @@ for i, id in ipairs(lapsed) do
         if job.corrupt then
             count = count + 1
             dead_corrupt(p, id, now, job.corrupt, job.state ~= 'running')
+        elseif job.state == 'running' and job.ahead == '1' then
+            -- Claimed ahead and never started (or its start notice never arrived): uncounted,
+            -- back to the head of its list; the mark stays until the next claim (its holder,
+            -- if merely frozen, may still settle it, and that counts the run).
+            count = count + 1
+            redis.call('HDEL', p .. 'job:' .. id, 'lease')
+            if job.cancel == '1' then
+                make_cancelled(p, id, now, job.unique, ttl)
+            else
+                push_waiting(p, id, job.prio, now, true)
+                wake(p .. 'wake')
+            end
         elseif job.state == 'running' then
             count = count + 1
             failed = failed + 1

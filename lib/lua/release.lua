@@ -1,5 +1,6 @@
 -- release: the holder gives a job back without counting the attempt (graceful shutdown, or a
 -- COMMAND that cannot be executed). It goes to the head of its waiting list: it runs next.
+-- A job claimed ahead and not started (`ahead` = 1) was not counted: its count stays.
 -- KEYS[1] <p>meta
 -- ARGV[1] prefix   ARGV[2] id   ARGV[3] token   ARGV[4] result TTL ms (for cancelled)
 -- Returns 1 released (or cancelled, when a user asked for it); 0 refused (lost lease); 3 its
@@ -23,8 +24,9 @@ end
 local now = now_ms()
 detach_held(p, id, job)
 local key = p .. 'job:' .. id
-redis.call('HDEL', key, 'lease', 'token', 'worker', 'started')
-redis.call('HSET', key, 'attempts', digits(math.max(0, job.attempts - 1)))
+redis.call('HDEL', key, 'lease', 'token', 'worker', 'started', 'ahead')
+-- A job claimed ahead (not started) was never counted.
+if job.ahead ~= '1' then redis.call('HSET', key, 'attempts', digits(math.max(0, job.attempts - 1))) end
 if job.cancel == '1' then
     make_cancelled(p, id, now, job.unique, tonumber(ARGV[4]))
     return 1

@@ -7,7 +7,11 @@
 --           running jobs whose lease lapsed (overdue: the reaper of a running worker takes them back),
 --           schedules (workq-schedule), the earliest tick of an unpaused one (ms; -1: none),
 --           schedules whose tick is late: due for more than ARGV[2] ms (no worker fires them),
---           rate limit (starts per window; 0: none), its window ms, concurrency limit (0: none) }.
+--           rate limit (starts per window; 0: none), its window ms, concurrency limit (0: none),
+--           jobs claimed ahead (workq-work --claim-ahead: leased, no handler has them yet) }.
+-- `running` counts the jobs a handler has: those of <p>running not marked `ahead`. Counting the
+-- marked ones reads each running job's mark: O(running jobs), for an exact count that no crash
+-- can make drift (the scripts keep no separate count of them).
 -- Scheduled jobs already due count as waiting (a worker promotes them when it next looks).
 -- A damaged queue (see "Damage" in common/helpers.lua) is refused with WORKQ_DAMAGED naming the
 -- key: workq-status shows the queue as damaged, and the others as usual.
@@ -49,10 +53,15 @@ if whole(m[6]) == minute then
 elseif whole(m[6]) == minute - 1 then
     recent = (whole(m[7]) or 0) * left_of_window
 end
+local running_ids = redis.call('ZRANGE', p .. 'running', 0, -1)
+local ahead = 0
+for _, id in ipairs(running_ids) do
+    if here(redis.pcall('HGET', p .. 'job:' .. id, 'ahead')) == '1' then ahead = ahead + 1 end
+end
 return {
     waiting,
     redis.call('ZCARD', p .. 'scheduled') - due,
-    redis.call('ZCARD', p .. 'running'),
+    #running_ids - ahead,
     redis.call('ZCARD', p .. 'dead'),
     whole(m[1]) or 0,
     whole(m[2]) or 0,
@@ -69,4 +78,5 @@ return {
     whole(m[9]) or 0,
     whole(m[10]) or 0,
     whole(m[11]) or 0,
+    ahead,
 }

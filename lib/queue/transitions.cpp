@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
 #include <charconv>
@@ -225,19 +226,20 @@ std::vector<IdReservation> parse_reserve_id(const redis::Reply& reply) {
 
 ScriptCall claim_call(std::span<const QueueKeys> queues, std::string_view worker_id,
                       std::string_view token_base, Millis lease, std::size_t max_jobs,
-                      std::span<const ClaimSuccess> successes, Millis result_ttl) {
+                      std::size_t ahead, std::span<const ClaimSuccess> successes,
+                      Millis result_ttl) {
     ScriptCall call;
     call.script = &script("claim");
     call.keys.reserve(queues.size());
     for (const auto& keys : queues)
         call.keys.push_back(keys.meta());
-    call.args.reserve(7 + queues.size() + 5 * successes.size());
-    // ARGV[5], the jobs claimed ahead of a free slot: none (README, "One round").
+    // ARGV[5] the jobs claimed ahead (--claim-ahead); ARGV[6] result TTL and ARGV[7] k, the
+    // successes the round settles first (README, "One round"), after the prefixes.
     call.args = {std::string(worker_id),
                  std::string(token_base),
                  ms(lease),
                  std::to_string(max_jobs),
-                 "0",
+                 std::to_string(std::min(ahead, max_jobs)),
                  ms(result_ttl),
                  std::to_string(successes.size())};
     for (const auto& keys : queues)
@@ -290,6 +292,7 @@ ClaimResult parse_claim(const redis::Reply& reply) {
         if (auto timeout = optional_number(job.at(5).as_string()))
             claimed.timeout = Millis(*timeout);
         claimed.token = job.at(6).as_string();
+        claimed.ahead = job.as_array().size() > 7 && job.at(7).as_integer() == 1;
         result.jobs.push_back(std::move(claimed));
     }
     return result;
@@ -378,6 +381,15 @@ ScriptCall release_call(const QueueKeys& keys, std::string_view id, std::string_
 ScriptCall renew_call(const QueueKeys& keys, Millis lease, std::span<const HeldJob> jobs) {
     auto call = make_call("renew", keys);
     call.args.push_back(ms(lease));
+    for (const auto& job : jobs) {
+        call.args.emplace_back(job.id);
+        call.args.emplace_back(job.token);
+    }
+    return call;
+}
+
+ScriptCall start_call(const QueueKeys& keys, std::span<const HeldJob> jobs) {
+    auto call = make_call("start", keys);
     for (const auto& job : jobs) {
         call.args.emplace_back(job.id);
         call.args.emplace_back(job.token);
@@ -633,6 +645,7 @@ QueueStats parse_stats(const redis::Reply& reply) {
         stats.limits.window = Millis(reply.at(16).as_integer());
         stats.limits.concurrency = reply.at(17).as_integer();
     }
+    if (reply.as_array().size() > 18) stats.claimed_ahead = reply.at(18).as_integer();
     return stats;
 }
 
@@ -650,7 +663,7 @@ std::vector<JobRow> parse_job_rows(const redis::Reply& reply) {
     for (const auto& item : reply.as_array()) {
         JobRow row;
         const auto& f = item.as_array();
-        if (f.size() == 8) {
+        if (f.size() >= 8) {
             auto text = [&](std::size_t i) {
                 return f[i].is_nil() ? std::string() : f[i].as_string();
             };
@@ -663,6 +676,7 @@ std::vector<JobRow> parse_job_rows(const redis::Reply& reply) {
             row.lease_ms = optional_number(text(5));
             row.payload_bytes = f[6].as_integer();
             row.preview = text(7);
+            row.claimed_ahead = f.size() > 8 && f[8].as_integer() == 1;
         }
         rows.push_back(std::move(row));
     }

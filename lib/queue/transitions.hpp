@@ -127,6 +127,9 @@ struct ClaimedJob {
     long long max_attempts = 1;
     std::optional<Millis> timeout;
     std::string token;
+    // Claimed ahead (--claim-ahead): leased, its attempt not counted until start_call says a
+    // handler has it; `attempt` is the one it will be then.
+    bool ahead = false;
 };
 // A queue a claim left out: a structure of it holds the wrong type (see QueueDamagedError).
 struct QueueDamage {
@@ -157,11 +160,13 @@ struct ClaimSuccess {
     std::size_t queue_index = 0;  // into the queues given to claim_call
     Completion job;
 };
-// `successes` are settled (kept for `result_ttl`) before the claim; their statuses are
-// ClaimResult::settled.
+// Of the jobs taken, the first max_jobs - ahead start now, any after them are claimed ahead
+// (--claim-ahead). `successes` are settled (kept for `result_ttl`) before the claim; their
+// statuses are ClaimResult::settled.
 ScriptCall claim_call(std::span<const QueueKeys> queues, std::string_view worker_id,
                       std::string_view token_base, Millis lease, std::size_t max_jobs,
-                      std::span<const ClaimSuccess> successes = {}, Millis result_ttl = Millis(0));
+                      std::size_t ahead = 0, std::span<const ClaimSuccess> successes = {},
+                      Millis result_ttl = Millis(0));
 ClaimResult parse_claim(const redis::Reply& reply);
 
 // --- settle: complete, fail, release -------------------------------------------------------------
@@ -205,6 +210,11 @@ struct HeldJob {
 };
 ScriptCall renew_call(const QueueKeys& keys, Millis lease, std::span<const HeldJob> jobs);
 std::vector<RenewStatus> parse_renew(const redis::Reply& reply);
+
+// Jobs claimed ahead that handlers now have (one queue): each attempt is counted, `started` set
+// and the mark cleared; a job no longer held, or not marked, is left as it is. The reply (one
+// 1/0 per job) needs no reading: the call is fire-and-forget.
+ScriptCall start_call(const QueueKeys& keys, std::span<const HeldJob> jobs);
 
 // Takes back up to `limit` jobs whose own lease lapsed (never earlier, whatever the registry
 // says of their worker), and promotes due scheduled jobs.
@@ -308,9 +318,10 @@ struct QueueStats {
     std::optional<Millis> oldest_waiting_age;
     long long trimmed = 0;
     long long data_version = 0;
-    long long succeeded_last_minute = 0;    // recent throughput: successes in the last 60 s
-    long long overdue = 0;                  // running jobs whose lease lapsed, not yet taken back
-    long long schedules = 0;                // workq-schedule's schedules of the queue
+    long long succeeded_last_minute = 0;  // recent throughput: successes in the last 60 s
+    long long overdue = 0;                // running jobs whose lease lapsed, not yet taken back
+    long long claimed_ahead = 0;  // leased by --claim-ahead, no handler yet (not in running)
+    long long schedules = 0;      // workq-schedule's schedules of the queue
     std::optional<long long> next_tick_ms;  // the earliest tick of an unpaused schedule
     long long late_schedules = 0;           // schedules whose tick is late (no worker fires them)
     QueueLimits limits;                     // workq-queue limit
@@ -354,6 +365,7 @@ struct JobRow {
     std::optional<long long> created_ms, lease_ms;
     std::string worker, preview;
     bool exists = false;
+    bool claimed_ahead = false;  // running, claimed ahead (--claim-ahead): no handler has it yet
 };
 // The fields listings show for many jobs of one queue: one call per page.
 ScriptCall job_rows_call(const QueueKeys& keys, std::span<const std::string> ids,

@@ -69,7 +69,7 @@ make_dead_letters() {
     # with the tokens tb<i>.1 ... tb<i>.1000 (the claim script numbers them in order).
     local i
     for ((i = 1; i <= (n + batch - 1) / batch; i++)); do
-        echo "EVALSHA $claim_sha 1 ${p}meta bulk tb$i 3600000 $batch $p"
+        echo "EVALSHA $claim_sha 1 ${p}meta bulk tb$i 3600000 $batch 0 0 0 $p"
     done | qcli "$queue" --pipe >/dev/null
     awk -v sha="$fail_sha" -v p="$p" -v b="$batch" -v errs="${errors[*]}" '
         BEGIN { ne = split(errs, e, " ") }

@@ -72,6 +72,57 @@ crash_after_round() {
     crash_after_round after-round-settled
 }
 
+@test "kill -9 while jobs are claimed ahead: they come back after the lease, uncounted, and run (--max-attempts 1 too)" {
+    enqueue_jobs q 4 --max-attempts 1
+    # -c 1 --claim-ahead 1: the first claim starts one job and holds one ahead; the worker dies
+    # as it holds it.
+    WORKQ_CRASH_AT=holding-ahead start_worker a -c 1 --claim-ahead 1 --lease 1s q -- "$HANDLERS/ledger.sh"
+    wait_exit "$LAST_PID" 15
+    assert_equal "$EXIT_CODE" 137
+    local id started="" held=""
+    for id in $(rcli zrange "{$WORKQ_NAMESPACE:q}:running" 0 -1); do
+        if [ "$(job_field q "$id" ahead)" = 1 ]; then held=$id; else started=$id; fi
+    done
+    [ -n "$started" ] && [ -n "$held" ] || fail "expected one started and one held job"
+    assert_equal "$(job_field q "$held" attempts)" ""
+    start_worker b --lease 1s q -- "$HANDLERS/ledger.sh"
+    wait_until 20 all_settled q
+    # The held job ran, on its first (and only) attempt, with no error recorded.
+    assert_equal "$(job_field q "$held" state)" succeeded
+    assert_equal "$(attempts_of q "$held")" 1
+    assert_equal "$(rcli llen "{$WORKQ_NAMESPACE:q}:errors:$held")" 0
+    assert_equal "$(ledger_runs "$held")" 1
+    # The started one's lapse counted: with one attempt allowed, it is dead (reason lease).
+    assert_equal "$(job_field q "$started" state)" dead
+    assert_equal "$(last_error_reason q "$started")" lease
+    assert_equal "$(count_in_state q succeeded)" 3
+    check_invariants q "$D/ids" 0
+}
+
+@test "kill -9 after a job claimed ahead went to its handler, before the start notice: that run is not counted" {
+    enqueue_jobs q 3 --max-attempts 2
+    # -c 1 --claim-ahead 1: the second job is held while the first runs; when the first ends,
+    # the second goes to the handler and the worker dies before its start notice is sent.
+    WORKQ_CRASH_AT=before-start-notice start_worker a -c 1 --claim-ahead 1 --lease 1s q -- "$HANDLERS/ledger.sh"
+    wait_exit "$LAST_PID" 15
+    assert_equal "$EXIT_CODE" 137
+    local id started=""
+    for id in $(rcli zrange "{$WORKQ_NAMESPACE:q}:running" 0 -1); do
+        [ "$(job_field q "$id" ahead)" = 1 ] && started=$id
+    done
+    [ -n "$started" ] || fail "expected the job handed to its handler still marked ahead"
+    assert_equal "$(job_field q "$started" attempts)" ""
+    start_worker b --lease 1s q -- "$HANDLERS/ledger.sh"
+    wait_until 20 all_settled q
+    assert_equal "$(count_in_state q succeeded)" 3
+    # The killed run is not counted: the job succeeded on what the server counts as attempt 1.
+    assert_equal "$(attempts_of q "$started")" 1
+    assert_equal "$(ledger_runs "$started")" 1
+    # The first job's success may not have reached the server before the kill: at most one
+    # duplicate.
+    check_invariants q "$D/ids" 1
+}
+
 @test "kill -9 mid-handler, two slots busy: both handler groups die, both jobs come back and succeed once" {
     enqueue_jobs q 4
     FAULT_SLEEP=1000 start_worker a -c 2 --lease 1s q -- "$HANDLERS/ledger.sh"

@@ -477,7 +477,7 @@ std::string ModelRun::op_claim(std::string& error) {
     std::string token_base = "round" + std::to_string(++rounds_);
     auto result = queue::parse_claim(engine().run(
         queue::claim_call(claim_keys, worker, token_base, short_one ? short_lease : long_lease,
-                          max_jobs, successes, ttl_)));
+                          max_jobs, 0, successes, ttl_)));
     if (result.settled.size() != carried.size()) {
         error = fmt::format("{} statuses for {} successes", result.settled.size(), carried.size());
         return what;

@@ -1118,6 +1118,175 @@ TEST_F(Transitions, ReleaseRefusesAStrangerAndCancelsAFlaggedJob) {
     EXPECT_EQ(raw().zcard(k.running()), 0);
 }
 
+// --- claim ahead (workq-work --claim-ahead) ------------------------------------------------------
+
+TEST_F(Transitions, ClaimAheadLeasesTheJobsPastTheStartingOnesWithoutCountingThem) {
+    auto k = keys();
+    ASSERT_EQ(engine().enqueue(k, {{"a", "1"}, {"b", "2"}, {"c", "3"}, {"d", "4"}}).size(), 4u);
+    auto result = engine().claim_ahead(k, 3, 2);
+    ASSERT_EQ(result.jobs.size(), 3u);
+    EXPECT_EQ(result.jobs[0].id, "a");
+    EXPECT_FALSE(result.jobs[0].ahead);
+    EXPECT_EQ(result.jobs[1].id, "b");
+    EXPECT_TRUE(result.jobs[1].ahead);
+    EXPECT_EQ(result.jobs[2].id, "c");
+    EXPECT_TRUE(result.jobs[2].ahead);
+    for (const auto& job : result.jobs)
+        EXPECT_EQ(job.attempt, 1);  // the one it will be when it starts
+    EXPECT_EQ(raw().hget(k.job("a"), "attempts"), "1");
+    EXPECT_EQ(raw().hget(k.job("a"), "ahead"), std::nullopt);
+    for (const auto* id : {"b", "c"}) {
+        auto record = raw().hgetall(k.job(id));
+        EXPECT_EQ(record["state"], "running");
+        EXPECT_EQ(record["ahead"], "1");
+        EXPECT_EQ(record.count("attempts"), 0u);  // not counted
+        EXPECT_FALSE(record["token"].empty());
+        EXPECT_TRUE(raw().zscore(k.running(), id));  // leased: renewal, reaper, cancel see it
+    }
+    EXPECT_EQ(engine().renew(k, "b", result.jobs[1].token), RenewStatus::renewed);
+    auto stats = engine().stats(k);
+    EXPECT_EQ(stats.running, 1);
+    EXPECT_EQ(stats.claimed_ahead, 2);
+    EXPECT_EQ(stats.waiting, 1);
+
+    // Fewer jobs than asked: the starting places are filled first.
+    auto k2 = keys("other");
+    ASSERT_EQ(engine().enqueue(k2, {{"x", "1"}}).size(), 1u);
+    auto few = engine().claim_ahead(k2, 3, 2);
+    ASSERT_EQ(few.jobs.size(), 1u);
+    EXPECT_FALSE(few.jobs[0].ahead);
+}
+
+TEST_F(Transitions, StartCountsTheAttemptOfAJobClaimedAheadOnce) {
+    auto k = keys();
+    ASSERT_EQ(engine().enqueue_one(k, "a"), EnqueueStatus::created);
+    auto job = engine().claim_ahead(k, 1, 1).jobs.at(0);
+    ASSERT_TRUE(job.ahead);
+    EXPECT_EQ(engine().start(k, "a", "stranger"), 0);
+    EXPECT_EQ(raw().hget(k.job("a"), "ahead"), "1");
+    EXPECT_EQ(engine().start(k, "a", job.token), 1);
+    EXPECT_EQ(raw().hget(k.job("a"), "attempts"), "1");
+    EXPECT_EQ(raw().hget(k.job("a"), "ahead"), "");
+    EXPECT_EQ(engine().start(k, "a", job.token), 0);  // sent again after a reconnect: no change
+    EXPECT_EQ(raw().hget(k.job("a"), "attempts"), "1");
+    EXPECT_EQ(engine().stats(k).running, 1);
+    EXPECT_EQ(engine().stats(k).claimed_ahead, 0);
+    EXPECT_EQ(engine().complete(k, "a", job.token), Settle::done);
+    EXPECT_EQ(raw().hget(k.job("a"), "attempts"), "1");
+    EXPECT_EQ(engine().start(k, "a", job.token), 0);  // settled: left as it is
+    EXPECT_EQ(state(k, "a"), "succeeded");
+}
+
+TEST_F(Transitions, CompleteOrFailOfAJobStillMarkedCountsItsRun) {
+    auto k = keys();
+    ASSERT_EQ(
+        engine().enqueue(k, {{"a", "1"}, {"b", "2"}, {"c", "3"}}, Options().max_attempts(1)).size(),
+        3u);
+    auto jobs = engine().claim_ahead(k, 3, 3).jobs;
+    ASSERT_EQ(jobs.size(), 3u);
+    for (const auto& job : jobs)
+        ASSERT_TRUE(job.ahead);
+    EXPECT_EQ(engine().complete(k, "a", jobs[0].token), Settle::done);
+    EXPECT_EQ(raw().hget(k.job("a"), "attempts"), "1");
+    EXPECT_EQ(raw().hget(k.job("a"), "ahead"), "");
+    // Counted before it is judged: with max attempts 1, a failure is its last.
+    auto failed = engine().fail(k, "b", jobs[1].token, 1000ms);
+    EXPECT_EQ(failed.state, JobState::dead);
+    EXPECT_EQ(raw().hget(k.job("b"), "attempts"), "1");
+    EXPECT_EQ(raw().counter(k, "failed"), 1);
+    // A retried start after the settle changes nothing.
+    EXPECT_EQ(engine().start(k, "a", jobs[0].token), 0);
+    EXPECT_EQ(engine().start(k, "b", jobs[1].token), 0);
+    EXPECT_EQ(raw().hget(k.job("b"), "attempts"), "1");
+    EXPECT_EQ(engine().stats(k).claimed_ahead, 1);  // c
+}
+
+TEST_F(Transitions, ReleaseOfAJobClaimedAheadKeepsItsCount) {
+    auto k = keys();
+    ASSERT_EQ(engine().enqueue(k, {{"a", "1"}, {"b", "2"}}, Options().max_attempts(3)).size(), 2u);
+    // a runs and fails once: attempts 1.
+    auto first = take(k);
+    ASSERT_EQ(first.id, "a");
+    ASSERT_EQ(engine().fail(k, "a", first.token, 0ms).state, JobState::scheduled);
+    ASSERT_TRUE(wait_until([&] { return engine().stats(k).waiting == 2; }));
+    auto jobs = engine().claim_ahead(k, 2, 2).jobs;
+    ASSERT_EQ(jobs.size(), 2u);
+    const auto& a = jobs[0].id == "a" ? jobs[0] : jobs[1];
+    ASSERT_EQ(a.id, "a");
+    EXPECT_EQ(a.attempt, 2);
+    EXPECT_EQ(engine().release(k, "a", a.token), Settle::done);
+    auto record = raw().hgetall(k.job("a"));
+    EXPECT_EQ(record["state"], "waiting");
+    EXPECT_EQ(record["attempts"], "1");  // neither counted nor given back
+    EXPECT_EQ(record.count("ahead"), 0u);
+    EXPECT_EQ(raw().lrange(k.waiting(0)).front(), "a");
+    // A cancel flagged while it was held ahead: the release cancels it, not run.
+    const auto& b = jobs[0].id == "b" ? jobs[0] : jobs[1];
+    ASSERT_EQ(engine().cancel(k, {"b"})[0].status, CancelStatus::flagged);
+    EXPECT_EQ(engine().release(k, "b", b.token), Settle::done);
+    EXPECT_EQ(state(k, "b"), "cancelled");
+    EXPECT_EQ(raw().hget(k.job("b"), "attempts"), std::nullopt);
+}
+
+TEST_F(Transitions, ReapGivesBackALapsedJobClaimedAheadUncounted) {
+    auto k = keys();
+    // Max attempts 1: a job claimed ahead by a worker that vanished must still run.
+    ASSERT_EQ(
+        engine().enqueue(k, {{"a", "1"}, {"b", "2"}, {"c", "3"}}, Options().max_attempts(1)).size(),
+        3u);
+    auto jobs = engine().claim_ahead(k, 2, 1, "w-killed", 200ms).jobs;
+    ASSERT_EQ(jobs.size(), 2u);
+    ASSERT_FALSE(jobs[0].ahead);
+    ASSERT_TRUE(jobs[1].ahead);
+    ASSERT_TRUE(reap_until(k, 2));
+    // a was started: its lapse counts (dead, its attempts spent). b was not.
+    EXPECT_EQ(state(k, "a"), "dead");
+    EXPECT_EQ(state(k, "b"), "waiting");
+    EXPECT_EQ(raw().hget(k.job("b"), "attempts"), std::nullopt);
+    EXPECT_EQ(raw().llen(k.errors("b")), 0);
+    EXPECT_EQ(raw().counter(k, "failed"), 1);
+    EXPECT_EQ(raw().lrange(k.waiting(0)), (std::vector<std::string>{"b", "c"}));
+    EXPECT_EQ(engine().stats(k).claimed_ahead, 0);
+
+    // The next claim runs it as its first attempt, and clears the mark.
+    auto again = take(k, "w2");
+    EXPECT_EQ(again.id, "b");
+    EXPECT_EQ(again.attempt, 1);
+    EXPECT_FALSE(again.ahead);
+    EXPECT_EQ(raw().hget(k.job("b"), "ahead"), "");
+    EXPECT_EQ(engine().complete(k, "b", again.token), Settle::done);
+    EXPECT_EQ(raw().hget(k.job("b"), "attempts"), "1");
+    // The old holder's settle is refused.
+    EXPECT_EQ(engine().complete(k, "b", jobs[1].token), Settle::refused);
+}
+
+TEST_F(Transitions, ReapCancelsALapsedJobClaimedAheadThatAUserCancelled) {
+    auto k = keys();
+    ASSERT_EQ(engine().enqueue_one(k, "a"), EnqueueStatus::created);
+    ASSERT_TRUE(engine().claim_ahead(k, 1, 1, "w1", 200ms).jobs.at(0).ahead);
+    ASSERT_EQ(engine().cancel(k, {"a"})[0].status, CancelStatus::flagged);
+    ASSERT_TRUE(reap_until(k, 1));
+    EXPECT_EQ(state(k, "a"), "cancelled");
+    EXPECT_EQ(raw().llen(k.waiting(0)), 0);
+    EXPECT_EQ(raw().counter(k, "failed"), 0);
+}
+
+TEST_F(Transitions, ClaimAheadKeepsStrictPriorityAcrossQueues) {
+    auto high = keys("high"), low = keys("low");
+    ASSERT_EQ(engine().enqueue(low, {{"l1", "1"}}).size(), 1u);
+    ASSERT_EQ(engine().enqueue(high, {{"h1", "1"}, {"h2", "2"}}).size(), 2u);
+    std::vector<queue::QueueKeys> queues{high, low};
+    auto result =
+        queue::parse_claim(engine().run(queue::claim_call(queues, "w1", "t-prio", 30000ms, 3, 2)));
+    ASSERT_EQ(result.jobs.size(), 3u);
+    EXPECT_EQ(result.jobs[0].id, "h1");
+    EXPECT_FALSE(result.jobs[0].ahead);
+    EXPECT_EQ(result.jobs[1].id, "h2");
+    EXPECT_TRUE(result.jobs[1].ahead);
+    EXPECT_EQ(result.jobs[2].id, "l1");
+    EXPECT_TRUE(result.jobs[2].ahead);
+}
+
 // --- reap ----------------------------------------------------------------------------------------
 
 TEST_F(Transitions, ReapReturnsALapsedJobToTheHeadCountingTheAttempt) {
@@ -1710,7 +1879,7 @@ queue::ClaimResult claim_settling(Engine& engine, const std::vector<queue::Queue
                                   std::size_t max_jobs = 1, Millis ttl = 600000ms) {
     return queue::parse_claim(engine.run(queue::claim_call(
         queues, "w1", "round." + std::to_string(successes.size()) + "." + std::to_string(max_jobs),
-        30000ms, max_jobs, successes, ttl)));
+        30000ms, max_jobs, 0, successes, ttl)));
 }
 }  // namespace
 

@@ -273,6 +273,21 @@ queue::ClaimResult Engine::claim(const std::vector<queue::QueueKeys>& queues,
     return queue::parse_claim(run(queue::claim_call(queues, worker, token_base, lease, max_jobs)));
 }
 
+queue::ClaimResult Engine::claim_ahead(const queue::QueueKeys& keys, std::size_t max_jobs,
+                                       std::size_t ahead, std::string_view worker, Millis lease) {
+    auto token_base = random_token(12);
+    std::vector<queue::QueueKeys> queues{keys};
+    return queue::parse_claim(
+        run(queue::claim_call(queues, worker, token_base, lease, max_jobs, ahead)));
+}
+
+long long Engine::start(const queue::QueueKeys& keys, std::string_view id, std::string_view token) {
+    std::vector<queue::HeldJob> held{{id, token}};
+    const auto& reply = run(queue::start_call(keys, held));
+    if (reply.as_array().size() != 1) throw std::logic_error("start: expected one status");
+    return reply.at(0).as_integer();
+}
+
 queue::Settle Engine::complete(const queue::QueueKeys& keys, std::string_view id,
                                std::string_view token, std::string_view result, Millis ttl) {
     queue::Completion job{id, token, result};

@@ -127,6 +127,13 @@ class Engine {
         return claim(std::vector<queue::QueueKeys>{keys}, worker, lease, max_jobs);
     }
 
+    // Up to `max_jobs`, of which those past max_jobs - ahead are claimed ahead (--claim-ahead).
+    queue::ClaimResult claim_ahead(const queue::QueueKeys& keys, std::size_t max_jobs,
+                                   std::size_t ahead, std::string_view worker = "w1",
+                                   Millis lease = 30000ms);
+    // The start notice of a job claimed ahead: 1 counted, 0 left as it was.
+    long long start(const queue::QueueKeys& keys, std::string_view id, std::string_view token);
+
     queue::Settle complete(const queue::QueueKeys& keys, std::string_view id,
                            std::string_view token, std::string_view result = "ok",
                            Millis ttl = long_ttl);

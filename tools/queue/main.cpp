@@ -362,6 +362,7 @@ int ls(redis::Connection& connection, const queue::QueueKeys& keys, const std::s
                  f.worker.empty() ? boost::json::value(nullptr) : boost::json::value(f.worker)},
                 {"lease_expires_at",
                  cli::time_value(row.state == "running" ? f.lease_ms : std::nullopt)},
+                {"claimed_ahead", f.claimed_ahead},
                 {"payload_bytes", f.payload_bytes}};
             cli::put_bytes(object, "payload_preview", f.preview);
             cli::print_json_line(object);
@@ -396,9 +397,10 @@ int ls(redis::Connection& connection, const queue::QueueKeys& keys, const std::s
         else if (f.created_ms)
             when = people ? "enqueued " + format_relative(*f.created_ms, now)
                           : format_rfc3339(*f.created_ms);
-        table.add({row.id, row.state, std::to_string(f.priority),
-                   fmt::format("{}/{}", f.attempts, f.max_attempts), cell(when), cell(f.worker),
-                   cell(one_line(f.preview, 40))});
+        // A job claimed ahead (--claim-ahead) is leased, but no handler has it yet.
+        table.add({row.id, f.claimed_ahead ? row.state + "(ahead)" : row.state,
+                   std::to_string(f.priority), fmt::format("{}/{}", f.attempts, f.max_attempts),
+                   cell(when), cell(f.worker), cell(one_line(f.preview, 40))});
     }
     if (!rows.empty()) cli::write_stdout(table.render(header));
     cli::flush_stdout();

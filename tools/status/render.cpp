@@ -219,13 +219,16 @@ std::string render_human(const Snapshot& s, const Screen& screen) {
                            "?", "?", "?", "?", "?", "?"});
                 continue;
             }
-            table.add({s.queues[i].name, std::to_string(st.waiting), std::to_string(st.scheduled),
-                       std::to_string(st.running),
-                       st.dead > 0 ? cli::paint(std::to_string(st.dead), cli::Tone::bad) : "0",
-                       std::to_string(st.succeeded), std::to_string(st.failed),
-                       std::to_string(st.succeeded_last_minute), age(st.oldest_waiting_age),
-                       st.paused ? cli::paint("paused", cli::Tone::warn) : "no",
-                       limits_cell(st.limits)});
+            // Jobs claimed ahead (workq-work --claim-ahead) are leased but no handler has them:
+            // not counted as running, shown beside them.
+            table.add(
+                {s.queues[i].name, std::to_string(st.waiting), std::to_string(st.scheduled),
+                 st.claimed_ahead > 0 ? fmt::format("{} +{} ahead", st.running, st.claimed_ahead)
+                                      : std::to_string(st.running),
+                 st.dead > 0 ? cli::paint(std::to_string(st.dead), cli::Tone::bad) : "0",
+                 std::to_string(st.succeeded), std::to_string(st.failed),
+                 std::to_string(st.succeeded_last_minute), age(st.oldest_waiting_age),
+                 st.paused ? cli::paint("paused", cli::Tone::warn) : "no", limits_cell(st.limits)});
         }
         out += table.render(cli::Table::Header::shown, screen.width);
         for (std::size_t i = 0; i < shown_notes; ++i)
@@ -370,9 +373,10 @@ std::string render_json(const Snapshot& s) {
                                      {"damaged", q.damage.empty() ? boost::json::value(nullptr)
                                                                   : boost::json::value(q.damage)}};
             for (const char* field :
-                 {"waiting", "scheduled", "running", "overdue", "dead", "succeeded", "failed",
-                  "paused", "succeeded_last_minute", "dead_trimmed", "schedules", "next_tick",
-                  "late_schedules", "rate_limit", "concurrency_limit", "oldest_waiting_age_s"})
+                 {"waiting", "scheduled", "running", "claimed_ahead", "overdue", "dead",
+                  "succeeded", "failed", "paused", "succeeded_last_minute", "dead_trimmed",
+                  "schedules", "next_tick", "late_schedules", "rate_limit", "concurrency_limit",
+                  "oldest_waiting_age_s"})
                 item[field] = nullptr;
             queues.push_back(std::move(item));
             continue;
@@ -385,6 +389,7 @@ std::string render_json(const Snapshot& s) {
                                  {"waiting", st.waiting},
                                  {"scheduled", st.scheduled},
                                  {"running", st.running},
+                                 {"claimed_ahead", st.claimed_ahead},
                                  {"overdue", st.overdue},
                                  {"dead", st.dead},
                                  {"succeeded", st.succeeded},
@@ -468,8 +473,12 @@ std::string render_prometheus(const Snapshot& s) {
                  [](const Stats& st) { return st.waiting; });
     queue_metric("workq_queue_scheduled", "gauge", "Jobs scheduled for later (delays and retries).",
                  [](const Stats& st) { return st.scheduled; });
-    queue_metric("workq_queue_running", "gauge", "Jobs held by a worker.",
+    queue_metric("workq_queue_running", "gauge", "Jobs a worker's handler runs.",
                  [](const Stats& st) { return st.running; });
+    queue_metric("workq_queue_claimed_ahead", "gauge",
+                 "Jobs a worker holds leased ahead of its busy slots (--claim-ahead), no handler "
+                 "yet.",
+                 [](const Stats& st) { return st.claimed_ahead; });
     queue_metric("workq_queue_overdue", "gauge",
                  "Running jobs whose lease lapsed, not yet taken back by a worker.",
                  [](const Stats& st) { return st.overdue; });

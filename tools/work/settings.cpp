@@ -42,7 +42,7 @@ Signals:
                    then stop their handlers and release the jobs (attempt not counted); exit 0.
                    A second one skips the wait.
   SIGHUP, SIGUSR1  reload the config file: concurrency, timeouts, backoff, lease, hooks,
-                   --pause-after-failures, --failure-cooldown.
+                   --claim-ahead, --pause-after-failures, --failure-cooldown.
   SIGTSTP/SIGCONT  pause / resume claiming.
   SIGUSR2          logged and ignored.
 
@@ -101,6 +101,7 @@ std::vector<std::pair<std::string, std::string>> reloadable_values(const Setting
         return text.empty() ? std::string("(none)") : "'" + printable(text, 60) + "'";
     };
     return {{"concurrency", std::to_string(s.concurrency)},
+            {"claim-ahead", std::to_string(s.claim_ahead)},
             {"timeout", format_duration(s.timeout)},
             {"kill-grace", format_duration(s.kill_grace)},
             {"lease", format_duration(s.lease)},
@@ -146,6 +147,10 @@ Settings parse_settings(int argc, char** argv) {
         ->required();
     app.add_option("COMMAND", s.command, "The handler command and its arguments, after --");
     app.add_option("-c,--concurrency", s.concurrency, "Jobs run at once (default 1)");
+    app.add_option("--claim-ahead", s.claim_ahead,
+                   "Hold up to N leased jobs beyond the busy slots, so a slot that frees starts "
+                   "its next job at once (default 0: off; at most -c; opt-in: held jobs are not "
+                   "free for another idle worker)");
     app.add_option("--timeout", timeout, "Time limit per job run (default 5m; 0: none)");
     app.add_option("--kill-grace", kill_grace,
                    "After SIGTERM, wait this long before SIGKILL (default 3s)");
@@ -237,6 +242,11 @@ Settings parse_settings(int argc, char** argv) {
     }
     if (s.concurrency < 1 || s.concurrency > 10'000)
         throw UsageError(fmt::format("--concurrency: {} is not from 1 to 10000", s.concurrency));
+    if (s.claim_ahead < 0 || s.claim_ahead > s.concurrency)
+        throw UsageError(fmt::format(
+            "--claim-ahead: {} is not from 0 (off) to the concurrency, {} (jobs held beyond the "
+            "busy slots)",
+            s.claim_ahead, s.concurrency));
     s.timeout = duration_option(timeout, "--timeout");
     s.kill_grace = duration_option(kill_grace, "--kill-grace");
     s.lease = duration_option(lease, "--lease");

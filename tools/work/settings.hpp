@@ -24,6 +24,8 @@ using Millis = std::chrono::milliseconds;
 // lease and hooks; queues and COMMAND never).
 struct Reloadable {
     long long concurrency = 1;
+    // --claim-ahead: jobs held leased beyond the busy slots (0: off; at most the concurrency).
+    long long claim_ahead = 0;
     Millis timeout{300'000};  // 0: none
     Millis kill_grace{3'000};
     Millis lease{30'000};

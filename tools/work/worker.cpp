@@ -91,6 +91,8 @@ void Worker::set_state(State state, std::string_view why) {
     if (state == state_) return;
     auto from = state_;
     state_ = state;
+    // Paused, draining, stopped or in error: jobs claimed ahead go back at once, uncounted.
+    if (state != State::running) give_back_held(to_string(state));
     // Why the worker ends (the first reason to drain; an error overrides it), for the registry.
     if (!why.empty() &&
         (state == State::error || (state == State::draining && stop_reason_.empty())))
@@ -173,6 +175,9 @@ int Worker::run() {
                         if (slot.job && !slot.job->lease_lost)
                             held.push_back({slot.job->queue_index, slot.job->claimed.id,
                                             slot.job->claimed.token});
+                    // Jobs claimed ahead, not started yet: leased like running ones.
+                    for (const auto& claimed : claim_ahead_.jobs())
+                        held.push_back({claimed.queue_index, claimed.id, claimed.token});
                     // Outcomes the server has not taken yet: the job is still ours.
                     for (auto& job : settler_->held())
                         held.push_back({job.queue, std::move(job.id), std::move(job.token)});
@@ -194,6 +199,9 @@ int Worker::run() {
             .label = [this] { return worker_label(); }});
     rate_held_until_.resize(queue_keys_.size());
     hold_logged_.resize(queue_keys_.size());
+    starts_owed_.resize(queue_keys_.size());
+    claim_ahead_ = ClaimAhead(
+        static_cast<std::size_t>(std::min(settings_.claim_ahead, settings_.concurrency)));
     firer_.emplace(
         io_, namespace_keys_, queue_keys_, worker_id_, [this] { return commands_; },
         [this] { return worker_label(); });
@@ -359,6 +367,7 @@ void Worker::on_commands_lost(const std::string& reason) {
     // Claims on their way are lost with the connection (their jobs come back with their leases):
     // nothing to wait for. A drain that waited only on them finishes below.
     claims_in_flight_ = slots_claimed_for_ = 0;
+    claim_ahead_.claims_lost();
     ++claim_epoch_;
     for (std::size_t link = 0; link < link_skips_.links(); ++link)
         link_skips_.abandoned(link);  // a retry lost with the connection is not on its way

@@ -7,6 +7,7 @@
 //   children.hpp    handler and hook processes: groups, the guard, reaping, orphans
 //   leases.hpp      renewal of the worker's leases, the reaper of everyone's lapsed ones
 //   claim_plan.hpp  on a cluster: queues per claim call and per blocking wait
+//   claim_ahead.hpp --claim-ahead: the jobs held beyond the busy slots, what a claim asks for
 //   handler_run.hpp, persistent_handler.hpp, output.hpp   running COMMAND, bounded output
 // The Worker's own code is split by concern: worker.cpp (start, connection, lifecycle,
 // signals, reload), worker_claim.cpp (claiming and waiting), worker_jobs.cpp (slots, running
@@ -27,6 +28,7 @@
 #include <vector>
 
 #include "children.hpp"
+#include "claim_ahead.hpp"
 #include "claim_plan.hpp"
 #include "cli/server.hpp"
 #include "handler_run.hpp"
@@ -111,6 +113,8 @@ class Worker {
     // whose queues hash to different slots), each asking for what the links before it left.
     struct ClaimChain {
         std::size_t wanted = 0, left = 0;  // asked for in all; not claimed yet
+        std::size_t ahead_left = 0;        // of `left`, the places ahead (--claim-ahead)
+        ClaimAhead::Ask ask;               // what the chain asked for, as ClaimAhead counts it
         std::size_t link = 0;              // the link on its way
         long long epoch = 0;
         bool answered = false;     // some link answered (else every link asked was refused)
@@ -157,6 +161,12 @@ class Worker {
     // The link a chain asks after `link` (skipping those paused); claim_links_.size(): none.
     std::size_t next_link(std::size_t from);
     void start_job(Slot& slot, Job job);
+    // --claim-ahead: starts held jobs in the slots that are free (and not claimed for by a
+    // claim on its way); gives them all back (release, uncounted) when the worker leaves
+    // `running`. Start notices of jobs claimed ahead go out batched per queue (flush_starts).
+    void start_held_jobs();
+    void give_back_held(std::string_view why);
+    void flush_starts();
     void log_claimed(const Job& job) const;  // at debug
     // Records a job as dead at once with `error` (a payload no run of COMMAND can take).
     void fail_permanently(Job job, const std::string& error, const std::string& reason);
@@ -279,6 +289,10 @@ class Worker {
     int exit_code_ = 0;
     std::optional<std::string> startup_failure_;
     std::vector<Slot> slots_;
+    ClaimAhead claim_ahead_;
+    // Start notices owed (per queue: id, token), sent once per turn of the loop.
+    std::vector<std::vector<std::pair<std::string, std::string>>> starts_owed_;
+    bool starts_flush_posted_ = false;
     long long claim_sequence_ = 0;
     long long jobs_started_ = 0, jobs_finished_ = 0, jobs_failed_ = 0, jobs_dead_ = 0;
     long long jobs_succeeded_ = 0, jobs_released_ = 0;

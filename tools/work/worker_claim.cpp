@@ -50,20 +50,28 @@ void Worker::pause_claims_for_shortage() {
 }
 
 void Worker::maybe_claim() {
+    // Jobs claimed ahead first: a slot that freed starts one without waiting for Redis.
+    start_held_jobs();
     if (state_ != State::running || claims_in_flight_ >= max_claims_in_flight ||
         short_of_resources_ || claim_retry_armed_ || !first_reap_done_ || !commands_ ||
         !commands_->ready())
         return;
-    // The slots a claim on its way would fill are not asked for again.
+    // The slots a claim on its way would fill are not asked for again; nor are the places
+    // ahead (--claim-ahead) that jobs held or claims on their way fill.
     std::size_t free = free_slots();
-    if (free <= slots_claimed_for_) return;
-    std::size_t wanted = free - slots_claimed_for_;
+    std::size_t starting = free > slots_claimed_for_ ? free - slots_claimed_for_ : 0;
+    std::optional<std::size_t> budget;
     if (settings_.max_jobs > 0) {
-        auto left = settings_.max_jobs - jobs_started_ - static_cast<long long>(slots_claimed_for_);
+        // --max-jobs counts jobs started: those held ahead or asked for will start.
+        auto left = settings_.max_jobs - jobs_started_ -
+                    static_cast<long long>(slots_claimed_for_) -
+                    static_cast<long long>(claim_ahead_.held() + claim_ahead_.asked_ahead());
         if (left <= 0) return;
-        wanted = std::min<std::size_t>(wanted, static_cast<std::size_t>(left));
+        budget = static_cast<std::size_t>(left);
     }
-    if (wanted == 0) return;
+    auto ask = claim_ahead_.ask(starting, budget);
+    if (ask.max == 0) return;
+    std::size_t wanted = ask.max;
     // On a cluster, a link refused lately is left out (the chain begins at the first link not
     // refused); when its pause is over, a chain of its own asks it for one job (a retry), so that
     // the other queues' claims do not wait for its answer (a moving slot's takes seconds).
@@ -74,6 +82,7 @@ void Worker::maybe_claim() {
             first = *due;
             retry = true;
             wanted = 1;
+            ask = {1, starting > 0 ? std::size_t(0) : std::size_t(1)};
             link_skips_.retrying(first);
         } else {
             first = link_skips_.next(0);
@@ -84,10 +93,13 @@ void Worker::maybe_claim() {
         }
     }
     ++claims_in_flight_;
-    slots_claimed_for_ += wanted;
+    slots_claimed_for_ += wanted - ask.ahead;
+    claim_ahead_.sent(ask);
     last_claim_sent_ = std::chrono::steady_clock::now();
     auto chain = std::make_shared<ClaimChain>();
     chain->wanted = chain->left = wanted;
+    chain->ahead_left = ask.ahead;
+    chain->ask = ask;
     chain->epoch = claim_epoch_;
     chain->link = first;
     chain->retry = retry;
@@ -110,7 +122,7 @@ void Worker::claim_link(std::shared_ptr<ClaimChain> chain) {
                              {success.id, success.token, success.result, success.dropped}});
     }
     auto call = queue::claim_call(queues, worker_id_, token_base, settings_.lease, chain->left,
-                                  successes, settings_.result_ttl);
+                                  chain->ahead_left, successes, settings_.result_ttl);
     // The loan keeps its results (at most Settler::lend_most_bytes): a round refused or lost
     // sends them again in `complete`.
     commands_->script(*call.script, call.keys, call.args,
@@ -208,8 +220,13 @@ void Worker::on_claim_link(const std::shared_ptr<ClaimChain>& chain, const queue
     // The jobs start now, before the next link is asked: a job of a queue given earlier starts
     // before one of a later queue.
     auto got = std::min(jobs.size(), chain->left);
+    std::size_t got_ahead = 0;
+    for (const auto& claimed : jobs)
+        if (claimed.ahead) ++got_ahead;
+    got_ahead = std::min(got_ahead, chain->ahead_left);
     chain->left -= got;
-    slots_claimed_for_ -= got;
+    chain->ahead_left -= got_ahead;
+    slots_claimed_for_ -= std::min(slots_claimed_for_, got - std::min(got, got_ahead));
     for (auto& claimed : jobs) {
         retries_.erase(claimed.id);  // its retry is here
         Job job;
@@ -217,12 +234,22 @@ void Worker::on_claim_link(const std::shared_ptr<ClaimChain>& chain, const queue
         job.claimed = std::move(claimed);
         job.claimed_at = std::chrono::steady_clock::now();
         Slot* free_slot = nullptr;
-        for (std::size_t i = 0;
-             i < slots_.size() && i < static_cast<std::size_t>(settings_.concurrency); ++i)
-            if (slot_ready(slots_[i])) {
-                free_slot = &slots_[i];
-                break;
-            }
+        // A job claimed ahead takes a free slot that no other claim on its way counts on; a
+        // job to start now takes any.
+        if (!job.claimed.ahead || free_slots() > slots_claimed_for_)
+            for (std::size_t i = 0;
+                 i < slots_.size() && i < static_cast<std::size_t>(settings_.concurrency); ++i)
+                if (slot_ready(slots_[i])) {
+                    free_slot = &slots_[i];
+                    break;
+                }
+        if (state_ == State::running && !free_slot && claim_ahead_.held() < claim_ahead_.limit()) {
+            // --claim-ahead: kept, leased, until a slot frees (a job counted already, whose
+            // slot another took meanwhile, is kept alike: it starts without a notice).
+            claim_ahead_.hold(std::move(job.claimed));
+            crash_point("holding-ahead");
+            continue;
+        }
         if (!free_slot || state_ != State::running) {
             // Draining or paused since the claim went out: give it back, uncounted.
             release(job);
@@ -292,7 +319,8 @@ void Worker::arm_link_retry() {
 
 void Worker::end_claim_chain(ClaimChain& chain, bool look_again) {
     --claims_in_flight_;
-    slots_claimed_for_ -= chain.left;
+    slots_claimed_for_ -= std::min(slots_claimed_for_, chain.left - chain.ahead_left);
+    claim_ahead_.answered(chain.ask);
     if (!look_again) return;
     firer_->on_claim_hint(chain.total.next_tick);
     bool held = note_holds(chain.total.holds);
@@ -436,7 +464,9 @@ void Worker::close_waiters() {
 }
 
 void Worker::idle_wait(std::optional<Millis> next_due) {
-    if (state_ != State::running || settings_.burst || free_slots() == 0) return;
+    if (state_ != State::running || settings_.burst) return;
+    // Every slot busy: no wait, unless places ahead are open (--claim-ahead).
+    if (free_slots() == 0 && claim_ahead_.ask(0).ahead == 0) return;
     if (!commands_ || !commands_->ready()) return;
     for (std::size_t i = 0; i < waiters_.size(); ++i)
         wait_on(i, next_due);
@@ -499,7 +529,8 @@ void Worker::wait_on(std::size_t waiter_index, std::optional<Millis> next_due) {
                 return;
             }
             if (reply && reply->is_array() &&
-                (free_slots() <= slots_claimed_for_ || state_ != State::running)) {
+                ((free_slots() <= slots_claimed_for_ && claim_ahead_.ask(0).ahead == 0) ||
+                 state_ != State::running)) {
                 // Woken while every slot is busy or already claimed for by a claim on its way
                 // (maybe_claim would send nothing), or while paused (SIGTSTP, a failing health
                 // check): pass the wake-up on to another worker, or it waits a whole idle_block.

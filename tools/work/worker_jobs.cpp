@@ -93,6 +93,17 @@ void Worker::log_claimed(const Job& job) const {
 }
 
 void Worker::start_job(Slot& slot, Job job) {
+    if (job.claimed.ahead) {
+        // Claimed ahead: its attempt is counted when the server has the start notice (sent
+        // once per turn of the loop, batched per queue, retried after a reconnect). Killed
+        // before it arrives, the run is not counted (README, "Crash windows").
+        job.claimed.ahead = false;
+        starts_owed_[job.queue_index].emplace_back(job.claimed.id, job.claimed.token);
+        if (!starts_flush_posted_) {
+            starts_flush_posted_ = true;
+            asio::post(io_, [this] { flush_starts(); });
+        }
+    }
     if (slot.persistent) {
         ++jobs_started_;
         log_claimed(job);
@@ -165,6 +176,58 @@ void Worker::start_job(Slot& slot, Job job) {
         slot.job.reset();
         --jobs_started_;
         pause_claims_for_shortage();
+    }
+}
+
+void Worker::start_held_jobs() {
+    // Short of pipes or processes (pause_claims_for_shortage): they wait, leased, for the pause.
+    while (state_ == State::running && !short_of_resources_ && claim_ahead_.held() > 0 &&
+           free_slots() > slots_claimed_for_) {
+        Slot* free_slot = nullptr;
+        for (std::size_t i = 0;
+             i < slots_.size() && i < static_cast<std::size_t>(settings_.concurrency); ++i)
+            if (slot_ready(slots_[i])) {
+                free_slot = &slots_[i];
+                break;
+            }
+        if (!free_slot) return;
+        auto claimed = claim_ahead_.next();
+        Job job;
+        job.queue_index = claimed->queue_index;
+        job.claimed = std::move(*claimed);
+        job.claimed_at = std::chrono::steady_clock::now();
+        start_job(*free_slot, std::move(job));
+    }
+}
+
+void Worker::give_back_held(std::string_view why) {
+    auto jobs = claim_ahead_.give_back_all();
+    if (jobs.empty()) return;
+    log::info(fmt::format("{}: giving back {} job(s) claimed ahead (attempts not counted)", why,
+                          jobs.size()),
+              {{"worker", worker_label()}});
+    for (auto& claimed : jobs) {
+        Job job;
+        job.queue_index = claimed.queue_index;
+        job.claimed = std::move(claimed);
+        release(job);
+    }
+}
+
+void Worker::flush_starts() {
+    starts_flush_posted_ = false;
+    // The crash window of claiming ahead: the handler has the job, the server does not know.
+    crash_point("before-start-notice");
+    for (std::size_t q = 0; q < starts_owed_.size(); ++q) {
+        auto owed = std::exchange(starts_owed_[q], {});
+        for (std::size_t from = 0; from < owed.size(); from += Settler::batch_most_jobs) {
+            std::vector<queue::HeldJob> held;
+            for (std::size_t i = from; i < owed.size() && i < from + Settler::batch_most_jobs; ++i)
+                held.push_back({owed[i].first, owed[i].second});
+            // Fire-and-forget: the reply changes nothing here; the settler sends it again after
+            // a reconnect (a repeat changes nothing on the server).
+            settler_->settle({queue::start_call(queue_keys_[q], held), [](const redis::Reply&) {}});
+        }
     }
 }
 
@@ -511,6 +574,25 @@ void Worker::settler_answered() {
 }
 
 void Worker::on_lease_news(const Leases::Held& held, queue::RenewStatus status) {
+    // A job claimed ahead, not started: lost or quarantined, it is dropped; cancelled, it is
+    // given back, which ends it cancelled without running it.
+    if (status != queue::RenewStatus::renewed) {
+        if (auto claimed = claim_ahead_.take(held.id, held.token)) {
+            Job job;
+            job.queue_index = claimed->queue_index;
+            job.claimed = std::move(*claimed);
+            if (status == queue::RenewStatus::cancel_requested) {
+                log::info("job cancelled by a user before it started (claimed ahead)",
+                          {{"worker", worker_label()}, {"job", job.claimed.id}});
+                release(job);
+            } else {
+                log::warn("lease lost of a job claimed ahead, not started: dropped",
+                          {{"worker", worker_label()}, {"job", job.claimed.id}});
+            }
+            maybe_claim();
+            return;
+        }
+    }
     for (auto& slot : slots_) {
         if (!slot.job || slot.job->claimed.id != held.id || slot.job->claimed.token != held.token)
             continue;

@@ -92,6 +92,14 @@ void Worker::reload_settings(std::string_view signal_name) {
         // Everything a reload may change, at once. A new cooldown applies from the next trip;
         // the breaker turned off ends its pause (below).
         static_cast<Reloadable&>(settings_) = std::move(static_cast<Reloadable&>(fresh));
+        // --claim-ahead lowered: the held jobs past it go back, uncounted.
+        for (auto& claimed :
+             claim_ahead_.set_limit(static_cast<std::size_t>(settings_.claim_ahead))) {
+            Job job;
+            job.queue_index = claimed.queue_index;
+            job.claimed = std::move(claimed);
+            release(job);
+        }
         if (static_cast<std::size_t>(settings_.concurrency) > slots_.size()) {
             auto old_size = slots_.size();
             slots_.resize(static_cast<std::size_t>(settings_.concurrency));

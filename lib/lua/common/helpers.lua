@@ -532,7 +532,7 @@ end
 -- retried settle); 'held'; 'lost' when the record is missing or another token holds it;
 -- 'corrupt' when the record is not a hash, or its holder's record cannot be a job.
 local JOB_FIELDS = {'state', 'token', 'settled', 'attempts', 'max', 'prio', 'unique', 'cancel', 'worker',
-                    'notify', 'reason'}
+                    'notify', 'reason', 'ahead'}
 local function holder_check(p, id, token)
     local job, problem = read_job(p, id, JOB_FIELDS)
     if job.missing then return 'lost', job end
@@ -597,14 +597,19 @@ local function complete_jobs(p, meta, ttl, now, at)
             end
             local key = p .. 'job:' .. id
             redis.call('HDEL', key, 'lease', 'cancel')
+            local fields = {'state', 'succeeded', 'result', ARGV[i + 2], 'finished', now_text, 'settled', token}
             local dropped = ARGV[i + 3]
             if dropped ~= '0' then
-                redis.call('HSET', key, 'state', 'succeeded', 'result', ARGV[i + 2], 'finished', now_text,
-                           'settled', token, 'truncated', dropped)
-            else
-                redis.call('HSET', key, 'state', 'succeeded', 'result', ARGV[i + 2], 'finished', now_text,
-                           'settled', token)
+                fields[#fields + 1] = 'truncated'; fields[#fields + 1] = dropped
             end
+            -- A job claimed ahead (workq-work --claim-ahead) whose start notice has not arrived
+            -- (it may come after this settle, or never): its run counts all the same, here. A
+            -- start notice that comes later finds the job no longer running and changes nothing.
+            if job.ahead == '1' then
+                fields[#fields + 1] = 'attempts'; fields[#fields + 1] = digits(job.attempts + 1)
+                fields[#fields + 1] = 'ahead'; fields[#fields + 1] = ''
+            end
+            redis.call('HSET', key, unpack(fields))
             release_unique(p, id, job.unique)
             notify_final(p, id, job.notify, 'succeeded', ttl <= 0 and ARGV[i + 2] or nil)
             -- A job that never failed has no error record (add_error sets `reason` on the record).
