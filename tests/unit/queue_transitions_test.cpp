@@ -1913,6 +1913,55 @@ TEST_F(Transitions, ARoundSettlesItsSuccessesAndClaimsTheNextJobsInOneCall) {
     EXPECT_TRUE(engine().claim(k).settled.empty());
 }
 
+// --claim-ahead and the round together: the success of a job claimed ahead may ride in a round
+// before its start notice (flush_starts) reaches the server. The settle counts the run; the late
+// notice changes nothing; the same round marks the jobs it claims past (max - ahead).
+TEST_F(Transitions, ARoundCountsTheRunOfAJobClaimedAheadWhoseStartNoticeIsLate) {
+    auto k = keys();
+    ASSERT_EQ(
+        engine()
+            .enqueue(k, {{"a", "1"}, {"b", "2"}, {"c", "3"}, {"d", "4"}}, Options().max_attempts(1))
+            .size(),
+        4u);
+    auto first = engine().claim_ahead(k, 2, 1).jobs;
+    ASSERT_EQ(first.size(), 2u);
+    ASSERT_FALSE(first[0].ahead);
+    ASSERT_TRUE(first[1].ahead);
+    EXPECT_EQ(raw().hget(k.job("b"), "attempts"), std::nullopt);
+    // b went to a handler and finished; its notice is still in the outbox. A round carries a's
+    // and b's successes and claims two more, one of them ahead.
+    std::vector<queue::QueueKeys> queues{k};
+    std::vector<queue::ClaimSuccess> successes{{0, {"a", first[0].token, "ra"}},
+                                               {0, {"b", first[1].token, "rb"}}};
+    auto round = queue::parse_claim(engine().run(
+        queue::claim_call(queues, "w1", "round-ahead", 30000ms, 2, 1, successes, 600000ms)));
+    EXPECT_EQ(round.settled, (std::vector<Settle>{Settle::done, Settle::done}));
+    EXPECT_EQ(raw().hget(k.job("a"), "attempts"), "1");
+    EXPECT_EQ(raw().hget(k.job("b"), "attempts"), "1");  // counted by the settle
+    EXPECT_EQ(raw().hget(k.job("b"), "ahead"), "");
+    EXPECT_EQ(state(k, "b"), "succeeded");
+    ASSERT_EQ(round.jobs.size(), 2u);
+    EXPECT_EQ(round.jobs[0].id, "c");
+    EXPECT_FALSE(round.jobs[0].ahead);
+    EXPECT_EQ(round.jobs[1].id, "d");
+    EXPECT_TRUE(round.jobs[1].ahead);
+    EXPECT_EQ(raw().hget(k.job("d"), "ahead"), "1");
+    EXPECT_EQ(raw().hget(k.job("d"), "attempts"), std::nullopt);
+    // The late notice: the job is settled, nothing changes (not counted twice).
+    EXPECT_EQ(engine().start(k, "b", first[1].token), 0);
+    EXPECT_EQ(raw().hget(k.job("b"), "attempts"), "1");
+    EXPECT_EQ(raw().counter(k, "succeeded"), 2);
+    // A notice that came first: the settle in a round does not count the run again.
+    EXPECT_EQ(engine().start(k, "d", round.jobs[1].token), 1);
+    std::vector<queue::ClaimSuccess> more{{0, {"d", round.jobs[1].token, "rd"}}};
+    auto last = queue::parse_claim(engine().run(
+        queue::claim_call(queues, "w1", "round-ahead-2", 30000ms, 1, 1, more, 600000ms)));
+    EXPECT_EQ(last.settled, std::vector<Settle>{Settle::done});
+    EXPECT_EQ(raw().hget(k.job("d"), "attempts"), "1");
+    EXPECT_TRUE(last.jobs.empty());
+    EXPECT_EQ(engine().stats(k).claimed_ahead, 0);
+}
+
 TEST_F(Transitions, ARoundRefusesAStaleTokenAndStillClaims) {
     auto k = keys();
     for (auto id : {"a", "b"})
