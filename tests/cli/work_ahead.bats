@@ -211,3 +211,30 @@ EOF
     assert_equal "$waiting" 3
     assert_equal "$(rcli zcard "{$WORKQ_NAMESPACE:q}:running")" 0
 }
+
+@test "--burst -c 4 --claim-ahead 4: every job runs exactly once, at most 4 at a time, each counted once" {
+    seq 40 | workq-enqueue q >"$D/ids"
+    mkdir "$D/running"
+    local h
+    h=$(make_handler h <<'EOF'
+: >"$D/running/$WORKQ_JOB_ID"
+ls "$D/running" | wc -l >>"$D/concurrent"
+echo "$WORKQ_JOB_ID $WORKQ_ATTEMPT" >>"$D/ledger"
+rm "$D/running/$WORKQ_JOB_ID"
+EOF
+)
+    export D
+    start_worker w --burst -c 4 --claim-ahead 4 q -- "$h"
+    wait_exit "$LAST_PID" 60
+    assert_equal "$EXIT_CODE" 0
+    assert_equal "$(wc -l <"$D/ledger")" 40
+    assert_equal "$(cut -d' ' -f1 "$D/ledger" | sort -u | wc -l)" 40
+    assert_equal "$(cut -d' ' -f2 "$D/ledger" | sort -u)" 1
+    assert_equal "$(meta_field q succeeded)" 40
+    local most id
+    most=$(sort -n "$D/concurrent" | tail -1)
+    [ "$most" -le 4 ] || fail "$most handlers ran at once with -c 4"
+    while read -r id; do
+        assert_equal "$(job_field q "$id" attempts)" 1
+    done <"$D/ids"
+}

@@ -321,6 +321,9 @@ void Worker::end_claim_chain(ClaimChain& chain, bool look_again) {
     --claims_in_flight_;
     slots_claimed_for_ -= std::min(slots_claimed_for_, chain.left - chain.ahead_left);
     claim_ahead_.answered(chain.ask);
+    // A slot this chain counted on and did not fill takes a job held ahead now (it arrived
+    // while the slot was promised to this chain), not at the next wake-up.
+    start_held_jobs();
     if (!look_again) return;
     firer_->on_claim_hint(chain.total.next_tick);
     bool held = note_holds(chain.total.holds);
