@@ -255,6 +255,17 @@ void Worker::on_claim_link(const std::shared_ptr<ClaimChain>& chain, const queue
             release(job);
             continue;
         }
+        if (claim_ahead_.held() > 0) {
+            // Jobs held ahead came with earlier claims (replies come in the order sent): they
+            // go first, in the queues' priority order, oldest first; this one waits in the
+            // place of the one that starts (counted already if not claimed ahead: it starts
+            // without a notice). Two claims on their way (one for a place ahead, one for a slot
+            // that freed meanwhile) would otherwise start the newer job first.
+            claim_ahead_.hold(std::move(job.claimed));
+            auto first = claim_ahead_.next();
+            job.queue_index = first->queue_index;
+            job.claimed = std::move(*first);
+        }
         start_job(*free_slot, std::move(job));
     }
     next_claim_link(chain);
