@@ -642,12 +642,16 @@ local function id_fence_open(deadline, now)
     return now <= deadline - ID_CLOCK_MARGIN_MS
 end
 
--- Before anything else in every script: is the slot of KEYS[1] in flux (see "Redis Cluster"
--- above)? One EXISTS of two absent keys; a script without keys touches none.
-if KEYS[1] then
-    local tag = string.match(KEYS[1], '^{[^}]+}')
-    if tag then
-        local probe = redis.pcall('EXISTS', tag .. MIGRATION_PROBE_A, tag .. MIGRATION_PROBE_B)
-        if type(probe) == 'table' then migrating('the slot of ' .. tag .. ' is migrating between nodes') end
+-- Before anything else in every script: is the slot of `keys`[1] in flux (see "Redis Cluster"
+-- above)? One EXISTS of two absent keys; a script without keys touches none. Every script calls
+-- it first with its KEYS (cmake/embed_lua.cmake puts the call before each body): in a function
+-- library this file runs at load time, where redis.call is not allowed.
+local function slot_guard(keys)
+    if keys[1] then
+        local tag = string.match(keys[1], '^{[^}]+}')
+        if tag then
+            local probe = redis.pcall('EXISTS', tag .. MIGRATION_PROBE_A, tag .. MIGRATION_PROBE_B)
+            if type(probe) == 'table' then migrating('the slot of ' .. tag .. ' is migrating between nodes') end
+        end
     end
 end
