@@ -25,9 +25,9 @@
 #include "queue/registry.hpp"
 #include "queue/schedules.hpp"
 #include "queue/scripts.hpp"
-#include "redis/script.hpp"
 #include "queue/transitions.hpp"
 #include "redis/cluster.hpp"
+#include "redis/script.hpp"
 #include "redis/url.hpp"
 #include "redis_fixture.hpp"
 
