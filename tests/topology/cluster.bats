@@ -225,7 +225,7 @@ waiting_on() { ccli "$1" client list | grep -q 'cmd=blpop'; }
     ccli "$flushed" function flush >/dev/null
     for q in $queues; do workq-enqueue "$q" b >>"$D/ids"; done
     ccli "$flushed" function flush >/dev/null
-    start_worker w --burst $queues -- true
+    start_worker w --burst "$(paste -sd, <<<"$queues")" -- true
     wait_exit "$LAST_PID" 30
     assert_equal "$EXIT_CODE" 0
     for q in $queues; do
