@@ -143,6 +143,50 @@ TEST_F(Functions, AUserWithoutFunctionRightsRunsTheScriptsThroughEvalsha) {
     raw_connection().call({"ACL", "DELUSER", user});
 }
 
+// A user who may not run FCALL (as a server without functions, Redis 6.2, answers "unknown
+// command"): the calls that met the refusal run again as EVAL, later ones as EVALSHA.
+TEST_F(Functions, AUserWithoutFcallRunsTheScriptsThroughEvalsha) {
+    auto user = "v-" + ns();
+    raw_connection().call(
+        {"ACL", "SETUSER", user, "reset", "on", ">pw", "~*", "&*", "+@all", "-fcall"});
+    auto endpoint = test_endpoint();
+    endpoint.username = user;
+    endpoint.password = "pw";
+    auto limited = redis::Connection::open(endpoint);
+    Engine engine(limited);
+    auto k = keys();
+    round_trip(engine, k, "a");
+    auto evalshas = calls("evalsha");
+    round_trip(engine, k, "b");
+    EXPECT_EQ(calls("evalsha") - evalshas, 3);
+    raw_connection().call({"ACL", "DELUSER", user});
+}
+
+// At maxmemory, as before functions: an enqueue is refused at its first write (the same
+// words), a settle whose first write frees memory goes through.
+TEST_F(Functions, AtMaxmemoryScriptsBehaveAsTheirEvalDid) {
+    auto k = keys();
+    round_trip(engine(), k, "warm");
+    ASSERT_EQ(engine().enqueue_one(k, "held"), queue::EnqueueStatus::created);
+    auto claimed = engine().claim(k);
+    ASSERT_EQ(claimed.jobs.size(), 1u);
+    raw_connection().call({"CONFIG", "SET", "maxmemory", "1"});
+    struct Restore {
+        redis::Connection& admin;
+        ~Restore() { admin.command({"CONFIG", "SET", "maxmemory", "0"}); }
+    } restore{raw_connection()};
+    auto evals = calls("eval");
+    std::vector<queue::NewJob> jobs{{"more", "x"}};
+    queue::append(connection(), queue::enqueue_call(k, Options(), jobs));
+    auto refused = connection().read_script_replies().at(0);
+    ASSERT_TRUE(refused.is_error());
+    EXPECT_TRUE(refused.text.starts_with("OOM command not allowed")) << refused.text;
+    EXPECT_EQ(engine().complete(k, "held", claimed.jobs[0].token), queue::Settle::done);
+    EXPECT_EQ(raw().hget(k.job("held"), "state"), "succeeded");
+    // Refused as functions before they started (no allow-oom), both ran as EVAL texts.
+    EXPECT_EQ(calls("eval") - evals, 2);
+}
+
 // The library's text: one function per script, named after the library (two workq versions on
 // one server do not collide), the helpers once.
 TEST(FunctionLibrary, HoldsEveryScriptUnderItsHashedName) {
