@@ -159,7 +159,7 @@ for qi = 1, #KEYS do
     if at then
         local statuses = {}
         if settle_metas[qi] then
-            statuses = complete_jobs(ARGV[7 + qi], settle_metas[qi], result_ttl, now, at)
+            statuses = complete_jobs(ARGV[7 + qi], settle_metas[qi], result_ttl, now, ARGV, at)
         end
         for j, i in ipairs(at) do settled[(i - 1 - FIRST_SUCCESS) / 5 + 1] = statuses[j] or 0 end
     end

@@ -19,4 +19,4 @@ local at = {}
 for i = 3, #ARGV, 4 do at[#at + 1] = i end
 return complete_jobs(ARGV[1], {key = KEYS[1], succeeded = meta[2], rate_minute = meta[3],
                                rate_count = meta[4], limit_concurrency = meta[5]},
-                     tonumber(ARGV[2]), now_ms(), at)
+                     tonumber(ARGV[2]), now_ms(), ARGV, at)

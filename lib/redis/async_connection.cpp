@@ -12,6 +12,7 @@
 #include "redis/sentinel.hpp"
 #include "redis/transport.hpp"
 #include "util/errors.hpp"
+#include "util/log.hpp"
 #include "util/names.hpp"
 
 namespace workq::redis {
@@ -74,7 +75,8 @@ struct AsyncConnection::Cluster {
     std::vector<HostPort> seeds;  // in the order to try: the URL's, then masters known before
     // The masters talked to, each over its own connection (also while it connects).
     std::vector<std::pair<HostPort, std::shared_ptr<AsyncConnection>>> nodes;
-    std::vector<std::string> scripts;            // SCRIPT LOAD texts: each node gets them first
+    // SCRIPT LOAD and FUNCTION LOAD commands: each node gets them first.
+    std::vector<std::vector<std::string>> scripts;
     std::vector<std::function<void()>> waiting;  // commands given before the map was read
     std::size_t in_flight = 0;
     bool refreshing = false;
@@ -390,12 +392,13 @@ void AsyncConnection::command(std::vector<std::string> args, ReplyHandler handle
 void AsyncConnection::dispatch(std::vector<std::string> args, ReplyHandler handler,
                                std::chrono::milliseconds deadline) {
     if (!cluster_) return send(args, std::move(handler), deadline);
-    if (args.size() >= 3 && same_word(args[0], "SCRIPT") && same_word(args[1], "LOAD")) {
-        // Every master needs the scripts before its first EVALSHA: the ones open now get it
-        // here, those opened later first thing (cluster_child).
+    if (args.size() >= 3 && ((same_word(args[0], "SCRIPT") && same_word(args[1], "LOAD")) ||
+                             (same_word(args[0], "FUNCTION") && same_word(args[1], "LOAD")))) {
+        // Every master needs the scripts (and the library) before its first EVALSHA (FCALL):
+        // the ones open now get them here, those opened later first thing (cluster_child).
         auto& scripts = cluster_->scripts;
-        if (std::find(scripts.begin(), scripts.end(), args[2]) == scripts.end())
-            scripts.push_back(args[2]);
+        if (std::find(scripts.begin(), scripts.end(), args) == scripts.end())
+            scripts.push_back(args);
         bool answered = false;
         for (auto& node : cluster_->nodes) {
             if (node.second->failed()) continue;
@@ -500,9 +503,9 @@ std::shared_ptr<AsyncConnection> AsyncConnection::cluster_child(const HostPort& 
             if (error) lost(*error);
         },
         lost);
-    for (const auto& text : cluster_->scripts)
+    for (const auto& load : cluster_->scripts)
         child->send(
-            {"SCRIPT", "LOAD", text}, [](auto) {}, cluster_->connect_timeout);
+            load, [](auto) {}, cluster_->connect_timeout);
     for (auto& node : cluster_->nodes)
         if (node.first == address) {
             node.second = child;
@@ -636,30 +639,63 @@ void AsyncConnection::cluster_route(std::vector<std::string> args, ReplyHandler 
 void AsyncConnection::script(const ScriptSource& script, std::span<const std::string> keys,
                              std::span<const std::string> args, ReplyHandler handler,
                              std::chrono::milliseconds deadline) {
-    // One copy of the call, kept for a NOSCRIPT re-send; the script's text (kilobytes, with the
-    // shared helpers) is copied only then, not on every call.
+    // One copy of the call, kept for a re-send; the script's text (kilobytes, with the shared
+    // helpers) is copied only then, not on every call.
     auto argv = std::make_shared<std::vector<std::string>>();
     argv->reserve(3 + keys.size() + args.size());
-    argv->emplace_back("EVALSHA");
-    argv->emplace_back(script.sha1);
+    bool fcall = functions_ && !script.function.empty();
+    argv->emplace_back(fcall ? "FCALL" : "EVALSHA");
+    argv->emplace_back(fcall ? script.function : script.sha1);
     argv->push_back(std::to_string(keys.size()));
     argv->insert(argv->end(), keys.begin(), keys.end());
     argv->insert(argv->end(), args.begin(), args.end());
+    send_script(script, std::move(argv), std::move(handler), deadline);
+}
+
+void AsyncConnection::send_script(const ScriptSource& script,
+                                  std::shared_ptr<std::vector<std::string>> argv,
+                                  ReplyHandler handler, std::chrono::milliseconds deadline) {
+    // The embedded script lives as long as the program.
     dispatch(
         *argv,
-        [self = weak_from_this(), text = script.text, argv, handler = std::move(handler),
+        [self = weak_from_this(), script = &script, argv, handler = std::move(handler),
          deadline](std::optional<Reply> reply) mutable {
             auto connection = self.lock();
-            if (connection && reply && reply->is_error() && reply->text.starts_with("NOSCRIPT")) {
-                // The server lost its script cache: EVAL loads and runs it in one step.
-                (*argv)[0] = "EVAL";
-                (*argv)[1] = std::string(text);  // the embedded text lives as long as the program
-                connection->dispatch(*argv, std::move(handler), deadline);
-                return;
-            }
-            handler(std::move(reply));
+            auto miss = reply ? script_miss((*argv)[0], *reply) : ScriptMiss::none;
+            if (!connection || miss == ScriptMiss::none) return handler(std::move(reply));
+            // It did not run (redis/script.hpp): it goes again, behind what was pipelined
+            // meanwhile. A lost script cache or library: EVAL loads and runs it in one step
+            // (and the library is loaded again for the calls after it).
+            auto form = ScriptForm::eval;
+            if (miss == ScriptMiss::no_functions) connection->stop_functions(reply->text);
+            if (miss == ScriptMiss::library && connection->functions_)
+                connection->load_library(script->library);
+            if (miss == ScriptMiss::refused_at_oom) form = ScriptForm::evalsha;
+            set_script_form(*argv, *script, form);
+            connection->send_script(*script, std::move(argv), std::move(handler), deadline);
         },
         deadline);
+}
+
+void AsyncConnection::load_library(std::string_view library) {
+    if (!functions_ || loading_library_) return;
+    loading_library_ = true;
+    dispatch(
+        {"FUNCTION", "LOAD", std::string(library)},
+        [self = weak_from_this()](std::optional<Reply> reply) {
+            auto connection = self.lock();
+            if (!connection) return;
+            connection->loading_library_ = false;
+            if (reply && !library_loaded(*reply)) connection->stop_functions(reply->text);
+        },
+        std::chrono::seconds(10));
+}
+
+void AsyncConnection::stop_functions(const std::string& why) {
+    if (!functions_) return;
+    functions_ = false;
+    log::debug(fmt::format("{} runs no functions ({}): the scripts go as EVALSHA",
+                           describe(endpoint_), printable(why, 200)));
 }
 
 void AsyncConnection::watch_deadlines() {

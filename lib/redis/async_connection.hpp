@@ -17,9 +17,9 @@
 // router over one such connection per master used: it reads the slot map from the seeds (then
 // from the masters it learnt of before), sends each command to the master of its routing key's
 // slot, follows MOVED (and reads the map again) and ASK, waits out TRYAGAIN and CLUSTERDOWN with
-// jittered retries, at most max_redirects per command. SCRIPT LOAD goes to every master it talks
-// to, before anything else. When one node's connection fails, the router fails as a whole (the
-// owner reconnects, reading the map again: a failover).
+// jittered retries, at most max_redirects per command. SCRIPT LOAD and FUNCTION LOAD go to every
+// master it talks to, before anything else. When one node's connection fails, the router fails as a
+// whole (the owner reconnects, reading the map again: a failover).
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -65,12 +65,20 @@ class AsyncConnection : public std::enable_shared_from_this<AsyncConnection> {
     void command(std::vector<std::string> args, ReplyHandler handler,
                  std::chrono::milliseconds deadline = std::chrono::seconds(10));
 
-    // Runs a script by SHA1; on NOSCRIPT (cache flushed, server restarted) sends it again as EVAL.
+    // Runs a script: FCALL of its function in the library (Redis >= 7), or EVALSHA where that is
+    // not to be had. A call that did not run (redis/script.hpp: cache flushed, library gone,
+    // server restarted, FCALL refused) goes again, as EVAL (or EVALSHA, refused at maxmemory).
     // That second send goes behind the commands pipelined meanwhile: where order matters, load
-    // the scripts (SCRIPT LOAD) on connecting, before the first one runs.
+    // the library (load_library) and the scripts (SCRIPT LOAD) on connecting, before the first
+    // one runs.
     void script(const ScriptSource& script, std::span<const std::string> keys,
                 std::span<const std::string> args, ReplyHandler handler,
                 std::chrono::milliseconds deadline = std::chrono::seconds(10));
+
+    // FUNCTION LOAD of the library (on a cluster, on every master talked to, and on each one
+    // opened later, first thing). Refused (an ACL, Redis 6.2): scripts go as EVALSHA from then
+    // on, said once at debug level. A library of that name loaded already is as good.
+    void load_library(std::string_view library);
 
     bool ready() const { return state_ == State::ready; }
     bool failed() const { return state_ == State::failed; }
@@ -99,6 +107,9 @@ class AsyncConnection : public std::enable_shared_from_this<AsyncConnection> {
     void arm(Wait wait);
     void send(const std::vector<std::string>& args, ReplyHandler handler,
               std::chrono::milliseconds deadline);
+    void send_script(const ScriptSource& script, std::shared_ptr<std::vector<std::string>> argv,
+                     ReplyHandler handler, std::chrono::milliseconds deadline);
+    void stop_functions(const std::string& why);
     // A command, sent directly or routed to its master (cluster).
     void dispatch(std::vector<std::string> args, ReplyHandler handler,
                   std::chrono::milliseconds deadline);
@@ -120,6 +131,8 @@ class AsyncConnection : public std::enable_shared_from_this<AsyncConnection> {
     std::shared_ptr<void> master_search_;  // a Sentinel endpoint's, until the master is found
     boost::asio::steady_timer deadline_timer_;
     std::unique_ptr<Cluster> cluster_;
+    bool functions_ = true;  // scripts go as FCALL until the server refuses it
+    bool loading_library_ = false;
 };
 
 }  // namespace workq::redis

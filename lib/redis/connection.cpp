@@ -50,25 +50,6 @@ bool wait_until(int fd, Wait wait, Clock::time_point deadline) {
     }
 }
 
-bool is_noscript(const Reply& reply) {
-    return reply.is_error() && reply.text.starts_with("NOSCRIPT");
-}
-
-std::vector<std::string> evalsha_argv(const ScriptSource& script,
-                                      std::span<const std::string_view> keys,
-                                      std::span<const std::string_view> args) {
-    std::vector<std::string> argv;
-    argv.reserve(3 + keys.size() + args.size());
-    argv.emplace_back("EVALSHA");
-    argv.emplace_back(script.sha1);
-    argv.emplace_back(std::to_string(keys.size()));
-    for (auto key : keys)
-        argv.emplace_back(key);
-    for (auto arg : args)
-        argv.emplace_back(arg);
-    return argv;
-}
-
 // Cluster: the owner recorded for the reply to an ASKING sent before a command, which nobody
 // reads.
 constexpr std::size_t discarded = std::numeric_limits<std::size_t>::max();
@@ -345,7 +326,7 @@ Reply Connection::run_script(const ScriptSource& script, std::span<const std::st
 
 void Connection::append_script(const ScriptSource& script, std::span<const std::string_view> keys,
                                std::span<const std::string_view> args) {
-    PendingScript pending{&script, evalsha_argv(script, keys, args)};
+    PendingScript pending{&script, script_argv(script, functions_, keys, args)};
     std::vector<std::string_view> view(pending.argv.begin(), pending.argv.end());
     append(view);
     pending_scripts_.push_back(std::move(pending));
@@ -356,42 +337,90 @@ std::vector<Reply> Connection::read_script_replies() {
     pending_scripts_.clear();
     std::vector<Reply> replies;
     replies.reserve(pending.size());
-    std::vector<std::size_t> missing;
-    for (std::size_t i = 0; i < pending.size(); ++i) {
-        replies.push_back(read_reply());
-        if (is_noscript(replies.back())) missing.push_back(i);
-    }
-    if (missing.empty()) return replies;
-    // The server lost its script cache (SCRIPT FLUSH, restart). A script that met NOSCRIPT did
-    // not run at all, and every later call of it failed the same way, so re-sending the failed
-    // calls in their order keeps the order of effects. The first of each script goes as EVAL
-    // with its text, which caches it for the EVALSHAs behind it in the same pipeline: one copy
-    // of a 17 KB text per script, not one per call (500 per page of a dlq export).
-    auto resend = [&](const std::vector<std::size_t>& calls, bool every_one_as_text) {
-        std::set<const ScriptSource*> text_sent;
-        for (auto i : calls) {
-            auto& argv = pending[i].argv;
-            if (every_one_as_text || text_sent.insert(pending[i].script).second) {
-                argv[0] = "EVAL";
-                argv[1] = pending[i].script->text;
+    std::vector<std::pair<std::size_t, ScriptMiss>> missed;
+    auto read_one = [&](std::size_t i) {
+        auto reply = read_reply();
+        auto miss = script_miss(pending[i].argv[0], reply);
+        if (miss != ScriptMiss::none) missed.emplace_back(i, miss);
+        return reply;
+    };
+    for (std::size_t i = 0; i < pending.size(); ++i)
+        replies.push_back(read_one(i));
+    // Calls that did not run (redis/script.hpp says why) go again, in their order, which keeps
+    // the order of effects: the server lost its script cache (SCRIPT FLUSH, restart) or its
+    // library (FUNCTION FLUSH, restart, a new cluster master), and every later call of the
+    // scripts lost failed the same way. The library is loaded first (FUNCTION LOAD). A call
+    // going as EVALSHA goes as EVAL with its text the first time per script, which caches it
+    // for the EVALSHAs behind it in the same pipeline: one copy of a 17 KB text per script, not
+    // one per call (500 per page of a dlq export).
+    // Lost again between the load and the calls after it (another client's FLUSH in that
+    // instant): those calls did not run; they go again, and the third time each with its text
+    // (EVAL), which cannot meet NOSCRIPT. Only then, or when a call refused at maxmemory goes
+    // as EVALSHA behind a later one that ran, can a call run after a later call of another.
+    for (int round = 0; !missed.empty(); ++round) {
+        auto calls = std::exchange(missed, {});
+        bool last = round >= 2;
+        bool load = false;
+        for (auto [i, miss] : calls) {
+            if (miss == ScriptMiss::no_functions && functions_) {
+                functions_ = false;
+                log::debug(fmt::format("{} runs no functions ({}): the scripts go as EVALSHA",
+                                       describe(endpoint_), printable(replies[i].text, 200)));
             }
-            std::vector<std::string_view> view(argv.begin(), argv.end());
+            load = load || miss == ScriptMiss::library;
+        }
+        if (load && functions_ && !last)
+            load_library(*pending[calls.front().first].script, pending, calls);
+        std::set<const ScriptSource*> text_sent;
+        for (auto [i, miss] : calls) {
+            auto& call = pending[i];
+            auto form = ScriptForm::evalsha;
+            if (last)
+                form = ScriptForm::eval;
+            else if (functions_ && miss == ScriptMiss::library)
+                form = ScriptForm::fcall;
+            if (form == ScriptForm::evalsha && text_sent.insert(call.script).second)
+                form = ScriptForm::eval;
+            set_script_form(call.argv, *call.script, form);
+            std::vector<std::string_view> view(call.argv.begin(), call.argv.end());
             append(view);
         }
-        std::vector<std::size_t> failed_again;
-        for (auto i : calls) {
-            replies[i] = read_reply();
-            if (is_noscript(replies[i])) failed_again.push_back(i);
-        }
-        return failed_again;
-    };
-    // Flushed again between an EVAL and the EVALSHAs after it (another client's SCRIPT FLUSH
-    // in that instant): those calls did not run; they go again, each with its text, which
-    // cannot meet NOSCRIPT. Only in that case can a call of one script run after a later call
-    // of another.
-    auto again = resend(missing, false);
-    if (!again.empty()) resend(again, true);
+        for (auto [i, miss] : calls)
+            replies[i] = read_one(i);
+    }
     return replies;
+}
+
+void Connection::load_library(const ScriptSource& script, const std::vector<PendingScript>& pending,
+                              const std::vector<std::pair<std::size_t, ScriptMiss>>& calls) {
+    // Every master that answered "not found" gets the library (a single server: this one). A
+    // cluster's master is found by the call's first key, as the call itself was.
+    Reply reply;
+    if (!cluster_) {
+        reply = command({"FUNCTION", "LOAD", script.library});
+    } else {
+        std::set<std::size_t> nodes;
+        for (auto [i, miss] : calls) {
+            if (miss != ScriptMiss::library) continue;
+            const auto& argv = pending[i].argv;
+            std::vector<std::string_view> view(argv.begin(), argv.end());
+            if (auto key = routing_key(view))
+                if (auto master = cluster_->map.master_of(key_slot(*key)))
+                    nodes.insert(cluster_->node_index(*master));
+        }
+        try {
+            for (auto node : nodes) {
+                reply = cluster_connection(node).command({"FUNCTION", "LOAD", script.library});
+                if (!library_loaded(reply)) break;
+            }
+        } catch (const RedisError& error) {
+            cluster_fail(error);
+        }
+    }
+    if (library_loaded(reply)) return;
+    functions_ = false;
+    log::debug(fmt::format("FUNCTION LOAD refused by {} ({}): the scripts go as EVALSHA",
+                           describe(endpoint_), printable(reply.text, 200)));
 }
 
 void Connection::set_command_timeout(std::chrono::milliseconds timeout) {

@@ -27,6 +27,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "redis/reply.hpp"
@@ -35,8 +36,9 @@
 
 namespace workq::redis {
 
-struct ScriptSource;  // defined with the embedded scripts
-enum class Wait;      // redis/transport.hpp
+struct ScriptSource;    // defined with the embedded scripts
+enum class ScriptMiss;  // redis/script.hpp
+enum class Wait;        // redis/transport.hpp
 
 struct Timeouts {
     std::chrono::milliseconds connect{5000};
@@ -80,16 +82,21 @@ class Connection {
     }
     Reply read_reply();
 
-    // Runs an embedded script by its SHA1, loading it when the server answers NOSCRIPT.
-    // An error reply raised by the script is returned, not thrown.
+    // Runs an embedded script: FCALL of its function in the library, or EVALSHA where that is
+    // not to be had, loading what the server lacks (redis/script.hpp). An error reply raised by
+    // the script is returned, not thrown.
     Reply run_script(const ScriptSource& script, std::span<const std::string_view> keys,
                      std::span<const std::string_view> args);
 
-    // Pipelined scripts: append_script() queues an EVALSHA; read_script_replies() reads them
-    // all and re-sends, in order, any that met NOSCRIPT (after a SCRIPT FLUSH or a restart).
+    // Pipelined scripts: append_script() queues an FCALL (or EVALSHA); read_script_replies()
+    // reads them all and re-sends, in order, any that did not run (after a SCRIPT FLUSH, a
+    // FUNCTION FLUSH or a restart: redis/script.hpp).
     void append_script(const ScriptSource& script, std::span<const std::string_view> keys,
                        std::span<const std::string_view> args);
     std::vector<Reply> read_script_replies();
+    // false: scripts go as EVALSHA from now on, as on a server without functions (the tests of
+    // that path; a connection finds it out by itself).
+    void use_functions(bool on) { functions_ = on; }
 
     // How long a command may take before the connection is declared dead; blocking commands
     // (BLPOP) need more than their own timeout.
@@ -132,8 +139,12 @@ class Connection {
     struct Cluster;  // the router's state, in connection.cpp
     struct PendingScript {
         const ScriptSource* script;
-        std::vector<std::string> argv;  // EVALSHA sha numkeys keys... args...
+        std::vector<std::string> argv;  // FCALL function (or EVALSHA sha) numkeys keys... args...
     };
+    // FUNCTION LOAD of `script`'s library where `calls` (of `pending`) found it missing; when it
+    // is refused, functions_ goes false.
+    void load_library(const ScriptSource& script, const std::vector<PendingScript>& pending,
+                      const std::vector<std::pair<std::size_t, ScriptMiss>>& calls);
     Connection(std::unique_ptr<Context> context, Endpoint endpoint);
     [[noreturn]] void fail(std::string_view during, std::string_view reason);
     void flush();
@@ -158,6 +169,8 @@ class Connection {
     std::unique_ptr<Context> context_;
     Endpoint endpoint_;
     std::vector<PendingScript> pending_scripts_;
+    // Whether scripts go as FCALL (Redis >= 7; redis/script.hpp), until the server refuses it.
+    bool functions_ = true;
     // Sentinel: the endpoint as given (no master address), the timeouts to reconnect with, and
     // every command appended and not yet answered, oldest first (`written` of them sent), kept
     // to be sent again to the next master.

@@ -241,6 +241,6 @@ running_is() { [ "$(workq-status "$1" --json | jq '.queues[0].running')" = "$2" 
 # client_calls SOCKET: how many commands clients sent the server (as in work_signals.bats).
 client_calls() {
     redis-cli -s "$1" info commandstats | tr -d '\r' |
-        sed -n 's/^cmdstat_\(eval\|evalsha\|blpop\|ping\|auth\|select\|hello\):calls=\([0-9]*\),.*/\2/p' |
+        sed -n 's/^cmdstat_\(eval\|evalsha\|fcall\|blpop\|ping\|auth\|select\|hello\):calls=\([0-9]*\),.*/\2/p' |
         awk '{ total += $1 } END { print total + 0 }'
 }

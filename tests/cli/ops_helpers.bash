@@ -42,13 +42,15 @@ commands_of() {
     rcli info commandstats | tr -d '\r' | sed -n 's/^cmdstat_\([^:]*\):calls=\([0-9]*\).*/\1 \2/p' | sort
 }
 
-# script_sha NAME [QUEUE]: loads lib/lua/NAME.lua as the tools do (the common helpers prepended)
-# and prints its SHA1; with QUEUE, on the node of that queue's keys (a cluster's master of its slot).
+# script_sha NAME [QUEUE]: loads lib/lua/NAME.lua as the tools' EVAL text (the common helpers,
+# the slot guard's call, the script: cmake/embed_lua.cmake) and prints its SHA1; with QUEUE, on
+# the node of that queue's keys (a cluster's master of its slot).
+script_text() { cat "$LUA_DIR"/common/*.lua; printf 'slot_guard(KEYS); '; cat "$LUA_DIR/$1.lua"; }
 script_sha() {
     if [ -n "${2:-}" ]; then
-        cat "$LUA_DIR"/common/*.lua "$LUA_DIR/$1.lua" | qcli "$2" -x script load
+        script_text "$1" | qcli "$2" -x script load
     else
-        cat "$LUA_DIR"/common/*.lua "$LUA_DIR/$1.lua" | rcli -x script load
+        script_text "$1" | rcli -x script load
     fi
 }
 

@@ -222,6 +222,30 @@ EOF
     ! grep -q NOPERM "$D/long.log" || fail "$(grep NOPERM "$D/long.log")"
 }
 
+@test "a user who may not run FUNCTION (Redis >= 7) runs every script through EVALSHA: enqueue, work, status" {
+    rcli function list >/dev/null 2>&1 || skip "no functions on this server"
+    rcli acl setuser nofn on '>nofn-Pw1' '~*' '&*' +@all -function >/dev/null
+    rcli function flush >/dev/null
+    export WORKQ_REDIS_URL="redis://nofn@127.0.0.1:$REDIS_TCP_PORT"
+    export WORKQ_REDIS_PASSWORD=nofn-Pw1
+    local evalsha_before ok
+    evalsha_before=$(rcli info commandstats | sed -n 's/^cmdstat_evalsha:calls=\([0-9]*\).*/\1/p')
+    ok=$(workq-enqueue q good)
+    start_worker w --burst q -- cat
+    wait_exit "$LAST_PID" 20
+    assert_equal "$EXIT_CODE" 0
+    ! grep -q NOPERM "$D/w.log" || fail "$(grep NOPERM "$D/w.log")"
+    assert_raw_state q "$ok" succeeded
+    run --separate-stderr workq-status q
+    assert_success
+    [[ "$stderr$output" != *NOPERM* ]] || fail "status: $stderr"
+    # FUNCTION LOAD was refused: nothing loaded, the scripts went as EVALSHA.
+    assert_equal "$(rcli function list)" ""
+    local evalsha_after
+    evalsha_after=$(rcli info commandstats | sed -n 's/^cmdstat_evalsha:calls=\([0-9]*\).*/\1/p')
+    [ "${evalsha_after:-0}" -gt "${evalsha_before:-0}" ] || fail "no EVALSHA: $(rcli info commandstats)"
+}
+
 @test "a password that goes wrong while a worker runs: one AUTH per reconnect attempt, at growing intervals" {
     export WORKQ_REDIS_URL="redis://127.0.0.1:$REDIS_TCP_PORT" WORKQ_REDIS_PASSWORD=$PW
     start_worker w q -- true

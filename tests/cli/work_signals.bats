@@ -585,7 +585,7 @@ blocked_clients_are() { [ "$(rcli client list | grep -c 'cmd=blpop')" -eq "$1" ]
 # aside, which INFO's total_commands_processed also counts).
 client_calls() {
     redis-cli -s "$1" info commandstats | tr -d '\r' |
-        sed -n 's/^cmdstat_\(eval\|evalsha\|blpop\|ping\|auth\|select\|hello\):calls=\([0-9]*\),.*/\2/p' |
+        sed -n 's/^cmdstat_\(eval\|evalsha\|fcall\|blpop\|ping\|auth\|select\|hello\):calls=\([0-9]*\),.*/\2/p' |
         awk '{ total += $1 } END { print total + 0 }'
 }
 
@@ -694,6 +694,8 @@ command_calls() {
         awk '{ print $1 + $2 } END { if (NR == 0) print 0 }'
 }
 calls_at_least() { [ "$(command_calls "$1")" -ge "$2" ]; }
+# script_calls_at_least N: FCALL (Redis >= 7) and EVALSHA calls together.
+script_calls_at_least() { [ $(($(command_calls fcall) + $(command_calls evalsha))) -ge "$1" ]; }
 
 @test "claims the server refuses (NOREPLICAS) are tried again every second, logged once, not in a tight loop; the job runs once it allows" {
     own_server_with_running_job
@@ -705,7 +707,7 @@ calls_at_least() { [ "$(command_calls "$1")" -ge "$2" ]; }
     wait_until 10 log_has w "claim failed"
     # A few seconds of refusals (scripts: the claims once a second, renewals, settles...): a
     # tight loop makes thousands of calls and log lines meanwhile.
-    wait_until 30 calls_at_least evalsha 8
+    wait_until 30 script_calls_at_least 8
     local blpops lines
     blpops=$(command_calls blpop)
     lines=$(grep -c "claim failed" "$D/w.log")

@@ -99,9 +99,20 @@ proxy_stat() {
 # pcli ARGS...: redis-cli through the proxy.
 pcli() { redis-cli -h 127.0.0.1 -p "$PROXY_PORT" "$@"; }
 
-# script_sha NAME: the SHA1 the server knows lib/lua/NAME.lua by (the shared helpers
-# prepended, as cmake/embed_lua.cmake embeds it), to aim `drop` at one script's replies.
-script_sha() { cat "$REPO_ROOT"/lib/lua/common/*.lua "$REPO_ROOT/lib/lua/$1.lua" | sha1sum | cut -c1-40; }
+# script_sha NAME: a word of the calls of lib/lua/NAME.lua, to aim `drop` at one script's
+# replies: on a server with workq's function library loaded (Redis >= 7, after a first call),
+# the function's name (FCALL workq_<hash>_NAME); else the SHA1 of its EVAL text (the shared
+# helpers, the slot guard's call, the script, as cmake/embed_lua.cmake embeds it).
+script_sha() {
+    local library
+    library=$(redis-cli -s "$OWN/redis.sock" function list 2>/dev/null | grep -m1 -x 'workq_[0-9a-f]*')
+    if [ -n "$library" ]; then
+        echo "${library}_$1"
+    else
+        { cat "$REPO_ROOT"/lib/lua/common/*.lua; printf 'slot_guard(KEYS); '; cat "$REPO_ROOT/lib/lua/$1.lua"; } |
+            sha1sum | cut -c1-40
+    fi
+}
 
 # ---- the server -------------------------------------------------------------------------------
 

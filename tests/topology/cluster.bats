@@ -210,6 +210,34 @@ waiting_on() { ccli "$1" client list | grep -q 'cmd=blpop'; }
     assert_equal "$EXIT_CODE" 0
 }
 
+@test "the scripts' function library: loaded on each master that runs them, loaded again after FUNCTION FLUSH on one, FCALL and no EVALSHA" {
+    ccli "$(live_node)" function list >/dev/null 2>&1 || skip "no functions on this server"
+    local queues q node flushed
+    queues=$(queues_on_masters 3)
+    for q in $queues; do ccli "$(queue_master "$q")" config resetstat >/dev/null; done
+    for q in $queues; do
+        workq-enqueue "$q" a >>"$D/ids"
+        ccli "$(queue_master "$q")" function list | grep -q -x 'workq_[0-9a-f]*' ||
+            fail "no library on the master of $q"
+    done
+    # One master loses it (and its replica, by replication): tools and a worker load it again.
+    flushed=$(queue_master "$(head -1 <<<"$queues")")
+    ccli "$flushed" function flush >/dev/null
+    for q in $queues; do workq-enqueue "$q" b >>"$D/ids"; done
+    ccli "$flushed" function flush >/dev/null
+    start_worker w --burst "$(paste -sd, <<<"$queues")" -- true
+    wait_exit "$LAST_PID" 30
+    assert_equal "$EXIT_CODE" 0
+    for q in $queues; do
+        node=$(queue_master "$q")
+        ccli "$node" function list | grep -q -x 'workq_[0-9a-f]*' || fail "no library on $node"
+        assert_equal "$(ccli "$node" hget "{$WORKQ_NAMESPACE:$q}:meta" succeeded)" 2
+        ccli "$node" info commandstats | grep -q '^cmdstat_fcall:' || fail "$node: no FCALL"
+        ! ccli "$node" info commandstats | grep -q '^cmdstat_evalsha:' ||
+            fail "$node: EVALSHA: $(ccli "$node" info commandstats | grep evalsha)"
+    done
+}
+
 @test "one server of the cluster named: found to be a cluster (INFO), routed the same" {
     local q
     q=$(queues_on_masters 3 | tail -1)

@@ -11,6 +11,9 @@ teardown() { topology_teardown; }
 # failed_over: the sentinels name node2 and it answers as master.
 failed_over() { sentinels_name node2 && [ "$(node_role node2)" = master ]; }
 
+# has_workq_library NODE: the node holds a workq function library.
+has_workq_library() { redis-cli -s "$(topo_socket "$1")" function list | grep -q -x 'workq_[0-9a-f]*'; }
+
 # succeeded_count QUEUE: the queue's succeeded counter on the current master.
 succeeded_count() {
     local n
@@ -69,6 +72,11 @@ succeeded_count() {
     workq-enqueue q before >>"$D/ids"
     wait_until 20 prints 1 succeeded_count q
     wait_until 10 blpop_clients_are 1
+    # The scripts' function library (Redis >= 7) reaches the replica by replication: the new
+    # master has it from its first moment.
+    if redis-cli -s "$(topo_socket node1)" function list >/dev/null 2>&1; then
+        wait_until 10 has_workq_library node2
+    fi
     scli s1 sentinel failover "$MASTER_NAME" >/dev/null
     wait_until 30 failed_over
     use_master node2

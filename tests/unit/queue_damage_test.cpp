@@ -27,6 +27,7 @@
 #include "queue/scripts.hpp"
 #include "queue/transitions.hpp"
 #include "redis/cluster.hpp"
+#include "redis/script.hpp"
 #include "redis/url.hpp"
 #include "redis_fixture.hpp"
 
@@ -838,10 +839,14 @@ TEST_F(Damage, AScriptMeetingASlotInMigrationEndsWithTryAgainHavingChangedNothin
         ++moved;
     }
     ASSERT_GT(moved, 5);
-    // Loaded beforehand: an EVALSHA answered NOSCRIPT would be sent again without ASKING.
-    for (const auto& script : queue::embedded_scripts())
-        for (auto* node : {&source, &target})
+    // Loaded beforehand: an EVALSHA answered NOSCRIPT (an FCALL answered "not found") would be
+    // sent again without ASKING.
+    for (auto* node : {&source, &target}) {
+        auto loaded = node->command({"FUNCTION", "LOAD", queue::embedded_library()});
+        ASSERT_TRUE(redis::library_loaded(loaded)) << loaded.text;
+        for (const auto& script : queue::embedded_scripts())
             ASSERT_FALSE(node->command({"SCRIPT", "LOAD", script.text}).is_error());
+    }
     auto before_source = dump_slot(source, slot);
     auto before_target = dump_slot(target, slot);
     ASSERT_FALSE(before_target.empty());

@@ -320,6 +320,8 @@ void Worker::on_commands_ready() {
     // again as EVAL behind the commands pipelined after it: a claim could then overtake the
     // settle sent before it, take the same job again (its lease had lapsed) and have the
     // settle refused as a lost lease.
+    // The library (Redis >= 7: FCALL) first; the EVAL texts for EVALSHA where it is refused.
+    commands_->load_library(queue::embedded_library());
     for (const auto& script : queue::embedded_scripts())
         commands_->command({"SCRIPT", "LOAD", std::string(script.text)}, [](auto) {});
     // The longest argument this server takes. CONFIG is refused to a least-privilege user:

@@ -557,25 +557,26 @@ end
 
 -- Successes reported by their holders (complete.lua; claim.lua settles those a worker sends with
 -- its claim): each job becomes succeeded with its result, kept for `ttl` ms. `at` lists where
--- each job's four arguments begin in ARGV: id, token, result bytes, bytes of the handler's output
--- dropped beyond --max-result ('0': the result is whole). `meta` holds the queue's meta key
--- (`key`) and its fields succeeded, rate_minute, rate_count and limit_concurrency as the caller
--- read them, with the version it checked (the meta is a hash of our data model). Each job is judged and recorded on
--- its own, exactly as if it came alone; returns one status per job, in order: 1 succeeded; 2
--- already settled by this token (a retried settle: nothing changes); 0 refused: the token no
--- longer holds the job; 3 its record cannot be a job: dead-lettered with the reason `corrupt`,
--- the result kept on it.
+-- each job's four arguments begin in `argv` (the script's ARGV, passed in: in the function
+-- library of cmake/embed_lua.cmake a helper sees no global ARGV): id, token, result bytes, bytes
+-- of the handler's output dropped beyond --max-result ('0': the result is whole). `meta` holds
+-- the queue's meta key (`key`) and its fields succeeded, rate_minute, rate_count and
+-- limit_concurrency as the caller read them, with the version it checked (the meta is a hash of
+-- our data model). Each job is judged and recorded on its own, exactly as if it came alone;
+-- returns one status per job, in order: 1 succeeded; 2 already settled by this token (a retried
+-- settle: nothing changes); 0 refused: the token no longer holds the job; 3 its record cannot be
+-- a job: dead-lettered with the reason `corrupt`, the result kept on it.
 -- This is the hot path of every job: each redis.call costs about as much as the work it does,
 -- so the meta is written once per call, and each record read once and written once. Its first
 -- write frees memory (HDEL is never refused for lack of it), so the settle goes through when
 -- the server is at maxmemory: once a script has written, Redis lets it finish.
-local function complete_jobs(p, meta, ttl, now, at)
+local function complete_jobs(p, meta, ttl, now, argv, at)
     local now_text = tostring(now)
     local out = {}
     local finished_running = {}  -- ids to take out of <p>running with one ZREM
     local succeeded = 0
     for _, i in ipairs(at) do
-        local id, token = ARGV[i], ARGV[i + 1]
+        local id, token = argv[i], argv[i + 1]
         local verdict, job, problem = holder_check(p, id, token)
         local status = 0
         if verdict == 'duplicate' then
@@ -583,7 +584,7 @@ local function complete_jobs(p, meta, ttl, now, at)
         elseif verdict == 'corrupt' then
             if dead_corrupt(p, id, now, problem .. ' (found when its holder reported a success; the ' ..
                             'result is kept on the record)', true) then
-                redis.call('HSET', p .. 'job:' .. id, 'result', ARGV[i + 2])
+                redis.call('HSET', p .. 'job:' .. id, 'result', argv[i + 2])
                 status = 3
             end
         elseif verdict == 'held' then
@@ -597,8 +598,8 @@ local function complete_jobs(p, meta, ttl, now, at)
             end
             local key = p .. 'job:' .. id
             redis.call('HDEL', key, 'lease', 'cancel')
-            local fields = {'state', 'succeeded', 'result', ARGV[i + 2], 'finished', now_text, 'settled', token}
-            local dropped = ARGV[i + 3]
+            local fields = {'state', 'succeeded', 'result', argv[i + 2], 'finished', now_text, 'settled', token}
+            local dropped = argv[i + 3]
             if dropped ~= '0' then
                 fields[#fields + 1] = 'truncated'; fields[#fields + 1] = dropped
             end
@@ -611,7 +612,7 @@ local function complete_jobs(p, meta, ttl, now, at)
             end
             redis.call('HSET', key, unpack(fields))
             release_unique(p, id, job.unique)
-            notify_final(p, id, job.notify, 'succeeded', ttl <= 0 and ARGV[i + 2] or nil)
+            notify_final(p, id, job.notify, 'succeeded', ttl <= 0 and argv[i + 2] or nil)
             -- A job that never failed has no error record (add_error sets `reason` on the record).
             expire_final(p, id, ttl, not job.reason)
         end
@@ -732,12 +733,16 @@ local function id_fence_open(deadline, now)
     return now <= deadline - ID_CLOCK_MARGIN_MS
 end
 
--- Before anything else in every script: is the slot of KEYS[1] in flux (see "Redis Cluster"
--- above)? One EXISTS of two absent keys; a script without keys touches none.
-if KEYS[1] then
-    local tag = string.match(KEYS[1], '^{[^}]+}')
-    if tag then
-        local probe = redis.pcall('EXISTS', tag .. MIGRATION_PROBE_A, tag .. MIGRATION_PROBE_B)
-        if type(probe) == 'table' then migrating('the slot of ' .. tag .. ' is migrating between nodes') end
+-- Before anything else in every script: is the slot of `keys`[1] in flux (see "Redis Cluster"
+-- above)? One EXISTS of two absent keys; a script without keys touches none. Every script calls
+-- it first with its KEYS (cmake/embed_lua.cmake puts the call before each body): in a function
+-- library this file runs at load time, where redis.call is not allowed.
+local function slot_guard(keys)
+    if keys[1] then
+        local tag = string.match(keys[1], '^{[^}]+}')
+        if tag then
+            local probe = redis.pcall('EXISTS', tag .. MIGRATION_PROBE_A, tag .. MIGRATION_PROBE_B)
+            if type(probe) == 'table' then migrating('the slot of ' .. tag .. ' is migrating between nodes') end
+        end
     end
 end

@@ -1,0 +1,64 @@
+#include "redis/script.hpp"
+
+#include "redis/reply.hpp"
+
+namespace workq::redis {
+
+ScriptMiss script_miss(std::string_view command, const Reply& reply) {
+    if (!reply.is_error()) return ScriptMiss::none;
+    std::string_view text = reply.text;
+    if (command == "EVALSHA")
+        return text.starts_with("NOSCRIPT") ? ScriptMiss::script_cache : ScriptMiss::none;
+    if (command != "FCALL") return ScriptMiss::none;
+    // Redis 7: "ERR Function not found"; checked before the function runs.
+    if (text.starts_with("ERR Function not found")) return ScriptMiss::library;
+    // Redis 6.2 ("ERR unknown command 'FCALL'..."), or an ACL without FCALL ("NOPERM this user
+    // has no permissions to run the 'fcall' command"): refused before anything ran.
+    if (text.starts_with("ERR unknown command") ||
+        (text.starts_with("NOPERM") && text.find("'fcall'") != std::string_view::npos))
+        return ScriptMiss::no_functions;
+    // A function without allow-oom is refused at maxmemory before it starts (and never later:
+    // Redis checks memory for it only then), whatever the words of the version.
+    if (text.starts_with("OOM")) return ScriptMiss::refused_at_oom;
+    return ScriptMiss::none;
+}
+
+bool library_loaded(const Reply& reply) {
+    return !reply.is_error() || (reply.text.starts_with("ERR Library") &&
+                                 reply.text.find("already exists") != std::string::npos);
+}
+
+std::vector<std::string> script_argv(const ScriptSource& script, bool functions,
+                                     std::span<const std::string_view> keys,
+                                     std::span<const std::string_view> args) {
+    std::vector<std::string> argv;
+    argv.reserve(3 + keys.size() + args.size());
+    bool fcall = functions && !script.function.empty();
+    argv.emplace_back(fcall ? "FCALL" : "EVALSHA");
+    argv.emplace_back(fcall ? script.function : script.sha1);
+    argv.emplace_back(std::to_string(keys.size()));
+    for (auto key : keys)
+        argv.emplace_back(key);
+    for (auto arg : args)
+        argv.emplace_back(arg);
+    return argv;
+}
+
+void set_script_form(std::vector<std::string>& argv, const ScriptSource& script, ScriptForm form) {
+    switch (form) {
+        case ScriptForm::fcall:
+            argv[0] = "FCALL";
+            argv[1] = script.function;
+            break;
+        case ScriptForm::evalsha:
+            argv[0] = "EVALSHA";
+            argv[1] = script.sha1;
+            break;
+        case ScriptForm::eval:
+            argv[0] = "EVAL";
+            argv[1] = script.text;
+            break;
+    }
+}
+
+}  // namespace workq::redis
