@@ -670,7 +670,7 @@ void AsyncConnection::send_script(const ScriptSource& script,
             if (miss == ScriptMiss::no_functions) connection->stop_functions(reply->text);
             if (miss == ScriptMiss::library && connection->functions_)
                 connection->load_library(script->library);
-            if (miss == ScriptMiss::refused_at_oom) form = ScriptForm::evalsha;
+            if (miss == ScriptMiss::refused_before_start) form = ScriptForm::evalsha;
             set_script_form(*argv, *script, form);
             connection->send_script(*script, std::move(argv), std::move(handler), deadline);
         },

@@ -17,9 +17,12 @@ ScriptMiss script_miss(std::string_view command, const Reply& reply) {
     if (text.starts_with("ERR unknown command") ||
         (text.starts_with("NOPERM") && text.find("'fcall'") != std::string_view::npos))
         return ScriptMiss::no_functions;
-    // A function without allow-oom is refused at maxmemory before it starts (and never later:
-    // Redis checks memory for it only then), whatever the words of the version.
-    if (text.starts_with("OOM")) return ScriptMiss::refused_at_oom;
+    // A function that may write is refused before it starts at maxmemory (no allow-oom), with
+    // too few replicas (min-replicas-to-write) or a failing disk (MISCONF), and never later:
+    // Redis checks these for a function only then. Its EVAL was refused only at its first
+    // write (a path that writes nothing, or frees memory first, went through).
+    if (text.starts_with("OOM") || text.starts_with("NOREPLICAS") || text.starts_with("MISCONF"))
+        return ScriptMiss::refused_before_start;
     return ScriptMiss::none;
 }
 

@@ -13,9 +13,10 @@
 //   - FCALL unknown (Redis 6.2) or not allowed (an ACL), or FUNCTION LOAD refused (an ACL
 //     without FUNCTION, a managed service that blocks it): as EVALSHA, and that connection
 //     uses EVALSHA from then on (said once, at debug level);
-//   - refused at maxmemory before it started (a function without allow-oom): that call as
-//     EVALSHA, whose script is refused only at its first write that needs memory, as before
-//     functions: a script whose first writes free memory still goes through.
+//   - refused before it started (a function that may write, at maxmemory, with too few
+//     replicas for min-replicas-to-write, or MISCONF): that call as EVALSHA, whose script is
+//     refused only at its first write that needs memory (or any write), as before functions: a
+//     script whose first writes free memory, or whose path writes nothing, still goes through.
 #pragma once
 
 #include <span>
@@ -38,11 +39,11 @@ struct ScriptSource {
 // Why a script call did not run, from its reply; `command` is what was sent (FCALL, EVALSHA
 // or EVAL).
 enum class ScriptMiss {
-    none,            // it ran (its reply may be an error the script raised)
-    script_cache,    // NOSCRIPT: send it as EVAL
-    library,         // the function is not loaded: FUNCTION LOAD, then FCALL again
-    no_functions,    // FCALL unknown or not allowed here: EVALSHA from now on
-    refused_at_oom,  // a function refused at maxmemory before it started: this call as EVALSHA
+    none,                  // it ran (its reply may be an error the script raised)
+    script_cache,          // NOSCRIPT: send it as EVAL
+    library,               // the function is not loaded: FUNCTION LOAD, then FCALL again
+    no_functions,          // FCALL unknown or not allowed here: EVALSHA from now on
+    refused_before_start,  // OOM, NOREPLICAS, MISCONF before it started: this call as EVALSHA
 };
 ScriptMiss script_miss(std::string_view command, const Reply& reply);
 

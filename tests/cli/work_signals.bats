@@ -723,7 +723,7 @@ script_calls_at_least() { [ $(($(command_calls fcall) + $(command_calls evalsha)
 }
 
 # Renewals of job $2's lease (--lease 20s) sent since line $3 of the MONITOR output $1.
-renewed_after() { tail -n +"$3" "$1" | grep -F '"EVALSHA"' | grep -qF "\"20000\" \"$2\""; }
+renewed_after() { tail -n +"$3" "$1" | grep -E '"(EVALSHA|FCALL)"' | grep -qF "\"20000\" \"$2\""; }
 
 @test "an outcome the server refuses for now keeps its job's lease renewed until it is recorded" {
     own_server_with_running_job --lease 20s

@@ -220,7 +220,9 @@ TEST(FunctionLibrary, WhatDidNotRunIsToldApart) {
               ScriptMiss::no_functions);
     EXPECT_EQ(redis::script_miss("FCALL", error("OOM allow-oom flag is not set on the script, "
                                                 "can not run it when used memory > 'maxmemory'")),
-              ScriptMiss::refused_at_oom);
+              ScriptMiss::refused_before_start);
+    EXPECT_EQ(redis::script_miss("FCALL", error("NOREPLICAS Not enough good replicas to write.")),
+              ScriptMiss::refused_before_start);
     EXPECT_EQ(redis::script_miss("EVALSHA", error("NOSCRIPT No matching script")),
               ScriptMiss::script_cache);
     // A script's own refusals ran: not sent again.
