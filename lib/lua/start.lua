@@ -16,8 +16,10 @@ for i = 2, #ARGV, 2 do
     local verdict, job, problem = holder_check(p, id, token)
     local status = 0
     if verdict == 'held' and not problem and job.state == 'running' and job.ahead == '1' then
-        redis.call('HSET', p .. 'job:' .. id, 'attempts', digits(job.attempts + 1), 'started', now_text,
-                   'ahead', '')
+        -- The first write frees memory (HDEL is never refused for lack of it): at maxmemory the
+        -- notice still goes through, as a settle does, instead of holding the settler back.
+        redis.call('HDEL', p .. 'job:' .. id, 'ahead')
+        redis.call('HSET', p .. 'job:' .. id, 'attempts', digits(job.attempts + 1), 'started', now_text)
         status = 1
     end
     out[#out + 1] = status

@@ -94,6 +94,8 @@ struct AsyncConnection::Cluster {
 };
 
 namespace {
+// The write buffer kept between bursts; a larger one is let go once written.
+constexpr std::size_t output_kept_capacity = 64 * 1024;
 
 bool same_word(std::string_view a, std::string_view b) {
     return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
@@ -328,7 +330,12 @@ void AsyncConnection::do_io() {
             impl.written += io.bytes;
         }
         if (impl.written == impl.output.size()) {
-            impl.output.clear();
+            // A burst (the scripts loaded on connecting: ~1 MiB) would otherwise keep its
+            // buffer for the connection's life: an idle worker's largest piece of memory.
+            if (impl.output.capacity() > output_kept_capacity)
+                std::string().swap(impl.output);
+            else
+                impl.output.clear();
             impl.written = 0;
         }
 

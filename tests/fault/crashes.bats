@@ -106,21 +106,25 @@ crash_after_round() {
     WORKQ_CRASH_AT=before-start-notice start_worker a -c 1 --claim-ahead 1 --lease 1s q -- "$HANDLERS/ledger.sh"
     wait_exit "$LAST_PID" 15
     assert_equal "$EXIT_CODE" 137
-    # The job handed to its handler: still marked ahead. (The round that carried the first
-    # job's success may have claimed the third ahead too: marked, but never handed to a handler.)
-    local id started=""
+    # The job handed to its handler is still marked ahead. (The round that carried the first
+    # job's success may have claimed the third ahead too: marked, but never handed to a
+    # handler. The handler may not have written its ledger line before its group was killed,
+    # so which of them it was is not asked: the claim is about every marked one.)
+    local id marked=()
     for id in $(rcli zrange "{$WORKQ_NAMESPACE:q}:running" 0 -1); do
-        if [ "$(job_field q "$id" ahead)" = 1 ] && [ "$(ledger_starts "$id")" = 1 ]; then started=$id; fi
+        if [ "$(job_field q "$id" ahead)" = 1 ]; then marked+=("$id"); fi
     done
-    [ -n "$started" ] || fail "expected the job handed to its handler still marked ahead"
-    assert_equal "$(job_field q "$started" attempts)" ""
+    [ "${#marked[@]}" -ge 1 ] || fail "expected the job handed to its handler still marked ahead"
+    for id in "${marked[@]}"; do assert_equal "$(job_field q "$id" attempts)" ""; done
     start_worker b --lease 1s q -- "$HANDLERS/ledger.sh"
     wait_until 20 all_settled q
     assert_equal "$(count_in_state q succeeded)" 3
-    # The killed run is not counted: the job succeeded on what the server counts as attempt 1,
-    # though it went to a handler twice.
-    assert_equal "$(attempts_of q "$started")" 1
-    assert_equal "$(ledger_starts "$started")" 2
+    # The killed run is not counted: each marked job succeeded on what the server counts as
+    # attempt 1, though the one handed to its handler may have run twice.
+    for id in "${marked[@]}"; do
+        assert_equal "$(attempts_of q "$id")" 1
+        [ "$(ledger_starts "$id")" -ge 1 ] || fail "job $id never ran"
+    done
     # Duplicates: the first job's success may not have reached the server before the kill, and
     # the killed run of this one may reach its end (the handler is a few lines of sh) before its
     # group is killed: at most two.

@@ -60,6 +60,12 @@ void Worker::maybe_claim() {
     // ahead (--claim-ahead) that jobs held or claims on their way fill.
     std::size_t free = free_slots();
     std::size_t starting = free > slots_claimed_for_ ? free - slots_claimed_for_ : 0;
+    // A claim on its way for places ahead fills a slot that freed meanwhile (its job starts at
+    // once, with a start notice): that slot is not asked for again. Asked for again, a job
+    // counted at its claim could arrive after an older one held ahead, and either start first
+    // (out of order) or be held counted (a kill -9 would then count a run it never had).
+    auto coming_ahead = claim_ahead_.asked_ahead();
+    starting = starting > coming_ahead ? starting - coming_ahead : 0;
     std::optional<std::size_t> budget;
     if (settings_.max_jobs > 0) {
         // --max-jobs counts jobs started: those held ahead or asked for will start.
@@ -243,24 +249,27 @@ void Worker::on_claim_link(const std::shared_ptr<ClaimChain>& chain, const queue
                     free_slot = &slots_[i];
                     break;
                 }
-        if (state_ == State::running && !free_slot && claim_ahead_.held() < claim_ahead_.limit()) {
-            // --claim-ahead: kept, leased, until a slot frees (a job counted already, whose
-            // slot another took meanwhile, is kept alike: it starts without a notice).
+        if (state_ == State::running && !free_slot && job.claimed.ahead &&
+            claim_ahead_.held() < claim_ahead_.limit()) {
+            // --claim-ahead: kept, leased, until a slot frees. Only a job the server marked
+            // ahead (its attempt not counted): a counted one held here would have a run counted
+            // that never happened if the worker died now (the reaper counts an unmarked lapse).
             claim_ahead_.hold(std::move(job.claimed));
             crash_point("holding-ahead");
             continue;
         }
         if (!free_slot || state_ != State::running) {
-            // Draining or paused since the claim went out: give it back, uncounted.
+            // Draining or paused since the claim went out, or a counted job whose slot another
+            // took meanwhile: give it back, uncounted.
             release(job);
             continue;
         }
-        if (claim_ahead_.held() > 0) {
+        if (claim_ahead_.held() > 0 && job.claimed.ahead) {
             // Jobs held ahead came with earlier claims (replies come in the order sent): they
-            // go first, in the queues' priority order, oldest first; this one waits in the
-            // place of the one that starts (counted already if not claimed ahead: it starts
-            // without a notice). Two claims on their way (one for a place ahead, one for a slot
-            // that freed meanwhile) would otherwise start the newer job first.
+            // go first, in the queues' priority order, oldest first; this one, marked ahead too,
+            // waits in the place of the one that starts. A job counted at its claim (it came for
+            // a slot that freed while a claim for a place ahead was on its way) starts at once
+            // instead: held, a kill -9 would have its lapse counted as a run it never had.
             claim_ahead_.hold(std::move(job.claimed));
             auto first = claim_ahead_.next();
             job.queue_index = first->queue_index;

@@ -181,8 +181,10 @@ void Worker::start_job(Slot& slot, Job job) {
 
 void Worker::start_held_jobs() {
     // Short of pipes or processes (pause_claims_for_shortage): they wait, leased, for the pause.
+    // Not while the connection is down: a lease may have lapsed meanwhile (the reaper gave the
+    // job to another worker); after the reconnect the renewals say which jobs are still ours.
     while (state_ == State::running && !short_of_resources_ && claim_ahead_.held() > 0 &&
-           free_slots() > slots_claimed_for_) {
+           free_slots() > slots_claimed_for_ && commands_ && commands_->ready()) {
         Slot* free_slot = nullptr;
         for (std::size_t i = 0;
              i < slots_.size() && i < static_cast<std::size_t>(settings_.concurrency); ++i)
