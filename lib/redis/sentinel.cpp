@@ -214,6 +214,9 @@ Connection connect_to_master(const Endpoint& endpoint, Timeouts timeouts) {
         return std::max(Millis(1), std::chrono::ceil<Millis>(deadline - Clock::now()));
     };
     auto delay = first_retry;
+    // What the last round that asked anyone heard: a round cut short by the deadline before it
+    // asked a sentinel would otherwise leave the final message without a reason.
+    std::string heard;
     for (;;) {
         std::string errors;
         auto note = [&](const std::string& what) { errors += (errors.empty() ? "" : "; ") + what; };
@@ -257,10 +260,11 @@ Connection connect_to_master(const Endpoint& endpoint, Timeouts timeouts) {
                 note(error.what());
             }
         }
+        if (!errors.empty()) heard = errors;
         auto wait = jittered(delay);
         if (Clock::now() + wait >= deadline)
             throw RedisError(fmt::format("no master through {} within {}: {}", describe(endpoint),
-                                         format_duration(timeouts.failover), errors));
+                                         format_duration(timeouts.failover), heard));
         std::this_thread::sleep_for(wait);
         delay = std::min(retry_cap, delay * 2);
     }
