@@ -24,6 +24,24 @@ ahead_ids() {
 
 ahead_count_is() { [ "$(ahead_ids "$1" | wc -l)" -eq "$2" ]; }
 
+# hold_one_ahead JOBS [WORKER OPTION...]: JOBS jobs on q, and worker a at -c 1 --claim-ahead 1
+# with a handler ($GATED) that writes "id attempt" to $D/ledger and waits for $D/go; returns
+# once one job runs and one is held. HELD is the held job's id; LAST_PID the worker.
+hold_one_ahead() {
+    seq "$1" | workq-enqueue q >"$D/ids"
+    shift
+    GATED=$(make_handler h <<'EOF'
+echo "$WORKQ_JOB_ID $WORKQ_ATTEMPT" >>"$D/ledger"
+while [ ! -e "$D/go" ]; do sleep 0.05; done
+EOF
+)
+    export D
+    start_worker a -c 1 --claim-ahead 1 "$@" q -- "$GATED"
+    wait_until 20 has_lines "$D/ledger" 1
+    wait_until 20 ahead_count_is q 1
+    HELD=$(ahead_ids q)
+}
+
 @test "--claim-ahead: a value outside 0..concurrency, or not a number, is a usage error (exit 2)" {
     run workq-work --claim-ahead 2 -c 1 q -- true
     assert_equal "$status" 2
@@ -84,20 +102,8 @@ PY
 }
 
 @test "--claim-ahead: status and ls show a held job apart; a drain gives it back uncounted and another worker runs it" {
-    seq 3 | workq-enqueue q >"$D/ids"
-    local h
-    h=$(make_handler h <<'EOF'
-echo "$WORKQ_JOB_ID $WORKQ_ATTEMPT" >>"$D/ledger"
-while [ ! -e "$D/go" ]; do sleep 0.05; done
-EOF
-)
-    export D
-    start_worker a -c 1 --claim-ahead 1 --lease 30s q -- "$h"
-    local a=$LAST_PID
-    wait_until 20 has_lines "$D/ledger" 1
-    wait_until 20 ahead_count_is q 1
-    local held
-    held=$(ahead_ids q)
+    hold_one_ahead 3 --lease 30s
+    local a=$LAST_PID h=$GATED held=$HELD
     # Held, leased, not counted.
     assert_raw_state q "$held" running
     assert_equal "$(job_field q "$held" attempts)" ""
@@ -137,19 +143,8 @@ EOF
 }
 
 @test "--claim-ahead: a user's cancel of a held job ends it cancelled without running it" {
-    seq 2 | workq-enqueue q >"$D/ids"
-    local h
-    h=$(make_handler h <<'EOF'
-echo "$WORKQ_JOB_ID" >>"$D/ledger"
-while [ ! -e "$D/go" ]; do sleep 0.05; done
-EOF
-)
-    export D
-    start_worker a -c 1 --claim-ahead 1 --lease 1s q -- "$h"
-    wait_until 20 has_lines "$D/ledger" 1
-    wait_until 20 ahead_count_is q 1
-    local held
-    held=$(ahead_ids q)
+    hold_one_ahead 2 --lease 1s
+    local held=$HELD
     run workq-queue cancel "$held"
     assert_equal "$status" 0
     wait_until 20 state_is q "$held" cancelled
@@ -157,24 +152,12 @@ EOF
     kill -TERM "$LAST_PID"
     wait_exit "$LAST_PID" 30
     assert_equal "$EXIT_CODE" 0
-    assert_equal "$(grep -c "^$held\$" "$D/ledger")" 0
+    assert_equal "$(grep -c "^$held " "$D/ledger")" 0
 }
 
 @test "--claim-ahead: SIGTSTP gives the held job back at once, uncounted; SIGCONT claims again" {
-    seq 3 | workq-enqueue q >"$D/ids"
-    local h
-    h=$(make_handler h <<'EOF'
-echo "$WORKQ_JOB_ID" >>"$D/ledger"
-while [ ! -e "$D/go" ]; do sleep 0.05; done
-EOF
-)
-    export D
-    start_worker a -c 1 --claim-ahead 1 q -- "$h"
-    local a=$LAST_PID
-    wait_until 20 has_lines "$D/ledger" 1
-    wait_until 20 ahead_count_is q 1
-    local held
-    held=$(ahead_ids q)
+    hold_one_ahead 3
+    local a=$LAST_PID held=$HELD
     kill -TSTP "$a"
     wait_until 20 state_is q "$held" waiting
     assert_equal "$(job_field q "$held" attempts)" ""

@@ -1166,7 +1166,8 @@ TEST_F(Transitions, StartCountsTheAttemptOfAJobClaimedAheadOnce) {
     EXPECT_EQ(raw().hget(k.job("a"), "ahead"), "1");
     EXPECT_EQ(engine().start(k, "a", job.token), 1);
     EXPECT_EQ(raw().hget(k.job("a"), "attempts"), "1");
-    EXPECT_EQ(raw().hget(k.job("a"), "ahead"), std::nullopt);  // HDEL: a first write never refused at maxmemory
+    // Cleared with HDEL: a first write never refused at maxmemory.
+    EXPECT_EQ(raw().hget(k.job("a"), "ahead"), std::nullopt);
     EXPECT_EQ(engine().start(k, "a", job.token), 0);  // sent again after a reconnect: no change
     EXPECT_EQ(raw().hget(k.job("a"), "attempts"), "1");
     EXPECT_EQ(engine().stats(k).running, 1);
