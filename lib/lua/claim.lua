@@ -55,6 +55,8 @@ local FIRST_SUCCESS = 8 + #KEYS  -- ARGV index of the first success group
 local PROMOTE_LIMIT = 1000
 local now = now_ms()
 
+-- The fields claim_one reads of each record, merged with the judged ones once per call.
+local CLAIM_FIELDS = job_fields({'payload', 'ahead'})
 local jobs = {}
 local next_due = -1
 local next_tick = -1
@@ -66,13 +68,14 @@ local deadline = tostring(now + lease_ms)
 local running = {}  -- deadline, id pairs for one ZADD per queue
 local holds = {}
 
+-- The first damage found in each queue; the reply lists them in the queues' order.
+local damage_of = {}
 local function note_damage(qi, damage)
-    damaged[#damaged + 1] = qi
-    damaged[#damaged + 1] = damage
+    damage_of[qi] = damage_of[qi] or damage
 end
 
 local function claim_one(qi, p, id)
-    local job, problem = read_job(p, id, {'state', 'payload', 'attempts', 'max', 'timeout', 'ahead'})
+    local job, problem = read_job(p, id, CLAIM_FIELDS)
     -- A stale list entry: the job moved on.
     if job.state ~= 'waiting' and (not problem or FINAL[job.state]) then return end
     if not problem and not job.payload then problem = 'the job record has no payload' end
@@ -117,12 +120,12 @@ for n = 1, successes do
     table.insert(settle_at[qi], at + 1)
 end
 
--- Every queue is looked at before the first write: a newer data model ends the call here, a
--- damaged queue is left out (and its successes are not judged when its meta cannot be read).
+-- Every queue's meta is read before the first write: a newer data model ends the call here, a
+-- queue whose meta is damaged is left out (and its successes are not judged). The queues'
+-- other structures are checked where the claim touches them (below).
 local metas = {}
 local settle_metas = {}  -- per queue with successes: its meta, or false when it cannot be read
 for qi = 1, #KEYS do
-    local p = ARGV[7 + qi]
     local meta
     if settle_at[qi] then
         meta = here(redis.pcall('HMGET', KEYS[qi], 'version', 'paused', 'limit_rate', 'limit_window',
@@ -131,16 +134,14 @@ for qi = 1, #KEYS do
         meta = here(redis.pcall('HMGET', KEYS[qi], 'version', 'paused', 'limit_rate', 'limit_window',
                                 'limit_concurrency'))
     end
-    local damage, meta_damage
+    local meta_damage
     if meta.err then
         meta_damage = key_damage(KEYS[qi], 'hash') or (KEYS[qi] .. ' cannot be read')
     else
         meta_damage = version_damage(KEYS[qi], meta[1])
     end
-    damage = meta_damage or
-             structure_damage(p, {'priorities', 'scheduled', 'running', 'dead', 'starts', 'ticks'})
-    if damage then
-        note_damage(qi, damage)
+    if meta_damage then
+        note_damage(qi, meta_damage)
         metas[qi] = false
     else
         metas[qi] = meta
@@ -165,95 +166,133 @@ for qi = 1, #KEYS do
     end
 end
 
+-- The claim, queue by queue. A queue's structures are checked before its first write here, and
+-- only those the call touches (an idle worker's claim costs its reads): scheduled and
+-- priorities by the reads that come first (a key of another type fails the read, which writes
+-- nothing); running and dead (written after the jobs are taken) and a rate limit's starts by
+-- their types, only when there is a job to take or to promote. A damaged queue is named in
+-- `damaged` and left as it is; the other queues are served.
+local skipped = {}  -- queues found damaged here: their ticks are not read
 for qi = 1, #KEYS do
     local p = ARGV[7 + qi]
     local meta = metas[qi]
-    local plan, damage
     holds[qi] = -1
-    if meta and meta[2] ~= '1' then plan, damage = plan_promote(p, now, PROMOTE_LIMIT) end
-    -- A paused queue's wake key is not touched below: one of another type would fail the
-    -- worker's BLPOP on every queue. It holds no job: replaced.
-    if meta and meta[2] == '1' and key_damage(p .. 'wake', 'list') then redis.call('DEL', p .. 'wake') end
-    if damage then note_damage(qi, damage) end
-    if plan then
-        apply_promote(p, now, plan)
-        -- How many this queue may start now: its limits' room, at most what the worker wants.
-        local wanted_here = max_jobs - #jobs
-        local room = wanted_here
-        local rate, window = whole(meta[3]), whole(meta[4])
-        local in_window = 0
-        if rate and window and rate > 0 and window > 0 then
-            redis.call('ZREMRANGEBYSCORE', p .. 'starts', '-inf', now - window)
-            in_window = redis.call('ZCARD', p .. 'starts')
-            room = math.min(room, math.max(0, rate - in_window))
+    if meta and meta[2] == '1' then
+        -- A paused queue's wake key is not touched below: one of another type would fail the
+        -- worker's BLPOP on every queue. It holds no job: replaced.
+        if key_damage(p .. 'wake', 'list') then redis.call('DEL', p .. 'wake') end
+    elseif meta then
+        -- The first scheduled job: due now (promoted below), or the time of the next (the hint).
+        local damage, top
+        local first_due = here(redis.pcall('ZRANGE', p .. 'scheduled', '0', '0', 'WITHSCORES'))
+        if first_due.err then
+            damage = key_damage(p .. 'scheduled', 'zset') or (p .. 'scheduled cannot be read')
         else
-            rate = nil
-        end
-        local concurrency = whole(meta[5])
-        local full = false  -- the concurrency limit leaves no room
-        if concurrency and concurrency > 0 then
-            local free = math.max(0, concurrency - redis.call('ZCARD', p .. 'running'))
-            full = free <= room and free < wanted_here
-            room = math.min(room, free)
-        end
-        local first = #jobs + 1
-        local drained = false  -- seen empty: no need to ask again below
-        running = {}
-        while #jobs < first - 1 + room do
-            local top = redis.call('ZREVRANGE', p .. 'priorities', '0', '0')[1]
-            if not top then drained = true; break end
-            local list = p .. 'waiting:' .. top
-            local wanted = first - 1 + room - #jobs
-            local ids = here(redis.pcall('LPOP', list, tostring(wanted)))  -- Redis >= 6.2
-            if type(ids) == 'table' and ids.err then
-                -- Not a list (LPOP wrote nothing): this queue stops here; what it gave is kept.
-                note_damage(qi, key_damage(list, 'list') or (list .. ' cannot be read'))
-                drained = nil
-                break
+            top = here(redis.pcall('ZREVRANGE', p .. 'priorities', '0', '0'))
+            if top.err then
+                damage = key_damage(p .. 'priorities', 'zset') or (p .. 'priorities cannot be read')
             end
-            ids = ids or {}
-            if #ids < wanted or redis.call('LLEN', list) == 0 then
-                redis.call('ZREM', p .. 'priorities', top)
-            end
-            for _, id in ipairs(ids) do claim_one(qi, p, id) end
+            top = top[1]
         end
-        if #running > 0 then call_chunked('ZADD', p .. 'running', running) end
-        local taken = #jobs - first + 1
-        if rate and taken > 0 then
-            local start_log = {}
-            for i = first, #jobs do
-                start_log[#start_log + 1] = now_text
-                start_log[#start_log + 1] = jobs[i][7]
-            end
-            call_chunked('ZADD', p .. 'starts', start_log)
-            redis.call('PEXPIRE', p .. 'starts', tostring(window))
+        local due_now = not damage and first_due[2] and tonumber(first_due[2]) <= now
+        local plan = {}
+        if not damage and (top or due_now) then
+            damage = structure_damage(p, {'running', 'dead'})
+            if not damage and whole(meta[3]) then damage = key_damage(p .. 'starts', 'zset') end
+            if not damage and due_now then plan, damage = plan_promote(p, now, PROMOTE_LIMIT) end
         end
-        local more = drained == false and redis.call('ZCARD', p .. 'priorities') > 0
-        if drained == nil then
-            -- Damaged: the wake-ups are left as they are.
-        elseif more and taken < wanted_here then
-            -- Held back by a limit while jobs wait. Pending wake-ups are stale: the next start
-            -- is possible when the hint says (rate) or when a running job ends (its end wakes).
-            redis.call('DEL', p .. 'wake')
-            local count = in_window + taken
-            if rate and count >= rate then
-                -- When as many places as the worker still wants (at most the limit) are free.
-                local k = math.min(wanted_here - taken, rate)
-                local index = math.max(0, math.min(count - rate + k - 1, count - 1))
-                local at = redis.call('ZRANGE', p .. 'starts', index, index, 'WITHSCORES')[2]
-                holds[qi] = math.max(1, (tonumber(at) or now) + window - now)
-            elseif full then
-                holds[qi] = -2
+        if damage then
+            note_damage(qi, damage)
+            skipped[qi] = true
+        elseif top or due_now then
+            apply_promote(p, now, plan)
+            -- How many this queue may start now: its limits' room, at most what the worker wants.
+            local wanted_here = max_jobs - #jobs
+            local room = wanted_here
+            local rate, window = whole(meta[3]), whole(meta[4])
+            local in_window = 0
+            if rate and window and rate > 0 and window > 0 then
+                redis.call('ZREMRANGEBYSCORE', p .. 'starts', '-inf', now - window)
+                in_window = redis.call('ZCARD', p .. 'starts')
+                room = math.min(room, math.max(0, rate - in_window))
+            else
+                rate = nil
             end
-        elseif more then
-            -- More jobs wait than this worker takes: wake another idle worker.
-            wake(p .. 'wake')
+            local concurrency = whole(meta[5])
+            local full = false  -- the concurrency limit leaves no room
+            if concurrency and concurrency > 0 then
+                local free = math.max(0, concurrency - redis.call('ZCARD', p .. 'running'))
+                full = free <= room and free < wanted_here
+                room = math.min(room, free)
+            end
+            local first = #jobs + 1
+            local drained = false  -- seen empty: no need to ask again below
+            local left_in_list = false  -- the last list taken from still holds jobs
+            -- The highest priority read above holds while nothing was promoted.
+            local known_top = #plan == 0 and top or nil
+            running = {}
+            while #jobs < first - 1 + room do
+                local prio = known_top or redis.call('ZREVRANGE', p .. 'priorities', '0', '0')[1]
+                known_top = nil
+                if not prio then drained = true; break end
+                local list = p .. 'waiting:' .. prio
+                local wanted = first - 1 + room - #jobs
+                local ids = here(redis.pcall('LPOP', list, tostring(wanted)))  -- Redis >= 6.2
+                if type(ids) == 'table' and ids.err then
+                    -- Not a list (LPOP wrote nothing): this queue stops here; what it gave is kept.
+                    note_damage(qi, key_damage(list, 'list') or (list .. ' cannot be read'))
+                    drained = nil
+                    break
+                end
+                ids = ids or {}
+                left_in_list = #ids >= wanted and redis.call('LLEN', list) > 0
+                if not left_in_list then redis.call('ZREM', p .. 'priorities', prio) end
+                for _, id in ipairs(ids) do claim_one(qi, p, id) end
+            end
+            if #running > 0 then call_chunked('ZADD', p .. 'running', running) end
+            local taken = #jobs - first + 1
+            if rate and taken > 0 then
+                local start_log = {}
+                for i = first, #jobs do
+                    start_log[#start_log + 1] = now_text
+                    start_log[#start_log + 1] = jobs[i][7]
+                end
+                call_chunked('ZADD', p .. 'starts', start_log)
+                redis.call('PEXPIRE', p .. 'starts', tostring(window))
+            end
+            -- Jobs still wait: the list last taken from holds more, or another priority does.
+            local more = drained == false and (left_in_list or redis.call('ZCARD', p .. 'priorities') > 0)
+            if drained == nil then
+                -- Damaged: the wake-ups are left as they are.
+            elseif more and taken < wanted_here then
+                -- Held back by a limit while jobs wait. Pending wake-ups are stale: the next
+                -- start is possible when the hint says (rate) or when a running job ends (its
+                -- end wakes).
+                redis.call('DEL', p .. 'wake')
+                local count = in_window + taken
+                if rate and count >= rate then
+                    -- When as many places as the worker still wants (at most the limit) are free.
+                    local k = math.min(wanted_here - taken, rate)
+                    local index = math.max(0, math.min(count - rate + k - 1, count - 1))
+                    local at = redis.call('ZRANGE', p .. 'starts', index, index, 'WITHSCORES')[2]
+                    holds[qi] = math.max(1, (tonumber(at) or now) + window - now)
+                elseif full then
+                    holds[qi] = -2
+                end
+            elseif more then
+                -- More jobs wait than this worker takes: wake another idle worker.
+                wake(p .. 'wake')
+            else
+                -- Nothing waits: pending wake-ups are stale. Any later enqueue pushes a new one.
+                redis.call('DEL', p .. 'wake')
+            end
+            -- What was promoted left the scheduled set: the next is read again.
+            if #plan > 0 then first_due = redis.call('ZRANGE', p .. 'scheduled', '0', '0', 'WITHSCORES') end
         else
             -- Nothing waits: pending wake-ups are stale. Any later enqueue pushes a new one.
             redis.call('DEL', p .. 'wake')
         end
-        local first_due = redis.call('ZRANGE', p .. 'scheduled', '0', '0', 'WITHSCORES')
-        if first_due[2] then
+        if not damage and first_due[2] then
             local wait = math.max(0, tonumber(first_due[2]) - now)
             if next_due < 0 or wait < next_due then next_due = wait end
         end
@@ -261,12 +300,15 @@ for qi = 1, #KEYS do
 end
 
 -- A worker about to wait learns when its next schedule tick falls (workq-schedule add wakes it).
--- A damaged queue's ticks were not checked: it is left out.
+-- A queue found damaged is left out; a tick set of another type is named in `damaged`.
 if #jobs < max_jobs then
     for qi = 1, #KEYS do
-        if metas[qi] then
-            local first = redis.call('ZRANGE', ARGV[7 + qi] .. 'ticks', '0', '0', 'WITHSCORES')
-            if first[2] then
+        if metas[qi] and not skipped[qi] then
+            local key = ARGV[7 + qi] .. 'ticks'
+            local first = here(redis.pcall('ZRANGE', key, '0', '0', 'WITHSCORES'))
+            if first.err then
+                note_damage(qi, key_damage(key, 'zset') or (key .. ' cannot be read'))
+            elseif first[2] then
                 local wait = math.max(0, tonumber(first[2]) - now)
                 if next_tick < 0 or wait < next_tick then next_tick = wait end
             end
@@ -274,6 +316,12 @@ if #jobs < max_jobs then
     end
 end
 
+for qi = 1, #KEYS do
+    if damage_of[qi] then
+        damaged[#damaged + 1] = qi
+        damaged[#damaged + 1] = damage_of[qi]
+    end
+end
 local out = {next_due, next_tick, holds, damaged, settled}
 for _, job in ipairs(jobs) do out[#out + 1] = job end
 return out

@@ -10,15 +10,20 @@
 -- Returns { server now ms, ids of lost workers... }: lost = no heartbeat for `lost after`.
 -- Entries of workers silent for `forget after` are removed, and exited ones past their time.
 -- The registry's sets of another type are damage, refused before the first write; a worker's
--- own registration of another type is replaced (see "Damage" in common/helpers.lua).
+-- own registration of another type is replaced (see "Damage" in common/helpers.lua). A beat
+-- (every few seconds, idle or not) checks the types by its calls instead of TYPE: the workers
+-- set by a read, the exited set by its first write (which, failing, writes nothing), the
+-- registration by its HSET (replaced when that fails).
 local id = ARGV[1]
 local lost_after, forget_after = tonumber(ARGV[2]), tonumber(ARGV[3])
-local damage = key_damage(KEYS[1], 'zset') or key_damage(KEYS[3], 'zset')
-if damage then refuse(damage) end
-if key_damage(KEYS[2], 'hash') then redis.call('DEL', KEYS[2]) end
-local now = now_ms()
-local fields = {'last_heartbeat', now}
+local now
+local fields
 if ARGV[4] == 'exit' then
+    local damage = key_damage(KEYS[1], 'zset') or key_damage(KEYS[3], 'zset')
+    if damage then refuse(damage) end
+    if key_damage(KEYS[2], 'hash') then redis.call('DEL', KEYS[2]) end
+    now = now_ms()
+    fields = {'last_heartbeat', now}
     local keep = tonumber(ARGV[5])
     fields[#fields + 1] = 'stopped_at'; fields[#fields + 1] = now
     for i = 6, #ARGV do fields[#fields + 1] = ARGV[i] end
@@ -26,18 +31,33 @@ if ARGV[4] == 'exit' then
     call_chunked('HSET', KEYS[2], fields)
     redis.call('PEXPIRE', KEYS[2], keep)
     redis.call('ZADD', KEYS[3], now + keep, id)
+    -- Exited workers past their time: their hashes expired by themselves.
+    redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
 else
     -- One HSET for every field: an idle worker's heartbeat is a handful of calls, not a dozen.
-    -- A worker new to the registry (ZADD added it) records when it started.
-    if redis.call('ZADD', KEYS[1], now, id) == 1 then
-        fields[#fields + 1] = 'started_at'; fields[#fields + 1] = now
-    end
+    -- A worker new to the registry records when it started.
+    local known = here(redis.pcall('ZSCORE', KEYS[1], id))
+    if type(known) == 'table' and known.err then refuse(key_damage(KEYS[1], 'zset') or (KEYS[1] .. ' cannot be read')) end
+    now = now_ms()
+    -- The first write. Exited workers past their time: their hashes expired by themselves.
+    local swept = here(redis.pcall('ZREMRANGEBYSCORE', KEYS[3], '-inf', now))
+    if type(swept) == 'table' and swept.err then refuse(key_damage(KEYS[3], 'zset') or (KEYS[3] .. ' cannot be written')) end
+    redis.call('ZADD', KEYS[1], now, id)
+    fields = {'last_heartbeat', now}
+    if not known then fields[#fields + 1] = 'started_at'; fields[#fields + 1] = now end
     for i = 6, #ARGV do fields[#fields + 1] = ARGV[i] end
-    call_chunked('HSET', KEYS[2], fields)
+    if #fields <= 1000 then
+        local set = here(redis.pcall('HSET', KEYS[2], unpack(fields)))
+        if type(set) == 'table' and set.err then
+            redis.call('DEL', KEYS[2])
+            call_chunked('HSET', KEYS[2], fields)
+        end
+    else
+        if key_damage(KEYS[2], 'hash') then redis.call('DEL', KEYS[2]) end
+        call_chunked('HSET', KEYS[2], fields)
+    end
     redis.call('PEXPIRE', KEYS[2], forget_after)
 end
--- Exited workers past their time: their hashes expired by themselves.
-redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
 -- Silent workers, oldest first, in one read: forgotten ones are removed, lost ones returned.
 local out = {now}
 local silent = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - lost_after, 'WITHSCORES', 'LIMIT', 0, 1100)

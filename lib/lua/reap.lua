@@ -12,20 +12,27 @@
 -- job whose record cannot be a job becomes a dead letter with a reason.
 -- At most `limit` jobs per call, so that one call never holds the server long: the caller
 -- calls again at once while `more` says that lapsed leases remain.
--- Everything is read and checked first, then written (see "Damage" in common/helpers.lua).
+-- Everything is read and checked first, then written (see "Damage" in common/helpers.lua): the
+-- meta, scheduled and running by the reads that come first (a key of another type fails its
+-- read), priorities and dead by their types only when there is something to move (an idle
+-- worker's reaper costs its reads), dead also when a dead-letter cap is set (trim_dead).
 -- KEYS[1] <p>meta
 -- ARGV[1] prefix   ARGV[2] limit   ARGV[3] result TTL ms
 -- Returns { jobs taken back (dead-lettered corrupt records included), more (1: call again) }.
 local p = ARGV[1]
 local limit = tonumber(ARGV[2])
 local ttl = tonumber(ARGV[3])
-check_structures(p, {'priorities', 'scheduled', 'running', 'dead'})
-local meta = redis.call('HMGET', KEYS[1], 'version', 'dead_max', 'dead_max_age', 'failed')
-check_version(KEYS[1], false, meta[1])
+local meta = read_meta(KEYS[1], {'version', 'dead_max', 'dead_max_age', 'failed'})
 local now = now_ms()
-local promotion = promote_plan_or_refuse(p, now, 1000)
+local due = read_or_refuse(p .. 'scheduled', 'zset', 'ZRANGEBYSCORE', '-inf', tostring(now), 'LIMIT', '0', '1000')
+local lapsed = read_or_refuse(p .. 'running', 'zset', 'ZRANGEBYSCORE', '-inf', now, 'LIMIT', 0, limit)
+local damage = #lapsed > 0 and structure_damage(p, {'priorities', 'dead'})
+if not damage and ((whole(meta[2]) or 0) > 0 or (whole(meta[3]) or 0) > 0) then
+    damage = key_damage(p .. 'dead', 'zset')
+end
+if damage then refuse(damage) end
+local promotion = promote_plan_or_refuse(p, now, 1000, due)
 
-local lapsed = redis.call('ZRANGEBYSCORE', p .. 'running', '-inf', now, 'LIMIT', 0, limit)
 local jobs = {}
 local lists = {}
 for i, id in ipairs(lapsed) do

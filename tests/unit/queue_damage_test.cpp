@@ -566,6 +566,24 @@ TEST_F(Damage, TheRegistryRefusesADamagedSetAndReplacesABadRegistration) {
     EXPECT_THROW(queue::list_workers(connection(), n, now), queue::QueueDamagedError);
 }
 
+TEST_F(Damage, ABeatRefusesADamagedExitedSetHavingWrittenNothing) {
+    // A beat checks the registry's types by its own calls (no TYPE): the exited set by its first
+    // write, which fails having written nothing.
+    queue::NamespaceKeys n(ns());
+    engine().run(queue::heartbeat_call(n, "w1", {{"state", "running"}}));
+    auto seen = raw().zscore(n.workers(), "w1");
+    raw().call({"SET", n.exited(), "x"});
+    EXPECT_THROW(engine().run(queue::heartbeat_call(n, "w2", {{"state", "running"}})),
+                 queue::QueueDamagedError);
+    EXPECT_FALSE(raw().exists(n.worker("w2")));
+    EXPECT_FALSE(raw().zscore(n.workers(), "w2"));
+    EXPECT_EQ(raw().zscore(n.workers(), "w1"), seen);
+    raw().call({"DEL", n.exited()});
+    engine().run(queue::heartbeat_call(n, "w2", {{"state", "running"}}));
+    EXPECT_TRUE(raw().zscore(n.workers(), "w2"));
+    EXPECT_TRUE(raw().exists(n.worker("w2")));
+}
+
 TEST_F(Damage, AReservationOfAnotherTypeIsReplacedAndNeverReleased) {
     queue::NamespaceKeys n(ns());
     for (std::string kind : {"hash", "list", "zset", "set", "string without ttl"}) {

@@ -13,8 +13,9 @@
 // watchers of the wrong type, and a queue's meta of the wrong type (then mended). The model says
 // what each script does when it meets them: a record is quarantined (dead-lettered with the
 // reason `corrupt`) by whichever script meets it first, a damaged queue refuses every script and
-// changes nothing while a claim over both queues serves the other (a damaged rate log or ticks
-// only the claim reads: it skips the queue), replaced keys are simply replaced.
+// changes nothing while a claim over both queues serves the other (a claim names damaged ticks
+// when it reads them, for its hint, and serves the queue all the same; the model sets no rate
+// limit, so a damaged rate log changes nothing), replaced keys are simply replaced.
 //
 // The seed is fixed (WORKQ_MODEL_SEED overrides it) and printed with every failure, together with
 // the step and the operation, so a failure can be replayed.
@@ -499,14 +500,20 @@ std::string ModelRun::op_claim(std::string& error) {
     };
     std::vector<Expected> expected;
     std::vector<std::size_t> expected_damaged;
+    // A claim reads a queue's ticks (for its hint) only when it took fewer jobs than it asked
+    // for, after serving every queue: damaged ticks are named then, and the queue is served.
+    // Its rate log is read only under a rate limit, which the model never sets (limits that are
+    // not numbers are none): a damaged one changes nothing.
+    std::vector<std::size_t> ticks_damaged;
     bool any_scheduled = false;
     for (std::size_t i = 0; i < order.size(); ++i) {
         int q = order[i];
         auto& mq = queues_[static_cast<std::size_t>(q)];
-        if (mq.damaged || mq.claim_damage == "starts" || mq.claim_damage == "ticks") {
+        if (mq.damaged) {
             expected_damaged.push_back(i);
             continue;
         }
+        if (mq.claim_damage == "ticks") ticks_damaged.push_back(i);
         if (mq.paused) continue;
         promote_due(q);
         while (expected.size() < max_jobs) {
@@ -529,6 +536,10 @@ std::string ModelRun::op_claim(std::string& error) {
     if (result.jobs.size() != expected.size()) {
         error = fmt::format("expected {} jobs, got {}", expected.size(), result.jobs.size());
         return what;
+    }
+    if (expected.size() < max_jobs) {
+        expected_damaged.insert(expected_damaged.end(), ticks_damaged.begin(), ticks_damaged.end());
+        std::sort(expected_damaged.begin(), expected_damaged.end());
     }
     std::vector<std::size_t> damaged;
     for (const auto& found : result.damaged)

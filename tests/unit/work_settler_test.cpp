@@ -47,27 +47,31 @@ struct FakeServer {
     int answered = 0;
     std::vector<std::string> fatal;
     std::vector<std::string> results;  // of every success a `complete` call was built for
+    bool* claim_coming = nullptr;      // the worker's answer to hooks.claim_coming (unset: no)
     Settler settler{
         io, 2,
-        Settler::Hooks{.connected = [this] { return connected; },
-                       .send =
-                           [this](const queue::ScriptCall& call, Settler::Sent sent) {
-                               calls.push_back({call, sent});
-                           },
-                       .complete_call =
-                           [this](std::size_t queue, const std::vector<queue::Completion>& jobs) {
-                               queue::ScriptCall call;
-                               call.script = &queue::script("complete");
-                               call.keys = {"q" + std::to_string(queue)};
-                               for (const auto& job : jobs) {
-                                   call.args.emplace_back(job.id);
-                                   results.emplace_back(job.result);
-                               }
-                               return call;
-                           },
-                       .fatal = [this](const std::string& message) { fatal.push_back(message); },
-                       .answered = [this] { ++answered; },
-                       .label = [] { return std::string("test"); }}};
+        Settler::Hooks{
+            .connected = [this] { return connected; },
+            .send =
+                [this](const queue::ScriptCall& call, Settler::Sent sent) {
+                    calls.push_back({call, sent});
+                },
+            .complete_call =
+                [this](std::size_t queue, const std::vector<queue::Completion>& jobs) {
+                    queue::ScriptCall call;
+                    call.script = &queue::script("complete");
+                    call.keys = {"q" + std::to_string(queue)};
+                    for (const auto& job : jobs) {
+                        call.args.emplace_back(job.id);
+                        results.emplace_back(job.result);
+                    }
+                    return call;
+                },
+            .fatal = [this](const std::string& message) { fatal.push_back(message); },
+            .answered = [this] { ++answered; },
+            .label = [] { return std::string("test"); },
+            .claim_coming =
+                [this](std::size_t) { return claim_coming != nullptr && *claim_coming; }}};
 
     Settler::Outgoing release(std::string id, int* replies) {
         queue::ScriptCall call;
@@ -285,40 +289,84 @@ TEST(SettlerLoan, ASuccessOfferedToAClaimRidesInItAndTakesItsStatusBack) {
     // The end of the turn sends nothing: they are lent.
     server.io.poll();
     EXPECT_TRUE(server.calls.empty());
-    // Another success meanwhile waits: its queue's settle is on its way.
+    // Another success meanwhile rides in the next claim, with this one still on its way.
     server.settler.succeed(0, ledger.success("b"), true);
-    EXPECT_TRUE(server.settler.lend(0, 2).empty());
+    auto second = server.settler.lend(0, 2);
+    ASSERT_EQ(second.successes.size(), 1u);
+    EXPECT_EQ(server.settler.in_flight(), 2u);
     server.settler.repay(std::move(loan), {queue::Settle::done, queue::Settle::refused});
     EXPECT_EQ(ledger.settled, (std::vector<std::pair<std::string, queue::Settle>>{
                                   {"a", queue::Settle::done}, {"x", queue::Settle::refused}}));
     EXPECT_EQ(server.answered, 1);
+    EXPECT_EQ(server.settler.in_flight(), 1u);
+    server.settler.repay(std::move(second), {queue::Settle::done});
     EXPECT_EQ(server.settler.in_flight(), 0u);
-    // No claim took b in this turn: it goes alone, in `complete`.
+    // No claim takes c in this turn: it goes alone, in `complete`.
+    server.settler.succeed(0, ledger.success("c"), true);
     server.io.restart();
     server.io.poll();
     ASSERT_EQ(server.calls.size(), 1u);
     EXPECT_EQ(server.calls[0].call.script->name, "complete");
-    EXPECT_EQ(server.calls[0].call.args, std::vector<std::string>{"b"});
+    EXPECT_EQ(server.calls[0].call.args, std::vector<std::string>{"c"});
     server.answer(verdicts(1));
     EXPECT_FALSE(server.settler.pending());
 }
 
-TEST(SettlerLoan, OnlyTheClaimsQueuesSmallResultsAndNoQueueWithASettleOnItsWay) {
+TEST(SettlerLoan, AClaimCarriesTheReadySuccessesOfItsQueuesEvenWithACompleteOnItsWay) {
     FakeServer server;
     Ledger ledger;
-    server.settler.succeed(0, ledger.success("a"));  // goes at once: queue 0 is busy
+    server.settler.succeed(0, ledger.success("a"));  // goes at once
     ASSERT_EQ(server.calls.size(), 1u);
     server.settler.succeed(0, ledger.success("b"), true);
     server.settler.succeed(1, ledger.success("big", Settler::lend_most_bytes + 1), true);
-    EXPECT_TRUE(server.settler.lend(0, 1).empty());  // queue 0: a `complete` on its way
-    EXPECT_TRUE(server.settler.lend(1, 1).empty());  // too big: `complete` cuts it if need be
+    // Queue 0 has a `complete` on its way: its next success rides in the claim all the same
+    // (each is judged on its own). Too big: `complete` cuts it if need be.
+    auto loan = server.settler.lend(0, 1);
+    ASSERT_EQ(loan.successes.size(), 1u);
+    EXPECT_EQ(loan.successes[0].id, "b");
+    EXPECT_TRUE(server.settler.lend(1, 1).empty());
     server.io.poll();
     ASSERT_EQ(server.calls.size(), 2u);  // big went alone
     EXPECT_EQ(server.calls[1].call.args, std::vector<std::string>{"big"});
-    server.answer(verdicts(1));  // a: b may go now
+    server.settler.repay(std::move(loan), {queue::Settle::done});
     server.answer(verdicts(1));
+    server.answer(verdicts(1));
+    EXPECT_EQ(ledger.settled.size(), 3u);
+    EXPECT_FALSE(server.settler.pending());
+}
+
+TEST(SettlerLoan, OfferedSuccessesWaitForTheClaimAfterOneOnItsWayAndGoAloneWhenNoneComes) {
+    bool claim_coming = true;
+    FakeServer server;
+    server.claim_coming = &claim_coming;
+    Ledger ledger;
+    server.settler.succeed(0, ledger.success("a"), true);
+    server.settler.succeed(1, ledger.success("big", Settler::lend_most_bytes + 1), true);
+    server.io.poll();
+    // A claim is on its way: the small one waits for the claim after it; the big one, which
+    // no claim carries, goes alone.
     ASSERT_EQ(server.calls.size(), 1u);
-    EXPECT_EQ(server.calls[0].call.args, std::vector<std::string>{"b"});
+    EXPECT_EQ(server.calls[0].call.args, std::vector<std::string>{"big"});
+    EXPECT_EQ(server.settler.held().size(), 1u);  // waiting: its lease is renewed
+    auto loan = server.settler.lend(0, 2);
+    ASSERT_EQ(loan.successes.size(), 1u);
+    server.settler.repay(std::move(loan), {queue::Settle::done});
+    server.answer(verdicts(1));
+    EXPECT_EQ(ledger.settled.size(), 2u);
+    // No claim comes after the last one: the success goes in `complete` when it ends.
+    server.settler.succeed(0, ledger.success("c"), true);
+    server.io.restart();
+    server.io.poll();
+    EXPECT_TRUE(server.calls.empty());
+    claim_coming = false;
+    server.settler.claims_ended();
+    server.io.restart();
+    server.io.poll();
+    ASSERT_EQ(server.calls.size(), 1u);
+    EXPECT_EQ(server.calls[0].call.args, std::vector<std::string>{"c"});
+    server.answer(verdicts(1));
+    EXPECT_EQ(ledger.settled.size(), 3u);
+    EXPECT_FALSE(server.settler.pending());
 }
 
 TEST(SettlerLoan, ALostClaimGivesItsSuccessesBackAndTheyGoInCompleteAfterReconnecting) {

@@ -139,8 +139,16 @@ void Settler::send_soon() {
         if (generation != generation_) return;  // drop_all: forgotten
         send_posted_ = false;
         for (std::size_t queue = 0; queue < batches_.size(); ++queue)
-            send_successes(queue);
+            if (!wait_for_claim(queue)) send_successes(queue);
     });
+}
+
+bool Settler::wait_for_claim(std::size_t queue) const {
+    const auto& batch = batches_[queue];
+    // One that no claim can carry (its result is too big to lend) goes in `complete`.
+    return !batch.pending.empty() && !backing_off_ &&
+           batch.pending.front().result.size() <= lend_most_bytes && hooks_.claim_coming &&
+           hooks_.claim_coming(queue);
 }
 
 Settler::Outgoing Settler::complete_outgoing(std::size_t queue, std::vector<Success> successes) {
@@ -156,7 +164,7 @@ Settler::Outgoing Settler::complete_outgoing(std::size_t queue, std::vector<Succ
     auto call = hooks_.complete_call(queue, jobs);
     for (auto& success : *sent)
         std::string().swap(success.result);  // the call holds a copy
-    batches_[queue].in_flight = true;
+    ++batches_[queue].in_flight;
     return {std::move(call),
             [sent](const redis::Reply& reply) {
                 auto verdicts = queue::parse_complete(reply);
@@ -165,7 +173,7 @@ Settler::Outgoing Settler::complete_outgoing(std::size_t queue, std::vector<Succ
             },
             [this, queue, generation = generation_] {
                 if (generation != generation_) return;
-                batches_[queue].in_flight = false;
+                --batches_[queue].in_flight;
                 send_successes(queue);
             },
             std::move(holds)};
@@ -173,7 +181,7 @@ Settler::Outgoing Settler::complete_outgoing(std::size_t queue, std::vector<Succ
 
 void Settler::send_successes(std::size_t queue) {
     auto& batch = batches_[queue];
-    if (batch.in_flight || batch.pending.empty()) return;
+    if (batch.in_flight > 0 || batch.pending.empty()) return;
     std::size_t count = 0, bytes = 0;
     while (count < batch.pending.size() && count < batch_most_jobs && bytes < batch_most_bytes)
         bytes += batch.pending[count++].result.size();
@@ -193,7 +201,7 @@ Settler::Loan Settler::lend(std::size_t first, std::size_t count) {
     std::size_t bytes = 0;
     for (std::size_t queue = first; queue < first + count && queue < batches_.size(); ++queue) {
         auto& batch = batches_[queue];
-        if (batch.in_flight || batch.pending.empty()) continue;
+        if (batch.pending.empty()) continue;
         std::size_t taken = 0;
         while (taken < batch.pending.size() && loan.successes.size() < batch_most_jobs &&
                bytes + batch.pending[taken].result.size() <= lend_most_bytes) {
@@ -205,7 +213,7 @@ Settler::Loan Settler::lend(std::size_t first, std::size_t count) {
         if (taken == 0) continue;
         batch.pending.erase(batch.pending.begin(),
                             batch.pending.begin() + static_cast<std::ptrdiff_t>(taken));
-        batch.in_flight = true;
+        ++batch.in_flight;
     }
     if (!loan.empty()) ++in_flight_;
     return loan;
@@ -215,8 +223,7 @@ void Settler::repay(Loan loan, const std::vector<queue::Settle>& statuses) {
     if (loan.empty() || loan.generation != generation_) return;
     if (in_flight_ > 0) --in_flight_;
     refusals_in_a_row_ = 0;
-    for (auto queue : loan.queues)
-        batches_[queue].in_flight = false;
+    loan_answered(loan);
     for (std::size_t i = 0; i < loan.successes.size(); ++i)
         loan.successes[i].settled(i < statuses.size() ? statuses[i] : queue::Settle::refused);
     hooks_.answered();
@@ -237,9 +244,16 @@ std::vector<Settler::Outgoing> Settler::as_complete(Loan loan) {
     return out;
 }
 
+void Settler::loan_answered(const Loan& loan) {
+    // loan.queues lists a queue once per success, in runs: one count per run.
+    for (std::size_t i = 0; i < loan.queues.size(); ++i)
+        if (i == 0 || loan.queues[i] != loan.queues[i - 1]) --batches_[loan.queues[i]].in_flight;
+}
+
 void Settler::returned(Loan loan) {
     if (loan.empty() || loan.generation != generation_) return;
     if (in_flight_ > 0) --in_flight_;
+    loan_answered(loan);
     // As a `complete` the connection died under: first in the outbox, sent on flush().
     auto outgoings = as_complete(std::move(loan));
     for (auto it = outgoings.rbegin(); it != outgoings.rend(); ++it) {
@@ -251,6 +265,7 @@ void Settler::returned(Loan loan) {
 void Settler::refused(Loan loan, const std::string& error) {
     if (loan.empty() || loan.generation != generation_) return;
     if (in_flight_ > 0) --in_flight_;
+    loan_answered(loan);
     redis::Reply reply;
     reply.type = redis::Reply::Type::error;
     reply.text = error;
@@ -279,7 +294,7 @@ std::vector<Settler::Hold> Settler::held() const {
 bool Settler::pending() const {
     if (!outbox_.empty() || in_flight_ > 0) return true;
     for (const auto& batch : batches_)
-        if (!batch.pending.empty() || batch.in_flight) return true;
+        if (!batch.pending.empty() || batch.in_flight > 0) return true;
     return false;
 }
 

@@ -24,7 +24,12 @@
 //     back unsent (returned): they go out again after reconnecting, in `complete`, as a lost
 //     `complete` does. An error reply to the claim is handled for them as one to `complete`
 //     (refused). Successes the worker offers to a claim first (succeed(..., true)) go out in
-//     `complete` at the end of the event loop's turn when no claim took them.
+//     `complete` at the end of the event loop's turn when no claim took them, unless a claim
+//     is on its way (hooks.claim_coming): then they wait for the claim that follows it (sent when
+//     its reply comes or a slot frees; the worker calls claims_ended() when none is on its way
+//     any more). A claim carries the successes ready whatever else is on its way, so that a
+//     busy worker settles in its claims and sends few `complete` calls of its own: each call
+//     costs the server a fixed part (README, "One round").
 // Nothing here knows Redis beyond `send`: the unit tests drive it with a fake.
 #pragma once
 
@@ -66,6 +71,9 @@ class Settler {
         std::function<void(const std::string& message)> fatal;  // a newer workq's data
         std::function<void()> answered;      // after any outcome the server answered
         std::function<std::string()> label;  // the worker, in log lines
+        // A claim is on its way that will be followed by one that may carry `queue`'s
+        // successes (unset: never). While true, offered successes wait for that claim.
+        std::function<bool(std::size_t queue)> claim_coming = {};
     };
     // A job whose outcome waits here: its lease is still the worker's to renew.
     struct Hold {
@@ -114,10 +122,14 @@ class Settler {
     // A success of `queue`: sent with the queue's next batch. `offer_to_claim`: not sent before
     // the end of the event loop's turn, so that a claim sent meanwhile may carry it (lend).
     void succeed(std::size_t queue, Success success, bool offer_to_claim = false);
-    // Lends the successes waiting for queues [first, first + count) whose queue has no settle
-    // on its way, in order, up to batch_most_jobs and lend_most_bytes. Until the loan comes
-    // back, those queues count as having a settle on its way.
+    // Lends the successes waiting for queues [first, first + count), in order, up to
+    // batch_most_jobs and lend_most_bytes (whatever else is on its way: each success is judged
+    // on its own). Until the loan comes back, those queues count as having a settle on its way
+    // (no `complete` of theirs goes meanwhile: the batch grows).
     Loan lend(std::size_t first, std::size_t count);
+    // No claim is on its way any more: successes that waited for one go at the end of this
+    // turn (with a claim sent meanwhile, else in `complete`).
+    void claims_ended() { send_soon(); }
     // The claim's reply: one status per success, in the loan's order.
     void repay(Loan loan, const std::vector<queue::Settle>& statuses);
     // The claim's connection failed: sent again in `complete` once reconnected.
@@ -141,8 +153,10 @@ class Settler {
   private:
     struct Batch {
         std::vector<Success> pending;
-        bool in_flight = false;
+        int in_flight = 0;  // settles of this queue on their way: `complete` calls and loans
     };
+    // Offered successes of `queue` that a claim on its way will be followed by one to carry.
+    bool wait_for_claim(std::size_t queue) const;
     void send_successes(std::size_t queue);
     // Sends every queue's waiting successes at the end of the event loop's turn.
     void send_soon();
@@ -152,6 +166,8 @@ class Settler {
     void on_answer(const std::shared_ptr<Outgoing>& sent, std::optional<redis::Reply> reply);
     // Each queue's successes of a loan, as `complete` calls.
     std::vector<Outgoing> as_complete(Loan loan);
+    // The loan's queues have one settle fewer on its way.
+    void loan_answered(const Loan& loan);
     void refused_for_now(Outgoing outgoing, const std::string& why);
     // Cuts the results of a success report the server refuses for its size (see above). False
     // when there was nothing to cut: it goes again unchanged, as after any lost connection.

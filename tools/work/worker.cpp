@@ -163,7 +163,14 @@ int Worker::run() {
                 },
             .fatal = [this](const std::string& message) { fatal(message); },
             .answered = [this] { settler_answered(); },
-            .label = [this] { return worker_label(); }});
+            .label = [this] { return worker_label(); },
+            // The claim that follows one on its way carries the successes (a single link: on a
+            // cluster's several, the next claim may not reach the queue's).
+            .claim_coming =
+                [this](std::size_t) {
+                    return claims_in_flight_ > 0 && claim_links_.size() == 1 &&
+                           state_ == State::running;
+                }});
     leases_.emplace(
         io_, queue_keys_, settings_.queues,
         Leases::Hooks{

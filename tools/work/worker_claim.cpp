@@ -77,6 +77,7 @@ void Worker::maybe_claim() {
     }
     auto ask = claim_ahead_.ask(starting, budget);
     if (ask.max == 0) return;
+    if (claims_in_flight_ > 0 && ask.max < second_claim_least(settings_.concurrency)) return;
     std::size_t wanted = ask.max;
     // On a cluster, a link refused lately is left out (the chain begins at the first link not
     // refused); when its pause is over, a chain of its own asks it for one job (a retry), so that
@@ -339,6 +340,8 @@ void Worker::arm_link_retry() {
 
 void Worker::end_claim_chain(ClaimChain& chain, bool look_again) {
     --claims_in_flight_;
+    // Successes that waited for a claim go with the next one sent in this turn, else alone.
+    if (claims_in_flight_ == 0) settler_->claims_ended();
     slots_claimed_for_ -= std::min(slots_claimed_for_, chain.left - chain.ahead_left);
     claim_ahead_.answered(chain.ask);
     // A slot this chain counted on and did not fill takes a job held ahead now (it arrived

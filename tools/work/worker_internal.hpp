@@ -13,6 +13,13 @@ namespace workq::work::detail {
 // Claims on their way at once: a second one goes out when slots free while the first is on its
 // way (a busy worker keeps Redis busy); more would only split the same free slots thinner.
 inline constexpr std::size_t max_claims_in_flight = 2;
+// The fewest jobs a second claim asks for (one alone always goes): slots that free while a
+// claim is on its way go together in the next one, not one call each. Each call costs the
+// server a fixed part (its reads, its reply) beside its jobs' own: at -c 10 one of every two
+// claims asked for a single job (bench/README.md, "Rounds that fill").
+inline std::size_t second_claim_least(long long concurrency) {
+    return concurrency >= 8 ? static_cast<std::size_t>(concurrency / 4) : 1;
+}
 // How long an idle worker blocks on the server before looking again (and the ceiling on its
 // idle command rate: about one BLPOP and one claim per this interval).
 inline constexpr Millis idle_block{5000};

@@ -30,13 +30,17 @@
 -- stay. So no call that can fail comes after a script's first write. Before it, a script reads
 -- and checks what its writes depend on; after it, it writes only to keys whose type it checked
 -- or that cannot refuse it (DEL, PEXPIRE, RENAME, HSET on a checked hash), and removes with
--- calls whose failure changes nothing (an id is in no list or set of the wrong type). What it
--- finds wrong is handled by kind:
+-- calls whose failure changes nothing (an id is in no list or set of the wrong type). A key's
+-- type is checked by a TYPE, or by a read of it (redis.pcall) that fails when the type is
+-- another: the hot paths (claim, complete) check that way, so that a busy or idle worker's calls
+-- do not pay a TYPE per structure (each command a script sends costs the server about as much as
+-- the work it does). What it finds wrong is handled by kind:
 --   - a structure of the queue (meta, priorities, waiting:<prio>, scheduled, running, dead,
 --     schedules, ticks, starts, watchers) holding another type is damage: the script refuses with
 --     WORKQ_DAMAGED <what> before its first write, and changes nothing (those keys hold the ids
---     of jobs and the queue's pause: nothing is overwritten). A claim over several queues skips
---     a damaged one and names it in its reply; the readers (stats, job_info) name it too;
+--     of jobs and the queue's pause: nothing is overwritten). A claim skips a queue with a
+--     damaged structure that it touches and names it in its reply (it serves the others); the
+--     readers (stats, job_info) name it too;
 --   - a job record that cannot be a job (missing, not a hash, a state workq never writes, a
 --     count or priority that is not a whole number in its range) is quarantined: dead-lettered
 --     with the reason `corrupt` and an error saying what was wrong (dead_corrupt);
@@ -104,6 +108,16 @@ local function call_chunked(command, key, values)
     return total
 end
 
+-- ZREM of `ids` (any number) from `key`, by pcall: false, having removed nothing, when the
+-- key holds another type (the first chunk fails).
+local function zrem_all(key, ids)
+    for first = 1, #ids, UNPACK_CHUNK do
+        local reply = here(redis.pcall('ZREM', key, unpack(ids, first, math.min(first + UNPACK_CHUNK - 1, #ids))))
+        if type(reply) == 'table' and reply.err then return false end
+    end
+    return true
+end
+
 local function now_ms()
     local t = redis.call('TIME')
     return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -162,6 +176,14 @@ end
 -- Ends the script with WORKQ_DAMAGED: only before its first write.
 local function refuse(damage)
     error({err = 'WORKQ_DAMAGED ' .. damage})
+end
+
+-- The reply of a read of `key` (command, key, args...) by pcall; refuses when the key holds
+-- another type than `want` (the read failed, having changed nothing).
+local function read_or_refuse(key, want, command, ...)
+    local reply = here(redis.pcall(command, key, ...))
+    if type(reply) == 'table' and reply.err then refuse(key_damage(key, want) or (key .. ' cannot be read')) end
+    return reply
 end
 
 -- Refuses unless the queue's meta and the structures `names` hold their types.
@@ -458,18 +480,28 @@ end
 -- and timeout as numbers, or their defaults), and why it cannot be a job, or nil: missing
 -- ({missing = true}), not a hash, a state workq never writes, a number out of its kind. With a
 -- reason, numbers may be left as text: use none of them.
+-- `names` may be a list job_fields made once (the hot paths: a claim reads one record per job);
+-- any other list is merged with the judged fields on each call.
 local JUDGED = {'state', 'attempts', 'max', 'prio', 'timeout'}
-local function read_job(p, id, names)
-    local all, seen = {}, {}
-    for _, list in ipairs({JUDGED, names}) do
-        for _, name in ipairs(list) do
+-- The judged fields and `names`, each once: what read_job reads. Plain loops: in the function
+-- library this also runs at load time, where ipairs and the other globals are not defined.
+local function job_fields(names)
+    local all, seen = {judged = true}, {}
+    local lists = {JUDGED, names}
+    for l = 1, 2 do
+        local list = lists[l]
+        for i = 1, #list do
+            local name = list[i]
             if not seen[name] then
                 seen[name] = true
                 all[#all + 1] = name
             end
         end
     end
-    local job, problem = read_fields(p, id, all)
+    return all
+end
+local function read_job(p, id, names)
+    local job, problem = read_fields(p, id, names.judged and names or job_fields(names))
     if problem then return job, problem end
     if not STATES[job.state] then
         if job.state then
@@ -531,8 +563,8 @@ end
 -- fields and, for 'corrupt', why: 'duplicate' when this token already settled the job (a
 -- retried settle); 'held'; 'lost' when the record is missing or another token holds it;
 -- 'corrupt' when the record is not a hash, or its holder's record cannot be a job.
-local JOB_FIELDS = {'state', 'token', 'settled', 'attempts', 'max', 'prio', 'unique', 'cancel', 'worker',
-                    'notify', 'reason', 'ahead'}
+local JOB_FIELDS = job_fields({'state', 'token', 'settled', 'attempts', 'max', 'prio', 'unique', 'cancel',
+                               'worker', 'notify', 'reason', 'ahead'})
 local function holder_check(p, id, token)
     local job, problem = read_job(p, id, JOB_FIELDS)
     if job.missing then return 'lost', job end
@@ -620,8 +652,8 @@ local function complete_jobs(p, meta, ttl, now, argv, at)
     end
     -- Records of a batch may have been detached from <p>running before: ZREM ignores them.
     -- A running set of another type holds none of them (see "Damage" above).
-    if #finished_running > 0 and not key_damage(p .. 'running', 'zset') then
-        call_chunked('ZREM', p .. 'running', finished_running)
+    -- (A set of another type fails the ZREM, which writes nothing: no TYPE read first.)
+    if #finished_running > 0 and zrem_all(p .. 'running', finished_running) then
         -- A place under the queue's concurrency limit is free: wake a worker it held back (claim
         -- emptied the wake-ups while the limit was full). fail, release and reap wake anyway.
         -- (wake replaces a wake key of another type; a limit that is not a number is none.)
@@ -653,8 +685,10 @@ end
 -- drops a stale entry (a job in another state workq knows). The plan is applied before
 -- anything else is read: the records do not change in between (scripts are atomic).
 -- Scheduled must be a zset, checked by the caller; priorities too, and dead, for the apply.
-local function plan_promote(p, now, limit)
-    local due = redis.call('ZRANGEBYSCORE', p .. 'scheduled', '-inf', tostring(now), 'LIMIT', '0', tostring(limit))
+-- `due`: the due ids (at most `limit`) when the caller read them already.
+local PROMOTE_FIELDS = job_fields({'state', 'prio'})
+local function plan_promote(p, now, limit, due)
+    due = due or redis.call('ZRANGEBYSCORE', p .. 'scheduled', '-inf', tostring(now), 'LIMIT', '0', tostring(limit))
     local plan = {}
     local lists = {}
     if #due > 0 then
@@ -662,7 +696,7 @@ local function plan_promote(p, now, limit)
         if damage then return nil, damage end
     end
     for _, id in ipairs(due) do
-        local job, problem = read_job(p, id, {'state', 'prio'})
+        local job, problem = read_job(p, id, PROMOTE_FIELDS)
         local step = {id = id}
         if problem and not FINAL[job.state] then
             step.corrupt = problem .. ' (found when the job became due)'
@@ -693,8 +727,8 @@ local function apply_promote(p, now, plan)
 end
 
 -- The plan, for a script that has written nothing yet: refuses on damage.
-local function promote_plan_or_refuse(p, now, limit)
-    local plan, damage = plan_promote(p, now, limit)
+local function promote_plan_or_refuse(p, now, limit, due)
+    local plan, damage = plan_promote(p, now, limit, due)
     if not plan then refuse(damage) end
     return plan
 end
