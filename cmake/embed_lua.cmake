@@ -3,14 +3,24 @@
 #     of the full text the server will see), for EVALSHA on every server (Redis 6.2, or where
 #     FUNCTION LOAD is refused);
 #   - one function library holding every script (Redis >= 7: FUNCTION LOAD once, then FCALL),
-#     so that the helpers are defined once when the library loads, not on every call:
+#     so that the helpers are defined once when the library loads, not on every call. Each
+#     script's body is defined once, as a function of the table workq_bodies, and registered
+#     twice: guarded by slot_guard (helpers.lua) as its EVAL text is, and plain (name ending in
+#     _n) for a client that knows its server runs with cluster mode disabled, where no slot can
+#     migrate and the guard's EXISTS is pure cost (redis/script.hpp says who calls which):
 #       #!lua name=workq_<hash>
 #       <helpers>
+#       local workq_bodies = {}
+#       workq_bodies.<script> = function(KEYS, ARGV) <script>
+#       end
 #       redis.register_function{function_name='workq_<hash>_<script>', flags={...},
-#                               callback=function(KEYS, ARGV) slot_guard(KEYS); <script> end}
+#           callback=function(KEYS, ARGV) slot_guard(KEYS); return workq_bodies.<script>(KEYS, ARGV) end}
+#       redis.register_function{function_name='workq_<hash>_<script>_n', flags={...},
+#                               callback=workq_bodies.<script>}
 #     <hash> is taken from the library's text: function names are global on a server, and two
-#     workq versions sharing one server must not replace each other's.
-# Both forms call slot_guard (helpers.lua) before the body: the body is the same text in both.
+#     workq versions sharing one server must not replace each other's. The load-time code uses
+#     locals and redis.register_function only (FUNCTION LOAD offers no other globals then).
+# The EVAL text always calls slot_guard before the body (the EVALSHA path is always guarded).
 #   cmake -DOUTPUT=<file.cpp> -DSOURCES="a.lua;b.lua" -DPREAMBLE="common/x.lua" -P embed_lua.cmake
 cmake_policy(SET CMP0057 NEW)  # if(IN_LIST) in script mode
 string(REPLACE "|" ";" SOURCES "${SOURCES}")
@@ -32,7 +42,8 @@ endforeach()
 # The helpers' top-level locals: a function's body reaches them as upvalues, at most 60 per
 # function in Lua 5.1 (LUAI_MAXUPVALUES); the library would fail to load past that. Counted
 # here from the names each body mentions (an overestimate: a local of the body with a helper's
-# name counts too).
+# name counts too). The guarded callback reaches two (slot_guard and workq_bodies), the plain
+# one is the body itself.
 string(REGEX MATCHALL "\nlocal (function )?[A-Za-z_][A-Za-z0-9_]*" helper_decls "\n${preamble}")
 set(helper_names "")
 foreach(decl IN LISTS helper_decls)
@@ -41,14 +52,24 @@ foreach(decl IN LISTS helper_decls)
 endforeach()
 list(REMOVE_DUPLICATES helper_names)
 
-set(library_body "")
+set(library_body "local workq_bodies = {}\n")
 set(eval_texts "")
+set(script_names "")
 foreach(src IN LISTS SOURCES)
     get_filename_component(name "${src}" NAME_WE)
+    list(APPEND script_names "${name}")
+endforeach()
+foreach(src IN LISTS SOURCES)
+    get_filename_component(name "${src}" NAME_WE)
+    # The plain function's name must not be another script's guarded one.
+    if("${name}_n" IN_LIST script_names)
+        message(FATAL_ERROR "lib/lua/${name}_n.lua: the name is taken by ${name}.lua's function "
+                            "without the slot guard (workq_<hash>_${name}_n)")
+    endif()
     file(READ "${src}" text)
-    set(used 1)  # slot_guard
+    set(used 0)
     foreach(helper IN LISTS helper_names)
-        if(NOT helper STREQUAL "slot_guard" AND "${text}" MATCHES "(^|[^A-Za-z0-9_.])${helper}([^A-Za-z0-9_]|$)")
+        if("${text}" MATCHES "(^|[^A-Za-z0-9_.])${helper}([^A-Za-z0-9_]|$)")
             math(EXPR used "${used} + 1")
         endif()
     endforeach()
@@ -64,8 +85,11 @@ foreach(src IN LISTS SOURCES)
     list(APPEND eval_texts "${name}")
     set(eval_${name} "${preamble}slot_guard(KEYS); ${text}")
     string(APPEND library_body
+           "workq_bodies.${name} = function(KEYS, ARGV) ${text}\nend\n"
            "redis.register_function{function_name='workq_@HASH@_${name}', flags={${flags}}, "
-           "callback=function(KEYS, ARGV) slot_guard(KEYS); ${text}\nend}\n")
+           "callback=function(KEYS, ARGV) slot_guard(KEYS); return workq_bodies.${name}(KEYS, ARGV) end}\n"
+           "redis.register_function{function_name='workq_@HASH@_${name}_n', flags={${flags}}, "
+           "callback=workq_bodies.${name}}\n")
 endforeach()
 
 set(library "#!lua name=workq_@HASH@\n${preamble}\n${library_body}")
@@ -83,7 +107,7 @@ foreach(name IN LISTS eval_texts)
     string(SHA1 sha "${full}")
     string(APPEND body "static const char ${name}_text[] = R\"workq_lua(${full})workq_lua\";\n")
     string(APPEND table "        {\"${name}\", {${name}_text, sizeof(${name}_text) - 1}, \"${sha}\",\n"
-                        "         \"workq_${hash}_${name}\", library},\n")
+                        "         \"workq_${hash}_${name}\", \"workq_${hash}_${name}_n\", library},\n")
 endforeach()
 string(APPEND body "\nconst std::vector<ScriptSource>& embedded_scripts() {\n")
 string(APPEND body "    static const std::vector<ScriptSource> scripts{\n${table}    };\n    return scripts;\n}\n\n")

@@ -142,15 +142,16 @@ std::size_t AsyncConnection::in_flight() const {
 std::shared_ptr<AsyncConnection> AsyncConnection::open(asio::io_context& io,
                                                        const Endpoint& endpoint,
                                                        std::chrono::milliseconds connect_timeout,
-                                                       ReadyHandler on_ready, LostHandler on_lost) {
+                                                       ReadyHandler on_ready, LostHandler on_lost,
+                                                       bool ask_cluster_mode) {
     std::shared_ptr<AsyncConnection> connection(new AsyncConnection(io, endpoint));
     connection->on_ready_ = std::move(on_ready);
     connection->on_lost_ = std::move(on_lost);
-    connection->start(connect_timeout);
+    connection->start(connect_timeout, ask_cluster_mode);
     return connection;
 }
 
-void AsyncConnection::start(std::chrono::milliseconds connect_timeout) {
+void AsyncConnection::start(std::chrono::milliseconds connect_timeout, bool ask_cluster_mode) {
     if (endpoint_.cluster) return cluster_start(connect_timeout);
     // A Sentinel endpoint's address comes from the sentinels first; the login below is queued
     // meanwhile and goes out once the socket is connected.
@@ -229,6 +230,15 @@ void AsyncConnection::start(std::chrono::milliseconds connect_timeout) {
                 if (!connection || connection->state_ != State::connecting) return;
                 if (auto role = role_of(*reply); role != "master")
                     connection->fail(not_master_reason(connection->endpoint_, role));
+            },
+            connect_timeout);
+    if (ask_cluster_mode)
+        // Refused (an ACL) or unanswered: not known, and the scripts keep their slot guard.
+        send(
+            {"INFO", "cluster"},
+            [self = weak_from_this()](auto reply) {
+                auto connection = self.lock();
+                if (connection && reply) connection->plain_server_ = cluster_disabled(*reply);
             },
             connect_timeout);
     send(
@@ -652,7 +662,7 @@ void AsyncConnection::script(const ScriptSource& script, std::span<const std::st
     argv->reserve(3 + keys.size() + args.size());
     bool fcall = functions_ && !script.function.empty();
     argv->emplace_back(fcall ? "FCALL" : "EVALSHA");
-    argv->emplace_back(fcall ? script.function : script.sha1);
+    argv->emplace_back(fcall ? function_for(script, plain_server_) : script.sha1);
     argv->push_back(std::to_string(keys.size()));
     argv->insert(argv->end(), keys.begin(), keys.end());
     argv->insert(argv->end(), args.begin(), args.end());
@@ -678,7 +688,7 @@ void AsyncConnection::send_script(const ScriptSource& script,
             if (miss == ScriptMiss::library && connection->functions_)
                 connection->load_library(script->library);
             if (miss == ScriptMiss::refused_before_start) form = ScriptForm::evalsha;
-            set_script_form(*argv, *script, form);
+            set_script_form(*argv, *script, form, connection->plain_server_);
             connection->send_script(*script, std::move(argv), std::move(handler), deadline);
         },
         deadline);

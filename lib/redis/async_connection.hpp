@@ -51,10 +51,14 @@ class AsyncConnection : public std::enable_shared_from_this<AsyncConnection> {
     // so; a Sentinel endpoint first asks the sentinels and then requires ROLE = master). `on_ready`
     // is called once: with nullopt when usable, else with the reason. `on_lost` is called once if a
     // ready connection later fails.
+    // With `ask_cluster_mode` (a connection that runs scripts), a single server's login also
+    // sends INFO cluster (no round trip of its own): cluster_enabled:0 there makes the scripts
+    // call the library's functions without the slot guard (redis/script.hpp), from its reply on.
     static std::shared_ptr<AsyncConnection> open(boost::asio::io_context& io,
                                                  const Endpoint& endpoint,
                                                  std::chrono::milliseconds connect_timeout,
-                                                 ReadyHandler on_ready, LostHandler on_lost);
+                                                 ReadyHandler on_ready, LostHandler on_lost,
+                                                 bool ask_cluster_mode = false);
     ~AsyncConnection();
     AsyncConnection(const AsyncConnection&) = delete;
     AsyncConnection& operator=(const AsyncConnection&) = delete;
@@ -81,6 +85,9 @@ class AsyncConnection : public std::enable_shared_from_this<AsyncConnection> {
     void load_library(std::string_view library);
 
     bool ready() const { return state_ == State::ready; }
+    // Whether this connection's server said cluster_enabled:0 (open's ask_cluster_mode); false
+    // on a cluster, before the reply, and where INFO was refused.
+    bool plain_server() const { return plain_server_; }
     bool failed() const { return state_ == State::failed; }
     // The server, with the master's address once the sentinels named it.
     const Endpoint& endpoint() const { return endpoint_; }
@@ -98,7 +105,7 @@ class AsyncConnection : public std::enable_shared_from_this<AsyncConnection> {
   private:
     enum class State { connecting, ready, failed };
     AsyncConnection(boost::asio::io_context& io, Endpoint endpoint);
-    void start(std::chrono::milliseconds connect_timeout);
+    void start(std::chrono::milliseconds connect_timeout, bool ask_cluster_mode);
     void fail(const std::string& reason);
     void fail_later(const std::string& reason);
     void watch_deadlines();
@@ -131,7 +138,8 @@ class AsyncConnection : public std::enable_shared_from_this<AsyncConnection> {
     std::shared_ptr<void> master_search_;  // a Sentinel endpoint's, until the master is found
     boost::asio::steady_timer deadline_timer_;
     std::unique_ptr<Cluster> cluster_;
-    bool functions_ = true;  // scripts go as FCALL until the server refuses it
+    bool functions_ = true;      // scripts go as FCALL until the server refuses it
+    bool plain_server_ = false;  // plain_server()
     bool loading_library_ = false;
 };
 

@@ -160,17 +160,27 @@ Redirect parse_redirect(const Reply& reply, const HostPort& asked) {
     return redirect;
 }
 
-bool cluster_enabled(const Reply& info) {
+namespace {
+bool info_has_line(const Reply& info, std::string_view wanted) {
     if (!info.is_string()) return false;
     std::string_view text = info.text;
     for (std::size_t start = 0; start < text.size();) {
         auto end = std::min(text.find('\n', start), text.size());
         auto line = text.substr(start, end - start);
         if (line.ends_with('\r')) line.remove_suffix(1);
-        if (line == "cluster_enabled:1") return true;
+        if (line == wanted) return true;
         start = end + 1;
     }
     return false;
+}
+}  // namespace
+
+bool cluster_enabled(const Reply& info) {
+    return info_has_line(info, "cluster_enabled:1");
+}
+
+bool cluster_disabled(const Reply& info) {
+    return info_has_line(info, "cluster_enabled:0");
 }
 
 std::chrono::milliseconds cluster_retry_delay(int attempt) {

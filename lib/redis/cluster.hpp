@@ -83,6 +83,9 @@ Redirect parse_redirect(const Reply& reply, const HostPort& asked);
 
 // True when an INFO reply (any sections holding "cluster") says cluster_enabled:1.
 bool cluster_enabled(const Reply& info);
+// True when it says cluster_enabled:0: a server known to run with cluster mode disabled (an
+// error reply, or no such line, says nothing).
+bool cluster_disabled(const Reply& info);
 
 // The wait before sending again after TRYAGAIN or CLUSTERDOWN, for the `attempt`th time (0
 // first): 50 ms doubling to at most 1 s, jittered by +-50% so that many clients do not come

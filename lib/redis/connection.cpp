@@ -114,7 +114,12 @@ Connection Connection::open(const Endpoint& endpoint, Timeouts timeouts) {
         seeded.cluster = ClusterSettings{{HostPort{endpoint.host, endpoint.port}}};
         return open_cluster(seeded, timeouts, std::move(connection));
     }
-    if (!endpoint.sentinel || !endpoint.host.empty()) return open_server(endpoint, timeouts);
+    if (!endpoint.sentinel || !endpoint.host.empty()) {
+        // A Unix socket (the embedded server too), or the address sentinels gave: INFO cluster
+        // only tells whether the scripts may skip their slot guard (plain_server()).
+        std::optional<Reply> info;
+        return open_server(endpoint, timeouts, &info);
+    }
     auto connection = connect_to_master(endpoint, timeouts);
     connection.origin_ = endpoint;
     connection.timeouts_ = timeouts;
@@ -172,7 +177,10 @@ Connection Connection::open_server(const Endpoint& endpoint, Timeouts timeouts,
         }
         // A server that refuses INFO (an ACL) is taken as a single server, as it was before
         // clusters were known.
-        if (cluster_info) *cluster_info = connection.read_reply();
+        if (cluster_info) {
+            *cluster_info = connection.read_reply();
+            connection.plain_server_ = cluster_disabled(**cluster_info);
+        }
     } catch (const RedisError&) {
         if (!refused) throw;  // a proxy that hangs up on a refused login: say the refusal
     }
@@ -226,6 +234,7 @@ void Connection::reopen(std::string_view why) {
     auto fresh = connect_to_master(origin_, timeouts_);
     context_ = std::move(fresh.context_);
     endpoint_ = fresh.endpoint_;
+    plain_server_ = fresh.plain_server_;
     context_->timeout = command_timeout;
     for (const auto& command : unanswered_)
         context_->output += command;
@@ -326,7 +335,7 @@ Reply Connection::run_script(const ScriptSource& script, std::span<const std::st
 
 void Connection::append_script(const ScriptSource& script, std::span<const std::string_view> keys,
                                std::span<const std::string_view> args) {
-    PendingScript pending{&script, script_argv(script, functions_, keys, args)};
+    PendingScript pending{&script, script_argv(script, functions_, plain_server_, keys, args)};
     std::vector<std::string_view> view(pending.argv.begin(), pending.argv.end());
     append(view);
     pending_scripts_.push_back(std::move(pending));
@@ -381,7 +390,7 @@ std::vector<Reply> Connection::read_script_replies() {
                 form = ScriptForm::fcall;
             if (form == ScriptForm::evalsha && text_sent.insert(call.script).second)
                 form = ScriptForm::eval;
-            set_script_form(call.argv, *call.script, form);
+            set_script_form(call.argv, *call.script, form, plain_server_);
             std::vector<std::string_view> view(call.argv.begin(), call.argv.end());
             append(view);
         }

@@ -58,7 +58,7 @@ class Connection {
     // Like open(), to the endpoint's host itself: no sentinel is asked (a Sentinel endpoint's
     // host is the address they gave).
     // With `cluster_info`, INFO cluster is sent in the same write as AUTH and SELECT and its
-    // reply (maybe an error) stored there.
+    // reply (maybe an error) stored there; cluster_enabled:0 makes plain_server() true.
     static Connection open_server(const Endpoint& endpoint, Timeouts timeouts = {},
                                   std::optional<Reply>* cluster_info = nullptr);
 
@@ -126,6 +126,11 @@ class Connection {
     };
     std::vector<ClusterMaster> cluster_masters() const;
     bool is_cluster() const { return cluster_ != nullptr; }
+    // Whether this connection's server said cluster_enabled:0 (INFO cluster on the way in: a
+    // single server named by URL, a Unix socket, the master the sentinels named): its scripts
+    // run the library's functions without the slot guard (redis/script.hpp). False on a
+    // cluster and where INFO was refused or not asked.
+    bool plain_server() const { return plain_server_; }
     // The master that serves `key`'s slot as the slot map says (nullopt when not a cluster, or
     // when no master serves it now).
     std::optional<HostPort> cluster_master_of(std::string_view key) const;
@@ -171,6 +176,7 @@ class Connection {
     std::vector<PendingScript> pending_scripts_;
     // Whether scripts go as FCALL (Redis >= 7; redis/script.hpp), until the server refuses it.
     bool functions_ = true;
+    bool plain_server_ = false;  // plain_server()
     // Sentinel: the endpoint as given (no master address), the timeouts to reconnect with, and
     // every command appended and not yet answered, oldest first (`written` of them sent), kept
     // to be sent again to the next master.

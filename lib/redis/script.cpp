@@ -31,14 +31,18 @@ bool library_loaded(const Reply& reply) {
                                  reply.text.find("already exists") != std::string::npos);
 }
 
-std::vector<std::string> script_argv(const ScriptSource& script, bool functions,
+std::string_view function_for(const ScriptSource& script, bool plain_server) {
+    return plain_server && !script.plain_function.empty() ? script.plain_function : script.function;
+}
+
+std::vector<std::string> script_argv(const ScriptSource& script, bool functions, bool plain_server,
                                      std::span<const std::string_view> keys,
                                      std::span<const std::string_view> args) {
     std::vector<std::string> argv;
     argv.reserve(3 + keys.size() + args.size());
     bool fcall = functions && !script.function.empty();
     argv.emplace_back(fcall ? "FCALL" : "EVALSHA");
-    argv.emplace_back(fcall ? script.function : script.sha1);
+    argv.emplace_back(fcall ? function_for(script, plain_server) : script.sha1);
     argv.emplace_back(std::to_string(keys.size()));
     for (auto key : keys)
         argv.emplace_back(key);
@@ -47,11 +51,12 @@ std::vector<std::string> script_argv(const ScriptSource& script, bool functions,
     return argv;
 }
 
-void set_script_form(std::vector<std::string>& argv, const ScriptSource& script, ScriptForm form) {
+void set_script_form(std::vector<std::string>& argv, const ScriptSource& script, ScriptForm form,
+                     bool plain_server) {
     switch (form) {
         case ScriptForm::fcall:
             argv[0] = "FCALL";
-            argv[1] = script.function;
+            argv[1] = function_for(script, plain_server);
             break;
         case ScriptForm::evalsha:
             argv[0] = "EVALSHA";

@@ -17,6 +17,13 @@
 //     replicas for min-replicas-to-write, or MISCONF): that call as EVALSHA, whose script is
 //     refused only at its first write that needs memory (or any write), as before functions: a
 //     script whose first writes free memory, or whose path writes nothing, still goes through.
+//
+// Every call first checks, with one EXISTS, that the slot of its keys is not migrating between
+// a cluster's nodes (slot_guard in lib/lua/common/helpers.lua). A connection that knows its
+// server runs with cluster mode disabled (INFO cluster said cluster_enabled:0 on that very
+// connection: a single server, also one reached through Sentinel) calls the library's twin of
+// each function without that check (`plain_function`); a cluster, a server that refused INFO,
+// and EVALSHA and EVAL always run the guarded text.
 #pragma once
 
 #include <span>
@@ -32,7 +39,8 @@ struct ScriptSource {
     std::string_view name;
     std::string_view text;
     std::string_view sha1;
-    std::string_view function;  // empty: EVALSHA only
+    std::string_view function;        // empty: EVALSHA only
+    std::string_view plain_function;  // the same without the slot guard; empty: none
     std::string_view library;
 };
 
@@ -50,13 +58,18 @@ ScriptMiss script_miss(std::string_view command, const Reply& reply);
 // Whether a FUNCTION LOAD reply leaves the library loaded (loaded now, or already).
 bool library_loaded(const Reply& reply);
 
+// The function an FCALL of `script` names: its plain twin when `plain_server` (the connection
+// knows cluster mode is disabled there) and the library has one, else the guarded one.
+std::string_view function_for(const ScriptSource& script, bool plain_server);
+
 // FCALL function numkeys keys... args... (or EVALSHA sha1 ... when `functions` is false).
-std::vector<std::string> script_argv(const ScriptSource& script, bool functions,
+std::vector<std::string> script_argv(const ScriptSource& script, bool functions, bool plain_server,
                                      std::span<const std::string_view> keys,
                                      std::span<const std::string_view> args);
-// Turns a call's argv (as script_argv made it) into the form `miss` asks for: FCALL, EVALSHA,
-// or EVAL with the script's text.
+// Turns a call's argv (as script_argv made it) into the form `miss` asks for: FCALL (of the
+// function function_for names), EVALSHA, or EVAL with the script's text.
 enum class ScriptForm { fcall, evalsha, eval };
-void set_script_form(std::vector<std::string>& argv, const ScriptSource& script, ScriptForm form);
+void set_script_form(std::vector<std::string>& argv, const ScriptSource& script, ScriptForm form,
+                     bool plain_server);
 
 }  // namespace workq::redis

@@ -251,8 +251,11 @@ Connection connect_to_master(const Endpoint& endpoint, Timeouts timeouts) {
             node.host = master->host;
             node.port = master->port;
             try {
+                // INFO cluster in the login's write: whether the scripts may skip their
+                // slot guard there (Connection::plain_server).
+                std::optional<Reply> info;
                 auto connection = Connection::open_server(
-                    node, {std::min(timeouts.connect, left()), timeouts.command});
+                    node, {std::min(timeouts.connect, left()), timeouts.command}, &info);
                 auto role = role_of(connection.command({"ROLE"}));
                 if (role == "master") return connection;
                 note(not_master_reason(node, role));

@@ -101,7 +101,8 @@ pcli() { redis-cli -h 127.0.0.1 -p "$PROXY_PORT" "$@"; }
 
 # script_sha NAME: a word of the calls of lib/lua/NAME.lua, to aim `drop` at one script's
 # replies: on a server with workq's function library loaded (Redis >= 7, after a first call),
-# the function's name (FCALL workq_<hash>_NAME); else the SHA1 of its EVAL text (the shared
+# the function's name (FCALL workq_<hash>_NAME, a part of its twin's without the slot guard,
+# workq_<hash>_NAME_n, that a single server's calls name); else the SHA1 of its EVAL text (the shared
 # helpers, the slot guard's call, the script, as cmake/embed_lua.cmake embeds it).
 script_sha() {
     local library

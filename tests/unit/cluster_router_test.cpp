@@ -349,4 +349,99 @@ TEST(ClusterRouter, HandshakeAndClusterProbeGoInOneWrite) {
     }
 }
 
+// The function an FCALL names (redis/script.hpp): the plain twin only where the connection's
+// own login heard cluster_enabled:0; the guarded one on a cluster, where INFO was refused, and
+// on a worker's connection that did not ask.
+const redis::ScriptSource guarded_script{"s",     "return 1", "0123",
+                                         "lib_s", "lib_s_n",  "#!lua name=lib"};
+
+// A single server (INFO cluster answers `info`, raw RESP) or, with `cluster`, a cluster's only
+// node: every FCALL it is sent is recorded.
+struct ScriptNode {
+    explicit ScriptNode(std::string info)
+        : node([this, info](const Command& command) -> std::string {
+              if (is(command, "CLUSTER")) return all_slots_on(port);
+              if (is(command, "INFO")) return info;
+              if (is(command, "FCALL")) return ":1\r\n";
+              return "+OK\r\n";
+          }) {
+        port = node.port();
+    }
+    std::vector<std::string> fcalls() {
+        std::vector<std::string> names;
+        for (const auto& command : node.seen())
+            if (is(command, "FCALL")) names.push_back(command.at(1));
+        return names;
+    }
+    std::atomic<int> port{0};
+    FakeNode node;
+};
+
+const std::string plain_info = "$28\r\n# Cluster\r\ncluster_enabled:0\r\n";
+const std::string cluster_info = "$28\r\n# Cluster\r\ncluster_enabled:1\r\n";
+const std::string refused_info =
+    "-NOPERM this user has no permissions to run the 'info' command\r\n";
+
+redis::Endpoint server_at(int port) {
+    redis::Endpoint endpoint;
+    endpoint.kind = redis::Endpoint::Kind::tcp;
+    endpoint.host = "127.0.0.1";
+    endpoint.port = port;
+    return endpoint;
+}
+
+std::string run_blocking(const redis::Endpoint& endpoint, ScriptNode& server) {
+    auto connection = redis::Connection::open(endpoint);
+    std::vector<std::string_view> keys{"{q}:k"};
+    EXPECT_EQ(connection.run_script(guarded_script, keys, {}).integer, 1);
+    auto names = server.fcalls();
+    return names.empty() ? "" : names.back();
+}
+
+std::string run_async(const redis::Endpoint& endpoint, ScriptNode& server, bool ask) {
+    boost::asio::io_context io;
+    std::shared_ptr<redis::AsyncConnection> connection;
+    bool answered = false;
+    connection = redis::AsyncConnection::open(
+        io, endpoint, std::chrono::seconds(2),
+        [&](std::optional<std::string> error) {
+            ASSERT_FALSE(error) << *error;
+            std::vector<std::string> keys{"{q}:k"};
+            connection->script(guarded_script, keys, {}, [&](std::optional<redis::Reply> reply) {
+                answered = reply && reply->integer == 1;
+                io.stop();
+            });
+        },
+        [](const std::string&) {}, ask);
+    io.run_for(std::chrono::seconds(3));
+    EXPECT_TRUE(answered);
+    auto names = server.fcalls();
+    return names.empty() ? "" : names.back();
+}
+
+TEST(ScriptGuard, APlainServerGetsTheUnguardedFunction) {
+    ScriptNode server(plain_info);
+    EXPECT_EQ(run_blocking(server_at(server.port), server), "lib_s_n");
+    EXPECT_EQ(run_async(server_at(server.port), server, true), "lib_s_n");
+    // A connection that did not ask (the worker's waiting ones) knows nothing.
+    EXPECT_EQ(run_async(server_at(server.port), server, false), "lib_s");
+}
+
+TEST(ScriptGuard, AServerThatRefusesInfoKeepsTheGuard) {
+    ScriptNode server(refused_info);
+    EXPECT_EQ(run_blocking(server_at(server.port), server), "lib_s");
+    EXPECT_EQ(run_async(server_at(server.port), server, true), "lib_s");
+}
+
+TEST(ScriptGuard, AClusterKeepsTheGuard) {
+    ScriptNode node(cluster_info);
+    // Found out from one server's INFO, and named as a cluster (the router's own connections
+    // to its nodes ask nothing).
+    EXPECT_EQ(run_blocking(server_at(node.port), node), "lib_s");
+    EXPECT_EQ(run_blocking(cluster_at(node.port), node), "lib_s");
+    EXPECT_EQ(run_async(cluster_at(node.port), node, true), "lib_s");
+    for (const auto& name : node.fcalls())
+        EXPECT_EQ(name, "lib_s");
+}
+
 }  // namespace

@@ -123,6 +123,57 @@ TEST_F(Functions, PipelinedCallsRunAgainInOrderAfterFunctionFlush) {
     EXPECT_EQ(raw().lrange(k.waiting(0)), expected);
 }
 
+// The slot guard's EXISTS (slot_guard, helpers.lua) runs inside every call on a connection that
+// does not know its server's cluster mode, and inside none on one that learnt cluster_enabled:0
+// on the way in: same calls, 3 EXISTS apart in INFO commandstats. EVALSHA keeps the guard.
+TEST_F(Functions, APlainServerRunsTheScriptsWithoutTheSlotGuard) {
+    auto k = keys();
+    ASSERT_TRUE(connection().plain_server());
+    round_trip(engine(), k, "warm");
+    auto exists = calls("exists");
+    round_trip(engine(), k, "plain");
+    auto plain = calls("exists") - exists;
+
+    auto unknown = redis::Connection::open_server(test_endpoint());  // no INFO cluster
+    ASSERT_FALSE(unknown.plain_server());
+    Engine guarded_engine(unknown);
+    exists = calls("exists");
+    round_trip(guarded_engine, k, "guarded");
+    auto guarded = calls("exists") - exists;
+    EXPECT_EQ(guarded - plain, 3);
+
+    auto evalsha = connect_test_server();
+    ASSERT_TRUE(evalsha.plain_server());
+    evalsha.use_functions(false);
+    Engine evalsha_engine(evalsha);
+    round_trip(evalsha_engine, k, "evalsha-warm");
+    exists = calls("exists");
+    round_trip(evalsha_engine, k, "evalsha");
+    EXPECT_EQ(calls("exists") - exists, guarded);
+}
+
+// A user who may not run INFO: the server's cluster mode is not known, and the guard stays.
+TEST_F(Functions, AUserWithoutInfoKeepsTheSlotGuard) {
+    auto user = "w-" + ns();
+    raw_connection().call(
+        {"ACL", "SETUSER", user, "reset", "on", ">pw", "~*", "&*", "+@all", "-info"});
+    auto endpoint = test_endpoint();
+    endpoint.username = user;
+    endpoint.password = "pw";
+    auto limited = redis::Connection::open(endpoint);
+    EXPECT_FALSE(limited.plain_server());
+    Engine engine(limited);
+    auto k = keys();
+    round_trip(engine, k, "warm");
+    auto exists = calls("exists");
+    round_trip(engine, k, "a");
+    auto guarded = calls("exists") - exists;
+    exists = calls("exists");
+    round_trip(this->engine(), k, "b");
+    EXPECT_EQ(guarded - (calls("exists") - exists), 3);
+    raw_connection().call({"ACL", "DELUSER", user});
+}
+
 // A user who may not run FUNCTION (ACL) still gets every script run, through EVALSHA.
 TEST_F(Functions, AUserWithoutFunctionRightsRunsTheScriptsThroughEvalsha) {
     auto user = "u-" + ns();
@@ -187,15 +238,19 @@ TEST_F(Functions, AtMaxmemoryScriptsBehaveAsTheirEvalDid) {
     EXPECT_EQ(calls("eval") - evals, 2);
 }
 
-// The library's text: one function per script, named after the library (two workq versions on
-// one server do not collide), the helpers once.
+// The library's text: two functions per script (guarded, and plain for a server without
+// cluster mode), named after the library (two workq versions on one server do not collide),
+// the helpers once.
 TEST(FunctionLibrary, HoldsEveryScriptUnderItsHashedName) {
     auto library = queue::embedded_library();
     auto name = std::string(queue::embedded_library_name());
     EXPECT_TRUE(library.starts_with("#!lua name=" + name + "\n"));
     for (const auto& script : queue::embedded_scripts()) {
         EXPECT_EQ(script.function, name + "_" + std::string(script.name));
+        EXPECT_EQ(script.plain_function, std::string(script.function) + "_n");
         EXPECT_NE(library.find("function_name='" + std::string(script.function) + "'"),
+                  std::string_view::npos);
+        EXPECT_NE(library.find("function_name='" + std::string(script.plain_function) + "'"),
                   std::string_view::npos);
         EXPECT_EQ(script.library, library);
         EXPECT_TRUE(script.text.find("slot_guard(KEYS); ") != std::string_view::npos);

@@ -309,7 +309,8 @@ void Worker::connect_commands() {
             }
             on_commands_lost(*error);
         },
-        [this](const std::string& reason) { on_commands_lost(reason); });
+        [this](const std::string& reason) { on_commands_lost(reason); },
+        /*ask_cluster_mode=*/true);
 }
 
 void Worker::on_commands_ready() {
