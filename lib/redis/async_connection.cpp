@@ -401,10 +401,10 @@ void AsyncConnection::fail_later(const std::string& reason) {
 
 void AsyncConnection::command(std::vector<std::string> args, ReplyHandler handler,
                               std::chrono::milliseconds deadline) {
-    dispatch(std::move(args), std::move(handler), deadline);
+    dispatch(args, std::move(handler), deadline);
 }
 
-void AsyncConnection::dispatch(std::vector<std::string> args, ReplyHandler handler,
+void AsyncConnection::dispatch(const std::vector<std::string>& args, ReplyHandler handler,
                                std::chrono::milliseconds deadline) {
     if (!cluster_) return send(args, std::move(handler), deadline);
     if (args.size() >= 3 && ((same_word(args[0], "SCRIPT") && same_word(args[1], "LOAD")) ||
@@ -429,7 +429,7 @@ void AsyncConnection::dispatch(std::vector<std::string> args, ReplyHandler handl
         }
         return;
     }
-    cluster_route(std::move(args), std::move(handler), deadline, 0, std::nullopt);
+    cluster_route(args, std::move(handler), deadline, 0, std::nullopt);
 }
 
 // --- cluster -------------------------------------------------------------------------------------
