@@ -111,18 +111,13 @@ void free_reply(void* reply) noexcept {
     delete static_cast<Reply*>(reply);
 }
 
-redisReplyObjectFunctions reply_functions() {
-    redisReplyObjectFunctions functions{};
-    functions.createString = create_string;
-    functions.createArray = create_array;
-    functions.createInteger = create_integer;
-    functions.createNil = create_nil;
-    functions.freeObject = free_reply;
-    return functions;
-}
-
-// hiredis keeps the pointer: one table for every reader.
-redisReplyObjectFunctions building_functions = reply_functions();
+// hiredis keeps the pointer: one table for every reader, constant-initialized (no reader made
+// during another file's static initialization can find it empty).
+constinit redisReplyObjectFunctions building_functions{.createString = create_string,
+                                                       .createArray = create_array,
+                                                       .createInteger = create_integer,
+                                                       .createNil = create_nil,
+                                                       .freeObject = free_reply};
 
 }  // namespace
 
