@@ -172,7 +172,9 @@ void encode_request(const HandlerRequest& request, std::string& out) {
     append_json_string(out, request.id);
     out += ",\"queue\":";
     append_json_string(out, request.queue);
-    out += fmt::format(",\"attempt\":{}", request.attempt);
+    out += ",\"attempt\":";
+    fmt::format_int attempt(request.attempt);  // once per job: no format string to interpret
+    out.append(attempt.data(), attempt.size());
     if (is_valid_utf8(request.payload)) {
         out += ",\"payload\":";
         append_json_string(out, request.payload);

@@ -352,16 +352,24 @@ void AsyncConnection::do_io() {
         // Always reading, even with nothing in flight: a server that closes the connection
         // is noticed at once, not at the next command. The replies that came before the end
         // still go to their commands (an error a server sends before it hangs up, say).
-        auto read_wait = Wait::none;
+        // Over a plain socket, no read that can only fail with EAGAIN (a system call each, on
+        // every command sent and every reply): a wait for readability already armed brings
+        // do_io back once the server has written (or closed), and a read that returned less
+        // than asked took all there was. Either way the wait, not another read, says when more
+        // has come; arming it (EPOLL_CTL_MOD) reports data that came meanwhile.
+        bool drains = impl.transport->short_read_drains();
+        auto read_wait = drains && impl.read_armed ? Wait::readable : Wait::none;
         std::optional<std::string> ended;
         char buffer[16 * 1024];
         while (read_wait == Wait::none && !ended) {
             try {
                 auto io = impl.transport->read(buffer, sizeof buffer);
-                if (io.bytes == 0)
+                if (io.bytes == 0) {
                     read_wait = io.wait;
-                else
+                } else {
                     impl.reader.feed(buffer, io.bytes);
+                    if (drains && io.bytes < sizeof buffer) read_wait = Wait::readable;
+                }
             } catch (const TransportError& error) {
                 ended = error.what();
             }
@@ -403,10 +411,10 @@ void AsyncConnection::fail_later(const std::string& reason) {
 
 void AsyncConnection::command(std::vector<std::string> args, ReplyHandler handler,
                               std::chrono::milliseconds deadline) {
-    dispatch(std::move(args), std::move(handler), deadline);
+    dispatch(args, std::move(handler), deadline);
 }
 
-void AsyncConnection::dispatch(std::vector<std::string> args, ReplyHandler handler,
+void AsyncConnection::dispatch(const std::vector<std::string>& args, ReplyHandler handler,
                                std::chrono::milliseconds deadline) {
     if (!cluster_) return send(args, std::move(handler), deadline);
     if (args.size() >= 3 && ((same_word(args[0], "SCRIPT") && same_word(args[1], "LOAD")) ||
@@ -431,7 +439,7 @@ void AsyncConnection::dispatch(std::vector<std::string> args, ReplyHandler handl
         }
         return;
     }
-    cluster_route(std::move(args), std::move(handler), deadline, 0, std::nullopt);
+    cluster_route(args, std::move(handler), deadline, 0, std::nullopt);
 }
 
 // --- cluster -------------------------------------------------------------------------------------

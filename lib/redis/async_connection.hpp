@@ -117,8 +117,8 @@ class AsyncConnection : public std::enable_shared_from_this<AsyncConnection> {
     void send_script(const ScriptSource& script, std::shared_ptr<std::vector<std::string>> argv,
                      ReplyHandler handler, std::chrono::milliseconds deadline);
     void stop_functions(const std::string& why);
-    // A command, sent directly or routed to its master (cluster).
-    void dispatch(std::vector<std::string> args, ReplyHandler handler,
+    // A command, sent directly or routed to its master (cluster: the router keeps a copy).
+    void dispatch(const std::vector<std::string>& args, ReplyHandler handler,
                   std::chrono::milliseconds deadline);
     // Cluster: the router's parts.
     void cluster_start(std::chrono::milliseconds connect_timeout);

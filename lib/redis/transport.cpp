@@ -51,6 +51,8 @@ class PlainTransport final : public Transport {
         }
     }
 
+    bool short_read_drains() const override { return true; }
+
     IoResult write(const char* data, std::size_t size) override {
         for (;;) {
             // MSG_NOSIGNAL: a server gone away is an error to report, not SIGPIPE.

@@ -63,6 +63,10 @@ class Transport {
     // unless something is wrong), a TLS error.
     virtual IoResult read(char* buffer, std::size_t size) = 0;
     virtual IoResult write(const char* data, std::size_t size) = 0;
+    // True when a read that returns fewer bytes than asked has taken all the socket held, so
+    // that the caller may wait for readability instead of reading again to be told to (a plain
+    // socket). TLS hands out a record at a time: it reads until it says to wait.
+    virtual bool short_read_drains() const { return false; }
 
     // Says goodbye when the connection is closed on purpose (TLS: close_notify). Best effort,
     // never blocks, never throws.
