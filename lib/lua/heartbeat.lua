@@ -36,12 +36,16 @@ if ARGV[4] == 'exit' then
 else
     -- One HSET for every field: an idle worker's heartbeat is a handful of calls, not a dozen.
     -- A worker new to the registry records when it started.
-    local known = here(redis.pcall('ZSCORE', KEYS[1], id))
-    if type(known) == 'table' and known.err then refuse(key_damage(KEYS[1], 'zset') or (KEYS[1] .. ' cannot be read')) end
+    -- A failed call is damage only when its key holds another type; any other error (READONLY,
+    -- NOREPLICAS, MISCONF at the first write...) is the server's and goes back as it came.
+    local function refuse_or_raise(reply, key, want)
+        if type(reply) == 'table' and reply.err then refuse(key_damage(key, want) or error(reply)) end
+        return reply
+    end
+    local known = refuse_or_raise(here(redis.pcall('ZSCORE', KEYS[1], id)), KEYS[1], 'zset')
     now = now_ms()
     -- The first write. Exited workers past their time: their hashes expired by themselves.
-    local swept = here(redis.pcall('ZREMRANGEBYSCORE', KEYS[3], '-inf', now))
-    if type(swept) == 'table' and swept.err then refuse(key_damage(KEYS[3], 'zset') or (KEYS[3] .. ' cannot be written')) end
+    refuse_or_raise(here(redis.pcall('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)), KEYS[3], 'zset')
     redis.call('ZADD', KEYS[1], now, id)
     fields = {'last_heartbeat', now}
     if not known then fields[#fields + 1] = 'started_at'; fields[#fields + 1] = now end
@@ -49,6 +53,7 @@ else
     if #fields <= 1000 then
         local set = here(redis.pcall('HSET', KEYS[2], unpack(fields)))
         if type(set) == 'table' and set.err then
+            if not key_damage(KEYS[2], 'hash') then error(set) end
             redis.call('DEL', KEYS[2])
             call_chunked('HSET', KEYS[2], fields)
         end

@@ -114,12 +114,11 @@ Connection Connection::open(const Endpoint& endpoint, Timeouts timeouts) {
         seeded.cluster = ClusterSettings{{HostPort{endpoint.host, endpoint.port}}};
         return open_cluster(seeded, timeouts, std::move(connection));
     }
-    if (!endpoint.sentinel || !endpoint.host.empty()) {
-        // A Unix socket (the embedded server too), or the address sentinels gave: INFO cluster
-        // only tells whether the scripts may skip their slot guard (plain_server()).
-        std::optional<Reply> info;
-        return open_server(endpoint, timeouts, &info);
-    }
+    // A Unix socket (the embedded server too), or the address sentinels gave: no INFO cluster.
+    // It would only tell whether the scripts may skip their slot guard (plain_server(); the
+    // worker's connection asks for that), and a tool that refuses its input after connecting
+    // (workq-enqueue reading stdin) must have sent no command at all (CONTRACT.md, bad input).
+    if (!endpoint.sentinel || !endpoint.host.empty()) return open_server(endpoint, timeouts);
     auto connection = connect_to_master(endpoint, timeouts);
     connection.origin_ = endpoint;
     connection.timeouts_ = timeouts;

@@ -369,6 +369,32 @@ TEST(SettlerLoan, OfferedSuccessesWaitForTheClaimAfterOneOnItsWayAndGoAloneWhenN
     EXPECT_FALSE(server.settler.pending());
 }
 
+TEST(SettlerLoan, SuccessesThatWaitedForAClaimGoWhenTheConnectionComesBack) {
+    // The claims on their way were lost with the connection: no claim will carry what waited
+    // for one, and a draining worker sends none after reconnecting.
+    bool claim_coming = true;
+    FakeServer server;
+    server.claim_coming = &claim_coming;
+    Ledger ledger;
+    server.settler.succeed(0, ledger.success("a"), true);
+    server.io.poll();
+    EXPECT_TRUE(server.calls.empty());
+    claim_coming = false;
+    server.connected = false;
+    server.settler.claims_ended();  // the worker's on_commands_lost
+    server.io.restart();
+    server.io.poll();
+    EXPECT_TRUE(server.calls.empty());
+    EXPECT_EQ(server.settler.outbox_size(), 1u);
+    server.connected = true;
+    server.settler.flush();
+    ASSERT_EQ(server.calls.size(), 1u);
+    EXPECT_EQ(server.calls[0].call.args, std::vector<std::string>{"a"});
+    server.answer(verdicts(1));
+    EXPECT_EQ(ledger.settled.size(), 1u);
+    EXPECT_FALSE(server.settler.pending());
+}
+
 TEST(SettlerLoan, ALostClaimGivesItsSuccessesBackAndTheyGoInCompleteAfterReconnecting) {
     FakeServer server;
     Ledger ledger;

@@ -308,6 +308,8 @@ void Settler::flush() {
     outbox_.clear();
     for (auto& outgoing : waiting)
         settle(std::move(outgoing));
+    // Successes that waited for a claim: with the next one if it goes in this turn, else alone.
+    send_soon();
 }
 
 void Settler::drop_all() {

@@ -379,6 +379,10 @@ void Worker::on_commands_lost(const std::string& reason) {
     claims_in_flight_ = slots_claimed_for_ = 0;
     claim_ahead_.claims_lost();
     ++claim_epoch_;
+    // Their replies are dropped (the epoch), so no end_claim_chain says that no claim is on its
+    // way: successes that waited for the next claim go to the outbox (sent after reconnecting)
+    // instead of waiting for a claim a drain or a pause would never send.
+    settler_->claims_ended();
     for (std::size_t link = 0; link < link_skips_.links(); ++link)
         link_skips_.abandoned(link);  // a retry lost with the connection is not on its way
     firer_->on_connection_lost();

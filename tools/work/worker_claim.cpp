@@ -77,7 +77,11 @@ void Worker::maybe_claim() {
     }
     auto ask = claim_ahead_.ask(starting, budget);
     if (ask.max == 0) return;
-    if (claims_in_flight_ > 0 && ask.max < second_claim_least(settings_.concurrency)) return;
+    // (A single link: on a cluster's several, the claim on its way may be a refused link's retry
+    // that waits seconds for a moving slot, and the other queues' claims must not wait for it.)
+    if (claims_in_flight_ > 0 && claim_links_.size() == 1 &&
+        ask.max < second_claim_least(settings_.concurrency))
+        return;
     std::size_t wanted = ask.max;
     // On a cluster, a link refused lately is left out (the chain begins at the first link not
     // refused); when its pause is over, a chain of its own asks it for one job (a retry), so that

@@ -261,6 +261,12 @@ local function push_waiting(p, id, prio, now, at_head)
     end
 end
 
+-- Takes `id` out of sorted set `key` if it is there; a key of another type holds no id.
+local function zrem(key, id)
+    local n = here(redis.pcall('ZREM', key, id))
+    return type(n) == 'number' and n or 0
+end
+
 -- Takes `id` out of its waiting list (O(length of that list): only for rare paths). A list
 -- of another type holds no id: nothing to take out. Priorities must be a zset.
 -- Returns how many entries it took out.
@@ -268,19 +274,15 @@ local function remove_waiting(p, id, prio)
     local list = p .. 'waiting:' .. prio
     local kind = kind_of(list)
     local removed = 0
+    -- The priorities set of another type holds no priority: its ZREM (by pcall) changes nothing,
+    -- and a settle that detaches a job (complete, a round) must not fail after its first write.
     if kind == 'list' then
         removed = redis.call('LREM', list, 1, id)
-        if redis.call('LLEN', list) == 0 then redis.call('ZREM', p .. 'priorities', prio) end
+        if redis.call('LLEN', list) == 0 then zrem(p .. 'priorities', prio) end
     elseif kind == 'none' then
-        redis.call('ZREM', p .. 'priorities', prio)
+        zrem(p .. 'priorities', prio)
     end
     return removed
-end
-
--- Takes `id` out of sorted set `key` if it is there; a key of another type holds no id.
-local function zrem(key, id)
-    local n = here(redis.pcall('ZREM', key, id))
-    return type(n) == 'number' and n or 0
 end
 
 -- Every stored error text is at most its last MAX_ERROR_BYTES (CONTRACT.md §4: the last 4 KiB
