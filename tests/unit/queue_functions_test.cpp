@@ -56,6 +56,22 @@ class Functions : public RedisTest {
         EXPECT_EQ(raw().hget(k.job(id), "state"), "succeeded");
     }
 
+    // The endpoint of a new ACL user `user` who may run everything but `denied` ("-info"...).
+    redis::Endpoint user_without(const std::string& user, const std::string& denied) {
+        raw_connection().call(
+            {"ACL", "SETUSER", user, "reset", "on", ">pw", "~*", "&*", "+@all", denied});
+        auto endpoint = test_endpoint();
+        endpoint.username = user;
+        endpoint.password = "pw";
+        return endpoint;
+    }
+
+    // A connection that asks INFO cluster with its login, as the worker's and a TCP tool's do.
+    static redis::Connection open_asking(const redis::Endpoint& endpoint) {
+        std::optional<redis::Reply> info;
+        return redis::Connection::open_server(endpoint, {}, &info);
+    }
+
   private:
     std::optional<redis::Connection> admin_;
 };
@@ -131,8 +147,7 @@ TEST_F(Functions, APlainServerRunsTheScriptsWithoutTheSlotGuard) {
     // A connection that asked INFO cluster with its login (a tool over TCP or to a Sentinel's
     // master, the worker's) knows; a tool's over a Unix socket does not ask (it sends no command
     // before its input is known good), nor does one opened without asking here.
-    std::optional<redis::Reply> info;
-    auto asked = redis::Connection::open_server(test_endpoint(), {}, &info);
+    auto asked = open_asking(test_endpoint());
     ASSERT_TRUE(asked.plain_server());
     Engine plain_engine(asked);
     round_trip(plain_engine, k, "warm");
@@ -148,8 +163,7 @@ TEST_F(Functions, APlainServerRunsTheScriptsWithoutTheSlotGuard) {
     auto guarded = calls("exists") - exists;
     EXPECT_EQ(guarded - plain, 3);
 
-    std::optional<redis::Reply> evalsha_info;
-    auto evalsha = redis::Connection::open_server(test_endpoint(), {}, &evalsha_info);
+    auto evalsha = open_asking(test_endpoint());
     ASSERT_TRUE(evalsha.plain_server());
     evalsha.use_functions(false);
     Engine evalsha_engine(evalsha);
@@ -162,13 +176,8 @@ TEST_F(Functions, APlainServerRunsTheScriptsWithoutTheSlotGuard) {
 // A user who may not run INFO: the server's cluster mode is not known, and the guard stays.
 TEST_F(Functions, AUserWithoutInfoKeepsTheSlotGuard) {
     auto user = "w-" + ns();
-    raw_connection().call(
-        {"ACL", "SETUSER", user, "reset", "on", ">pw", "~*", "&*", "+@all", "-info"});
-    auto endpoint = test_endpoint();
-    endpoint.username = user;
-    endpoint.password = "pw";
-    std::optional<redis::Reply> refused;
-    auto limited = redis::Connection::open_server(endpoint, {}, &refused);
+    auto endpoint = user_without(user, "-info");
+    auto limited = open_asking(endpoint);
     EXPECT_FALSE(limited.plain_server());
     Engine engine(limited);
     auto k = keys();
@@ -176,8 +185,7 @@ TEST_F(Functions, AUserWithoutInfoKeepsTheSlotGuard) {
     auto exists = calls("exists");
     round_trip(engine, k, "a");
     auto guarded = calls("exists") - exists;
-    std::optional<redis::Reply> info;
-    auto asked = redis::Connection::open_server(test_endpoint(), {}, &info);
+    auto asked = open_asking(test_endpoint());
     ASSERT_TRUE(asked.plain_server());
     Engine plain_engine(asked);
     exists = calls("exists");
@@ -189,12 +197,8 @@ TEST_F(Functions, AUserWithoutInfoKeepsTheSlotGuard) {
 // A user who may not run FUNCTION (ACL) still gets every script run, through EVALSHA.
 TEST_F(Functions, AUserWithoutFunctionRightsRunsTheScriptsThroughEvalsha) {
     auto user = "u-" + ns();
-    raw_connection().call(
-        {"ACL", "SETUSER", user, "reset", "on", ">pw", "~*", "&*", "+@all", "-function"});
+    auto endpoint = user_without(user, "-function");
     raw_connection().call({"FUNCTION", "FLUSH"});
-    auto endpoint = test_endpoint();
-    endpoint.username = user;
-    endpoint.password = "pw";
     auto limited = redis::Connection::open(endpoint);
     Engine engine(limited);
     auto evalshas = calls("evalsha");
@@ -210,11 +214,7 @@ TEST_F(Functions, AUserWithoutFunctionRightsRunsTheScriptsThroughEvalsha) {
 // command"): the calls that met the refusal run again as EVAL, later ones as EVALSHA.
 TEST_F(Functions, AUserWithoutFcallRunsTheScriptsThroughEvalsha) {
     auto user = "v-" + ns();
-    raw_connection().call(
-        {"ACL", "SETUSER", user, "reset", "on", ">pw", "~*", "&*", "+@all", "-fcall"});
-    auto endpoint = test_endpoint();
-    endpoint.username = user;
-    endpoint.password = "pw";
+    auto endpoint = user_without(user, "-fcall");
     auto limited = redis::Connection::open(endpoint);
     Engine engine(limited);
     auto k = keys();

@@ -79,6 +79,11 @@ struct FakeServer {
         call.args = {std::move(id)};
         return {call, [replies](const redis::Reply&) { ++*replies; }};
     }
+    // Runs one more turn of the event loop (what the settler posted meanwhile).
+    void turn() {
+        io.restart();
+        io.poll();
+    }
     // Answers the oldest call not answered yet.
     void answer(std::optional<redis::Reply> reply) {
         ASSERT_FALSE(calls.empty());
@@ -303,8 +308,7 @@ TEST(SettlerLoan, ASuccessOfferedToAClaimRidesInItAndTakesItsStatusBack) {
     EXPECT_EQ(server.settler.in_flight(), 0u);
     // No claim takes c in this turn: it goes alone, in `complete`.
     server.settler.succeed(0, ledger.success("c"), true);
-    server.io.restart();
-    server.io.poll();
+    server.turn();
     ASSERT_EQ(server.calls.size(), 1u);
     EXPECT_EQ(server.calls[0].call.script->name, "complete");
     EXPECT_EQ(server.calls[0].call.args, std::vector<std::string>{"c"});
@@ -355,13 +359,11 @@ TEST(SettlerLoan, OfferedSuccessesWaitForTheClaimAfterOneOnItsWayAndGoAloneWhenN
     EXPECT_EQ(ledger.settled.size(), 2u);
     // No claim comes after the last one: the success goes in `complete` when it ends.
     server.settler.succeed(0, ledger.success("c"), true);
-    server.io.restart();
-    server.io.poll();
+    server.turn();
     EXPECT_TRUE(server.calls.empty());
     claim_coming = false;
     server.settler.claims_ended();
-    server.io.restart();
-    server.io.poll();
+    server.turn();
     ASSERT_EQ(server.calls.size(), 1u);
     EXPECT_EQ(server.calls[0].call.args, std::vector<std::string>{"c"});
     server.answer(verdicts(1));
@@ -382,8 +384,7 @@ TEST(SettlerLoan, SuccessesThatWaitedForAClaimGoWhenTheConnectionComesBack) {
     claim_coming = false;
     server.connected = false;
     server.settler.claims_ended();  // the worker's on_commands_lost
-    server.io.restart();
-    server.io.poll();
+    server.turn();
     EXPECT_TRUE(server.calls.empty());
     EXPECT_EQ(server.settler.outbox_size(), 1u);
     server.connected = true;
